@@ -1,0 +1,90 @@
+//! The seam between the controller and a cluster: the object-level API the controller uses.
+//!
+//! `k8s::KubeCluster` implements it with `kube::Client`; `sim::SimCluster` with the simulator's
+//! in-memory store (same semantics: resourceVersion conflicts, UID preconditions, NotFound, 429
+//! for evictions a PodDisruptionBudget refuses). Everything above this trait — reflector caches,
+//! decision core, loops, writer, leader gate — is shared by production and simulation.
+
+use crate::logic::actions::EventRecord;
+use futures::stream::BoxStream;
+use jiff::Timestamp;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::runtime::watcher;
+use std::future::Future;
+
+/// Errors of API calls, by what the caller does about them.
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ApiError {
+    /// 409: the object changed since it was read (resourceVersion or UID precondition failed,
+    /// or it already exists on create).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// 404.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// 429: e.g. an eviction refused by a PodDisruptionBudget.
+    #[error("too many requests: {0}")]
+    TooManyRequests(String),
+    /// 403: RBAC does not allow the call.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The API server could not be reached or answered 5xx; worth retrying.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else (4xx that retrying will not fix).
+    #[error("{0}")]
+    Other(String),
+}
+
+impl ApiError {
+    /// A static label for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ApiError::Conflict(_) => "conflict",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::TooManyRequests(_) => "too_many_requests",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Other(_) => "other",
+        }
+    }
+}
+
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+/// A watch: a never-ending stream of kube-runtime watcher events. It re-lists by itself after
+/// errors (yielding the error first), like `kube::runtime::watcher` with a backoff.
+pub type WatchStream<K> = BoxStream<'static, Result<watcher::Event<K>>>;
+
+/// The calls the controller makes. Writes carry their preconditions inside the object
+/// (`metadata.resourceVersion` for replaces) or as arguments (UIDs for deletions).
+pub trait Cluster: Clone + Send + Sync + 'static {
+    fn get_node(&self, name: &str) -> impl Future<Output = Result<Node>> + Send;
+    fn list_nodes(&self) -> impl Future<Output = Result<Vec<Node>>> + Send;
+    /// PUT nodes/{name}: fails with `Conflict` unless `metadata.resourceVersion` is current.
+    fn replace_node(&self, node: &Node) -> impl Future<Output = Result<Node>> + Send;
+    /// PUT nodes/{name}/status, guarded like `replace_node`.
+    fn replace_node_status(&self, node: &Node) -> impl Future<Output = Result<Node>> + Send;
+
+    fn get_pod(&self, namespace: &str, name: &str) -> impl Future<Output = Result<Pod>> + Send;
+    /// PUT pods/{name}/status, guarded by `metadata.resourceVersion`.
+    fn replace_pod_status(&self, pod: &Pod) -> impl Future<Output = Result<Pod>> + Send;
+    /// DELETE with a UID precondition (`Conflict` when the UID differs).
+    fn delete_pod(&self, namespace: &str, name: &str, uid: &str) -> impl Future<Output = Result<()>> + Send;
+    /// POST pods/{name}/eviction (policy/v1) with a UID precondition; `TooManyRequests` when a
+    /// PodDisruptionBudget does not allow it now.
+    fn evict_pod(&self, namespace: &str, name: &str, uid: &str) -> impl Future<Output = Result<()>> + Send;
+
+    fn list_leases(&self, namespace: &str) -> impl Future<Output = Result<Vec<Lease>>> + Send;
+    fn get_lease(&self, namespace: &str, name: &str) -> impl Future<Output = Result<Lease>> + Send;
+    fn create_lease(&self, lease: &Lease) -> impl Future<Output = Result<Lease>> + Send;
+    /// PUT, guarded by `metadata.resourceVersion`.
+    fn replace_lease(&self, lease: &Lease) -> impl Future<Output = Result<Lease>> + Send;
+
+    fn create_event(&self, event: &EventRecord, now: Timestamp) -> impl Future<Output = Result<()>> + Send;
+
+    fn watch_nodes(&self) -> WatchStream<Node>;
+    fn watch_leases(&self, namespace: &str) -> WatchStream<Lease>;
+    fn watch_pods(&self) -> WatchStream<Pod>;
+}

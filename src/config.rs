@@ -1,0 +1,1 @@
+//! Command-line flags (named like kube-controller-manager's) and their validation.

@@ -1,0 +1,1 @@
+//! The production side of the seam: `Cluster` on `kube::Client`.

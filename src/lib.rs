@@ -1,0 +1,33 @@
+//! node-lifecycle-controller: the node lifecycle and taint-eviction controllers of
+//! kube-controller-manager, re-implemented.
+//!
+//! ```text
+//!             Nodes, Leases, Pods                       writes (status, taints, pod status,
+//!    API ───────watch/list──────▶ caches ──┐            deletes/evictions, events, leader lease)
+//!  (real: kube::Client;                    ▼                     ▲
+//!   sim: in-memory store)     controller state (plain data)      │
+//!                                          │                     │
+//!                                          ▼                     │
+//!                     logic: pure, synchronous, deterministic    │
+//!                     (state + now) ─▶ Vec<Action>               │
+//!                     health · zones · rate limits · taints ·    │
+//!                     tolerations · eviction schedule · leader   │
+//!                                          │                     │
+//!                                          ▼                     │
+//!                     controller: async loops ─▶ writer ─────────┘
+//!                                          (leader gate, preconditions, retries)
+//! ```
+//!
+//! The seam between production and simulation is the [`cluster::Cluster`] trait: everything
+//! above it runs unchanged in `run` and in `simulate`.
+#![forbid(unsafe_code)]
+
+pub mod cluster;
+pub mod clock;
+pub mod config;
+pub mod controller;
+pub mod k8s;
+pub mod logic;
+pub mod metrics;
+pub mod settings;
+pub mod sim;

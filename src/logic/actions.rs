@@ -1,0 +1,153 @@
+//! The effects the decision core asks for, as plain data.
+//!
+//! The writer turns each into API calls with preconditions and retries; the simulator's timeline
+//! records what the API server actually applied, not these intentions.
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Taint;
+use std::collections::BTreeMap;
+
+/// Which controller an Event comes from (upstream's reporting components).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Component {
+    NodeController,
+    TaintEvictionController,
+}
+
+impl Component {
+    pub fn name(self) -> &'static str {
+        match self {
+            Component::NodeController => "node-controller",
+            Component::TaintEvictionController => "taint-eviction-controller",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum EventType {
+    Normal,
+    Warning,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Normal => "Normal",
+            EventType::Warning => "Warning",
+        }
+    }
+}
+
+/// The object an Event is about.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ObjectRef {
+    /// `Node` or `Pod`.
+    pub kind: &'static str,
+    /// Empty for cluster-scoped objects.
+    pub namespace: String,
+    pub name: String,
+    pub uid: Option<String>,
+}
+
+impl ObjectRef {
+    pub fn node(name: &str, uid: Option<String>) -> Self {
+        ObjectRef { kind: "Node", namespace: String::new(), name: name.to_string(), uid }
+    }
+    pub fn pod(namespace: &str, name: &str, uid: Option<String>) -> Self {
+        ObjectRef {
+            kind: "Pod",
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            uid,
+        }
+    }
+}
+
+/// A Kubernetes Event to record, with upstream's reason and message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventRecord {
+    pub component: Component,
+    pub object: ObjectRef,
+    pub event_type: EventType,
+    pub reason: String,
+    pub message: String,
+}
+
+/// A taint identified the way the controllers compare them: by key and effect.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TaintRef {
+    pub key: String,
+    pub effect: String,
+}
+
+/// A change to a node's taints, applied to the freshest copy of the node.
+///
+/// Removals match by key and effect; an addition is skipped when a taint with the same key and
+/// effect is already there, so a taint that is already in place keeps its `timeAdded`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TaintChange {
+    pub add: Vec<Taint>,
+    pub remove: Vec<TaintRef>,
+}
+
+impl TaintChange {
+    pub fn is_empty(&self) -> bool {
+        self.add.is_empty() && self.remove.is_empty()
+    }
+}
+
+/// Why a taint change is made; decides the metrics it counts in and how failures are retried.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TaintPurpose {
+    /// The rate-limited NoExecute tainting pass of a zone (counts in
+    /// `node_collector_evictions_total{zone}` on success).
+    ZoneEviction { zone: String },
+    /// Swapping unreachable <-> not-ready on an already tainted node.
+    Swap,
+    /// Removing our NoExecute taints from a node that is Ready again, at start, or when every
+    /// zone is down.
+    Recovery,
+    /// Keeping the NoSchedule condition taints in step with the conditions.
+    Conditions,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Set the node's Ready, MemoryPressure, DiskPressure and PIDPressure conditions Unknown
+    /// (PUT nodes/{name}/status), unless the kubelet posted a new Ready heartbeat since the
+    /// decision (`ready_heartbeat` is the one the decision saw).
+    MarkNodeUnknown {
+        node: String,
+        ready_heartbeat: Option<Timestamp>,
+        now: Timestamp,
+    },
+    /// Change the node's taints (guarded by the node's resourceVersion).
+    ChangeTaints {
+        node: String,
+        change: TaintChange,
+        purpose: TaintPurpose,
+    },
+    /// Set these labels on the node (the beta OS/arch labels).
+    SetLabels {
+        node: String,
+        labels: BTreeMap<String, String>,
+    },
+    /// Set the pod's Ready condition False (PUT pods/{name}/status).
+    MarkPodNotReady {
+        namespace: String,
+        name: String,
+        uid: String,
+        node: String,
+        now: Timestamp,
+    },
+    /// Remove the pod: its toleration of the node's NoExecute taints ran out (or never was).
+    /// The writer re-checks the live pod and node first and deletes with a UID precondition.
+    EvictPod {
+        namespace: String,
+        name: String,
+        uid: String,
+        node: String,
+    },
+    /// Record a Kubernetes Event.
+    Event(EventRecord),
+}

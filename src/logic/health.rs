@@ -1,0 +1,1 @@
+//! Per-node health from locally observed heartbeats.

@@ -1,0 +1,1 @@
+//! One monitor pass and one tainting pass.

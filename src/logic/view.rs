@@ -1,0 +1,72 @@
+//! The controller's picture of the cluster: what the watches delivered, as plain data.
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Nodes, node Leases and Pods by name, with an index of pods by node.
+#[derive(Clone, Debug, Default)]
+pub struct ClusterView {
+    pub nodes: BTreeMap<String, Node>,
+    /// Node leases by name (= node name).
+    pub leases: BTreeMap<String, Lease>,
+    /// Pods by `namespace/name`.
+    pub pods: BTreeMap<String, Pod>,
+    /// `spec.nodeName` -> pod keys.
+    pub pods_by_node: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// `namespace/name` of a pod.
+pub fn pod_key(pod: &Pod) -> String {
+    format!(
+        "{}/{}",
+        pod.metadata.namespace.as_deref().unwrap_or("default"),
+        pod.metadata.name.as_deref().unwrap_or("")
+    )
+}
+
+/// The node a pod is bound to, if any.
+pub fn pod_node(pod: &Pod) -> Option<&str> {
+    pod.spec.as_ref()?.node_name.as_deref().filter(|n| !n.is_empty())
+}
+
+impl ClusterView {
+    /// Inserts or replaces a pod, keeping the node index in step; returns the previous copy.
+    pub fn put_pod(&mut self, pod: Pod) -> Option<Pod> {
+        let key = pod_key(&pod);
+        let old = self.pods.insert(key.clone(), pod);
+        if let Some(old_node) = old.as_ref().and_then(pod_node) {
+            self.unindex(old_node, &key);
+        }
+        if let Some(node) = self.pods.get(&key).and_then(pod_node) {
+            self.pods_by_node.entry(node.to_string()).or_default().insert(key);
+        }
+        old
+    }
+
+    /// Removes a pod by key; returns it.
+    pub fn remove_pod(&mut self, key: &str) -> Option<Pod> {
+        let old = self.pods.remove(key)?;
+        if let Some(node) = pod_node(&old) {
+            self.unindex(node, key);
+        }
+        Some(old)
+    }
+
+    fn unindex(&mut self, node: &str, key: &str) {
+        if let Some(set) = self.pods_by_node.get_mut(node) {
+            set.remove(key);
+            if set.is_empty() {
+                self.pods_by_node.remove(node);
+            }
+        }
+    }
+
+    /// The pods bound to a node, in key order.
+    pub fn pods_on(&self, node: &str) -> Vec<&Pod> {
+        self.pods_by_node
+            .get(node)
+            .map(|keys| keys.iter().filter_map(|k| self.pods.get(k)).collect())
+            .unwrap_or_default()
+    }
+}
