@@ -4,47 +4,326 @@
 //! Each component records through the methods here; one registry per controller process (the
 //! simulator makes one per simulated controller).
 
-use prometheus::Registry;
+use prometheus::core::Collector;
+use prometheus::{
+    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder, exponential_buckets,
+};
+
+// Upstream help texts carry the stability prefix Kubernetes' component-base adds (`[ALPHA] `,
+// `[STABLE] `), so our `# HELP` lines read as upstream's do.
+const NODE_COLLECTOR: &str = "node_collector";
+const TAINT_EVICTION: &str = "taint_eviction_controller";
+const OURS: &str = "node_lifecycle_controller";
+
+/// Upstream's taint-eviction latency buckets (5ms to 4m).
+const POD_DELETION_BUCKETS: [f64; 12] = [
+    0.005, 0.025, 0.1, 0.5, 1.0, 2.5, 10.0, 30.0, 60.0, 120.0, 180.0, 240.0,
+];
 
 pub struct Metrics {
     registry: Registry,
-    // metric handles chosen by the implementation
+    zone_health: GaugeVec,
+    zone_size: GaugeVec,
+    unhealthy_nodes_in_zone: GaugeVec,
+    evictions_total: IntCounterVec,
+    update_node_health_duration: Histogram,
+    update_all_nodes_health_duration: Histogram,
+    pod_deletions_total: IntCounter,
+    pod_deletion_duration: Histogram,
+    leader: IntGauge,
+    writes_total: IntCounterVec,
+    write_retries_total: IntCounterVec,
+    dropped_writes_total: IntCounterVec,
+    cache_objects: IntGaugeVec,
+    watch_stale: IntGaugeVec,
+    watch_restarts_total: IntCounterVec,
+    breaker_open: IntGauge,
+    breaker_held_nodes_total: IntCounter,
+    pod_eviction_refusals_total: IntCounter,
+}
+
+fn opts(subsystem: &str, name: &str, help: &str) -> Opts {
+    Opts::new(name, help).subsystem(subsystem)
+}
+
+fn histogram(subsystem: &str, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
+    Histogram::with_opts(
+        HistogramOpts::new(name, help)
+            .subsystem(subsystem)
+            .buckets(buckets),
+    )
+    .expect("valid histogram options")
+}
+
+fn upstream_exponential(start: f64) -> Vec<f64> {
+    exponential_buckets(start, 4.0, 8).expect("valid exponential buckets")
+}
+
+/// Registers a collector and hands it back; names are fixed here, so a clash is a bug.
+fn register<C: Collector + Clone + 'static>(registry: &Registry, collector: C) -> C {
+    registry
+        .register(Box::new(collector.clone()))
+        .expect("metric names are unique within a registry");
+    collector
 }
 
 impl Metrics {
     /// Creates and registers every metric.
     pub fn new() -> Self {
-        todo!()
+        let registry = Registry::new();
+        let r = &registry;
+        let zone = &["zone"];
+        let kind = &["kind"];
+        let resource = &["resource"];
+        Metrics {
+            zone_health: register(
+                r,
+                GaugeVec::new(
+                    opts(
+                        NODE_COLLECTOR,
+                        "zone_health",
+                        "[ALPHA] Gauge measuring percentage of healthy nodes per zone.",
+                    ),
+                    zone,
+                )
+                .expect("valid gauge"),
+            ),
+            zone_size: register(
+                r,
+                GaugeVec::new(
+                    opts(
+                        NODE_COLLECTOR,
+                        "zone_size",
+                        "[ALPHA] Gauge measuring number of registered Nodes per zones.",
+                    ),
+                    zone,
+                )
+                .expect("valid gauge"),
+            ),
+            unhealthy_nodes_in_zone: register(
+                r,
+                GaugeVec::new(
+                    opts(
+                        NODE_COLLECTOR,
+                        "unhealthy_nodes_in_zone",
+                        "[ALPHA] Gauge measuring number of not Ready Nodes per zones.",
+                    ),
+                    zone,
+                )
+                .expect("valid gauge"),
+            ),
+            evictions_total: register(
+                r,
+                IntCounterVec::new(
+                    opts(
+                        NODE_COLLECTOR,
+                        "evictions_total",
+                        "[STABLE] Number of Node evictions that happened since current instance \
+                         of NodeController started.",
+                    ),
+                    zone,
+                )
+                .expect("valid counter"),
+            ),
+            update_node_health_duration: register(
+                r,
+                histogram(
+                    NODE_COLLECTOR,
+                    "update_node_health_duration_seconds",
+                    "[ALPHA] Duration in seconds for NodeController to update the health of a \
+                     single node.",
+                    upstream_exponential(0.001),
+                ),
+            ),
+            update_all_nodes_health_duration: register(
+                r,
+                histogram(
+                    NODE_COLLECTOR,
+                    "update_all_nodes_health_duration_seconds",
+                    "[ALPHA] Duration in seconds for NodeController to update the health of all \
+                     nodes.",
+                    upstream_exponential(0.01),
+                ),
+            ),
+            pod_deletions_total: register(
+                r,
+                IntCounter::with_opts(opts(
+                    TAINT_EVICTION,
+                    "pod_deletions_total",
+                    "[ALPHA] Total number of Pods deleted by TaintEvictionController since its \
+                     start.",
+                ))
+                .expect("valid counter"),
+            ),
+            pod_deletion_duration: register(
+                r,
+                histogram(
+                    TAINT_EVICTION,
+                    "pod_deletion_duration_seconds",
+                    "[ALPHA] Latency, in seconds, between the time when a taint effect has been \
+                     activated for the Pod and its deletion via TaintEvictionController.",
+                    POD_DELETION_BUCKETS.to_vec(),
+                ),
+            ),
+            leader: register(
+                r,
+                IntGauge::with_opts(opts(
+                    OURS,
+                    "leader",
+                    "1 while this process holds the leader lease, 0 while it stands by.",
+                ))
+                .expect("valid gauge"),
+            ),
+            writes_total: register(
+                r,
+                IntCounterVec::new(
+                    opts(
+                        OURS,
+                        "writes_total",
+                        "API writes made, by kind and outcome.",
+                    ),
+                    &["kind", "outcome"],
+                )
+                .expect("valid counter"),
+            ),
+            write_retries_total: register(
+                r,
+                IntCounterVec::new(
+                    opts(
+                        OURS,
+                        "write_retries_total",
+                        "API writes retried after a failure, by kind.",
+                    ),
+                    kind,
+                )
+                .expect("valid counter"),
+            ),
+            dropped_writes_total: register(
+                r,
+                IntCounterVec::new(
+                    opts(
+                        OURS,
+                        "dropped_writes_total",
+                        "Writes decided but not made (not leader, or dry run), by kind and reason.",
+                    ),
+                    &["kind", "reason"],
+                )
+                .expect("valid counter"),
+            ),
+            cache_objects: register(
+                r,
+                IntGaugeVec::new(
+                    opts(
+                        OURS,
+                        "cache_objects",
+                        "Objects held in the watch caches, by resource.",
+                    ),
+                    resource,
+                )
+                .expect("valid gauge"),
+            ),
+            watch_stale: register(
+                r,
+                IntGaugeVec::new(
+                    opts(
+                        OURS,
+                        "watch_stale",
+                        "1 while a watch is found to have stopped delivering, by resource.",
+                    ),
+                    resource,
+                )
+                .expect("valid gauge"),
+            ),
+            watch_restarts_total: register(
+                r,
+                IntCounterVec::new(
+                    opts(
+                        OURS,
+                        "watch_restarts_total",
+                        "Watches restarted because they went stale.",
+                    ),
+                    resource,
+                )
+                .expect("valid counter"),
+            ),
+            breaker_open: register(
+                r,
+                IntGauge::with_opts(opts(
+                    OURS,
+                    "breaker_open",
+                    "1 while NoExecute tainting is paused because too many nodes are not Ready.",
+                ))
+                .expect("valid gauge"),
+            ),
+            breaker_held_nodes_total: register(
+                r,
+                IntCounter::with_opts(opts(
+                    OURS,
+                    "breaker_held_nodes_total",
+                    "NoExecute taints held back while the breaker was open.",
+                ))
+                .expect("valid counter"),
+            ),
+            pod_eviction_refusals_total: register(
+                r,
+                IntCounter::with_opts(opts(
+                    OURS,
+                    "pod_eviction_refusals_total",
+                    "Evictions refused by the Eviction API (429, a PodDisruptionBudget).",
+                ))
+                .expect("valid counter"),
+            ),
+            registry,
+        }
     }
     pub fn registry(&self) -> &Registry {
         &self.registry
     }
     /// Prometheus text exposition of everything registered.
     pub fn render(&self) -> String {
-        todo!()
+        let mut buf = Vec::new();
+        // Encoding metric families we built ourselves into memory cannot fail.
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+            tracing::error!(error = %e, "encoding metrics failed");
+        }
+        String::from_utf8_lossy(&buf).into_owned()
     }
 
     // --- node_collector_* (upstream names) ---
     /// `node_collector_zone_size`, `node_collector_zone_health` (100·(size−unhealthy)/size, 100
     /// when size is 0) and `node_collector_unhealthy_nodes_in_zone` for the raw zone key.
     pub fn set_zone_health(&self, zone_key: &str, size: usize, unhealthy: usize) {
-        todo!("{zone_key} {size} {unhealthy}")
+        let health = if size == 0 {
+            100.0
+        } else {
+            100.0 * (size.saturating_sub(unhealthy)) as f64 / size as f64
+        };
+        self.zone_health.with_label_values(&[zone_key]).set(health);
+        self.zone_size
+            .with_label_values(&[zone_key])
+            .set(size as f64);
+        self.unhealthy_nodes_in_zone
+            .with_label_values(&[zone_key])
+            .set(unhealthy as f64);
     }
     /// Initialises `node_collector_evictions_total{zone}` to 0 when a zone is first seen.
     pub fn init_zone_evictions(&self, zone_key: &str) {
-        todo!("{zone_key}")
+        self.evictions_total
+            .with_label_values(&[zone_key])
+            .inc_by(0);
     }
     /// `node_collector_evictions_total{zone}` += 1 (a NoExecute taint applied by the zone pass).
     pub fn inc_zone_evictions(&self, zone_key: &str) {
-        todo!("{zone_key}")
+        self.evictions_total.with_label_values(&[zone_key]).inc();
     }
     /// `node_collector_update_node_health_duration_seconds` (buckets 0.001·4^k, k=0..7).
     pub fn observe_node_health_duration(&self, seconds: f64) {
-        todo!("{seconds}")
+        self.update_node_health_duration.observe(seconds);
     }
     /// `node_collector_update_all_nodes_health_duration_seconds` (buckets 0.01·4^k, k=0..7).
     pub fn observe_all_nodes_health_duration(&self, seconds: f64) {
-        todo!("{seconds}")
+        self.update_all_nodes_health_duration.observe(seconds);
     }
 
     // --- taint_eviction_controller_* (upstream names) ---
@@ -52,56 +331,303 @@ impl Metrics {
     /// `taint_eviction_controller_pod_deletion_duration_seconds` observes `latency_seconds`
     /// (in seconds, not upstream's ×1e9; buckets 0.005,0.025,0.1,0.5,1,2.5,10,30,60,120,180,240).
     pub fn pod_deleted(&self, latency_seconds: f64) {
-        todo!("{latency_seconds}")
+        self.pod_deletions_total.inc();
+        self.pod_deletion_duration.observe(latency_seconds);
     }
 
     // --- node_lifecycle_controller_* (ours) ---
     /// `node_lifecycle_controller_leader` gauge (1 leader, 0 standby).
     pub fn set_leader(&self, leader: bool) {
-        todo!("{leader}")
+        self.leader.set(i64::from(leader));
     }
     /// `node_lifecycle_controller_writes_total{kind,outcome}`; kind e.g. `node_status`,
     /// `node_taints`, `node_labels`, `pod_status`, `pod_delete`, `pod_evict`, `event`, `lease`;
     /// outcome `ok` or an `ApiError::kind()`.
     pub fn write(&self, kind: &'static str, outcome: &'static str) {
-        todo!("{kind} {outcome}")
+        self.writes_total.with_label_values(&[kind, outcome]).inc();
     }
     /// `node_lifecycle_controller_write_retries_total{kind}`.
     pub fn write_retry(&self, kind: &'static str) {
-        todo!("{kind}")
+        self.write_retries_total.with_label_values(&[kind]).inc();
     }
     /// `node_lifecycle_controller_dropped_writes_total{kind,reason}`; reason `not_leader` or `dry_run`.
     pub fn dropped_write(&self, kind: &'static str, reason: &'static str) {
-        todo!("{kind} {reason}")
+        self.dropped_writes_total
+            .with_label_values(&[kind, reason])
+            .inc();
     }
     /// `node_lifecycle_controller_cache_objects{resource}` (nodes, leases, pods).
     pub fn set_cache_size(&self, resource: &'static str, count: usize) {
-        todo!("{resource} {count}")
+        let count = i64::try_from(count).unwrap_or(i64::MAX);
+        self.cache_objects.with_label_values(&[resource]).set(count);
     }
     /// `node_lifecycle_controller_watch_stale{resource}` gauge (1 while stale) and
     /// `node_lifecycle_controller_watch_restarts_total{resource}` on each restart.
     pub fn set_watch_stale(&self, resource: &'static str, stale: bool) {
-        todo!("{resource} {stale}")
+        self.watch_stale
+            .with_label_values(&[resource])
+            .set(i64::from(stale));
     }
     pub fn watch_restarted(&self, resource: &'static str) {
-        todo!("{resource}")
+        self.watch_restarts_total
+            .with_label_values(&[resource])
+            .inc();
     }
     /// `node_lifecycle_controller_breaker_open` gauge and
     /// `node_lifecycle_controller_breaker_held_nodes_total` (NoExecute taints held back).
     pub fn set_breaker_open(&self, open: bool) {
-        todo!("{open}")
+        self.breaker_open.set(i64::from(open));
     }
     pub fn breaker_held_node(&self) {
-        todo!()
+        self.breaker_held_nodes_total.inc();
     }
     /// `node_lifecycle_controller_pod_eviction_refusals_total` (429 from the Eviction API).
     pub fn eviction_refused(&self) {
-        todo!()
+        self.pod_eviction_refusals_total.inc();
     }
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sample line `name{labels} value` of a rendered exposition, if present.
+    fn sample(text: &str, series: &str) -> Option<f64> {
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    #[test]
+    fn render_shows_upstream_names_help_texts_and_types() {
+        let m = Metrics::new();
+        m.set_zone_health("region\0zone", 3, 1);
+        m.init_zone_evictions("region\0zone");
+        m.observe_node_health_duration(0.002);
+        m.observe_all_nodes_health_duration(0.02);
+        m.pod_deleted(1.0);
+        let text = m.render();
+        for line in [
+            "# HELP node_collector_zone_health [ALPHA] Gauge measuring percentage of healthy nodes per zone.",
+            "# TYPE node_collector_zone_health gauge",
+            "# HELP node_collector_zone_size [ALPHA] Gauge measuring number of registered Nodes per zones.",
+            "# TYPE node_collector_zone_size gauge",
+            "# HELP node_collector_unhealthy_nodes_in_zone [ALPHA] Gauge measuring number of not Ready Nodes per zones.",
+            "# TYPE node_collector_unhealthy_nodes_in_zone gauge",
+            "# HELP node_collector_evictions_total [STABLE] Number of Node evictions that happened since current instance of NodeController started.",
+            "# TYPE node_collector_evictions_total counter",
+            "# HELP node_collector_update_node_health_duration_seconds [ALPHA] Duration in seconds for NodeController to update the health of a single node.",
+            "# TYPE node_collector_update_node_health_duration_seconds histogram",
+            "# HELP node_collector_update_all_nodes_health_duration_seconds [ALPHA] Duration in seconds for NodeController to update the health of all nodes.",
+            "# TYPE node_collector_update_all_nodes_health_duration_seconds histogram",
+            "# HELP taint_eviction_controller_pod_deletions_total [ALPHA] Total number of Pods deleted by TaintEvictionController since its start.",
+            "# TYPE taint_eviction_controller_pod_deletions_total counter",
+            "# HELP taint_eviction_controller_pod_deletion_duration_seconds [ALPHA] Latency, in seconds, between the time when a taint effect has been activated for the Pod and its deletion via TaintEvictionController.",
+            "# TYPE taint_eviction_controller_pod_deletion_duration_seconds histogram",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        assert_eq!(
+            sample(&text, "node_collector_zone_size{zone=\"region\0zone\"}"),
+            Some(3.0)
+        );
+        assert_eq!(
+            sample(
+                &text,
+                "node_collector_unhealthy_nodes_in_zone{zone=\"region\0zone\"}"
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(
+                &text,
+                "node_collector_evictions_total{zone=\"region\0zone\"}"
+            ),
+            Some(0.0)
+        );
+    }
+
+    #[test]
+    fn histograms_use_upstream_buckets_exactly() {
+        let m = Metrics::new();
+        let text = m.render();
+        let les = |name: &str| -> Vec<String> {
+            let prefix = format!("{name}_bucket{{le=\"");
+            text.lines()
+                .filter_map(|l| {
+                    l.strip_prefix(&prefix)?
+                        .split('"')
+                        .next()
+                        .map(str::to_string)
+                })
+                .collect()
+        };
+        assert_eq!(
+            les("node_collector_update_node_health_duration_seconds"),
+            [
+                "0.001", "0.004", "0.016", "0.064", "0.256", "1.024", "4.096", "16.384", "+Inf"
+            ]
+        );
+        assert_eq!(
+            les("node_collector_update_all_nodes_health_duration_seconds"),
+            [
+                "0.01", "0.04", "0.16", "0.64", "2.56", "10.24", "40.96", "163.84", "+Inf"
+            ]
+        );
+        assert_eq!(
+            les("taint_eviction_controller_pod_deletion_duration_seconds"),
+            [
+                "0.005", "0.025", "0.1", "0.5", "1", "2.5", "10", "30", "60", "120", "180", "240",
+                "+Inf"
+            ]
+        );
+    }
+
+    #[test]
+    fn zone_health_is_the_healthy_percentage_and_100_for_an_empty_zone() {
+        let m = Metrics::new();
+        m.set_zone_health("a", 4, 1);
+        m.set_zone_health("", 0, 0);
+        let text = m.render();
+        assert_eq!(
+            sample(&text, "node_collector_zone_health{zone=\"a\"}"),
+            Some(75.0)
+        );
+        assert_eq!(
+            sample(&text, "node_collector_zone_health{zone=\"\"}"),
+            Some(100.0)
+        );
+        assert_eq!(
+            sample(&text, "node_collector_zone_size{zone=\"\"}"),
+            Some(0.0)
+        );
+    }
+
+    #[test]
+    fn deletion_latency_in_seconds_lands_in_its_bucket_not_in_inf() {
+        let m = Metrics::new();
+        m.pod_deleted(7.0);
+        let text = m.render();
+        let bucket = |le: &str| {
+            sample(
+                &text,
+                &format!(
+                    "taint_eviction_controller_pod_deletion_duration_seconds_bucket{{le=\"{le}\"}}"
+                ),
+            )
+        };
+        assert_eq!(bucket("2.5"), Some(0.0));
+        assert_eq!(bucket("10"), Some(1.0));
+        assert_eq!(bucket("+Inf"), Some(1.0));
+        assert_eq!(
+            sample(
+                &text,
+                "taint_eviction_controller_pod_deletion_duration_seconds_sum"
+            ),
+            Some(7.0)
+        );
+        assert_eq!(
+            sample(&text, "taint_eviction_controller_pod_deletions_total"),
+            Some(1.0)
+        );
+    }
+
+    #[test]
+    fn zone_evictions_start_at_zero_and_count_up_without_being_reset_by_a_second_init() {
+        let m = Metrics::new();
+        m.init_zone_evictions("a");
+        m.inc_zone_evictions("a");
+        m.init_zone_evictions("a");
+        assert_eq!(
+            sample(&m.render(), "node_collector_evictions_total{zone=\"a\"}"),
+            Some(1.0)
+        );
+    }
+
+    #[test]
+    fn our_metrics_are_prefixed_and_labelled() {
+        let m = Metrics::new();
+        m.set_leader(true);
+        m.write("node_status", "ok");
+        m.write("node_status", "conflict");
+        m.write_retry("pod_delete");
+        m.dropped_write("event", "dry_run");
+        m.set_cache_size("nodes", 12);
+        m.set_watch_stale("leases", true);
+        m.watch_restarted("leases");
+        m.set_breaker_open(true);
+        m.breaker_held_node();
+        m.eviction_refused();
+        let text = m.render();
+        for (series, value) in [
+            ("node_lifecycle_controller_leader", 1.0),
+            (
+                "node_lifecycle_controller_writes_total{kind=\"node_status\",outcome=\"ok\"}",
+                1.0,
+            ),
+            (
+                "node_lifecycle_controller_writes_total{kind=\"node_status\",outcome=\"conflict\"}",
+                1.0,
+            ),
+            (
+                "node_lifecycle_controller_write_retries_total{kind=\"pod_delete\"}",
+                1.0,
+            ),
+            (
+                "node_lifecycle_controller_dropped_writes_total{kind=\"event\",reason=\"dry_run\"}",
+                1.0,
+            ),
+            (
+                "node_lifecycle_controller_cache_objects{resource=\"nodes\"}",
+                12.0,
+            ),
+            (
+                "node_lifecycle_controller_watch_stale{resource=\"leases\"}",
+                1.0,
+            ),
+            (
+                "node_lifecycle_controller_watch_restarts_total{resource=\"leases\"}",
+                1.0,
+            ),
+            ("node_lifecycle_controller_breaker_open", 1.0),
+            ("node_lifecycle_controller_breaker_held_nodes_total", 1.0),
+            ("node_lifecycle_controller_pod_eviction_refusals_total", 1.0),
+        ] {
+            assert_eq!(sample(&text, series), Some(value), "{series} in\n{text}");
+        }
+        m.set_leader(false);
+        m.set_watch_stale("leases", false);
+        let text = m.render();
+        assert_eq!(sample(&text, "node_lifecycle_controller_leader"), Some(0.0));
+        assert_eq!(
+            sample(
+                &text,
+                "node_lifecycle_controller_watch_stale{resource=\"leases\"}"
+            ),
+            Some(0.0)
+        );
+    }
+
+    #[test]
+    fn each_instance_has_its_own_registry() {
+        let a = Metrics::new();
+        let b = Metrics::new();
+        a.pod_deleted(0.1);
+        assert_eq!(
+            sample(&b.render(), "taint_eviction_controller_pod_deletions_total"),
+            Some(0.0)
+        );
+        assert_eq!(
+            sample(&a.render(), "taint_eviction_controller_pod_deletions_total"),
+            Some(1.0)
+        );
     }
 }

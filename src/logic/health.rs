@@ -1,1 +1,250 @@
 //! Per-node health from locally observed heartbeats.
+//!
+//! A heartbeat is a change of the node's Ready `lastHeartbeatTime` or of its Lease's
+//! `renewTime` (any change, also backwards: SPEC Part A item 6). Its observation time is when
+//! the watch delivered it (`now` as handed in), never the kubelet's own timestamp, so kubelet
+//! clock skew does not matter.
+
+use super::conditions;
+use super::time;
+use crate::settings::Settings;
+use jiff::Timestamp;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Node;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// What the controller remembers of one node's heartbeats.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeHealth {
+    /// When the controller last observed a sign of life.
+    pub probe: Timestamp,
+    /// Whether the node object itself was observed (not only its Lease).
+    node_seen: bool,
+    /// The Ready condition's heartbeat as last observed (`None`: no Ready condition).
+    ready_heartbeat: Option<Option<Timestamp>>,
+    /// The Lease renewTime as last observed.
+    lease_renew: Option<Timestamp>,
+}
+
+/// Heartbeat observations of every node.
+#[derive(Clone, Debug, Default)]
+pub struct HealthTracker {
+    nodes: BTreeMap<String, NodeHealth>,
+}
+
+fn node_name(node: &Node) -> &str {
+    node.metadata.name.as_deref().unwrap_or("")
+}
+
+impl HealthTracker {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records a node as delivered by the watch at `now`.
+    ///
+    /// First sight of a node with a Ready condition grants a full grace period from `now` (a
+    /// process that starts with empty memory must); a node without one counts from its
+    /// creation, as upstream does, unless its Lease was already seen.
+    pub fn observe_node(&mut self, node: &Node, now: Timestamp) {
+        let heartbeat = conditions::condition(node, "Ready").map(|c| c.last_heartbeat_time.as_ref().map(|t| t.0));
+        let name = node_name(node).to_string();
+        match self.nodes.get_mut(&name) {
+            None => {
+                let probe = match heartbeat {
+                    Some(_) => now,
+                    None => node.metadata.creation_timestamp.as_ref().map(|t| t.0).unwrap_or(now),
+                };
+                self.nodes.insert(
+                    name,
+                    NodeHealth { probe, node_seen: true, ready_heartbeat: heartbeat, lease_renew: None },
+                );
+            }
+            Some(h) => {
+                // Only the lease was seen before: the lease already set the probe.
+                if h.node_seen && h.ready_heartbeat != heartbeat {
+                    h.probe = now;
+                }
+                h.node_seen = true;
+                h.ready_heartbeat = heartbeat;
+            }
+        }
+    }
+
+    /// Records a node Lease as delivered by the watch at `now`: any change of renewTime is a
+    /// heartbeat, also one that goes backwards.
+    pub fn observe_lease(&mut self, lease: &Lease, now: Timestamp) {
+        let Some(name) = lease.metadata.name.as_deref() else { return };
+        let renew = lease.spec.as_ref().and_then(|s| s.renew_time.as_ref()).map(|t| t.0);
+        match self.nodes.get_mut(name) {
+            None => {
+                self.nodes.insert(
+                    name.to_string(),
+                    NodeHealth { probe: now, node_seen: false, ready_heartbeat: None, lease_renew: renew },
+                );
+            }
+            Some(h) => {
+                if renew.is_some() && h.lease_renew != renew {
+                    h.probe = now;
+                }
+                h.lease_renew = renew;
+            }
+        }
+    }
+
+    /// Drops what is known of a deleted node (upstream leaks it; SPEC Part A item 7).
+    pub fn forget(&mut self, name: &str) {
+        self.nodes.remove(name);
+    }
+
+    /// Grants every node a fresh grace period (leaving the all-zones-down mode).
+    pub fn reset_all(&mut self, now: Timestamp) {
+        for h in self.nodes.values_mut() {
+            h.probe = now;
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&NodeHealth> {
+        self.nodes.get(name)
+    }
+
+    /// The grace period that applies: the startup grace for a node that never reported Ready.
+    pub fn grace_for(node: &Node, settings: &Settings) -> Duration {
+        if conditions::condition(node, "Ready").is_some() {
+            settings.node_monitor_grace_period
+        } else {
+            settings.node_startup_grace_period
+        }
+    }
+
+    /// Whether no heartbeat was observed for longer than the node's grace period (strictly).
+    /// A node never observed counts as just seen.
+    pub fn grace_expired(&self, node: &Node, now: Timestamp, settings: &Settings) -> bool {
+        self.expires_at(node, settings).is_some_and(|at| now > at)
+    }
+
+    /// The instant after which the node's grace period is over.
+    pub fn expires_at(&self, node: &Node, settings: &Settings) -> Option<Timestamp> {
+        let h = self.nodes.get(node_name(node))?;
+        Some(time::add(h.probe, Self::grace_for(node, settings)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::coordination::v1::LeaseSpec;
+    use k8s_openapi::api::core::v1::{NodeCondition, NodeStatus};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
+
+    fn at(secs: i64) -> Timestamp {
+        time::add_secs("2025-01-01T00:00:00Z".parse().unwrap(), secs)
+    }
+
+    fn node(name: &str, heartbeat: Option<i64>) -> Node {
+        let mut n = Node::default();
+        n.metadata.name = Some(name.into());
+        n.metadata.creation_timestamp = Some(Time(at(-3600)));
+        if let Some(hb) = heartbeat {
+            n.status = Some(NodeStatus {
+                conditions: Some(vec![NodeCondition {
+                    type_: "Ready".into(),
+                    status: "True".into(),
+                    last_heartbeat_time: Some(Time(at(hb))),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            });
+        }
+        n
+    }
+
+    fn lease(name: &str, renew: i64) -> Lease {
+        let mut l = Lease::default();
+        l.metadata.name = Some(name.into());
+        l.spec = Some(LeaseSpec { renew_time: Some(MicroTime(at(renew))), ..Default::default() });
+        l
+    }
+
+    #[test]
+    fn a_node_first_seen_gets_a_full_grace_period_from_now_whatever_its_heartbeat_age() {
+        let s = Settings::default();
+        let mut h = HealthTracker::new();
+        let n = node("a", Some(-7200));
+        h.observe_node(&n, at(0));
+        assert!(!h.grace_expired(&n, at(50), &s));
+        assert!(h.grace_expired(&n, at(51), &s));
+    }
+
+    #[test]
+    fn grace_expires_strictly_after_the_grace_period() {
+        let s = Settings::default();
+        let mut h = HealthTracker::new();
+        let n = node("a", Some(0));
+        h.observe_node(&n, at(10));
+        assert!(!h.grace_expired(&n, at(60), &s));
+        assert!(h.grace_expired(&n, time::add(at(60), Duration::from_millis(1)), &s));
+    }
+
+    #[test]
+    fn a_new_ready_heartbeat_moves_the_probe_but_the_same_one_does_not() {
+        let s = Settings::default();
+        let mut h = HealthTracker::new();
+        h.observe_node(&node("a", Some(0)), at(0));
+        h.observe_node(&node("a", Some(0)), at(30));
+        assert_eq!(h.get("a").unwrap().probe, at(0));
+        h.observe_node(&node("a", Some(40)), at(41));
+        assert_eq!(h.get("a").unwrap().probe, at(41));
+        assert!(!h.grace_expired(&node("a", Some(40)), at(91), &s));
+    }
+
+    #[test]
+    fn any_lease_renewal_change_counts_as_a_heartbeat_even_backwards() {
+        let mut h = HealthTracker::new();
+        h.observe_node(&node("a", Some(0)), at(0));
+        h.observe_lease(&lease("a", 100), at(20));
+        assert_eq!(h.get("a").unwrap().probe, at(20));
+        h.observe_lease(&lease("a", 50), at(30));
+        assert_eq!(h.get("a").unwrap().probe, at(30));
+        h.observe_lease(&lease("a", 50), at(40));
+        assert_eq!(h.get("a").unwrap().probe, at(30));
+    }
+
+    #[test]
+    fn a_node_without_ready_counts_its_startup_grace_from_creation() {
+        let s = Settings::default();
+        let mut h = HealthTracker::new();
+        let mut n = node("a", None);
+        n.metadata.creation_timestamp = Some(Time(at(0)));
+        h.observe_node(&n, at(30));
+        assert!(!h.grace_expired(&n, at(60), &s));
+        assert!(h.grace_expired(&n, at(61), &s));
+    }
+
+    #[test]
+    fn a_lease_seen_before_its_node_keeps_the_node_alive() {
+        let s = Settings::default();
+        let mut h = HealthTracker::new();
+        h.observe_lease(&lease("a", 0), at(100));
+        let n = node("a", None);
+        h.observe_node(&n, at(100));
+        assert!(!h.grace_expired(&n, at(150), &s));
+    }
+
+    #[test]
+    fn gaining_a_ready_condition_resets_the_probe() {
+        let mut h = HealthTracker::new();
+        h.observe_node(&node("a", None), at(0));
+        h.observe_node(&node("a", Some(5)), at(7));
+        assert_eq!(h.get("a").unwrap().probe, at(7));
+    }
+
+    #[test]
+    fn forgetting_a_node_drops_its_health() {
+        let mut h = HealthTracker::new();
+        h.observe_node(&node("a", Some(0)), at(0));
+        h.forget("a");
+        assert!(h.get("a").is_none());
+    }
+}

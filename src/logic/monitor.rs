@@ -1,1 +1,474 @@
-//! One monitor pass and one tainting pass.
+//! The node lifecycle controller's passes: the monitor pass (every `--node-monitor-period`), the
+//! NoExecute tainting pass (every 100ms) and the per-node-update work (NoSchedule condition
+//! taints, beta labels). Upstream's rules (SPEC Part B §3) with Part A's amendments.
+
+use super::actions::{Action, Component, EventRecord, EventType, ObjectRef, TaintPurpose};
+use super::conditions;
+use super::health::HealthTracker;
+use super::labels;
+use super::rate_limit::{Outcome, ZoneQueue};
+use super::taints::{self, NOT_READY, UNREACHABLE};
+use super::view::ClusterView;
+use super::zones::{self, ZoneState};
+use crate::settings::Settings;
+use jiff::Timestamp;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// How long the tainting pass waits before retrying a node that has no Ready condition.
+const NO_READY_RETRY: Duration = Duration::from_millis(50);
+
+struct Zone {
+    state: ZoneState,
+    queue: ZoneQueue,
+}
+
+/// What a monitor pass found besides its actions (for metrics, logs and hooks).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PassReport {
+    pub actions: Vec<Action>,
+    /// Zones whose state changed this pass (raw zone key, new state), in key order.
+    pub zone_changes: Vec<(String, ZoneState)>,
+    /// Every zone counted this pass: (raw zone key, size, unhealthy).
+    pub zone_health: Vec<(String, usize, usize)>,
+    /// Zones seen for the first time (their eviction counters start at 0).
+    pub new_zones: Vec<String>,
+    /// Zones that vanished (their gauges go to size 0, health 100).
+    pub vanished_zones: Vec<String>,
+    /// Whether the `--max-unhealthy-fraction` breaker is open after this pass.
+    pub breaker_open: bool,
+    /// Whether every zone is fully disrupted (upstream's master disruption mode).
+    pub all_zones_down: bool,
+    /// Nodes that went Unknown this pass.
+    pub marked_unknown: Vec<String>,
+}
+
+/// The node lifecycle controller's memory, fed by watch events, consulted by the passes.
+#[derive(Default)]
+pub struct Monitor {
+    health: HealthTracker,
+    /// Nodes registered so far, with their UIDs.
+    known: BTreeMap<String, String>,
+    zones: BTreeMap<String, Zone>,
+    /// Nodes we decided to mark Unknown, with the Ready heartbeat that decision saw: until the
+    /// kubelet posts a new one, the node counts as Unknown even before our write shows in the
+    /// cache (so the flip, its event and pod marking happen once).
+    marked_unknown: BTreeMap<String, Option<Timestamp>>,
+    /// NoExecute taint key we asked the writer to put on a node and the cache does not show yet.
+    pending_taint: BTreeMap<String, &'static str>,
+    all_zones_down: bool,
+    breaker_open: bool,
+    /// Nodes warned about while the breaker is open (one Warning Event per node).
+    breaker_warned: BTreeSet<String>,
+}
+
+fn name_of(node: &Node) -> &str {
+    node.metadata.name.as_deref().unwrap_or("")
+}
+
+fn uid_of(node: &Node) -> String {
+    node.metadata.uid.clone().unwrap_or_default()
+}
+
+fn node_event(node: &Node, event_type: EventType, reason: &str, message: String) -> Action {
+    Action::Event(EventRecord {
+        component: Component::NodeController,
+        object: ObjectRef::node(name_of(node), node.metadata.uid.clone()),
+        event_type,
+        reason: reason.to_string(),
+        message,
+    })
+}
+
+fn pod_ready_status(pod: &Pod) -> Option<&str> {
+    pod.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| c.status.as_str())
+}
+
+impl Monitor {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A node arrived through the watch at `now`.
+    pub fn observe_node(&mut self, node: &Node, now: Timestamp) {
+        self.health.observe_node(node, now);
+        let name = name_of(node);
+        if let Some(seen) = self.marked_unknown.get(name)
+            && *seen != conditions::ready_heartbeat(node)
+        {
+            // The kubelet posted again: our Unknown decision is history.
+            self.marked_unknown.remove(name);
+        }
+        if let Some(key) = self.pending_taint.get(name)
+            && taints::has_no_execute(node, key)
+        {
+            self.pending_taint.remove(name);
+        }
+    }
+
+    /// A node Lease arrived through the watch at `now`.
+    pub fn observe_lease(&mut self, lease: &Lease, now: Timestamp) {
+        self.health.observe_lease(lease, now);
+    }
+
+    /// When the next pass could mark some node Unknown (for tests and diagnostics).
+    pub fn health(&self) -> &HealthTracker {
+        &self.health
+    }
+
+    /// The zone's current state (raw key).
+    pub fn zone_state(&self, zone_key: &str) -> Option<ZoneState> {
+        self.zones.get(zone_key).map(|z| z.state)
+    }
+
+    /// Nodes waiting in a zone's tainting queue.
+    pub fn queued(&self, zone_key: &str) -> usize {
+        self.zones.get(zone_key).map(|z| z.queue.len()).unwrap_or(0)
+    }
+
+    /// Work for one node update event: the NoSchedule condition taints and the beta labels.
+    pub fn node_updated(node: &Node, now: Timestamp) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let name = name_of(node).to_string();
+        if let Some(change) = taints::condition_taint_change(node, now) {
+            actions.push(Action::ChangeTaints { node: name.clone(), change, purpose: TaintPurpose::Conditions });
+        }
+        if let Some(labels) = labels::beta_label_updates(node) {
+            actions.push(Action::SetLabels { node: name, labels });
+        }
+        actions
+    }
+
+    fn ensure_zone(&mut self, key: &str, settings: &Settings, now: Timestamp, report: &mut PassReport) {
+        if !self.zones.contains_key(key) {
+            let qps = if self.all_zones_down { 0.0 } else { settings.node_eviction_rate };
+            self.zones.insert(key.to_string(), Zone { state: ZoneState::Initial, queue: ZoneQueue::new(qps, now) });
+            report.new_zones.push(key.to_string());
+        }
+    }
+
+    /// Whether the node carries (or we already asked for) our NoExecute taint `key`.
+    fn has_taint(&self, node: &Node, key: &str) -> bool {
+        taints::has_no_execute(node, key) || self.pending_taint.get(name_of(node)).is_some_and(|k| *k == key)
+    }
+
+    fn remove_no_execute(&mut self, node: &Node, actions: &mut Vec<Action>) {
+        let name = name_of(node);
+        let pending = self.pending_taint.remove(name).is_some();
+        let change = taints::remove_no_execute_change(node).or_else(|| {
+            pending.then(|| super::actions::TaintChange {
+                add: Vec::new(),
+                remove: [NOT_READY, UNREACHABLE]
+                    .iter()
+                    .map(|k| super::actions::TaintRef { key: k.to_string(), effect: taints::NO_EXECUTE.to_string() })
+                    .collect(),
+            })
+        });
+        if let Some(change) = change {
+            actions.push(Action::ChangeTaints { node: name.to_string(), change, purpose: TaintPurpose::Recovery });
+        }
+    }
+
+    /// One monitor pass over the cached view at `now`.
+    ///
+    /// `heartbeats_fresh` is false when the staleness guard found the Lease/Node watch stale:
+    /// then nothing is marked Unknown and no NoExecute taint is queued on that data.
+    pub fn monitor_pass(&mut self, view: &ClusterView, now: Timestamp, settings: &Settings, heartbeats_fresh: bool) -> PassReport {
+        let mut report = PassReport::default();
+        let mut actions = Vec::new();
+
+        // Nodes that appeared since the last pass.
+        for (name, node) in &view.nodes {
+            if self.known.contains_key(name) {
+                continue;
+            }
+            actions.push(node_event(
+                node,
+                EventType::Normal,
+                "RegisteredNode",
+                format!("Node {name} event: Registered Node {name} in Controller"),
+            ));
+            self.known.insert(name.clone(), uid_of(node));
+            let key = zones::zone_key(node);
+            self.ensure_zone(&key, settings, now, &mut report);
+            // Part A item 1: only a node that is Ready loses our NoExecute taints at start; one
+            // still Unknown/False keeps them, so no countdown restarts.
+            if conditions::ready_status(node) == Some("True") {
+                self.remove_no_execute(node, &mut actions);
+                if let Some(z) = self.zones.get_mut(&key) {
+                    z.queue.remove(name);
+                }
+            }
+        }
+
+        // Nodes that went away.
+        let gone: Vec<String> = self.known.keys().filter(|n| !view.nodes.contains_key(*n)).cloned().collect();
+        for name in gone {
+            let uid = self.known.remove(&name).filter(|u| !u.is_empty());
+            actions.push(Action::Event(EventRecord {
+                component: Component::NodeController,
+                object: ObjectRef::node(&name, uid),
+                event_type: EventType::Normal,
+                reason: "RemovingNode".into(),
+                message: format!("Node {name} event: Removing Node {name} from Controller"),
+            }));
+            self.health.forget(&name);
+            self.marked_unknown.remove(&name);
+            self.pending_taint.remove(&name);
+            self.breaker_warned.remove(&name);
+            for z in self.zones.values_mut() {
+                z.queue.remove(&name);
+            }
+        }
+
+        // Per node: Unknown marking, NoExecute decisions, pod marking, zone health.
+        let mut zone_ready: BTreeMap<String, Vec<Option<String>>> = BTreeMap::new();
+        let mut counted = 0usize;
+        let mut not_ready = 0usize;
+        for (name, cached) in &view.nodes {
+            let key = zones::zone_key(cached);
+            self.ensure_zone(&key, settings, now, &mut report);
+
+            // The node as the controller last decided it (our Unknown write may be in flight).
+            let mut observed = cached.clone();
+            if self.marked_unknown.get(name).is_some_and(|hb| *hb == conditions::ready_heartbeat(cached)) {
+                conditions::mark_unknown(&mut observed, now);
+            }
+            let observed_ready = conditions::ready_status(&observed).map(str::to_string);
+
+            let mut current = observed.clone();
+            if heartbeats_fresh && self.health.grace_expired(cached, now, settings) {
+                let changed = conditions::mark_unknown(&mut current, now);
+                if changed.iter().any(|c| c == "Ready") {
+                    let heartbeat = conditions::ready_heartbeat(cached);
+                    actions.push(Action::MarkNodeUnknown { node: name.clone(), ready_heartbeat: heartbeat, now });
+                    self.marked_unknown.insert(name.clone(), heartbeat);
+                    report.marked_unknown.push(name.clone());
+                } else {
+                    current = observed.clone();
+                }
+            }
+            let current_ready = conditions::ready_status(&current).map(str::to_string);
+
+            if !zones::excluded(cached) {
+                zone_ready.entry(key.clone()).or_default().push(current_ready.clone());
+                counted += 1;
+                if current_ready.as_deref() != Some("True") {
+                    not_ready += 1;
+                }
+            }
+
+            let Some(ready) = current_ready.as_deref() else { continue };
+
+            // Controller-detected heartbeat loss: NodeNotReady and the pods' Ready=False.
+            if ready != "True" && observed_ready.as_deref() == Some("True") {
+                actions.push(node_event(
+                    cached,
+                    EventType::Normal,
+                    "NodeNotReady",
+                    format!("Node {name} status is now: NodeNotReady"),
+                ));
+                for pod in view.pods_on(name) {
+                    if pod_ready_status(pod).is_some_and(|s| s != "False") {
+                        actions.push(Action::MarkPodNotReady {
+                            namespace: pod.metadata.namespace.clone().unwrap_or_default(),
+                            name: pod.metadata.name.clone().unwrap_or_default(),
+                            uid: pod.metadata.uid.clone().unwrap_or_default(),
+                            node: name.clone(),
+                            now,
+                        });
+                    }
+                }
+            }
+
+            match ready {
+                "False" | "Unknown" => {
+                    let (want, other) = if ready == "False" { (NOT_READY, UNREACHABLE) } else { (UNREACHABLE, NOT_READY) };
+                    if self.has_taint(cached, other) {
+                        // Swap at once, not rate limited; the countdown goes on (Part A item 2).
+                        if let Some(change) = taints::no_execute_change(cached, want, now) {
+                            actions.push(Action::ChangeTaints { node: name.clone(), change, purpose: TaintPurpose::Swap });
+                            self.pending_taint.insert(name.clone(), want);
+                        }
+                    } else if !self.has_taint(cached, want)
+                        && heartbeats_fresh
+                        && let Some(z) = self.zones.get_mut(&key)
+                    {
+                        // Re-queue with a fresh process time (so a taint someone removed comes back).
+                        z.queue.remove(name);
+                        z.queue.add(name, &uid_of(cached), now);
+                    }
+                }
+                "True" => {
+                    if self.has_taint(cached, NOT_READY) || self.has_taint(cached, UNREACHABLE) {
+                        self.remove_no_execute(cached, &mut actions);
+                    }
+                    if let Some(z) = self.zones.get_mut(&key) {
+                        z.queue.remove(name);
+                    }
+                    self.breaker_warned.remove(name);
+                }
+                _ => {}
+            }
+        }
+
+        self.handle_disruption(view, zone_ready, now, settings, &mut actions, &mut report);
+
+        // Part A item 8: the breaker over all zones.
+        self.breaker_open = settings
+            .max_unhealthy_fraction
+            .is_some_and(|f| counted > 0 && (not_ready as f64) / (counted as f64) > f);
+        if !self.breaker_open {
+            self.breaker_warned.clear();
+        }
+        report.breaker_open = self.breaker_open;
+        report.all_zones_down = self.all_zones_down;
+        report.actions = actions;
+        report
+    }
+
+    fn handle_disruption(
+        &mut self,
+        view: &ClusterView,
+        zone_ready: BTreeMap<String, Vec<Option<String>>>,
+        now: Timestamp,
+        settings: &Settings,
+        actions: &mut Vec<Action>,
+        report: &mut PassReport,
+    ) {
+        // Zones with no node at all are gone, all of them in this pass (Part A item 7). A zone
+        // of excluded nodes only keeps its queue and limiter.
+        let present: BTreeSet<String> = view.nodes.values().map(zones::zone_key).collect();
+        let vanished: Vec<String> = self.zones.keys().filter(|k| !present.contains(*k)).cloned().collect();
+        for key in vanished {
+            self.zones.remove(&key);
+            report.vanished_zones.push(key);
+        }
+
+        let mut new_states = BTreeMap::new();
+        for (key, ready) in &zone_ready {
+            let statuses: Vec<Option<&str>> = ready.iter().map(|r| r.as_deref()).collect();
+            let (unhealthy, state) = zones::compute_zone_state(&statuses, settings.unhealthy_zone_threshold);
+            report.zone_health.push((key.clone(), ready.len(), unhealthy));
+            new_states.insert(key.clone(), state);
+        }
+        let all_are = !new_states.is_empty() && new_states.values().all(|s| *s == ZoneState::FullDisruption);
+        let all_were = self.all_zones_down;
+
+        if all_are && all_were {
+            return;
+        }
+        if all_are {
+            // Entering upstream's master disruption mode: the control plane, not the nodes, is
+            // probably sick. Take our NoExecute taints off every node and stop tainting.
+            self.all_zones_down = true;
+            for node in view.nodes.values() {
+                if self.has_taint(node, NOT_READY) || self.has_taint(node, UNREACHABLE) {
+                    self.remove_no_execute(node, actions);
+                }
+            }
+            for (key, zone) in self.zones.iter_mut() {
+                for name in view.nodes.keys() {
+                    zone.queue.remove(name);
+                }
+                zone.queue.swap_limiter(0.0, now);
+                if new_states.contains_key(key) && zone.state != ZoneState::FullDisruption {
+                    zone.state = ZoneState::FullDisruption;
+                    report.zone_changes.push((key.clone(), ZoneState::FullDisruption));
+                }
+            }
+            return;
+        }
+        if all_were {
+            // Leaving it: every node gets a fresh grace period.
+            self.all_zones_down = false;
+            self.health.reset_all(now);
+            for (key, state) in &new_states {
+                if let Some(zone) = self.zones.get_mut(key) {
+                    if let Some(qps) = zones::rate_for(*state, zone_ready[key].len(), settings) {
+                        zone.queue.swap_limiter(qps, now);
+                    }
+                    if zone.state != *state {
+                        zone.state = *state;
+                        report.zone_changes.push((key.clone(), *state));
+                    }
+                }
+            }
+            return;
+        }
+        for (key, state) in &new_states {
+            if let Some(zone) = self.zones.get_mut(key)
+                && zone.state != *state
+            {
+                if let Some(qps) = zones::rate_for(*state, zone_ready[key].len(), settings) {
+                    zone.queue.swap_limiter(qps, now);
+                }
+                zone.state = *state;
+                report.zone_changes.push((key.clone(), *state));
+            }
+        }
+    }
+
+    /// One NoExecute tainting pass at `now`: each zone's queue hands out the nodes its rate
+    /// allows. `heartbeats_fresh` false (stale watch) adds no taint.
+    pub fn tainting_pass(&mut self, view: &ClusterView, now: Timestamp, heartbeats_fresh: bool) -> Vec<Action> {
+        let mut actions = Vec::new();
+        if !heartbeats_fresh {
+            return actions;
+        }
+        if self.breaker_open {
+            // Held back: say so once per node while the breaker stays open.
+            for (name, node) in &view.nodes {
+                let key = zones::zone_key(node);
+                let waiting = self.zones.get(&key).is_some_and(|z| z.queue.contains(name))
+                    && !self.has_taint(node, NOT_READY)
+                    && !self.has_taint(node, UNREACHABLE);
+                if waiting && self.breaker_warned.insert(name.clone()) {
+                    actions.push(node_event(
+                        node,
+                        EventType::Warning,
+                        "NoExecuteTaintingPaused",
+                        format!(
+                            "Node {name} is not ready, but NoExecute tainting is paused: more than --max-unhealthy-fraction of all nodes are not Ready"
+                        ),
+                    ));
+                }
+            }
+            return actions;
+        }
+        let pending = &mut self.pending_taint;
+        for (zone_key, zone) in self.zones.iter_mut() {
+            zone.queue.try_process(now, |queued| {
+                let Some(node) = view.nodes.get(&queued.node) else { return Outcome::Done };
+                let Some(ready) = conditions::ready_status(node) else {
+                    return Outcome::RetryAfter(NO_READY_RETRY);
+                };
+                let Some(key) = taints::no_execute_key_for(ready) else { return Outcome::Done };
+                if pending.get(&queued.node).is_some_and(|k| *k == key) {
+                    return Outcome::Done;
+                }
+                if let Some(change) = taints::no_execute_change(node, key, now) {
+                    actions.push(Action::ChangeTaints {
+                        node: queued.node.clone(),
+                        change,
+                        purpose: TaintPurpose::ZoneEviction { zone: zone_key.clone() },
+                    });
+                    pending.insert(queued.node.clone(), key);
+                }
+                Outcome::Done
+            });
+        }
+        actions
+    }
+}
+
+#[cfg(test)]
+mod tests;
