@@ -1,1 +1,1164 @@
 //! Command-line flags (named like kube-controller-manager's) and their validation.
+//!
+//! [`Cli`] is the whole command line. Every behaviour flag lives in [`ControllerFlags`], which
+//! `run` flattens into its arguments and `simulate` reaches through a scenario's `controller:`
+//! block and `--set FLAG=VALUE` ([`settings_from_overrides`]). [`ControllerFlags::to_settings`] is
+//! the only place that validates them: upstream validates nothing, we refuse nonsense with an
+//! error that names the flag and the value. Usage errors exit 2 (clap does so itself; `main` maps
+//! [`ConfigError`] to 2).
+
+use crate::settings::{EvictionMode, Settings};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// client-go's `JitterFactor`: the renew deadline must be longer than this × the retry period.
+const LEADER_ELECTION_JITTER_FACTOR: f64 = 1.2;
+
+/// Flags of `run` that configure the process or its connection; they mean nothing to `simulate`.
+const PROCESS_FLAGS: &[&str] = &[
+    "kubeconfig",
+    "context",
+    "admin-address",
+    "log-format",
+    "log-level",
+    "identity",
+];
+
+/// A command line or a controller setting that cannot be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    /// A value that parses but breaks a rule (`requirement` completes the sentence).
+    #[error("--{flag}={value} {requirement}")]
+    Invalid {
+        flag: &'static str,
+        value: String,
+        requirement: String,
+    },
+    /// A flag upstream removed; `replacement` says what took over its job.
+    #[error("--{flag} was removed in Kubernetes 1.27 and is not supported: {replacement}")]
+    Removed {
+        flag: &'static str,
+        replacement: &'static str,
+    },
+    /// A process or connection flag given to `simulate` (scenario `controller:` or `--set`).
+    #[error(
+        "--{flag} is a process/connection flag of `run` and does not apply to simulate; \
+         only controller behaviour flags can be set there"
+    )]
+    NotForSimulate { flag: String },
+    /// A name that is no controller flag.
+    #[error(
+        "unknown controller flag --{flag} (see `node-lifecycle-controller run --help` for the \
+         behaviour flags)"
+    )]
+    UnknownFlag { flag: String },
+    /// The value could not be parsed (clap's message).
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// A Kubernetes node lifecycle controller: watches node heartbeats, marks silent nodes Unknown,
+/// taints them and evicts the pods that do not tolerate it, as kube-controller-manager's
+/// node-lifecycle and taint-eviction controllers do.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "node-lifecycle-controller", version, args_override_self = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+// Parsed once at start; boxing the larger variant would only complicate matching.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Run the controller against a Kubernetes cluster.
+    Run(RunArgs),
+    /// Run the controller in virtual time against a simulated cluster described by a scenario
+    /// file, and print the timeline of what happened.
+    Simulate(SimulateArgs),
+}
+
+/// How pods are removed once their toleration window is over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EvictionModeArg {
+    /// DELETE the pod, as upstream does (PodDisruptionBudgets are not consulted).
+    Delete,
+    /// POST a policy/v1 Eviction, so PodDisruptionBudgets are honoured.
+    Evict,
+}
+
+impl From<EvictionModeArg> for EvictionMode {
+    fn from(mode: EvictionModeArg) -> Self {
+        match mode {
+            EvictionModeArg::Delete => EvictionMode::Delete,
+            EvictionModeArg::Evict => EvictionMode::Evict,
+        }
+    }
+}
+
+/// Every behaviour flag of the controller, named and defaulted as kube-controller-manager's.
+#[derive(Debug, Clone, PartialEq, Args)]
+pub struct ControllerFlags {
+    /// How often node health is checked: the period of the monitor pass that marks silent nodes
+    /// Unknown and queues them for tainting. Same as kube-controller-manager's flag (upstream
+    /// default 5s).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "5s",
+        value_parser = parse_duration,
+        allow_hyphen_values = true
+    )]
+    pub node_monitor_period: Duration,
+
+    /// How long a node that has a Ready condition may stay silent (no Lease renewal, no status
+    /// update) before it is marked Unknown. Must not be shorter than --node-monitor-period. Same as
+    /// kube-controller-manager's flag (upstream default 50s since 1.32, 40s before).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "50s",
+        value_parser = parse_duration,
+        allow_hyphen_values = true
+    )]
+    pub node_monitor_grace_period: Duration,
+
+    /// How long a node that has no Ready condition yet (still starting) may stay silent before it
+    /// is marked Unknown. Must not be shorter than --node-monitor-period. Same as
+    /// kube-controller-manager's flag (upstream default 1m).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "1m",
+        value_parser = parse_duration,
+        allow_hyphen_values = true
+    )]
+    pub node_startup_grace_period: Duration,
+
+    /// Nodes per second that get a NoExecute taint in a healthy zone (and in a fully disrupted zone
+    /// while some other zone is not fully disrupted). Same as kube-controller-manager's flag
+    /// (upstream default 0.1).
+    #[arg(
+        long,
+        value_name = "RATE",
+        default_value_t = 0.1,
+        allow_negative_numbers = true
+    )]
+    pub node_eviction_rate: f64,
+
+    /// Nodes per second that get a NoExecute taint in a partially disrupted zone larger than
+    /// --large-cluster-size-threshold (smaller zones: 0). Same as kube-controller-manager's flag
+    /// (upstream default 0.01).
+    #[arg(
+        long,
+        value_name = "RATE",
+        default_value_t = 0.01,
+        allow_negative_numbers = true
+    )]
+    pub secondary_node_eviction_rate: f64,
+
+    /// Zones with more nodes than this use --secondary-node-eviction-rate when partially disrupted;
+    /// smaller zones stop tainting. Compared with the zone's size, as upstream does. Same as
+    /// kube-controller-manager's flag (upstream default 50).
+    #[arg(long, value_name = "NODES", default_value_t = 50)]
+    pub large_cluster_size_threshold: u32,
+
+    /// Fraction of not-Ready nodes (at least 3) above which a zone is partially disrupted, in [0,
+    /// 1]. Same as kube-controller-manager's flag (upstream default 0.55).
+    #[arg(
+        long,
+        value_name = "FRACTION",
+        default_value_t = 0.55,
+        allow_negative_numbers = true
+    )]
+    pub unhealthy_zone_threshold: f64,
+
+    /// Take part in leader election and act only while holding the lease, so that several replicas
+    /// can run. Use --leader-elect=false to act alone. Same as kube-controller-manager's flag
+    /// (upstream default true).
+    #[arg(
+        long,
+        value_name = "BOOL",
+        default_value_t = true,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
+    pub leader_elect: bool,
+
+    /// How long a leader's lease is valid without renewal; a standby waits this long before taking
+    /// over a silent leader's lease. Same as kube-controller-manager's flag (upstream default 15s).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "15s",
+        value_parser = parse_duration,
+        allow_hyphen_values = true
+    )]
+    pub leader_elect_lease_duration: Duration,
+
+    /// How long the leader keeps retrying to renew its lease before it gives up leadership. Must be
+    /// shorter than --leader-elect-lease-duration and longer than 1.2 × --leader-elect-retry-period
+    /// (client-go's rule). Same as kube-controller-manager's flag (upstream default 10s).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "10s",
+        value_parser = parse_duration,
+        allow_hyphen_values = true
+    )]
+    pub leader_elect_renew_deadline: Duration,
+
+    /// How long to wait between attempts to acquire or renew the lease. Same as
+    /// kube-controller-manager's flag (upstream default 2s).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "2s",
+        value_parser = parse_duration,
+        allow_hyphen_values = true
+    )]
+    pub leader_elect_retry_period: Duration,
+
+    /// Name of the coordination/v1 Lease used for leader election. Like kube-controller-manager's
+    /// --leader-elect-resource-name (whose default is kube-controller-manager); ours is
+    /// node-lifecycle-controller, so that both can run side by side while migrating.
+    #[arg(long, value_name = "NAME", default_value = "node-lifecycle-controller")]
+    pub leader_elect_resource_name: String,
+
+    /// Namespace of the leader election Lease. Same as kube-controller-manager's flag (upstream
+    /// default kube-system).
+    #[arg(long, value_name = "NAMESPACE", default_value = "kube-system")]
+    pub leader_elect_resource_namespace: String,
+
+    /// Namespace holding the kubelets' node Leases (one per node, named like the node). Upstream
+    /// hard-codes kube-node-lease.
+    #[arg(long, value_name = "NAMESPACE", default_value = "kube-node-lease")]
+    pub node_lease_namespace: String,
+
+    /// Watch, decide, log and count metrics, but write nothing to the cluster (no status, taints,
+    /// deletions, evictions or Events). No upstream equivalent; off by default.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        default_value_t = false,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
+    pub dry_run: bool,
+
+    /// How pods are removed when their toleration of a NoExecute taint runs out: `delete` (as
+    /// upstream's taint-eviction controller) or `evict` (the policy/v1 Eviction API, honouring
+    /// PodDisruptionBudgets; a refused eviction is retried with backoff).
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = EvictionModeArg::Delete)]
+    pub eviction_mode: EvictionModeArg,
+
+    /// Breaker: when more than this fraction (in [0, 1]) of all nodes is not Ready, stop adding
+    /// NoExecute taints cluster-wide (marking nodes Unknown goes on). No upstream equivalent; off
+    /// when not given.
+    #[arg(long, value_name = "FRACTION", allow_negative_numbers = true)]
+    pub max_unhealthy_fraction: Option<f64>,
+
+    /// Removed upstream in 1.27; refused (use tolerations with tolerationSeconds).
+    #[arg(long, value_name = "DURATION", hide = true, allow_hyphen_values = true)]
+    pub pod_eviction_timeout: Option<String>,
+
+    /// Removed upstream in 1.27; refused (the taint manager is always on).
+    #[arg(
+        long,
+        value_name = "BOOL",
+        hide = true,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
+    pub enable_taint_manager: Option<String>,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Arguments of `run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub flags: ControllerFlags,
+
+    /// Path to a kubeconfig file. Without it (and without KUBECONFIG), the in-cluster service
+    /// account is used, falling back to ~/.kube/config.
+    #[arg(long, value_name = "PATH", env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// The kubeconfig context to use (default: the current context).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// Address of the admin HTTP server (/metrics, /healthz, /readyz).
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8080")]
+    pub admin_address: SocketAddr,
+
+    /// Log format.
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Log filter, in RUST_LOG syntax (`info`, `node_lifecycle_controller=debug,kube=warn`).
+    #[arg(
+        long,
+        value_name = "FILTER",
+        env = "RUST_LOG",
+        default_value = "info",
+        value_parser = parse_log_filter
+    )]
+    pub log_level: String,
+
+    /// This replica's identity in leader election (default: the host name).
+    #[arg(long, value_name = "NAME", env = "POD_NAME")]
+    pub identity: Option<String>,
+}
+
+/// Output format of `simulate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// A human-readable timeline followed by a summary.
+    Table,
+    /// One JSON object per line, nothing else on stdout.
+    Jsonl,
+}
+
+/// Arguments of `simulate`.
+#[derive(Debug, Clone, Args)]
+pub struct SimulateArgs {
+    /// Scenario file (YAML); `-` reads it from stdin. Without it, a built-in demo runs.
+    #[arg(value_name = "SCENARIO")]
+    pub scenario: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+
+    /// Seed for everything random in the simulation (kubelet phases, retry jitter); the output
+    /// depends only on the scenario and the seed.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seed: u64,
+
+    /// Override a controller flag of the scenario, e.g. `--set node-monitor-grace-period=20s`
+    /// (the flag's long name without `--`). Repeatable; later ones win.
+    #[arg(long = "set", value_name = "FLAG=VALUE", value_parser = parse_set)]
+    pub set: Vec<(String, String)>,
+
+    /// Log filter (to stderr), in RUST_LOG syntax.
+    #[arg(long, value_name = "FILTER", default_value = "warn", value_parser = parse_log_filter)]
+    pub log_level: String,
+}
+
+/// Parses a humantime duration (`50s`, `1m`, `1m30s`); refuses negative ones with a clear message.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let trimmed = text.trim();
+    if trimmed.starts_with('-') {
+        return Err(format!(
+            "negative durations are not allowed (got {trimmed:?})"
+        ));
+    }
+    humantime::parse_duration(trimmed)
+        .map_err(|e| format!("{e}; expected a duration such as 5s, 1m or 1m30s"))
+}
+
+/// Checks that a log filter parses; keeps it as text.
+fn parse_log_filter(text: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::try_new(text)
+        .map(|_| text.to_string())
+        .map_err(|e| format!("not a valid log filter: {e}"))
+}
+
+/// Parses a `--set` value: `FLAG=VALUE`, FLAG being a long flag name (a leading `--` is tolerated).
+pub fn parse_set(s: &str) -> Result<(String, String), String> {
+    let Some((name, value)) = s.split_once('=') else {
+        return Err(format!(
+            "expected FLAG=VALUE (e.g. node-monitor-grace-period=20s), got {s:?}"
+        ));
+    };
+    let name = name.trim();
+    let name = name.strip_prefix("--").unwrap_or(name);
+    if name.is_empty() {
+        return Err(format!("missing the flag name before '=' in {s:?}"));
+    }
+    Ok((name.to_string(), value.to_string()))
+}
+
+/// Formats a duration as humantime does, without spaces (`1m30s`).
+fn show(d: Duration) -> String {
+    humantime::format_duration(d).to_string().replace(' ', "")
+}
+
+fn invalid(
+    flag: &'static str,
+    value: impl ToString,
+    requirement: impl Into<String>,
+) -> ConfigError {
+    ConfigError::Invalid {
+        flag,
+        value: value.to_string(),
+        requirement: requirement.into(),
+    }
+}
+
+fn check_fraction(flag: &'static str, value: f64) -> Result<(), ConfigError> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(invalid(flag, value, "must be a fraction between 0 and 1"))
+    }
+}
+
+fn check_rate(flag: &'static str, value: f64) -> Result<(), ConfigError> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(invalid(
+            flag,
+            value,
+            "must be a finite number of nodes per second, 0 or more",
+        ))
+    }
+}
+
+fn check_name(flag: &'static str, value: &str) -> Result<(), ConfigError> {
+    if value.trim().is_empty() {
+        Err(invalid(flag, format!("{value:?}"), "must not be empty"))
+    } else {
+        Ok(())
+    }
+}
+
+impl ControllerFlags {
+    /// Refuses the flags upstream removed (they are accepted by the parser only for this).
+    fn check_removed(&self) -> Result<(), ConfigError> {
+        if self.pod_eviction_timeout.is_some() {
+            return Err(ConfigError::Removed {
+                flag: "pod-eviction-timeout",
+                replacement: "pods are evicted by NoExecute taints; set how long a pod stays on \
+                              an unreachable or not-ready node with tolerations and their \
+                              tolerationSeconds (the API server adds 300s by default)",
+            });
+        }
+        if self.enable_taint_manager.is_some() {
+            return Err(ConfigError::Removed {
+                flag: "enable-taint-manager",
+                replacement: "the taint manager (taint-eviction controller) is always on; \
+                              pods are evicted according to their tolerations",
+            });
+        }
+        Ok(())
+    }
+
+    /// Validates the flags and turns them into [`Settings`].
+    pub fn to_settings(&self) -> Result<Settings, ConfigError> {
+        self.check_removed()?;
+        let ControllerFlags {
+            node_monitor_period,
+            node_monitor_grace_period,
+            node_startup_grace_period,
+            node_eviction_rate,
+            secondary_node_eviction_rate,
+            large_cluster_size_threshold,
+            unhealthy_zone_threshold,
+            leader_elect,
+            leader_elect_lease_duration,
+            leader_elect_renew_deadline,
+            leader_elect_retry_period,
+            leader_elect_resource_name,
+            leader_elect_resource_namespace,
+            node_lease_namespace,
+            dry_run,
+            eviction_mode,
+            max_unhealthy_fraction,
+            pod_eviction_timeout: _,
+            enable_taint_manager: _,
+        } = self.clone();
+
+        if node_monitor_period.is_zero() {
+            return Err(invalid(
+                "node-monitor-period",
+                show(node_monitor_period),
+                "must be longer than 0s",
+            ));
+        }
+        if node_monitor_grace_period < node_monitor_period {
+            return Err(invalid(
+                "node-monitor-grace-period",
+                show(node_monitor_grace_period),
+                format!(
+                    "must not be shorter than --node-monitor-period={}",
+                    show(node_monitor_period)
+                ),
+            ));
+        }
+        if node_startup_grace_period < node_monitor_period {
+            return Err(invalid(
+                "node-startup-grace-period",
+                show(node_startup_grace_period),
+                format!(
+                    "must not be shorter than --node-monitor-period={}",
+                    show(node_monitor_period)
+                ),
+            ));
+        }
+        check_rate("node-eviction-rate", node_eviction_rate)?;
+        check_rate("secondary-node-eviction-rate", secondary_node_eviction_rate)?;
+        check_fraction("unhealthy-zone-threshold", unhealthy_zone_threshold)?;
+        if let Some(fraction) = max_unhealthy_fraction {
+            check_fraction("max-unhealthy-fraction", fraction)?;
+        }
+        if leader_elect_retry_period.is_zero() {
+            return Err(invalid(
+                "leader-elect-retry-period",
+                show(leader_elect_retry_period),
+                "must be longer than 0s",
+            ));
+        }
+        if leader_elect_renew_deadline >= leader_elect_lease_duration {
+            return Err(invalid(
+                "leader-elect-renew-deadline",
+                show(leader_elect_renew_deadline),
+                format!(
+                    "must be shorter than --leader-elect-lease-duration={}",
+                    show(leader_elect_lease_duration)
+                ),
+            ));
+        }
+        let jittered_retry = leader_elect_retry_period.mul_f64(LEADER_ELECTION_JITTER_FACTOR);
+        if leader_elect_renew_deadline <= jittered_retry {
+            return Err(invalid(
+                "leader-elect-renew-deadline",
+                show(leader_elect_renew_deadline),
+                format!(
+                    "must be longer than 1.2 × --leader-elect-retry-period={} ({})",
+                    show(leader_elect_retry_period),
+                    show(jittered_retry)
+                ),
+            ));
+        }
+        check_name("leader-elect-resource-name", &leader_elect_resource_name)?;
+        check_name(
+            "leader-elect-resource-namespace",
+            &leader_elect_resource_namespace,
+        )?;
+        check_name("node-lease-namespace", &node_lease_namespace)?;
+
+        Ok(Settings {
+            node_monitor_period,
+            node_monitor_grace_period,
+            node_startup_grace_period,
+            node_eviction_rate,
+            secondary_node_eviction_rate,
+            large_cluster_size_threshold,
+            unhealthy_zone_threshold,
+            leader_elect,
+            leader_elect_lease_duration,
+            leader_elect_renew_deadline,
+            leader_elect_retry_period,
+            leader_elect_resource_name,
+            leader_elect_resource_namespace,
+            node_lease_namespace,
+            dry_run,
+            eviction_mode: eviction_mode.into(),
+            max_unhealthy_fraction,
+        })
+    }
+}
+
+/// The controller flags alone, for `simulate`'s overrides.
+#[derive(Debug, Parser)]
+#[command(name = "controller", args_override_self = true)]
+struct OverrideParser {
+    #[command(flatten)]
+    flags: ControllerFlags,
+}
+
+/// Long names of every [`ControllerFlags`] argument (removed ones included).
+fn controller_flag_names() -> Vec<String> {
+    OverrideParser::command()
+        .get_arguments()
+        .filter_map(|a| a.get_long().map(str::to_string))
+        .filter(|name| name != "help" && name != "version")
+        .collect()
+}
+
+/// Parses `(name, value)` pairs as controller flags (later wins), without cross-flag validation.
+fn parse_overrides(overrides: &[(String, String)]) -> Result<ControllerFlags, ConfigError> {
+    let known = controller_flag_names();
+    let mut argv = vec!["controller".to_string()];
+    for (name, value) in overrides {
+        let name = name.trim();
+        let name = name.strip_prefix("--").unwrap_or(name);
+        if PROCESS_FLAGS.contains(&name) {
+            return Err(ConfigError::NotForSimulate {
+                flag: name.to_string(),
+            });
+        }
+        if !known.iter().any(|k| k == name) {
+            return Err(ConfigError::UnknownFlag {
+                flag: name.to_string(),
+            });
+        }
+        argv.push(format!("--{name}={value}"));
+    }
+    let parsed = OverrideParser::try_parse_from(argv).map_err(|e| {
+        let rendered = e.render().to_string();
+        let first = rendered.lines().next().unwrap_or_default();
+        ConfigError::Usage(first.strip_prefix("error: ").unwrap_or(first).to_string())
+    })?;
+    parsed.flags.check_removed()?;
+    Ok(parsed.flags)
+}
+
+/// Checks one controller setting on its own (name known and allowed, value parses); the rules
+/// that relate several flags are checked by [`settings_from_overrides`].
+pub fn check_override(name: &str, value: &str) -> Result<(), ConfigError> {
+    parse_overrides(&[(name.to_string(), value.to_string())]).map(|_| ())
+}
+
+/// Settings from `simulate`'s overrides: the scenario's `controller:` entries followed by the
+/// `--set` pairs, as (long flag name without `--`, value); later entries win. Process and
+/// connection flags are refused, as are unknown names.
+pub fn settings_from_overrides(overrides: &[(String, String)]) -> Result<Settings, ConfigError> {
+    parse_overrides(overrides)?.to_settings()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn run_flags(args: &[&str]) -> Result<ControllerFlags, clap::Error> {
+        let mut argv = vec!["node-lifecycle-controller", "run"];
+        argv.extend_from_slice(args);
+        let cli = Cli::try_parse_from(argv)?;
+        match cli.command {
+            Command::Run(run) => Ok(run.flags),
+            Command::Simulate(_) => panic!("parsed as simulate"),
+        }
+    }
+
+    fn settings(args: &[&str]) -> Result<Settings, ConfigError> {
+        run_flags(args).expect("flags parse").to_settings()
+    }
+
+    fn error_text(args: &[&str]) -> String {
+        settings(args).expect_err("must be refused").to_string()
+    }
+
+    #[test]
+    fn command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_equal_upstream_settings() {
+        assert_eq!(settings(&[]).unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn no_overrides_give_default_settings() {
+        assert_eq!(settings_from_overrides(&[]).unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn every_flag_is_read_into_settings() {
+        let s = settings(&[
+            "--node-monitor-period=2s",
+            "--node-monitor-grace-period=1m30s",
+            "--node-startup-grace-period=2m",
+            "--node-eviction-rate=0.5",
+            "--secondary-node-eviction-rate=0.05",
+            "--large-cluster-size-threshold=10",
+            "--unhealthy-zone-threshold=0.4",
+            "--leader-elect=false",
+            "--leader-elect-lease-duration=30s",
+            "--leader-elect-renew-deadline=20s",
+            "--leader-elect-retry-period=5s",
+            "--leader-elect-resource-name=nlc",
+            "--leader-elect-resource-namespace=ops",
+            "--node-lease-namespace=leases",
+            "--dry-run",
+            "--eviction-mode=evict",
+            "--max-unhealthy-fraction=0.3",
+        ])
+        .unwrap();
+        assert_eq!(
+            s,
+            Settings {
+                node_monitor_period: Duration::from_secs(2),
+                node_monitor_grace_period: Duration::from_secs(90),
+                node_startup_grace_period: Duration::from_secs(120),
+                node_eviction_rate: 0.5,
+                secondary_node_eviction_rate: 0.05,
+                large_cluster_size_threshold: 10,
+                unhealthy_zone_threshold: 0.4,
+                leader_elect: false,
+                leader_elect_lease_duration: Duration::from_secs(30),
+                leader_elect_renew_deadline: Duration::from_secs(20),
+                leader_elect_retry_period: Duration::from_secs(5),
+                leader_elect_resource_name: "nlc".into(),
+                leader_elect_resource_namespace: "ops".into(),
+                node_lease_namespace: "leases".into(),
+                dry_run: true,
+                eviction_mode: EvictionMode::Evict,
+                max_unhealthy_fraction: Some(0.3),
+            }
+        );
+    }
+
+    #[test]
+    fn leader_elect_accepts_bare_flag_and_explicit_values() {
+        assert!(settings(&["--leader-elect"]).unwrap().leader_elect);
+        assert!(settings(&["--leader-elect=true"]).unwrap().leader_elect);
+        assert!(!settings(&["--leader-elect=false"]).unwrap().leader_elect);
+        assert!(run_flags(&["--leader-elect=maybe"]).is_err());
+    }
+
+    #[test]
+    fn dry_run_accepts_explicit_false() {
+        assert!(!settings(&["--dry-run=false"]).unwrap().dry_run);
+    }
+
+    #[test]
+    fn repeated_flag_keeps_the_last_value() {
+        let s = settings(&["--node-eviction-rate=0.2", "--node-eviction-rate=0.3"]).unwrap();
+        assert_eq!(s.node_eviction_rate, 0.3);
+    }
+
+    #[test]
+    fn negative_duration_is_a_usage_error_naming_the_problem() {
+        let err = run_flags(&["--node-monitor-period=-5s"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+        assert!(err.to_string().contains("negative"), "{err}");
+        let err = run_flags(&["--node-monitor-grace-period", "-5s"]).unwrap_err();
+        assert!(err.to_string().contains("negative"), "{err}");
+    }
+
+    #[test]
+    fn garbage_duration_is_a_usage_error() {
+        let err = run_flags(&["--node-monitor-grace-period=soon"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+        assert!(
+            err.to_string().contains("node-monitor-grace-period"),
+            "{err}"
+        );
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn durations_accept_compound_humantime() {
+        let s = settings(&["--node-monitor-grace-period=1m30s"]).unwrap();
+        assert_eq!(s.node_monitor_grace_period, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn zero_monitor_period_is_refused() {
+        assert_eq!(
+            error_text(&["--node-monitor-period=0s"]),
+            "--node-monitor-period=0s must be longer than 0s"
+        );
+    }
+
+    #[test]
+    fn grace_period_shorter_than_monitor_period_is_refused_naming_both() {
+        assert_eq!(
+            error_text(&["--node-monitor-grace-period=3s"]),
+            "--node-monitor-grace-period=3s must not be shorter than --node-monitor-period=5s"
+        );
+    }
+
+    #[test]
+    fn grace_period_equal_to_monitor_period_is_accepted() {
+        assert!(settings(&["--node-monitor-grace-period=5s"]).is_ok());
+    }
+
+    #[test]
+    fn startup_grace_period_shorter_than_monitor_period_is_refused() {
+        assert_eq!(
+            error_text(&[
+                "--node-monitor-period=10s",
+                "--node-startup-grace-period=5s"
+            ]),
+            "--node-startup-grace-period=5s must not be shorter than --node-monitor-period=10s"
+        );
+    }
+
+    #[test]
+    fn renew_deadline_not_below_lease_duration_is_refused() {
+        assert_eq!(
+            error_text(&["--leader-elect-renew-deadline=15s"]),
+            "--leader-elect-renew-deadline=15s must be shorter than \
+             --leader-elect-lease-duration=15s"
+        );
+    }
+
+    #[test]
+    fn renew_deadline_not_above_jittered_retry_period_is_refused() {
+        let text = error_text(&[
+            "--leader-elect-retry-period=5s",
+            "--leader-elect-renew-deadline=6s",
+        ]);
+        assert_eq!(
+            text,
+            "--leader-elect-renew-deadline=6s must be longer than 1.2 × \
+             --leader-elect-retry-period=5s (6s)"
+        );
+        assert!(
+            settings(&[
+                "--leader-elect-retry-period=5s",
+                "--leader-elect-renew-deadline=7s"
+            ])
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn zero_retry_period_is_refused() {
+        assert!(
+            error_text(&["--leader-elect-retry-period=0s"])
+                .starts_with("--leader-elect-retry-period=0s")
+        );
+    }
+
+    #[test]
+    fn negative_or_non_finite_rates_are_refused() {
+        assert_eq!(
+            error_text(&["--node-eviction-rate=-0.1"]),
+            "--node-eviction-rate=-0.1 must be a finite number of nodes per second, 0 or more"
+        );
+        assert!(error_text(&["--node-eviction-rate", "-1"]).starts_with("--node-eviction-rate=-1"));
+        assert!(
+            error_text(&["--secondary-node-eviction-rate=NaN"])
+                .starts_with("--secondary-node-eviction-rate=NaN")
+        );
+        assert!(error_text(&["--node-eviction-rate=inf"]).starts_with("--node-eviction-rate=inf"));
+        assert!(settings(&["--node-eviction-rate=0"]).is_ok());
+    }
+
+    #[test]
+    fn thresholds_outside_zero_to_one_are_refused() {
+        assert_eq!(
+            error_text(&["--unhealthy-zone-threshold=1.5"]),
+            "--unhealthy-zone-threshold=1.5 must be a fraction between 0 and 1"
+        );
+        assert!(
+            error_text(&["--unhealthy-zone-threshold=-0.1"])
+                .starts_with("--unhealthy-zone-threshold=-0.1")
+        );
+        assert!(
+            error_text(&["--unhealthy-zone-threshold=NaN"])
+                .starts_with("--unhealthy-zone-threshold=NaN")
+        );
+        assert!(settings(&["--unhealthy-zone-threshold=1"]).is_ok());
+        assert!(settings(&["--unhealthy-zone-threshold=0"]).is_ok());
+    }
+
+    #[test]
+    fn max_unhealthy_fraction_outside_zero_to_one_is_refused() {
+        assert_eq!(
+            error_text(&["--max-unhealthy-fraction=2"]),
+            "--max-unhealthy-fraction=2 must be a fraction between 0 and 1"
+        );
+        assert!(
+            error_text(&["--max-unhealthy-fraction=-0.5"])
+                .starts_with("--max-unhealthy-fraction=-0.5")
+        );
+        assert_eq!(
+            settings(&["--max-unhealthy-fraction=0.5"])
+                .unwrap()
+                .max_unhealthy_fraction,
+            Some(0.5)
+        );
+    }
+
+    #[test]
+    fn empty_lease_namespace_is_refused() {
+        assert!(error_text(&["--node-lease-namespace="]).starts_with("--node-lease-namespace="));
+    }
+
+    #[test]
+    fn negative_cluster_size_threshold_is_a_usage_error() {
+        assert!(run_flags(&["--large-cluster-size-threshold=-1"]).is_err());
+    }
+
+    #[test]
+    fn unknown_eviction_mode_is_a_usage_error() {
+        assert!(run_flags(&["--eviction-mode=drain"]).is_err());
+    }
+
+    #[test]
+    fn removed_pod_eviction_timeout_is_refused_pointing_to_tolerations() {
+        let text = error_text(&["--pod-eviction-timeout=5m"]);
+        assert!(
+            text.starts_with("--pod-eviction-timeout was removed"),
+            "{text}"
+        );
+        assert!(text.contains("tolerationSeconds"), "{text}");
+    }
+
+    #[test]
+    fn removed_enable_taint_manager_is_refused_saying_it_is_always_on() {
+        for args in [["--enable-taint-manager"], ["--enable-taint-manager=false"]] {
+            let text = error_text(&args);
+            assert!(
+                text.starts_with("--enable-taint-manager was removed"),
+                "{text}"
+            );
+            assert!(text.contains("always on"), "{text}");
+        }
+    }
+
+    #[test]
+    fn removed_flags_are_hidden_from_help() {
+        let help = Cli::command()
+            .find_subcommand_mut("run")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        assert!(!help.contains("pod-eviction-timeout"));
+        assert!(!help.contains("enable-taint-manager"));
+        assert!(help.contains("node-monitor-grace-period"));
+    }
+
+    #[test]
+    fn run_has_process_flags_with_defaults() {
+        let cli =
+            Cli::try_parse_from(["nlc", "run", "--context=prod", "--log-format=json"]).unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(run.context.as_deref(), Some("prod"));
+        assert_eq!(run.log_format, LogFormat::Json);
+        assert_eq!(
+            run.admin_address,
+            "0.0.0.0:8080".parse::<SocketAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn run_refuses_bad_admin_address_and_log_filter() {
+        assert!(Cli::try_parse_from(["nlc", "run", "--admin-address=nowhere"]).is_err());
+        assert!(Cli::try_parse_from(["nlc", "run", "--log-level=[[["]).is_err());
+    }
+
+    #[test]
+    fn simulate_parses_scenario_output_seed_and_sets() {
+        let cli = Cli::try_parse_from([
+            "nlc",
+            "simulate",
+            "-",
+            "--output=jsonl",
+            "--seed=7",
+            "--set",
+            "node-monitor-grace-period=20s",
+            "--set=dry-run=true",
+        ])
+        .unwrap();
+        let Command::Simulate(sim) = cli.command else {
+            panic!("not simulate")
+        };
+        assert_eq!(sim.scenario, Some(PathBuf::from("-")));
+        assert_eq!(sim.output, OutputFormat::Jsonl);
+        assert_eq!(sim.seed, 7);
+        assert_eq!(
+            sim.set,
+            pairs(&[("node-monitor-grace-period", "20s"), ("dry-run", "true")])
+        );
+        assert_eq!(sim.log_level, "warn");
+    }
+
+    #[test]
+    fn simulate_defaults_to_the_demo_and_a_table() {
+        let cli = Cli::try_parse_from(["nlc", "simulate"]).unwrap();
+        let Command::Simulate(sim) = cli.command else {
+            panic!("not simulate")
+        };
+        assert_eq!(sim.scenario, None);
+        assert_eq!(sim.output, OutputFormat::Table);
+        assert_eq!(sim.seed, 0);
+        assert!(sim.set.is_empty());
+    }
+
+    #[test]
+    fn set_without_equals_is_a_usage_error() {
+        assert!(Cli::try_parse_from(["nlc", "simulate", "--set", "dry-run"]).is_err());
+    }
+
+    #[test]
+    fn parse_set_splits_at_the_first_equals() {
+        assert_eq!(
+            parse_set("leader-elect-resource-name=a=b"),
+            Ok(("leader-elect-resource-name".into(), "a=b".into()))
+        );
+        assert_eq!(
+            parse_set("--dry-run=true"),
+            Ok(("dry-run".into(), "true".into()))
+        );
+        assert!(parse_set("=5s").is_err());
+        assert!(parse_set("dry-run").is_err());
+    }
+
+    #[test]
+    fn overrides_apply_in_order_and_later_wins() {
+        let s = settings_from_overrides(&pairs(&[
+            ("node-monitor-grace-period", "50s"),
+            ("node-eviction-rate", "0.2"),
+            ("node-monitor-grace-period", "20s"),
+            ("leader-elect", "false"),
+            ("dry-run", "true"),
+            ("eviction-mode", "evict"),
+        ]))
+        .unwrap();
+        assert_eq!(s.node_monitor_grace_period, Duration::from_secs(20));
+        assert_eq!(s.node_eviction_rate, 0.2);
+        assert!(!s.leader_elect);
+        assert!(s.dry_run);
+        assert_eq!(s.eviction_mode, EvictionMode::Evict);
+    }
+
+    #[test]
+    fn overrides_accept_every_controller_flag() {
+        let values = [
+            ("node-monitor-period", "5s"),
+            ("node-monitor-grace-period", "50s"),
+            ("node-startup-grace-period", "1m"),
+            ("node-eviction-rate", "0.1"),
+            ("secondary-node-eviction-rate", "0.01"),
+            ("large-cluster-size-threshold", "50"),
+            ("unhealthy-zone-threshold", "0.55"),
+            ("leader-elect", "true"),
+            ("leader-elect-lease-duration", "15s"),
+            ("leader-elect-renew-deadline", "10s"),
+            ("leader-elect-retry-period", "2s"),
+            ("leader-elect-resource-name", "node-lifecycle-controller"),
+            ("leader-elect-resource-namespace", "kube-system"),
+            ("node-lease-namespace", "kube-node-lease"),
+            ("dry-run", "false"),
+            ("eviction-mode", "delete"),
+        ];
+        assert_eq!(
+            settings_from_overrides(&pairs(&values)).unwrap(),
+            Settings::default()
+        );
+        let mut names: Vec<&str> = values.iter().map(|(n, _)| *n).collect();
+        names.extend([
+            "max-unhealthy-fraction",
+            "pod-eviction-timeout",
+            "enable-taint-manager",
+        ]);
+        names.sort_unstable();
+        let mut known = controller_flag_names();
+        known.sort_unstable();
+        assert_eq!(known, names);
+    }
+
+    #[test]
+    fn overrides_refuse_process_flags_as_not_for_simulate() {
+        for name in PROCESS_FLAGS {
+            let err = settings_from_overrides(&pairs(&[(name, "x")])).unwrap_err();
+            assert_eq!(
+                err,
+                ConfigError::NotForSimulate {
+                    flag: name.to_string()
+                }
+            );
+            assert!(err.to_string().contains("does not apply to simulate"));
+        }
+    }
+
+    #[test]
+    fn process_flags_are_exactly_the_run_flags_that_are_not_controller_flags() {
+        let controller = controller_flag_names();
+        let run = Cli::command();
+        let run = run.find_subcommand("run").unwrap();
+        let mut process: Vec<&str> = run
+            .get_arguments()
+            .filter_map(|a| a.get_long())
+            .filter(|n| !controller.iter().any(|c| c == n))
+            .collect();
+        process.sort_unstable();
+        let mut expected = PROCESS_FLAGS.to_vec();
+        expected.sort_unstable();
+        assert_eq!(process, expected);
+    }
+
+    #[test]
+    fn overrides_refuse_unknown_names_naming_them() {
+        let err = settings_from_overrides(&pairs(&[("node-grace", "5s")])).unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::UnknownFlag {
+                flag: "node-grace".into()
+            }
+        );
+        assert!(err.to_string().contains("--node-grace"));
+        assert!(settings_from_overrides(&pairs(&[("help", "true")])).is_err());
+    }
+
+    #[test]
+    fn overrides_report_unparsable_values_naming_the_flag() {
+        let err = settings_from_overrides(&pairs(&[("node-eviction-rate", "fast")])).unwrap_err();
+        let ConfigError::Usage(text) = &err else {
+            panic!("{err:?}")
+        };
+        assert!(text.contains("node-eviction-rate"), "{text}");
+        assert!(text.contains("fast"), "{text}");
+        assert!(!text.contains('\n'));
+    }
+
+    #[test]
+    fn overrides_are_validated_together() {
+        let err =
+            settings_from_overrides(&pairs(&[("node-monitor-grace-period", "3s")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--node-monitor-grace-period=3s must not be shorter than --node-monitor-period=5s"
+        );
+        assert!(
+            settings_from_overrides(&pairs(&[
+                ("node-monitor-grace-period", "3s"),
+                ("node-monitor-period", "1s"),
+            ]))
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn overrides_refuse_removed_flags() {
+        let err = settings_from_overrides(&pairs(&[("pod-eviction-timeout", "5m")])).unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Removed {
+                flag: "pod-eviction-timeout",
+                ..
+            }
+        ));
+        assert!(check_override("enable-taint-manager", "true").is_err());
+    }
+
+    #[test]
+    fn check_override_checks_one_value_alone() {
+        assert!(check_override("node-monitor-grace-period", "20s").is_ok());
+        assert!(check_override("node-monitor-grace-period", "-20s").is_err());
+        assert!(check_override("kubeconfig", "/x").is_err());
+    }
+}

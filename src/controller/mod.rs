@@ -1,18 +1,45 @@
 //! The async loops: caches fed by the watches, the monitor pass, the tainting pass, the taint
 //! manager's timers, the writer and the leader gate.
+//!
+//! One task owns all controller state (the cached view, the monitor, the taint manager) and
+//! reacts, in a fixed priority order, to watch deliveries and to its timers; it never waits on
+//! the API itself. The writer applies the resulting actions in tasks of its own. The watches and
+//! the leader election run beside it. All of them stop when `run`'s future is dropped.
+
+mod cache;
+mod leader;
+mod tasks;
+mod watch;
+pub mod writer;
 
 use crate::clock::Clock;
 use crate::cluster::Cluster;
-use crate::logic::zones::ZoneState;
+use crate::logic::actions::Action;
+use crate::logic::eviction::TaintManager;
+use crate::logic::monitor::Monitor;
+use crate::logic::view::{self, ClusterView};
+use crate::logic::zones::{self, ZoneState};
+use crate::logic::{taints, time};
 use crate::metrics::Metrics;
-use crate::settings::Settings;
+use crate::settings::{NODE_EVICTION_PERIOD, Settings};
+use jiff::Timestamp;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::runtime::watcher::Event;
 use std::sync::Arc;
-use tokio::sync::watch;
+use tasks::Tasks;
+use tokio::sync::{mpsc, watch as tokio_watch};
+use tokio::time::Instant;
+use tracing::{info, warn};
+use watch::{Delivery, Resource, Tagged};
+use writer::Writer;
+
+pub use cache::lean_pod;
 
 /// Things the controller reports that are not API writes (the simulator records them in its
 /// timeline; production only logs and counts them).
 pub trait Hooks: Send + Sync + 'static {
-    /// A zone changed state (`zone` as `display` shows it). Not called for `Initial`.
+    /// A zone changed state (`zone` as `zones::display` shows it). Not called for `Initial`.
     fn zone_state(&self, zone: &str, state: ZoneState);
 }
 
@@ -33,7 +60,7 @@ pub struct Context<C: Cluster> {
     pub hooks: Arc<dyn Hooks>,
     pub metrics: Arc<Metrics>,
     /// Becomes `true` on SIGTERM/SIGINT: stop taking work, release the lease, return.
-    pub shutdown: watch::Receiver<bool>,
+    pub shutdown: tokio_watch::Receiver<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,9 +69,519 @@ pub enum Error {
     Startup(String),
 }
 
-/// Runs the controller until shutdown. Cancel-safe: dropping the future (the simulator's
+/// Runs the controller until shutdown. Dropping the future (the simulator's
 /// `restart-controller`) stops everything at once and releases nothing.
 pub async fn run<C: Cluster>(ctx: Context<C>) -> Result<(), Error> {
-    let _ = ctx;
-    todo!()
+    let Context { cluster, clock, settings, identity, hooks, metrics, shutdown } = ctx;
+    let tasks = Tasks::default();
+    let _guard = tasks.abort_on_drop();
+
+    let (leader_tx, leader_rx) = tokio_watch::channel(!settings.leader_elect);
+    metrics.set_leader(!settings.leader_elect);
+    let leader_done = if settings.leader_elect {
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        let leader_loop = leader::LeaderLoop {
+            cluster: cluster.clone(),
+            clock: clock.clone(),
+            settings: settings.clone(),
+            identity: identity.clone(),
+            metrics: metrics.clone(),
+            leader: leader_tx,
+            shutdown: shutdown.clone(),
+        };
+        tasks.spawn(async move {
+            leader_loop.run().await;
+            let _ = done_tx.send(());
+        });
+        Some(done_rx)
+    } else {
+        drop(leader_tx);
+        None
+    };
+
+    let writer = Writer::new(cluster.clone(), clock.clone(), metrics.clone(), &settings, leader_rx.clone(), tasks.clone());
+    let (inbox_tx, inbox) = mpsc::unbounded_channel();
+    let mut control = Control {
+        cluster,
+        clock,
+        settings,
+        hooks,
+        metrics,
+        writer,
+        tasks,
+        inbox_tx,
+        view: ClusterView::default(),
+        monitor: Monitor::new(),
+        taint_manager: TaintManager::new(),
+        generation: [0; 3],
+        watch_tasks: [None, None, None],
+        buffers: Buffers::default(),
+        synced: [false; 3],
+        last_delivery: [None; 3],
+        last_check: [None; 3],
+        acting: false,
+        fresh: true,
+        leader: leader_rx,
+    };
+    for r in [Resource::Nodes, Resource::Leases, Resource::Pods] {
+        control.start_watch(r);
+    }
+    control.run(inbox, shutdown).await;
+    if let Some(done) = leader_done {
+        let _ = done.await;
+    }
+    Ok(())
+}
+
+fn idx(r: Resource) -> usize {
+    match r {
+        Resource::Nodes => 0,
+        Resource::Leases => 1,
+        Resource::Pods => 2,
+    }
+}
+
+/// Objects of a re-list, collected until its `InitDone`.
+#[derive(Default)]
+struct Buffers {
+    nodes: Option<Vec<Node>>,
+    leases: Option<Vec<Lease>>,
+    pods: Option<Vec<Pod>>,
+}
+
+struct Control<C: Cluster> {
+    cluster: C,
+    clock: Arc<dyn Clock>,
+    settings: Settings,
+    hooks: Arc<dyn Hooks>,
+    metrics: Arc<Metrics>,
+    writer: Writer<C>,
+    tasks: Tasks,
+    inbox_tx: mpsc::UnboundedSender<Tagged>,
+    view: ClusterView,
+    monitor: Monitor,
+    taint_manager: TaintManager,
+    generation: [u64; 3],
+    watch_tasks: [Option<tokio::task::AbortHandle>; 3],
+    buffers: Buffers,
+    synced: [bool; 3],
+    /// When each watch last delivered an object event.
+    last_delivery: [Option<Timestamp>; 3],
+    /// When the staleness guard last read each resource afresh.
+    last_check: [Option<Timestamp>; 3],
+    /// Leader with synced caches: the passes run and actions are written.
+    acting: bool,
+    /// The staleness guard's last verdict (SPEC Part A item 5).
+    fresh: bool,
+    leader: tokio_watch::Receiver<bool>,
+}
+
+/// Lets every task woken at this same instant (the simulated world's writes, watch
+/// forwarders) run first, so a timer never acts on data older than its own instant.
+async fn settle() {
+    for _ in 0..4 {
+        tokio::task::yield_now().await;
+    }
+}
+
+fn sleep_until_opt(at: Option<Instant>) -> impl std::future::Future<Output = ()> {
+    async move {
+        match at {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    }
+}
+
+impl<C: Cluster> Control<C> {
+    fn start_watch(&mut self, r: Resource) {
+        let i = idx(r);
+        if let Some(old) = self.watch_tasks[i].take() {
+            old.abort();
+        }
+        self.generation[i] += 1;
+        let generation = self.generation[i];
+        let tx = self.inbox_tx.clone();
+        let handle = match r {
+            Resource::Nodes => watch::forward(self.cluster.watch_nodes(), generation, tx, r, Delivery::Node),
+            Resource::Leases => {
+                watch::forward(self.cluster.watch_leases(&self.settings.node_lease_namespace), generation, tx, r, Delivery::Lease)
+            }
+            Resource::Pods => watch::forward(self.cluster.watch_pods(), generation, tx, r, Delivery::Pod),
+        };
+        let abort = handle.abort_handle();
+        self.tasks.track(abort.clone());
+        self.watch_tasks[i] = Some(abort);
+        // A restarted watch gets a full period before it can look stale again.
+        self.last_delivery[i] = Some(self.clock.now());
+    }
+
+    fn synced(&self) -> bool {
+        self.synced.iter().all(|s| *s)
+    }
+
+    async fn run(&mut self, mut inbox: mpsc::UnboundedReceiver<Tagged>, mut shutdown: tokio_watch::Receiver<bool>) {
+        let period = self.settings.node_monitor_period;
+        let mut next_monitor: Option<Instant> = None;
+        let mut next_taint: Option<Instant> = None;
+        loop {
+            if *shutdown.borrow() {
+                info!("shutting down: no new work");
+                return;
+            }
+            let next_due = if self.acting {
+                self.taint_manager.next_due().map(|t| self.clock.instant_at(t))
+            } else {
+                None
+            };
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => {}
+                _ = self.leader.changed() => self.leadership_changed(&mut next_monitor, &mut next_taint),
+                Some(tagged) = inbox.recv() => {
+                    self.deliver(tagged);
+                    let became = !self.acting && *self.leader.borrow() && self.synced();
+                    if became {
+                        self.start_acting(&mut next_monitor, &mut next_taint);
+                    }
+                }
+                _ = sleep_until_opt(next_monitor) => {
+                    settle().await;
+                    self.drain(&mut inbox);
+                    self.monitor_pass().await;
+                    next_monitor = Some(Instant::now() + period);
+                }
+                _ = sleep_until_opt(next_taint) => {
+                    settle().await;
+                    self.drain(&mut inbox);
+                    self.tainting_pass();
+                    next_taint = Some(Instant::now() + NODE_EVICTION_PERIOD);
+                }
+                _ = sleep_until_opt(next_due) => {
+                    settle().await;
+                    self.drain(&mut inbox);
+                    let actions = self.taint_manager.fire_due(self.clock.now());
+                    self.act(actions);
+                }
+            }
+        }
+    }
+
+    fn drain(&mut self, inbox: &mut mpsc::UnboundedReceiver<Tagged>) {
+        while let Ok(tagged) = inbox.try_recv() {
+            self.deliver(tagged);
+        }
+    }
+
+    fn act(&self, actions: Vec<Action>) {
+        if self.acting && !actions.is_empty() {
+            self.writer.submit(actions);
+        }
+    }
+
+    fn leadership_changed(&mut self, next_monitor: &mut Option<Instant>, next_taint: &mut Option<Instant>) {
+        let leader = *self.leader.borrow_and_update();
+        if leader && !self.acting && self.synced() {
+            self.start_acting(next_monitor, next_taint);
+        } else if !leader && self.acting {
+            warn!("lost leadership: stopped acting");
+            self.acting = false;
+            *next_monitor = None;
+            *next_taint = None;
+            // Schedules made as leader are void; observations are kept.
+            self.taint_manager = TaintManager::new();
+            let now = self.clock.now();
+            for node in self.view.nodes.values() {
+                self.taint_manager.node_seen(None, node, now, true);
+            }
+            for pod in self.view.pods.values() {
+                self.taint_manager.pod_seen(None, pod, now, true);
+            }
+        }
+    }
+
+    /// Leader with synced caches: start the passes and schedule every pod on a tainted node.
+    fn start_acting(&mut self, next_monitor: &mut Option<Instant>, next_taint: &mut Option<Instant>) {
+        info!(nodes = self.view.nodes.len(), pods = self.view.pods.len(), "caches synced and leading: acting");
+        self.acting = true;
+        self.monitor.restart_passes();
+        let now = Instant::now();
+        *next_monitor = Some(now);
+        *next_taint = Some(now);
+        self.reconcile_all();
+    }
+
+    fn reconcile_all(&mut self) {
+        if !self.acting {
+            return;
+        }
+        let now = self.clock.now();
+        let mut actions = Vec::new();
+        let nodes: Vec<String> = self.view.pods_by_node.keys().cloned().collect();
+        for name in nodes {
+            let pods = self.view.pods_on(&name);
+            actions.extend(self.taint_manager.reconcile(&name, self.view.nodes.get(&name), &pods, now));
+        }
+        self.act(actions);
+    }
+
+    fn deliver(&mut self, tagged: Tagged) {
+        let now = self.clock.now();
+        let resource = match &tagged.delivery {
+            Delivery::Node(_) => Resource::Nodes,
+            Delivery::Lease(_) => Resource::Leases,
+            Delivery::Pod(_) => Resource::Pods,
+            Delivery::Error(r, _) => *r,
+        };
+        let i = idx(resource);
+        if tagged.generation != self.generation[i] {
+            return;
+        }
+        match tagged.delivery {
+            Delivery::Error(r, e) => {
+                warn!(resource = r.name(), error = %e, "watch failed; it will re-list");
+                return;
+            }
+            Delivery::Node(ev) => self.node_event(ev, now),
+            Delivery::Lease(ev) => self.lease_event(ev, now),
+            Delivery::Pod(ev) => self.pod_event(ev, now),
+        }
+        self.last_delivery[i] = Some(now);
+        self.metrics.set_cache_size(resource.name(), match resource {
+            Resource::Nodes => self.view.nodes.len(),
+            Resource::Leases => self.view.leases.len(),
+            Resource::Pods => self.view.pods.len(),
+        });
+    }
+
+    fn node_event(&mut self, ev: Event<Node>, now: Timestamp) {
+        match ev {
+            Event::Init => self.buffers.nodes = Some(Vec::new()),
+            Event::InitApply(node) => self.buffers.nodes.get_or_insert_with(Vec::new).push(node),
+            Event::InitDone => {
+                let listed = self.buffers.nodes.take().unwrap_or_default();
+                let names: std::collections::BTreeSet<String> =
+                    listed.iter().filter_map(|n| n.metadata.name.clone()).collect();
+                let gone: Vec<String> = self.view.nodes.keys().filter(|n| !names.contains(*n)).cloned().collect();
+                for name in gone {
+                    self.node_deleted(&name);
+                }
+                for node in listed {
+                    self.node_applied(node, now, true);
+                }
+                self.synced[idx(Resource::Nodes)] = true;
+                self.reconcile_all();
+            }
+            Event::Apply(node) => self.node_applied(node, now, false),
+            Event::Delete(node) => {
+                if let Some(name) = node.metadata.name.as_deref() {
+                    self.node_deleted(name);
+                }
+            }
+        }
+    }
+
+    fn node_applied(&mut self, mut node: Node, now: Timestamp, listing: bool) {
+        node.metadata.managed_fields = None;
+        let Some(name) = node.metadata.name.clone() else { return };
+        self.monitor.observe_node(&node, now);
+        let old = self.view.nodes.insert(name.clone(), node);
+        let node = &self.view.nodes[&name];
+        self.taint_manager.node_seen(old.as_ref(), node, now, listing);
+        if !self.acting {
+            return;
+        }
+        let mut actions = Monitor::node_updated(node, now);
+        let taints_changed = old.as_ref().map(taints::no_execute_taints) != Some(taints::no_execute_taints(node));
+        if taints_changed && !listing {
+            let pods = self.view.pods_on(&name);
+            actions.extend(self.taint_manager.reconcile(&name, Some(node), &pods, now));
+        }
+        self.act(actions);
+    }
+
+    fn node_deleted(&mut self, name: &str) {
+        self.view.nodes.remove(name);
+        self.taint_manager.node_gone(name);
+        if self.acting {
+            let now = self.clock.now();
+            let pods = self.view.pods_on(name);
+            let actions = self.taint_manager.reconcile(name, None, &pods, now);
+            self.act(actions);
+        }
+    }
+
+    fn lease_event(&mut self, ev: Event<Lease>, now: Timestamp) {
+        match ev {
+            Event::Init => self.buffers.leases = Some(Vec::new()),
+            Event::InitApply(lease) => self.buffers.leases.get_or_insert_with(Vec::new).push(lease),
+            Event::InitDone => {
+                let listed = self.buffers.leases.take().unwrap_or_default();
+                self.view.leases.clear();
+                for lease in listed {
+                    self.lease_applied(lease, now);
+                }
+                self.synced[idx(Resource::Leases)] = true;
+            }
+            Event::Apply(lease) => self.lease_applied(lease, now),
+            Event::Delete(lease) => {
+                if let Some(name) = lease.metadata.name.as_deref() {
+                    self.view.leases.remove(name);
+                }
+            }
+        }
+    }
+
+    fn lease_applied(&mut self, mut lease: Lease, now: Timestamp) {
+        lease.metadata.managed_fields = None;
+        self.monitor.observe_lease(&lease, now);
+        if let Some(name) = lease.metadata.name.clone() {
+            self.view.leases.insert(name, lease);
+        }
+    }
+
+    fn pod_event(&mut self, ev: Event<Pod>, now: Timestamp) {
+        match ev {
+            Event::Init => self.buffers.pods = Some(Vec::new()),
+            Event::InitApply(pod) => self.buffers.pods.get_or_insert_with(Vec::new).push(lean_pod(pod)),
+            Event::InitDone => {
+                let listed = self.buffers.pods.take().unwrap_or_default();
+                let keys: std::collections::BTreeSet<String> = listed.iter().map(view::pod_key).collect();
+                let gone: Vec<String> = self.view.pods.keys().filter(|k| !keys.contains(*k)).cloned().collect();
+                for key in gone {
+                    self.pod_deleted(&key);
+                }
+                for pod in listed {
+                    self.pod_applied(pod, now, true);
+                }
+                self.synced[idx(Resource::Pods)] = true;
+                self.reconcile_all();
+            }
+            Event::Apply(pod) => self.pod_applied(lean_pod(pod), now, false),
+            Event::Delete(pod) => self.pod_deleted(&view::pod_key(&pod)),
+        }
+    }
+
+    fn pod_applied(&mut self, pod: Pod, now: Timestamp, listing: bool) {
+        let key = view::pod_key(&pod);
+        let old = self.view.put_pod(pod);
+        let pod = &self.view.pods[&key];
+        self.taint_manager.pod_seen(old.as_ref(), pod, now, listing);
+        if !self.acting || listing {
+            return;
+        }
+        let relevant = match &old {
+            None => true,
+            Some(old) => {
+                view::pod_node(old) != view::pod_node(pod)
+                    || old.spec.as_ref().map(|s| &s.tolerations) != pod.spec.as_ref().map(|s| &s.tolerations)
+                    || old.metadata.deletion_timestamp != pod.metadata.deletion_timestamp
+                    || old.metadata.uid != pod.metadata.uid
+            }
+        };
+        if !relevant {
+            return;
+        }
+        if let Some(node_name) = view::pod_node(pod) {
+            let actions = self.taint_manager.reconcile(node_name, self.view.nodes.get(node_name), &[pod], now);
+            self.act(actions);
+        }
+    }
+
+    fn pod_deleted(&mut self, key: &str) {
+        let Some(pod) = self.view.remove_pod(key) else { return };
+        let actions = self.taint_manager.pod_gone(
+            pod.metadata.namespace.as_deref().unwrap_or("default"),
+            pod.metadata.name.as_deref().unwrap_or(""),
+        );
+        self.act(actions);
+    }
+
+    /// SPEC Part A item 5: before anything can be marked Unknown, make sure the Lease and Node
+    /// caches are not silently stale. Returns whether the heartbeat data can be trusted.
+    async fn heartbeats_fresh(&mut self) -> bool {
+        let now = self.clock.now();
+        let half_grace = self.settings.node_monitor_grace_period / 2;
+        let mut fresh = true;
+        for r in [Resource::Leases, Resource::Nodes] {
+            let i = idx(r);
+            let quiet = |t: Option<Timestamp>| t.is_none_or(|t| time::since(now, t) > half_grace);
+            if !quiet(self.last_delivery[i]) || !quiet(self.last_check[i]) {
+                continue;
+            }
+            self.last_check[i] = Some(now);
+            let moved = match r {
+                Resource::Leases => self
+                    .cluster
+                    .list_leases(&self.settings.node_lease_namespace)
+                    .await
+                    .map(|fresh| view::moved_on(&self.view.leases, &fresh)),
+                _ => self.cluster.list_nodes().await.map(|fresh| view::moved_on(&self.view.nodes, &fresh)),
+            };
+            match moved {
+                Ok(false) => self.metrics.set_watch_stale(r.name(), false),
+                Ok(true) => {
+                    warn!(resource = r.name(), "watch is stale: the API server has moved on; restarting it and holding back");
+                    self.metrics.set_watch_stale(r.name(), true);
+                    self.metrics.watch_restarted(r.name());
+                    self.start_watch(r);
+                    self.last_check[i] = None;
+                    fresh = false;
+                }
+                Err(e) => {
+                    warn!(resource = r.name(), error = %e, "cannot confirm the watch is fresh: holding back");
+                    self.metrics.set_watch_stale(r.name(), true);
+                    self.last_check[i] = None;
+                    fresh = false;
+                }
+            }
+        }
+        fresh
+    }
+
+    async fn monitor_pass(&mut self) {
+        if !self.acting {
+            return;
+        }
+        let fresh = self.heartbeats_fresh().await;
+        self.fresh = fresh;
+        let now = self.clock.now();
+        let started = std::time::Instant::now();
+        let report = self.monitor.monitor_pass(&self.view, now, &self.settings, fresh);
+        self.metrics.observe_all_nodes_health_duration(started.elapsed().as_secs_f64());
+        for zone in &report.new_zones {
+            self.metrics.init_zone_evictions(zone);
+        }
+        for zone in &report.vanished_zones {
+            self.metrics.set_zone_health(zone, 0, 0);
+        }
+        for (zone, size, unhealthy) in &report.zone_health {
+            self.metrics.set_zone_health(zone, *size, *unhealthy);
+        }
+        for (zone, state) in &report.zone_changes {
+            if *state != ZoneState::Initial {
+                info!(zone = %zones::display(zone), state = state.as_str(), "zone state changed");
+                self.hooks.zone_state(&zones::display(zone), *state);
+            }
+        }
+        self.metrics.set_breaker_open(report.breaker_open);
+        self.act(report.actions);
+    }
+
+    fn tainting_pass(&mut self) {
+        if !self.acting {
+            return;
+        }
+        let now = self.clock.now();
+        // The staleness verdict of the last monitor pass holds until the next one.
+        let actions = self.monitor.tainting_pass(&self.view, now, self.fresh);
+        for a in &actions {
+            if let Action::Event(e) = a
+                && e.reason == "NoExecuteTaintingPaused"
+            {
+                self.metrics.breaker_held_node();
+            }
+        }
+        self.act(actions);
+    }
 }

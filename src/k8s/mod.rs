@@ -1,1 +1,9 @@
 //! The production side of the seam: `Cluster` on `kube::Client`.
+
+mod error;
+mod kube_cluster;
+#[cfg(test)]
+mod tests;
+
+pub use error::{api_error, watch_error};
+pub use kube_cluster::KubeCluster;

@@ -960,11 +960,11 @@ mod tests {
         let mut tm = manager_with(&node, at(12));
         let p = pod("p")
             .created(at(60))
-            .tolerating(vec![tol(UNREACHABLE, Some(30))])
+            .tolerating(vec![tol(UNREACHABLE, Some(300))])
             .build();
         tm.pod_seen(None, &p, at(200), true);
         tm.reconcile(NODE, Some(&node), &[&p], at(200));
-        assert_eq!(tm.scheduled("ns", "p"), Some(at(91)));
+        assert_eq!(tm.scheduled("ns", "p"), Some(at(361)));
     }
 
     #[test]
@@ -973,12 +973,12 @@ mod tests {
         let mut tm = manager_with(&node, at(12));
         let p = pod("p")
             .created(at(60))
-            .tolerating(vec![tol(UNREACHABLE, Some(30))])
+            .tolerating(vec![tol(UNREACHABLE, Some(300))])
             .build();
         tm.pod_seen(None, &p, at(200), true);
         tm.pod_seen(Some(&p), &p, at(210), false);
         tm.reconcile(NODE, Some(&node), &[&p], at(210));
-        assert_eq!(tm.scheduled("ns", "p"), Some(at(91)));
+        assert_eq!(tm.scheduled("ns", "p"), Some(at(361)));
     }
 
     #[test]
@@ -1358,5 +1358,25 @@ mod tests {
         tm.pod_gone("ns", "p");
         tm.reconcile(NODE, Some(&node), &[&p], at(62));
         assert_eq!(tm.scheduled("ns", "p"), Some(at(91)));
+    }
+
+    #[test]
+    fn an_in_flight_pod_that_is_no_longer_due_is_rescheduled_and_fires_again_later() {
+        let node = node_with(vec![taint_added(UNREACHABLE, at(10))]);
+        let mut tm = manager_with(&node, at(12));
+        let p = pod("p").build();
+        assert_eq!(
+            evictions(&tm.reconcile(NODE, Some(&node), &[&p], at(12))),
+            1
+        );
+        let tolerant = pod("p")
+            .tolerating(vec![tol(UNREACHABLE, Some(60))])
+            .build();
+        assert!(
+            tm.reconcile(NODE, Some(&node), &[&tolerant], at(20))
+                .is_empty()
+        );
+        assert_eq!(tm.scheduled("ns", "p"), Some(at(71)));
+        assert_eq!(tm.fire_due(at(71)), evict_pair("p"));
     }
 }

@@ -8,6 +8,7 @@ use super::health::HealthTracker;
 use super::labels;
 use super::rate_limit::{Outcome, ZoneQueue};
 use super::taints::{self, NOT_READY, UNREACHABLE};
+use super::time;
 use super::view::ClusterView;
 use super::zones::{self, ZoneState};
 use crate::settings::Settings;
@@ -19,6 +20,9 @@ use std::time::Duration;
 
 /// How long the tainting pass waits before retrying a node that has no Ready condition.
 const NO_READY_RETRY: Duration = Duration::from_millis(50);
+
+/// How long a NoExecute taint change we asked for is assumed to be on its way.
+const PENDING_TTL: Duration = Duration::from_secs(10);
 
 struct Zone {
     state: ZoneState,
@@ -56,8 +60,10 @@ pub struct Monitor {
     /// kubelet posts a new one, the node counts as Unknown even before our write shows in the
     /// cache (so the flip, its event and pod marking happen once).
     marked_unknown: BTreeMap<String, Option<Timestamp>>,
-    /// NoExecute taint key we asked the writer to put on a node and the cache does not show yet.
-    pending_taint: BTreeMap<String, &'static str>,
+    /// Our NoExecute taint changes the cache does not show yet: the key we asked for (`None`:
+    /// both removed) and when. Trusted for `PENDING_TTL` only, so a taint someone else removes
+    /// right after ours landed is noticed.
+    pending_taint: BTreeMap<String, (Option<&'static str>, Timestamp)>,
     all_zones_down: bool,
     breaker_open: bool,
     /// Nodes warned about while the breaker is open (one Warning Event per node).
@@ -97,6 +103,14 @@ impl Monitor {
         Self::default()
     }
 
+    /// Forgets everything but the heartbeat observations: a warm standby that becomes leader
+    /// starts its passes afresh (it registers every node again) without granting every node a
+    /// new grace period.
+    pub fn restart_passes(&mut self) {
+        let health = std::mem::take(&mut self.health);
+        *self = Monitor { health, ..Monitor::default() };
+    }
+
     /// A node arrived through the watch at `now`.
     pub fn observe_node(&mut self, node: &Node, now: Timestamp) {
         self.health.observe_node(node, now);
@@ -107,8 +121,8 @@ impl Monitor {
             // The kubelet posted again: our Unknown decision is history.
             self.marked_unknown.remove(name);
         }
-        if let Some(key) = self.pending_taint.get(name)
-            && taints::has_no_execute(node, key)
+        if let Some((want, _)) = self.pending_taint.get(name)
+            && [NOT_READY, UNREACHABLE].iter().all(|k| taints::has_no_execute(node, k) == (*want == Some(*k)))
         {
             self.pending_taint.remove(name);
         }
@@ -155,26 +169,39 @@ impl Monitor {
         }
     }
 
-    /// Whether the node carries (or we already asked for) our NoExecute taint `key`.
-    fn has_taint(&self, node: &Node, key: &str) -> bool {
-        taints::has_no_execute(node, key) || self.pending_taint.get(name_of(node)).is_some_and(|k| *k == key)
+    /// Whether the node carries our NoExecute taint `key`, counting a change we asked for
+    /// in the last `PENDING_TTL` as made.
+    fn has_taint(&self, node: &Node, key: &str, now: Timestamp) -> bool {
+        match self.pending_taint.get(name_of(node)) {
+            Some((want, since)) if !time::since(now, *since).gt(&PENDING_TTL) => *want == Some(key),
+            _ => taints::has_no_execute(node, key),
+        }
     }
 
-    fn remove_no_execute(&mut self, node: &Node, actions: &mut Vec<Action>) {
+    fn has_any_taint(&self, node: &Node, now: Timestamp) -> bool {
+        self.has_taint(node, NOT_READY, now) || self.has_taint(node, UNREACHABLE, now)
+    }
+
+    fn remove_no_execute(&mut self, node: &Node, now: Timestamp, actions: &mut Vec<Action>) {
         let name = name_of(node);
-        let pending = self.pending_taint.remove(name).is_some();
-        let change = taints::remove_no_execute_change(node).or_else(|| {
-            pending.then(|| super::actions::TaintChange {
-                add: Vec::new(),
-                remove: [NOT_READY, UNREACHABLE]
-                    .iter()
-                    .map(|k| super::actions::TaintRef { key: k.to_string(), effect: taints::NO_EXECUTE.to_string() })
-                    .collect(),
-            })
-        });
-        if let Some(change) = change {
-            actions.push(Action::ChangeTaints { node: name.to_string(), change, purpose: TaintPurpose::Recovery });
+        let change = super::actions::TaintChange {
+            add: Vec::new(),
+            remove: [NOT_READY, UNREACHABLE]
+                .iter()
+                .map(|k| super::actions::TaintRef { key: k.to_string(), effect: taints::NO_EXECUTE.to_string() })
+                .collect(),
+        };
+        self.pending_taint.insert(name.to_string(), (None, now));
+        actions.push(Action::ChangeTaints { node: name.to_string(), change, purpose: TaintPurpose::Recovery });
+    }
+
+    /// The node's Ready status as the controller last decided it: Unknown when we marked it so
+    /// for its current heartbeat, even before our write shows in the cache.
+    fn effective_ready<'a>(&self, node: &'a Node) -> Option<&'a str> {
+        if self.marked_unknown.get(name_of(node)).is_some_and(|hb| *hb == conditions::ready_heartbeat(node)) {
+            return Some("Unknown");
         }
+        conditions::ready_status(node)
     }
 
     /// One monitor pass over the cached view at `now`.
@@ -197,16 +224,10 @@ impl Monitor {
                 format!("Node {name} event: Registered Node {name} in Controller"),
             ));
             self.known.insert(name.clone(), uid_of(node));
-            let key = zones::zone_key(node);
-            self.ensure_zone(&key, settings, now, &mut report);
-            // Part A item 1: only a node that is Ready loses our NoExecute taints at start; one
-            // still Unknown/False keeps them, so no countdown restarts.
-            if conditions::ready_status(node) == Some("True") {
-                self.remove_no_execute(node, &mut actions);
-                if let Some(z) = self.zones.get_mut(&key) {
-                    z.queue.remove(name);
-                }
-            }
+            // Part A item 1: unlike upstream, registering a node does not strip our NoExecute
+            // taints. The per-node step below removes them only from a node that is Ready; one
+            // still Unknown/False keeps its taint, so no countdown restarts.
+            self.ensure_zone(&zones::zone_key(node), settings, now, &mut report);
         }
 
         // Nodes that went away.
@@ -292,13 +313,13 @@ impl Monitor {
             match ready {
                 "False" | "Unknown" => {
                     let (want, other) = if ready == "False" { (NOT_READY, UNREACHABLE) } else { (UNREACHABLE, NOT_READY) };
-                    if self.has_taint(cached, other) {
+                    if self.has_taint(cached, other, now) {
                         // Swap at once, not rate limited; the countdown goes on (Part A item 2).
                         if let Some(change) = taints::no_execute_change(cached, want, now) {
                             actions.push(Action::ChangeTaints { node: name.clone(), change, purpose: TaintPurpose::Swap });
-                            self.pending_taint.insert(name.clone(), want);
+                            self.pending_taint.insert(name.clone(), (Some(want), now));
                         }
-                    } else if !self.has_taint(cached, want)
+                    } else if !self.has_taint(cached, want, now)
                         && heartbeats_fresh
                         && let Some(z) = self.zones.get_mut(&key)
                     {
@@ -308,8 +329,8 @@ impl Monitor {
                     }
                 }
                 "True" => {
-                    if self.has_taint(cached, NOT_READY) || self.has_taint(cached, UNREACHABLE) {
-                        self.remove_no_execute(cached, &mut actions);
+                    if self.has_any_taint(cached, now) {
+                        self.remove_no_execute(cached, now, &mut actions);
                     }
                     if let Some(z) = self.zones.get_mut(&key) {
                         z.queue.remove(name);
@@ -371,8 +392,8 @@ impl Monitor {
             // probably sick. Take our NoExecute taints off every node and stop tainting.
             self.all_zones_down = true;
             for node in view.nodes.values() {
-                if self.has_taint(node, NOT_READY) || self.has_taint(node, UNREACHABLE) {
-                    self.remove_no_execute(node, actions);
+                if self.has_any_taint(node, now) {
+                    self.remove_no_execute(node, now, actions);
                 }
             }
             for (key, zone) in self.zones.iter_mut() {
@@ -428,9 +449,8 @@ impl Monitor {
             // Held back: say so once per node while the breaker stays open.
             for (name, node) in &view.nodes {
                 let key = zones::zone_key(node);
-                let waiting = self.zones.get(&key).is_some_and(|z| z.queue.contains(name))
-                    && !self.has_taint(node, NOT_READY)
-                    && !self.has_taint(node, UNREACHABLE);
+                let waiting =
+                    self.zones.get(&key).is_some_and(|z| z.queue.contains(name)) && !self.has_any_taint(node, now);
                 if waiting && self.breaker_warned.insert(name.clone()) {
                     actions.push(node_event(
                         node,
@@ -444,15 +464,16 @@ impl Monitor {
             }
             return actions;
         }
-        let pending = &mut self.pending_taint;
-        for (zone_key, zone) in self.zones.iter_mut() {
+        let mut zones = std::mem::take(&mut self.zones);
+        for (zone_key, zone) in zones.iter_mut() {
             zone.queue.try_process(now, |queued| {
                 let Some(node) = view.nodes.get(&queued.node) else { return Outcome::Done };
-                let Some(ready) = conditions::ready_status(node) else {
+                // The status at tainting time, as this controller last decided it.
+                let Some(ready) = self.effective_ready(node) else {
                     return Outcome::RetryAfter(NO_READY_RETRY);
                 };
                 let Some(key) = taints::no_execute_key_for(ready) else { return Outcome::Done };
-                if pending.get(&queued.node).is_some_and(|k| *k == key) {
+                if self.has_taint(node, key, now) {
                     return Outcome::Done;
                 }
                 if let Some(change) = taints::no_execute_change(node, key, now) {
@@ -461,11 +482,12 @@ impl Monitor {
                         change,
                         purpose: TaintPurpose::ZoneEviction { zone: zone_key.clone() },
                     });
-                    pending.insert(queued.node.clone(), key);
+                    self.pending_taint.insert(queued.node.clone(), (Some(key), now));
                 }
                 Outcome::Done
             });
         }
+        self.zones = zones;
         actions
     }
 }

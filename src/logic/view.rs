@@ -70,3 +70,15 @@ impl ClusterView {
             .unwrap_or_default()
     }
 }
+
+/// Whether a fresh list shows objects the cache does not have in that version (changed, added
+/// or removed): the watch that fills the cache has fallen behind.
+pub fn moved_on<K: kube::Resource>(cached: &BTreeMap<String, K>, fresh: &[K]) -> bool {
+    if cached.len() != fresh.len() {
+        return true;
+    }
+    fresh.iter().any(|f| {
+        let name = f.meta().name.as_deref().unwrap_or("");
+        cached.get(name).map(|c| c.meta().resource_version.as_deref()) != Some(f.meta().resource_version.as_deref())
+    })
+}

@@ -1,4 +1,144 @@
 //! The simulated cluster: an in-memory API server, kubelets, admission, faults, scenarios and
 //! the timeline, all in virtual time.
+//!
+//! [`simulate`] runs the production controller ([`crate::controller::run`]) against a
+//! [`SimCluster`] on a paused tokio clock. At one instant the world acts first (fault ends,
+//! scenario actions, then kubelet writes, all synchronously), then the controller.
 
+pub mod kubelet;
 pub mod scenario;
+pub mod store;
+pub mod timeline;
+pub mod world;
+
+pub use store::{SimCluster, SimHooks, Store};
+pub use timeline::{Entry, EntryKind, Summary, write_jsonl, write_table};
+
+use crate::clock::{Clock, TokioClock};
+use crate::controller::{self, Context, Hooks};
+use crate::metrics::Metrics;
+use crate::settings::Settings;
+use kubelet::millis;
+use scenario::Scenario;
+use std::sync::Arc;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use world::{ControllerControl, World};
+
+/// Errors of the simulation layer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot start the simulation runtime: {0}")]
+    Runtime(#[from] std::io::Error),
+}
+
+/// Starts controller processes on the simulated cluster; restart-controller kills one and
+/// starts the next with a new identity and new metrics.
+struct ControllerSlot {
+    store: Store,
+    clock: TokioClock,
+    settings: Settings,
+    hooks: Arc<dyn Hooks>,
+    shutdown: watch::Sender<bool>,
+    started: u32,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl ControllerSlot {
+    fn new(store: Store, clock: TokioClock, settings: Settings, hooks: Arc<dyn Hooks>) -> Self {
+        let (shutdown, _) = watch::channel(false);
+        ControllerSlot {
+            store,
+            clock,
+            settings,
+            hooks,
+            shutdown,
+            started: 0,
+            handle: None,
+        }
+    }
+}
+
+impl ControllerControl for ControllerSlot {
+    fn start(&mut self) {
+        if let Some(old) = self.handle.take() {
+            old.abort();
+        }
+        self.started += 1;
+        let cluster = SimCluster::new(self.store.clone());
+        let clock: Arc<dyn Clock> = Arc::new(self.clock);
+        let settings = self.settings.clone();
+        let identity = format!("sim-controller-{}", self.started);
+        let hooks = Arc::clone(&self.hooks);
+        let shutdown = self.shutdown.subscribe();
+        self.handle = Some(tokio::spawn(async move {
+            // Built inside the task: a controller process that fails to start only ends itself.
+            let metrics = Arc::new(Metrics::new());
+            let ctx = Context {
+                cluster,
+                clock,
+                settings,
+                identity,
+                hooks,
+                metrics,
+                shutdown,
+            };
+            if let Err(error) = controller::run(ctx).await {
+                tracing::error!(error = %error, "simulated controller stopped");
+            }
+        }));
+    }
+
+    fn restart(&mut self) {
+        self.start();
+    }
+}
+
+impl Drop for ControllerSlot {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            handle.abort();
+        }
+    }
+}
+
+/// Runs `scenario` for its duration with the controller configured by `settings`; kubelet
+/// phases come from `seed`. Returns the timeline, ending with its `Summary` entry. The same
+/// scenario, settings and seed always give the same timeline.
+pub fn simulate(scenario: &Scenario, settings: Settings, seed: u64) -> Result<Vec<Entry>, Error> {
+    run(scenario, seed, Some(settings))
+}
+
+/// The driver; `settings: None` runs the world without a controller (for tests).
+fn run(scenario: &Scenario, seed: u64, settings: Option<Settings>) -> Result<Vec<Entry>, Error> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()?;
+    let duration_ms = millis(scenario.duration);
+    let mut entries = runtime.block_on(async {
+        let clock = TokioClock::starting_at(world::epoch());
+        let store = Store::new(clock);
+        let controller = settings.map(|settings| {
+            let hooks: Arc<dyn Hooks> = Arc::new(SimHooks::new(store.clone()));
+            Box::new(ControllerSlot::new(store.clone(), clock, settings, hooks))
+                as Box<dyn ControllerControl>
+        });
+        let world = World::new(scenario, seed, store.clone(), controller);
+        let world_task = tokio::spawn(world.run());
+        tokio::time::sleep(scenario.duration).await;
+        world_task.abort();
+        store.timeline()
+    });
+    drop(runtime);
+    entries.retain(|e| e.t_ms <= duration_ms);
+    let summary = timeline::summarize(&entries);
+    entries.push(Entry {
+        t_ms: duration_ms,
+        kind: EntryKind::Summary(summary),
+    });
+    Ok(entries)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,155 @@
+//! Leader election on a coordination.k8s.io Lease, driven by the pure `logic::leader::Elector`.
+//!
+//! The leader renews every retry period; a leader that has not renewed within the renew
+//! deadline stops acting at once (the `watch` channel the writer reads flips to false). On
+//! shutdown a leader releases the lease so a standby takes over without waiting for expiry.
+
+use crate::clock::Clock;
+use crate::cluster::{ApiError, Cluster};
+use crate::logic::leader::{Decision, Elector, LeaseRecord};
+use crate::metrics::Metrics;
+use crate::settings::Settings;
+use jiff::Timestamp;
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+pub fn record_of(lease: &Lease) -> LeaseRecord {
+    let spec = lease.spec.clone().unwrap_or_default();
+    LeaseRecord {
+        holder: spec.holder_identity.filter(|h| !h.is_empty()),
+        lease_duration: Duration::from_secs(spec.lease_duration_seconds.unwrap_or(0).max(0) as u64),
+        acquire_time: spec.acquire_time.map(|t| t.0),
+        renew_time: spec.renew_time.map(|t| t.0),
+        transitions: spec.lease_transitions.unwrap_or(0),
+    }
+}
+
+fn apply_record(lease: &mut Lease, record: &LeaseRecord) {
+    lease.spec = Some(LeaseSpec {
+        holder_identity: record.holder.clone(),
+        lease_duration_seconds: Some(record.lease_duration.as_secs().min(i32::MAX as u64) as i32),
+        acquire_time: record.acquire_time.map(MicroTime),
+        renew_time: record.renew_time.map(MicroTime),
+        lease_transitions: Some(record.transitions),
+        ..Default::default()
+    });
+}
+
+pub struct LeaderLoop<C: Cluster> {
+    pub cluster: C,
+    pub clock: Arc<dyn Clock>,
+    pub settings: Settings,
+    pub identity: String,
+    pub metrics: Arc<Metrics>,
+    pub leader: watch::Sender<bool>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl<C: Cluster> LeaderLoop<C> {
+    /// Runs until shutdown; then releases the lease if held.
+    pub async fn run(mut self) {
+        let s = &self.settings;
+        let (ns, name) = (s.leader_elect_resource_namespace.clone(), s.leader_elect_resource_name.clone());
+        let mut elector = Elector::new(&self.identity, s.leader_elect_lease_duration);
+        let mut last_renew: Option<Timestamp> = None;
+        loop {
+            let now = self.clock.now();
+            let read = self.cluster.get_lease(&ns, &name).await;
+            let read = match read {
+                Ok(lease) => Some(Some(lease)),
+                Err(ApiError::NotFound(_)) => Some(None),
+                Err(e) => {
+                    warn!(error = %e, "cannot read the leader lease");
+                    None
+                }
+            };
+            let mut renewed = false;
+            if let Some(existing) = read {
+                let current = existing.as_ref().map(record_of);
+                match elector.decide(current.as_ref(), now) {
+                    Decision::Write(record) => {
+                        let result = match existing {
+                            Some(mut lease) => {
+                                apply_record(&mut lease, &record);
+                                self.cluster.replace_lease(&lease).await
+                            }
+                            None => {
+                                let mut lease = Lease::default();
+                                lease.metadata.name = Some(name.clone());
+                                lease.metadata.namespace = Some(ns.clone());
+                                apply_record(&mut lease, &record);
+                                self.cluster.create_lease(&lease).await
+                            }
+                        };
+                        match result {
+                            Ok(_) => {
+                                self.metrics.write("lease", "ok");
+                                renewed = true;
+                                last_renew = Some(now);
+                            }
+                            Err(e) => {
+                                self.metrics.write("lease", e.kind());
+                                warn!(error = %e, "cannot write the leader lease");
+                            }
+                        }
+                    }
+                    Decision::Follow { holder } => {
+                        if *self.leader.borrow() {
+                            warn!(%holder, "another replica holds the lease: standing down");
+                        }
+                        last_renew = None;
+                        self.set_leader(false);
+                    }
+                }
+            }
+            if renewed {
+                self.set_leader(true);
+            } else if let Some(at) = last_renew
+                && Elector::renew_deadline_passed(at, self.clock.now(), self.settings.leader_elect_renew_deadline)
+            {
+                warn!("could not renew the leader lease within the renew deadline: stopping all writes");
+                last_renew = None;
+                self.set_leader(false);
+            }
+            let wait = self.settings.leader_elect_retry_period;
+            tokio::select! {
+                biased;
+                _ = self.shutdown.changed() => break,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            if *self.shutdown.borrow() {
+                break;
+            }
+        }
+        self.release(&elector, &ns, &name).await;
+    }
+
+    fn set_leader(&self, leader: bool) {
+        if *self.leader.borrow() != leader {
+            info!(identity = %self.identity, leader, "leadership changed");
+            self.metrics.set_leader(leader);
+            let _ = self.leader.send(leader);
+        }
+    }
+
+    async fn release(&self, elector: &Elector, ns: &str, name: &str) {
+        let was_leader = *self.leader.borrow();
+        self.set_leader(false);
+        if !was_leader {
+            return;
+        }
+        if let Ok(mut lease) = self.cluster.get_lease(ns, name).await
+            && let Some(record) = elector.release(&record_of(&lease), self.clock.now())
+        {
+            apply_record(&mut lease, &record);
+            match self.cluster.replace_lease(&lease).await {
+                Ok(_) => info!("released the leader lease"),
+                Err(e) => warn!(error = %e, "could not release the leader lease"),
+            }
+        }
+    }
+}

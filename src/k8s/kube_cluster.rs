@@ -1,0 +1,259 @@
+//! [`Cluster`] on `kube::Client`.
+
+use super::error::{api_error, watch_error};
+use crate::cluster::{ApiError, Cluster, Result, WatchStream};
+use crate::logic::actions::{Component, EventRecord, EventType};
+use futures::{StreamExt, TryStreamExt};
+use jiff::Timestamp;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, ObjectReference, Pod};
+use k8s_openapi::api::policy::v1::Eviction;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{DeleteOptions, ObjectMeta, Preconditions};
+use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::core::Status;
+use kube::runtime::events::{self, Recorder, Reporter};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
+use std::fmt::Debug;
+
+/// The production cluster: every call is one request to the API server through `client`.
+#[derive(Clone)]
+pub struct KubeCluster {
+    client: Client,
+    node_lease_namespace: String,
+    reporting_instance: Option<String>,
+}
+
+impl KubeCluster {
+    /// `node_lease_namespace` (normally `kube-node-lease`) is used by the lease calls when they
+    /// are given an empty namespace.
+    pub fn new(client: Client, node_lease_namespace: &str) -> Self {
+        KubeCluster {
+            client,
+            node_lease_namespace: node_lease_namespace.to_string(),
+            reporting_instance: None,
+        }
+    }
+
+    /// Sets the `reportingInstance` of the Events written (e.g. the pod name); without it the
+    /// component name is used, as kube-runtime's recorder does.
+    pub fn with_reporting_instance(mut self, instance: impl Into<String>) -> Self {
+        self.reporting_instance = Some(instance.into());
+        self
+    }
+
+    pub fn node_lease_namespace(&self) -> &str {
+        &self.node_lease_namespace
+    }
+
+    fn nodes(&self) -> Api<Node> {
+        Api::all(self.client.clone())
+    }
+
+    fn pods(&self, namespace: &str) -> Api<Pod> {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+
+    fn leases(&self, namespace: &str) -> Api<Lease> {
+        let namespace = if namespace.is_empty() {
+            &self.node_lease_namespace
+        } else {
+            namespace
+        };
+        Api::namespaced(self.client.clone(), namespace)
+    }
+
+    fn recorder(&self, component: Component) -> Recorder {
+        // A recorder per Event: kube-runtime's recorder folds Events that differ only in their
+        // note into a series of the first one (its key has no note), which would turn
+        // "Cancelling deletion of Pod …" into another count of "Marking for deletion of Pod …".
+        let reporter = Reporter {
+            controller: component.name().to_string(),
+            instance: self.reporting_instance.clone(),
+        };
+        Recorder::new(self.client.clone(), reporter)
+    }
+}
+
+fn name_of(meta: &ObjectMeta, what: &str) -> Result<String> {
+    meta.name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::Other(format!("{what} has no metadata.name")))
+}
+
+fn namespace_of(meta: &ObjectMeta, what: &str) -> Result<String> {
+    meta.namespace
+        .clone()
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::Other(format!("{what} has no metadata.namespace")))
+}
+
+fn uid_precondition(uid: &str) -> Preconditions {
+    Preconditions {
+        uid: Some(uid.to_string()),
+        resource_version: None,
+    }
+}
+
+/// `kube::runtime::watcher` with the default backoff, errors as `ApiError::Unavailable`.
+fn watch<K>(api: Api<K>) -> WatchStream<K>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    watcher(api, watcher::Config::default())
+        .default_backoff()
+        .map_err(watch_error)
+        .boxed()
+}
+
+impl Cluster for KubeCluster {
+    async fn get_node(&self, name: &str) -> Result<Node> {
+        self.nodes().get(name).await.map_err(api_error)
+    }
+
+    async fn list_nodes(&self) -> Result<Vec<Node>> {
+        let list = self
+            .nodes()
+            .list(&ListParams::default())
+            .await
+            .map_err(api_error)?;
+        Ok(list.items)
+    }
+
+    async fn replace_node(&self, node: &Node) -> Result<Node> {
+        let name = name_of(&node.metadata, "node")?;
+        self.nodes()
+            .replace(&name, &PostParams::default(), node)
+            .await
+            .map_err(api_error)
+    }
+
+    async fn replace_node_status(&self, node: &Node) -> Result<Node> {
+        let name = name_of(&node.metadata, "node")?;
+        self.nodes()
+            .replace_status(&name, &PostParams::default(), node)
+            .await
+            .map_err(api_error)
+    }
+
+    async fn get_pod(&self, namespace: &str, name: &str) -> Result<Pod> {
+        self.pods(namespace).get(name).await.map_err(api_error)
+    }
+
+    async fn replace_pod_status(&self, pod: &Pod) -> Result<Pod> {
+        let name = name_of(&pod.metadata, "pod")?;
+        let namespace = namespace_of(&pod.metadata, "pod")?;
+        self.pods(&namespace)
+            .replace_status(&name, &PostParams::default(), pod)
+            .await
+            .map_err(api_error)
+    }
+
+    async fn delete_pod(&self, namespace: &str, name: &str, uid: &str) -> Result<()> {
+        let params = DeleteParams {
+            preconditions: Some(kube::api::Preconditions {
+                uid: Some(uid.to_string()),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
+        self.pods(namespace)
+            .delete(name, &params)
+            .await
+            .map_err(api_error)?;
+        Ok(())
+    }
+
+    async fn evict_pod(&self, namespace: &str, name: &str, uid: &str) -> Result<()> {
+        // Not `Api::evict`: kube 5 sends its options as `delete_options`, a field the API server
+        // does not know (it is `deleteOptions`), so the UID precondition would be dropped.
+        let eviction = Eviction {
+            metadata: ObjectMeta {
+                name: Some(name.to_string()),
+                namespace: Some(namespace.to_string()),
+                ..ObjectMeta::default()
+            },
+            delete_options: Some(DeleteOptions {
+                preconditions: Some(uid_precondition(uid)),
+                ..DeleteOptions::default()
+            }),
+        };
+        self.pods(namespace)
+            .create_subresource::<_, Status>("eviction", name, &PostParams::default(), &eviction)
+            .await
+            .map_err(api_error)?;
+        Ok(())
+    }
+
+    async fn list_leases(&self, namespace: &str) -> Result<Vec<Lease>> {
+        let list = self
+            .leases(namespace)
+            .list(&ListParams::default())
+            .await
+            .map_err(api_error)?;
+        Ok(list.items)
+    }
+
+    async fn get_lease(&self, namespace: &str, name: &str) -> Result<Lease> {
+        self.leases(namespace).get(name).await.map_err(api_error)
+    }
+
+    async fn create_lease(&self, lease: &Lease) -> Result<Lease> {
+        let namespace = lease.metadata.namespace.as_deref().unwrap_or_default();
+        self.leases(namespace)
+            .create(&PostParams::default(), lease)
+            .await
+            .map_err(api_error)
+    }
+
+    async fn replace_lease(&self, lease: &Lease) -> Result<Lease> {
+        let name = name_of(&lease.metadata, "lease")?;
+        let namespace = lease.metadata.namespace.as_deref().unwrap_or_default();
+        self.leases(namespace)
+            .replace(&name, &PostParams::default(), lease)
+            .await
+            .map_err(api_error)
+    }
+
+    /// Publishes through kube-runtime's recorder (events.k8s.io/v1), which stamps its own
+    /// `eventTime`; `now` is not used. Events of cluster-scoped objects go to `default`.
+    async fn create_event(&self, event: &EventRecord, _now: Timestamp) -> Result<()> {
+        let object = &event.object;
+        let reference = ObjectReference {
+            api_version: Some("v1".to_string()),
+            kind: Some(object.kind.to_string()),
+            name: Some(object.name.clone()),
+            namespace: Some(object.namespace.clone()).filter(|ns| !ns.is_empty()),
+            uid: object.uid.clone(),
+            ..ObjectReference::default()
+        };
+        let published = events::Event {
+            type_: match event.event_type {
+                EventType::Normal => events::EventType::Normal,
+                EventType::Warning => events::EventType::Warning,
+            },
+            reason: event.reason.clone(),
+            note: Some(event.message.clone()),
+            action: event.reason.clone(),
+            secondary: None,
+        };
+        self.recorder(event.component)
+            .publish(&published, &reference)
+            .await
+            .map_err(api_error)
+    }
+
+    fn watch_nodes(&self) -> WatchStream<Node> {
+        watch(self.nodes())
+    }
+
+    fn watch_leases(&self, namespace: &str) -> WatchStream<Lease> {
+        watch(self.leases(namespace))
+    }
+
+    fn watch_pods(&self) -> WatchStream<Pod> {
+        watch(Api::all(self.client.clone()))
+    }
+}

@@ -1,0 +1,646 @@
+//! Request-exact tests of [`KubeCluster`] against a mock API server: a `tower::service_fn`
+//! that records every request and answers from a script.
+
+use super::KubeCluster;
+use crate::cluster::{ApiError, Cluster};
+use crate::logic::actions::{Component, EventRecord, EventType, ObjectRef};
+use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::client::Body;
+use kube::runtime::watcher::Event;
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+/// One request as the API server saw it.
+#[derive(Clone, Debug)]
+struct Seen {
+    method: String,
+    path: String,
+    query: String,
+    body: Value,
+}
+
+enum Reply {
+    Json(u16, Value),
+    Text(u16, &'static str),
+    /// The connection fails: no HTTP response at all.
+    Broken,
+}
+
+fn ok(body: Value) -> Reply {
+    Reply::Json(200, body)
+}
+
+fn status(code: u16, reason: &str) -> Reply {
+    Reply::Json(
+        code,
+        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+               "message": format!("{reason} from the mock"), "reason": reason, "code": code}),
+    )
+}
+
+/// A cluster on a mock API server answering `replies` in order, and what the server saw.
+fn cluster(replies: Vec<Reply>) -> (KubeCluster, Arc<Mutex<Vec<Seen>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let replies = Arc::new(Mutex::new(VecDeque::from(replies)));
+    let log = seen.clone();
+    let service = tower::service_fn(move |req: http::Request<Body>| {
+        let log = log.clone();
+        let replies = replies.clone();
+        async move {
+            let method = req.method().to_string();
+            let path = req.uri().path().to_string();
+            let query = req.uri().query().unwrap_or_default().to_string();
+            let bytes = req.into_body().collect_bytes().await.expect("request body");
+            let body = if bytes.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_slice(&bytes).expect("request body is JSON")
+            };
+            log.lock().unwrap().push(Seen {
+                method,
+                path,
+                query,
+                body,
+            });
+            let reply = replies.lock().unwrap().pop_front();
+            let (code, text) = match reply {
+                Some(Reply::Json(code, value)) => (code, value.to_string()),
+                Some(Reply::Text(code, text)) => (code, text.to_string()),
+                Some(Reply::Broken) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        "connection reset by mock",
+                    ));
+                }
+                None => (500, "no reply scripted".to_string()),
+            };
+            let response = http::Response::builder()
+                .status(code)
+                .header("content-type", "application/json")
+                .body(Body::from(text.into_bytes()))
+                .expect("response");
+            Ok(response)
+        }
+    });
+    let client = kube::Client::new(service, "default");
+    (KubeCluster::new(client, "kube-node-lease"), seen)
+}
+
+fn only(seen: &Arc<Mutex<Vec<Seen>>>) -> Seen {
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1, "expected exactly one request, got {seen:#?}");
+    seen[0].clone()
+}
+
+fn meta(namespace: Option<&str>, name: &str, rv: &str) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_string()),
+        namespace: namespace.map(str::to_string),
+        resource_version: Some(rv.to_string()),
+        uid: Some(format!("uid-{name}")),
+        ..ObjectMeta::default()
+    }
+}
+
+fn node(name: &str, rv: &str) -> Node {
+    Node {
+        metadata: meta(None, name, rv),
+        ..Node::default()
+    }
+}
+
+fn pod(namespace: &str, name: &str, rv: &str) -> Pod {
+    Pod {
+        metadata: meta(Some(namespace), name, rv),
+        ..Pod::default()
+    }
+}
+
+fn lease(namespace: &str, name: &str, rv: &str) -> Lease {
+    Lease {
+        metadata: meta(Some(namespace), name, rv),
+        ..Lease::default()
+    }
+}
+
+fn to_json<T: serde::Serialize>(object: &T) -> Value {
+    serde_json::to_value(object).unwrap()
+}
+
+// --- nodes ---
+
+#[tokio::test]
+async fn get_node_reads_the_named_node() {
+    let (c, seen) = cluster(vec![ok(to_json(&node("n1", "5")))]);
+    let got = c.get_node("n1").await.unwrap();
+    assert_eq!(got.metadata.resource_version.as_deref(), Some("5"));
+    let req = only(&seen);
+    assert_eq!(
+        (req.method.as_str(), req.path.as_str()),
+        ("GET", "/api/v1/nodes/n1")
+    );
+}
+
+#[tokio::test]
+async fn list_nodes_returns_the_items_of_one_list() {
+    let list = json!({"apiVersion": "v1", "kind": "NodeList", "metadata": {"resourceVersion": "9"},
+                      "items": [to_json(&node("a", "1")), to_json(&node("b", "2"))]});
+    let (c, seen) = cluster(vec![ok(list)]);
+    let names: Vec<_> = c
+        .list_nodes()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|n| n.metadata.name)
+        .collect();
+    assert_eq!(names, ["a", "b"]);
+    let req = only(&seen);
+    assert_eq!(
+        (req.method.as_str(), req.path.as_str()),
+        ("GET", "/api/v1/nodes")
+    );
+}
+
+#[tokio::test]
+async fn replace_node_puts_the_node_with_its_resource_version() {
+    let (c, seen) = cluster(vec![ok(to_json(&node("n1", "8")))]);
+    let written = c.replace_node(&node("n1", "7")).await.unwrap();
+    assert_eq!(written.metadata.resource_version.as_deref(), Some("8"));
+    let req = only(&seen);
+    assert_eq!(
+        (req.method.as_str(), req.path.as_str(), req.query.as_str()),
+        ("PUT", "/api/v1/nodes/n1", "")
+    );
+    assert_eq!(req.body["metadata"]["name"], "n1");
+    assert_eq!(req.body["metadata"]["resourceVersion"], "7");
+}
+
+#[tokio::test]
+async fn replace_node_with_a_stale_resource_version_is_a_conflict() {
+    let (c, _) = cluster(vec![status(409, "Conflict")]);
+    let err = c.replace_node(&node("n1", "7")).await.unwrap_err();
+    assert_eq!(err, ApiError::Conflict("Conflict from the mock".into()));
+}
+
+#[tokio::test]
+async fn replace_node_status_puts_the_status_subresource_with_its_resource_version() {
+    let (c, seen) = cluster(vec![ok(to_json(&node("n1", "8")))]);
+    c.replace_node_status(&node("n1", "7")).await.unwrap();
+    let req = only(&seen);
+    assert_eq!(
+        (req.method.as_str(), req.path.as_str()),
+        ("PUT", "/api/v1/nodes/n1/status")
+    );
+    assert_eq!(req.body["metadata"]["resourceVersion"], "7");
+}
+
+#[tokio::test]
+async fn replace_node_status_conflict_and_server_errors_are_told_apart() {
+    let (c, _) = cluster(vec![status(409, "Conflict"), status(500, "InternalError")]);
+    assert!(matches!(
+        c.replace_node_status(&node("n1", "7")).await,
+        Err(ApiError::Conflict(_))
+    ));
+    assert!(matches!(
+        c.replace_node_status(&node("n1", "7")).await,
+        Err(ApiError::Unavailable(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_node_without_a_name_is_refused_before_any_request() {
+    let (c, seen) = cluster(vec![]);
+    let err = c.replace_node(&Node::default()).await.unwrap_err();
+    assert!(matches!(err, ApiError::Other(_)));
+    assert!(seen.lock().unwrap().is_empty());
+}
+
+// --- pods ---
+
+#[tokio::test]
+async fn get_pod_of_a_missing_pod_is_not_found() {
+    let (c, seen) = cluster(vec![status(404, "NotFound")]);
+    let err = c.get_pod("ns", "p").await.unwrap_err();
+    assert_eq!(err, ApiError::NotFound("NotFound from the mock".into()));
+    let req = only(&seen);
+    assert_eq!(
+        (req.method.as_str(), req.path.as_str()),
+        ("GET", "/api/v1/namespaces/ns/pods/p")
+    );
+}
+
+#[tokio::test]
+async fn replace_pod_status_puts_the_status_subresource_in_the_pods_namespace() {
+    let (c, seen) = cluster(vec![
+        ok(to_json(&pod("ns", "p", "4"))),
+        status(409, "Conflict"),
+    ]);
+    c.replace_pod_status(&pod("ns", "p", "3")).await.unwrap();
+    assert!(matches!(
+        c.replace_pod_status(&pod("ns", "p", "3")).await,
+        Err(ApiError::Conflict(_))
+    ));
+    let req = seen.lock().unwrap()[0].clone();
+    assert_eq!(
+        (req.method.as_str(), req.path.as_str()),
+        ("PUT", "/api/v1/namespaces/ns/pods/p/status")
+    );
+    assert_eq!(req.body["metadata"]["resourceVersion"], "3");
+}
+
+#[tokio::test]
+async fn delete_pod_sends_a_uid_precondition() {
+    let (c, seen) = cluster(vec![ok(to_json(&pod("ns", "p", "4")))]);
+    c.delete_pod("ns", "p", "uid-1").await.unwrap();
+    let req = only(&seen);
+    assert_eq!(
+        (req.method.as_str(), req.path.as_str()),
+        ("DELETE", "/api/v1/namespaces/ns/pods/p")
+    );
+    assert_eq!(req.body["preconditions"]["uid"], "uid-1");
+    assert_eq!(
+        req.body.get("gracePeriodSeconds"),
+        None,
+        "the pod's own grace period applies"
+    );
+}
+
+#[tokio::test]
+async fn delete_pod_accepts_a_status_answer() {
+    let done = json!({"kind": "Status", "apiVersion": "v1", "status": "Success", "code": 200});
+    let (c, _) = cluster(vec![ok(done)]);
+    c.delete_pod("ns", "p", "uid-1").await.unwrap();
+}
+
+#[tokio::test]
+async fn delete_pod_with_another_uid_is_a_conflict_and_a_gone_pod_not_found() {
+    let (c, _) = cluster(vec![status(409, "Conflict"), status(404, "NotFound")]);
+    assert!(matches!(
+        c.delete_pod("ns", "p", "uid-1").await,
+        Err(ApiError::Conflict(_))
+    ));
+    assert!(matches!(
+        c.delete_pod("ns", "p", "uid-1").await,
+        Err(ApiError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn evict_pod_posts_a_policy_v1_eviction_with_a_uid_precondition() {
+    let created = json!({"kind": "Status", "apiVersion": "v1", "status": "Success", "code": 201});
+    let (c, seen) = cluster(vec![Reply::Json(201, created)]);
+    c.evict_pod("ns", "p", "uid-1").await.unwrap();
+    let req = only(&seen);
+    assert_eq!(
+        (req.method.as_str(), req.path.as_str()),
+        ("POST", "/api/v1/namespaces/ns/pods/p/eviction")
+    );
+    assert_eq!(req.body["apiVersion"], "policy/v1");
+    assert_eq!(req.body["kind"], "Eviction");
+    assert_eq!(req.body["metadata"]["name"], "p");
+    assert_eq!(req.body["metadata"]["namespace"], "ns");
+    assert_eq!(req.body["deleteOptions"]["preconditions"]["uid"], "uid-1");
+}
+
+#[tokio::test]
+async fn evict_pod_refused_by_a_disruption_budget_is_too_many_requests() {
+    let (c, _) = cluster(vec![
+        status(429, "TooManyRequests"),
+        status(409, "Conflict"),
+    ]);
+    assert_eq!(
+        c.evict_pod("ns", "p", "uid-1").await,
+        Err(ApiError::TooManyRequests(
+            "TooManyRequests from the mock".into()
+        ))
+    );
+    assert!(matches!(
+        c.evict_pod("ns", "p", "uid-1").await,
+        Err(ApiError::Conflict(_))
+    ));
+}
+
+// --- leases ---
+
+#[tokio::test]
+async fn lease_reads_go_to_the_given_namespace() {
+    let list = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "LeaseList",
+                      "metadata": {"resourceVersion": "3"}, "items": [to_json(&lease("kube-node-lease", "n1", "2"))]});
+    let (c, seen) = cluster(vec![
+        ok(list),
+        ok(to_json(&lease("kube-system", "nlc", "1"))),
+    ]);
+    assert_eq!(c.list_leases("kube-node-lease").await.unwrap().len(), 1);
+    c.get_lease("kube-system", "nlc").await.unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        (seen[0].method.as_str(), seen[0].path.as_str()),
+        (
+            "GET",
+            "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
+        )
+    );
+    assert_eq!(
+        (seen[1].method.as_str(), seen[1].path.as_str()),
+        (
+            "GET",
+            "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/nlc"
+        )
+    );
+}
+
+#[tokio::test]
+async fn an_empty_lease_namespace_means_the_node_lease_namespace() {
+    let list = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "LeaseList", "metadata": {}, "items": []});
+    let (c, seen) = cluster(vec![ok(list)]);
+    c.list_leases("").await.unwrap();
+    assert_eq!(
+        only(&seen).path,
+        "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
+    );
+}
+
+#[tokio::test]
+async fn create_lease_posts_the_lease_and_an_existing_one_is_a_conflict() {
+    let mut new = lease("kube-system", "nlc", "");
+    new.metadata.resource_version = None;
+    let (c, seen) = cluster(vec![
+        ok(to_json(&lease("kube-system", "nlc", "1"))),
+        status(409, "AlreadyExists"),
+    ]);
+    c.create_lease(&new).await.unwrap();
+    assert!(matches!(
+        c.create_lease(&new).await,
+        Err(ApiError::Conflict(_))
+    ));
+    let req = seen.lock().unwrap()[0].clone();
+    assert_eq!(
+        (req.method.as_str(), req.path.as_str()),
+        (
+            "POST",
+            "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases"
+        )
+    );
+    assert_eq!(req.body["metadata"]["name"], "nlc");
+    assert_eq!(req.body["metadata"].get("resourceVersion"), None);
+}
+
+#[tokio::test]
+async fn replace_lease_puts_the_lease_with_its_resource_version() {
+    let (c, seen) = cluster(vec![
+        ok(to_json(&lease("kube-system", "nlc", "6"))),
+        status(500, "InternalError"),
+    ]);
+    c.replace_lease(&lease("kube-system", "nlc", "5"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        c.replace_lease(&lease("kube-system", "nlc", "5")).await,
+        Err(ApiError::Unavailable(_))
+    ));
+    let req = seen.lock().unwrap()[0].clone();
+    assert_eq!(
+        (req.method.as_str(), req.path.as_str()),
+        (
+            "PUT",
+            "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/nlc"
+        )
+    );
+    assert_eq!(req.body["metadata"]["resourceVersion"], "5");
+}
+
+// --- failures below HTTP ---
+
+#[tokio::test]
+async fn a_plain_text_server_error_is_unavailable() {
+    let (c, _) = cluster(vec![Reply::Text(503, "upstream connect error")]);
+    assert_eq!(
+        c.get_node("n1").await,
+        Err(ApiError::Unavailable("upstream connect error".into()))
+    );
+}
+
+#[tokio::test]
+async fn a_broken_connection_is_unavailable() {
+    let (c, _) = cluster(vec![Reply::Broken]);
+    assert!(
+        matches!(c.get_node("n1").await, Err(ApiError::Unavailable(m)) if m.contains("connection reset"))
+    );
+}
+
+#[tokio::test]
+async fn forbidden_is_reported_as_such() {
+    let (c, _) = cluster(vec![status(403, "Forbidden")]);
+    assert!(matches!(c.list_nodes().await, Err(ApiError::Forbidden(_))));
+}
+
+// --- events ---
+
+fn event_reply() -> Reply {
+    ok(
+        json!({"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "x"},
+              "eventTime": "2025-01-01T00:00:00.000000Z"}),
+    )
+}
+
+#[tokio::test]
+async fn a_node_event_is_created_in_default_by_the_node_controller() {
+    let (c, seen) = cluster(vec![event_reply()]);
+    let event = EventRecord {
+        component: Component::NodeController,
+        object: ObjectRef::node("n1", Some("uid-n1".into())),
+        event_type: EventType::Normal,
+        reason: "NodeNotReady".into(),
+        message: "Node n1 status is now: NodeNotReady".into(),
+    };
+    c.create_event(&event, jiff::Timestamp::UNIX_EPOCH)
+        .await
+        .unwrap();
+    let req = only(&seen);
+    assert_eq!(
+        (req.method.as_str(), req.path.as_str()),
+        ("POST", "/apis/events.k8s.io/v1/namespaces/default/events")
+    );
+    let b = &req.body;
+    assert_eq!(
+        b["regarding"],
+        json!({"apiVersion": "v1", "kind": "Node", "name": "n1", "uid": "uid-n1"})
+    );
+    assert_eq!(b["reportingController"], "node-controller");
+    assert_eq!(b["reportingInstance"], "node-controller");
+    assert_eq!(b["type"], "Normal");
+    assert_eq!(b["reason"], "NodeNotReady");
+    assert_eq!(b["action"], "NodeNotReady");
+    assert_eq!(b["note"], "Node n1 status is now: NodeNotReady");
+    assert_eq!(b["metadata"].get("namespace"), None);
+}
+
+#[tokio::test]
+async fn a_pod_event_is_created_in_the_pods_namespace_by_the_taint_eviction_controller() {
+    let (c, seen) = cluster(vec![event_reply()]);
+    let c = c.with_reporting_instance("nlc-0");
+    let event = EventRecord {
+        component: Component::TaintEvictionController,
+        object: ObjectRef::pod("ns", "p", Some("uid-p".into())),
+        event_type: EventType::Warning,
+        reason: "TaintManagerEviction".into(),
+        message: "Marking for deletion Pod ns/p".into(),
+    };
+    c.create_event(&event, jiff::Timestamp::UNIX_EPOCH)
+        .await
+        .unwrap();
+    let req = only(&seen);
+    assert_eq!(
+        (req.method.as_str(), req.path.as_str()),
+        ("POST", "/apis/events.k8s.io/v1/namespaces/ns/events")
+    );
+    let b = &req.body;
+    assert_eq!(
+        b["regarding"],
+        json!({"apiVersion": "v1", "kind": "Pod", "namespace": "ns", "name": "p", "uid": "uid-p"})
+    );
+    assert_eq!(b["reportingController"], "taint-eviction-controller");
+    assert_eq!(b["reportingInstance"], "nlc-0");
+    assert_eq!(b["type"], "Warning");
+    assert_eq!(b["metadata"]["namespace"], "ns");
+}
+
+#[tokio::test]
+async fn events_differing_only_in_message_are_each_created_with_their_own_message() {
+    let (c, seen) = cluster(vec![event_reply(), event_reply()]);
+    for message in [
+        "Marking for deletion Pod ns/p",
+        "Cancelling deletion of Pod ns/p",
+    ] {
+        let event = EventRecord {
+            component: Component::TaintEvictionController,
+            object: ObjectRef::pod("ns", "p", Some("uid-p".into())),
+            event_type: EventType::Normal,
+            reason: "TaintManagerEviction".into(),
+            message: message.into(),
+        };
+        c.create_event(&event, jiff::Timestamp::UNIX_EPOCH)
+            .await
+            .unwrap();
+    }
+    let seen = seen.lock().unwrap();
+    let notes: Vec<_> = seen
+        .iter()
+        .map(|r| (r.method.as_str(), r.body["note"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        notes,
+        [
+            ("POST", "Marking for deletion Pod ns/p"),
+            ("POST", "Cancelling deletion of Pod ns/p")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_refused_event_reports_the_error() {
+    let (c, _) = cluster(vec![status(403, "Forbidden")]);
+    let event = EventRecord {
+        component: Component::NodeController,
+        object: ObjectRef::node("n1", None),
+        event_type: EventType::Normal,
+        reason: "RegisteredNode".into(),
+        message: "Node n1 event: Registered Node n1 in Controller".into(),
+    };
+    assert!(matches!(
+        c.create_event(&event, jiff::Timestamp::UNIX_EPOCH).await,
+        Err(ApiError::Forbidden(_))
+    ));
+}
+
+// --- watches ---
+
+#[tokio::test]
+async fn watch_nodes_lists_all_nodes_first_and_yields_them_as_init_events() {
+    let list = json!({"apiVersion": "v1", "kind": "NodeList", "metadata": {"resourceVersion": "10"},
+                      "items": [to_json(&node("a", "1"))]});
+    let (c, seen) = cluster(vec![ok(list)]);
+    let events: Vec<_> = c.watch_nodes().take(3).collect().await;
+    assert!(matches!(events[0], Ok(Event::Init)));
+    assert!(
+        matches!(&events[1], Ok(Event::InitApply(n)) if n.metadata.name.as_deref() == Some("a"))
+    );
+    assert!(matches!(events[2], Ok(Event::InitDone)));
+    let req = seen.lock().unwrap()[0].clone();
+    assert_eq!(
+        (req.method.as_str(), req.path.as_str()),
+        ("GET", "/api/v1/nodes")
+    );
+}
+
+#[tokio::test]
+async fn watch_leases_lists_in_the_given_namespace() {
+    let list = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "LeaseList",
+                      "metadata": {"resourceVersion": "10"}, "items": []});
+    let (c, seen) = cluster(vec![ok(list)]);
+    let events: Vec<_> = c.watch_leases("kube-node-lease").take(2).collect().await;
+    assert!(matches!(events[..], [Ok(Event::Init), Ok(Event::InitDone)]));
+    assert_eq!(
+        seen.lock().unwrap()[0].path,
+        "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
+    );
+}
+
+#[tokio::test]
+async fn watch_pods_lists_pods_of_all_namespaces_and_yields_errors_as_unavailable() {
+    let (c, seen) = cluster(vec![status(403, "Forbidden")]);
+    let events: Vec<_> = c.watch_pods().take(2).collect().await;
+    assert!(matches!(events[0], Ok(Event::Init)), "{events:?}");
+    assert!(
+        matches!(&events[1], Err(ApiError::Unavailable(m)) if m.contains("Forbidden from the mock")),
+        "{events:?}"
+    );
+    assert_eq!(seen.lock().unwrap()[0].path, "/api/v1/pods");
+}
+
+/// Canary: when kube's own `Api::evict` sends `deleteOptions`, `evict_pod` may go back to it.
+#[tokio::test]
+async fn kube_api_evict_still_misnames_delete_options_so_evict_pod_builds_its_own_body() {
+    let created = json!({"kind": "Status", "apiVersion": "v1", "status": "Success", "code": 201});
+    let seen_log = Arc::new(Mutex::new(Vec::new()));
+    let log = seen_log.clone();
+    let service = tower::service_fn(move |req: http::Request<Body>| {
+        let log = log.clone();
+        let created = created.clone();
+        async move {
+            let bytes = req.into_body().collect_bytes().await.expect("request body");
+            log.lock()
+                .unwrap()
+                .push(serde_json::from_slice::<Value>(&bytes).expect("JSON"));
+            Ok::<_, std::convert::Infallible>(
+                http::Response::builder()
+                    .status(201)
+                    .body(Body::from(created.to_string().into_bytes()))
+                    .expect("response"),
+            )
+        }
+    });
+    let pods: kube::Api<Pod> = kube::Api::namespaced(kube::Client::new(service, "default"), "ns");
+    let params = kube::api::EvictParams {
+        delete_options: Some(kube::api::DeleteParams {
+            preconditions: Some(kube::api::Preconditions {
+                uid: Some("uid-1".into()),
+                resource_version: None,
+            }),
+            ..Default::default()
+        }),
+        post_options: Default::default(),
+    };
+    pods.evict("p", &params).await.unwrap();
+    let body = seen_log.lock().unwrap()[0].clone();
+    assert_eq!(
+        body.get("deleteOptions"),
+        None,
+        "kube fixed Api::evict: {body}"
+    );
+    assert_eq!(body["delete_options"]["preconditions"]["uid"], "uid-1");
+}

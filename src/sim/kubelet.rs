@@ -1,0 +1,349 @@
+//! Simulated kubelets: Lease renewals and node status posts, on a per-node phase drawn from the
+//! seed.
+
+use super::scenario::{Heartbeat, KubeletConfig};
+use super::store::Store;
+use jiff::Timestamp;
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::api::core::v1::{Node, NodeCondition, NodeStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, OwnerReference, Time};
+use std::time::Duration;
+
+/// The namespace of node Leases (the kubelet's, whatever the controller is told to watch).
+pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
+/// The kubelet's default `nodeLeaseDurationSeconds`.
+const LEASE_DURATION_SECONDS: i32 = 40;
+
+/// The condition types a kubelet posts, in the order nodes show them.
+pub const KUBELET_CONDITIONS: [&str; 4] =
+    ["Ready", "MemoryPressure", "DiskPressure", "PIDPressure"];
+
+/// splitmix64: a small, well-mixed deterministic generator step.
+pub fn splitmix64(state: u64) -> u64 {
+    let mut z = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// FNV-1a over the name, so a node's phase does not depend on the order nodes are listed.
+fn name_hash(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// A phase in `1..=interval_ms`, from the seed, the node's name and a salt.
+pub fn phase_ms(seed: u64, name: &str, salt: u64, interval_ms: u64) -> u64 {
+    let r = splitmix64(splitmix64(seed ^ name_hash(name)) ^ salt);
+    1 + r % interval_ms.max(1)
+}
+
+pub fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Reason and message a kubelet gives a condition of this type and status.
+pub fn condition_text(type_: &str, status: &str) -> (&'static str, &'static str) {
+    match (type_, status) {
+        ("Ready", "True") => ("KubeletReady", "kubelet is posting ready status"),
+        ("Ready", "False") => (
+            "KubeletNotReady",
+            "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady",
+        ),
+        ("Ready", _) => ("NodeStatusUnknown", "Kubelet stopped posting node status."),
+        ("MemoryPressure", "True") => (
+            "KubeletHasInsufficientMemory",
+            "kubelet has insufficient memory available",
+        ),
+        ("MemoryPressure", _) => (
+            "KubeletHasSufficientMemory",
+            "kubelet has sufficient memory available",
+        ),
+        ("DiskPressure", "True") => ("KubeletHasDiskPressure", "kubelet has disk pressure"),
+        ("DiskPressure", _) => ("KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+        ("PIDPressure", "True") => (
+            "KubeletHasInsufficientPID",
+            "kubelet has insufficient PID available",
+        ),
+        ("PIDPressure", _) => (
+            "KubeletHasSufficientPID",
+            "kubelet has sufficient PID available",
+        ),
+        _ => ("SimulatedCondition", "set by the simulation scenario"),
+    }
+}
+
+/// One node's kubelet.
+#[derive(Clone, Debug)]
+pub struct Kubelet {
+    name: String,
+    mode: Heartbeat,
+    /// false after stop-heartbeat.
+    running: bool,
+    /// false for `ready: none` nodes until a set-condition or resume.
+    posting: bool,
+    /// (type, status) the kubelet reports, in order.
+    conditions: Vec<(String, String)>,
+    lease_interval_ms: u64,
+    status_interval_ms: u64,
+    report_interval_ms: u64,
+    next_lease_ms: u64,
+    next_status_ms: u64,
+    last_report_ms: u64,
+}
+
+impl Kubelet {
+    /// A kubelet that starts ticking at `now_ms` (ms since the start) with its seeded phases.
+    pub fn new(
+        name: &str,
+        mode: Heartbeat,
+        ready: Option<&str>,
+        config: &KubeletConfig,
+        seed: u64,
+        now_ms: u64,
+    ) -> Self {
+        let lease_interval_ms = millis(config.lease_renew_interval).max(1);
+        let status_interval_ms = millis(config.status_update_frequency).max(1);
+        let mut conditions = Vec::new();
+        if let Some(ready) = ready {
+            conditions.push(("Ready".to_string(), ready.to_string()));
+        }
+        for type_ in &KUBELET_CONDITIONS[1..] {
+            conditions.push((type_.to_string(), "False".to_string()));
+        }
+        Kubelet {
+            name: name.to_string(),
+            mode,
+            running: true,
+            posting: ready.is_some(),
+            conditions,
+            lease_interval_ms,
+            status_interval_ms,
+            report_interval_ms: millis(config.status_report_frequency).max(1),
+            next_lease_ms: now_ms.saturating_add(phase_ms(seed, name, 1, lease_interval_ms)),
+            next_status_ms: now_ms.saturating_add(phase_ms(seed, name, 2, status_interval_ms)),
+            last_report_ms: now_ms,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The conditions of a node's first status, as this kubelet would post them.
+    pub fn initial_conditions(
+        &self,
+        heartbeat: Timestamp,
+        transition: Timestamp,
+    ) -> Vec<NodeCondition> {
+        if !self.posting {
+            return Vec::new();
+        }
+        self.desired()
+            .into_iter()
+            .map(|(type_, status, reason, message)| NodeCondition {
+                type_,
+                status,
+                reason: Some(reason.to_string()),
+                message: Some(message.to_string()),
+                last_heartbeat_time: Some(Time(heartbeat)),
+                last_transition_time: Some(Time(transition)),
+            })
+            .collect()
+    }
+
+    /// When this kubelet next has something to do (ms since the start).
+    pub fn next_due_ms(&self) -> Option<u64> {
+        match self.mode {
+            Heartbeat::Lease => Some(self.next_lease_ms.min(self.next_status_ms)),
+            Heartbeat::Status => Some(self.next_status_ms),
+            Heartbeat::None => None,
+        }
+    }
+
+    fn desired(&self) -> Vec<(String, String, &'static str, &'static str)> {
+        self.conditions
+            .iter()
+            .map(|(type_, status)| {
+                let (reason, message) = condition_text(type_, status);
+                (type_.clone(), status.clone(), reason, message)
+            })
+            .collect()
+    }
+
+    /// Does the periodic work due at `now_ms`.
+    pub fn tick(&mut self, store: &Store, now_ms: u64) {
+        if self.mode == Heartbeat::Lease && self.next_lease_ms <= now_ms {
+            if self.running {
+                self.renew_lease(store);
+            }
+            self.next_lease_ms = advance(self.next_lease_ms, self.lease_interval_ms, now_ms);
+        }
+        if self.mode != Heartbeat::None && self.next_status_ms <= now_ms {
+            if self.running && self.posting {
+                let report_due =
+                    now_ms.saturating_sub(self.last_report_ms) >= self.report_interval_ms;
+                if self.mode == Heartbeat::Status || report_due || self.differs(store) {
+                    self.post_status(store, now_ms);
+                }
+            }
+            self.next_status_ms = advance(self.next_status_ms, self.status_interval_ms, now_ms);
+        }
+    }
+
+    /// stop-heartbeat: no more Lease renewals or status posts.
+    pub fn stop(&mut self) {
+        self.running = false;
+    }
+
+    /// resume-heartbeat: renews the Lease and posts Ready=True at once, then goes on.
+    pub fn resume(&mut self, store: &Store, now_ms: u64) {
+        self.running = true;
+        self.posting = true;
+        self.set("Ready", "True");
+        if self.mode == Heartbeat::Lease {
+            self.renew_lease(store);
+        }
+        self.post_status(store, now_ms);
+    }
+
+    /// set-condition: posts it at once and keeps reporting that status.
+    pub fn set_condition(&mut self, store: &Store, type_: &str, status: &str, now_ms: u64) {
+        self.posting = true;
+        self.set(type_, status);
+        self.post_status(store, now_ms);
+    }
+
+    fn set(&mut self, type_: &str, status: &str) {
+        match self.conditions.iter_mut().find(|(t, _)| t == type_) {
+            Some(c) => c.1 = status.to_string(),
+            None if type_ == "Ready" => self
+                .conditions
+                .insert(0, (type_.to_string(), status.to_string())),
+            None => self
+                .conditions
+                .push((type_.to_string(), status.to_string())),
+        }
+    }
+
+    /// Whether the stored status differs from what the kubelet would post (heartbeats aside).
+    fn differs(&self, store: &Store) -> bool {
+        let Ok(node) = store.get_node(&self.name) else {
+            return false;
+        };
+        let stored: &[NodeCondition] = node
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_deref())
+            .unwrap_or(&[]);
+        self.desired()
+            .iter()
+            .any(|(type_, status, reason, message)| {
+                match stored.iter().find(|c| &c.type_ == type_) {
+                    None => true,
+                    Some(c) => {
+                        &c.status != status
+                            || c.reason.as_deref() != Some(*reason)
+                            || c.message.as_deref() != Some(*message)
+                    }
+                }
+            })
+    }
+
+    /// Writes the kubelet's conditions with a new heartbeat (others' conditions are kept).
+    fn post_status(&mut self, store: &Store, now_ms: u64) {
+        let now = store.now();
+        let desired = self.desired();
+        let written = store.update_node_status(&self.name, |node: &mut Node| {
+            let conditions = node
+                .status
+                .get_or_insert_with(NodeStatus::default)
+                .conditions
+                .get_or_insert_with(Vec::new);
+            for (type_, status, reason, message) in desired {
+                let condition = NodeCondition {
+                    type_: type_.clone(),
+                    status: status.clone(),
+                    reason: Some(reason.to_string()),
+                    message: Some(message.to_string()),
+                    last_heartbeat_time: Some(Time(now)),
+                    last_transition_time: Some(Time(now)),
+                };
+                match conditions.iter_mut().find(|c| c.type_ == type_) {
+                    Some(existing) => {
+                        let transition = if existing.status == status {
+                            existing.last_transition_time.clone()
+                        } else {
+                            Some(Time(now))
+                        };
+                        *existing = NodeCondition {
+                            last_transition_time: transition,
+                            ..condition
+                        };
+                    }
+                    None => conditions.push(condition),
+                }
+            }
+        });
+        if written.is_ok() {
+            self.last_report_ms = now_ms;
+        }
+    }
+
+    fn renew_lease(&self, store: &Store) {
+        let now = store.now();
+        match store.get_lease(NODE_LEASE_NAMESPACE, &self.name) {
+            Ok(mut lease) => {
+                let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
+                spec.renew_time = Some(MicroTime(now));
+                spec.holder_identity = Some(self.name.clone());
+                spec.lease_duration_seconds = Some(LEASE_DURATION_SECONDS);
+                // Kubelet renewals are unconditional here: the kubelet owns its Lease.
+                lease.metadata.resource_version = None;
+                let _ = store.replace_lease(&lease);
+            }
+            Err(_) => {
+                let _ = store.create_lease(&node_lease(&self.name, store, now));
+            }
+        }
+    }
+}
+
+/// The next grid point after `now_ms`.
+fn advance(mut next: u64, interval: u64, now_ms: u64) -> u64 {
+    while next <= now_ms {
+        next = next.saturating_add(interval.max(1));
+        if next == u64::MAX {
+            break;
+        }
+    }
+    next
+}
+
+/// A node's Lease as the kubelet creates it (owned by the node).
+pub fn node_lease(name: &str, store: &Store, now: Timestamp) -> Lease {
+    let owner = store.get_node(name).ok().and_then(|node| {
+        node.metadata.uid.map(|uid| OwnerReference {
+            api_version: "v1".to_string(),
+            kind: "Node".to_string(),
+            name: name.to_string(),
+            uid,
+            ..OwnerReference::default()
+        })
+    });
+    Lease {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: Some(NODE_LEASE_NAMESPACE.to_string()),
+            owner_references: owner.map(|o| vec![o]),
+            ..ObjectMeta::default()
+        },
+        spec: Some(LeaseSpec {
+            holder_identity: Some(name.to_string()),
+            lease_duration_seconds: Some(LEASE_DURATION_SECONDS),
+            renew_time: Some(MicroTime(now)),
+            ..LeaseSpec::default()
+        }),
+    }
+}

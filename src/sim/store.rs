@@ -1,0 +1,1172 @@
+//! The simulated API server: objects in memory with resourceVersions, preconditions, watches,
+//! PodDisruptionBudgets and fault injection, plus the timeline of what it applied from the
+//! controller.
+//!
+//! Everything sits behind one `std::sync::Mutex`, never held across an `.await`; watch streams are
+//! fed synchronously, at the moment the store changes, through unbounded channels.
+
+use super::scenario::{IntOrPercent, PdbSpec, WatchResource};
+use super::timeline::{Entry, EntryKind, taint_text};
+use crate::clock::{Clock, TokioClock};
+use crate::cluster::{ApiError, Cluster, Result, WatchStream};
+use crate::controller::Hooks;
+use crate::logic::actions::EventRecord;
+use crate::logic::time::truncate_to_second;
+use crate::logic::zones::ZoneState;
+use futures::StreamExt;
+use jiff::Timestamp;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, NodeCondition, NodeStatus, Pod, PodCondition};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use kube::runtime::watcher::Event;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::mpsc;
+
+/// Who made a write: the controller (recorded in the timeline) or the simulated world.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    Controller,
+    World,
+}
+
+type Message<K> = Result<Event<K>>;
+
+struct Watcher<K> {
+    tx: mpsc::UnboundedSender<Message<K>>,
+    /// Lease watches are per namespace.
+    namespace: Option<String>,
+    /// Cut off by an API outage; re-lists when it ends.
+    disconnected: bool,
+    /// The stalls this watch is stuck in; while any, messages wait in `buffer`.
+    stalls: BTreeSet<u64>,
+    buffer: Vec<Message<K>>,
+}
+
+impl<K: Clone> Watcher<K> {
+    fn wants(&self, namespace: Option<&str>) -> bool {
+        match (&self.namespace, namespace) {
+            (Some(want), Some(ns)) => want == ns,
+            (Some(_), None) => false,
+            (None, _) => true,
+        }
+    }
+
+    /// Hands a message on (or buffers it while stalled); false when the receiver is gone.
+    fn push(&mut self, message: Message<K>) -> bool {
+        if self.stalls.is_empty() {
+            self.tx.send(message).is_ok()
+        } else {
+            self.buffer.push(message);
+            !self.tx.is_closed()
+        }
+    }
+
+    fn relist(&mut self, objects: Vec<K>) -> bool {
+        let mut ok = self.push(Ok(Event::Init));
+        for object in objects {
+            ok &= self.push(Ok(Event::InitApply(object)));
+        }
+        ok & self.push(Ok(Event::InitDone))
+    }
+}
+
+struct Watchers<K> {
+    list: Vec<Watcher<K>>,
+}
+
+impl<K: Clone> Watchers<K> {
+    fn new() -> Self {
+        Watchers { list: Vec::new() }
+    }
+
+    fn deliver(&mut self, namespace: Option<&str>, event: Event<K>) {
+        self.list.retain_mut(|w| {
+            if w.disconnected || !w.wants(namespace) {
+                return !w.tx.is_closed();
+            }
+            w.push(Ok(event.clone()))
+        });
+    }
+
+    fn disconnect_all(&mut self, error: &ApiError) {
+        self.list.retain_mut(|w| {
+            if w.disconnected {
+                return !w.tx.is_closed();
+            }
+            w.disconnected = true;
+            w.push(Err(error.clone()))
+        });
+    }
+
+    fn reconnect_all(&mut self, list: impl Fn(Option<&str>) -> Vec<K>) {
+        self.list.retain_mut(|w| {
+            if !w.disconnected {
+                return !w.tx.is_closed();
+            }
+            w.disconnected = false;
+            let objects = list(w.namespace.as_deref());
+            w.relist(objects)
+        });
+    }
+
+    fn stall(&mut self, id: u64) {
+        for w in &mut self.list {
+            w.stalls.insert(id);
+        }
+    }
+
+    fn unstall(&mut self, id: u64) {
+        self.list.retain_mut(|w| {
+            if w.stalls.remove(&id) && w.stalls.is_empty() {
+                for message in std::mem::take(&mut w.buffer) {
+                    if w.tx.send(message).is_err() {
+                        return false;
+                    }
+                }
+            }
+            !w.tx.is_closed()
+        });
+    }
+
+    /// Opens a watch: it lists at once, or, during an outage, fails and waits for the end.
+    fn open(
+        &mut self,
+        namespace: Option<String>,
+        outage: bool,
+        objects: Vec<K>,
+    ) -> mpsc::UnboundedReceiver<Message<K>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut watcher = Watcher {
+            tx,
+            namespace,
+            disconnected: false,
+            stalls: BTreeSet::new(),
+            buffer: Vec::new(),
+        };
+        if outage {
+            watcher.disconnected = true;
+            watcher.push(Err(outage_error()));
+        } else {
+            watcher.relist(objects);
+        }
+        self.list.push(watcher);
+        rx
+    }
+}
+
+fn outage_error() -> ApiError {
+    ApiError::Unavailable("simulated API outage: connection refused".to_string())
+}
+
+fn stream<K: Send + 'static>(rx: mpsc::UnboundedReceiver<Message<K>>) -> WatchStream<K> {
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) }).boxed()
+}
+
+type Key = (String, String);
+
+struct State {
+    resource_version: u64,
+    uid_counter: u64,
+    nodes: BTreeMap<String, Node>,
+    pods: BTreeMap<Key, Pod>,
+    leases: BTreeMap<Key, Lease>,
+    pdbs: Vec<PdbSpec>,
+    /// Pods the controller removed, with their labels: their owners would replace them, so
+    /// budgets keep counting them as expected (and unhealthy) until a pod of that name returns.
+    disrupted: BTreeMap<Key, BTreeMap<String, String>>,
+    /// Number of API outages in progress.
+    outages: u32,
+    stall_counter: u64,
+    node_watchers: Watchers<Node>,
+    pod_watchers: Watchers<Pod>,
+    lease_watchers: Watchers<Lease>,
+    timeline: Vec<Entry>,
+}
+
+impl State {
+    fn next_resource_version(&mut self) -> String {
+        self.resource_version += 1;
+        self.resource_version.to_string()
+    }
+
+    fn next_uid(&mut self) -> String {
+        self.uid_counter += 1;
+        format!("00000000-0000-4000-8000-{:012x}", self.uid_counter)
+    }
+
+    fn list_leases(&self, namespace: Option<&str>) -> Vec<Lease> {
+        self.leases
+            .iter()
+            .filter(|((ns, _), _)| namespace.is_none_or(|want| want == ns))
+            .map(|(_, l)| l.clone())
+            .collect()
+    }
+}
+
+/// The simulated API server's state, shared by the world, the kubelets and `SimCluster`.
+#[derive(Clone)]
+pub struct Store {
+    state: Arc<Mutex<State>>,
+    clock: TokioClock,
+}
+
+fn check_preconditions(stored: &ObjectMeta, given: &ObjectMeta, what: &str) -> Result<()> {
+    if let Some(rv) = given
+        .resource_version
+        .as_deref()
+        .filter(|rv| !rv.is_empty())
+        && stored.resource_version.as_deref() != Some(rv)
+    {
+        return Err(ApiError::Conflict(format!(
+            "Operation cannot be fulfilled on {what}: the object has been modified; please apply your changes to the latest version and try again"
+        )));
+    }
+    if let Some(uid) = given.uid.as_deref().filter(|u| !u.is_empty())
+        && stored.uid.as_deref() != Some(uid)
+    {
+        return Err(ApiError::Conflict(format!(
+            "Precondition failed for {what}: UID in precondition: {uid}, UID in object meta: {}",
+            stored.uid.as_deref().unwrap_or("")
+        )));
+    }
+    Ok(())
+}
+
+/// Takes the user-settable metadata of `given` and keeps the server-owned fields of `stored`.
+fn merge_metadata(stored: &ObjectMeta, given: &ObjectMeta) -> ObjectMeta {
+    ObjectMeta {
+        name: stored.name.clone(),
+        namespace: stored.namespace.clone(),
+        uid: stored.uid.clone(),
+        creation_timestamp: stored.creation_timestamp.clone(),
+        deletion_timestamp: stored.deletion_timestamp.clone(),
+        resource_version: stored.resource_version.clone(),
+        generation: stored.generation,
+        managed_fields: stored.managed_fields.clone(),
+        ..given.clone()
+    }
+}
+
+fn truncate(t: &mut Option<Time>) {
+    if let Some(Time(ts)) = t {
+        *ts = truncate_to_second(*ts);
+    }
+}
+
+fn truncate_node_status(status: &mut Option<NodeStatus>) {
+    for c in status
+        .iter_mut()
+        .flat_map(|s| s.conditions.iter_mut().flatten())
+    {
+        truncate(&mut c.last_heartbeat_time);
+        truncate(&mut c.last_transition_time);
+    }
+}
+
+fn truncate_node_spec(node: &mut Node) {
+    for taint in node
+        .spec
+        .iter_mut()
+        .flat_map(|s| s.taints.iter_mut().flatten())
+    {
+        truncate(&mut taint.time_added);
+    }
+}
+
+fn node_condition_status<'a>(conditions: &'a [NodeCondition], type_: &str) -> Option<&'a str> {
+    conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| c.status.as_str())
+}
+
+fn pod_condition_status<'a>(pod: &'a Pod, type_: &str) -> Option<&'a str> {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == type_))
+        .map(|c| c.status.as_str())
+}
+
+fn pod_node(pod: &Pod) -> String {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.node_name.clone())
+        .unwrap_or_default()
+}
+
+fn pod_ready(pod: &Pod) -> bool {
+    pod_condition_status(pod, "Ready") == Some("True")
+}
+
+fn taint_list(node: &Node) -> Vec<(String, Option<String>, String)> {
+    node.spec
+        .iter()
+        .flat_map(|s| s.taints.iter().flatten())
+        .map(|t| {
+            (
+                t.key.clone(),
+                t.value.clone().filter(|v| !v.is_empty()),
+                t.effect.clone(),
+            )
+        })
+        .collect()
+}
+
+/// `ceil(percent × total / 100)`, as Kubernetes scales a percentage with rounding up.
+fn scaled_up(value: &IntOrPercent, total: i64) -> i64 {
+    match value {
+        IntOrPercent::Int(n) => i64::from(*n),
+        IntOrPercent::Percent(p) => (i64::from(*p) * total + 99) / 100,
+    }
+}
+
+/// What a PodDisruptionBudget says about evicting a pod now.
+fn pdb_verdict(
+    pdb: &PdbSpec,
+    pods: &[&Pod],
+    missing: usize,
+    pod: &Pod,
+) -> std::result::Result<(), String> {
+    let expected = (pods.len() + missing) as i64;
+    let healthy = pods
+        .iter()
+        .filter(|p| pod_ready(p) && p.metadata.deletion_timestamp.is_none())
+        .count() as i64;
+    let desired = match (&pdb.min_available, &pdb.max_unavailable) {
+        (Some(min), _) => scaled_up(min, expected),
+        (None, Some(max)) => (expected - scaled_up(max, expected)).max(0),
+        (None, None) => 0,
+    };
+    let allowed = (healthy - desired).max(0);
+    // policy/v1's default unhealthyPodEvictionPolicy (IfHealthyBudget): a pod that is not
+    // Ready may go while the budget is met.
+    if !pod_ready(pod) && healthy >= desired && desired > 0 {
+        return Ok(());
+    }
+    if allowed > 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "DisruptionBudget {} allows no more disruptions (needs {desired} healthy pods and has {healthy} currently)",
+            pdb.name
+        ))
+    }
+}
+
+impl Store {
+    /// An empty store whose timeline counts from the clock's start.
+    pub fn new(clock: TokioClock) -> Self {
+        Store {
+            state: Arc::new(Mutex::new(State {
+                resource_version: 0,
+                uid_counter: 0,
+                nodes: BTreeMap::new(),
+                pods: BTreeMap::new(),
+                leases: BTreeMap::new(),
+                pdbs: Vec::new(),
+                disrupted: BTreeMap::new(),
+                outages: 0,
+                stall_counter: 0,
+                node_watchers: Watchers::new(),
+                pod_watchers: Watchers::new(),
+                lease_watchers: Watchers::new(),
+                timeline: Vec::new(),
+            })),
+            clock,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub fn clock(&self) -> TokioClock {
+        self.clock
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.clock.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn record_locked(&self, state: &mut State, kind: EntryKind) {
+        let t_ms = self.elapsed_ms();
+        state.timeline.push(Entry { t_ms, kind });
+    }
+
+    /// Adds an entry at the current virtual time.
+    pub fn record(&self, kind: EntryKind) {
+        let mut state = self.lock();
+        self.record_locked(&mut state, kind);
+    }
+
+    /// The entries recorded so far, in order.
+    pub fn timeline(&self) -> Vec<Entry> {
+        self.lock().timeline.clone()
+    }
+
+    // ----- faults -----
+
+    fn check_available(&self) -> Result<()> {
+        if self.lock().outages > 0 {
+            Err(outage_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// An API outage begins: the controller's calls fail and its open watches end with an error.
+    pub fn begin_outage(&self) {
+        let mut state = self.lock();
+        state.outages += 1;
+        if state.outages == 1 {
+            let error = outage_error();
+            state.node_watchers.disconnect_all(&error);
+            state.pod_watchers.disconnect_all(&error);
+            state.lease_watchers.disconnect_all(&error);
+        }
+    }
+
+    /// An outage ends; when none is left, every cut watch re-lists.
+    pub fn end_outage(&self) {
+        let mut state = self.lock();
+        state.outages = state.outages.saturating_sub(1);
+        if state.outages == 0 {
+            let state = &mut *state;
+            let nodes: Vec<Node> = state.nodes.values().cloned().collect();
+            state.node_watchers.reconnect_all(|_| nodes.clone());
+            let pods: Vec<Pod> = state.pods.values().cloned().collect();
+            state.pod_watchers.reconnect_all(|_| pods.clone());
+            let leases = &state.leases;
+            let list = |ns: Option<&str>| {
+                leases
+                    .iter()
+                    .filter(|((lns, _), _)| ns.is_none_or(|want| want == lns))
+                    .map(|(_, l)| l.clone())
+                    .collect()
+            };
+            state.lease_watchers.reconnect_all(list);
+        }
+    }
+
+    /// The watches of `resource` open now deliver nothing until `end_stall` with the returned id.
+    pub fn begin_stall(&self, resource: WatchResource) -> u64 {
+        let mut state = self.lock();
+        state.stall_counter += 1;
+        let id = state.stall_counter;
+        match resource {
+            WatchResource::Nodes => state.node_watchers.stall(id),
+            WatchResource::Pods => state.pod_watchers.stall(id),
+            WatchResource::Leases => state.lease_watchers.stall(id),
+        }
+        id
+    }
+
+    /// Ends a stall: its watches deliver what they buffered (unless another stall holds them).
+    pub fn end_stall(&self, resource: WatchResource, id: u64) {
+        let mut state = self.lock();
+        match resource {
+            WatchResource::Nodes => state.node_watchers.unstall(id),
+            WatchResource::Pods => state.pod_watchers.unstall(id),
+            WatchResource::Leases => state.lease_watchers.unstall(id),
+        }
+    }
+
+    // ----- nodes -----
+
+    /// Creates a node; the server sets uid, resourceVersion and (when missing) creationTimestamp.
+    pub fn create_node(&self, node: &Node) -> Result<Node> {
+        let mut state = self.lock();
+        let name = node.metadata.name.clone().unwrap_or_default();
+        if name.is_empty() {
+            return Err(ApiError::Other("node name is required".to_string()));
+        }
+        if state.nodes.contains_key(&name) {
+            return Err(ApiError::Conflict(format!(
+                "nodes \"{name}\" already exists"
+            )));
+        }
+        let mut node = node.clone();
+        node.metadata.uid = Some(state.next_uid());
+        node.metadata.resource_version = Some(state.next_resource_version());
+        let created = node
+            .metadata
+            .creation_timestamp
+            .take()
+            .map_or(self.now(), |Time(t)| t);
+        node.metadata.creation_timestamp = Some(Time(truncate_to_second(created)));
+        truncate_node_spec(&mut node);
+        truncate_node_status(&mut node.status);
+        state.nodes.insert(name, node.clone());
+        state
+            .node_watchers
+            .deliver(None, Event::Apply(node.clone()));
+        Ok(node)
+    }
+
+    pub fn get_node(&self, name: &str) -> Result<Node> {
+        self.lock()
+            .nodes
+            .get(name)
+            .cloned()
+            .ok_or_else(|| ApiError::NotFound(format!("nodes \"{name}\" not found")))
+    }
+
+    pub fn list_nodes(&self) -> Vec<Node> {
+        self.lock().nodes.values().cloned().collect()
+    }
+
+    /// PUT nodes/{name}: changes metadata and spec only.
+    pub fn replace_node(&self, node: &Node, origin: Origin) -> Result<Node> {
+        let mut state = self.lock();
+        let name = node.metadata.name.clone().unwrap_or_default();
+        let stored = state
+            .nodes
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| ApiError::NotFound(format!("nodes \"{name}\" not found")))?;
+        check_preconditions(
+            &stored.metadata,
+            &node.metadata,
+            &format!("nodes \"{name}\""),
+        )?;
+        let mut updated = stored.clone();
+        updated.metadata = merge_metadata(&stored.metadata, &node.metadata);
+        updated.spec = node.spec.clone();
+        truncate_node_spec(&mut updated);
+        if updated == stored {
+            return Ok(stored);
+        }
+        updated.metadata.resource_version = Some(state.next_resource_version());
+        if origin == Origin::Controller {
+            let before = taint_list(&stored);
+            let after = taint_list(&updated);
+            for t in after.iter().filter(|t| !before.contains(t)) {
+                let kind = EntryKind::TaintAdded {
+                    node: name.clone(),
+                    taint: taint_text(&t.0, t.1.as_deref(), &t.2),
+                };
+                self.record_locked(&mut state, kind);
+            }
+            for t in before.iter().filter(|t| !after.contains(t)) {
+                let kind = EntryKind::TaintRemoved {
+                    node: name.clone(),
+                    taint: taint_text(&t.0, t.1.as_deref(), &t.2),
+                };
+                self.record_locked(&mut state, kind);
+            }
+        }
+        state.nodes.insert(name, updated.clone());
+        state
+            .node_watchers
+            .deliver(None, Event::Apply(updated.clone()));
+        Ok(updated)
+    }
+
+    /// PUT nodes/{name}/status: changes status only.
+    pub fn replace_node_status(&self, node: &Node, origin: Origin) -> Result<Node> {
+        let mut state = self.lock();
+        let name = node.metadata.name.clone().unwrap_or_default();
+        let stored = state
+            .nodes
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| ApiError::NotFound(format!("nodes \"{name}\" not found")))?;
+        check_preconditions(
+            &stored.metadata,
+            &node.metadata,
+            &format!("nodes \"{name}\""),
+        )?;
+        let mut updated = stored.clone();
+        updated.status = node.status.clone();
+        truncate_node_status(&mut updated.status);
+        if updated == stored {
+            return Ok(stored);
+        }
+        updated.metadata.resource_version = Some(state.next_resource_version());
+        if origin == Origin::Controller {
+            let old: &[NodeCondition] = stored
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_deref())
+                .unwrap_or(&[]);
+            let new: &[NodeCondition] = updated
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_deref())
+                .unwrap_or(&[]);
+            let went_unknown: Vec<String> = new
+                .iter()
+                .filter(|c| {
+                    c.status == "Unknown" && node_condition_status(old, &c.type_) != Some("Unknown")
+                })
+                .map(|c| c.type_.clone())
+                .collect();
+            if !went_unknown.is_empty() {
+                let kind = EntryKind::NodeConditionsUnknown {
+                    node: name.clone(),
+                    conditions: went_unknown,
+                };
+                self.record_locked(&mut state, kind);
+            }
+        }
+        state.nodes.insert(name, updated.clone());
+        state
+            .node_watchers
+            .deliver(None, Event::Apply(updated.clone()));
+        Ok(updated)
+    }
+
+    /// Applies `change` to the stored node (metadata and spec), unconditionally.
+    pub fn update_node(&self, name: &str, change: impl FnOnce(&mut Node)) -> Result<Node> {
+        let mut node = self.get_node(name)?;
+        change(&mut node);
+        node.metadata.resource_version = None;
+        self.replace_node(&node, Origin::World)
+    }
+
+    /// Applies `change` to the stored node's status, unconditionally.
+    pub fn update_node_status(&self, name: &str, change: impl FnOnce(&mut Node)) -> Result<Node> {
+        let mut node = self.get_node(name)?;
+        change(&mut node);
+        node.metadata.resource_version = None;
+        self.replace_node_status(&node, Origin::World)
+    }
+
+    /// Deletes a node, and its Lease in `lease_namespace` (owned by the node).
+    pub fn delete_node(&self, name: &str, lease_namespace: &str) -> Result<()> {
+        let mut state = self.lock();
+        let node = state
+            .nodes
+            .remove(name)
+            .ok_or_else(|| ApiError::NotFound(format!("nodes \"{name}\" not found")))?;
+        state.next_resource_version();
+        state.node_watchers.deliver(None, Event::Delete(node));
+        if let Some(lease) = state
+            .leases
+            .remove(&(lease_namespace.to_string(), name.to_string()))
+        {
+            state
+                .lease_watchers
+                .deliver(Some(lease_namespace), Event::Delete(lease));
+        }
+        Ok(())
+    }
+
+    // ----- pods -----
+
+    pub fn create_pod(&self, pod: &Pod) -> Result<Pod> {
+        let mut state = self.lock();
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let namespace = pod
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_string());
+        if name.is_empty() {
+            return Err(ApiError::Other("pod name is required".to_string()));
+        }
+        let key = (namespace.clone(), name.clone());
+        if state.pods.contains_key(&key) {
+            return Err(ApiError::Conflict(format!(
+                "pods \"{name}\" already exists"
+            )));
+        }
+        let mut pod = pod.clone();
+        pod.metadata.namespace = Some(namespace.clone());
+        pod.metadata.uid = Some(state.next_uid());
+        pod.metadata.resource_version = Some(state.next_resource_version());
+        let created = pod
+            .metadata
+            .creation_timestamp
+            .take()
+            .map_or(self.now(), |Time(t)| t);
+        pod.metadata.creation_timestamp = Some(Time(truncate_to_second(created)));
+        truncate_pod_status(&mut pod);
+        state.disrupted.remove(&key);
+        state.pods.insert(key, pod.clone());
+        state
+            .pod_watchers
+            .deliver(Some(&namespace), Event::Apply(pod.clone()));
+        Ok(pod)
+    }
+
+    pub fn get_pod(&self, namespace: &str, name: &str) -> Result<Pod> {
+        self.lock()
+            .pods
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
+            .ok_or_else(|| ApiError::NotFound(format!("pods \"{name}\" not found")))
+    }
+
+    pub fn list_pods(&self) -> Vec<Pod> {
+        self.lock().pods.values().cloned().collect()
+    }
+
+    /// PUT pods/{name}/status: changes status only.
+    pub fn replace_pod_status(&self, pod: &Pod, origin: Origin) -> Result<Pod> {
+        let mut state = self.lock();
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let namespace = pod
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_string());
+        let key = (namespace.clone(), name.clone());
+        let stored = state
+            .pods
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| ApiError::NotFound(format!("pods \"{name}\" not found")))?;
+        check_preconditions(&stored.metadata, &pod.metadata, &format!("pods \"{name}\""))?;
+        let mut updated = stored.clone();
+        updated.status = pod.status.clone();
+        truncate_pod_status(&mut updated);
+        if updated == stored {
+            return Ok(stored);
+        }
+        updated.metadata.resource_version = Some(state.next_resource_version());
+        if origin == Origin::Controller {
+            let pod_key = format!("{namespace}/{name}");
+            let node = pod_node(&updated);
+            if pod_condition_status(&updated, "Ready") == Some("False")
+                && pod_condition_status(&stored, "Ready") != Some("False")
+            {
+                let kind = EntryKind::PodNotReady {
+                    pod: pod_key.clone(),
+                    node: node.clone(),
+                };
+                self.record_locked(&mut state, kind);
+            }
+            if pod_condition_status(&updated, "DisruptionTarget") == Some("True")
+                && pod_condition_status(&stored, "DisruptionTarget") != Some("True")
+            {
+                let kind = EntryKind::PodDisruptionTarget { pod: pod_key, node };
+                self.record_locked(&mut state, kind);
+            }
+        }
+        state.pods.insert(key, updated.clone());
+        state
+            .pod_watchers
+            .deliver(Some(&namespace), Event::Apply(updated.clone()));
+        Ok(updated)
+    }
+
+    /// Applies `change` to the stored pod's metadata and spec (the world's edits).
+    pub fn update_pod(
+        &self,
+        namespace: &str,
+        name: &str,
+        change: impl FnOnce(&mut Pod),
+    ) -> Result<Pod> {
+        let mut state = self.lock();
+        let key = (namespace.to_string(), name.to_string());
+        let stored = state
+            .pods
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| ApiError::NotFound(format!("pods \"{name}\" not found")))?;
+        let mut updated = stored.clone();
+        change(&mut updated);
+        updated.metadata = merge_metadata(&stored.metadata, &updated.metadata);
+        updated.status = stored.status.clone();
+        if updated == stored {
+            return Ok(stored);
+        }
+        updated.metadata.resource_version = Some(state.next_resource_version());
+        state.pods.insert(key, updated.clone());
+        state
+            .pod_watchers
+            .deliver(Some(namespace), Event::Apply(updated.clone()));
+        Ok(updated)
+    }
+
+    fn remove_pod_locked(&self, state: &mut State, key: &Key) -> Option<Pod> {
+        let pod = state.pods.remove(key)?;
+        state.next_resource_version();
+        state
+            .pod_watchers
+            .deliver(Some(&key.0), Event::Delete(pod.clone()));
+        Some(pod)
+    }
+
+    fn stored_pod_with_uid(state: &State, key: &Key, uid: &str) -> Result<Pod> {
+        let pod = state
+            .pods
+            .get(key)
+            .cloned()
+            .ok_or_else(|| ApiError::NotFound(format!("pods \"{}\" not found", key.1)))?;
+        if !uid.is_empty() && pod.metadata.uid.as_deref() != Some(uid) {
+            return Err(ApiError::Conflict(format!(
+                "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                pod.metadata.uid.as_deref().unwrap_or("")
+            )));
+        }
+        Ok(pod)
+    }
+
+    /// DELETE with a UID precondition (an empty `uid` means none); the pod goes at once.
+    pub fn delete_pod(&self, namespace: &str, name: &str, uid: &str, origin: Origin) -> Result<()> {
+        let mut state = self.lock();
+        let key = (namespace.to_string(), name.to_string());
+        let pod = Self::stored_pod_with_uid(&state, &key, uid)?;
+        self.remove_pod_locked(&mut state, &key);
+        if origin == Origin::Controller {
+            let labels = pod.metadata.labels.clone().unwrap_or_default();
+            state.disrupted.insert(key.clone(), labels);
+            let kind = EntryKind::PodDeleted {
+                pod: format!("{namespace}/{name}"),
+                node: pod_node(&pod),
+                via: "delete".to_string(),
+            };
+            self.record_locked(&mut state, kind);
+        }
+        Ok(())
+    }
+
+    /// POST pods/{name}/eviction (policy/v1) with a UID precondition.
+    pub fn evict_pod(&self, namespace: &str, name: &str, uid: &str) -> Result<()> {
+        let mut state = self.lock();
+        let key = (namespace.to_string(), name.to_string());
+        let pod = Self::stored_pod_with_uid(&state, &key, uid)?;
+        let pod_key = format!("{namespace}/{name}");
+        let node = pod_node(&pod);
+        let phase = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.as_deref())
+            .unwrap_or("");
+        let ignores_budgets = pod.metadata.deletion_timestamp.is_some()
+            || matches!(phase, "Succeeded" | "Failed" | "Pending");
+        if !ignores_budgets {
+            let labels = pod.metadata.labels.clone().unwrap_or_default();
+            let matching: Vec<&PdbSpec> = state
+                .pdbs
+                .iter()
+                .filter(|pdb| {
+                    pdb.namespace == namespace
+                        && pdb.selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+                })
+                .collect();
+            let verdict = match matching.as_slice() {
+                [] => Ok(()),
+                [pdb] => {
+                    let selected: Vec<&Pod> = state
+                        .pods
+                        .iter()
+                        .filter(|((ns, _), p)| {
+                            ns == namespace && {
+                                let l = p.metadata.labels.as_ref();
+                                pdb.selector.iter().all(|(k, v)| l.and_then(|l| l.get(k)) == Some(v))
+                            }
+                        })
+                        .map(|(_, p)| p)
+                        .collect();
+                    let missing = state
+                        .disrupted
+                        .iter()
+                        .filter(|((ns, _), l)| {
+                            ns == namespace && pdb.selector.iter().all(|(k, v)| l.get(k) == Some(v))
+                        })
+                        .count();
+                    pdb_verdict(pdb, &selected, missing, &pod).map_err(|reason| {
+                        (
+                            ApiError::TooManyRequests(
+                                "Cannot evict pod as it would violate the pod's disruption budget."
+                                    .to_string(),
+                            ),
+                            reason,
+                        )
+                    })
+                }
+                _ => Err((
+                    ApiError::Unavailable(
+                        "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support."
+                            .to_string(),
+                    ),
+                    "more than one PodDisruptionBudget selects the pod".to_string(),
+                )),
+            };
+            if let Err((error, reason)) = verdict {
+                let kind = EntryKind::PodEvictionRefused {
+                    pod: pod_key,
+                    node,
+                    reason,
+                };
+                self.record_locked(&mut state, kind);
+                return Err(error);
+            }
+        }
+        self.remove_pod_locked(&mut state, &key);
+        let labels = pod.metadata.labels.clone().unwrap_or_default();
+        state.disrupted.insert(key, labels);
+        let kind = EntryKind::PodDeleted {
+            pod: pod_key,
+            node,
+            via: "eviction".to_string(),
+        };
+        self.record_locked(&mut state, kind);
+        Ok(())
+    }
+
+    // ----- PodDisruptionBudgets -----
+
+    pub fn add_pdb(&self, pdb: PdbSpec) {
+        self.lock().pdbs.push(pdb);
+    }
+
+    // ----- leases -----
+
+    pub fn create_lease(&self, lease: &Lease) -> Result<Lease> {
+        let mut state = self.lock();
+        let name = lease.metadata.name.clone().unwrap_or_default();
+        let namespace = lease
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_string());
+        if name.is_empty() {
+            return Err(ApiError::Other("lease name is required".to_string()));
+        }
+        let key = (namespace.clone(), name.clone());
+        if state.leases.contains_key(&key) {
+            return Err(ApiError::Conflict(format!(
+                "leases.coordination.k8s.io \"{name}\" already exists"
+            )));
+        }
+        let mut lease = lease.clone();
+        lease.metadata.namespace = Some(namespace.clone());
+        lease.metadata.uid = Some(state.next_uid());
+        lease.metadata.resource_version = Some(state.next_resource_version());
+        lease.metadata.creation_timestamp = Some(Time(truncate_to_second(self.now())));
+        state.leases.insert(key, lease.clone());
+        state
+            .lease_watchers
+            .deliver(Some(&namespace), Event::Apply(lease.clone()));
+        Ok(lease)
+    }
+
+    pub fn get_lease(&self, namespace: &str, name: &str) -> Result<Lease> {
+        self.lock()
+            .leases
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::NotFound(format!("leases.coordination.k8s.io \"{name}\" not found"))
+            })
+    }
+
+    pub fn list_leases(&self, namespace: &str) -> Vec<Lease> {
+        self.lock().list_leases(Some(namespace))
+    }
+
+    /// PUT, guarded by resourceVersion (and UID when given).
+    pub fn replace_lease(&self, lease: &Lease) -> Result<Lease> {
+        let mut state = self.lock();
+        let name = lease.metadata.name.clone().unwrap_or_default();
+        let namespace = lease
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_string());
+        let key = (namespace.clone(), name.clone());
+        let stored = state.leases.get(&key).cloned().ok_or_else(|| {
+            ApiError::NotFound(format!("leases.coordination.k8s.io \"{name}\" not found"))
+        })?;
+        check_preconditions(
+            &stored.metadata,
+            &lease.metadata,
+            &format!("leases.coordination.k8s.io \"{name}\""),
+        )?;
+        let mut updated = stored.clone();
+        updated.metadata = merge_metadata(&stored.metadata, &lease.metadata);
+        updated.spec = lease.spec.clone();
+        if updated == stored {
+            return Ok(stored);
+        }
+        updated.metadata.resource_version = Some(state.next_resource_version());
+        state.leases.insert(key, updated.clone());
+        state
+            .lease_watchers
+            .deliver(Some(&namespace), Event::Apply(updated.clone()));
+        Ok(updated)
+    }
+
+    // ----- events -----
+
+    pub fn create_event(&self, event: &EventRecord) {
+        let object = if event.object.namespace.is_empty() {
+            format!("{}/{}", event.object.kind, event.object.name)
+        } else {
+            format!(
+                "{}/{}/{}",
+                event.object.kind, event.object.namespace, event.object.name
+            )
+        };
+        self.record(EntryKind::Event {
+            object,
+            reason: event.reason.clone(),
+            event_type: event.event_type.as_str().to_string(),
+            message: event.message.clone(),
+        });
+    }
+
+    // ----- watches -----
+
+    pub fn watch_nodes(&self) -> WatchStream<Node> {
+        let mut state = self.lock();
+        let outage = state.outages > 0;
+        let objects = state.nodes.values().cloned().collect();
+        stream(state.node_watchers.open(None, outage, objects))
+    }
+
+    pub fn watch_pods(&self) -> WatchStream<Pod> {
+        let mut state = self.lock();
+        let outage = state.outages > 0;
+        let objects = state.pods.values().cloned().collect();
+        stream(state.pod_watchers.open(None, outage, objects))
+    }
+
+    pub fn watch_leases(&self, namespace: &str) -> WatchStream<Lease> {
+        let mut state = self.lock();
+        let outage = state.outages > 0;
+        let objects = state.list_leases(Some(namespace));
+        stream(
+            state
+                .lease_watchers
+                .open(Some(namespace.to_string()), outage, objects),
+        )
+    }
+}
+
+fn truncate_pod_status(pod: &mut Pod) {
+    let conditions: Option<&mut Vec<PodCondition>> =
+        pod.status.as_mut().and_then(|s| s.conditions.as_mut());
+    for c in conditions.into_iter().flatten() {
+        truncate(&mut c.last_probe_time);
+        truncate(&mut c.last_transition_time);
+    }
+}
+
+/// The controller's view of the simulated API server: every call goes through the store's
+/// semantics, fails during an API outage, and is recorded in the timeline when it applies.
+#[derive(Clone)]
+pub struct SimCluster {
+    store: Store,
+}
+
+impl SimCluster {
+    pub fn new(store: Store) -> Self {
+        SimCluster { store }
+    }
+}
+
+impl Cluster for SimCluster {
+    async fn get_node(&self, name: &str) -> Result<Node> {
+        self.store.check_available()?;
+        self.store.get_node(name)
+    }
+
+    async fn list_nodes(&self) -> Result<Vec<Node>> {
+        self.store.check_available()?;
+        Ok(self.store.list_nodes())
+    }
+
+    async fn replace_node(&self, node: &Node) -> Result<Node> {
+        self.store.check_available()?;
+        self.store.replace_node(node, Origin::Controller)
+    }
+
+    async fn replace_node_status(&self, node: &Node) -> Result<Node> {
+        self.store.check_available()?;
+        self.store.replace_node_status(node, Origin::Controller)
+    }
+
+    async fn get_pod(&self, namespace: &str, name: &str) -> Result<Pod> {
+        self.store.check_available()?;
+        self.store.get_pod(namespace, name)
+    }
+
+    async fn replace_pod_status(&self, pod: &Pod) -> Result<Pod> {
+        self.store.check_available()?;
+        self.store.replace_pod_status(pod, Origin::Controller)
+    }
+
+    async fn delete_pod(&self, namespace: &str, name: &str, uid: &str) -> Result<()> {
+        self.store.check_available()?;
+        self.store
+            .delete_pod(namespace, name, uid, Origin::Controller)
+    }
+
+    async fn evict_pod(&self, namespace: &str, name: &str, uid: &str) -> Result<()> {
+        self.store.check_available()?;
+        self.store.evict_pod(namespace, name, uid)
+    }
+
+    async fn list_leases(&self, namespace: &str) -> Result<Vec<Lease>> {
+        self.store.check_available()?;
+        Ok(self.store.list_leases(namespace))
+    }
+
+    async fn get_lease(&self, namespace: &str, name: &str) -> Result<Lease> {
+        self.store.check_available()?;
+        self.store.get_lease(namespace, name)
+    }
+
+    async fn create_lease(&self, lease: &Lease) -> Result<Lease> {
+        self.store.check_available()?;
+        self.store.create_lease(lease)
+    }
+
+    async fn replace_lease(&self, lease: &Lease) -> Result<Lease> {
+        self.store.check_available()?;
+        self.store.replace_lease(lease)
+    }
+
+    async fn create_event(&self, event: &EventRecord, _now: Timestamp) -> Result<()> {
+        self.store.check_available()?;
+        self.store.create_event(event);
+        Ok(())
+    }
+
+    fn watch_nodes(&self) -> WatchStream<Node> {
+        self.store.watch_nodes()
+    }
+
+    fn watch_leases(&self, namespace: &str) -> WatchStream<Lease> {
+        self.store.watch_leases(namespace)
+    }
+
+    fn watch_pods(&self) -> WatchStream<Pod> {
+        self.store.watch_pods()
+    }
+}
+
+/// Records the controller's zone state changes in the timeline.
+pub struct SimHooks {
+    store: Store,
+}
+
+impl SimHooks {
+    pub fn new(store: Store) -> Self {
+        SimHooks { store }
+    }
+}
+
+impl Hooks for SimHooks {
+    fn zone_state(&self, zone: &str, state: ZoneState) {
+        if state != ZoneState::Initial {
+            self.store.record(EntryKind::ZoneState {
+                zone: zone.to_string(),
+                state: state.as_str().to_string(),
+            });
+        }
+    }
+}
