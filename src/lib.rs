@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cluster;
+pub mod admin;
 pub mod clock;
 pub mod config;
 pub mod controller;

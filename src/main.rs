@@ -1,1 +1,178 @@
-fn main() {}
+//! `node-lifecycle-controller run | simulate`: parse the command line, set up logging, dispatch.
+//! Usage errors exit 2; other failures exit 1.
+
+use anyhow::Context as _;
+use clap::Parser;
+use node_lifecycle_controller::admin::{self, Readiness};
+use node_lifecycle_controller::clock::SystemClock;
+use node_lifecycle_controller::config::{Cli, Command, LogFormat, OutputFormat, RunArgs, SimulateArgs, settings_from_overrides};
+use node_lifecycle_controller::controller::{self, Context};
+use node_lifecycle_controller::k8s::KubeCluster;
+use node_lifecycle_controller::metrics::Metrics;
+use node_lifecycle_controller::sim::{self, scenario};
+use std::io::{Read, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+const USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
+        }
+    };
+    match cli.command {
+        Command::Simulate(args) => simulate(args),
+        Command::Run(args) => match run(*Box::new(args)) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn init_logging(level: &str, format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn simulate(args: SimulateArgs) -> ExitCode {
+    let SimulateArgs { scenario: path, output, seed, set, log_level } = args;
+    init_logging(&log_level, LogFormat::Text);
+    let (file, text) = match path.as_deref() {
+        None => ("<built-in demo>".to_string(), scenario::DEMO.to_string()),
+        Some(p) if p.as_os_str() == "-" => {
+            let mut text = String::new();
+            if let Err(e) = std::io::stdin().read_to_string(&mut text) {
+                eprintln!("error: cannot read the scenario from stdin: {e}");
+                return ExitCode::from(USAGE);
+            }
+            ("-".to_string(), text)
+        }
+        Some(p) => match std::fs::read_to_string(p) {
+            Ok(text) => (p.display().to_string(), text),
+            Err(e) => {
+                eprintln!("error: cannot read scenario {}: {e}", p.display());
+                return ExitCode::from(USAGE);
+            }
+        },
+    };
+    let scenario = match scenario::parse(&text, &file) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(USAGE);
+        }
+    };
+    let overrides: Vec<(String, String)> = scenario.controller.iter().cloned().chain(set).collect();
+    let settings = match settings_from_overrides(&overrides) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {file}: controller: {e}");
+            return ExitCode::from(USAGE);
+        }
+    };
+    let entries = match sim::simulate(&scenario, settings, seed) {
+        Ok(entries) => entries,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let written = match output {
+        OutputFormat::Jsonl => sim::write_jsonl(&entries, &mut out),
+        OutputFormat::Table => sim::write_table(&entries, scenario.description.as_deref(), &mut out),
+    };
+    match written.and_then(|_| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        // A closed pipe (`| head`) is not an error worth a message.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot write the timeline: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let RunArgs { flags, kubeconfig, context, admin_address, log_format, log_level, identity } = args;
+    let settings = match flags.to_settings() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(USAGE));
+        }
+    };
+    init_logging(&log_level, log_format);
+    let identity = identity
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_string()))
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node-lifecycle-controller".to_string());
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let config = match kubeconfig {
+            Some(path) => {
+                let kc = kube::config::Kubeconfig::read_from(&path)
+                    .with_context(|| format!("reading --kubeconfig={}", path.display()))?;
+                let opts = kube::config::KubeConfigOptions { context: context.clone(), ..Default::default() };
+                kube::Config::from_custom_kubeconfig(kc, &opts).await.context("loading the kubeconfig")?
+            }
+            None if context.is_some() => {
+                let opts = kube::config::KubeConfigOptions { context: context.clone(), ..Default::default() };
+                kube::Config::from_kubeconfig(&opts).await.context("loading the kubeconfig for --context")?
+            }
+            None => kube::Config::infer().await.context("finding cluster credentials (in-cluster, or KUBECONFIG / ~/.kube/config)")?,
+        };
+        let client = kube::Client::try_from(config).context("building the API client")?;
+        let version = client
+            .apiserver_version()
+            .await
+            .context("cannot reach the API server (is the kubeconfig/context right, is the server up?)")?;
+        tracing::info!(server = %version.git_version, %identity, "connected to the API server");
+
+        let metrics = Arc::new(Metrics::new());
+        let readiness = Arc::new(Readiness::default());
+        let listener = tokio::net::TcpListener::bind(admin_address)
+            .await
+            .with_context(|| format!("binding --admin-address={admin_address}"))?;
+        tokio::spawn(admin::serve(listener, metrics.clone(), readiness.clone()));
+
+        let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("signal received: shutting down");
+            let _ = shutdown_tx.send(true);
+        });
+        let cluster = KubeCluster::new(client, &settings.node_lease_namespace);
+        let ctx = Context { cluster, clock: Arc::new(SystemClock), settings, identity, hooks: readiness, metrics, shutdown };
+        controller::run(ctx).await.context("controller")?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

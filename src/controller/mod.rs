@@ -41,6 +41,15 @@ pub use cache::lean_pod;
 pub trait Hooks: Send + Sync + 'static {
     /// A zone changed state (`zone` as `zones::display` shows it). Not called for `Initial`.
     fn zone_state(&self, zone: &str, state: ZoneState);
+
+    /// Readiness facts for `/readyz`: whether every cache has synced, whether this process leads.
+    fn readiness(&self, _synced: bool, _leader: bool) {}
+
+    /// A watch was found stale (or fresh again) by the staleness guard.
+    fn watch_stale(&self, _resource: &'static str, _stale: bool) {}
+
+    /// The `--max-unhealthy-fraction` breaker opened or closed.
+    fn breaker(&self, _open: bool) {}
 }
 
 /// Hooks that do nothing.
@@ -121,6 +130,7 @@ pub async fn run<C: Cluster>(ctx: Context<C>) -> Result<(), Error> {
         last_check: [None; 3],
         acting: false,
         fresh: true,
+        breaker_open: false,
         leader: leader_rx,
     };
     for r in [Resource::Nodes, Resource::Leases, Resource::Pods] {
@@ -173,6 +183,7 @@ struct Control<C: Cluster> {
     acting: bool,
     /// The staleness guard's last verdict (SPEC Part A item 5).
     fresh: bool,
+    breaker_open: bool,
     leader: tokio_watch::Receiver<bool>,
 }
 
@@ -281,6 +292,7 @@ impl<C: Cluster> Control<C> {
 
     fn leadership_changed(&mut self, next_monitor: &mut Option<Instant>, next_taint: &mut Option<Instant>) {
         let leader = *self.leader.borrow_and_update();
+        self.hooks.readiness(self.synced(), leader);
         if leader && !self.acting && self.synced() {
             self.start_acting(next_monitor, next_taint);
         } else if !leader && self.acting {
@@ -347,6 +359,7 @@ impl<C: Cluster> Control<C> {
             Delivery::Pod(ev) => self.pod_event(ev, now),
         }
         self.last_delivery[i] = Some(now);
+        self.hooks.readiness(self.synced(), *self.leader.borrow());
         self.metrics.set_cache_size(resource.name(), match resource {
             Resource::Nodes => self.view.nodes.len(),
             Resource::Leases => self.view.leases.len(),
@@ -519,10 +532,14 @@ impl<C: Cluster> Control<C> {
                 _ => self.cluster.list_nodes().await.map(|fresh| view::moved_on(&self.view.nodes, &fresh)),
             };
             match moved {
-                Ok(false) => self.metrics.set_watch_stale(r.name(), false),
+                Ok(false) => {
+                    self.metrics.set_watch_stale(r.name(), false);
+                    self.hooks.watch_stale(r.name(), false);
+                }
                 Ok(true) => {
                     warn!(resource = r.name(), "watch is stale: the API server has moved on; restarting it and holding back");
                     self.metrics.set_watch_stale(r.name(), true);
+                    self.hooks.watch_stale(r.name(), true);
                     self.metrics.watch_restarted(r.name());
                     self.start_watch(r);
                     self.last_check[i] = None;
@@ -531,6 +548,7 @@ impl<C: Cluster> Control<C> {
                 Err(e) => {
                     warn!(resource = r.name(), error = %e, "cannot confirm the watch is fresh: holding back");
                     self.metrics.set_watch_stale(r.name(), true);
+                    self.hooks.watch_stale(r.name(), true);
                     self.last_check[i] = None;
                     fresh = false;
                 }
@@ -563,6 +581,15 @@ impl<C: Cluster> Control<C> {
                 info!(zone = %zones::display(zone), state = state.as_str(), "zone state changed");
                 self.hooks.zone_state(&zones::display(zone), *state);
             }
+        }
+        if report.breaker_open != self.breaker_open {
+            if report.breaker_open {
+                warn!("more than --max-unhealthy-fraction of all nodes are not Ready: NoExecute tainting paused");
+            } else {
+                info!("NoExecute tainting resumed");
+            }
+            self.breaker_open = report.breaker_open;
+            self.hooks.breaker(report.breaker_open);
         }
         self.metrics.set_breaker_open(report.breaker_open);
         self.act(report.actions);
