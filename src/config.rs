@@ -358,7 +358,7 @@ pub struct SimulateArgs {
     pub set: Vec<(String, String)>,
 
     /// Log filter (to stderr), in RUST_LOG syntax.
-    #[arg(long, value_name = "FILTER", default_value = "warn", value_parser = parse_log_filter)]
+    #[arg(long, value_name = "FILTER", default_value = "error", value_parser = parse_log_filter)]
     pub log_level: String,
 }
 
@@ -983,7 +983,7 @@ mod tests {
             sim.set,
             pairs(&[("node-monitor-grace-period", "20s"), ("dry-run", "true")])
         );
-        assert_eq!(sim.log_level, "warn");
+        assert_eq!(sim.log_level, "error");
     }
 
     #[test]
