@@ -1,0 +1,343 @@
+//! SPEC behaviour over time, checked on scenarios written for these tests (not the examples):
+//! each test states a rule and asserts it on the simulator's timeline.
+
+mod common;
+use common::*;
+
+const ONE_ZONE_LOSES_A_NODE: &str = r#"
+duration: 10m
+nodes:
+  - name: n-{0..4}
+    zone: z
+pods:
+  - name: p-{0..9}
+    node: n-{0..4}
+events:
+  - {at: 30s, action: stop-heartbeat, nodes: [n-2]}
+"#;
+
+#[test]
+fn a_silent_node_is_marked_unknown_strictly_after_grace_and_within_one_monitor_period() {
+    let tl = timeline(ONE_ZONE_LOSES_A_NODE);
+    let at = unknown_at(&tl, "n-2");
+    assert_eq!(at.len(), 1, "marked once: {at:?}");
+    // The last renewal was seen at most one renew interval (10s) before the stop at 30s.
+    assert!(at[0] > 20.0 + 50.0 && at[0] <= 30.0 + 50.0 + 5.0, "marked at {}", at[0]);
+    let healthy: Vec<f64> = ["n-0", "n-1", "n-3", "n-4"].iter().flat_map(|n| unknown_at(&tl, n)).collect();
+    assert!(healthy.is_empty());
+}
+
+#[test]
+fn the_unknown_node_gets_both_unreachable_taints_and_its_pods_go_after_the_default_300s() {
+    let tl = timeline(ONE_ZONE_LOSES_A_NODE);
+    let unknown = unknown_at(&tl, "n-2")[0];
+    let ne = taint_added(&tl, "n-2", UNREACHABLE_NE);
+    assert_eq!(ne.len(), 1);
+    assert!(ne[0] >= unknown && ne[0] <= unknown + 5.0);
+    assert_eq!(taint_added(&tl, "n-2", "node.kubernetes.io/unreachable:NoSchedule").len(), 1);
+    for pod in ["default/p-2", "default/p-7"] {
+        let d = deleted_at(&tl, pod).expect("pod deleted");
+        // Never early; within one monitor period of taint + 300s (whole-second rounding aside).
+        assert!(d >= ne[0] + 300.0 && d <= ne[0] + 300.0 + 5.0, "{pod} deleted at {d}, taint at {}", ne[0]);
+    }
+    assert_eq!(of(&tl, "PodDeleted").len(), 2);
+    assert_eq!(of(&tl, "PodNotReady").len(), 2);
+}
+
+#[test]
+fn output_is_byte_identical_across_runs() {
+    assert_eq!(jsonl(ONE_ZONE_LOSES_A_NODE), jsonl(ONE_ZONE_LOSES_A_NODE));
+}
+
+#[test]
+fn a_node_that_comes_back_loses_its_taints_and_pending_deletions_are_cancelled() {
+    let tl = timeline(
+        r#"
+duration: 6m
+nodes:
+  - name: n-{0..2}
+    zone: z
+pods:
+  - {name: web, node: n-1}
+events:
+  - {at: 10s, action: stop-heartbeat, nodes: [n-1]}
+  - {at: 3m, action: resume-heartbeat, nodes: [n-1]}
+"#,
+    );
+    assert_eq!(taint_added(&tl, "n-1", UNREACHABLE_NE).len(), 1);
+    let removed: Vec<f64> = of(&tl, "TaintRemoved")
+        .into_iter()
+        .filter(|e| e["node"] == "n-1" && e["taint"] == UNREACHABLE_NE)
+        .map(t)
+        .collect();
+    assert_eq!(removed.len(), 1);
+    assert!(removed[0] >= 180.0 && removed[0] <= 185.0, "removed at {}", removed[0]);
+    assert!(deleted_at(&tl, "default/web").is_none());
+    assert!(
+        of(&tl, "Event")
+            .iter()
+            .any(|e| e["message"] == "Cancelling deletion of Pod default/web" && e["reason"] == "TaintManagerEviction")
+    );
+}
+
+#[test]
+fn tolerations_decide_when_each_pod_goes_and_daemonset_pods_never_go() {
+    let tl = timeline(
+        r#"
+duration: 8m
+admission:
+  default-toleration-seconds: null
+nodes:
+  - name: n-{0..2}
+    zone: z
+pods:
+  - {name: none, node: n-0}
+  - name: brief
+    node: n-0
+    tolerations: [{key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 45}]
+  - name: shortest-wins
+    node: n-0
+    tolerations:
+      - {operator: Exists, effect: NoExecute, tolerationSeconds: 20}
+      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 600}
+  - name: always
+    node: n-0
+    tolerations: [{key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute}]
+  - {name: agent, node: n-0, daemonset: true}
+events:
+  - {at: 10s, action: stop-heartbeat, nodes: [n-0]}
+"#,
+    );
+    let taint = taint_added(&tl, "n-0", UNREACHABLE_NE)[0];
+    assert_eq!(deleted_at(&tl, "default/none"), Some(taint), "untolerated goes at once");
+    let brief = deleted_at(&tl, "default/brief").expect("brief deleted");
+    assert!(brief >= taint + 45.0 && brief <= taint + 46.0, "brief at {brief}");
+    // The first matching toleration counts (20s), not the later 600s one.
+    let sw = deleted_at(&tl, "default/shortest-wins").expect("deleted");
+    assert!(sw >= taint + 20.0 && sw <= taint + 21.0, "shortest-wins at {sw}");
+    assert_eq!(deleted_at(&tl, "default/always"), None);
+    assert_eq!(deleted_at(&tl, "default/agent"), None);
+}
+
+#[test]
+fn a_normal_zone_taints_one_node_per_ten_seconds() {
+    let tl = timeline(
+        r#"
+duration: 4m
+nodes:
+  - name: a-{0..19}
+    zone: a
+  - name: b-{0..9}
+    zone: b
+events:
+  - {at: 10s, action: set-condition, nodes: [a-0, a-1, a-2, a-3, a-4], type: Ready, status: "False"}
+"#,
+    );
+    let mut times: Vec<f64> = of(&tl, "TaintAdded").into_iter().filter(|e| e["taint"] == NOT_READY_NE).map(t).collect();
+    times.sort_by(f64::total_cmp);
+    assert_eq!(times.len(), 5);
+    for w in times.windows(2) {
+        let gap = w[1] - w[0];
+        assert!((9.9..=10.2).contains(&gap), "gap {gap} in {times:?}");
+    }
+}
+
+#[test]
+fn a_small_zone_in_partial_disruption_stops_tainting() {
+    let tl = timeline(
+        r#"
+duration: 10m
+nodes:
+  - name: a-{0..9}
+    zone: a
+  - name: b-{0..9}
+    zone: b
+events:
+  - {at: 10s, action: set-condition, nodes: [a-0, a-1, a-2, a-3, a-4, a-5], type: Ready, status: "False"}
+"#,
+    );
+    let partial = of(&tl, "ZoneState")
+        .into_iter()
+        .find(|e| e["zone"] == "a" && e["state"] == "PartialDisruption")
+        .map(t)
+        .expect("zone a goes PartialDisruption");
+    let after: Vec<f64> =
+        of(&tl, "TaintAdded").into_iter().filter(|e| e["taint"] == NOT_READY_NE).map(t).filter(|x| *x > partial).collect();
+    assert!(after.is_empty(), "tainted after {partial}: {after:?}");
+}
+
+#[test]
+fn a_large_zone_in_partial_disruption_taints_at_the_secondary_rate() {
+    let tl = timeline(
+        r#"
+duration: 12m
+nodes:
+  - name: a-{0..59}
+    zone: a
+  - name: b-{0..2}
+    zone: b
+events:
+  - {at: 10s, action: set-condition, nodes: ["a-{0..39}"], type: Ready, status: "False"}
+"#,
+    );
+    let partial = of(&tl, "ZoneState")
+        .into_iter()
+        .find(|e| e["zone"] == "a" && e["state"] == "PartialDisruption")
+        .map(t)
+        .expect("zone a goes PartialDisruption");
+    let mut after: Vec<f64> =
+        of(&tl, "TaintAdded").into_iter().filter(|e| e["taint"] == NOT_READY_NE).map(t).filter(|x| *x > partial).collect();
+    after.sort_by(f64::total_cmp);
+    assert!(after.len() >= 5, "some tainting goes on: {after:?}");
+    for w in after.windows(2) {
+        assert!(w[1] - w[0] >= 99.9, "0.01/s means 100s apart: {after:?}");
+    }
+}
+
+#[test]
+fn when_every_zone_is_down_our_no_execute_taints_come_off_and_no_pod_is_deleted() {
+    let tl = timeline(
+        r#"
+duration: 10m
+nodes:
+  - name: a-{0..2}
+    zone: a
+  - name: b-{0..2}
+    zone: b
+pods:
+  - name: p-{0..5}
+    node: a-{0..2}
+events:
+  - {at: 10s, action: stop-heartbeat, nodes: [a-0]}
+  - {at: 90s, action: stop-heartbeat, nodes: [a-1, a-2, b-0, b-1, b-2]}
+"#,
+    );
+    let added: Vec<&str> = of(&tl, "TaintAdded")
+        .into_iter()
+        .filter(|e| e["taint"] == UNREACHABLE_NE)
+        .map(|e| e["node"].as_str().unwrap())
+        .collect();
+    assert!(!added.is_empty());
+    for node in added {
+        let removed = of(&tl, "TaintRemoved").into_iter().any(|e| e["node"] == node && e["taint"] == UNREACHABLE_NE);
+        assert!(removed, "{node} keeps our NoExecute taint");
+    }
+    assert!(of(&tl, "PodDeleted").is_empty());
+    assert!(of(&tl, "ZoneState").iter().any(|e| e["zone"] == "a" && e["state"] == "FullDisruption"));
+}
+
+#[test]
+fn countdowns_survive_a_controller_restart() {
+    let tl = timeline(
+        r#"
+duration: 10m
+nodes:
+  - name: n-{0..2}
+    zone: z
+pods:
+  - {name: web, node: n-1}
+events:
+  - {at: 10s, action: stop-heartbeat, nodes: [n-1]}
+  - {at: 3m, action: restart-controller}
+"#,
+    );
+    let taint = taint_added(&tl, "n-1", UNREACHABLE_NE);
+    assert_eq!(taint.len(), 1, "the taint is not flapped by the restart: {taint:?}");
+    let d = deleted_at(&tl, "default/web").expect("deleted");
+    // Counted from the taint's timeAdded (rounded up to the next second), not from the restart.
+    assert!(d >= taint[0] + 300.0 && d <= taint[0] + 302.0, "deleted at {d}, taint at {}", taint[0]);
+    assert!(!of(&tl, "TaintRemoved").iter().any(|e| e["node"] == "n-1" && e["taint"] == UNREACHABLE_NE));
+}
+
+#[test]
+fn a_stalled_lease_watch_marks_nothing_unknown() {
+    let tl = timeline(
+        r#"
+duration: 8m
+nodes:
+  - name: n-{0..3}
+    zone: z
+events:
+  - {at: 1m, action: stall-watch, resource: leases, duration: 3m}
+"#,
+    );
+    assert!(of(&tl, "NodeConditionsUnknown").is_empty());
+    assert!(of(&tl, "TaintAdded").is_empty());
+}
+
+#[test]
+fn an_api_outage_marks_nothing_unknown_and_the_controller_recovers() {
+    let tl = timeline(
+        r#"
+duration: 8m
+nodes:
+  - name: n-{0..3}
+    zone: z
+events:
+  - {at: 1m, action: api-outage, duration: 2m}
+  - {at: 4m, action: stop-heartbeat, nodes: [n-1]}
+"#,
+    );
+    let unknown: Vec<&str> =
+        of(&tl, "NodeConditionsUnknown").into_iter().map(|e| e["node"].as_str().unwrap()).collect();
+    assert_eq!(unknown, vec!["n-1"], "only the really silent node");
+    assert!(unknown_at(&tl, "n-1")[0] > 270.0);
+}
+
+#[test]
+fn dry_run_writes_nothing() {
+    let tl = timeline_with(ONE_ZONE_LOSES_A_NODE, &[("dry-run", "true")]);
+    let writes: Vec<&serde_json::Value> = tl
+        .iter()
+        .filter(|e| !matches!(e["type"].as_str(), Some("Action" | "ZoneState" | "Summary")))
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+}
+
+#[test]
+fn a_taint_of_someone_else_evicts_untolerating_pods_and_its_removal_cancels() {
+    let tl = timeline(
+        r#"
+duration: 5m
+nodes:
+  - name: n-{0..1}
+    zone: z
+pods:
+  - {name: plain, node: n-0}
+  - name: patient
+    node: n-0
+    tolerations: [{key: example.com/drain, operator: Exists, effect: NoExecute, tolerationSeconds: 120}]
+events:
+  - {at: 30s, action: add-taint, nodes: [n-0], taint: {key: example.com/drain, effect: NoExecute}}
+  - {at: 90s, action: remove-taint, nodes: [n-0], taint: {key: example.com/drain, effect: NoExecute}}
+"#,
+    );
+    let d = deleted_at(&tl, "default/plain").expect("plain deleted");
+    assert!((30.0..=31.0).contains(&d), "plain at {d}");
+    assert_eq!(deleted_at(&tl, "default/patient"), None);
+}
+
+#[test]
+fn changing_tolerations_reschedules_the_deletion() {
+    let tl = timeline(
+        r#"
+duration: 6m
+nodes:
+  - name: n-{0..1}
+    zone: z
+pods:
+  - name: p
+    node: n-0
+    tolerations: [{key: example.com/drain, operator: Exists, effect: NoExecute, tolerationSeconds: 200}]
+events:
+  - {at: 10s, action: add-taint, nodes: [n-0], taint: {key: example.com/drain, effect: NoExecute}}
+  - action: set-tolerations
+    at: 60s
+    pods: [default/p]
+    tolerations: [{key: example.com/drain, operator: Exists, effect: NoExecute, tolerationSeconds: 100}]
+"#,
+    );
+    // Due at taint + 100s (upstream's "first schedule wins" would keep taint + 200s).
+    let d = deleted_at(&tl, "default/p").expect("deleted");
+    assert!((110.0..=111.5).contains(&d), "deleted at {d}");
+}
