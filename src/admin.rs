@@ -32,13 +32,25 @@ impl Readiness {
     pub fn report(&self) -> (bool, String) {
         let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let mut body = String::new();
-        body.push_str(if s.synced { "caches: synced\n" } else { "caches: not synced yet\n" });
-        body.push_str(if s.leader { "role: leader\n" } else { "role: standby\n" });
+        body.push_str(if s.synced {
+            "caches: synced\n"
+        } else {
+            "caches: not synced yet\n"
+        });
+        body.push_str(if s.leader {
+            "role: leader\n"
+        } else {
+            "role: standby\n"
+        });
         for r in &s.stale {
-            body.push_str(&format!("watch {r}: stale (restarted; holding back Unknown marking)\n"));
+            body.push_str(&format!(
+                "watch {r}: stale (restarted; holding back Unknown marking)\n"
+            ));
         }
         if s.breaker_open {
-            body.push_str("breaker: open (NoExecute tainting paused by --max-unhealthy-fraction)\n");
+            body.push_str(
+                "breaker: open (NoExecute tainting paused by --max-unhealthy-fraction)\n",
+            );
         }
         (s.synced, body)
     }
@@ -63,18 +75,33 @@ impl Hooks for Readiness {
     }
 
     fn breaker(&self, open: bool) {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).breaker_open = open;
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .breaker_open = open;
     }
 }
 
 /// The response for a request path: (status line, content type, body).
-pub fn respond(path: &str, metrics: &Metrics, readiness: &Readiness) -> (&'static str, &'static str, String) {
+pub fn respond(
+    path: &str,
+    metrics: &Metrics,
+    readiness: &Readiness,
+) -> (&'static str, &'static str, String) {
     match path {
         "/metrics" => ("200 OK", "text/plain; version=0.0.4", metrics.render()),
         "/healthz" => ("200 OK", "text/plain", "ok\n".to_string()),
         "/readyz" => {
             let (ready, body) = readiness.report();
-            (if ready { "200 OK" } else { "503 Service Unavailable" }, "text/plain", body)
+            (
+                if ready {
+                    "200 OK"
+                } else {
+                    "503 Service Unavailable"
+                },
+                "text/plain",
+                body,
+            )
         }
         _ => ("404 Not Found", "text/plain", "not found\n".to_string()),
     }
@@ -113,7 +140,11 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, readiness: Arc<
             let (status, content_type, body) = if method == "GET" {
                 respond(path, &metrics, &readiness)
             } else {
-                ("405 Method Not Allowed", "text/plain", "only GET\n".to_string())
+                (
+                    "405 Method Not Allowed",
+                    "text/plain",
+                    "only GET\n".to_string(),
+                )
             };
             let response = format!(
                 "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",

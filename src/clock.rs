@@ -36,7 +36,10 @@ pub struct TokioClock {
 impl TokioClock {
     /// Starts counting from `epoch` at the current tokio instant.
     pub fn starting_at(epoch: Timestamp) -> Self {
-        TokioClock { epoch, start: tokio::time::Instant::now() }
+        TokioClock {
+            epoch,
+            start: tokio::time::Instant::now(),
+        }
     }
 
     /// Time elapsed since the start.

@@ -71,10 +71,20 @@ pub trait Cluster: Clone + Send + Sync + 'static {
     /// PUT pods/{name}/status, guarded by `metadata.resourceVersion`.
     fn replace_pod_status(&self, pod: &Pod) -> impl Future<Output = Result<Pod>> + Send;
     /// DELETE with a UID precondition (`Conflict` when the UID differs).
-    fn delete_pod(&self, namespace: &str, name: &str, uid: &str) -> impl Future<Output = Result<()>> + Send;
+    fn delete_pod(
+        &self,
+        namespace: &str,
+        name: &str,
+        uid: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// POST pods/{name}/eviction (policy/v1) with a UID precondition; `TooManyRequests` when a
     /// PodDisruptionBudget does not allow it now.
-    fn evict_pod(&self, namespace: &str, name: &str, uid: &str) -> impl Future<Output = Result<()>> + Send;
+    fn evict_pod(
+        &self,
+        namespace: &str,
+        name: &str,
+        uid: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
 
     fn list_leases(&self, namespace: &str) -> impl Future<Output = Result<Vec<Lease>>> + Send;
     fn get_lease(&self, namespace: &str, name: &str) -> impl Future<Output = Result<Lease>> + Send;
@@ -82,7 +92,11 @@ pub trait Cluster: Clone + Send + Sync + 'static {
     /// PUT, guarded by `metadata.resourceVersion`.
     fn replace_lease(&self, lease: &Lease) -> impl Future<Output = Result<Lease>> + Send;
 
-    fn create_event(&self, event: &EventRecord, now: Timestamp) -> impl Future<Output = Result<()>> + Send;
+    fn create_event(
+        &self,
+        event: &EventRecord,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<()>> + Send;
 
     fn watch_nodes(&self) -> WatchStream<Node>;
     fn watch_leases(&self, namespace: &str) -> WatchStream<Lease>;

@@ -22,9 +22,9 @@
 //! above it runs unchanged in `run` and in `simulate`.
 #![forbid(unsafe_code)]
 
-pub mod cluster;
 pub mod admin;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod controller;
 pub mod k8s;

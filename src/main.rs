@@ -5,7 +5,9 @@ use anyhow::Context as _;
 use clap::Parser;
 use node_lifecycle_controller::admin::{self, Readiness};
 use node_lifecycle_controller::clock::SystemClock;
-use node_lifecycle_controller::config::{Cli, Command, LogFormat, OutputFormat, RunArgs, SimulateArgs, settings_from_overrides};
+use node_lifecycle_controller::config::{
+    Cli, Command, LogFormat, OutputFormat, RunArgs, SimulateArgs, settings_from_overrides,
+};
 use node_lifecycle_controller::controller::{self, Context};
 use node_lifecycle_controller::k8s::KubeCluster;
 use node_lifecycle_controller::metrics::Metrics;
@@ -37,8 +39,11 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(level: &str, format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -46,7 +51,13 @@ fn init_logging(level: &str, format: LogFormat) {
 }
 
 fn simulate(args: SimulateArgs) -> ExitCode {
-    let SimulateArgs { scenario: path, output, seed, set, log_level } = args;
+    let SimulateArgs {
+        scenario: path,
+        output,
+        seed,
+        set,
+        log_level,
+    } = args;
     init_logging(&log_level, LogFormat::Text);
     let (file, text) = match path.as_deref() {
         None => ("<built-in demo>".to_string(), scenario::DEMO.to_string()),
@@ -92,7 +103,9 @@ fn simulate(args: SimulateArgs) -> ExitCode {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let written = match output {
         OutputFormat::Jsonl => sim::write_jsonl(&entries, &mut out),
-        OutputFormat::Table => sim::write_table(&entries, scenario.description.as_deref(), &mut out),
+        OutputFormat::Table => {
+            sim::write_table(&entries, scenario.description.as_deref(), &mut out)
+        }
     };
     match written.and_then(|_| out.flush()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -106,7 +119,15 @@ fn simulate(args: SimulateArgs) -> ExitCode {
 }
 
 fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let RunArgs { flags, kubeconfig, context, admin_address, log_format, log_level, identity } = args;
+    let RunArgs {
+        flags,
+        kubeconfig,
+        context,
+        admin_address,
+        log_format,
+        log_level,
+        identity,
+    } = args;
     let settings = match flags.to_settings() {
         Ok(s) => s,
         Err(e) => {
@@ -117,29 +138,47 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     init_logging(&log_level, log_format);
     let identity = identity
         .or_else(|| std::env::var("HOSTNAME").ok())
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_string()))
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "node-lifecycle-controller".to_string());
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
     runtime.block_on(async move {
         let config = match kubeconfig {
             Some(path) => {
                 let kc = kube::config::Kubeconfig::read_from(&path)
                     .with_context(|| format!("reading --kubeconfig={}", path.display()))?;
-                let opts = kube::config::KubeConfigOptions { context: context.clone(), ..Default::default() };
-                kube::Config::from_custom_kubeconfig(kc, &opts).await.context("loading the kubeconfig")?
+                let opts = kube::config::KubeConfigOptions {
+                    context: context.clone(),
+                    ..Default::default()
+                };
+                kube::Config::from_custom_kubeconfig(kc, &opts)
+                    .await
+                    .context("loading the kubeconfig")?
             }
             None if context.is_some() => {
-                let opts = kube::config::KubeConfigOptions { context: context.clone(), ..Default::default() };
-                kube::Config::from_kubeconfig(&opts).await.context("loading the kubeconfig for --context")?
+                let opts = kube::config::KubeConfigOptions {
+                    context: context.clone(),
+                    ..Default::default()
+                };
+                kube::Config::from_kubeconfig(&opts)
+                    .await
+                    .context("loading the kubeconfig for --context")?
             }
-            None => kube::Config::infer().await.context("finding cluster credentials (in-cluster, or KUBECONFIG / ~/.kube/config)")?,
+            None => kube::Config::infer().await.context(
+                "finding cluster credentials (in-cluster, or KUBECONFIG / ~/.kube/config)",
+            )?,
         };
         let client = kube::Client::try_from(config).context("building the API client")?;
-        let version = client
-            .apiserver_version()
-            .await
-            .context("cannot reach the API server (is the kubeconfig/context right, is the server up?)")?;
+        let version = client.apiserver_version().await.context(
+            "cannot reach the API server (is the kubeconfig/context right, is the server up?)",
+        )?;
         tracing::info!(server = %version.git_version, %identity, "connected to the API server");
 
         let metrics = Arc::new(Metrics::new());
@@ -156,7 +195,15 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             let _ = shutdown_tx.send(true);
         });
         let cluster = KubeCluster::new(client, &settings.node_lease_namespace);
-        let ctx = Context { cluster, clock: Arc::new(SystemClock), settings, identity, hooks: readiness, metrics, shutdown };
+        let ctx = Context {
+            cluster,
+            clock: Arc::new(SystemClock),
+            settings,
+            identity,
+            hooks: readiness,
+            metrics,
+            shutdown,
+        };
         controller::run(ctx).await.context("controller")?;
         Ok(ExitCode::SUCCESS)
     })

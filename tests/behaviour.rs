@@ -22,8 +22,15 @@ fn a_silent_node_is_marked_unknown_strictly_after_grace_and_within_one_monitor_p
     let at = unknown_at(&tl, "n-2");
     assert_eq!(at.len(), 1, "marked once: {at:?}");
     // The last renewal was seen at most one renew interval (10s) before the stop at 30s.
-    assert!(at[0] > 20.0 + 50.0 && at[0] <= 30.0 + 50.0 + 5.0, "marked at {}", at[0]);
-    let healthy: Vec<f64> = ["n-0", "n-1", "n-3", "n-4"].iter().flat_map(|n| unknown_at(&tl, n)).collect();
+    assert!(
+        at[0] > 20.0 + 50.0 && at[0] <= 30.0 + 50.0 + 5.0,
+        "marked at {}",
+        at[0]
+    );
+    let healthy: Vec<f64> = ["n-0", "n-1", "n-3", "n-4"]
+        .iter()
+        .flat_map(|n| unknown_at(&tl, n))
+        .collect();
     assert!(healthy.is_empty());
 }
 
@@ -34,14 +41,32 @@ fn the_unknown_node_gets_both_unreachable_taints_and_its_pods_go_after_the_defau
     let ne = taint_added(&tl, "n-2", UNREACHABLE_NE);
     assert_eq!(ne.len(), 1);
     assert!(ne[0] >= unknown && ne[0] <= unknown + 5.0);
-    assert_eq!(taint_added(&tl, "n-2", "node.kubernetes.io/unreachable:NoSchedule").len(), 1);
+    assert_eq!(
+        taint_added(&tl, "n-2", "node.kubernetes.io/unreachable:NoSchedule").len(),
+        1
+    );
     for pod in ["default/p-2", "default/p-7"] {
         let d = deleted_at(&tl, pod).expect("pod deleted");
         // Never early; within one monitor period of taint + 300s (whole-second rounding aside).
-        assert!(d >= ne[0] + 300.0 && d <= ne[0] + 300.0 + 5.0, "{pod} deleted at {d}, taint at {}", ne[0]);
+        assert!(
+            d >= ne[0] + 300.0 && d <= ne[0] + 300.0 + 5.0,
+            "{pod} deleted at {d}, taint at {}",
+            ne[0]
+        );
     }
     assert_eq!(of(&tl, "PodDeleted").len(), 2);
     assert_eq!(of(&tl, "PodNotReady").len(), 2);
+}
+
+#[test]
+fn without_leader_election_the_controller_acts_alone_with_the_same_timing() {
+    let elected = timeline(ONE_ZONE_LOSES_A_NODE);
+    let alone = timeline_with(ONE_ZONE_LOSES_A_NODE, &[("leader-elect", "false")]);
+    assert_eq!(unknown_at(&alone, "n-2"), unknown_at(&elected, "n-2"));
+    assert_eq!(
+        deleted_at(&alone, "default/p-2"),
+        deleted_at(&elected, "default/p-2")
+    );
 }
 
 #[test]
@@ -71,12 +96,17 @@ events:
         .map(t)
         .collect();
     assert_eq!(removed.len(), 1);
-    assert!(removed[0] >= 180.0 && removed[0] <= 185.0, "removed at {}", removed[0]);
+    assert!(
+        removed[0] >= 180.0 && removed[0] <= 185.0,
+        "removed at {}",
+        removed[0]
+    );
     assert!(deleted_at(&tl, "default/web").is_none());
     assert!(
         of(&tl, "Event")
             .iter()
-            .any(|e| e["message"] == "Cancelling deletion of Pod default/web" && e["reason"] == "TaintManagerEviction")
+            .any(|e| e["message"] == "Cancelling deletion of Pod default/web"
+                && e["reason"] == "TaintManagerEviction")
     );
 }
 
@@ -109,12 +139,22 @@ events:
 "#,
     );
     let taint = taint_added(&tl, "n-0", UNREACHABLE_NE)[0];
-    assert_eq!(deleted_at(&tl, "default/none"), Some(taint), "untolerated goes at once");
+    assert_eq!(
+        deleted_at(&tl, "default/none"),
+        Some(taint),
+        "untolerated goes at once"
+    );
     let brief = deleted_at(&tl, "default/brief").expect("brief deleted");
-    assert!(brief >= taint + 45.0 && brief <= taint + 46.0, "brief at {brief}");
+    assert!(
+        brief >= taint + 45.0 && brief <= taint + 46.0,
+        "brief at {brief}"
+    );
     // The first matching toleration counts (20s), not the later 600s one.
     let sw = deleted_at(&tl, "default/shortest-wins").expect("deleted");
-    assert!(sw >= taint + 20.0 && sw <= taint + 21.0, "shortest-wins at {sw}");
+    assert!(
+        sw >= taint + 20.0 && sw <= taint + 21.0,
+        "shortest-wins at {sw}"
+    );
     assert_eq!(deleted_at(&tl, "default/always"), None);
     assert_eq!(deleted_at(&tl, "default/agent"), None);
 }
@@ -133,7 +173,11 @@ events:
   - {at: 10s, action: set-condition, nodes: [a-0, a-1, a-2, a-3, a-4], type: Ready, status: "False"}
 "#,
     );
-    let mut times: Vec<f64> = of(&tl, "TaintAdded").into_iter().filter(|e| e["taint"] == NOT_READY_NE).map(t).collect();
+    let mut times: Vec<f64> = of(&tl, "TaintAdded")
+        .into_iter()
+        .filter(|e| e["taint"] == NOT_READY_NE)
+        .map(t)
+        .collect();
     times.sort_by(f64::total_cmp);
     assert_eq!(times.len(), 5);
     for w in times.windows(2) {
@@ -161,8 +205,12 @@ events:
         .find(|e| e["zone"] == "a" && e["state"] == "PartialDisruption")
         .map(t)
         .expect("zone a goes PartialDisruption");
-    let after: Vec<f64> =
-        of(&tl, "TaintAdded").into_iter().filter(|e| e["taint"] == NOT_READY_NE).map(t).filter(|x| *x > partial).collect();
+    let after: Vec<f64> = of(&tl, "TaintAdded")
+        .into_iter()
+        .filter(|e| e["taint"] == NOT_READY_NE)
+        .map(t)
+        .filter(|x| *x > partial)
+        .collect();
     assert!(after.is_empty(), "tainted after {partial}: {after:?}");
 }
 
@@ -185,8 +233,12 @@ events:
         .find(|e| e["zone"] == "a" && e["state"] == "PartialDisruption")
         .map(t)
         .expect("zone a goes PartialDisruption");
-    let mut after: Vec<f64> =
-        of(&tl, "TaintAdded").into_iter().filter(|e| e["taint"] == NOT_READY_NE).map(t).filter(|x| *x > partial).collect();
+    let mut after: Vec<f64> = of(&tl, "TaintAdded")
+        .into_iter()
+        .filter(|e| e["taint"] == NOT_READY_NE)
+        .map(t)
+        .filter(|x| *x > partial)
+        .collect();
     after.sort_by(f64::total_cmp);
     assert!(after.len() >= 5, "some tainting goes on: {after:?}");
     for w in after.windows(2) {
@@ -219,11 +271,17 @@ events:
         .collect();
     assert!(!added.is_empty());
     for node in added {
-        let removed = of(&tl, "TaintRemoved").into_iter().any(|e| e["node"] == node && e["taint"] == UNREACHABLE_NE);
+        let removed = of(&tl, "TaintRemoved")
+            .into_iter()
+            .any(|e| e["node"] == node && e["taint"] == UNREACHABLE_NE);
         assert!(removed, "{node} keeps our NoExecute taint");
     }
     assert!(of(&tl, "PodDeleted").is_empty());
-    assert!(of(&tl, "ZoneState").iter().any(|e| e["zone"] == "a" && e["state"] == "FullDisruption"));
+    assert!(
+        of(&tl, "ZoneState")
+            .iter()
+            .any(|e| e["zone"] == "a" && e["state"] == "FullDisruption")
+    );
 }
 
 #[test]
@@ -242,11 +300,23 @@ events:
 "#,
     );
     let taint = taint_added(&tl, "n-1", UNREACHABLE_NE);
-    assert_eq!(taint.len(), 1, "the taint is not flapped by the restart: {taint:?}");
+    assert_eq!(
+        taint.len(),
+        1,
+        "the taint is not flapped by the restart: {taint:?}"
+    );
     let d = deleted_at(&tl, "default/web").expect("deleted");
     // Counted from the taint's timeAdded (rounded up to the next second), not from the restart.
-    assert!(d >= taint[0] + 300.0 && d <= taint[0] + 302.0, "deleted at {d}, taint at {}", taint[0]);
-    assert!(!of(&tl, "TaintRemoved").iter().any(|e| e["node"] == "n-1" && e["taint"] == UNREACHABLE_NE));
+    assert!(
+        d >= taint[0] + 300.0 && d <= taint[0] + 302.0,
+        "deleted at {d}, taint at {}",
+        taint[0]
+    );
+    assert!(
+        !of(&tl, "TaintRemoved")
+            .iter()
+            .any(|e| e["node"] == "n-1" && e["taint"] == UNREACHABLE_NE)
+    );
 }
 
 #[test]
@@ -278,8 +348,10 @@ events:
   - {at: 4m, action: stop-heartbeat, nodes: [n-1]}
 "#,
     );
-    let unknown: Vec<&str> =
-        of(&tl, "NodeConditionsUnknown").into_iter().map(|e| e["node"].as_str().unwrap()).collect();
+    let unknown: Vec<&str> = of(&tl, "NodeConditionsUnknown")
+        .into_iter()
+        .map(|e| e["node"].as_str().unwrap())
+        .collect();
     assert_eq!(unknown, vec!["n-1"], "only the really silent node");
     assert!(unknown_at(&tl, "n-1")[0] > 270.0);
 }

@@ -17,7 +17,12 @@ fn simulate_stdin(yaml: &str, extra: &[&str]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("binary runs");
-    child.stdin.take().unwrap().write_all(yaml.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(yaml.as_bytes())
+        .unwrap();
     child.wait_with_output().expect("binary finishes")
 }
 
@@ -27,13 +32,22 @@ fn stderr(o: &Output) -> String {
 
 #[test]
 fn simulate_without_a_file_runs_the_built_in_demo() {
-    let out = bin().args(["simulate", "--output", "jsonl"]).output().unwrap();
+    let out = bin()
+        .args(["simulate", "--output", "jsonl"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8(out.stdout).unwrap();
     let last = text.lines().last().unwrap();
     assert!(last.contains("\"type\":\"Summary\""));
-    assert!(text.contains("\"type\":\"PodDeleted\""), "the demo shows an eviction");
-    assert!(text.contains("\"type\":\"TaintRemoved\""), "the demo shows a recovery");
+    assert!(
+        text.contains("\"type\":\"PodDeleted\""),
+        "the demo shows an eviction"
+    );
+    assert!(
+        text.contains("\"type\":\"TaintRemoved\""),
+        "the demo shows a recovery"
+    );
 }
 
 #[test]
@@ -47,12 +61,21 @@ fn the_table_output_ends_with_a_summary() {
 #[test]
 fn malformed_scenarios_exit_2_with_the_file_line_and_field() {
     let cases: &[(&str, &str)] = &[
-        ("duration: 5m\nnodes:\n  - name: a\n    zone: [unclosed\n", "-:4: nodes[0].zone"),
+        (
+            "duration: 5m\nnodes:\n  - name: a\n    zone: [unclosed\n",
+            "-:4: nodes[0].zone",
+        ),
         ("duration: 5m\nnodes:\n  - {name: a, zone: z\n", "-:"),
         ("duration: 5m\nnodes:\n  - name: a\n    zonee: z\n", "zonee"),
-        ("duration: 5m\nnodes:\n  - name: a\n    ready: maybe\n", "ready"),
+        (
+            "duration: 5m\nnodes:\n  - name: a\n    ready: maybe\n",
+            "ready",
+        ),
         ("duration: -5m\n", "duration"),
-        ("duration: 5m\nevents:\n  - {at: 1m, action: explode}\n", "explode"),
+        (
+            "duration: 5m\nevents:\n  - {at: 1m, action: explode}\n",
+            "explode",
+        ),
         ("duration: lots\n", "duration"),
         ("", "duration"),
     ];
@@ -60,7 +83,10 @@ fn malformed_scenarios_exit_2_with_the_file_line_and_field() {
         let out = simulate_stdin(yaml, &[]);
         assert_eq!(out.status.code(), Some(2), "for {yaml:?}: {}", stderr(&out));
         let err = stderr(&out);
-        assert!(err.contains(needle), "error for {yaml:?} should mention {needle}: {err}");
+        assert!(
+            err.contains(needle),
+            "error for {yaml:?} should mention {needle}: {err}"
+        );
         assert!(!err.contains("panicked"), "{err}");
     }
 }
@@ -70,11 +96,19 @@ fn bad_controller_settings_exit_2_naming_the_flag_and_value() {
     let yaml = "duration: 1m\ncontroller:\n  node-eviction-rate: -1\n";
     let out = simulate_stdin(yaml, &[]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("node-eviction-rate"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("node-eviction-rate"),
+        "{}",
+        stderr(&out)
+    );
 
     let out = simulate_stdin("duration: 1m\n", &["--set", "node-monitor-grace-period=1s"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("node-monitor-grace-period"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("node-monitor-grace-period"),
+        "{}",
+        stderr(&out)
+    );
 
     let out = simulate_stdin("duration: 1m\n", &["--set", "kubeconfig=/x"]);
     assert_eq!(out.status.code(), Some(2));
@@ -82,14 +116,28 @@ fn bad_controller_settings_exit_2_naming_the_flag_and_value() {
 
 #[test]
 fn removed_upstream_flags_are_refused_with_an_explanation() {
-    let out = bin().args(["run", "--pod-eviction-timeout=5m"]).output().unwrap();
+    let out = bin()
+        .args(["run", "--pod-eviction-timeout=5m"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("toleration"), "{}", stderr(&out));
 }
 
 #[test]
 fn run_rejects_invalid_flags_before_touching_any_cluster() {
-    let out = bin().args(["run", "--unhealthy-zone-threshold=1.5", "--kubeconfig=/nonexistent"]).output().unwrap();
+    let out = bin()
+        .args([
+            "run",
+            "--unhealthy-zone-threshold=1.5",
+            "--kubeconfig=/nonexistent",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--unhealthy-zone-threshold=1.5"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--unhealthy-zone-threshold=1.5"),
+        "{}",
+        stderr(&out)
+    );
 }

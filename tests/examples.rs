@@ -8,14 +8,16 @@ use std::path::Path;
 
 fn check(name: &str) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let yaml = std::fs::read_to_string(root.join("examples").join(format!("{name}.yaml"))).expect("example exists");
+    let yaml = std::fs::read_to_string(root.join("examples").join(format!("{name}.yaml")))
+        .expect("example exists");
     let got = common::jsonl(&yaml);
     let golden = root.join("tests/golden").join(format!("{name}.jsonl"));
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&golden, &got).expect("golden written");
         return;
     }
-    let want = std::fs::read_to_string(&golden).unwrap_or_else(|_| panic!("missing {}; run UPDATE_GOLDEN=1", golden.display()));
+    let want = std::fs::read_to_string(&golden)
+        .unwrap_or_else(|_| panic!("missing {}; run UPDATE_GOLDEN=1", golden.display()));
     if got != want {
         let first = got.lines().zip(want.lines()).position(|(g, w)| g != w);
         panic!(

@@ -7,12 +7,22 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 /// Strips a pod down to name, namespace, UID, resourceVersion, creation and deletion times,
 /// node name, tolerations, phase and the Ready/PodScheduled conditions.
 pub fn lean_pod(pod: Pod) -> Pod {
-    let Pod { metadata, spec, status } = pod;
-    let spec = spec.map(|s| PodSpec { node_name: s.node_name, tolerations: s.tolerations, ..Default::default() });
+    let Pod {
+        metadata,
+        spec,
+        status,
+    } = pod;
+    let spec = spec.map(|s| PodSpec {
+        node_name: s.node_name,
+        tolerations: s.tolerations,
+        ..Default::default()
+    });
     let status = status.map(|s| PodStatus {
         phase: s.phase,
         conditions: s.conditions.map(|cs| {
-            cs.into_iter().filter(|c| c.type_ == "Ready" || c.type_ == "PodScheduled").collect()
+            cs.into_iter()
+                .filter(|c| c.type_ == "Ready" || c.type_ == "PodScheduled")
+                .collect()
         }),
         ..Default::default()
     });
@@ -49,14 +59,28 @@ mod tests {
             },
             spec: Some(PodSpec {
                 node_name: Some("n".into()),
-                tolerations: Some(vec![Toleration { key: Some("k".into()), ..Default::default() }]),
-                containers: vec![Container { name: "c".into(), ..Default::default() }],
+                tolerations: Some(vec![Toleration {
+                    key: Some("k".into()),
+                    ..Default::default()
+                }]),
+                containers: vec![Container {
+                    name: "c".into(),
+                    ..Default::default()
+                }],
                 ..Default::default()
             }),
             status: Some(PodStatus {
                 conditions: Some(vec![
-                    PodCondition { type_: "Ready".into(), status: "True".into(), ..Default::default() },
-                    PodCondition { type_: "Initialized".into(), status: "True".into(), ..Default::default() },
+                    PodCondition {
+                        type_: "Ready".into(),
+                        status: "True".into(),
+                        ..Default::default()
+                    },
+                    PodCondition {
+                        type_: "Initialized".into(),
+                        status: "True".into(),
+                        ..Default::default()
+                    },
                 ]),
                 ..Default::default()
             }),

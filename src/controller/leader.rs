@@ -53,7 +53,10 @@ impl<C: Cluster> LeaderLoop<C> {
     /// Runs until shutdown; then releases the lease if held.
     pub async fn run(mut self) {
         let s = &self.settings;
-        let (ns, name) = (s.leader_elect_resource_namespace.clone(), s.leader_elect_resource_name.clone());
+        let (ns, name) = (
+            s.leader_elect_resource_namespace.clone(),
+            s.leader_elect_resource_name.clone(),
+        );
         let mut elector = Elector::new(&self.identity, s.leader_elect_lease_duration);
         let mut last_renew: Option<Timestamp> = None;
         loop {
@@ -109,9 +112,15 @@ impl<C: Cluster> LeaderLoop<C> {
             if renewed {
                 self.set_leader(true);
             } else if let Some(at) = last_renew
-                && Elector::renew_deadline_passed(at, self.clock.now(), self.settings.leader_elect_renew_deadline)
+                && Elector::renew_deadline_passed(
+                    at,
+                    self.clock.now(),
+                    self.settings.leader_elect_renew_deadline,
+                )
             {
-                warn!("could not renew the leader lease within the renew deadline: stopping all writes");
+                warn!(
+                    "could not renew the leader lease within the renew deadline: stopping all writes"
+                );
                 last_renew = None;
                 self.set_leader(false);
             }

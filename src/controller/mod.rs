@@ -81,7 +81,15 @@ pub enum Error {
 /// Runs the controller until shutdown. Dropping the future (the simulator's
 /// `restart-controller`) stops everything at once and releases nothing.
 pub async fn run<C: Cluster>(ctx: Context<C>) -> Result<(), Error> {
-    let Context { cluster, clock, settings, identity, hooks, metrics, shutdown } = ctx;
+    let Context {
+        cluster,
+        clock,
+        settings,
+        identity,
+        hooks,
+        metrics,
+        shutdown,
+    } = ctx;
     let tasks = Tasks::default();
     let _guard = tasks.abort_on_drop();
 
@@ -104,11 +112,21 @@ pub async fn run<C: Cluster>(ctx: Context<C>) -> Result<(), Error> {
         });
         Some(done_rx)
     } else {
-        drop(leader_tx);
+        // Leader for good: keep the sender, so the receiver never reports a closed channel.
+        tasks.spawn(async move {
+            leader_tx.closed().await;
+        });
         None
     };
 
-    let writer = Writer::new(cluster.clone(), clock.clone(), metrics.clone(), &settings, leader_rx.clone(), tasks.clone());
+    let writer = Writer::new(
+        cluster.clone(),
+        clock.clone(),
+        metrics.clone(),
+        &settings,
+        leader_rx.clone(),
+        tasks.clone(),
+    );
     let (inbox_tx, inbox) = mpsc::unbounded_channel();
     let mut control = Control {
         cluster,
@@ -195,12 +213,10 @@ async fn settle() {
     }
 }
 
-fn sleep_until_opt(at: Option<Instant>) -> impl std::future::Future<Output = ()> {
-    async move {
-        match at {
-            Some(at) => tokio::time::sleep_until(at).await,
-            None => std::future::pending().await,
-        }
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -214,11 +230,20 @@ impl<C: Cluster> Control<C> {
         let generation = self.generation[i];
         let tx = self.inbox_tx.clone();
         let handle = match r {
-            Resource::Nodes => watch::forward(self.cluster.watch_nodes(), generation, tx, r, Delivery::Node),
-            Resource::Leases => {
-                watch::forward(self.cluster.watch_leases(&self.settings.node_lease_namespace), generation, tx, r, Delivery::Lease)
-            }
-            Resource::Pods => watch::forward(self.cluster.watch_pods(), generation, tx, r, Delivery::Pod),
+            Resource::Nodes => watch::forward(self.cluster.watch_nodes(), generation, tx, r, |e| {
+                Delivery::Node(Box::new(e))
+            }),
+            Resource::Leases => watch::forward(
+                self.cluster
+                    .watch_leases(&self.settings.node_lease_namespace),
+                generation,
+                tx,
+                r,
+                |e| Delivery::Lease(Box::new(e)),
+            ),
+            Resource::Pods => watch::forward(self.cluster.watch_pods(), generation, tx, r, |e| {
+                Delivery::Pod(Box::new(e))
+            }),
         };
         let abort = handle.abort_handle();
         self.tasks.track(abort.clone());
@@ -231,7 +256,11 @@ impl<C: Cluster> Control<C> {
         self.synced.iter().all(|s| *s)
     }
 
-    async fn run(&mut self, mut inbox: mpsc::UnboundedReceiver<Tagged>, mut shutdown: tokio_watch::Receiver<bool>) {
+    async fn run(
+        &mut self,
+        mut inbox: mpsc::UnboundedReceiver<Tagged>,
+        mut shutdown: tokio_watch::Receiver<bool>,
+    ) {
         let period = self.settings.node_monitor_period;
         let mut next_monitor: Option<Instant> = None;
         let mut next_taint: Option<Instant> = None;
@@ -241,7 +270,9 @@ impl<C: Cluster> Control<C> {
                 return;
             }
             let next_due = if self.acting {
-                self.taint_manager.next_due().map(|t| self.clock.instant_at(t))
+                self.taint_manager
+                    .next_due()
+                    .map(|t| self.clock.instant_at(t))
             } else {
                 None
             };
@@ -290,7 +321,11 @@ impl<C: Cluster> Control<C> {
         }
     }
 
-    fn leadership_changed(&mut self, next_monitor: &mut Option<Instant>, next_taint: &mut Option<Instant>) {
+    fn leadership_changed(
+        &mut self,
+        next_monitor: &mut Option<Instant>,
+        next_taint: &mut Option<Instant>,
+    ) {
         let leader = *self.leader.borrow_and_update();
         self.hooks.readiness(self.synced(), leader);
         if leader && !self.acting && self.synced() {
@@ -313,8 +348,16 @@ impl<C: Cluster> Control<C> {
     }
 
     /// Leader with synced caches: start the passes and schedule every pod on a tainted node.
-    fn start_acting(&mut self, next_monitor: &mut Option<Instant>, next_taint: &mut Option<Instant>) {
-        info!(nodes = self.view.nodes.len(), pods = self.view.pods.len(), "caches synced and leading: acting");
+    fn start_acting(
+        &mut self,
+        next_monitor: &mut Option<Instant>,
+        next_taint: &mut Option<Instant>,
+    ) {
+        info!(
+            nodes = self.view.nodes.len(),
+            pods = self.view.pods.len(),
+            "caches synced and leading: acting"
+        );
         self.acting = true;
         self.monitor.restart_passes();
         let now = Instant::now();
@@ -332,7 +375,12 @@ impl<C: Cluster> Control<C> {
         let nodes: Vec<String> = self.view.pods_by_node.keys().cloned().collect();
         for name in nodes {
             let pods = self.view.pods_on(&name);
-            actions.extend(self.taint_manager.reconcile(&name, self.view.nodes.get(&name), &pods, now));
+            actions.extend(self.taint_manager.reconcile(
+                &name,
+                self.view.nodes.get(&name),
+                &pods,
+                now,
+            ));
         }
         self.act(actions);
     }
@@ -354,17 +402,20 @@ impl<C: Cluster> Control<C> {
                 warn!(resource = r.name(), error = %e, "watch failed; it will re-list");
                 return;
             }
-            Delivery::Node(ev) => self.node_event(ev, now),
-            Delivery::Lease(ev) => self.lease_event(ev, now),
-            Delivery::Pod(ev) => self.pod_event(ev, now),
+            Delivery::Node(ev) => self.node_event(*ev, now),
+            Delivery::Lease(ev) => self.lease_event(*ev, now),
+            Delivery::Pod(ev) => self.pod_event(*ev, now),
         }
         self.last_delivery[i] = Some(now);
         self.hooks.readiness(self.synced(), *self.leader.borrow());
-        self.metrics.set_cache_size(resource.name(), match resource {
-            Resource::Nodes => self.view.nodes.len(),
-            Resource::Leases => self.view.leases.len(),
-            Resource::Pods => self.view.pods.len(),
-        });
+        self.metrics.set_cache_size(
+            resource.name(),
+            match resource {
+                Resource::Nodes => self.view.nodes.len(),
+                Resource::Leases => self.view.leases.len(),
+                Resource::Pods => self.view.pods.len(),
+            },
+        );
     }
 
     fn node_event(&mut self, ev: Event<Node>, now: Timestamp) {
@@ -373,9 +424,17 @@ impl<C: Cluster> Control<C> {
             Event::InitApply(node) => self.buffers.nodes.get_or_insert_with(Vec::new).push(node),
             Event::InitDone => {
                 let listed = self.buffers.nodes.take().unwrap_or_default();
-                let names: std::collections::BTreeSet<String> =
-                    listed.iter().filter_map(|n| n.metadata.name.clone()).collect();
-                let gone: Vec<String> = self.view.nodes.keys().filter(|n| !names.contains(*n)).cloned().collect();
+                let names: std::collections::BTreeSet<String> = listed
+                    .iter()
+                    .filter_map(|n| n.metadata.name.clone())
+                    .collect();
+                let gone: Vec<String> = self
+                    .view
+                    .nodes
+                    .keys()
+                    .filter(|n| !names.contains(*n))
+                    .cloned()
+                    .collect();
                 for name in gone {
                     self.node_deleted(&name);
                 }
@@ -396,16 +455,20 @@ impl<C: Cluster> Control<C> {
 
     fn node_applied(&mut self, mut node: Node, now: Timestamp, listing: bool) {
         node.metadata.managed_fields = None;
-        let Some(name) = node.metadata.name.clone() else { return };
+        let Some(name) = node.metadata.name.clone() else {
+            return;
+        };
         self.monitor.observe_node(&node, now);
         let old = self.view.nodes.insert(name.clone(), node);
         let node = &self.view.nodes[&name];
-        self.taint_manager.node_seen(old.as_ref(), node, now, listing);
+        self.taint_manager
+            .node_seen(old.as_ref(), node, now, listing);
         if !self.acting {
             return;
         }
         let mut actions = Monitor::node_updated(node, now);
-        let taints_changed = old.as_ref().map(taints::no_execute_taints) != Some(taints::no_execute_taints(node));
+        let taints_changed =
+            old.as_ref().map(taints::no_execute_taints) != Some(taints::no_execute_taints(node));
         if taints_changed && !listing {
             let pods = self.view.pods_on(&name);
             actions.extend(self.taint_manager.reconcile(&name, Some(node), &pods, now));
@@ -456,11 +519,22 @@ impl<C: Cluster> Control<C> {
     fn pod_event(&mut self, ev: Event<Pod>, now: Timestamp) {
         match ev {
             Event::Init => self.buffers.pods = Some(Vec::new()),
-            Event::InitApply(pod) => self.buffers.pods.get_or_insert_with(Vec::new).push(lean_pod(pod)),
+            Event::InitApply(pod) => self
+                .buffers
+                .pods
+                .get_or_insert_with(Vec::new)
+                .push(lean_pod(pod)),
             Event::InitDone => {
                 let listed = self.buffers.pods.take().unwrap_or_default();
-                let keys: std::collections::BTreeSet<String> = listed.iter().map(view::pod_key).collect();
-                let gone: Vec<String> = self.view.pods.keys().filter(|k| !keys.contains(*k)).cloned().collect();
+                let keys: std::collections::BTreeSet<String> =
+                    listed.iter().map(view::pod_key).collect();
+                let gone: Vec<String> = self
+                    .view
+                    .pods
+                    .keys()
+                    .filter(|k| !keys.contains(*k))
+                    .cloned()
+                    .collect();
                 for key in gone {
                     self.pod_deleted(&key);
                 }
@@ -487,7 +561,8 @@ impl<C: Cluster> Control<C> {
             None => true,
             Some(old) => {
                 view::pod_node(old) != view::pod_node(pod)
-                    || old.spec.as_ref().map(|s| &s.tolerations) != pod.spec.as_ref().map(|s| &s.tolerations)
+                    || old.spec.as_ref().map(|s| &s.tolerations)
+                        != pod.spec.as_ref().map(|s| &s.tolerations)
                     || old.metadata.deletion_timestamp != pod.metadata.deletion_timestamp
                     || old.metadata.uid != pod.metadata.uid
             }
@@ -496,13 +571,20 @@ impl<C: Cluster> Control<C> {
             return;
         }
         if let Some(node_name) = view::pod_node(pod) {
-            let actions = self.taint_manager.reconcile(node_name, self.view.nodes.get(node_name), &[pod], now);
+            let actions = self.taint_manager.reconcile(
+                node_name,
+                self.view.nodes.get(node_name),
+                &[pod],
+                now,
+            );
             self.act(actions);
         }
     }
 
     fn pod_deleted(&mut self, key: &str) {
-        let Some(pod) = self.view.remove_pod(key) else { return };
+        let Some(pod) = self.view.remove_pod(key) else {
+            return;
+        };
         let actions = self.taint_manager.pod_gone(
             pod.metadata.namespace.as_deref().unwrap_or("default"),
             pod.metadata.name.as_deref().unwrap_or(""),
@@ -529,7 +611,11 @@ impl<C: Cluster> Control<C> {
                     .list_leases(&self.settings.node_lease_namespace)
                     .await
                     .map(|fresh| view::moved_on(&self.view.leases, &fresh)),
-                _ => self.cluster.list_nodes().await.map(|fresh| view::moved_on(&self.view.nodes, &fresh)),
+                _ => self
+                    .cluster
+                    .list_nodes()
+                    .await
+                    .map(|fresh| view::moved_on(&self.view.nodes, &fresh)),
             };
             match moved {
                 Ok(false) => {
@@ -537,7 +623,10 @@ impl<C: Cluster> Control<C> {
                     self.hooks.watch_stale(r.name(), false);
                 }
                 Ok(true) => {
-                    warn!(resource = r.name(), "watch is stale: the API server has moved on; restarting it and holding back");
+                    warn!(
+                        resource = r.name(),
+                        "watch is stale: the API server has moved on; restarting it and holding back"
+                    );
                     self.metrics.set_watch_stale(r.name(), true);
                     self.hooks.watch_stale(r.name(), true);
                     self.metrics.watch_restarted(r.name());
@@ -565,8 +654,11 @@ impl<C: Cluster> Control<C> {
         self.fresh = fresh;
         let now = self.clock.now();
         let started = std::time::Instant::now();
-        let report = self.monitor.monitor_pass(&self.view, now, &self.settings, fresh);
-        self.metrics.observe_all_nodes_health_duration(started.elapsed().as_secs_f64());
+        let report = self
+            .monitor
+            .monitor_pass(&self.view, now, &self.settings, fresh);
+        self.metrics
+            .observe_all_nodes_health_duration(started.elapsed().as_secs_f64());
         for zone in &report.new_zones {
             self.metrics.init_zone_evictions(zone);
         }
@@ -584,7 +676,9 @@ impl<C: Cluster> Control<C> {
         }
         if report.breaker_open != self.breaker_open {
             if report.breaker_open {
-                warn!("more than --max-unhealthy-fraction of all nodes are not Ready: NoExecute tainting paused");
+                warn!(
+                    "more than --max-unhealthy-fraction of all nodes are not Ready: NoExecute tainting paused"
+                );
             } else {
                 info!("NoExecute tainting resumed");
             }

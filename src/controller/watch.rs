@@ -31,9 +31,9 @@ impl Resource {
 /// One watch event of any resource.
 #[derive(Debug)]
 pub enum Delivery {
-    Node(Event<Node>),
-    Lease(Event<Lease>),
-    Pod(Event<Pod>),
+    Node(Box<Event<Node>>),
+    Lease(Box<Event<Lease>>),
+    Pod(Box<Event<Pod>>),
     /// The watch failed; it re-lists by itself.
     Error(Resource, ApiError),
 }
@@ -59,7 +59,13 @@ pub fn forward<K: Send + 'static>(
                 Ok(event) => wrap(event),
                 Err(e) => Delivery::Error(resource, e),
             };
-            if inbox.send(Tagged { generation, delivery }).is_err() {
+            if inbox
+                .send(Tagged {
+                    generation,
+                    delivery,
+                })
+                .is_err()
+            {
                 return;
             }
         }

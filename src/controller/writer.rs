@@ -7,10 +7,10 @@
 //! different objects proceed independently, so a pod a PodDisruptionBudget protects does not hold
 //! up anything else.
 
+use super::tasks::Tasks;
 use crate::clock::Clock;
 use crate::cluster::{ApiError, Cluster};
 use crate::logic::actions::{Action, TaintPurpose};
-use super::tasks::Tasks;
 use crate::logic::{conditions, eviction, taints};
 use crate::metrics::Metrics;
 use crate::settings::{EvictionMode, Settings};
@@ -43,7 +43,9 @@ enum Attempt {
 /// deterministic jitter of up to +25% derived from the object key (no randomness, so the
 /// simulator stays reproducible, while replicas of many objects still spread out).
 pub fn backoff(attempt: u32, key: &str) -> Duration {
-    let base = FIRST_BACKOFF.saturating_mul(1u32 << attempt.min(16)).min(MAX_BACKOFF);
+    let base = FIRST_BACKOFF
+        .saturating_mul(1u32 << attempt.min(16))
+        .min(MAX_BACKOFF);
     let mut h: u32 = 0x811c9dc5;
     for b in key.bytes().chain(attempt.to_le_bytes()) {
         h = (h ^ b as u32).wrapping_mul(0x01000193);
@@ -66,13 +68,23 @@ pub fn kind(action: &Action) -> &'static str {
 /// The object an action is about; actions on one object are applied in order.
 fn object_key(action: &Action) -> String {
     match action {
-        Action::MarkNodeUnknown { node, .. } | Action::ChangeTaints { node, .. } | Action::SetLabels { node, .. } => {
+        Action::MarkNodeUnknown { node, .. }
+        | Action::ChangeTaints { node, .. }
+        | Action::SetLabels { node, .. } => {
             format!("node/{node}")
         }
-        Action::MarkPodNotReady { namespace, name, .. } | Action::EvictPod { namespace, name, .. } => {
+        Action::MarkPodNotReady {
+            namespace, name, ..
+        }
+        | Action::EvictPod {
+            namespace, name, ..
+        } => {
             format!("pod/{namespace}/{name}")
         }
-        Action::Event(e) => format!("event/{}/{}/{}", e.object.kind, e.object.namespace, e.object.name),
+        Action::Event(e) => format!(
+            "event/{}/{}/{}",
+            e.object.kind, e.object.namespace, e.object.name
+        ),
     }
 }
 
@@ -84,7 +96,10 @@ pub struct Writer<C: Cluster> {
 
 impl<C: Cluster> Clone for Writer<C> {
     fn clone(&self) -> Self {
-        Writer { inner: self.inner.clone(), tasks: self.tasks.clone() }
+        Writer {
+            inner: self.inner.clone(),
+            tasks: self.tasks.clone(),
+        }
     }
 }
 
@@ -246,11 +261,33 @@ impl<C: Cluster> Inner<C> {
 
     async fn attempt(&self, action: &Action) -> Attempt {
         let r = match action {
-            Action::MarkNodeUnknown { node, ready_heartbeat, now } => self.mark_node_unknown(node, *ready_heartbeat, *now).await,
-            Action::ChangeTaints { node, change, purpose } => self.change_taints(node, change, purpose).await,
+            Action::MarkNodeUnknown {
+                node,
+                ready_heartbeat,
+                now,
+            } => self.mark_node_unknown(node, *ready_heartbeat, *now).await,
+            Action::ChangeTaints {
+                node,
+                change,
+                purpose,
+            } => self.change_taints(node, change, purpose).await,
             Action::SetLabels { node, labels } => self.set_labels(node, labels).await,
-            Action::MarkPodNotReady { namespace, name, uid, node, now } => self.mark_pod_not_ready(namespace, name, uid, node, *now).await,
-            Action::EvictPod { namespace, name, uid, node } => self.evict_pod(namespace, name, uid, node).await,
+            Action::MarkPodNotReady {
+                namespace,
+                name,
+                uid,
+                node,
+                now,
+            } => {
+                self.mark_pod_not_ready(namespace, name, uid, node, *now)
+                    .await
+            }
+            Action::EvictPod {
+                namespace,
+                name,
+                uid,
+                node,
+            } => self.evict_pod(namespace, name, uid, node).await,
             Action::Event(record) => {
                 let now = self.clock.now();
                 match self.cluster.create_event(record, now).await {
@@ -271,10 +308,18 @@ impl<C: Cluster> Inner<C> {
         }
     }
 
-    async fn mark_node_unknown(&self, name: &str, heartbeat: Option<Timestamp>, now: Timestamp) -> Result<(), Attempt> {
+    async fn mark_node_unknown(
+        &self,
+        name: &str,
+        heartbeat: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<(), Attempt> {
         let mut node = Self::read(self.cluster.get_node(name).await)?;
         if conditions::ready_heartbeat(&node) != heartbeat {
-            debug!(node = name, "kubelet posted since the decision: not marking Unknown");
+            debug!(
+                node = name,
+                "kubelet posted since the decision: not marking Unknown"
+            );
             return Ok(());
         }
         let changed = conditions::mark_unknown(&mut node, now);
@@ -286,9 +331,18 @@ impl<C: Cluster> Inner<C> {
         Ok(())
     }
 
-    async fn change_taints(&self, name: &str, change: &crate::logic::actions::TaintChange, purpose: &TaintPurpose) -> Result<(), Attempt> {
+    async fn change_taints(
+        &self,
+        name: &str,
+        change: &crate::logic::actions::TaintChange,
+        purpose: &TaintPurpose,
+    ) -> Result<(), Attempt> {
         let mut node = Self::read(self.cluster.get_node(name).await)?;
-        let mut list = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
+        let mut list = node
+            .spec
+            .as_ref()
+            .and_then(|s| s.taints.clone())
+            .unwrap_or_default();
         if !taints::apply_change(&mut list, change) {
             return Ok(());
         }
@@ -303,7 +357,11 @@ impl<C: Cluster> Inner<C> {
         Ok(())
     }
 
-    async fn set_labels(&self, name: &str, wanted: &BTreeMap<String, String>) -> Result<(), Attempt> {
+    async fn set_labels(
+        &self,
+        name: &str,
+        wanted: &BTreeMap<String, String>,
+    ) -> Result<(), Attempt> {
         let mut node = Self::read(self.cluster.get_node(name).await)?;
         let labels = node.metadata.labels.get_or_insert_with(Default::default);
         let mut changed = false;
@@ -320,15 +378,30 @@ impl<C: Cluster> Inner<C> {
     }
 
     /// The live pod, if it is still the one the decision was about (same UID, same node).
-    async fn same_pod(&self, namespace: &str, name: &str, uid: &str, node: &str) -> Result<Option<Pod>, Attempt> {
+    async fn same_pod(
+        &self,
+        namespace: &str,
+        name: &str,
+        uid: &str,
+        node: &str,
+    ) -> Result<Option<Pod>, Attempt> {
         let pod = Self::read(self.cluster.get_pod(namespace, name).await)?;
         let same = pod.metadata.uid.as_deref() == Some(uid)
             && pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node);
         Ok(same.then_some(pod))
     }
 
-    async fn mark_pod_not_ready(&self, namespace: &str, name: &str, uid: &str, node: &str, now: Timestamp) -> Result<(), Attempt> {
-        let Some(mut pod) = self.same_pod(namespace, name, uid, node).await? else { return Ok(()) };
+    async fn mark_pod_not_ready(
+        &self,
+        namespace: &str,
+        name: &str,
+        uid: &str,
+        node: &str,
+        now: Timestamp,
+    ) -> Result<(), Attempt> {
+        let Some(mut pod) = self.same_pod(namespace, name, uid, node).await? else {
+            return Ok(());
+        };
         let Some(cond) = pod
             .status
             .as_mut()
@@ -346,9 +419,17 @@ impl<C: Cluster> Inner<C> {
         Ok(())
     }
 
-    async fn evict_pod(&self, namespace: &str, name: &str, uid: &str, node_name: &str) -> Result<(), Attempt> {
+    async fn evict_pod(
+        &self,
+        namespace: &str,
+        name: &str,
+        uid: &str,
+        node_name: &str,
+    ) -> Result<(), Attempt> {
         let started = self.clock.now();
-        let Some(mut pod) = self.same_pod(namespace, name, uid, node_name).await? else { return Ok(()) };
+        let Some(mut pod) = self.same_pod(namespace, name, uid, node_name).await? else {
+            return Ok(());
+        };
         if pod.metadata.deletion_timestamp.is_some() {
             return Ok(());
         }
@@ -392,7 +473,9 @@ impl<C: Cluster> Inner<C> {
             }
             other => {
                 self.outcome(write_kind, other)?;
-                self.metrics.pod_deleted(crate::logic::time::since(self.clock.now(), started).as_secs_f64());
+                self.metrics.pod_deleted(
+                    crate::logic::time::since(self.clock.now(), started).as_secs_f64(),
+                );
                 info!(pod = %format!("{namespace}/{name}"), node = node_name, "evicted pod");
                 Ok(())
             }
@@ -405,7 +488,10 @@ impl<C: Cluster> Inner<C> {
 fn add_disruption_target(pod: &mut Pod, now: Timestamp) -> bool {
     let status = pod.status.get_or_insert_with(Default::default);
     let conds = status.conditions.get_or_insert_with(Vec::new);
-    if conds.iter().any(|c| c.type_ == "DisruptionTarget" && c.status == "True") {
+    if conds
+        .iter()
+        .any(|c| c.type_ == "DisruptionTarget" && c.status == "True")
+    {
         return false;
     }
     conds.retain(|c| c.type_ != "DisruptionTarget");

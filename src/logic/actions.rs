@@ -51,7 +51,12 @@ pub struct ObjectRef {
 
 impl ObjectRef {
     pub fn node(name: &str, uid: Option<String>) -> Self {
-        ObjectRef { kind: "Node", namespace: String::new(), name: name.to_string(), uid }
+        ObjectRef {
+            kind: "Node",
+            namespace: String::new(),
+            name: name.to_string(),
+            uid,
+        }
     }
     pub fn pod(namespace: &str, name: &str, uid: Option<String>) -> Self {
         ObjectRef {

@@ -48,17 +48,28 @@ impl HealthTracker {
     /// process that starts with empty memory must); a node without one counts from its
     /// creation, as upstream does, unless its Lease was already seen.
     pub fn observe_node(&mut self, node: &Node, now: Timestamp) {
-        let heartbeat = conditions::condition(node, "Ready").map(|c| c.last_heartbeat_time.as_ref().map(|t| t.0));
+        let heartbeat = conditions::condition(node, "Ready")
+            .map(|c| c.last_heartbeat_time.as_ref().map(|t| t.0));
         let name = node_name(node).to_string();
         match self.nodes.get_mut(&name) {
             None => {
                 let probe = match heartbeat {
                     Some(_) => now,
-                    None => node.metadata.creation_timestamp.as_ref().map(|t| t.0).unwrap_or(now),
+                    None => node
+                        .metadata
+                        .creation_timestamp
+                        .as_ref()
+                        .map(|t| t.0)
+                        .unwrap_or(now),
                 };
                 self.nodes.insert(
                     name,
-                    NodeHealth { probe, node_seen: true, ready_heartbeat: heartbeat, lease_renew: None },
+                    NodeHealth {
+                        probe,
+                        node_seen: true,
+                        ready_heartbeat: heartbeat,
+                        lease_renew: None,
+                    },
                 );
             }
             Some(h) => {
@@ -75,13 +86,24 @@ impl HealthTracker {
     /// Records a node Lease as delivered by the watch at `now`: any change of renewTime is a
     /// heartbeat, also one that goes backwards.
     pub fn observe_lease(&mut self, lease: &Lease, now: Timestamp) {
-        let Some(name) = lease.metadata.name.as_deref() else { return };
-        let renew = lease.spec.as_ref().and_then(|s| s.renew_time.as_ref()).map(|t| t.0);
+        let Some(name) = lease.metadata.name.as_deref() else {
+            return;
+        };
+        let renew = lease
+            .spec
+            .as_ref()
+            .and_then(|s| s.renew_time.as_ref())
+            .map(|t| t.0);
         match self.nodes.get_mut(name) {
             None => {
                 self.nodes.insert(
                     name.to_string(),
-                    NodeHealth { probe: now, node_seen: false, ready_heartbeat: None, lease_renew: renew },
+                    NodeHealth {
+                        probe: now,
+                        node_seen: false,
+                        ready_heartbeat: None,
+                        lease_renew: renew,
+                    },
                 );
             }
             Some(h) => {
@@ -163,7 +185,10 @@ mod tests {
     fn lease(name: &str, renew: i64) -> Lease {
         let mut l = Lease::default();
         l.metadata.name = Some(name.into());
-        l.spec = Some(LeaseSpec { renew_time: Some(MicroTime(at(renew))), ..Default::default() });
+        l.spec = Some(LeaseSpec {
+            renew_time: Some(MicroTime(at(renew))),
+            ..Default::default()
+        });
         l
     }
 

@@ -13,8 +13,8 @@ pub mod monitor;
 pub mod rate_limit;
 pub mod taints;
 pub mod time;
-pub mod view;
 pub mod tolerations;
+pub mod view;
 pub mod zones;
 
 pub use jiff::Timestamp;

@@ -108,7 +108,10 @@ impl Monitor {
     /// new grace period.
     pub fn restart_passes(&mut self) {
         let health = std::mem::take(&mut self.health);
-        *self = Monitor { health, ..Monitor::default() };
+        *self = Monitor {
+            health,
+            ..Monitor::default()
+        };
     }
 
     /// A node arrived through the watch at `now`.
@@ -122,7 +125,9 @@ impl Monitor {
             self.marked_unknown.remove(name);
         }
         if let Some((want, _)) = self.pending_taint.get(name)
-            && [NOT_READY, UNREACHABLE].iter().all(|k| taints::has_no_execute(node, k) == (*want == Some(*k)))
+            && [NOT_READY, UNREACHABLE]
+                .iter()
+                .all(|k| taints::has_no_execute(node, k) == (*want == Some(*k)))
         {
             self.pending_taint.remove(name);
         }
@@ -153,7 +158,11 @@ impl Monitor {
         let mut actions = Vec::new();
         let name = name_of(node).to_string();
         if let Some(change) = taints::condition_taint_change(node, now) {
-            actions.push(Action::ChangeTaints { node: name.clone(), change, purpose: TaintPurpose::Conditions });
+            actions.push(Action::ChangeTaints {
+                node: name.clone(),
+                change,
+                purpose: TaintPurpose::Conditions,
+            });
         }
         if let Some(labels) = labels::beta_label_updates(node) {
             actions.push(Action::SetLabels { node: name, labels });
@@ -161,10 +170,26 @@ impl Monitor {
         actions
     }
 
-    fn ensure_zone(&mut self, key: &str, settings: &Settings, now: Timestamp, report: &mut PassReport) {
+    fn ensure_zone(
+        &mut self,
+        key: &str,
+        settings: &Settings,
+        now: Timestamp,
+        report: &mut PassReport,
+    ) {
         if !self.zones.contains_key(key) {
-            let qps = if self.all_zones_down { 0.0 } else { settings.node_eviction_rate };
-            self.zones.insert(key.to_string(), Zone { state: ZoneState::Initial, queue: ZoneQueue::new(qps, now) });
+            let qps = if self.all_zones_down {
+                0.0
+            } else {
+                settings.node_eviction_rate
+            };
+            self.zones.insert(
+                key.to_string(),
+                Zone {
+                    state: ZoneState::Initial,
+                    queue: ZoneQueue::new(qps, now),
+                },
+            );
             report.new_zones.push(key.to_string());
         }
     }
@@ -188,17 +213,28 @@ impl Monitor {
             add: Vec::new(),
             remove: [NOT_READY, UNREACHABLE]
                 .iter()
-                .map(|k| super::actions::TaintRef { key: k.to_string(), effect: taints::NO_EXECUTE.to_string() })
+                .map(|k| super::actions::TaintRef {
+                    key: k.to_string(),
+                    effect: taints::NO_EXECUTE.to_string(),
+                })
                 .collect(),
         };
         self.pending_taint.insert(name.to_string(), (None, now));
-        actions.push(Action::ChangeTaints { node: name.to_string(), change, purpose: TaintPurpose::Recovery });
+        actions.push(Action::ChangeTaints {
+            node: name.to_string(),
+            change,
+            purpose: TaintPurpose::Recovery,
+        });
     }
 
     /// The node's Ready status as the controller last decided it: Unknown when we marked it so
     /// for its current heartbeat, even before our write shows in the cache.
     fn effective_ready<'a>(&self, node: &'a Node) -> Option<&'a str> {
-        if self.marked_unknown.get(name_of(node)).is_some_and(|hb| *hb == conditions::ready_heartbeat(node)) {
+        if self
+            .marked_unknown
+            .get(name_of(node))
+            .is_some_and(|hb| *hb == conditions::ready_heartbeat(node))
+        {
             return Some("Unknown");
         }
         conditions::ready_status(node)
@@ -208,7 +244,13 @@ impl Monitor {
     ///
     /// `heartbeats_fresh` is false when the staleness guard found the Lease/Node watch stale:
     /// then nothing is marked Unknown and no NoExecute taint is queued on that data.
-    pub fn monitor_pass(&mut self, view: &ClusterView, now: Timestamp, settings: &Settings, heartbeats_fresh: bool) -> PassReport {
+    pub fn monitor_pass(
+        &mut self,
+        view: &ClusterView,
+        now: Timestamp,
+        settings: &Settings,
+        heartbeats_fresh: bool,
+    ) -> PassReport {
         let mut report = PassReport::default();
         let mut actions = Vec::new();
 
@@ -231,7 +273,12 @@ impl Monitor {
         }
 
         // Nodes that went away.
-        let gone: Vec<String> = self.known.keys().filter(|n| !view.nodes.contains_key(*n)).cloned().collect();
+        let gone: Vec<String> = self
+            .known
+            .keys()
+            .filter(|n| !view.nodes.contains_key(*n))
+            .cloned()
+            .collect();
         for name in gone {
             let uid = self.known.remove(&name).filter(|u| !u.is_empty());
             actions.push(Action::Event(EventRecord {
@@ -260,7 +307,11 @@ impl Monitor {
 
             // The node as the controller last decided it (our Unknown write may be in flight).
             let mut observed = cached.clone();
-            if self.marked_unknown.get(name).is_some_and(|hb| *hb == conditions::ready_heartbeat(cached)) {
+            if self
+                .marked_unknown
+                .get(name)
+                .is_some_and(|hb| *hb == conditions::ready_heartbeat(cached))
+            {
                 conditions::mark_unknown(&mut observed, now);
             }
             let observed_ready = conditions::ready_status(&observed).map(str::to_string);
@@ -270,7 +321,11 @@ impl Monitor {
                 let changed = conditions::mark_unknown(&mut current, now);
                 if changed.iter().any(|c| c == "Ready") {
                     let heartbeat = conditions::ready_heartbeat(cached);
-                    actions.push(Action::MarkNodeUnknown { node: name.clone(), ready_heartbeat: heartbeat, now });
+                    actions.push(Action::MarkNodeUnknown {
+                        node: name.clone(),
+                        ready_heartbeat: heartbeat,
+                        now,
+                    });
                     self.marked_unknown.insert(name.clone(), heartbeat);
                     report.marked_unknown.push(name.clone());
                 } else {
@@ -280,14 +335,19 @@ impl Monitor {
             let current_ready = conditions::ready_status(&current).map(str::to_string);
 
             if !zones::excluded(cached) {
-                zone_ready.entry(key.clone()).or_default().push(current_ready.clone());
+                zone_ready
+                    .entry(key.clone())
+                    .or_default()
+                    .push(current_ready.clone());
                 counted += 1;
                 if current_ready.as_deref() != Some("True") {
                     not_ready += 1;
                 }
             }
 
-            let Some(ready) = current_ready.as_deref() else { continue };
+            let Some(ready) = current_ready.as_deref() else {
+                continue;
+            };
 
             // Controller-detected heartbeat loss: NodeNotReady and the pods' Ready=False.
             if ready != "True" && observed_ready.as_deref() == Some("True") {
@@ -312,11 +372,19 @@ impl Monitor {
 
             match ready {
                 "False" | "Unknown" => {
-                    let (want, other) = if ready == "False" { (NOT_READY, UNREACHABLE) } else { (UNREACHABLE, NOT_READY) };
+                    let (want, other) = if ready == "False" {
+                        (NOT_READY, UNREACHABLE)
+                    } else {
+                        (UNREACHABLE, NOT_READY)
+                    };
                     if self.has_taint(cached, other, now) {
                         // Swap at once, not rate limited; the countdown goes on (Part A item 2).
                         if let Some(change) = taints::no_execute_change(cached, want, now) {
-                            actions.push(Action::ChangeTaints { node: name.clone(), change, purpose: TaintPurpose::Swap });
+                            actions.push(Action::ChangeTaints {
+                                node: name.clone(),
+                                change,
+                                purpose: TaintPurpose::Swap,
+                            });
                             self.pending_taint.insert(name.clone(), (Some(want), now));
                         }
                     } else if !self.has_taint(cached, want, now)
@@ -368,7 +436,12 @@ impl Monitor {
         // Zones with no node at all are gone, all of them in this pass (Part A item 7). A zone
         // of excluded nodes only keeps its queue and limiter.
         let present: BTreeSet<String> = view.nodes.values().map(zones::zone_key).collect();
-        let vanished: Vec<String> = self.zones.keys().filter(|k| !present.contains(*k)).cloned().collect();
+        let vanished: Vec<String> = self
+            .zones
+            .keys()
+            .filter(|k| !present.contains(*k))
+            .cloned()
+            .collect();
         for key in vanished {
             self.zones.remove(&key);
             report.vanished_zones.push(key);
@@ -377,11 +450,15 @@ impl Monitor {
         let mut new_states = BTreeMap::new();
         for (key, ready) in &zone_ready {
             let statuses: Vec<Option<&str>> = ready.iter().map(|r| r.as_deref()).collect();
-            let (unhealthy, state) = zones::compute_zone_state(&statuses, settings.unhealthy_zone_threshold);
-            report.zone_health.push((key.clone(), ready.len(), unhealthy));
+            let (unhealthy, state) =
+                zones::compute_zone_state(&statuses, settings.unhealthy_zone_threshold);
+            report
+                .zone_health
+                .push((key.clone(), ready.len(), unhealthy));
             new_states.insert(key.clone(), state);
         }
-        let all_are = !new_states.is_empty() && new_states.values().all(|s| *s == ZoneState::FullDisruption);
+        let all_are =
+            !new_states.is_empty() && new_states.values().all(|s| *s == ZoneState::FullDisruption);
         let all_were = self.all_zones_down;
 
         if all_are && all_were {
@@ -403,7 +480,9 @@ impl Monitor {
                 zone.queue.swap_limiter(0.0, now);
                 if new_states.contains_key(key) && zone.state != ZoneState::FullDisruption {
                     zone.state = ZoneState::FullDisruption;
-                    report.zone_changes.push((key.clone(), ZoneState::FullDisruption));
+                    report
+                        .zone_changes
+                        .push((key.clone(), ZoneState::FullDisruption));
                 }
             }
             return;
@@ -440,7 +519,12 @@ impl Monitor {
 
     /// One NoExecute tainting pass at `now`: each zone's queue hands out the nodes its rate
     /// allows. `heartbeats_fresh` false (stale watch) adds no taint.
-    pub fn tainting_pass(&mut self, view: &ClusterView, now: Timestamp, heartbeats_fresh: bool) -> Vec<Action> {
+    pub fn tainting_pass(
+        &mut self,
+        view: &ClusterView,
+        now: Timestamp,
+        heartbeats_fresh: bool,
+    ) -> Vec<Action> {
         let mut actions = Vec::new();
         if !heartbeats_fresh {
             return actions;
@@ -449,8 +533,8 @@ impl Monitor {
             // Held back: say so once per node while the breaker stays open.
             for (name, node) in &view.nodes {
                 let key = zones::zone_key(node);
-                let waiting =
-                    self.zones.get(&key).is_some_and(|z| z.queue.contains(name)) && !self.has_any_taint(node, now);
+                let waiting = self.zones.get(&key).is_some_and(|z| z.queue.contains(name))
+                    && !self.has_any_taint(node, now);
                 if waiting && self.breaker_warned.insert(name.clone()) {
                     actions.push(node_event(
                         node,
@@ -467,12 +551,16 @@ impl Monitor {
         let mut zones = std::mem::take(&mut self.zones);
         for (zone_key, zone) in zones.iter_mut() {
             zone.queue.try_process(now, |queued| {
-                let Some(node) = view.nodes.get(&queued.node) else { return Outcome::Done };
+                let Some(node) = view.nodes.get(&queued.node) else {
+                    return Outcome::Done;
+                };
                 // The status at tainting time, as this controller last decided it.
                 let Some(ready) = self.effective_ready(node) else {
                     return Outcome::RetryAfter(NO_READY_RETRY);
                 };
-                let Some(key) = taints::no_execute_key_for(ready) else { return Outcome::Done };
+                let Some(key) = taints::no_execute_key_for(ready) else {
+                    return Outcome::Done;
+                };
                 if self.has_taint(node, key, now) {
                     return Outcome::Done;
                 }
@@ -480,9 +568,12 @@ impl Monitor {
                     actions.push(Action::ChangeTaints {
                         node: queued.node.clone(),
                         change,
-                        purpose: TaintPurpose::ZoneEviction { zone: zone_key.clone() },
+                        purpose: TaintPurpose::ZoneEviction {
+                            zone: zone_key.clone(),
+                        },
                     });
-                    self.pending_taint.insert(queued.node.clone(), (Some(key), now));
+                    self.pending_taint
+                        .insert(queued.node.clone(), (Some(key), now));
                 }
                 Outcome::Done
             });

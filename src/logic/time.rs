@@ -12,7 +12,11 @@ pub fn add(t: Timestamp, d: Duration) -> Timestamp {
 /// `t + seconds` for a signed number of seconds (tolerationSeconds may be negative).
 pub fn add_secs(t: Timestamp, seconds: i64) -> Timestamp {
     t.checked_add(SignedDuration::from_secs(seconds))
-        .unwrap_or(if seconds < 0 { Timestamp::MIN } else { Timestamp::MAX })
+        .unwrap_or(if seconds < 0 {
+            Timestamp::MIN
+        } else {
+            Timestamp::MAX
+        })
 }
 
 /// The time elapsed from `earlier` to `later`, zero when `later` is not after `earlier`.
@@ -28,7 +32,11 @@ pub fn since(later: Timestamp, earlier: Timestamp) -> Duration {
 /// early.
 pub fn round_up_next_second(t: Timestamp) -> Timestamp {
     let floor = Timestamp::from_second(t.as_second()).unwrap_or(t);
-    let floor = if floor > t { add_secs(floor, -1) } else { floor };
+    let floor = if floor > t {
+        add_secs(floor, -1)
+    } else {
+        floor
+    };
     add_secs(floor, 1)
 }
 

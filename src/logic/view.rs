@@ -27,7 +27,11 @@ pub fn pod_key(pod: &Pod) -> String {
 
 /// The node a pod is bound to, if any.
 pub fn pod_node(pod: &Pod) -> Option<&str> {
-    pod.spec.as_ref()?.node_name.as_deref().filter(|n| !n.is_empty())
+    pod.spec
+        .as_ref()?
+        .node_name
+        .as_deref()
+        .filter(|n| !n.is_empty())
 }
 
 impl ClusterView {
@@ -39,7 +43,10 @@ impl ClusterView {
             self.unindex(old_node, &key);
         }
         if let Some(node) = self.pods.get(&key).and_then(pod_node) {
-            self.pods_by_node.entry(node.to_string()).or_default().insert(key);
+            self.pods_by_node
+                .entry(node.to_string())
+                .or_default()
+                .insert(key);
         }
         old
     }
@@ -79,6 +86,9 @@ pub fn moved_on<K: kube::Resource>(cached: &BTreeMap<String, K>, fresh: &[K]) ->
     }
     fresh.iter().any(|f| {
         let name = f.meta().name.as_deref().unwrap_or("");
-        cached.get(name).map(|c| c.meta().resource_version.as_deref()) != Some(f.meta().resource_version.as_deref())
+        cached
+            .get(name)
+            .map(|c| c.meta().resource_version.as_deref())
+            != Some(f.meta().resource_version.as_deref())
     })
 }

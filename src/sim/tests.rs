@@ -1072,14 +1072,12 @@ fn a_node_that_stops_heartbeating_is_tainted_and_its_pods_deleted_by_the_control
     s.events = vec![event(
         30,
         "stop-heartbeat",
-        EventAction::StopHeartbeat { nodes: vec!["a-0".into()] },
+        EventAction::StopHeartbeat {
+            nodes: vec!["a-0".into()],
+        },
     )];
-    let settings = crate::settings::Settings { leader_elect: false, ..Default::default() };
+    let settings = crate::settings::Settings::default();
     let entries = super::simulate(&s, settings.clone(), 0).unwrap();
-    let mut out = Vec::new();
-    super::write_jsonl(&entries, &mut out).unwrap();
-    let text = String::from_utf8(out).unwrap();
-    eprintln!("{text}");
     let again = super::simulate(&s, settings, 0).unwrap();
     assert_eq!(entries, again);
     let summary = match &entries.last().unwrap().kind {

@@ -37,7 +37,10 @@ pub fn timeline_with(yaml: &str, set: &[(&str, &str)]) -> Vec<Value> {
 }
 
 pub fn parse(jsonl: &str) -> Vec<Value> {
-    jsonl.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect()
+    jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
 }
 
 /// Entries of one type.
@@ -60,7 +63,10 @@ pub fn taint_added(entries: &[Value], node: &str, taint: &str) -> Vec<f64> {
 
 /// Time the pod was deleted, if it was.
 pub fn deleted_at(entries: &[Value], pod: &str) -> Option<f64> {
-    of(entries, "PodDeleted").into_iter().find(|e| e["pod"] == pod).map(t)
+    of(entries, "PodDeleted")
+        .into_iter()
+        .find(|e| e["pod"] == pod)
+        .map(t)
 }
 
 pub fn unknown_at(entries: &[Value], node: &str) -> Vec<f64> {

@@ -1,13 +1,16 @@
 use super::*;
 use crate::logic::actions::TaintChange;
-use crate::logic::time;
 use k8s_openapi::api::coordination::v1::LeaseSpec;
-use k8s_openapi::api::core::v1::{NodeCondition, NodeSpec, NodeStatus, PodCondition, PodSpec, PodStatus, Taint};
+use k8s_openapi::api::core::v1::{
+    NodeCondition, NodeSpec, NodeStatus, PodCondition, PodSpec, PodStatus, Taint,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 
 fn at(secs: f64) -> Timestamp {
     let start: Timestamp = "2025-01-01T00:00:00Z".parse().unwrap();
-    start.checked_add(jiff::SignedDuration::from_secs_f64(secs)).unwrap()
+    start
+        .checked_add(jiff::SignedDuration::from_secs_f64(secs))
+        .unwrap()
 }
 
 /// A node builder: `node("a-1").zone("a").ready("True")`.
@@ -31,7 +34,11 @@ impl NodeB {
         self
     }
     fn label(mut self, k: &str, v: &str) -> Self {
-        self.0.metadata.labels.get_or_insert_with(Default::default).insert(k.into(), v.into());
+        self.0
+            .metadata
+            .labels
+            .get_or_insert_with(Default::default)
+            .insert(k.into(), v.into());
         self
     }
     fn ready(mut self, status: &str, heartbeat: f64) -> Self {
@@ -52,12 +59,17 @@ impl NodeB {
         self
     }
     fn taint(mut self, key: &str, effect: &str, added: f64) -> Self {
-        self.0.spec.get_or_insert_with(NodeSpec::default).taints.get_or_insert_with(Vec::new).push(Taint {
-            key: key.into(),
-            effect: effect.into(),
-            time_added: Some(Time(at(added))),
-            value: None,
-        });
+        self.0
+            .spec
+            .get_or_insert_with(NodeSpec::default)
+            .taints
+            .get_or_insert_with(Vec::new)
+            .push(Taint {
+                key: key.into(),
+                effect: effect.into(),
+                time_added: Some(Time(at(added))),
+                value: None,
+            });
         self
     }
     fn build(self) -> Node {
@@ -70,9 +82,16 @@ fn pod(name: &str, node: &str) -> Pod {
     p.metadata.name = Some(name.into());
     p.metadata.namespace = Some("default".into());
     p.metadata.uid = Some(format!("uid-{name}"));
-    p.spec = Some(PodSpec { node_name: Some(node.into()), ..Default::default() });
+    p.spec = Some(PodSpec {
+        node_name: Some(node.into()),
+        ..Default::default()
+    });
     p.status = Some(PodStatus {
-        conditions: Some(vec![PodCondition { type_: "Ready".into(), status: "True".into(), ..Default::default() }]),
+        conditions: Some(vec![PodCondition {
+            type_: "Ready".into(),
+            status: "True".into(),
+            ..Default::default()
+        }]),
         ..Default::default()
     });
     p
@@ -81,7 +100,10 @@ fn pod(name: &str, node: &str) -> Pod {
 fn lease(name: &str, renew: f64) -> Lease {
     let mut l = Lease::default();
     l.metadata.name = Some(name.into());
-    l.spec = Some(LeaseSpec { renew_time: Some(MicroTime(at(renew))), ..Default::default() });
+    l.spec = Some(LeaseSpec {
+        renew_time: Some(MicroTime(at(renew))),
+        ..Default::default()
+    });
     l
 }
 
@@ -94,7 +116,11 @@ struct Harness {
 
 impl Harness {
     fn new(nodes: Vec<Node>) -> Self {
-        let mut h = Harness { m: Monitor::new(), view: ClusterView::default(), s: Settings::default() };
+        let mut h = Harness {
+            m: Monitor::new(),
+            view: ClusterView::default(),
+            s: Settings::default(),
+        };
         for n in nodes {
             h.put(n, 0.0);
         }
@@ -115,7 +141,12 @@ impl Harness {
         for a in actions {
             if let Action::ChangeTaints { node, change, .. } = a {
                 let mut n = self.view.nodes[node].clone();
-                let mut list = n.spec.clone().unwrap_or_default().taints.unwrap_or_default();
+                let mut list = n
+                    .spec
+                    .clone()
+                    .unwrap_or_default()
+                    .taints
+                    .unwrap_or_default();
                 taints::apply_change(&mut list, change);
                 n.spec.get_or_insert_with(Default::default).taints = Some(list);
                 self.put(n, t);
@@ -179,7 +210,10 @@ fn every_node_is_registered_with_an_event_on_the_first_pass() {
 fn a_silent_node_is_marked_unknown_on_the_first_pass_strictly_after_grace() {
     let mut h = Harness::new(vec![node("a").zone("z").build()]);
     for t in (0..=50).step_by(5) {
-        assert!(unknown_marks(&h.pass(t as f64).actions).is_empty(), "marked at {t}");
+        assert!(
+            unknown_marks(&h.pass(t as f64).actions).is_empty(),
+            "marked at {t}"
+        );
     }
     let r = h.pass(55.0);
     assert_eq!(unknown_marks(&r.actions), vec!["a"]);
@@ -221,35 +255,57 @@ fn the_unknown_flip_marks_pods_not_ready_once() {
 
 #[test]
 fn a_node_reported_not_ready_by_its_kubelet_is_tainted_without_grace_and_without_pod_marking() {
-    let mut h = Harness::new(vec![node("a").zone("z").build(), node("b").zone("z").build()]);
+    let mut h = Harness::new(vec![
+        node("a").zone("z").build(),
+        node("b").zone("z").build(),
+    ]);
     h.pass(0.0);
     h.put(node("a").zone("z").ready("False", 3.0).build(), 3.0);
     let r = h.pass(5.0);
     assert!(events(&r.actions, "NodeNotReady").is_empty());
-    assert!(!r.actions.iter().any(|a| matches!(a, Action::MarkPodNotReady { .. })));
+    assert!(
+        !r.actions
+            .iter()
+            .any(|a| matches!(a, Action::MarkPodNotReady { .. }))
+    );
     let t = h.taint(5.0);
-    assert_eq!(added_no_execute(&t), vec![("a".to_string(), NOT_READY.to_string())]);
+    assert_eq!(
+        added_no_execute(&t),
+        vec![("a".to_string(), NOT_READY.to_string())]
+    );
 }
 
 #[test]
 fn the_flipped_node_is_queued_in_the_same_pass_and_tainted_at_once() {
-    let mut h = Harness::new(vec![node("a").zone("z").build(), node("b").zone("z").build(), node("c").zone("z").build()]);
+    let mut h = Harness::new(vec![
+        node("a").zone("z").build(),
+        node("b").zone("z").build(),
+        node("c").zone("z").build(),
+    ]);
     h.put(node("b").zone("z").ready("True", 50.0).build(), 50.0);
     h.put(node("c").zone("z").ready("True", 50.0).build(), 50.0);
     h.pass(0.0);
     let r = h.pass(55.0);
     assert_eq!(unknown_marks(&r.actions), vec!["a"]);
     let t = h.taint(55.0);
-    assert_eq!(added_no_execute(&t), vec![("a".to_string(), UNREACHABLE.to_string())]);
+    assert_eq!(
+        added_no_execute(&t),
+        vec![("a".to_string(), UNREACHABLE.to_string())]
+    );
 }
 
 #[test]
 fn a_normal_zone_taints_one_node_per_ten_seconds_at_the_default_rate() {
-    let nodes: Vec<Node> = (0..10).map(|i| node(&format!("n{i}")).zone("z").build()).collect();
+    let nodes: Vec<Node> = (0..10)
+        .map(|i| node(&format!("n{i}")).zone("z").build())
+        .collect();
     let mut h = Harness::new(nodes);
     h.pass(0.0);
     for i in 0..2 {
-        h.put(node(&format!("n{i}")).zone("z").ready("False", 1.0).build(), 1.0);
+        h.put(
+            node(&format!("n{i}")).zone("z").ready("False", 1.0).build(),
+            1.0,
+        );
     }
     h.pass(5.0);
     let mut tainted = Vec::new();
@@ -265,18 +321,32 @@ fn a_normal_zone_taints_one_node_per_ten_seconds_at_the_default_rate() {
     }
     assert_eq!(tainted.len(), 2);
     assert_eq!(tainted[0].1, 5.0);
-    assert!((tainted[1].1 - 15.0).abs() < 1e-9, "second at {}", tainted[1].1);
+    assert!(
+        (tainted[1].1 - 15.0).abs() < 1e-9,
+        "second at {}",
+        tainted[1].1
+    );
 }
 
 #[test]
 fn unreachable_swaps_to_not_ready_at_once_keeping_its_time_added() {
-    let mut h = Harness::new(vec![node("a").zone("z").ready("False", 0.0).taint(UNREACHABLE, "NoExecute", -100.0).build()]);
+    let mut h = Harness::new(vec![
+        node("a")
+            .zone("z")
+            .ready("False", 0.0)
+            .taint(UNREACHABLE, "NoExecute", -100.0)
+            .build(),
+    ]);
     let r = h.pass(0.0);
     let swap = r
         .actions
         .iter()
         .find_map(|a| match a {
-            Action::ChangeTaints { change, purpose: TaintPurpose::Swap, .. } => Some(change.clone()),
+            Action::ChangeTaints {
+                change,
+                purpose: TaintPurpose::Swap,
+                ..
+            } => Some(change.clone()),
             _ => None,
         })
         .expect("a swap");
@@ -288,15 +358,24 @@ fn unreachable_swaps_to_not_ready_at_once_keeping_its_time_added() {
 #[test]
 fn at_start_a_node_that_is_still_unknown_keeps_its_taint_and_a_ready_one_loses_it() {
     let mut h = Harness::new(vec![
-        node("sick").zone("z").ready("Unknown", 0.0).taint(UNREACHABLE, "NoExecute", -100.0).build(),
-        node("well").zone("z").taint(UNREACHABLE, "NoExecute", -100.0).build(),
+        node("sick")
+            .zone("z")
+            .ready("Unknown", 0.0)
+            .taint(UNREACHABLE, "NoExecute", -100.0)
+            .build(),
+        node("well")
+            .zone("z")
+            .taint(UNREACHABLE, "NoExecute", -100.0)
+            .build(),
     ]);
     let r = h.pass(0.0);
     let removed: Vec<&str> = r
         .actions
         .iter()
         .filter_map(|a| match a {
-            Action::ChangeTaints { node, change, .. } if !change.remove.is_empty() && change.add.is_empty() => {
+            Action::ChangeTaints { node, change, .. }
+                if !change.remove.is_empty() && change.add.is_empty() =>
+            {
                 Some(node.as_str())
             }
             _ => None,
@@ -311,21 +390,42 @@ fn at_start_a_node_that_is_still_unknown_keeps_its_taint_and_a_ready_one_loses_i
 fn a_node_ready_again_loses_its_no_execute_taint() {
     let mut h = Harness::new(vec![node("a").zone("z").ready("True", 0.0).build()]);
     h.pass(0.0);
-    h.put(node("a").zone("z").ready("True", 10.0).taint(UNREACHABLE, "NoExecute", 5.0).build(), 10.0);
+    h.put(
+        node("a")
+            .zone("z")
+            .ready("True", 10.0)
+            .taint(UNREACHABLE, "NoExecute", 5.0)
+            .build(),
+        10.0,
+    );
     let r = h.pass(10.0);
-    assert!(r.actions.iter().any(|a| matches!(a, Action::ChangeTaints { purpose: TaintPurpose::Recovery, .. })));
+    assert!(r.actions.iter().any(|a| matches!(
+        a,
+        Action::ChangeTaints {
+            purpose: TaintPurpose::Recovery,
+            ..
+        }
+    )));
 }
 
 #[test]
 fn a_small_zone_in_partial_disruption_stops_tainting() {
-    let nodes: Vec<Node> = (0..5).map(|i| node(&format!("n{i}")).zone("z").build()).collect();
+    let nodes: Vec<Node> = (0..5)
+        .map(|i| node(&format!("n{i}")).zone("z").build())
+        .collect();
     let mut h = Harness::new(nodes);
     h.pass(0.0);
     for i in 0..3 {
-        h.put(node(&format!("n{i}")).zone("z").ready("False", 1.0).build(), 1.0);
+        h.put(
+            node(&format!("n{i}")).zone("z").ready("False", 1.0).build(),
+            1.0,
+        );
     }
     let r = h.pass(5.0);
-    assert_eq!(r.zone_changes.last().map(|c| c.1), Some(ZoneState::PartialDisruption));
+    assert_eq!(
+        r.zone_changes.last().map(|c| c.1),
+        Some(ZoneState::PartialDisruption)
+    );
     let mut tainted = 0;
     for k in 0..600 {
         tainted += added_no_execute(&h.taint(5.0 + k as f64 * 0.1)).len();
@@ -337,7 +437,11 @@ fn a_small_zone_in_partial_disruption_stops_tainting() {
 fn when_every_zone_is_fully_disrupted_our_taints_come_off_and_tainting_stops() {
     let mut h = Harness::new(vec![
         node("a").zone("z1").build(),
-        node("b").zone("z2").taint(UNREACHABLE, "NoExecute", -10.0).ready("Unknown", 0.0).build(),
+        node("b")
+            .zone("z2")
+            .taint(UNREACHABLE, "NoExecute", -10.0)
+            .ready("Unknown", 0.0)
+            .build(),
     ]);
     h.pass(0.0);
     h.put(node("a").zone("z1").ready("False", 1.0).build(), 1.0);
@@ -347,7 +451,11 @@ fn when_every_zone_is_fully_disrupted_our_taints_come_off_and_tainting_stops() {
         .actions
         .iter()
         .filter_map(|a| match a {
-            Action::ChangeTaints { node, purpose: TaintPurpose::Recovery, .. } => Some(node.as_str()),
+            Action::ChangeTaints {
+                node,
+                purpose: TaintPurpose::Recovery,
+                ..
+            } => Some(node.as_str()),
             _ => None,
         })
         .collect();
@@ -358,7 +466,10 @@ fn when_every_zone_is_fully_disrupted_our_taints_come_off_and_tainting_stops() {
 
 #[test]
 fn leaving_the_all_zones_down_mode_grants_every_node_a_fresh_grace_period() {
-    let mut h = Harness::new(vec![node("a").zone("z1").build(), node("b").zone("z2").build()]);
+    let mut h = Harness::new(vec![
+        node("a").zone("z1").build(),
+        node("b").zone("z2").build(),
+    ]);
     h.pass(0.0);
     h.put(node("a").zone("z1").ready("False", 1.0).build(), 1.0);
     h.put(node("b").zone("z2").ready("False", 1.0).build(), 1.0);
@@ -374,7 +485,11 @@ fn leaving_the_all_zones_down_mode_grants_every_node_a_fresh_grace_period() {
 #[test]
 fn excluded_nodes_do_not_count_in_zone_health() {
     let mut h = Harness::new(vec![
-        node("a").zone("z").label(zones::EXCLUDE_DISRUPTION, "").ready("False", 0.0).build(),
+        node("a")
+            .zone("z")
+            .label(zones::EXCLUDE_DISRUPTION, "")
+            .ready("False", 0.0)
+            .build(),
         node("b").zone("z").build(),
     ]);
     let r = h.pass(0.0);
@@ -405,12 +520,20 @@ fn deleted_nodes_are_announced_and_forgotten() {
 
 #[test]
 fn the_breaker_holds_no_execute_taints_back_and_warns_once_per_node() {
-    let nodes: Vec<Node> = (0..4).map(|i| node(&format!("n{i}")).zone(&format!("z{i}")).build()).collect();
+    let nodes: Vec<Node> = (0..4)
+        .map(|i| node(&format!("n{i}")).zone(&format!("z{i}")).build())
+        .collect();
     let mut h = Harness::new(nodes);
     h.s.max_unhealthy_fraction = Some(0.25);
     h.pass(0.0);
     for i in 0..2 {
-        h.put(node(&format!("n{i}")).zone(&format!("z{i}")).ready("False", 1.0).build(), 1.0);
+        h.put(
+            node(&format!("n{i}"))
+                .zone(&format!("z{i}"))
+                .ready("False", 1.0)
+                .build(),
+            1.0,
+        );
     }
     let r = h.pass(5.0);
     assert!(r.breaker_open);
@@ -421,7 +544,10 @@ fn the_breaker_holds_no_execute_taints_back_and_warns_once_per_node() {
     // One node recovers: 1 of 4 is not above 0.25, the breaker closes and tainting resumes.
     h.put(node("n1").zone("z1").ready("True", 6.0).build(), 6.0);
     assert!(!h.pass(10.0).breaker_open);
-    assert_eq!(added_no_execute(&h.taint(10.0)), vec![("n0".to_string(), NOT_READY.to_string())]);
+    assert_eq!(
+        added_no_execute(&h.taint(10.0)),
+        vec![("n0".to_string(), NOT_READY.to_string())]
+    );
 }
 
 #[test]
@@ -438,10 +564,19 @@ fn a_node_without_ready_gets_the_startup_grace_and_never_updated_reason() {
 
 #[test]
 fn node_updates_keep_condition_taints_and_beta_labels_in_step() {
-    let n = node("a").ready("False", 0.0).label("kubernetes.io/os", "linux").build();
+    let n = node("a")
+        .ready("False", 0.0)
+        .label("kubernetes.io/os", "linux")
+        .build();
     let actions = Monitor::node_updated(&n, at(0.0));
-    assert!(actions.iter().any(|a| matches!(a, Action::ChangeTaints { purpose: TaintPurpose::Conditions, change, .. }
-        if change.add.iter().any(|t| t.key == NOT_READY && t.effect == "NoSchedule"))));
-    assert!(actions.iter().any(|a| matches!(a, Action::SetLabels { labels, .. }
-        if labels.get("beta.kubernetes.io/os").map(String::as_str) == Some("linux"))));
+    assert!(actions.iter().any(
+        |a| matches!(a, Action::ChangeTaints { purpose: TaintPurpose::Conditions, change, .. }
+        if change.add.iter().any(|t| t.key == NOT_READY && t.effect == "NoSchedule"))
+    ));
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::SetLabels { labels, .. }
+        if labels.get("beta.kubernetes.io/os").map(String::as_str) == Some("linux")))
+    );
 }

