@@ -199,7 +199,7 @@ for args in "${bad[@]}"; do
   if render "$work/bad.yaml" $args 2> "$work/bad.err"; then
     fail "helm template accepted bad values: $args"
   fi
-  echo "rejected: $args ($(grep -m1 -E 'schema|fail|required|error' "$work/bad.err" | cut -c1-110))"
+  echo "rejected: $args ($(grep -m1 -E '^- |execution error' "$work/bad.err" | sed 's/^.*): //' | cut -c1-120))"
 done
 
 step "the binary accepts the rendered flags, and the chart's defaults are the binary's"

@@ -413,3 +413,38 @@ events:
     let d = deleted_at(&tl, "default/p").expect("deleted");
     assert!((110.0..=111.5).contains(&d), "deleted at {d}");
 }
+
+#[test]
+fn unreachable_and_not_ready_swap_at_once_and_the_countdown_goes_on() {
+    let tl = timeline(
+        r#"
+duration: 8m
+nodes:
+  - name: n-{0..2}
+    zone: z
+pods:
+  - {name: web, node: n-1}
+events:
+  - {at: 10s, action: stop-heartbeat, nodes: [n-1]}
+  - {at: 2m, action: set-condition, nodes: [n-1], type: Ready, status: "False"}
+"#,
+    );
+    let unreachable = taint_added(&tl, "n-1", UNREACHABLE_NE);
+    let not_ready = taint_added(&tl, "n-1", NOT_READY_NE);
+    assert_eq!(
+        not_ready,
+        vec![120.0],
+        "swapped as soon as the kubelet reported False"
+    );
+    assert!(
+        of(&tl, "TaintRemoved")
+            .iter()
+            .any(|e| e["node"] == "n-1" && e["taint"] == UNREACHABLE_NE && t(e) == 120.0)
+    );
+    // The pod is due 300s after the first taint, not after the swap.
+    let d = deleted_at(&tl, "default/web").expect("deleted");
+    assert!(
+        d >= unreachable[0] + 300.0 && d <= unreachable[0] + 302.0,
+        "deleted at {d}"
+    );
+}
