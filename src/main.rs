@@ -9,8 +9,9 @@ use node_lifecycle_controller::config::{
     Cli, Command, LogFormat, OutputFormat, RunArgs, SimulateArgs, settings_from_overrides,
 };
 use node_lifecycle_controller::controller::{self, Context};
-use node_lifecycle_controller::k8s::KubeCluster;
+use node_lifecycle_controller::k8s::{KubeCluster, permissions};
 use node_lifecycle_controller::metrics::Metrics;
+use node_lifecycle_controller::settings::EvictionMode;
 use node_lifecycle_controller::sim::{self, scenario};
 use std::io::{Read, Write};
 use std::process::ExitCode;
@@ -180,6 +181,22 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             "cannot reach the API server (is the kubeconfig/context right, is the server up?)",
         )?;
         tracing::info!(server = %version.git_version, %identity, "connected to the API server");
+
+        // Check RBAC once, up front, and name what is missing (a 403 per call later helps no one).
+        let leader_ns = settings.leader_elect.then_some(settings.leader_elect_resource_namespace.as_str());
+        let evict = settings.eviction_mode == EvictionMode::Evict;
+        let wanted = permissions::required(&settings.node_lease_namespace, leader_ns, evict);
+        match permissions::missing(&client, &wanted).await {
+            Ok(missing) if !missing.is_empty() => {
+                let list: Vec<String> = missing.iter().map(|p| format!("  - {p}")).collect();
+                anyhow::bail!(
+                    "RBAC does not allow what the controller needs; grant these to its service account:\n{}",
+                    list.join("\n")
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not check RBAC permissions up front; going on"),
+        }
 
         let metrics = Arc::new(Metrics::new());
         let readiness = Arc::new(Readiness::default());

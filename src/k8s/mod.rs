@@ -2,6 +2,7 @@
 
 mod error;
 mod kube_cluster;
+pub mod permissions;
 #[cfg(test)]
 mod tests;
 
