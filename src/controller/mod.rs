@@ -30,7 +30,7 @@ use std::sync::Arc;
 use tasks::Tasks;
 use tokio::sync::{mpsc, watch as tokio_watch};
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::{Instrument, info, warn};
 use watch::{Delivery, Resource, Tagged};
 use writer::Writer;
 
@@ -106,10 +106,13 @@ pub async fn run<C: Cluster>(ctx: Context<C>) -> Result<(), Error> {
             leader: leader_tx,
             shutdown: shutdown.clone(),
         };
-        tasks.spawn(async move {
-            leader_loop.run().await;
-            let _ = done_tx.send(());
-        });
+        tasks.spawn(
+            async move {
+                leader_loop.run().await;
+                let _ = done_tx.send(());
+            }
+            .instrument(tracing::info_span!("leader_election", identity = %identity)),
+        );
         Some(done_rx)
     } else {
         // Leader for good: keep the sender, so the receiver never reports a closed channel.
@@ -154,7 +157,10 @@ pub async fn run<C: Cluster>(ctx: Context<C>) -> Result<(), Error> {
     for r in [Resource::Nodes, Resource::Leases, Resource::Pods] {
         control.start_watch(r);
     }
-    control.run(inbox, shutdown).await;
+    control
+        .run(inbox, shutdown)
+        .instrument(tracing::info_span!("controller", identity = %identity))
+        .await;
     if let Some(done) = leader_done {
         let _ = done.await;
     }

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
-use tracing::{debug, info, warn};
+use tracing::{Instrument, debug, info, warn};
 
 /// First retry delay; doubles up to `MAX_BACKOFF`.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -167,7 +167,9 @@ impl<C: Cluster> Writer<C> {
         queues.insert(key.clone(), tx);
         drop(queues);
         let inner = self.inner.clone();
-        self.tasks.spawn(async move { inner.work(key, rx).await });
+        let span = tracing::info_span!("writer", object = %key);
+        self.tasks
+            .spawn(async move { inner.work(key, rx).await }.instrument(span));
     }
 }
 
