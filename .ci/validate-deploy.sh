@@ -99,7 +99,8 @@ install_shellcheck() {
 
 install_cargo_tool() { # crate version: cargo install unless `cargo <sub> --version` reports it
   local crate=$1 version=$2 sub=${1#cargo-}
-  if cargo "$sub" --version 2>/dev/null | grep -qx "$crate $version"; then
+  # `cargo audit --version` prints "cargo-audit-audit 0.22.2", `cargo deny --version` "cargo-deny 0.20.2".
+  if [[ "$(cargo "$sub" --version 2>/dev/null)" == "$crate"*" $version" ]]; then
     return
   fi
   echo "installing $crate $version (a few minutes)"

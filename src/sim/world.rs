@@ -55,6 +55,8 @@ pub struct World {
     default_toleration_seconds: Option<i64>,
     kubelet_config: super::scenario::KubeletConfig,
     kubelets: BTreeMap<String, Kubelet>,
+    /// When each kubelet next acts, so a step costs O(due kubelets), not O(all kubelets).
+    kubelet_due: std::collections::BTreeSet<(u64, String)>,
     events: Vec<ScenarioEvent>,
     next_event: usize,
     /// (due ms, order of scheduling, what)
@@ -78,6 +80,7 @@ impl World {
             default_toleration_seconds: scenario.default_toleration_seconds,
             kubelet_config: scenario.kubelet.clone(),
             kubelets: BTreeMap::new(),
+            kubelet_due: std::collections::BTreeSet::new(),
             events: scenario.events.clone(),
             next_event: 0,
             pending: Vec::new(),
@@ -93,7 +96,17 @@ impl World {
         for pdb in &scenario.pdbs {
             world.store.add_pdb(pdb.clone());
         }
+        world.reindex_kubelets();
         world
+    }
+
+    /// Rebuilds the kubelet schedule index (after scenario actions, which may touch any kubelet).
+    fn reindex_kubelets(&mut self) {
+        self.kubelet_due = self
+            .kubelets
+            .iter()
+            .filter_map(|(name, k)| k.next_due_ms().map(|due| (due, name.clone())))
+            .collect();
     }
 
     /// Plays the scenario: work due at the start first, then the controller starts, then each
@@ -124,11 +137,7 @@ impl World {
     pub fn next_due_ms(&self) -> Option<u64> {
         let event = self.events.get(self.next_event).map(|e| millis(e.at));
         let pending = self.pending.iter().map(|p| p.0).min();
-        let kubelet = self
-            .kubelets
-            .values()
-            .filter_map(Kubelet::next_due_ms)
-            .min();
+        let kubelet = self.kubelet_due.first().map(|(due, _)| *due);
         [event, pending, kubelet].into_iter().flatten().min()
     }
 
@@ -158,11 +167,26 @@ impl World {
             let event = event.clone();
             self.next_event += 1;
             self.apply(&event, now_ms);
+            self.reindex_kubelets();
         }
         let store = self.store.clone();
-        for kubelet in self.kubelets.values_mut() {
-            if kubelet.next_due_ms().is_some_and(|due| due <= now_ms) {
+        let mut due: Vec<String> = Vec::new();
+        while let Some((at, _)) = self.kubelet_due.first() {
+            if *at > now_ms {
+                break;
+            }
+            if let Some((_, name)) = self.kubelet_due.pop_first() {
+                due.push(name);
+            }
+        }
+        // In node name order, as a scan of all kubelets would.
+        due.sort();
+        for name in due {
+            if let Some(kubelet) = self.kubelets.get_mut(&name) {
                 kubelet.tick(&store, now_ms);
+                if let Some(next) = kubelet.next_due_ms() {
+                    self.kubelet_due.insert((next, name));
+                }
             }
         }
     }
