@@ -316,7 +316,8 @@ scenario_leader_handover() {
     sleep 1
   done
   log "ok: leadership moved from $old to $new ($((SECONDS - start))s)"
-  # Sample the leader gauge of every running replica until the pod is deleted.
+  # Sample the leader gauge of every running replica until the pod is deleted. The old leader is
+  # left out: it released the Lease on SIGTERM and is on its way out (its gauge may lag).
   until pod_deleting p30; do
     leaders=0
     for pod in $(controller_pods); do

@@ -448,3 +448,91 @@ events:
         "deleted at {d}"
     );
 }
+
+#[test]
+fn a_write_retried_after_the_node_came_back_is_not_applied() {
+    // The NoExecute taint and the pods' NotReady are decided at about 55s, the API is down
+    // until 61s, and the kubelet is back at 57s: the retried writes must not land.
+    let tl = timeline(
+        r#"
+duration: 3m
+admission:
+  default-toleration-seconds: null
+nodes:
+  - name: a-{0..3}
+    zone: z
+pods:
+  - {name: p, node: a-0}
+events:
+  - {at: 0s, action: stop-heartbeat, nodes: [a-0]}
+  - {at: 54s, action: api-outage, duration: 7s}
+  - {at: 57s, action: resume-heartbeat, nodes: [a-0]}
+"#,
+    );
+    assert!(taint_added(&tl, "a-0", UNREACHABLE_NE).is_empty());
+    assert!(of(&tl, "PodNotReady").is_empty());
+    assert_eq!(deleted_at(&tl, "default/p"), None);
+}
+
+#[test]
+fn a_pod_is_not_deleted_before_the_live_taint_says_it_is_due() {
+    // The node watch stalls; meanwhile the taint is removed and added again, restarting the
+    // pod's 60s window at 57s. The cached (stale) taint says 70s; the live one says 117s.
+    let tl = timeline(
+        r#"
+duration: 3m
+admission:
+  default-toleration-seconds: null
+nodes:
+  - name: a-{0..3}
+    zone: z
+pods:
+  - name: p
+    node: a-0
+    tolerations:
+      - {key: example.com/drain, operator: Exists, effect: NoExecute, tolerationSeconds: 60}
+events:
+  - {at: 10s, action: add-taint, nodes: [a-0], taint: {key: example.com/drain, effect: NoExecute}}
+  - {at: 55s, action: stall-watch, resource: nodes, duration: 2m}
+  - {at: 56s, action: remove-taint, nodes: [a-0], taint: {key: example.com/drain, effect: NoExecute}}
+  - {at: 57s, action: add-taint, nodes: [a-0], taint: {key: example.com/drain, effect: NoExecute}}
+"#,
+    );
+    let d = deleted_at(&tl, "default/p").expect("deleted in the end");
+    assert!(d >= 117.0, "deleted at {d}");
+}
+
+#[test]
+fn a_zone_of_excluded_nodes_taints_again_after_all_zones_were_down() {
+    let tl = timeline(
+        r#"
+duration: 5m
+nodes:
+  - name: z-{0..1}
+    zone: z
+  - name: x-0
+    zone: x
+    labels: {node.kubernetes.io/exclude-disruption: "true"}
+events:
+  - {at: 0s, action: stop-heartbeat, nodes: [z-0, z-1]}
+  - {at: 100s, action: resume-heartbeat, nodes: [z-0, z-1]}
+  - {at: 120s, action: stop-heartbeat, nodes: [x-0]}
+"#,
+    );
+    assert_eq!(taint_added(&tl, "x-0", UNREACHABLE_NE).len(), 1);
+}
+
+#[test]
+fn pods_of_a_node_found_silent_get_a_warning_event() {
+    let tl = timeline(ONE_ZONE_LOSES_A_NODE);
+    let warned: Vec<&str> = of(&tl, "Event")
+        .into_iter()
+        .filter(|e| {
+            e["reason"] == "NodeNotReady"
+                && e["eventType"] == "Warning"
+                && e["message"] == "Node is not ready"
+        })
+        .map(|e| e["object"].as_str().unwrap())
+        .collect();
+    assert_eq!(warned, vec!["Pod/default/p-2", "Pod/default/p-7"]);
+}

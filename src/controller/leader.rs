@@ -39,14 +39,28 @@ fn apply_record(lease: &mut Lease, record: &LeaseRecord) {
     });
 }
 
+/// `call`, or `Unavailable` when it takes longer than `limit`.
+async fn bounded<T>(
+    limit: Duration,
+    call: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    tokio::time::timeout(limit, call)
+        .await
+        .unwrap_or_else(|_| Err(ApiError::Unavailable(format!("no answer within {limit:?}"))))
+}
+
 pub struct LeaderLoop<C: Cluster> {
     pub cluster: C,
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
     pub identity: String,
     pub metrics: Arc<Metrics>,
-    pub leader: watch::Sender<bool>,
+    /// The leadership term: 0 while not leading, a new number each time the lease is won, so
+    /// that a loss and a win in between two looks are never mistaken for "still leading".
+    pub leader: watch::Sender<u64>,
     pub shutdown: watch::Receiver<bool>,
+    /// Terms handed out so far.
+    pub terms: std::sync::atomic::AtomicU64,
 }
 
 impl<C: Cluster> LeaderLoop<C> {
@@ -61,7 +75,18 @@ impl<C: Cluster> LeaderLoop<C> {
         let mut last_renew: Option<Timestamp> = None;
         loop {
             let now = self.clock.now();
-            let read = self.cluster.get_lease(&ns, &name).await;
+            // A hung request must not keep a leader acting past its renew deadline: every call
+            // is bounded by the time left until the deadline.
+            let budget = match last_renew {
+                Some(at) => {
+                    let used = crate::logic::time::since(now, at);
+                    s.leader_elect_renew_deadline
+                        .saturating_sub(used)
+                        .max(Duration::from_millis(100))
+                }
+                None => s.leader_elect_renew_deadline,
+            };
+            let read = bounded(budget, self.cluster.get_lease(&ns, &name)).await;
             let read = match read {
                 Ok(lease) => Some(Some(lease)),
                 Err(ApiError::NotFound(_)) => Some(None),
@@ -78,14 +103,14 @@ impl<C: Cluster> LeaderLoop<C> {
                         let result = match existing {
                             Some(mut lease) => {
                                 apply_record(&mut lease, &record);
-                                self.cluster.replace_lease(&lease).await
+                                bounded(budget, self.cluster.replace_lease(&lease)).await
                             }
                             None => {
                                 let mut lease = Lease::default();
                                 lease.metadata.name = Some(name.clone());
                                 lease.metadata.namespace = Some(ns.clone());
                                 apply_record(&mut lease, &record);
-                                self.cluster.create_lease(&lease).await
+                                bounded(budget, self.cluster.create_lease(&lease)).await
                             }
                         };
                         match result {
@@ -101,7 +126,7 @@ impl<C: Cluster> LeaderLoop<C> {
                         }
                     }
                     Decision::Follow { holder } => {
-                        if *self.leader.borrow() {
+                        if *self.leader.borrow() != 0 {
                             warn!(%holder, "another replica holds the lease: standing down");
                         }
                         last_renew = None;
@@ -138,15 +163,23 @@ impl<C: Cluster> LeaderLoop<C> {
     }
 
     fn set_leader(&self, leader: bool) {
-        if *self.leader.borrow() != leader {
+        let term = *self.leader.borrow();
+        if (term != 0) != leader {
             info!(identity = %self.identity, leader, "leadership changed");
             self.metrics.set_leader(leader);
-            let _ = self.leader.send(leader);
+            let next = if leader {
+                self.terms
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    + 1
+            } else {
+                0
+            };
+            let _ = self.leader.send(next);
         }
     }
 
     async fn release(&self, elector: &Elector, ns: &str, name: &str) {
-        let was_leader = *self.leader.borrow();
+        let was_leader = *self.leader.borrow() != 0;
         self.set_leader(false);
         if !was_leader {
             return;

@@ -93,7 +93,8 @@ pub async fn run<C: Cluster>(ctx: Context<C>) -> Result<(), Error> {
     let tasks = Tasks::default();
     let _guard = tasks.abort_on_drop();
 
-    let (leader_tx, leader_rx) = tokio_watch::channel(!settings.leader_elect);
+    // Leadership term (0: not leading); without leader election this process leads for good.
+    let (leader_tx, leader_rx) = tokio_watch::channel(u64::from(!settings.leader_elect));
     metrics.set_leader(!settings.leader_elect);
     let leader_done = if settings.leader_elect {
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
@@ -105,6 +106,7 @@ pub async fn run<C: Cluster>(ctx: Context<C>) -> Result<(), Error> {
             metrics: metrics.clone(),
             leader: leader_tx,
             shutdown: shutdown.clone(),
+            terms: Default::default(),
         };
         tasks.spawn(
             async move {
@@ -147,12 +149,14 @@ pub async fn run<C: Cluster>(ctx: Context<C>) -> Result<(), Error> {
         watch_tasks: [None, None, None],
         buffers: Buffers::default(),
         synced: [false; 3],
+        relisting: [true; 3],
         last_delivery: [None; 3],
         last_check: [None; 3],
         acting: false,
         fresh: true,
         breaker_open: false,
         leader: leader_rx,
+        acting_term: 0,
     };
     for r in [Resource::Nodes, Resource::Leases, Resource::Pods] {
         control.start_watch(r);
@@ -199,6 +203,8 @@ struct Control<C: Cluster> {
     watch_tasks: [Option<tokio::task::AbortHandle>; 3],
     buffers: Buffers,
     synced: [bool; 3],
+    /// A (re)started watch whose first full list has not arrived yet: its data is not fresh.
+    relisting: [bool; 3],
     /// When each watch last delivered an object event.
     last_delivery: [Option<Timestamp>; 3],
     /// When the staleness guard last read each resource afresh.
@@ -208,7 +214,9 @@ struct Control<C: Cluster> {
     /// The staleness guard's last verdict (SPEC Part A item 5).
     fresh: bool,
     breaker_open: bool,
-    leader: tokio_watch::Receiver<bool>,
+    leader: tokio_watch::Receiver<u64>,
+    /// The leadership term the current acting state belongs to.
+    acting_term: u64,
 }
 
 /// Lets every task woken at this same instant (the simulated world's writes, watch
@@ -233,6 +241,7 @@ impl<C: Cluster> Control<C> {
             old.abort();
         }
         self.generation[i] += 1;
+        self.relisting[i] = true;
         let generation = self.generation[i];
         let tx = self.inbox_tx.clone();
         let handle = match r {
@@ -288,7 +297,7 @@ impl<C: Cluster> Control<C> {
                 _ = self.leader.changed() => self.leadership_changed(&mut next_monitor, &mut next_taint),
                 Some(tagged) = inbox.recv() => {
                     self.deliver(tagged);
-                    let became = !self.acting && *self.leader.borrow() && self.synced();
+                    let became = !self.acting && *self.leader.borrow() != 0 && self.synced();
                     if became {
                         self.start_acting(&mut next_monitor, &mut next_taint);
                     }
@@ -332,16 +341,15 @@ impl<C: Cluster> Control<C> {
         next_monitor: &mut Option<Instant>,
         next_taint: &mut Option<Instant>,
     ) {
-        let leader = *self.leader.borrow_and_update();
-        self.hooks.readiness(self.synced(), leader);
-        if leader && !self.acting && self.synced() {
-            self.start_acting(next_monitor, next_taint);
-        } else if !leader && self.acting {
+        let term = *self.leader.borrow_and_update();
+        self.hooks.readiness(self.synced(), term != 0);
+        if self.acting && term != self.acting_term {
+            // Lost the lease (maybe won it back since): what was decided in the old term, and
+            // dropped by the writer meanwhile, is void. Observations are kept.
             warn!("lost leadership: stopped acting");
             self.acting = false;
             *next_monitor = None;
             *next_taint = None;
-            // Schedules made as leader are void; observations are kept.
             self.taint_manager = TaintManager::new();
             let now = self.clock.now();
             for node in self.view.nodes.values() {
@@ -350,6 +358,9 @@ impl<C: Cluster> Control<C> {
             for pod in self.view.pods.values() {
                 self.taint_manager.pod_seen(None, pod, now, true);
             }
+        }
+        if term != 0 && !self.acting && self.synced() {
+            self.start_acting(next_monitor, next_taint);
         }
     }
 
@@ -365,6 +376,7 @@ impl<C: Cluster> Control<C> {
             "caches synced and leading: acting"
         );
         self.acting = true;
+        self.acting_term = *self.leader.borrow();
         self.monitor.restart_passes();
         let now = Instant::now();
         *next_monitor = Some(now);
@@ -413,7 +425,8 @@ impl<C: Cluster> Control<C> {
             Delivery::Pod(ev) => self.pod_event(*ev, now),
         }
         self.last_delivery[i] = Some(now);
-        self.hooks.readiness(self.synced(), *self.leader.borrow());
+        self.hooks
+            .readiness(self.synced(), *self.leader.borrow() != 0);
         self.metrics.set_cache_size(
             resource.name(),
             match resource {
@@ -448,6 +461,7 @@ impl<C: Cluster> Control<C> {
                     self.node_applied(node, now, true);
                 }
                 self.synced[idx(Resource::Nodes)] = true;
+                self.relisting[idx(Resource::Nodes)] = false;
                 self.reconcile_all();
             }
             Event::Apply(node) => self.node_applied(node, now, false),
@@ -504,6 +518,7 @@ impl<C: Cluster> Control<C> {
                     self.lease_applied(lease, now);
                 }
                 self.synced[idx(Resource::Leases)] = true;
+                self.relisting[idx(Resource::Leases)] = false;
             }
             Event::Apply(lease) => self.lease_applied(lease, now),
             Event::Delete(lease) => {
@@ -548,6 +563,7 @@ impl<C: Cluster> Control<C> {
                     self.pod_applied(pod, now, true);
                 }
                 self.synced[idx(Resource::Pods)] = true;
+                self.relisting[idx(Resource::Pods)] = false;
                 self.reconcile_all();
             }
             Event::Apply(pod) => self.pod_applied(lean_pod(pod), now, false),
@@ -603,6 +619,10 @@ impl<C: Cluster> Control<C> {
     async fn heartbeats_fresh(&mut self) -> bool {
         let now = self.clock.now();
         let half_grace = self.settings.node_monitor_grace_period / 2;
+        if self.relisting[idx(Resource::Leases)] || self.relisting[idx(Resource::Nodes)] {
+            // A restarted watch has not delivered its full list yet.
+            return false;
+        }
         let mut fresh = true;
         for r in [Resource::Leases, Resource::Nodes] {
             let i = idx(r);

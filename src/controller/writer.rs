@@ -109,8 +109,9 @@ struct Inner<C: Cluster> {
     metrics: Arc<Metrics>,
     dry_run: bool,
     eviction_mode: EvictionMode,
-    leader: watch::Receiver<bool>,
-    queues: Mutex<BTreeMap<String, mpsc::UnboundedSender<Action>>>,
+    node_lease_namespace: String,
+    leader: watch::Receiver<u64>,
+    queues: Mutex<BTreeMap<String, mpsc::UnboundedSender<(u64, Action)>>>,
 }
 
 impl<C: Cluster> Writer<C> {
@@ -119,7 +120,7 @@ impl<C: Cluster> Writer<C> {
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
         settings: &Settings,
-        leader: watch::Receiver<bool>,
+        leader: watch::Receiver<u64>,
         tasks: Tasks,
     ) -> Self {
         Writer {
@@ -130,6 +131,7 @@ impl<C: Cluster> Writer<C> {
                 metrics,
                 dry_run: settings.dry_run,
                 eviction_mode: settings.eviction_mode,
+                node_lease_namespace: settings.node_lease_namespace.clone(),
                 leader,
                 queues: Mutex::new(BTreeMap::new()),
             }),
@@ -150,7 +152,8 @@ impl<C: Cluster> Writer<C> {
             inner.metrics.dropped_write(kind(&action), "dry_run");
             return;
         }
-        if !*inner.leader.borrow() {
+        let term = *inner.leader.borrow();
+        if term == 0 {
             debug!(kind = kind(&action), "not the leader: dropping write");
             inner.metrics.dropped_write(kind(&action), "not_leader");
             return;
@@ -158,12 +161,12 @@ impl<C: Cluster> Writer<C> {
         let key = object_key(&action);
         let mut queues = inner.queues.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(tx) = queues.get(&key)
-            && tx.send(action.clone()).is_ok()
+            && tx.send((term, action.clone())).is_ok()
         {
             return;
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        let _ = tx.send(action);
+        let _ = tx.send((term, action));
         queues.insert(key.clone(), tx);
         drop(queues);
         let inner = self.inner.clone();
@@ -175,9 +178,9 @@ impl<C: Cluster> Writer<C> {
 
 impl<C: Cluster> Inner<C> {
     /// Applies the actions of one object in order; ends when its queue is empty.
-    async fn work(self: Arc<Self>, key: String, mut rx: mpsc::UnboundedReceiver<Action>) {
+    async fn work(self: Arc<Self>, key: String, mut rx: mpsc::UnboundedReceiver<(u64, Action)>) {
         loop {
-            let action = match rx.try_recv() {
+            let (term, action) = match rx.try_recv() {
                 Ok(a) => a,
                 Err(_) => {
                     // Nothing left: unregister, unless something arrived meanwhile.
@@ -191,21 +194,22 @@ impl<C: Cluster> Inner<C> {
                     }
                 }
             };
-            self.apply(&key, action).await;
+            self.apply(&key, term, action).await;
         }
     }
 
-    fn is_leader(&self) -> bool {
-        *self.leader.borrow()
+    /// Whether we still lead in the term the action was decided in.
+    fn leads_in(&self, term: u64) -> bool {
+        *self.leader.borrow() == term
     }
 
-    async fn apply(&self, key: &str, action: Action) {
+    async fn apply(&self, key: &str, term: u64, action: Action) {
         let kind = kind(&action);
         let mut failures = 0u32;
         let mut conflicts = 0u32;
         loop {
             // The leader gate sits where writes happen: losing the lease stops all acting at once.
-            if !self.is_leader() {
+            if !self.leads_in(term) {
                 self.metrics.dropped_write(kind, "not_leader");
                 return;
             }
@@ -266,8 +270,12 @@ impl<C: Cluster> Inner<C> {
             Action::MarkNodeUnknown {
                 node,
                 ready_heartbeat,
+                lease_renew,
                 now,
-            } => self.mark_node_unknown(node, *ready_heartbeat, *now).await,
+            } => {
+                self.mark_node_unknown(node, *ready_heartbeat, *lease_renew, *now)
+                    .await
+            }
             Action::ChangeTaints {
                 node,
                 change,
@@ -279,10 +287,20 @@ impl<C: Cluster> Inner<C> {
                 name,
                 uid,
                 node,
+                node_heartbeat,
+                lease_renew,
                 now,
             } => {
-                self.mark_pod_not_ready(namespace, name, uid, node, *now)
-                    .await
+                self.mark_pod_not_ready(
+                    namespace,
+                    name,
+                    uid,
+                    node,
+                    *node_heartbeat,
+                    *lease_renew,
+                    *now,
+                )
+                .await
             }
             Action::EvictPod {
                 namespace,
@@ -314,13 +332,14 @@ impl<C: Cluster> Inner<C> {
         &self,
         name: &str,
         heartbeat: Option<Timestamp>,
+        lease_renew: Option<Timestamp>,
         now: Timestamp,
     ) -> Result<(), Attempt> {
         let mut node = Self::read(self.cluster.get_node(name).await)?;
-        if conditions::ready_heartbeat(&node) != heartbeat {
+        if !self.still_silent(&node, heartbeat, lease_renew).await? {
             debug!(
                 node = name,
-                "kubelet posted since the decision: not marking Unknown"
+                "kubelet posted or renewed its lease since the decision: not marking Unknown"
             );
             return Ok(());
         }
@@ -333,6 +352,30 @@ impl<C: Cluster> Inner<C> {
         Ok(())
     }
 
+    /// Whether the live node shows no sign of life since a decision that saw this Ready
+    /// heartbeat and Lease renewTime (a retried write must still be true when it lands).
+    async fn still_silent(
+        &self,
+        node: &k8s_openapi::api::core::v1::Node,
+        heartbeat: Option<Timestamp>,
+        lease_renew: Option<Timestamp>,
+    ) -> Result<bool, Attempt> {
+        if conditions::ready_heartbeat(node) != heartbeat {
+            return Ok(false);
+        }
+        let name = node.metadata.name.as_deref().unwrap_or("");
+        let renew = match self
+            .cluster
+            .get_lease(&self.node_lease_namespace, name)
+            .await
+        {
+            Ok(lease) => lease.spec.and_then(|s| s.renew_time).map(|t| t.0),
+            Err(ApiError::NotFound(_)) => None,
+            Err(e) => return Err(Attempt::Retry(e)),
+        };
+        Ok(renew.is_none() || renew == lease_renew)
+    }
+
     async fn change_taints(
         &self,
         name: &str,
@@ -340,6 +383,32 @@ impl<C: Cluster> Inner<C> {
         purpose: &TaintPurpose,
     ) -> Result<(), Attempt> {
         let mut node = Self::read(self.cluster.get_node(name).await)?;
+        // Decisions are made on the cache; a write (maybe retried much later) must still be
+        // what the live node calls for.
+        let fresh_change;
+        let change = match purpose {
+            TaintPurpose::Conditions => {
+                match taints::condition_taint_change(&node, self.clock.now()) {
+                    Some(c) => {
+                        fresh_change = c;
+                        &fresh_change
+                    }
+                    None => return Ok(()),
+                }
+            }
+            TaintPurpose::ZoneEviction { .. } | TaintPurpose::Swap => {
+                let wanted = conditions::ready_status(&node).and_then(taints::no_execute_key_for);
+                if !change.add.iter().all(|t| Some(t.key.as_str()) == wanted) {
+                    debug!(
+                        node = name,
+                        "the node's Ready status changed since the decision: not tainting"
+                    );
+                    return Ok(());
+                }
+                change
+            }
+            TaintPurpose::Recovery => change,
+        };
         let mut list = node
             .spec
             .as_ref()
@@ -393,17 +462,28 @@ impl<C: Cluster> Inner<C> {
         Ok(same.then_some(pod))
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn mark_pod_not_ready(
         &self,
         namespace: &str,
         name: &str,
         uid: &str,
         node: &str,
+        heartbeat: Option<Timestamp>,
+        lease_renew: Option<Timestamp>,
         now: Timestamp,
     ) -> Result<(), Attempt> {
         let Some(mut pod) = self.same_pod(namespace, name, uid, node).await? else {
             return Ok(());
         };
+        let live = Self::read(self.cluster.get_node(node).await)?;
+        if !self.still_silent(&live, heartbeat, lease_renew).await? {
+            debug!(
+                node,
+                "node showed a sign of life since the decision: not marking its pod NotReady"
+            );
+            return Ok(());
+        }
         let Some(cond) = pod
             .status
             .as_mut()
@@ -447,7 +527,14 @@ impl<C: Cluster> Inner<C> {
             })
             .collect();
         let bound = eviction::bound_at_from_api(&pod).unwrap_or(now);
-        if eviction::verdict(&pod, &taints, bound, now) == eviction::Verdict::Keep {
+        let not_due = match eviction::verdict(&pod, &taints, bound, now) {
+            eviction::Verdict::Keep => true,
+            // API timestamps are whole seconds and rounded up here, while the taint manager
+            // may know the precise time: allow that one second, no more.
+            eviction::Verdict::At(t) => t > crate::logic::time::add_secs(now, 1),
+            eviction::Verdict::Now => false,
+        };
+        if not_due {
             info!(pod = %format!("{namespace}/{name}"), "no longer due for eviction: keeping it");
             return Ok(());
         }

@@ -119,11 +119,13 @@ pub enum TaintPurpose {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
     /// Set the node's Ready, MemoryPressure, DiskPressure and PIDPressure conditions Unknown
-    /// (PUT nodes/{name}/status), unless the kubelet posted a new Ready heartbeat since the
-    /// decision (`ready_heartbeat` is the one the decision saw).
+    /// (PUT nodes/{name}/status), unless the kubelet posted a new Ready heartbeat or renewed
+    /// its Lease since the decision.
     MarkNodeUnknown {
         node: String,
         ready_heartbeat: Option<Timestamp>,
+        /// The node Lease's renewTime the decision saw (a renewal since then cancels it too).
+        lease_renew: Option<Timestamp>,
         now: Timestamp,
     },
     /// Change the node's taints (guarded by the node's resourceVersion).
@@ -137,12 +139,15 @@ pub enum Action {
         node: String,
         labels: BTreeMap<String, String>,
     },
-    /// Set the pod's Ready condition False (PUT pods/{name}/status).
+    /// Set the pod's Ready condition False (PUT pods/{name}/status), unless its node showed a
+    /// sign of life since the decision (`node_heartbeat`, `lease_renew` as in `MarkNodeUnknown`).
     MarkPodNotReady {
         namespace: String,
         name: String,
         uid: String,
         node: String,
+        node_heartbeat: Option<Timestamp>,
+        lease_renew: Option<Timestamp>,
         now: Timestamp,
     },
     /// Remove the pod: its toleration of the node's NoExecute taints ran out (or never was).

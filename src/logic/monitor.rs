@@ -316,6 +316,12 @@ impl Monitor {
             }
             let observed_ready = conditions::ready_status(&observed).map(str::to_string);
 
+            let lease_renew = view
+                .leases
+                .get(name)
+                .and_then(|l| l.spec.as_ref())
+                .and_then(|s| s.renew_time.as_ref())
+                .map(|t| t.0);
             let mut current = observed.clone();
             if heartbeats_fresh && self.health.grace_expired(cached, now, settings) {
                 let changed = conditions::mark_unknown(&mut current, now);
@@ -324,6 +330,7 @@ impl Monitor {
                     actions.push(Action::MarkNodeUnknown {
                         node: name.clone(),
                         ready_heartbeat: heartbeat,
+                        lease_renew,
                         now,
                     });
                     self.marked_unknown.insert(name.clone(), heartbeat);
@@ -364,8 +371,21 @@ impl Monitor {
                             name: pod.metadata.name.clone().unwrap_or_default(),
                             uid: pod.metadata.uid.clone().unwrap_or_default(),
                             node: name.clone(),
+                            node_heartbeat: conditions::ready_heartbeat(cached),
+                            lease_renew,
                             now,
                         });
+                        actions.push(Action::Event(EventRecord {
+                            component: Component::NodeController,
+                            object: ObjectRef::pod(
+                                pod.metadata.namespace.as_deref().unwrap_or("default"),
+                                pod.metadata.name.as_deref().unwrap_or(""),
+                                pod.metadata.uid.clone(),
+                            ),
+                            event_type: EventType::Warning,
+                            reason: "NodeNotReady".into(),
+                            message: "Node is not ready".into(),
+                        }));
                     }
                 }
             }
@@ -491,6 +511,12 @@ impl Monitor {
             // Leaving it: every node gets a fresh grace period.
             self.all_zones_down = false;
             self.health.reset_all(now);
+            for (key, zone) in self.zones.iter_mut() {
+                if !new_states.contains_key(key) {
+                    // A zone of excluded nodes only: no state of its own, the normal rate.
+                    zone.queue.swap_limiter(settings.node_eviction_rate, now);
+                }
+            }
             for (key, state) in &new_states {
                 if let Some(zone) = self.zones.get_mut(key) {
                     if let Some(qps) = zones::rate_for(*state, zone_ready[key].len(), settings) {
