@@ -296,21 +296,7 @@ step "cargo deny check licenses bans sources (offline)"
 # cargo-deny reads the whole dependency graph (cargo metadata) from the local registry cache;
 # `cargo fetch` fills it (a no-op once the crates are there) so that nothing is fetched later.
 cargo fetch --locked --quiet
-deny_args=()
-if ! grep -qE '^(license|license-file|publish) *=' Cargo.toml; then
-  # Our own crate has no license field: deny.toml ignores unpublished crates, so say so in the
-  # metadata it reads until Cargo.toml has `publish = false` (or a license) itself.
-  echo "note: Cargo.toml has neither a license nor publish = false; checking the crate itself as unpublished"
-  cargo metadata --format-version 1 --locked --offline | "$venv/bin/python" -c '
-import json, sys
-m = json.load(sys.stdin)
-for p in m["packages"]:
-    if p["id"] in m["workspace_members"]:
-        p["publish"] = []
-json.dump(m, sys.stdout)' > "$work/metadata.json"
-  deny_args=(--metadata-path "$work/metadata.json")
-fi
 # --frozen: --locked and --offline (no crate, advisory database or other download).
-cargo deny --frozen "${deny_args[@]}" check licenses bans sources
+cargo deny --frozen check licenses bans sources
 
 printf '\nvalidate-deploy passed\n'
