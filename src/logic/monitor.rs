@@ -88,6 +88,17 @@ fn node_event(node: &Node, event_type: EventType, reason: &str, message: String)
     })
 }
 
+/// The renewTime of the node's Lease as cached.
+fn lease_renew(view: &ClusterView, node: &str) -> Option<Timestamp> {
+    view.leases
+        .get(node)?
+        .spec
+        .as_ref()?
+        .renew_time
+        .as_ref()
+        .map(|t| t.0)
+}
+
 fn pod_ready_status(pod: &Pod) -> Option<&str> {
     pod.status
         .as_ref()?
@@ -301,63 +312,56 @@ impl Monitor {
         let mut zone_ready: BTreeMap<String, Vec<Option<String>>> = BTreeMap::new();
         let mut counted = 0usize;
         let mut not_ready = 0usize;
+        let mut present: BTreeSet<String> = BTreeSet::new();
         for (name, cached) in &view.nodes {
             let key = zones::zone_key(cached);
             self.ensure_zone(&key, settings, now, &mut report);
+            if !present.contains(&key) {
+                present.insert(key.clone());
+            }
 
-            // The node as the controller last decided it (our Unknown write may be in flight).
-            let mut observed = cached.clone();
-            if self
-                .marked_unknown
-                .get(name)
-                .is_some_and(|hb| *hb == conditions::ready_heartbeat(cached))
+            // The Ready status as the controller last decided it (our Unknown write may be in
+            // flight). Statuses, not node copies: this loop runs over every node every pass.
+            let observed_ready = self.effective_ready(cached);
+
+            let mut current_ready = observed_ready;
+            // Marking Unknown changes Ready unless it is Unknown already (upstream writes only
+            // then); a node without Ready gets one appended.
+            if heartbeats_fresh
+                && observed_ready != Some("Unknown")
+                && self.health.grace_expired(cached, now, settings)
             {
-                conditions::mark_unknown(&mut observed, now);
+                let heartbeat = conditions::ready_heartbeat(cached);
+                let lease_renew = lease_renew(view, name);
+                actions.push(Action::MarkNodeUnknown {
+                    node: name.clone(),
+                    ready_heartbeat: heartbeat,
+                    lease_renew,
+                    now,
+                });
+                self.marked_unknown.insert(name.clone(), heartbeat);
+                report.marked_unknown.push(name.clone());
+                current_ready = Some("Unknown");
             }
-            let observed_ready = conditions::ready_status(&observed).map(str::to_string);
-
-            let lease_renew = view
-                .leases
-                .get(name)
-                .and_then(|l| l.spec.as_ref())
-                .and_then(|s| s.renew_time.as_ref())
-                .map(|t| t.0);
-            let mut current = observed.clone();
-            if heartbeats_fresh && self.health.grace_expired(cached, now, settings) {
-                let changed = conditions::mark_unknown(&mut current, now);
-                if changed.iter().any(|c| c == "Ready") {
-                    let heartbeat = conditions::ready_heartbeat(cached);
-                    actions.push(Action::MarkNodeUnknown {
-                        node: name.clone(),
-                        ready_heartbeat: heartbeat,
-                        lease_renew,
-                        now,
-                    });
-                    self.marked_unknown.insert(name.clone(), heartbeat);
-                    report.marked_unknown.push(name.clone());
-                } else {
-                    current = observed.clone();
-                }
-            }
-            let current_ready = conditions::ready_status(&current).map(str::to_string);
 
             if !zones::excluded(cached) {
                 zone_ready
                     .entry(key.clone())
                     .or_default()
-                    .push(current_ready.clone());
+                    .push(current_ready.map(str::to_string));
                 counted += 1;
-                if current_ready.as_deref() != Some("True") {
+                if current_ready != Some("True") {
                     not_ready += 1;
                 }
             }
 
-            let Some(ready) = current_ready.as_deref() else {
+            let Some(ready) = current_ready else {
                 continue;
             };
 
             // Controller-detected heartbeat loss: NodeNotReady and the pods' Ready=False.
-            if ready != "True" && observed_ready.as_deref() == Some("True") {
+            if ready != "True" && observed_ready == Some("True") {
+                let lease_renew = lease_renew(view, name);
                 actions.push(node_event(
                     cached,
                     EventType::Normal,
@@ -429,7 +433,15 @@ impl Monitor {
             }
         }
 
-        self.handle_disruption(view, zone_ready, now, settings, &mut actions, &mut report);
+        self.handle_disruption(
+            view,
+            &present,
+            zone_ready,
+            now,
+            settings,
+            &mut actions,
+            &mut report,
+        );
 
         // Part A item 8: the breaker over all zones.
         self.breaker_open = settings
@@ -444,9 +456,11 @@ impl Monitor {
         report
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn handle_disruption(
         &mut self,
         view: &ClusterView,
+        present: &BTreeSet<String>,
         zone_ready: BTreeMap<String, Vec<Option<String>>>,
         now: Timestamp,
         settings: &Settings,
@@ -455,7 +469,6 @@ impl Monitor {
     ) {
         // Zones with no node at all are gone, all of them in this pass (Part A item 7). A zone
         // of excluded nodes only keeps its queue and limiter.
-        let present: BTreeSet<String> = view.nodes.values().map(zones::zone_key).collect();
         let vanished: Vec<String> = self
             .zones
             .keys()
