@@ -443,17 +443,10 @@ impl<C: Cluster> Control<C> {
             Event::InitApply(node) => self.buffers.nodes.get_or_insert_with(Vec::new).push(node),
             Event::InitDone => {
                 let listed = self.buffers.nodes.take().unwrap_or_default();
-                let names: std::collections::BTreeSet<String> = listed
-                    .iter()
-                    .filter_map(|n| n.metadata.name.clone())
-                    .collect();
-                let gone: Vec<String> = self
-                    .view
-                    .nodes
-                    .keys()
-                    .filter(|n| !names.contains(*n))
-                    .cloned()
-                    .collect();
+                let gone = view::vanished(
+                    &self.view.nodes,
+                    listed.iter().filter_map(|n| n.metadata.name.clone()),
+                );
                 for name in gone {
                     self.node_deleted(&name);
                 }
@@ -547,15 +540,7 @@ impl<C: Cluster> Control<C> {
                 .push(lean_pod(pod)),
             Event::InitDone => {
                 let listed = self.buffers.pods.take().unwrap_or_default();
-                let keys: std::collections::BTreeSet<String> =
-                    listed.iter().map(view::pod_key).collect();
-                let gone: Vec<String> = self
-                    .view
-                    .pods
-                    .keys()
-                    .filter(|k| !keys.contains(*k))
-                    .cloned()
-                    .collect();
+                let gone = view::vanished(&self.view.pods, listed.iter().map(view::pod_key));
                 for key in gone {
                     self.pod_deleted(&key);
                 }

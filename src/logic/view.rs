@@ -92,3 +92,17 @@ pub fn moved_on<K: kube::Resource>(cached: &BTreeMap<String, K>, fresh: &[K]) ->
             != Some(f.meta().resource_version.as_deref())
     })
 }
+
+/// The keys of `cached` that a fresh full list (its keys in `listed`) no longer has: objects
+/// deleted while the watch was not looking.
+pub fn vanished<V>(
+    cached: &BTreeMap<String, V>,
+    listed: impl IntoIterator<Item = String>,
+) -> Vec<String> {
+    let listed: BTreeSet<String> = listed.into_iter().collect();
+    cached
+        .keys()
+        .filter(|k| !listed.contains(*k))
+        .cloned()
+        .collect()
+}
