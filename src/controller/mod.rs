@@ -8,7 +8,7 @@
 
 mod cache;
 mod leader;
-mod tasks;
+pub mod tasks;
 mod watch;
 pub mod writer;
 

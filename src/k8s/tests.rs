@@ -644,3 +644,206 @@ async fn kube_api_evict_still_misnames_delete_options_so_evict_pod_builds_its_ow
     );
     assert_eq!(body["delete_options"]["preconditions"]["uid"], "uid-1");
 }
+
+// --- the writer on the real adapter: retries as the API server sees them ---
+
+mod writer {
+    use super::*;
+    use crate::clock::{Clock, TokioClock};
+    use crate::controller::tasks::Tasks;
+    use crate::controller::writer::Writer;
+    use crate::logic::actions::{Action, TaintChange, TaintPurpose, TaintRef};
+    use crate::metrics::Metrics;
+    use crate::settings::{EvictionMode, Settings};
+    use k8s_openapi::api::core::v1::{NodeCondition, NodeStatus, PodSpec, Taint};
+    use std::time::Duration;
+
+    fn writer(
+        c: KubeCluster,
+        settings: Settings,
+    ) -> (Writer<KubeCluster>, tokio::sync::watch::Sender<u64>) {
+        let (tx, rx) = tokio::sync::watch::channel(1u64);
+        let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(
+            "2025-01-01T00:00:00Z".parse().unwrap(),
+        ));
+        let w = Writer::new(
+            c,
+            clock,
+            Arc::new(Metrics::new()),
+            &settings,
+            rx,
+            Tasks::default(),
+        );
+        (w, tx)
+    }
+
+    fn not_ready_node(rv: &str) -> Value {
+        let mut n = node("n1", rv);
+        n.status = Some(NodeStatus {
+            conditions: Some(vec![NodeCondition {
+                type_: "Ready".into(),
+                status: "False".into(),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        });
+        to_json(&n)
+    }
+
+    fn taint_not_ready() -> Action {
+        Action::ChangeTaints {
+            node: "n1".into(),
+            change: TaintChange {
+                add: vec![Taint {
+                    key: "node.kubernetes.io/not-ready".into(),
+                    effect: "NoExecute".into(),
+                    ..Default::default()
+                }],
+                remove: vec![TaintRef {
+                    key: "node.kubernetes.io/unreachable".into(),
+                    effect: "NoExecute".into(),
+                }],
+            },
+            purpose: TaintPurpose::ZoneEviction {
+                zone: String::new(),
+            },
+        }
+    }
+
+    fn requests(seen: &Arc<Mutex<Vec<Seen>>>) -> Vec<(String, String)> {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .map(|s| (s.method.clone(), s.path.clone()))
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_taint_write_that_meets_a_conflict_is_read_again_and_retried_with_the_new_version() {
+        let (c, seen) = cluster(vec![
+            ok(not_ready_node("1")),
+            status(409, "Conflict"),
+            ok(not_ready_node("2")),
+            ok(not_ready_node("3")),
+        ]);
+        let (w, _leader) = writer(c, Settings::default());
+        w.submit(vec![taint_not_ready()]);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let seen_now = seen.lock().unwrap().clone();
+        let methods: Vec<&str> = seen_now.iter().map(|s| s.method.as_str()).collect();
+        assert_eq!(methods, vec!["GET", "PUT", "GET", "PUT"]);
+        assert_eq!(seen_now[1].body["metadata"]["resourceVersion"], "1");
+        assert_eq!(seen_now[3].body["metadata"]["resourceVersion"], "2");
+        assert_eq!(
+            seen_now[3].body["spec"]["taints"][0]["key"],
+            "node.kubernetes.io/not-ready"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_server_error_is_retried_after_a_backoff() {
+        let (c, seen) = cluster(vec![
+            status(500, "InternalError"),
+            ok(not_ready_node("1")),
+            ok(not_ready_node("2")),
+        ]);
+        let (w, _leader) = writer(c, Settings::default());
+        w.submit(vec![taint_not_ready()]);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(requests(&seen).len(), 1, "no retry before the backoff");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let methods: Vec<String> = requests(&seen).into_iter().map(|r| r.0).collect();
+        assert_eq!(methods, vec!["GET", "GET", "PUT"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nothing_is_written_once_leadership_is_lost() {
+        let (c, seen) = cluster(vec![
+            status(500, "InternalError"),
+            ok(not_ready_node("1")),
+            ok(not_ready_node("2")),
+        ]);
+        let (w, leader) = writer(c, Settings::default());
+        w.submit(vec![taint_not_ready()]);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        leader.send(0).unwrap();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(requests(&seen).len(), 1, "the retry is dropped, not sent");
+        w.submit(vec![taint_not_ready()]);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(requests(&seen).len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_eviction_refused_by_a_budget_is_retried_until_it_is_allowed() {
+        let mut p = pod("default", "web", "7");
+        p.spec = Some(PodSpec {
+            node_name: Some("n1".into()),
+            ..Default::default()
+        });
+        let mut n = node("n1", "3");
+        n.spec = Some(k8s_openapi::api::core::v1::NodeSpec {
+            taints: Some(vec![Taint {
+                key: "node.kubernetes.io/unreachable".into(),
+                effect: "NoExecute".into(),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        });
+        let mut with_target = p.clone();
+        with_target.metadata.resource_version = Some("8".into());
+        with_target.status = Some(k8s_openapi::api::core::v1::PodStatus {
+            conditions: Some(vec![k8s_openapi::api::core::v1::PodCondition {
+                type_: "DisruptionTarget".into(),
+                status: "True".into(),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        });
+        // Later rounds read the pod with its DisruptionTarget condition: no second status write.
+        let round = |refuse: bool| {
+            let mut r = vec![ok(to_json(&with_target)), ok(to_json(&n))];
+            if refuse {
+                r.push(status(429, "TooManyRequests"));
+            } else {
+                r.push(ok(
+                    json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
+                ));
+            }
+            r
+        };
+        // First round also writes the DisruptionTarget condition.
+        let mut replies = vec![
+            ok(to_json(&p)),
+            ok(to_json(&n)),
+            ok(to_json(&with_target)),
+            status(429, "TooManyRequests"),
+        ];
+        replies.extend(round(true));
+        replies.extend(round(false));
+        let (c, seen) = cluster(replies);
+        let settings = Settings {
+            eviction_mode: EvictionMode::Evict,
+            ..Settings::default()
+        };
+        let (w, _leader) = writer(c, settings);
+        w.submit(vec![Action::EvictPod {
+            namespace: "default".into(),
+            name: "web".into(),
+            uid: "uid-web".into(),
+            node: "n1".into(),
+        }]);
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let evictions: Vec<(String, String)> = requests(&seen)
+            .into_iter()
+            .filter(|(_, path)| path.ends_with("/eviction"))
+            .collect();
+        assert_eq!(
+            evictions.len(),
+            3,
+            "refused twice, then allowed: {:#?}",
+            requests(&seen)
+        );
+        assert!(evictions.iter().all(|(m, _)| m == "POST"));
+    }
+}
