@@ -88,7 +88,7 @@ fn bench(nodes: usize) {
     for i in 0..nodes {
         let name = format!("n-{i}");
         let n = node(&name, i % 10, 0);
-        monitor.observe_node(&n, at(0));
+        monitor.observe_node(&n, at(0), &settings);
         tm.node_seen(None, &n, at(0), true);
         view.nodes.insert(name.clone(), n);
         for j in 0..30 {
@@ -101,7 +101,7 @@ fn bench(nodes: usize) {
     // 95% keep posting; 5% (every 20th node) stay silent from 0s.
     for i in (0..nodes).filter(|i| i % 20 != 0) {
         let n = node(&format!("n-{i}"), i % 10, 40);
-        monitor.observe_node(&n, at(40));
+        monitor.observe_node(&n, at(40), &settings);
         view.nodes.insert(format!("n-{i}"), n);
     }
 

@@ -471,7 +471,7 @@ impl<C: Cluster> Control<C> {
         let Some(name) = node.metadata.name.clone() else {
             return;
         };
-        self.monitor.observe_node(&node, now);
+        self.monitor.observe_node(&node, now, &self.settings);
         let old = self.view.nodes.insert(name.clone(), node);
         let node = &self.view.nodes[&name];
         self.taint_manager

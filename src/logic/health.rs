@@ -7,6 +7,7 @@
 
 use super::conditions;
 use super::time;
+use super::zones;
 use crate::settings::Settings;
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -25,6 +26,12 @@ pub struct NodeHealth {
     ready_heartbeat: Option<Option<Timestamp>>,
     /// The Lease renewTime as last observed.
     lease_renew: Option<Timestamp>,
+    /// The node's zone key and exclusion label, worked out once per node update rather than on
+    /// every pass over every node.
+    pub zone_key: String,
+    pub excluded: bool,
+    /// The grace period that applies (the startup grace while the node has no Ready condition).
+    grace: Duration,
 }
 
 /// Heartbeat observations of every node.
@@ -47,7 +54,7 @@ impl HealthTracker {
     /// First sight of a node with a Ready condition grants a full grace period from `now` (a
     /// process that starts with empty memory must); a node without one counts from its
     /// creation, as upstream does, unless its Lease was already seen.
-    pub fn observe_node(&mut self, node: &Node, now: Timestamp) {
+    pub fn observe_node(&mut self, node: &Node, now: Timestamp, settings: &Settings) {
         let heartbeat = conditions::condition(node, "Ready")
             .map(|c| c.last_heartbeat_time.as_ref().map(|t| t.0));
         let name = node_name(node).to_string();
@@ -69,6 +76,9 @@ impl HealthTracker {
                         node_seen: true,
                         ready_heartbeat: heartbeat,
                         lease_renew: None,
+                        zone_key: zones::zone_key(node),
+                        excluded: zones::excluded(node),
+                        grace: Self::grace_for(node, settings),
                     },
                 );
             }
@@ -79,6 +89,9 @@ impl HealthTracker {
                 }
                 h.node_seen = true;
                 h.ready_heartbeat = heartbeat;
+                h.zone_key = zones::zone_key(node);
+                h.excluded = zones::excluded(node);
+                h.grace = Self::grace_for(node, settings);
             }
         }
     }
@@ -103,6 +116,9 @@ impl HealthTracker {
                         node_seen: false,
                         ready_heartbeat: None,
                         lease_renew: renew,
+                        zone_key: String::new(),
+                        excluded: false,
+                        grace: Duration::ZERO,
                     },
                 );
             }
@@ -142,20 +158,27 @@ impl HealthTracker {
 
     /// Whether no heartbeat was observed for longer than the node's grace period (strictly).
     /// A node never observed counts as just seen.
-    pub fn grace_expired(&self, node: &Node, now: Timestamp, settings: &Settings) -> bool {
-        self.expires_at(node, settings).is_some_and(|at| now > at)
+    pub fn grace_expired(&self, node: &Node, now: Timestamp) -> bool {
+        self.nodes
+            .get(node_name(node))
+            .is_some_and(|h| h.expired(now))
     }
+}
 
-    /// The instant after which the node's grace period is over.
-    pub fn expires_at(&self, node: &Node, settings: &Settings) -> Option<Timestamp> {
-        let h = self.nodes.get(node_name(node))?;
-        Some(time::add(h.probe, Self::grace_for(node, settings)))
+impl NodeHealth {
+    /// Whether the grace period ran out before `now` (strictly).
+    pub fn expired(&self, now: Timestamp) -> bool {
+        now > time::add(self.probe, self.grace)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn s() -> Settings {
+        Settings::default()
+    }
     use k8s_openapi::api::coordination::v1::LeaseSpec;
     use k8s_openapi::api::core::v1::{NodeCondition, NodeStatus};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
@@ -194,40 +217,37 @@ mod tests {
 
     #[test]
     fn a_node_first_seen_gets_a_full_grace_period_from_now_whatever_its_heartbeat_age() {
-        let s = Settings::default();
         let mut h = HealthTracker::new();
         let n = node("a", Some(-7200));
-        h.observe_node(&n, at(0));
-        assert!(!h.grace_expired(&n, at(50), &s));
-        assert!(h.grace_expired(&n, at(51), &s));
+        h.observe_node(&n, at(0), &s());
+        assert!(!h.grace_expired(&n, at(50)));
+        assert!(h.grace_expired(&n, at(51)));
     }
 
     #[test]
     fn grace_expires_strictly_after_the_grace_period() {
-        let s = Settings::default();
         let mut h = HealthTracker::new();
         let n = node("a", Some(0));
-        h.observe_node(&n, at(10));
-        assert!(!h.grace_expired(&n, at(60), &s));
-        assert!(h.grace_expired(&n, time::add(at(60), Duration::from_millis(1)), &s));
+        h.observe_node(&n, at(10), &s());
+        assert!(!h.grace_expired(&n, at(60)));
+        assert!(h.grace_expired(&n, time::add(at(60), Duration::from_millis(1))));
     }
 
     #[test]
     fn a_new_ready_heartbeat_moves_the_probe_but_the_same_one_does_not() {
-        let s = Settings::default();
         let mut h = HealthTracker::new();
-        h.observe_node(&node("a", Some(0)), at(0));
-        h.observe_node(&node("a", Some(0)), at(30));
+        h.observe_node(&node("a", Some(0)), at(0), &s());
+        h.observe_node(&node("a", Some(0)), at(30), &s());
         assert_eq!(h.get("a").unwrap().probe, at(0));
-        h.observe_node(&node("a", Some(40)), at(41));
+        h.observe_node(&node("a", Some(40)), at(41), &s());
         assert_eq!(h.get("a").unwrap().probe, at(41));
-        assert!(!h.grace_expired(&node("a", Some(40)), at(91), &s));
+        assert!(!h.grace_expired(&node("a", Some(40)), at(91)));
     }
 
     #[test]
     fn any_lease_renewal_change_counts_as_a_heartbeat_even_backwards() {
         let mut h = HealthTracker::new();
-        h.observe_node(&node("a", Some(0)), at(0));
+        h.observe_node(&node("a", Some(0)), at(0), &s());
         h.observe_lease(&lease("a", 100), at(20));
         assert_eq!(h.get("a").unwrap().probe, at(20));
         h.observe_lease(&lease("a", 50), at(30));
@@ -238,37 +258,35 @@ mod tests {
 
     #[test]
     fn a_node_without_ready_counts_its_startup_grace_from_creation() {
-        let s = Settings::default();
         let mut h = HealthTracker::new();
         let mut n = node("a", None);
         n.metadata.creation_timestamp = Some(Time(at(0)));
-        h.observe_node(&n, at(30));
-        assert!(!h.grace_expired(&n, at(60), &s));
-        assert!(h.grace_expired(&n, at(61), &s));
+        h.observe_node(&n, at(30), &s());
+        assert!(!h.grace_expired(&n, at(60)));
+        assert!(h.grace_expired(&n, at(61)));
     }
 
     #[test]
     fn a_lease_seen_before_its_node_keeps_the_node_alive() {
-        let s = Settings::default();
         let mut h = HealthTracker::new();
         h.observe_lease(&lease("a", 0), at(100));
         let n = node("a", None);
-        h.observe_node(&n, at(100));
-        assert!(!h.grace_expired(&n, at(150), &s));
+        h.observe_node(&n, at(100), &s());
+        assert!(!h.grace_expired(&n, at(150)));
     }
 
     #[test]
     fn gaining_a_ready_condition_resets_the_probe() {
         let mut h = HealthTracker::new();
-        h.observe_node(&node("a", None), at(0));
-        h.observe_node(&node("a", Some(5)), at(7));
+        h.observe_node(&node("a", None), at(0), &s());
+        h.observe_node(&node("a", Some(5)), at(7), &s());
         assert_eq!(h.get("a").unwrap().probe, at(7));
     }
 
     #[test]
     fn forgetting_a_node_drops_its_health() {
         let mut h = HealthTracker::new();
-        h.observe_node(&node("a", Some(0)), at(0));
+        h.observe_node(&node("a", Some(0)), at(0), &s());
         h.forget("a");
         assert!(h.get("a").is_none());
     }

@@ -88,6 +88,16 @@ fn node_event(node: &Node, event_type: EventType, reason: &str, message: String)
     })
 }
 
+/// A condition status as a static string, so zone bookkeeping allocates nothing per node.
+fn interned_status(status: &str) -> &'static str {
+    match status {
+        "True" => "True",
+        "False" => "False",
+        "Unknown" => "Unknown",
+        _ => "Other",
+    }
+}
+
 /// The renewTime of the node's Lease as cached.
 fn lease_renew(view: &ClusterView, node: &str) -> Option<Timestamp> {
     view.leases
@@ -126,8 +136,8 @@ impl Monitor {
     }
 
     /// A node arrived through the watch at `now`.
-    pub fn observe_node(&mut self, node: &Node, now: Timestamp) {
-        self.health.observe_node(node, now);
+    pub fn observe_node(&mut self, node: &Node, now: Timestamp, settings: &Settings) {
+        self.health.observe_node(node, now, settings);
         let name = name_of(node);
         if let Some(seen) = self.marked_unknown.get(name)
             && *seen != conditions::ready_heartbeat(node)
@@ -309,12 +319,16 @@ impl Monitor {
         }
 
         // Per node: Unknown marking, NoExecute decisions, pod marking, zone health.
-        let mut zone_ready: BTreeMap<String, Vec<Option<String>>> = BTreeMap::new();
+        let mut zone_ready: BTreeMap<String, Vec<Option<&'static str>>> = BTreeMap::new();
         let mut counted = 0usize;
         let mut not_ready = 0usize;
         let mut present: BTreeSet<String> = BTreeSet::new();
         for (name, cached) in &view.nodes {
-            let key = zones::zone_key(cached);
+            // Zone key and exclusion were worked out when the node was observed.
+            let (key, excluded, expired) = match self.health.get(name) {
+                Some(h) => (h.zone_key.clone(), h.excluded, h.expired(now)),
+                None => (zones::zone_key(cached), zones::excluded(cached), false),
+            };
             self.ensure_zone(&key, settings, now, &mut report);
             if !present.contains(&key) {
                 present.insert(key.clone());
@@ -327,10 +341,7 @@ impl Monitor {
             let mut current_ready = observed_ready;
             // Marking Unknown changes Ready unless it is Unknown already (upstream writes only
             // then); a node without Ready gets one appended.
-            if heartbeats_fresh
-                && observed_ready != Some("Unknown")
-                && self.health.grace_expired(cached, now, settings)
-            {
+            if heartbeats_fresh && observed_ready != Some("Unknown") && expired {
                 let heartbeat = conditions::ready_heartbeat(cached);
                 let lease_renew = lease_renew(view, name);
                 actions.push(Action::MarkNodeUnknown {
@@ -344,11 +355,14 @@ impl Monitor {
                 current_ready = Some("Unknown");
             }
 
-            if !zones::excluded(cached) {
-                zone_ready
-                    .entry(key.clone())
-                    .or_default()
-                    .push(current_ready.map(str::to_string));
+            if !excluded {
+                let status = current_ready.map(interned_status);
+                match zone_ready.get_mut(&key) {
+                    Some(list) => list.push(status),
+                    None => {
+                        zone_ready.insert(key.clone(), vec![status]);
+                    }
+                }
                 counted += 1;
                 if current_ready != Some("True") {
                     not_ready += 1;
@@ -461,7 +475,7 @@ impl Monitor {
         &mut self,
         view: &ClusterView,
         present: &BTreeSet<String>,
-        zone_ready: BTreeMap<String, Vec<Option<String>>>,
+        zone_ready: BTreeMap<String, Vec<Option<&'static str>>>,
         now: Timestamp,
         settings: &Settings,
         actions: &mut Vec<Action>,
@@ -482,9 +496,8 @@ impl Monitor {
 
         let mut new_states = BTreeMap::new();
         for (key, ready) in &zone_ready {
-            let statuses: Vec<Option<&str>> = ready.iter().map(|r| r.as_deref()).collect();
             let (unhealthy, state) =
-                zones::compute_zone_state(&statuses, settings.unhealthy_zone_threshold);
+                zones::compute_zone_state(ready, settings.unhealthy_zone_threshold);
             report
                 .zone_health
                 .push((key.clone(), ready.len(), unhealthy));

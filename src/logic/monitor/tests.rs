@@ -127,7 +127,7 @@ impl Harness {
         h
     }
     fn put(&mut self, n: Node, t: f64) {
-        self.m.observe_node(&n, at(t));
+        self.m.observe_node(&n, at(t), &self.s);
         self.view.nodes.insert(n.metadata.name.clone().unwrap(), n);
     }
     fn pass(&mut self, t: f64) -> PassReport {
