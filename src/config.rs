@@ -360,6 +360,16 @@ pub struct SimulateArgs {
     /// Log filter (to stderr), in RUST_LOG syntax.
     #[arg(long, value_name = "FILTER", default_value = "error", value_parser = parse_log_filter)]
     pub log_level: String,
+
+    /// Serve the simulated cluster over the Kubernetes HTTP API on ADDR (a loopback address,
+    /// e.g. 127.0.0.1:6443), in real time and without a controller of its own, so that `run` can
+    /// be pointed at it; prints the timeline of what it applied when the scenario ends.
+    #[arg(long, value_name = "ADDR")]
+    pub serve: Option<SocketAddr>,
+
+    /// With --serve: write a kubeconfig for the served cluster to PATH.
+    #[arg(long, value_name = "PATH", requires = "serve")]
+    pub kubeconfig_out: Option<PathBuf>,
 }
 
 /// Parses a humantime duration (`50s`, `1m`, `1m30s`); refuses negative ones with a clear message.

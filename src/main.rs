@@ -58,6 +58,8 @@ fn simulate(args: SimulateArgs) -> ExitCode {
         seed,
         set,
         log_level,
+        serve,
+        kubeconfig_out,
     } = args;
     init_logging(&log_level, LogFormat::Text);
     let (file, text) = match path.as_deref() {
@@ -85,6 +87,31 @@ fn simulate(args: SimulateArgs) -> ExitCode {
             return ExitCode::from(USAGE);
         }
     };
+    if let Some(addr) = serve {
+        // The served cluster has no controller of its own: `controller:` and --set do not apply.
+        let served = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the async runtime: {e}"))
+            .and_then(|runtime| {
+                runtime
+                    .block_on(sim::serve::serve(
+                        &scenario,
+                        seed,
+                        addr,
+                        kubeconfig_out.as_deref(),
+                        None,
+                    ))
+                    .map_err(|e| e.to_string())
+            });
+        return match served {
+            Ok(entries) => print_timeline(&entries, scenario.description.as_deref(), output),
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let overrides: Vec<(String, String)> = scenario.controller.iter().cloned().chain(set).collect();
     let settings = match settings_from_overrides(&overrides) {
         Ok(s) => s,
@@ -100,13 +127,19 @@ fn simulate(args: SimulateArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    print_timeline(&entries, scenario.description.as_deref(), output)
+}
+
+fn print_timeline(
+    entries: &[sim::Entry],
+    description: Option<&str>,
+    output: OutputFormat,
+) -> ExitCode {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let written = match output {
-        OutputFormat::Jsonl => sim::write_jsonl(&entries, &mut out),
-        OutputFormat::Table => {
-            sim::write_table(&entries, scenario.description.as_deref(), &mut out)
-        }
+        OutputFormat::Jsonl => sim::write_jsonl(entries, &mut out),
+        OutputFormat::Table => sim::write_table(entries, description, &mut out),
     };
     match written.and_then(|_| out.flush()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -176,6 +209,11 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 "finding cluster credentials (in-cluster, or KUBECONFIG / ~/.kube/config)",
             )?,
         };
+        // The writer, the leader election and the watchers retry with their own bounded
+        // backoff; kube's built-in retry of 429/503/504 (up to 15 times, minutes apart) would
+        // hold a lease renewal or the staleness check far past their deadlines.
+        let mut config = config;
+        config.default_retry = false;
         let client = kube::Client::try_from(config).context("building the API client")?;
         let version = client.apiserver_version().await.context(
             "cannot reach the API server (is the kubeconfig/context right, is the server up?)",

@@ -616,16 +616,23 @@ impl<C: Cluster> Control<C> {
                 continue;
             }
             self.last_check[i] = Some(now);
+            // The control loop waits for this read: bound it (a slow answer counts as stale).
+            let limit = half_grace.min(std::time::Duration::from_secs(10));
+            let too_slow =
+                || crate::cluster::ApiError::Unavailable(format!("no answer within {limit:?}"));
             let moved = match r {
-                Resource::Leases => self
-                    .cluster
-                    .list_leases(&self.settings.node_lease_namespace)
+                Resource::Leases => {
+                    let list = self
+                        .cluster
+                        .list_leases(&self.settings.node_lease_namespace);
+                    tokio::time::timeout(limit, list)
+                        .await
+                        .unwrap_or_else(|_| Err(too_slow()))
+                        .map(|fresh| view::moved_on(&self.view.leases, &fresh))
+                }
+                _ => tokio::time::timeout(limit, self.cluster.list_nodes())
                     .await
-                    .map(|fresh| view::moved_on(&self.view.leases, &fresh)),
-                _ => self
-                    .cluster
-                    .list_nodes()
-                    .await
+                    .unwrap_or_else(|_| Err(too_slow()))
                     .map(|fresh| view::moved_on(&self.view.nodes, &fresh)),
             };
             match moved {

@@ -7,6 +7,7 @@
 
 pub mod kubelet;
 pub mod scenario;
+pub mod serve;
 pub mod store;
 pub mod timeline;
 pub mod world;
@@ -116,7 +117,7 @@ fn run(scenario: &Scenario, seed: u64, settings: Option<Settings>) -> Result<Vec
         .start_paused(true)
         .build()?;
     let duration_ms = millis(scenario.duration);
-    let mut entries = runtime.block_on(async {
+    let entries = runtime.block_on(async {
         let clock = TokioClock::starting_at(world::epoch());
         let store = Store::new(clock);
         let controller = settings.map(|settings| {
@@ -131,13 +132,18 @@ fn run(scenario: &Scenario, seed: u64, settings: Option<Settings>) -> Result<Vec
         store.timeline()
     });
     drop(runtime);
+    Ok(finish_timeline(entries, duration_ms))
+}
+
+/// Keeps the entries up to `duration_ms` and appends their `Summary`, stamped at the end.
+pub(crate) fn finish_timeline(mut entries: Vec<Entry>, duration_ms: u64) -> Vec<Entry> {
     entries.retain(|e| e.t_ms <= duration_ms);
     let summary = timeline::summarize(&entries);
     entries.push(Entry {
         t_ms: duration_ms,
         kind: EntryKind::Summary(summary),
     });
-    Ok(entries)
+    entries
 }
 
 #[cfg(test)]

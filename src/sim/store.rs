@@ -73,14 +73,41 @@ impl<K: Clone> Watcher<K> {
 
 struct Watchers<K> {
     list: Vec<Watcher<K>>,
+    /// The changes in resourceVersion order, for watches over HTTP (off unless enabled).
+    history: Option<History<K>>,
+    /// The stalls in progress on this resource (for watches over HTTP).
+    active_stalls: BTreeSet<u64>,
 }
 
-impl<K: Clone> Watchers<K> {
+impl<K: Clone + kube::Resource> Watchers<K> {
     fn new() -> Self {
-        Watchers { list: Vec::new() }
+        Watchers {
+            list: Vec::new(),
+            history: None,
+            active_stalls: BTreeSet::new(),
+        }
+    }
+
+    /// Delivers the creation of an object (an `ADDED` event in the history).
+    fn deliver_created(&mut self, namespace: Option<&str>, object: K) {
+        if let Some(history) = self.history.as_mut() {
+            history.push(WatchEventType::Added, namespace, &object);
+        }
+        self.deliver_live(namespace, Event::Apply(object));
     }
 
     fn deliver(&mut self, namespace: Option<&str>, event: Event<K>) {
+        if let Some(history) = self.history.as_mut() {
+            match &event {
+                Event::Apply(o) => history.push(WatchEventType::Modified, namespace, o),
+                Event::Delete(o) => history.push(WatchEventType::Deleted, namespace, o),
+                _ => {}
+            }
+        }
+        self.deliver_live(namespace, event);
+    }
+
+    fn deliver_live(&mut self, namespace: Option<&str>, event: Event<K>) {
         self.list.retain_mut(|w| {
             if w.disconnected || !w.wants(namespace) {
                 return !w.tx.is_closed();
@@ -111,12 +138,14 @@ impl<K: Clone> Watchers<K> {
     }
 
     fn stall(&mut self, id: u64) {
+        self.active_stalls.insert(id);
         for w in &mut self.list {
             w.stalls.insert(id);
         }
     }
 
     fn unstall(&mut self, id: u64) {
+        self.active_stalls.remove(&id);
         self.list.retain_mut(|w| {
             if w.stalls.remove(&id) && w.stalls.is_empty() {
                 for message in std::mem::take(&mut w.buffer) {
@@ -155,6 +184,92 @@ impl<K: Clone> Watchers<K> {
     }
 }
 
+/// The type of a change, as a watch over HTTP reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WatchEventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl WatchEventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WatchEventType::Added => "ADDED",
+            WatchEventType::Modified => "MODIFIED",
+            WatchEventType::Deleted => "DELETED",
+        }
+    }
+}
+
+struct HistoryEvent<K> {
+    resource_version: u64,
+    kind: WatchEventType,
+    namespace: Option<String>,
+    object: K,
+}
+
+/// A bounded, resourceVersion-ordered log of one resource's changes.
+struct History<K> {
+    capacity: usize,
+    events: std::collections::VecDeque<HistoryEvent<K>>,
+    /// Watches from a resourceVersion older than this have missed dropped events.
+    expired_before: u64,
+    changes: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl<K: Clone + kube::Resource> History<K> {
+    fn new(capacity: usize, now: u64, changes: &Arc<tokio::sync::watch::Sender<u64>>) -> Self {
+        History {
+            capacity,
+            events: std::collections::VecDeque::new(),
+            expired_before: now,
+            changes: Arc::clone(changes),
+        }
+    }
+
+    fn push(&mut self, kind: WatchEventType, namespace: Option<&str>, object: &K) {
+        let resource_version = object
+            .meta()
+            .resource_version
+            .as_deref()
+            .and_then(|rv| rv.parse().ok())
+            .unwrap_or(0);
+        if self.events.len() >= self.capacity
+            && let Some(dropped) = self.events.pop_front()
+        {
+            self.expired_before = dropped.resource_version;
+        }
+        self.events.push_back(HistoryEvent {
+            resource_version,
+            kind,
+            namespace: namespace.map(str::to_string),
+            object: object.clone(),
+        });
+        self.changes.send_replace(resource_version);
+    }
+}
+
+/// What a watch over HTTP recorded when it opened, to tell which faults concern it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WatchMark {
+    outage_epoch: u64,
+    stall_counter: u64,
+}
+
+/// What a watch over HTTP has to do next.
+#[derive(Debug, PartialEq)]
+pub enum WatchPoll<K> {
+    /// The changes after the cursor (possibly none), and the new cursor.
+    Events(Vec<(WatchEventType, K)>, u64),
+    /// A stall that began after the watch opened is in progress: deliver nothing.
+    Stalled,
+    /// An API outage began after the watch opened (or is in progress): close the watch.
+    Closed,
+    /// The cursor is older than the history kept: the client must re-list (410 Gone).
+    Expired,
+}
+
 fn outage_error() -> ApiError {
     ApiError::Unavailable("simulated API outage: connection refused".to_string())
 }
@@ -177,7 +292,11 @@ struct State {
     disrupted: BTreeMap<Key, BTreeMap<String, String>>,
     /// Number of API outages in progress.
     outages: u32,
+    /// Counts the outages begun (a watch opened before the latest one is closed by it).
+    outage_epoch: u64,
     stall_counter: u64,
+    /// Bumped on every change a watch over HTTP may care about (objects and faults).
+    changes: Arc<tokio::sync::watch::Sender<u64>>,
     node_watchers: Watchers<Node>,
     pod_watchers: Watchers<Pod>,
     lease_watchers: Watchers<Lease>,
@@ -368,7 +487,9 @@ impl Store {
                 pdbs: Vec::new(),
                 disrupted: BTreeMap::new(),
                 outages: 0,
+                outage_epoch: 0,
                 stall_counter: 0,
+                changes: Arc::new(tokio::sync::watch::channel(0).0),
                 node_watchers: Watchers::new(),
                 pod_watchers: Watchers::new(),
                 lease_watchers: Watchers::new(),
@@ -426,6 +547,8 @@ impl Store {
     pub fn begin_outage(&self) {
         let mut state = self.lock();
         state.outages += 1;
+        state.outage_epoch += 1;
+        state.changes.send_modify(|v| *v += 1);
         if state.outages == 1 {
             let error = outage_error();
             state.node_watchers.disconnect_all(&error);
@@ -438,6 +561,7 @@ impl Store {
     pub fn end_outage(&self) {
         let mut state = self.lock();
         state.outages = state.outages.saturating_sub(1);
+        state.changes.send_modify(|v| *v += 1);
         if state.outages == 0 {
             let state = &mut *state;
             let nodes: Vec<Node> = state.nodes.values().cloned().collect();
@@ -472,6 +596,7 @@ impl Store {
     /// Ends a stall: its watches deliver what they buffered (unless another stall holds them).
     pub fn end_stall(&self, resource: WatchResource, id: u64) {
         let mut state = self.lock();
+        state.changes.send_modify(|v| *v += 1);
         match resource {
             WatchResource::Nodes => state.node_watchers.unstall(id),
             WatchResource::Pods => state.pod_watchers.unstall(id),
@@ -505,9 +630,7 @@ impl Store {
         truncate_node_spec(&mut node);
         truncate_node_status(&mut node.status);
         state.nodes.insert(name, node.clone());
-        state
-            .node_watchers
-            .deliver(None, Event::Apply(node.clone()));
+        state.node_watchers.deliver_created(None, node.clone());
         Ok(node)
     }
 
@@ -643,16 +766,17 @@ impl Store {
     /// Deletes a node, and its Lease in `lease_namespace` (owned by the node).
     pub fn delete_node(&self, name: &str, lease_namespace: &str) -> Result<()> {
         let mut state = self.lock();
-        let node = state
+        let mut node = state
             .nodes
             .remove(name)
             .ok_or_else(|| ApiError::NotFound(format!("nodes \"{name}\" not found")))?;
-        state.next_resource_version();
+        node.metadata.resource_version = Some(state.next_resource_version());
         state.node_watchers.deliver(None, Event::Delete(node));
-        if let Some(lease) = state
+        if let Some(mut lease) = state
             .leases
             .remove(&(lease_namespace.to_string(), name.to_string()))
         {
+            lease.metadata.resource_version = Some(state.next_resource_version());
             state
                 .lease_watchers
                 .deliver(Some(lease_namespace), Event::Delete(lease));
@@ -694,7 +818,7 @@ impl Store {
         state.pods.insert(key, pod.clone());
         state
             .pod_watchers
-            .deliver(Some(&namespace), Event::Apply(pod.clone()));
+            .deliver_created(Some(&namespace), pod.clone());
         Ok(pod)
     }
 
@@ -789,8 +913,8 @@ impl Store {
     }
 
     fn remove_pod_locked(&self, state: &mut State, key: &Key) -> Option<Pod> {
-        let pod = state.pods.remove(key)?;
-        state.next_resource_version();
+        let mut pod = state.pods.remove(key)?;
+        pod.metadata.resource_version = Some(state.next_resource_version());
         state
             .pod_watchers
             .deliver(Some(&key.0), Event::Delete(pod.clone()));
@@ -949,7 +1073,7 @@ impl Store {
         state.leases.insert(key, lease.clone());
         state
             .lease_watchers
-            .deliver(Some(&namespace), Event::Apply(lease.clone()));
+            .deliver_created(Some(&namespace), lease.clone());
         Ok(lease)
     }
 
@@ -1043,6 +1167,143 @@ impl Store {
                 .lease_watchers
                 .open(Some(namespace.to_string()), outage, objects),
         )
+    }
+}
+
+/// The changes after `since` that a watch over HTTP opened at `mark` should see now.
+fn poll_watch<K: Clone + kube::Resource>(
+    state: &State,
+    watchers: &Watchers<K>,
+    mark: &WatchMark,
+    namespace: Option<&str>,
+    since: u64,
+) -> WatchPoll<K> {
+    if state.outages > 0 || state.outage_epoch != mark.outage_epoch {
+        return WatchPoll::Closed;
+    }
+    if watchers
+        .active_stalls
+        .range(mark.stall_counter + 1..)
+        .next()
+        .is_some()
+    {
+        return WatchPoll::Stalled;
+    }
+    let Some(history) = watchers.history.as_ref() else {
+        return if since >= state.resource_version {
+            WatchPoll::Events(Vec::new(), since)
+        } else {
+            WatchPoll::Expired
+        };
+    };
+    if since < history.expired_before {
+        return WatchPoll::Expired;
+    }
+    let start = history
+        .events
+        .partition_point(|e| e.resource_version <= since);
+    let events = history
+        .events
+        .range(start..)
+        .filter(|e| match (namespace, e.namespace.as_deref()) {
+            (Some(want), Some(ns)) => want == ns,
+            (Some(_), None) => false,
+            (None, _) => true,
+        })
+        .map(|e| (e.kind, e.object.clone()))
+        .collect();
+    WatchPoll::Events(events, state.resource_version.max(since))
+}
+
+/// Serving the store over HTTP (`simulate --serve`): resourceVersion-ordered watch history,
+/// lists with their resourceVersion, and the faults as a watch over HTTP sees them.
+impl Store {
+    /// Starts keeping the last `capacity` changes of each resource for watches over HTTP
+    /// (replay from a resourceVersion). Changes made before are not replayable.
+    pub fn enable_watch_history(&self, capacity: usize) {
+        let mut state = self.lock();
+        let state = &mut *state;
+        let capacity = capacity.max(1);
+        let now = state.resource_version;
+        state.node_watchers.history = Some(History::new(capacity, now, &state.changes));
+        state.pod_watchers.history = Some(History::new(capacity, now, &state.changes));
+        state.lease_watchers.history = Some(History::new(capacity, now, &state.changes));
+    }
+
+    /// Changes whenever an object or a fault changes.
+    pub fn subscribe_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.lock().changes.subscribe()
+    }
+
+    /// True during an API outage.
+    pub fn in_outage(&self) -> bool {
+        self.lock().outages > 0
+    }
+
+    /// The latest resourceVersion.
+    pub fn resource_version(&self) -> u64 {
+        self.lock().resource_version
+    }
+
+    /// Marks the opening of a watch over HTTP (faults begun later concern it).
+    pub fn watch_mark(&self) -> WatchMark {
+        let state = self.lock();
+        WatchMark {
+            outage_epoch: state.outage_epoch,
+            stall_counter: state.stall_counter,
+        }
+    }
+
+    /// All nodes and the resourceVersion they are current at.
+    pub fn list_nodes_at(&self) -> (Vec<Node>, u64) {
+        let state = self.lock();
+        (
+            state.nodes.values().cloned().collect(),
+            state.resource_version,
+        )
+    }
+
+    /// The pods (of `namespace`, or all) and the resourceVersion they are current at.
+    pub fn list_pods_at(&self, namespace: Option<&str>) -> (Vec<Pod>, u64) {
+        let state = self.lock();
+        let pods = state
+            .pods
+            .iter()
+            .filter(|((ns, _), _)| namespace.is_none_or(|want| want == ns))
+            .map(|(_, p)| p.clone())
+            .collect();
+        (pods, state.resource_version)
+    }
+
+    /// The leases (of `namespace`, or all) and the resourceVersion they are current at.
+    pub fn list_leases_at(&self, namespace: Option<&str>) -> (Vec<Lease>, u64) {
+        let state = self.lock();
+        (state.list_leases(namespace), state.resource_version)
+    }
+
+    pub fn poll_node_watch(&self, mark: &WatchMark, since: u64) -> WatchPoll<Node> {
+        let state = self.lock();
+        poll_watch(&state, &state.node_watchers, mark, None, since)
+    }
+
+    pub fn poll_pod_watch(
+        &self,
+        mark: &WatchMark,
+        namespace: Option<&str>,
+        since: u64,
+    ) -> WatchPoll<Pod> {
+        let state = self.lock();
+        poll_watch(&state, &state.pod_watchers, mark, namespace, since)
+    }
+
+    pub fn poll_lease_watch(
+        &self,
+        mark: &WatchMark,
+        namespace: Option<&str>,
+        since: u64,
+    ) -> WatchPoll<Lease> {
+        let state = self.lock();
+        poll_watch(&state, &state.lease_watchers, mark, namespace, since)
     }
 }
 

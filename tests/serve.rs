@@ -1,0 +1,365 @@
+//! `simulate --serve` with the production controller: `controller::run` on `KubeCluster` and the
+//! system clock, over real HTTP and JSON, against the simulated cluster served in real time.
+//! Assertions are on the served cluster's timeline, not on logs. Real time is unavoidable here;
+//! bounds are generous.
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Node;
+use kube::core::WatchEvent;
+use node_lifecycle_controller::clock::SystemClock;
+use node_lifecycle_controller::controller::{self, Context, NoHooks};
+use node_lifecycle_controller::k8s::KubeCluster;
+use node_lifecycle_controller::metrics::Metrics;
+use node_lifecycle_controller::settings::Settings;
+use node_lifecycle_controller::sim::scenario;
+use node_lifecycle_controller::sim::serve::{self, ServeOptions};
+use node_lifecycle_controller::sim::{Entry, write_jsonl};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// Starts serving `scenario_text` on a free loopback port; returns the server task and a client
+/// built from the kubeconfig it wrote.
+async fn start(
+    scenario_text: &str,
+    name: &str,
+    options: ServeOptions,
+    retry: bool,
+) -> (JoinHandle<Vec<Entry>>, kube::Client, tempdir::Dir) {
+    let scenario = scenario::parse(scenario_text, name).expect("scenario parses");
+    let dir = tempdir::Dir::new(name);
+    let kubeconfig = dir.path().join("kubeconfig");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a free port");
+    let path = kubeconfig.clone();
+    let server = tokio::spawn(async move {
+        serve::serve_on(listener, &scenario, 0, Some(&path), None, &options)
+            .await
+            .expect("serve")
+    });
+    let client = client_from(&kubeconfig, retry).await;
+    (server, client, dir)
+}
+
+/// `retry`: kube's default retries of 429/503/504 (on in production); off to see raw answers.
+async fn client_from(path: &Path, retry: bool) -> kube::Client {
+    for _ in 0..200 {
+        if path.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let kubeconfig = kube::config::Kubeconfig::read_from(path).expect("kubeconfig written");
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .expect("kubeconfig loads");
+    config.default_retry = retry;
+    kube::Client::try_from(config).expect("client")
+}
+
+fn json(entries: &[Entry]) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    write_jsonl(entries, &mut out).expect("jsonl");
+    String::from_utf8(out)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect()
+}
+
+fn times(tl: &[serde_json::Value], type_: &str, field: &str, value: &str) -> Vec<f64> {
+    tl.iter()
+        .filter(|e| e["type"] == type_ && e[field] == value)
+        .map(|e| e["t"].as_f64().unwrap_or(f64::NAN))
+        .collect()
+}
+
+const NODE_LOSS: &str = r#"
+duration: 16s
+kubelet:
+  lease-renew-interval: 1s
+  status-update-frequency: 1s
+admission:
+  default-toleration-seconds: null
+nodes:
+  - name: n-{0..2}
+    zone: z
+pods:
+  - name: p-{0..2}
+    node: n-{0..2}
+    tolerations:
+      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 3}
+events:
+  - {at: 2s, action: stop-heartbeat, nodes: [n-1]}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_production_controller_over_http_marks_taints_and_evicts_on_time() {
+    let (server, client, _dir) = start(NODE_LOSS, "node-loss", ServeOptions::default(), true).await;
+    let settings = Settings {
+        node_monitor_period: Duration::from_secs(1),
+        node_monitor_grace_period: Duration::from_secs(4),
+        node_startup_grace_period: Duration::from_secs(4),
+        leader_elect: true,
+        leader_elect_lease_duration: Duration::from_secs(3),
+        leader_elect_renew_deadline: Duration::from_secs(2),
+        leader_elect_retry_period: Duration::from_millis(500),
+        ..Settings::default()
+    };
+    let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
+    let cluster = KubeCluster::new(client, &settings.node_lease_namespace);
+    let ctx = Context {
+        cluster,
+        clock: Arc::new(SystemClock),
+        settings,
+        identity: "serve-test".to_string(),
+        hooks: Arc::new(NoHooks),
+        metrics: Arc::new(Metrics::new()),
+        shutdown,
+    };
+    let controller = tokio::spawn(controller::run(ctx));
+    let entries = tokio::time::timeout(Duration::from_secs(25), server)
+        .await
+        .expect("the scenario ends on time")
+        .expect("server task");
+    let _ = shutdown_tx.send(true);
+    controller.abort();
+    let tl = json(&entries);
+    let dump = || {
+        tl.iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+
+    let unknown = times(&tl, "NodeConditionsUnknown", "node", "n-1");
+    assert_eq!(unknown.len(), 1, "marked Unknown once:\n{}", dump());
+    // Last renewal at most 1s before the stop at 2s; grace 4s; monitor period 1s; HTTP slack.
+    assert!(
+        unknown[0] > 1.0 + 4.0 && unknown[0] <= 2.0 + 4.0 + 1.0 + 2.0,
+        "Unknown at {}:\n{}",
+        unknown[0],
+        dump()
+    );
+    let tainted: Vec<f64> = tl
+        .iter()
+        .filter(|e| {
+            e["type"] == "TaintAdded"
+                && e["node"] == "n-1"
+                && e["taint"] == "node.kubernetes.io/unreachable:NoExecute"
+        })
+        .map(|e| e["t"].as_f64().unwrap_or(f64::NAN))
+        .collect();
+    assert_eq!(tainted.len(), 1, "tainted once:\n{}", dump());
+    let taint = tainted[0];
+    assert!(
+        taint >= unknown[0] && taint <= unknown[0] + 3.0,
+        "taint at {taint}:\n{}",
+        dump()
+    );
+    let deleted = times(&tl, "PodDeleted", "pod", "default/p-1");
+    assert_eq!(deleted.len(), 1, "p-1 deleted once:\n{}", dump());
+    assert!(
+        deleted[0] >= taint + 3.0 && deleted[0] <= taint + 3.0 + 3.0,
+        "p-1 deleted at {}, taint at {taint}:\n{}",
+        deleted[0],
+        dump()
+    );
+    // Nothing happens to the healthy nodes and their pods.
+    for e in &tl {
+        let node = e["node"].as_str().unwrap_or("");
+        assert!(
+            node.is_empty() || node == "n-1",
+            "unexpected entry for a healthy node: {e}\n{}",
+            dump()
+        );
+    }
+    assert_eq!(tl.iter().filter(|e| e["type"] == "PodDeleted").count(), 1);
+    let summary = tl.last().expect("summary");
+    assert_eq!(summary["type"], "Summary");
+    assert_eq!(summary["nodesTainted"], 1);
+}
+
+const HEARTBEATS: &str = r#"
+duration: 4s
+kubelet:
+  lease-renew-interval: 200ms
+  status-update-frequency: 200ms
+nodes:
+  - name: n-{0..2}
+events:
+  - {at: 2s, action: api-outage, duration: 1s}
+"#;
+
+fn get(path: &str) -> http::Request<Vec<u8>> {
+    http::Request::get(path).body(Vec::new()).expect("request")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_resource_version_gets_410_and_an_outage_503() {
+    let options = ServeOptions {
+        watch_history: 5,
+        ..ServeOptions::default()
+    };
+    let (server, client, _dir) = start(HEARTBEATS, "faults", options, false).await;
+
+    // A watch from the current resourceVersion delivers the next change.
+    let list: serde_json::Value = serde_json::from_str(
+        &client
+            .request_text(get(
+                "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
+            ))
+            .await
+            .expect("list leases"),
+    )
+    .expect("list json");
+    let rv = list["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("list resourceVersion")
+        .to_string();
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(3));
+    let url = format!(
+        "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases?watch=true&resourceVersion={rv}&timeoutSeconds=5"
+    );
+    let mut watch = client
+        .request_events::<k8s_openapi::api::coordination::v1::Lease>(get(&url))
+        .await
+        .expect("watch")
+        .boxed();
+    let first = tokio::time::timeout(Duration::from_secs(2), watch.next())
+        .await
+        .expect("an event within 2s");
+    assert!(
+        matches!(first, Some(Ok(WatchEvent::Modified(_)))),
+        "{first:?}"
+    );
+
+    // Enough renewals later, resourceVersion 1 is older than the 5 lease changes kept: 410
+    // Expired, as an ERROR event (kube-apiserver's way, which makes clients re-list).
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let mut old = client
+        .request_events::<k8s_openapi::api::coordination::v1::Lease>(get(
+            "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases?watch=true&resourceVersion=1",
+        ))
+        .await
+        .expect("watch answers 200 with an ERROR event")
+        .boxed();
+    match old.next().await {
+        Some(Ok(WatchEvent::Error(status))) => {
+            assert_eq!(status.code, 410);
+            assert_eq!(status.reason, "Expired");
+        }
+        other => panic!("expected a 410 Expired error event, got {other:?}"),
+    }
+
+    // A watch open when the outage begins (at 2s) is cut; requests then answer 503.
+    let mut open = client
+        .request_events::<Node>(get("/api/v1/nodes?watch=true&timeoutSeconds=30"))
+        .await
+        .expect("watch")
+        .boxed();
+    let cut = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(_)) = open.next().await {}
+    })
+    .await;
+    assert!(cut.is_ok(), "the open watch ends when the outage begins");
+    match client.request_text(get("/api/v1/nodes")).await {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 503);
+            assert_eq!(status.reason, "ServiceUnavailable");
+        }
+        other => panic!("expected 503 during the outage, got {other:?}"),
+    }
+    // After it (3s), requests work again.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    client
+        .request_text(get("/api/v1/nodes/n-0"))
+        .await
+        .expect("served again after the outage");
+    // Unknown objects are 404 Status objects.
+    match client.request_text(get("/api/v1/nodes/missing")).await {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!((status.code, status.reason.as_str()), (404, "NotFound"))
+        }
+        other => panic!("expected 404, got {other:?}"),
+    }
+    let entries = server.await.expect("server");
+    assert_eq!(
+        json(&entries).last().map(|e| e["type"].clone()),
+        Some("Summary".into())
+    );
+}
+
+/// A scratch directory removed on drop (no extra dev-dependency).
+mod tempdir {
+    use super::*;
+
+    pub struct Dir(PathBuf);
+
+    impl Dir {
+        pub fn new(name: &str) -> Self {
+            let path = std::env::temp_dir().join(format!(
+                "nlc-serve-{name}-{}-{:?}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_nanos()
+            ));
+            std::fs::create_dir_all(&path).expect("temp dir");
+            Dir(path)
+        }
+
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+const STALL: &str = r#"
+duration: 3500ms
+kubelet:
+  lease-renew-interval: 200ms
+nodes:
+  - name: n-0
+events:
+  - {at: 1s, action: stall-watch, resource: leases, duration: 1500ms}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_watch_is_silent_until_the_stall_ends_then_catches_up() {
+    let started = std::time::Instant::now();
+    let (server, client, _dir) = start(STALL, "stall", ServeOptions::default(), false).await;
+    let url = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases?watch=true&timeoutSeconds=10";
+    let mut watch = client
+        .request_events::<k8s_openapi::api::coordination::v1::Lease>(get(url))
+        .await
+        .expect("watch")
+        .boxed();
+    let mut seen = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_millis(3300), async {
+        while let Some(Ok(event)) = watch.next().await {
+            if matches!(event, WatchEvent::Modified(_)) {
+                seen.push(started.elapsed().as_secs_f64());
+            }
+        }
+    })
+    .await;
+    let during: Vec<f64> = seen
+        .iter()
+        .copied()
+        .filter(|t| *t > 1.15 && *t < 2.45)
+        .collect();
+    assert!(during.is_empty(), "delivered during the stall: {seen:?}");
+    assert!(seen.iter().any(|t| *t < 1.0), "renewals before: {seen:?}");
+    assert!(seen.iter().any(|t| *t >= 2.45), "renewals after: {seen:?}");
+    server.await.expect("server");
+}
