@@ -323,6 +323,34 @@ impl State {
     }
 }
 
+/// What creating a namespaced object takes, whatever its kind: a name, a namespace (default
+/// `default`), no object of that name yet; then a fresh UID and resourceVersion. Returns the key.
+fn admit_create(
+    state: &mut State,
+    meta: &mut ObjectMeta,
+    resource: &str,
+    exists: impl Fn(&State, &(String, String)) -> bool,
+) -> Result<(String, String)> {
+    let name = meta.name.clone().unwrap_or_default();
+    if name.is_empty() {
+        return Err(ApiError::Other(format!("{resource}: a name is required")));
+    }
+    let namespace = meta
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".to_string());
+    let key = (namespace.clone(), name.clone());
+    if exists(state, &key) {
+        return Err(ApiError::Conflict(format!(
+            "{resource} \"{name}\" already exists"
+        )));
+    }
+    meta.namespace = Some(namespace);
+    meta.uid = Some(state.next_uid());
+    meta.resource_version = Some(state.next_resource_version());
+    Ok(key)
+}
+
 /// The simulated API server's state, shared by the world, the kubelets and `SimCluster`.
 #[derive(Clone)]
 pub struct Store {
@@ -788,25 +816,11 @@ impl Store {
 
     pub fn create_pod(&self, pod: &Pod) -> Result<Pod> {
         let mut state = self.lock();
-        let name = pod.metadata.name.clone().unwrap_or_default();
-        let namespace = pod
-            .metadata
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".to_string());
-        if name.is_empty() {
-            return Err(ApiError::Other("pod name is required".to_string()));
-        }
-        let key = (namespace.clone(), name.clone());
-        if state.pods.contains_key(&key) {
-            return Err(ApiError::Conflict(format!(
-                "pods \"{name}\" already exists"
-            )));
-        }
         let mut pod = pod.clone();
-        pod.metadata.namespace = Some(namespace.clone());
-        pod.metadata.uid = Some(state.next_uid());
-        pod.metadata.resource_version = Some(state.next_resource_version());
+        let key = admit_create(&mut state, &mut pod.metadata, "pods", |st, k| {
+            st.pods.contains_key(k)
+        })?;
+        let namespace = key.0.clone();
         let created = pod
             .metadata
             .creation_timestamp
@@ -1050,25 +1064,14 @@ impl Store {
 
     pub fn create_lease(&self, lease: &Lease) -> Result<Lease> {
         let mut state = self.lock();
-        let name = lease.metadata.name.clone().unwrap_or_default();
-        let namespace = lease
-            .metadata
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".to_string());
-        if name.is_empty() {
-            return Err(ApiError::Other("lease name is required".to_string()));
-        }
-        let key = (namespace.clone(), name.clone());
-        if state.leases.contains_key(&key) {
-            return Err(ApiError::Conflict(format!(
-                "leases.coordination.k8s.io \"{name}\" already exists"
-            )));
-        }
         let mut lease = lease.clone();
-        lease.metadata.namespace = Some(namespace.clone());
-        lease.metadata.uid = Some(state.next_uid());
-        lease.metadata.resource_version = Some(state.next_resource_version());
+        let key = admit_create(
+            &mut state,
+            &mut lease.metadata,
+            "leases.coordination.k8s.io",
+            |st, k| st.leases.contains_key(k),
+        )?;
+        let namespace = key.0.clone();
         lease.metadata.creation_timestamp = Some(Time(truncate_to_second(self.now())));
         state.leases.insert(key, lease.clone());
         state
