@@ -24,6 +24,8 @@ RUN case "${TARGETARCH:-amd64}" in \
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+# Declared in Cargo.toml ([[bench]]), so cargo wants it present even though it is not built.
+COPY benches ./benches
 # The musl target links statically by default; crt-static makes it explicit.
 ENV RUSTFLAGS="-C target-feature=+crt-static" \
     CARGO_TERM_COLOR=never
