@@ -293,7 +293,14 @@ impl<C: Cluster> Control<C> {
             };
             tokio::select! {
                 biased;
-                _ = shutdown.changed() => {}
+                changed = shutdown.changed() => {
+                    // The owner of the shutdown signal is gone: nobody can stop us cleanly any
+                    // more, so stop now rather than spin on a closed channel.
+                    if changed.is_err() {
+                        info!("shutdown signal dropped: stopping");
+                        return;
+                    }
+                }
                 _ = self.leader.changed() => self.leadership_changed(&mut next_monitor, &mut next_taint),
                 Some(tagged) = inbox.recv() => {
                     self.deliver(tagged);

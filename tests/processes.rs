@@ -1,0 +1,600 @@
+//! Process-level integration tests (issue 5, item 2): the built binary's `simulate --serve`
+//! as a child process, with one or two `run` replicas of the same binary pointed at it through
+//! the kubeconfig it writes. Leader failover on SIGTERM and on SIGKILL, and a restart of the only
+//! replica in the middle of a NoExecute countdown.
+//!
+//! Assertions are on the timeline the serve process prints when the scenario is over (what the
+//! served API applied), never on logs. Leadership is read from each replica's `/readyz` body.
+//! Real time is unavoidable: bounds are generous for a loaded 2-core CI machine, and every wait
+//! polls with a deadline. Children are killed on every exit path (`Cluster`'s `Drop`); on a
+//! failure their logs are kept in the scratch directory, whose path is printed.
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_node-lifecycle-controller");
+
+/// Seconds the pods tolerate `unreachable:NoExecute` (the countdown under test).
+const TOLERATION: f64 = 10.0;
+/// `--leader-elect-lease-duration`, in seconds.
+const LEASE: f64 = 3.0;
+/// The scenario's `duration`, in seconds: the serve process prints its timeline then.
+const DURATION: f64 = 24.0;
+
+/// n-1 stops heartbeating at 2s: Unknown and tainted about 4s later (grace 4s), and its pod is
+/// due for deletion TOLERATION seconds after the taint. Nothing else happens.
+const SCENARIO: &str = r#"
+duration: 24s
+kubelet:
+  lease-renew-interval: 1s
+  status-update-frequency: 1s
+admission:
+  default-toleration-seconds: null
+nodes:
+  - name: n-{0..2}
+    zone: z
+pods:
+  - name: p-{0..2}
+    node: n-{0..2}
+    tolerations:
+      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 10}
+events:
+  - {at: 2s, action: stop-heartbeat, nodes: [n-1]}
+"#;
+
+const RUN_FLAGS: &[&str] = &[
+    "--node-monitor-period=1s",
+    "--node-monitor-grace-period=4s",
+    "--node-startup-grace-period=4s",
+    "--leader-elect-lease-duration=3s",
+    "--leader-elect-renew-deadline=2s",
+    "--leader-elect-retry-period=500ms",
+    "--leader-elect-resource-namespace=kube-system",
+];
+
+const NO_EXECUTE: &str = "node.kubernetes.io/unreachable:NoExecute";
+
+// ---------------------------------------------------------------------------------------------
+// The tests.
+
+#[test]
+fn leader_failover_on_sigterm_releases_the_lease_and_the_countdown_goes_on() {
+    failover("sigterm", "TERM");
+}
+
+#[test]
+fn leader_failover_on_sigkill_waits_for_the_lease_and_the_countdown_goes_on() {
+    failover("sigkill", "KILL");
+}
+
+/// Two replicas; the leader gets `signal` while p-1's countdown runs; the other one takes over
+/// and deletes p-1 on time, exactly once.
+fn failover(name: &str, signal: &str) {
+    require_kill();
+    let mut cluster = Cluster::start(name);
+    let a = cluster.add_replica(&format!("{name}-a"));
+    let b = cluster.add_replica(&format!("{name}-b"));
+    let leader = cluster.wait_for_one_leader(&[a, b]);
+    let standby = if leader == a { b } else { a };
+
+    cluster.wait_for_taint("n-1", NO_EXECUTE);
+    let signalled = cluster.signal(leader, signal);
+    let gap = cluster.wait_for_leader(standby, signalled);
+    let gap_s = gap.as_secs_f64();
+    println!(
+        "{name}: leaderless gap {gap_s:.3}s ({} -> {})",
+        cluster.replicas[leader].identity, cluster.replicas[standby].identity
+    );
+    if signal == "TERM" {
+        // Released on shutdown: no waiting for the lease to expire.
+        assert!(
+            gap_s < LEASE,
+            "{name}: the standby led {gap_s:.3}s after SIGTERM, not within the lease duration \
+             ({LEASE}s): was the lease released?"
+        );
+        let status = cluster.wait_for_exit(leader, Duration::from_secs(10));
+        assert!(
+            status.success(),
+            "{name}: the leader exits cleanly on SIGTERM, got {status}"
+        );
+    } else {
+        assert!(
+            gap_s < LEASE + 2.0,
+            "{name}: the standby led {gap_s:.3}s after SIGKILL, expected within the lease \
+             duration ({LEASE}s) + 2s"
+        );
+        // Nothing released the lease: the standby waited for it to expire (renewed every
+        // 500ms, so at least ~2.5s; 1s leaves room for any clock granularity).
+        assert!(
+            gap_s > 1.0,
+            "{name}: the standby led {gap_s:.3}s after SIGKILL, before the lease could expire"
+        );
+    }
+
+    let tl = cluster.finish();
+    let dump = dump(&tl);
+    let (taint, deleted) = countdown(&tl, &dump);
+    println!("{name}: tainted at {taint:.3}s, p-1 deleted at {deleted:.3}s");
+    each_write_once(&tl, &dump);
+}
+
+#[test]
+fn a_restart_of_the_only_replica_mid_countdown_keeps_the_countdown() {
+    require_kill();
+    let mut cluster = Cluster::start("restart");
+    let first = cluster.add_replica("restart-first");
+    cluster.wait_for_one_leader(&[first]);
+    let tainted = cluster.wait_for_taint("n-1", NO_EXECUTE);
+    // Well into the countdown, so that counting again from the restart would be visibly late.
+    let mid = tainted + Duration::from_secs(3);
+    while Instant::now() < mid {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let killed = cluster.signal(first, "KILL");
+    let killed_at = killed.duration_since(cluster.started).as_secs_f64();
+    let second = cluster.spawn_replica("restart-second");
+    let gap = cluster.wait_for_leader(second, killed);
+    println!(
+        "restart: killed at ~{killed_at:.3}s, the new replica led {:.3}s later",
+        gap.as_secs_f64()
+    );
+
+    let tl = cluster.finish();
+    let dump = dump(&tl);
+    let (taint, deleted) = countdown(&tl, &dump);
+    println!("restart: tainted at {taint:.3}s, p-1 deleted at {deleted:.3}s");
+    // `killed_at` is measured from the serve process's spawn, a little before its t = 0, so it
+    // is if anything late: a countdown started again at the restart would end after this.
+    assert!(
+        deleted < killed_at + TOLERATION,
+        "p-1 deleted at {deleted}s: the countdown started again at the restart (~{killed_at:.3}s)\n{dump}"
+    );
+    each_write_once(&tl, &dump);
+    // No flap: the taint was neither removed nor added again across the restart.
+    let removed: Vec<&Value> = tl.iter().filter(|e| e["type"] == "TaintRemoved").collect();
+    assert!(removed.is_empty(), "taints removed: {removed:?}\n{dump}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Assertions on the timeline.
+
+fn dump(tl: &[Value]) -> String {
+    tl.iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn times(tl: &[Value], pred: impl Fn(&Value) -> bool) -> Vec<f64> {
+    tl.iter()
+        .filter(|e| pred(e))
+        .map(|e| e["t"].as_f64().unwrap_or(f64::NAN))
+        .collect()
+}
+
+/// n-1 tainted NoExecute once, p-1 deleted once, TOLERATION seconds after it (±2s), and no
+/// other pod deleted. Returns (taint, deletion) times.
+fn countdown(tl: &[Value], dump: &str) -> (f64, f64) {
+    let tainted = times(tl, |e| {
+        e["type"] == "TaintAdded" && e["node"] == "n-1" && e["taint"] == NO_EXECUTE
+    });
+    assert_eq!(tainted.len(), 1, "n-1 tainted NoExecute once:\n{dump}");
+    let taint = tainted[0];
+    let deleted = times(tl, |e| {
+        e["type"] == "PodDeleted" && e["pod"] == "default/p-1"
+    });
+    assert_eq!(deleted.len(), 1, "p-1 deleted once:\n{dump}");
+    let deleted = deleted[0];
+    assert!(
+        (deleted - (taint + TOLERATION)).abs() <= 2.0,
+        "p-1 deleted at {deleted}s, expected {TOLERATION}s after the taint at {taint}s (±2s)\n{dump}"
+    );
+    let all_deleted = times(tl, |e| e["type"] == "PodDeleted");
+    assert_eq!(all_deleted.len(), 1, "only p-1 deleted:\n{dump}");
+    for e in tl {
+        let node = e["node"].as_str().unwrap_or("");
+        assert!(
+            node.is_empty() || node == "n-1",
+            "unexpected entry for a healthy node: {e}\n{dump}"
+        );
+    }
+    let summary = tl.last().expect("a timeline");
+    assert_eq!(summary["type"], "Summary", "{dump}");
+    assert_eq!(summary["nodesTainted"], 1, "{dump}");
+    (taint, deleted)
+}
+
+/// Every write the controllers made to n-1 and p-1 appears once, whoever made it: conditions,
+/// taints, pod conditions, the deletion, and the events about them.
+fn each_write_once(tl: &[Value], dump: &str) {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for e in tl {
+        let type_ = e["type"].as_str().unwrap_or("");
+        let key = match type_ {
+            "Action" | "Summary" | "ZoneState" => continue,
+            // A new leader registers the nodes it finds again, as kube-controller-manager does.
+            "Event" if e["reason"] == "RegisteredNode" => continue,
+            _ => format!(
+                "{type_} {} {} {} {} {}",
+                e["node"], e["pod"], e["taint"], e["object"], e["reason"]
+            ),
+        };
+        *counts.entry(key).or_default() += 1;
+    }
+    let repeated: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(repeated.is_empty(), "writes repeated: {repeated:?}\n{dump}");
+    for wanted in [
+        "NodeConditionsUnknown",
+        "PodNotReady",
+        "PodDisruptionTarget",
+        "Event",
+    ] {
+        assert!(
+            counts.keys().any(|k| k.starts_with(wanted)),
+            "no {wanted} entry:\n{dump}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The processes.
+
+/// The served cluster and the replicas pointed at it. Dropping it kills every child, whatever
+/// the exit path; the scratch directory (scenario, kubeconfig, logs) is removed unless the test
+/// is failing.
+struct Cluster {
+    dir: PathBuf,
+    started: Instant,
+    serve: Child,
+    serve_addr: SocketAddr,
+    kubeconfig: PathBuf,
+    timeline: Option<JoinHandle<String>>,
+    replicas: Vec<Replica>,
+}
+
+struct Replica {
+    identity: String,
+    admin: SocketAddr,
+    child: Child,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for r in &mut self.replicas {
+            let _ = r.child.kill();
+            let _ = r.child.wait();
+        }
+        let _ = self.serve.kill();
+        let _ = self.serve.wait();
+        if std::thread::panicking() {
+            eprintln!("logs and scenario kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+}
+
+fn log_file(path: PathBuf) -> File {
+    File::create(&path).unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()))
+}
+
+/// Polls `f` every `every` until it returns `Some`, or panics with `what` after `limit`.
+fn poll<T>(limit: Duration, every: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?}: {what}"
+        );
+        std::thread::sleep(every);
+    }
+}
+
+fn require_kill() {
+    let me = std::process::id().to_string();
+    match Command::new("kill").args(["-0", &me]).status() {
+        Ok(s) if s.success() => {}
+        Ok(s) => panic!("`kill -0 {me}` failed ({s}): these tests signal processes with `kill`"),
+        Err(e) => panic!(
+            "cannot run `kill` ({e}): these tests need the `kill` command on PATH to send \
+             SIGTERM/SIGKILL to the controller processes"
+        ),
+    }
+}
+
+impl Cluster {
+    /// Starts `simulate --serve` on a free port and waits until its kubeconfig is written and
+    /// the port accepts connections (another port if that one was taken meanwhile).
+    fn start(name: &str) -> Cluster {
+        let dir = std::env::temp_dir().join(format!(
+            "nlc-processes-{name}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&dir).expect("scratch directory");
+        let scenario = dir.join("scenario.yaml");
+        std::fs::write(&scenario, SCENARIO).expect("scenario written");
+        let kubeconfig = dir.join("kubeconfig");
+        for attempt in 0..3 {
+            let addr = free_port();
+            let started = Instant::now();
+            let mut serve = Command::new(BIN)
+                .arg("simulate")
+                .arg("--serve")
+                .arg(addr.to_string())
+                .arg("--kubeconfig-out")
+                .arg(&kubeconfig)
+                .args(["--output", "jsonl"])
+                .arg(&scenario)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(log_file(dir.join(format!("serve-{attempt}.log"))))
+                .spawn()
+                .expect("spawn simulate --serve");
+            // Read the timeline as it comes, so a full pipe never blocks the server.
+            let mut stdout = serve.stdout.take().expect("piped stdout");
+            let timeline = std::thread::spawn(move || {
+                let mut text = String::new();
+                let _ = stdout.read_to_string(&mut text);
+                text
+            });
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let up = loop {
+                if let Ok(Some(status)) = serve.try_wait() {
+                    break Err(status);
+                }
+                if kubeconfig.exists()
+                    && TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
+                {
+                    break Ok(());
+                }
+                if Instant::now() > deadline {
+                    let _ = serve.kill();
+                    let _ = serve.wait();
+                    panic!(
+                        "simulate --serve not up within 10s (logs in {})",
+                        dir.display()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            };
+            match up {
+                Ok(()) => {
+                    return Cluster {
+                        dir,
+                        started,
+                        serve,
+                        serve_addr: addr,
+                        kubeconfig,
+                        timeline: Some(timeline),
+                        replicas: Vec::new(),
+                    };
+                }
+                // Most likely the port was taken between the probe and the bind: try another.
+                Err(status) => eprintln!("simulate --serve on {addr} exited early ({status})"),
+            }
+        }
+        panic!(
+            "simulate --serve did not start in 3 attempts (logs in {})",
+            dir.display()
+        );
+    }
+
+    /// Starts a `run` replica and returns its index at once (no wait for it to be ready).
+    fn spawn_replica(&mut self, identity: &str) -> usize {
+        let admin = free_port();
+        let attempt = self.replicas.len();
+        let child = Command::new(BIN)
+            .arg("run")
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--admin-address")
+            .arg(admin.to_string())
+            .arg("--identity")
+            .arg(identity)
+            .args(RUN_FLAGS)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log_file(
+                self.dir.join(format!("run-{identity}-{attempt}.log")),
+            ))
+            .spawn()
+            .expect("spawn run");
+        self.replicas.push(Replica {
+            identity: identity.to_string(),
+            admin,
+            child,
+        });
+        self.replicas.len() - 1
+    }
+
+    /// Starts a `run` replica and waits until its caches are synced (`/readyz` 200); another
+    /// admin port if it exited early (the port taken meanwhile).
+    fn add_replica(&mut self, identity: &str) -> usize {
+        for _ in 0..3 {
+            let i = self.spawn_replica(identity);
+            let deadline = Instant::now() + Duration::from_secs(15);
+            loop {
+                if let Ok(Some(status)) = self.replicas[i].child.try_wait() {
+                    eprintln!("replica {identity} exited early ({status})");
+                    break;
+                }
+                if let Some((200, _)) = http_get(self.replicas[i].admin, "/readyz") {
+                    return i;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "replica {identity} not ready within 15s (logs in {})",
+                    self.dir.display()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        panic!("replica {identity} did not start in 3 attempts");
+    }
+
+    fn is_leader(&self, i: usize) -> bool {
+        http_get(self.replicas[i].admin, "/readyz")
+            .is_some_and(|(_, body)| body.contains("role: leader"))
+    }
+
+    /// Waits until exactly one of `replicas` says it leads; returns it.
+    fn wait_for_one_leader(&self, replicas: &[usize]) -> usize {
+        poll(
+            Duration::from_secs(15),
+            Duration::from_millis(50),
+            "one replica leads",
+            || {
+                let leaders: Vec<usize> = replicas
+                    .iter()
+                    .copied()
+                    .filter(|&i| self.is_leader(i))
+                    .collect();
+                (leaders.len() == 1).then(|| leaders[0])
+            },
+        )
+    }
+
+    /// Waits until replica `i` says it leads; returns the time since `since`.
+    fn wait_for_leader(&self, i: usize, since: Instant) -> Duration {
+        let what = format!("{} leads", self.replicas[i].identity);
+        poll(
+            Duration::from_secs(15),
+            Duration::from_millis(20),
+            &what,
+            || self.is_leader(i).then(|| since.elapsed()),
+        )
+    }
+
+    /// Waits until the served `node` carries `taint` (`key:Effect`); returns when seen.
+    fn wait_for_taint(&self, node: &str, taint: &str) -> Instant {
+        let path = format!("/api/v1/nodes/{node}");
+        let what = format!("{node} tainted {taint}");
+        poll(
+            Duration::from_secs(20),
+            Duration::from_millis(50),
+            &what,
+            || {
+                let (status, body) = http_get(self.serve_addr, &path)?;
+                let node: Value = serde_json::from_str(&body).ok().filter(|_| status == 200)?;
+                let has = node["spec"]["taints"].as_array()?.iter().any(|t| {
+                    format!(
+                        "{}:{}",
+                        t["key"].as_str().unwrap_or(""),
+                        t["effect"].as_str().unwrap_or("")
+                    ) == taint
+                });
+                has.then(Instant::now)
+            },
+        )
+    }
+
+    /// Sends SIG`signal` to replica `i` with `kill`; returns when it was sent.
+    fn signal(&self, i: usize, signal: &str) -> Instant {
+        let pid = self.replicas[i].child.id().to_string();
+        let sent = Instant::now();
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(&pid)
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run `kill -{signal} {pid}`: {e}"));
+        assert!(status.success(), "`kill -{signal} {pid}` failed: {status}");
+        sent
+    }
+
+    fn wait_for_exit(&mut self, i: usize, limit: Duration) -> ExitStatus {
+        let r = &mut self.replicas[i];
+        let what = format!("{} exits", r.identity);
+        poll(limit, Duration::from_millis(20), &what, || {
+            r.child.try_wait().ok().flatten()
+        })
+    }
+
+    /// Waits for the scenario to end and returns the served timeline, one JSON value per line.
+    fn finish(&mut self) -> Vec<Value> {
+        let limit = Duration::from_secs_f64(DURATION + 20.0);
+        let remaining = limit.saturating_sub(self.started.elapsed());
+        let status = poll(
+            remaining,
+            Duration::from_millis(50),
+            "the serve process ends",
+            || self.serve.try_wait().ok().flatten(),
+        );
+        let text = self
+            .timeline
+            .take()
+            .expect("timeline reader")
+            .join()
+            .expect("timeline reader thread");
+        assert!(
+            status.success(),
+            "simulate --serve failed: {status}\n{text}"
+        );
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+}
+
+/// A plain HTTP/1.1 GET on a fresh connection: `(status, body)`, or `None` when the connection
+/// fails or the answer is not HTTP.
+fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    stream
+        .set_write_timeout(Some(Duration::from_secs(3)))
+        .ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    let chunked = head.lines().any(|l| {
+        let l = l.to_ascii_lowercase();
+        l.starts_with("transfer-encoding:") && l.contains("chunked")
+    });
+    let body = if chunked {
+        dechunk(body)?
+    } else {
+        body.to_string()
+    };
+    Some((status, body))
+}
+
+fn dechunk(mut rest: &str) -> Option<String> {
+    let mut out = String::new();
+    loop {
+        let (size, after) = rest.split_once("\r\n")?;
+        let size = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
+        if size == 0 {
+            return Some(out);
+        }
+        out.push_str(after.get(..size)?);
+        rest = after.get(size..)?.strip_prefix("\r\n")?;
+    }
+}
