@@ -539,16 +539,17 @@ impl<C: Cluster> Inner<C> {
             return Ok(());
         }
         if add_disruption_target(&mut pod, now) {
-            pod = self.outcome("pod_status", self.cluster.replace_pod_status(&pod).await)?;
+            self.outcome("pod_status", self.cluster.replace_pod_status(&pod).await)?;
         }
-        let _ = pod;
-        let result = match self.eviction_mode {
-            EvictionMode::Delete => self.cluster.delete_pod(namespace, name, uid).await,
-            EvictionMode::Evict => self.cluster.evict_pod(namespace, name, uid).await,
-        };
-        let write_kind = match self.eviction_mode {
-            EvictionMode::Delete => "pod_delete",
-            EvictionMode::Evict => "pod_evict",
+        let (write_kind, result) = match self.eviction_mode {
+            EvictionMode::Delete => (
+                "pod_delete",
+                self.cluster.delete_pod(namespace, name, uid).await,
+            ),
+            EvictionMode::Evict => (
+                "pod_evict",
+                self.cluster.evict_pod(namespace, name, uid).await,
+            ),
         };
         if let Err(ApiError::TooManyRequests(msg)) = &result {
             self.metrics.eviction_refused();

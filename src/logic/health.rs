@@ -148,20 +148,12 @@ impl HealthTracker {
     }
 
     /// The grace period that applies: the startup grace for a node that never reported Ready.
-    pub fn grace_for(node: &Node, settings: &Settings) -> Duration {
+    fn grace_for(node: &Node, settings: &Settings) -> Duration {
         if conditions::condition(node, "Ready").is_some() {
             settings.node_monitor_grace_period
         } else {
             settings.node_startup_grace_period
         }
-    }
-
-    /// Whether no heartbeat was observed for longer than the node's grace period (strictly).
-    /// A node never observed counts as just seen.
-    pub fn grace_expired(&self, node: &Node, now: Timestamp) -> bool {
-        self.nodes
-            .get(node_name(node))
-            .is_some_and(|h| h.expired(now))
     }
 }
 
@@ -175,6 +167,12 @@ impl NodeHealth {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether the grace period of `node` ran out before `now` (strictly).
+    fn expired(h: &HealthTracker, node: &Node, now: Timestamp) -> bool {
+        h.get(node.metadata.name.as_deref().unwrap())
+            .is_some_and(|x| x.expired(now))
+    }
 
     fn s() -> Settings {
         Settings::default()
@@ -220,8 +218,8 @@ mod tests {
         let mut h = HealthTracker::new();
         let n = node("a", Some(-7200));
         h.observe_node(&n, at(0), &s());
-        assert!(!h.grace_expired(&n, at(50)));
-        assert!(h.grace_expired(&n, at(51)));
+        assert!(!expired(&h, &n, at(50)));
+        assert!(expired(&h, &n, at(51)));
     }
 
     #[test]
@@ -229,8 +227,8 @@ mod tests {
         let mut h = HealthTracker::new();
         let n = node("a", Some(0));
         h.observe_node(&n, at(10), &s());
-        assert!(!h.grace_expired(&n, at(60)));
-        assert!(h.grace_expired(&n, time::add(at(60), Duration::from_millis(1))));
+        assert!(!expired(&h, &n, at(60)));
+        assert!(expired(&h, &n, time::add(at(60), Duration::from_millis(1))));
     }
 
     #[test]
@@ -241,7 +239,7 @@ mod tests {
         assert_eq!(h.get("a").unwrap().probe, at(0));
         h.observe_node(&node("a", Some(40)), at(41), &s());
         assert_eq!(h.get("a").unwrap().probe, at(41));
-        assert!(!h.grace_expired(&node("a", Some(40)), at(91)));
+        assert!(!expired(&h, &node("a", Some(40)), at(91)));
     }
 
     #[test]
@@ -262,8 +260,8 @@ mod tests {
         let mut n = node("a", None);
         n.metadata.creation_timestamp = Some(Time(at(0)));
         h.observe_node(&n, at(30), &s());
-        assert!(!h.grace_expired(&n, at(60)));
-        assert!(h.grace_expired(&n, at(61)));
+        assert!(!expired(&h, &n, at(60)));
+        assert!(expired(&h, &n, at(61)));
     }
 
     #[test]
@@ -272,7 +270,7 @@ mod tests {
         h.observe_lease(&lease("a", 0), at(100));
         let n = node("a", None);
         h.observe_node(&n, at(100), &s());
-        assert!(!h.grace_expired(&n, at(150)));
+        assert!(!expired(&h, &n, at(150)));
     }
 
     #[test]

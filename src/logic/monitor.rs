@@ -230,16 +230,7 @@ impl Monitor {
 
     fn remove_no_execute(&mut self, node: &Node, now: Timestamp, actions: &mut Vec<Action>) {
         let name = name_of(node);
-        let change = super::actions::TaintChange {
-            add: Vec::new(),
-            remove: [NOT_READY, UNREACHABLE]
-                .iter()
-                .map(|k| super::actions::TaintRef {
-                    key: k.to_string(),
-                    effect: taints::NO_EXECUTE.to_string(),
-                })
-                .collect(),
-        };
+        let change = taints::remove_no_execute();
         self.pending_taint.insert(name.to_string(), (None, now));
         actions.push(Action::ChangeTaints {
             node: name.to_string(),

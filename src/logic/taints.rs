@@ -131,17 +131,16 @@ pub fn no_execute_change(node: &Node, key: &str, now: Timestamp) -> Option<Taint
     non_empty(TaintChange { add, remove })
 }
 
-/// The change that removes both of our NoExecute taints; `None` when the node has neither.
-pub fn remove_no_execute_change(node: &Node) -> Option<TaintChange> {
-    let remove: Vec<TaintRef> = [NOT_READY, UNREACHABLE]
-        .into_iter()
-        .filter(|key| has_no_execute(node, key))
-        .map(|key| taint_ref(key, NO_EXECUTE))
-        .collect();
-    non_empty(TaintChange {
+/// The change that removes both of our NoExecute taints. It names both whatever the cached
+/// node shows: the writer applies it to the live node, where only what is there goes.
+pub fn remove_no_execute() -> TaintChange {
+    TaintChange {
         add: Vec::new(),
-        remove,
-    })
+        remove: vec![
+            taint_ref(NOT_READY, NO_EXECUTE),
+            taint_ref(UNREACHABLE, NO_EXECUTE),
+        ],
+    }
 }
 
 /// Applies a change to a taint list in place; returns whether anything changed.
@@ -588,7 +587,15 @@ mod tests {
         assert_eq!(no_execute_change(&n, NOT_READY, now()), None);
     }
 
-    // remove_no_execute_change
+    // remove_no_execute
+
+    fn taint_list(n: &Node) -> Vec<Taint> {
+        n.spec
+            .clone()
+            .unwrap_or_default()
+            .taints
+            .unwrap_or_default()
+    }
 
     #[test]
     fn removing_no_execute_taints_takes_both_of_ours_only() {
@@ -598,11 +605,20 @@ mod tests {
             .taint(taint(UNREACHABLE, NO_SCHEDULE, None))
             .taint(taint("other", NO_EXECUTE, None))
             .build();
-        let change = remove_no_execute_change(&n).unwrap();
+        let change = remove_no_execute();
         assert!(change.add.is_empty());
         assert_eq!(
             change.remove,
             [r(NOT_READY, NO_EXECUTE), r(UNREACHABLE, NO_EXECUTE)]
+        );
+        let mut list = taint_list(&n);
+        assert!(apply_change(&mut list, &change));
+        assert_eq!(
+            list,
+            [
+                taint(UNREACHABLE, NO_SCHEDULE, None),
+                taint("other", NO_EXECUTE, None)
+            ]
         );
     }
 
@@ -612,17 +628,19 @@ mod tests {
             .taint(taint(UNREACHABLE, NO_SCHEDULE, None))
             .taint(taint("other", NO_EXECUTE, None))
             .build();
-        assert_eq!(remove_no_execute_change(&n), None);
-        assert_eq!(remove_no_execute_change(&Node::default()), None);
+        let mut list = taint_list(&n);
+        assert!(!apply_change(&mut list, &remove_no_execute()));
+        assert_eq!(list, taint_list(&n));
+        let mut empty = Vec::new();
+        assert!(!apply_change(&mut empty, &remove_no_execute()));
     }
 
     #[test]
-    fn removing_one_present_taint_names_only_that_one() {
+    fn removing_when_one_taint_is_present_removes_that_one() {
         let n = node().taint(taint(UNREACHABLE, NO_EXECUTE, None)).build();
-        assert_eq!(
-            remove_no_execute_change(&n).unwrap().remove,
-            [r(UNREACHABLE, NO_EXECUTE)]
-        );
+        let mut list = taint_list(&n);
+        assert!(apply_change(&mut list, &remove_no_execute()));
+        assert!(list.is_empty());
     }
 
     // apply_change
