@@ -38,6 +38,8 @@ pub struct Metrics {
     cache_objects: IntGaugeVec,
     watch_stale: IntGaugeVec,
     watch_restarts_total: IntCounterVec,
+    watch_events_total: IntCounterVec,
+    tainting_pass_duration: Histogram,
     breaker_open: IntGauge,
     breaker_held_nodes_total: IntCounter,
     pod_eviction_refusals_total: IntCounter,
@@ -247,6 +249,27 @@ impl Metrics {
                 )
                 .expect("valid counter"),
             ),
+            watch_events_total: register(
+                r,
+                IntCounterVec::new(
+                    opts(
+                        OURS,
+                        "watch_events_total",
+                        "Watch events received (including the items of each list), by resource.",
+                    ),
+                    resource,
+                )
+                .expect("valid counter"),
+            ),
+            tainting_pass_duration: register(
+                r,
+                histogram(
+                    OURS,
+                    "tainting_pass_duration_seconds",
+                    "Duration in seconds of one pass over the NoExecute tainting queues.",
+                    exponential_buckets(0.00001, 4.0, 10).expect("valid exponential buckets"),
+                ),
+            ),
             breaker_open: register(
                 r,
                 IntGauge::with_opts(opts(
@@ -372,6 +395,14 @@ impl Metrics {
         self.watch_restarts_total
             .with_label_values(&[resource])
             .inc();
+    }
+    /// `node_lifecycle_controller_watch_events_total{resource}`.
+    pub fn watch_event(&self, resource: &'static str) {
+        self.watch_events_total.with_label_values(&[resource]).inc();
+    }
+    /// `node_lifecycle_controller_tainting_pass_duration_seconds` (buckets 10µs·4^k, k=0..9).
+    pub fn observe_tainting_pass_duration(&self, seconds: f64) {
+        self.tainting_pass_duration.observe(seconds);
     }
     /// `node_lifecycle_controller_breaker_open` gauge and
     /// `node_lifecycle_controller_breaker_held_nodes_total` (NoExecute taints held back).

@@ -1,99 +1,93 @@
-//! What the controller keeps of a pod: only the fields its decisions read, so a cache of
-//! hundreds of thousands of pods stays small.
+//! What the controller keeps of a node: only the fields its decisions read (pods are kept as
+//! `logic::cached_pod::CachedPod`). Writes never start from these copies: the writer reads the
+//! live object first, so nothing dropped here can be lost.
 
-use k8s_openapi::api::core::v1::{Pod, PodSpec, PodStatus};
+use k8s_openapi::api::core::v1::{Node, NodeSpec, NodeStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-/// Strips a pod down to name, namespace, UID, resourceVersion, creation and deletion times,
-/// node name, tolerations, phase and the Ready/PodScheduled conditions.
-pub fn lean_pod(pod: Pod) -> Pod {
-    let Pod {
+/// Strips a node down to name, UID, resourceVersion, labels, creation and deletion times,
+/// taints, `unschedulable` and conditions. A real node's status is mostly its image list,
+/// addresses and capacity (often tens of kilobytes), none of which a decision reads.
+pub fn lean_node(node: Node) -> Node {
+    let Node {
         metadata,
         spec,
         status,
-    } = pod;
-    let spec = spec.map(|s| PodSpec {
-        node_name: s.node_name,
-        tolerations: s.tolerations,
-        ..Default::default()
-    });
-    let status = status.map(|s| PodStatus {
-        phase: s.phase,
-        conditions: s.conditions.map(|cs| {
-            cs.into_iter()
-                .filter(|c| c.type_ == "Ready" || c.type_ == "PodScheduled")
-                .collect()
-        }),
-        ..Default::default()
-    });
-    Pod {
+    } = node;
+    Node {
         metadata: ObjectMeta {
             name: metadata.name,
-            namespace: metadata.namespace,
             uid: metadata.uid,
             resource_version: metadata.resource_version,
+            labels: metadata.labels,
             creation_timestamp: metadata.creation_timestamp,
             deletion_timestamp: metadata.deletion_timestamp,
             ..Default::default()
         },
-        spec,
-        status,
+        spec: spec.map(|s| NodeSpec {
+            taints: s.taints,
+            unschedulable: s.unschedulable,
+            ..Default::default()
+        }),
+        status: status.map(|s| NodeStatus {
+            conditions: s.conditions,
+            ..Default::default()
+        }),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::core::v1::{Container, PodCondition, Toleration};
+    use k8s_openapi::api::core::v1::{ContainerImage, NodeCondition, Taint};
     use std::collections::BTreeMap;
 
     #[test]
-    fn a_lean_pod_keeps_what_decisions_read_and_drops_the_rest() {
-        let pod = Pod {
+    fn a_lean_node_keeps_labels_taints_and_conditions_and_drops_images() {
+        let node = Node {
             metadata: ObjectMeta {
-                name: Some("p".into()),
-                namespace: Some("ns".into()),
+                name: Some("n".into()),
                 uid: Some("u".into()),
-                annotations: Some(BTreeMap::from([("a".into(), "b".repeat(1000))])),
+                labels: Some(BTreeMap::from([(
+                    "topology.kubernetes.io/zone".into(),
+                    "z".into(),
+                )])),
+                annotations: Some(BTreeMap::from([("a".into(), "b".into())])),
                 ..Default::default()
             },
-            spec: Some(PodSpec {
-                node_name: Some("n".into()),
-                tolerations: Some(vec![Toleration {
-                    key: Some("k".into()),
+            spec: Some(NodeSpec {
+                taints: Some(vec![Taint {
+                    key: "k".into(),
+                    effect: "NoExecute".into(),
                     ..Default::default()
                 }]),
-                containers: vec![Container {
-                    name: "c".into(),
-                    ..Default::default()
-                }],
+                unschedulable: Some(true),
+                provider_id: Some("p".into()),
                 ..Default::default()
             }),
-            status: Some(PodStatus {
-                conditions: Some(vec![
-                    PodCondition {
-                        type_: "Ready".into(),
-                        status: "True".into(),
-                        ..Default::default()
-                    },
-                    PodCondition {
-                        type_: "Initialized".into(),
-                        status: "True".into(),
-                        ..Default::default()
-                    },
-                ]),
+            status: Some(NodeStatus {
+                conditions: Some(vec![NodeCondition {
+                    type_: "Ready".into(),
+                    status: "True".into(),
+                    ..Default::default()
+                }]),
+                images: Some(vec![ContainerImage {
+                    names: Some(vec!["x".repeat(100)]),
+                    ..Default::default()
+                }]),
                 ..Default::default()
             }),
         };
-        let lean = lean_pod(pod);
+        let lean = lean_node(node);
         assert_eq!(lean.metadata.uid.as_deref(), Some("u"));
+        assert_eq!(lean.metadata.labels.unwrap().len(), 1);
         assert!(lean.metadata.annotations.is_none());
         let spec = lean.spec.unwrap();
-        assert_eq!(spec.node_name.as_deref(), Some("n"));
-        assert_eq!(spec.tolerations.unwrap().len(), 1);
-        assert!(spec.containers.is_empty());
-        let conds = lean.status.unwrap().conditions.unwrap();
-        assert_eq!(conds.len(), 1);
-        assert_eq!(conds[0].type_, "Ready");
+        assert_eq!(spec.taints.unwrap()[0].key, "k");
+        assert_eq!(spec.unschedulable, Some(true));
+        assert!(spec.provider_id.is_none());
+        let status = lean.status.unwrap();
+        assert_eq!(status.conditions.unwrap()[0].status, "True");
+        assert!(status.images.is_none());
     }
 }

@@ -15,6 +15,7 @@ pub mod writer;
 use crate::clock::Clock;
 use crate::cluster::Cluster;
 use crate::logic::actions::Action;
+use crate::logic::cached_pod::CachedPod;
 use crate::logic::eviction::TaintManager;
 use crate::logic::monitor::Monitor;
 use crate::logic::view::{self, ClusterView};
@@ -26,6 +27,7 @@ use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::runtime::watcher::Event;
+use std::mem::take;
 use std::sync::Arc;
 use tasks::Tasks;
 use tokio::sync::{mpsc, watch as tokio_watch};
@@ -34,7 +36,7 @@ use tracing::{Instrument, info, warn};
 use watch::{Delivery, Resource, Tagged};
 use writer::Writer;
 
-pub use cache::lean_pod;
+pub use cache::lean_node;
 
 /// Things the controller reports that are not API writes (the simulator records them in its
 /// timeline; production only logs and counts them).
@@ -171,6 +173,11 @@ pub async fn run<C: Cluster>(ctx: Context<C>) -> Result<(), Error> {
     Ok(())
 }
 
+/// Borrows each pod, for the decision functions that take a list of references.
+fn refs(pods: &[Pod]) -> Vec<&Pod> {
+    pods.iter().collect()
+}
+
 fn idx(r: Resource) -> usize {
     match r {
         Resource::Nodes => 0,
@@ -184,7 +191,7 @@ fn idx(r: Resource) -> usize {
 struct Buffers {
     nodes: Option<Vec<Node>>,
     leases: Option<Vec<Lease>>,
-    pods: Option<Vec<Pod>>,
+    pods: Option<Vec<CachedPod>>,
 }
 
 struct Control<C: Cluster> {
@@ -245,8 +252,10 @@ impl<C: Cluster> Control<C> {
         let generation = self.generation[i];
         let tx = self.inbox_tx.clone();
         let handle = match r {
+            // Objects are stripped before queueing, so a burst (a re-list of every pod) waiting
+            // in the inbox holds lean copies, not full ones.
             Resource::Nodes => watch::forward(self.cluster.watch_nodes(), generation, tx, r, |e| {
-                Delivery::Node(Box::new(e))
+                Delivery::Node(Box::new(e.modify(|node| *node = lean_node(take(node)))))
             }),
             Resource::Leases => watch::forward(
                 self.cluster
@@ -254,10 +263,16 @@ impl<C: Cluster> Control<C> {
                 generation,
                 tx,
                 r,
-                |e| Delivery::Lease(Box::new(e)),
+                |e| {
+                    Delivery::Lease(Box::new(
+                        e.modify(|lease| lease.metadata.managed_fields = None),
+                    ))
+                },
             ),
             Resource::Pods => watch::forward(self.cluster.watch_pods(), generation, tx, r, |e| {
-                Delivery::Pod(Box::new(e))
+                Delivery::Pod(Box::new(watch::map_event(e, |pod| {
+                    CachedPod::from_pod(&pod)
+                })))
             }),
         };
         let abort = handle.abort_handle();
@@ -403,7 +418,7 @@ impl<C: Cluster> Control<C> {
             actions.extend(self.taint_manager.reconcile(
                 &name,
                 self.view.nodes.get(&name),
-                &pods,
+                &refs(&pods),
                 now,
             ));
         }
@@ -432,6 +447,7 @@ impl<C: Cluster> Control<C> {
             Delivery::Pod(ev) => self.pod_event(*ev, now),
         }
         self.last_delivery[i] = Some(now);
+        self.metrics.watch_event(resource.name());
         self.hooks
             .readiness(self.synced(), *self.leader.borrow() != 0);
         self.metrics.set_cache_size(
@@ -473,8 +489,7 @@ impl<C: Cluster> Control<C> {
         }
     }
 
-    fn node_applied(&mut self, mut node: Node, now: Timestamp, listing: bool) {
-        node.metadata.managed_fields = None;
+    fn node_applied(&mut self, node: Node, now: Timestamp, listing: bool) {
         let Some(name) = node.metadata.name.clone() else {
             return;
         };
@@ -491,7 +506,10 @@ impl<C: Cluster> Control<C> {
             old.as_ref().map(taints::no_execute_taints) != Some(taints::no_execute_taints(node));
         if taints_changed && !listing {
             let pods = self.view.pods_on(&name);
-            actions.extend(self.taint_manager.reconcile(&name, Some(node), &pods, now));
+            actions.extend(
+                self.taint_manager
+                    .reconcile(&name, Some(node), &refs(&pods), now),
+            );
         }
         self.act(actions);
     }
@@ -502,7 +520,7 @@ impl<C: Cluster> Control<C> {
         if self.acting {
             let now = self.clock.now();
             let pods = self.view.pods_on(name);
-            let actions = self.taint_manager.reconcile(name, None, &pods, now);
+            let actions = self.taint_manager.reconcile(name, None, &refs(&pods), now);
             self.act(actions);
         }
     }
@@ -529,66 +547,49 @@ impl<C: Cluster> Control<C> {
         }
     }
 
-    fn lease_applied(&mut self, mut lease: Lease, now: Timestamp) {
-        lease.metadata.managed_fields = None;
+    fn lease_applied(&mut self, lease: Lease, now: Timestamp) {
         self.monitor.observe_lease(&lease, now);
         if let Some(name) = lease.metadata.name.clone() {
             self.view.leases.insert(name, lease);
         }
     }
 
-    fn pod_event(&mut self, ev: Event<Pod>, now: Timestamp) {
+    fn pod_event(&mut self, ev: Event<CachedPod>, now: Timestamp) {
         match ev {
             Event::Init => self.buffers.pods = Some(Vec::new()),
-            Event::InitApply(pod) => self
-                .buffers
-                .pods
-                .get_or_insert_with(Vec::new)
-                .push(lean_pod(pod)),
+            Event::InitApply(pod) => self.buffers.pods.get_or_insert_with(Vec::new).push(pod),
             Event::InitDone => {
                 let listed = self.buffers.pods.take().unwrap_or_default();
-                let gone = view::vanished(&self.view.pods, listed.iter().map(view::pod_key));
+                let gone = view::vanished(&self.view.pods, listed.iter().map(CachedPod::key));
                 for key in gone {
                     self.pod_deleted(&key);
                 }
                 for pod in listed {
                     self.pod_applied(pod, now, true);
                 }
+                self.view.prune_tolerations();
                 self.synced[idx(Resource::Pods)] = true;
                 self.relisting[idx(Resource::Pods)] = false;
                 self.reconcile_all();
             }
-            Event::Apply(pod) => self.pod_applied(lean_pod(pod), now, false),
-            Event::Delete(pod) => self.pod_deleted(&view::pod_key(&pod)),
+            Event::Apply(pod) => self.pod_applied(pod, now, false),
+            Event::Delete(pod) => self.pod_deleted(&pod.key()),
         }
     }
 
-    fn pod_applied(&mut self, pod: Pod, now: Timestamp, listing: bool) {
-        let key = view::pod_key(&pod);
+    fn pod_applied(&mut self, pod: CachedPod, now: Timestamp, listing: bool) {
+        let key = pod.key();
         let old = self.view.put_pod(pod);
         let pod = &self.view.pods[&key];
         self.taint_manager.pod_seen(old.as_ref(), pod, now, listing);
-        if !self.acting || listing {
+        if !self.acting || listing || old.is_some_and(|old| !old.schedule_differs(pod)) {
             return;
         }
-        let relevant = match &old {
-            None => true,
-            Some(old) => {
-                view::pod_node(old) != view::pod_node(pod)
-                    || old.spec.as_ref().map(|s| &s.tolerations)
-                        != pod.spec.as_ref().map(|s| &s.tolerations)
-                    || old.metadata.deletion_timestamp != pod.metadata.deletion_timestamp
-                    || old.metadata.uid != pod.metadata.uid
-            }
-        };
-        if !relevant {
-            return;
-        }
-        if let Some(node_name) = view::pod_node(pod) {
+        if let Some(node_name) = pod.node() {
             let actions = self.taint_manager.reconcile(
                 node_name,
                 self.view.nodes.get(node_name),
-                &[pod],
+                &[&pod.to_pod()],
                 now,
             );
             self.act(actions);
@@ -599,10 +600,7 @@ impl<C: Cluster> Control<C> {
         let Some(pod) = self.view.remove_pod(key) else {
             return;
         };
-        let actions = self.taint_manager.pod_gone(
-            pod.metadata.namespace.as_deref().unwrap_or("default"),
-            pod.metadata.name.as_deref().unwrap_or(""),
-        );
+        let actions = self.taint_manager.pod_gone(pod.namespace(), pod.name());
         self.act(actions);
     }
 
@@ -720,7 +718,10 @@ impl<C: Cluster> Control<C> {
         }
         let now = self.clock.now();
         // The staleness verdict of the last monitor pass holds until the next one.
+        let started = std::time::Instant::now();
         let actions = self.monitor.tainting_pass(&self.view, now, self.fresh);
+        self.metrics
+            .observe_tainting_pass_duration(started.elapsed().as_secs_f64());
         for a in &actions {
             if let Action::Event(e) = a
                 && e.reason == "NoExecuteTaintingPaused"

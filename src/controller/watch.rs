@@ -3,9 +3,10 @@
 //! watch (the staleness guard) bumps the generation, so late events of the old stream are ignored.
 
 use crate::cluster::{ApiError, WatchStream};
+use crate::logic::cached_pod::CachedPod;
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::Node;
 use kube::runtime::watcher::Event;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -33,7 +34,7 @@ impl Resource {
 pub enum Delivery {
     Node(Box<Event<Node>>),
     Lease(Box<Event<Lease>>),
-    Pod(Box<Event<Pod>>),
+    Pod(Box<Event<CachedPod>>),
     /// The watch failed; it re-lists by itself.
     Error(Resource, ApiError),
 }
@@ -43,6 +44,17 @@ pub enum Delivery {
 pub struct Tagged {
     pub generation: u64,
     pub delivery: Delivery,
+}
+
+/// The same event with its object(s) converted by `f`.
+pub fn map_event<A, B>(event: Event<A>, mut f: impl FnMut(A) -> B) -> Event<B> {
+    match event {
+        Event::Apply(a) => Event::Apply(f(a)),
+        Event::Delete(a) => Event::Delete(f(a)),
+        Event::Init => Event::Init,
+        Event::InitApply(a) => Event::InitApply(f(a)),
+        Event::InitDone => Event::InitDone,
+    }
 }
 
 /// Spawns a task that forwards every event of `stream` into `inbox`, wrapped by `wrap`.

@@ -6,10 +6,11 @@
 //! pod's tolerations or the node's taints change. An untolerated taint means "now".
 
 use super::actions::{Action, Component, EventRecord, EventType, ObjectRef};
+use super::cached_pod::CachedPod;
 use super::taints;
 use super::time::{add_secs, round_up_next_second};
 use super::tolerations::{self, Window};
-use super::view::{pod_key, pod_node};
+use super::view::pod_key;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Node, Pod, Taint};
 use std::collections::{BTreeMap, BTreeSet};
@@ -228,10 +229,16 @@ impl TaintManager {
 
     /// A pod arrived through the watch (`listing` as for nodes: a binding seen appearing, i.e.
     /// `spec.nodeName` going from empty to set while not listing, records a precise time).
-    pub fn pod_seen(&mut self, old: Option<&Pod>, new: &Pod, now: Timestamp, listing: bool) {
-        let key = pod_key(new);
-        let uid = new.metadata.uid.clone();
-        let Some(node) = pod_node(new) else {
+    pub fn pod_seen(
+        &mut self,
+        old: Option<&CachedPod>,
+        new: &CachedPod,
+        now: Timestamp,
+        listing: bool,
+    ) {
+        let key = new.key();
+        let uid = new.uid().map(str::to_string);
+        let Some(node) = new.node() else {
             self.bindings_seen.remove(&key);
             return;
         };
@@ -244,7 +251,7 @@ impl TaintManager {
             self.bindings_seen.remove(&key);
         }
         let was_bound_here =
-            old.is_some_and(|o| pod_node(o) == Some(node) && o.metadata.uid == uid);
+            old.is_some_and(|o| o.node() == Some(node) && o.uid() == uid.as_deref());
         if !listing && !was_bound_here && !self.bindings_seen.contains_key(&key) {
             self.bindings_seen.insert(
                 key,
@@ -915,7 +922,7 @@ mod tests {
             .scheduled(at(60))
             .tolerating(vec![tol(UNREACHABLE, Some(30))])
             .build();
-        tm.pod_seen(None, &p, at(70), true);
+        tm.pod_seen(None, &CachedPod::from(&p), at(70), true);
         tm.reconcile(NODE, Some(&node), &[&p], at(70));
         assert_eq!(tm.scheduled("ns", "p"), Some(at(91)));
     }
@@ -930,13 +937,18 @@ mod tests {
             .unbound()
             .tolerating(tolerations.clone())
             .build();
-        tm.pod_seen(None, &pending, at(50), false);
+        tm.pod_seen(None, &CachedPod::from(&pending), at(50), false);
         let bound = pod("p")
             .created(at(50))
             .scheduled(at(60))
             .tolerating(tolerations)
             .build();
-        tm.pod_seen(Some(&pending), &bound, at_ms(60_200), false);
+        tm.pod_seen(
+            Some(&CachedPod::from(&pending)),
+            &CachedPod::from(&bound),
+            at_ms(60_200),
+            false,
+        );
         tm.reconcile(NODE, Some(&node), &[&bound], at(61));
         assert_eq!(tm.scheduled("ns", "p"), Some(at_ms(90_200)));
     }
@@ -949,7 +961,7 @@ mod tests {
             .created(at(60))
             .tolerating(vec![tol(UNREACHABLE, Some(30))])
             .build();
-        tm.pod_seen(None, &p, at_ms(60_100), false);
+        tm.pod_seen(None, &CachedPod::from(&p), at_ms(60_100), false);
         tm.reconcile(NODE, Some(&node), &[&p], at(61));
         assert_eq!(tm.scheduled("ns", "p"), Some(at_ms(90_100)));
     }
@@ -962,7 +974,7 @@ mod tests {
             .created(at(60))
             .tolerating(vec![tol(UNREACHABLE, Some(300))])
             .build();
-        tm.pod_seen(None, &p, at(200), true);
+        tm.pod_seen(None, &CachedPod::from(&p), at(200), true);
         tm.reconcile(NODE, Some(&node), &[&p], at(200));
         assert_eq!(tm.scheduled("ns", "p"), Some(at(361)));
     }
@@ -975,8 +987,13 @@ mod tests {
             .created(at(60))
             .tolerating(vec![tol(UNREACHABLE, Some(300))])
             .build();
-        tm.pod_seen(None, &p, at(200), true);
-        tm.pod_seen(Some(&p), &p, at(210), false);
+        tm.pod_seen(None, &CachedPod::from(&p), at(200), true);
+        tm.pod_seen(
+            Some(&CachedPod::from(&p)),
+            &CachedPod::from(&p),
+            at(210),
+            false,
+        );
         tm.reconcile(NODE, Some(&node), &[&p], at(210));
         assert_eq!(tm.scheduled("ns", "p"), Some(at(361)));
     }
@@ -1354,7 +1371,7 @@ mod tests {
             .created(at(60))
             .tolerating(vec![tol(UNREACHABLE, Some(30))])
             .build();
-        tm.pod_seen(None, &p, at_ms(60_100), false);
+        tm.pod_seen(None, &CachedPod::from(&p), at_ms(60_100), false);
         tm.pod_gone("ns", "p");
         tm.reconcile(NODE, Some(&node), &[&p], at(62));
         assert_eq!(tm.scheduled("ns", "p"), Some(at(91)));

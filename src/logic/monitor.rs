@@ -373,7 +373,7 @@ impl Monitor {
                     "NodeNotReady",
                     format!("Node {name} status is now: NodeNotReady"),
                 ));
-                for pod in view.pods_on(name) {
+                for pod in &view.pods_on(name) {
                     if pod_ready_status(pod).is_some_and(|s| s != "False") {
                         actions.push(Action::MarkPodNotReady {
                             namespace: pod.metadata.namespace.clone().unwrap_or_default(),

@@ -1,5 +1,6 @@
 //! The controller's picture of the cluster: what the watches delivered, as plain data.
 
+use super::cached_pod::{CachedPod, Tolerations};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use std::collections::{BTreeMap, BTreeSet};
@@ -10,10 +11,12 @@ pub struct ClusterView {
     pub nodes: BTreeMap<String, Node>,
     /// Node leases by name (= node name).
     pub leases: BTreeMap<String, Lease>,
-    /// Pods by `namespace/name`.
-    pub pods: BTreeMap<String, Pod>,
+    /// Pods by `namespace/name`, as the cache keeps them (see `cached_pod`).
+    pub pods: BTreeMap<String, CachedPod>,
     /// `spec.nodeName` -> pod keys.
     pub pods_by_node: BTreeMap<String, BTreeSet<String>>,
+    /// The toleration lists the cached pods share.
+    tolerations: Tolerations,
 }
 
 /// `namespace/name` of a pod.
@@ -25,24 +28,17 @@ pub fn pod_key(pod: &Pod) -> String {
     )
 }
 
-/// The node a pod is bound to, if any.
-pub fn pod_node(pod: &Pod) -> Option<&str> {
-    pod.spec
-        .as_ref()?
-        .node_name
-        .as_deref()
-        .filter(|n| !n.is_empty())
-}
-
 impl ClusterView {
     /// Inserts or replaces a pod, keeping the node index in step; returns the previous copy.
-    pub fn put_pod(&mut self, pod: Pod) -> Option<Pod> {
-        let key = pod_key(&pod);
+    pub fn put_pod(&mut self, pod: impl Into<CachedPod>) -> Option<CachedPod> {
+        let mut pod = pod.into();
+        self.tolerations.share(&mut pod);
+        let key = pod.key();
         let old = self.pods.insert(key.clone(), pod);
-        if let Some(old_node) = old.as_ref().and_then(pod_node) {
+        if let Some(old_node) = old.as_ref().and_then(CachedPod::node) {
             self.unindex(old_node, &key);
         }
-        if let Some(node) = self.pods.get(&key).and_then(pod_node) {
+        if let Some(node) = self.pods.get(&key).and_then(CachedPod::node) {
             self.pods_by_node
                 .entry(node.to_string())
                 .or_default()
@@ -52,9 +48,9 @@ impl ClusterView {
     }
 
     /// Removes a pod by key; returns it.
-    pub fn remove_pod(&mut self, key: &str) -> Option<Pod> {
+    pub fn remove_pod(&mut self, key: &str) -> Option<CachedPod> {
         let old = self.pods.remove(key)?;
-        if let Some(node) = pod_node(&old) {
+        if let Some(node) = old.node() {
             self.unindex(node, key);
         }
         Some(old)
@@ -69,12 +65,22 @@ impl ClusterView {
         }
     }
 
-    /// The pods bound to a node, in key order.
-    pub fn pods_on(&self, node: &str) -> Vec<&Pod> {
+    /// The pods bound to a node, in key order, in the Kubernetes shape decisions take.
+    pub fn pods_on(&self, node: &str) -> Vec<Pod> {
         self.pods_by_node
             .get(node)
-            .map(|keys| keys.iter().filter_map(|k| self.pods.get(k)).collect())
+            .map(|keys| {
+                keys.iter()
+                    .filter_map(|k| self.pods.get(k))
+                    .map(CachedPod::to_pod)
+                    .collect()
+            })
             .unwrap_or_default()
+    }
+
+    /// Forgets toleration lists no cached pod uses any more (after a re-list).
+    pub fn prune_tolerations(&mut self) {
+        self.tolerations.prune();
     }
 }
 

@@ -7,6 +7,7 @@
 //! always allowed). Anything else is 404 (unknown path) or 405 (known path, other verb).
 
 use super::ServeOptions;
+use super::pages::Pages;
 use super::watch::{self, Served};
 use crate::cluster::ApiError;
 use crate::sim::store::{Origin, Store};
@@ -41,6 +42,8 @@ pub(crate) struct App {
     options: ServeOptions,
     /// For the UIDs of created Events.
     counter: AtomicU64,
+    /// Snapshots of paginated lists.
+    pages: Pages,
 }
 
 impl App {
@@ -49,6 +52,7 @@ impl App {
             store,
             options,
             counter: AtomicU64::new(0),
+            pages: Pages::default(),
         }
     }
 }
@@ -495,22 +499,36 @@ fn list_or_watch<K: Served>(
     if query.flag("watch")? {
         return watch::response::<K>(&app.store, &app.options, namespace, query);
     }
-    let (mut items, current) = K::list(&app.store, namespace);
-    let mut resource_version = current;
-    if let Some(token) = query.get("continue").filter(|t| !t.is_empty()) {
-        let (rv, after) = parse_continue(token)?;
-        resource_version = rv;
-        items.retain(|item| watch::key(item) > after);
-    }
+    let scope = format!("{}/{}", K::KIND, namespace.unwrap_or_default());
+    let (items, resource_version, start) = match query.get("continue").filter(|t| !t.is_empty()) {
+        Some(token) => {
+            let (rv, after) = parse_continue(token)?;
+            let items = app.pages.find::<K>(&scope, rv).ok_or_else(|| {
+                HttpError::new(
+                    410,
+                    "Expired",
+                    format!("the continue token {token:?} is too old; list again"),
+                )
+            })?;
+            let start = items.partition_point(|item| watch::key(item) <= after);
+            (items, rv, start)
+        }
+        None => {
+            let (items, current) = K::list(&app.store, namespace);
+            (Arc::new(items), current, 0)
+        }
+    };
+    let mut end = items.len();
     let mut next = None;
     if let Some(limit) = query.number("limit")?.filter(|l| *l > 0)
         && let Ok(limit) = usize::try_from(limit)
-        && items.len() > limit
+        && items.len() - start > limit
     {
-        items.truncate(limit);
-        if let Some(last) = items.last() {
-            let (ns, name) = watch::key(last);
-            next = Some(format!("{resource_version}:{ns}:{name}"));
+        end = start + limit;
+        let (ns, name) = watch::key(&items[end - 1]);
+        next = Some(format!("{resource_version}:{ns}:{name}"));
+        if start == 0 {
+            app.pages.keep(scope, resource_version, Arc::clone(&items));
         }
     }
     let mut metadata = serde_json::json!({ "resourceVersion": resource_version.to_string() });
@@ -529,7 +547,7 @@ fn list_or_watch<K: Served>(
         api_version: K::API_VERSION,
         kind: format!("{}List", K::KIND),
         metadata,
-        items: &items,
+        items: &items[start..end],
     };
     Ok(json_response(200, &list))
 }

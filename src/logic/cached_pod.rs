@@ -1,0 +1,326 @@
+//! A pod as the controller's cache keeps it.
+//!
+//! `k8s_openapi`'s `Pod` is over 2 KiB before a single string is allocated (every field of the
+//! spec and status is inline), so 300 000 of them cost the better part of a gigabyte even when
+//! stripped. The cache keeps only what decisions read, and pods share one copy of each distinct
+//! toleration list (admission gives almost every pod the same two). [`CachedPod::to_pod`]
+//! rebuilds the Kubernetes shape the decision functions take, for the few pods one decision
+//! looks at (those of one node).
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{Pod, PodCondition, PodSpec, PodStatus, Toleration};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A pod condition the cache keeps (Ready, PodScheduled): status and last transition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Condition {
+    status: Box<str>,
+    last_transition: Option<Timestamp>,
+}
+
+/// The fields of a pod that decisions read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CachedPod {
+    namespace: Option<Box<str>>,
+    name: Box<str>,
+    uid: Option<Box<str>>,
+    created: Option<Timestamp>,
+    deleting: Option<Timestamp>,
+    node_name: Option<Box<str>>,
+    tolerations: Option<Arc<[Toleration]>>,
+    phase: Option<Box<str>>,
+    ready: Option<Condition>,
+    scheduled: Option<Condition>,
+}
+
+fn condition(conditions: &[PodCondition], type_: &str) -> Option<Condition> {
+    conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| Condition {
+            status: c.status.as_str().into(),
+            last_transition: c.last_transition_time.as_ref().map(|t| t.0),
+        })
+}
+
+fn pod_condition(type_: &str, c: &Condition) -> PodCondition {
+    PodCondition {
+        type_: type_.to_string(),
+        status: c.status.to_string(),
+        last_transition_time: c.last_transition.map(Time),
+        ..Default::default()
+    }
+}
+
+impl CachedPod {
+    /// Keeps what decisions read of `pod`.
+    pub fn from_pod(pod: &Pod) -> CachedPod {
+        let meta = &pod.metadata;
+        let spec = pod.spec.as_ref();
+        let status = pod.status.as_ref();
+        let conditions = status.and_then(|s| s.conditions.as_deref()).unwrap_or(&[]);
+        CachedPod {
+            namespace: meta.namespace.as_deref().map(Into::into),
+            name: meta.name.as_deref().unwrap_or("").into(),
+            uid: meta.uid.as_deref().map(Into::into),
+            created: meta.creation_timestamp.as_ref().map(|t| t.0),
+            deleting: meta.deletion_timestamp.as_ref().map(|t| t.0),
+            node_name: spec.and_then(|s| s.node_name.as_deref()).map(Into::into),
+            tolerations: spec.and_then(|s| s.tolerations.as_deref()).map(Arc::from),
+            phase: status.and_then(|s| s.phase.as_deref()).map(Into::into),
+            ready: condition(conditions, "Ready"),
+            scheduled: condition(conditions, "PodScheduled"),
+        }
+    }
+
+    /// The Kubernetes shape of what is kept (everything else left empty).
+    pub fn to_pod(&self) -> Pod {
+        let mut conditions = Vec::new();
+        if let Some(c) = &self.ready {
+            conditions.push(pod_condition("Ready", c));
+        }
+        if let Some(c) = &self.scheduled {
+            conditions.push(pod_condition("PodScheduled", c));
+        }
+        let status = (self.phase.is_some() || !conditions.is_empty()).then(|| PodStatus {
+            phase: self.phase.as_deref().map(str::to_string),
+            conditions: (!conditions.is_empty()).then_some(conditions),
+            ..Default::default()
+        });
+        Pod {
+            metadata: ObjectMeta {
+                namespace: self.namespace.as_deref().map(str::to_string),
+                name: Some(self.name.to_string()),
+                uid: self.uid.as_deref().map(str::to_string),
+                creation_timestamp: self.created.map(Time),
+                deletion_timestamp: self.deleting.map(Time),
+                ..Default::default()
+            },
+            spec: Some(PodSpec {
+                node_name: self.node_name.as_deref().map(str::to_string),
+                tolerations: self.tolerations.as_deref().map(<[Toleration]>::to_vec),
+                ..Default::default()
+            }),
+            status,
+        }
+    }
+
+    /// `namespace/name`, as `view::pod_key` writes it.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.namespace(), self.name)
+    }
+
+    pub fn namespace(&self) -> &str {
+        self.namespace.as_deref().unwrap_or("default")
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn uid(&self) -> Option<&str> {
+        self.uid.as_deref()
+    }
+
+    /// The node the pod is bound to, if any.
+    pub fn node(&self) -> Option<&str> {
+        self.node_name.as_deref().filter(|n| !n.is_empty())
+    }
+
+    /// Whether a change from `self` to `new` can change the pod's eviction schedule: another
+    /// node, other tolerations, a deletion begun, or another pod of the same name.
+    pub fn schedule_differs(&self, new: &CachedPod) -> bool {
+        self.node() != new.node()
+            || self.tolerations != new.tolerations
+            || self.deleting != new.deleting
+            || self.uid != new.uid
+    }
+}
+
+impl From<&Pod> for CachedPod {
+    fn from(pod: &Pod) -> Self {
+        CachedPod::from_pod(pod)
+    }
+}
+
+impl From<Pod> for CachedPod {
+    fn from(pod: Pod) -> Self {
+        CachedPod::from_pod(&pod)
+    }
+}
+
+/// One shared copy of each distinct toleration list.
+#[derive(Clone, Debug, Default)]
+pub struct Tolerations {
+    lists: BTreeMap<String, Arc<[Toleration]>>,
+}
+
+impl Tolerations {
+    /// Points `pod` at the shared copy of its toleration list (adding it if new).
+    pub fn share(&mut self, pod: &mut CachedPod) {
+        let Some(list) = &pod.tolerations else {
+            return;
+        };
+        let id = format!("{list:?}");
+        let shared = self.lists.entry(id).or_insert_with(|| Arc::clone(list));
+        pod.tolerations = Some(Arc::clone(shared));
+    }
+
+    /// Forgets lists no pod uses any more (their only holder is this table).
+    pub fn prune(&mut self) {
+        self.lists.retain(|_, list| Arc::strong_count(list) > 1);
+    }
+
+    pub fn len(&self) -> usize {
+        self.lists.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lists.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toleration(key: &str, seconds: Option<i64>) -> Toleration {
+        Toleration {
+            key: Some(key.into()),
+            operator: Some("Exists".into()),
+            effect: Some("NoExecute".into()),
+            toleration_seconds: seconds,
+            ..Default::default()
+        }
+    }
+
+    fn full_pod() -> Pod {
+        let at = |s: &str| Time(s.parse().unwrap());
+        Pod {
+            metadata: ObjectMeta {
+                namespace: Some("ns".into()),
+                name: Some("p".into()),
+                uid: Some("u".into()),
+                resource_version: Some("7".into()),
+                creation_timestamp: Some(at("2025-01-01T00:00:00Z")),
+                deletion_timestamp: Some(at("2025-01-01T00:10:00Z")),
+                annotations: Some(BTreeMap::from([("a".into(), "b".repeat(100))])),
+                ..Default::default()
+            },
+            spec: Some(PodSpec {
+                node_name: Some("n".into()),
+                tolerations: Some(vec![toleration("k", Some(30))]),
+                service_account_name: Some("sa".into()),
+                ..Default::default()
+            }),
+            status: Some(PodStatus {
+                phase: Some("Running".into()),
+                conditions: Some(vec![
+                    PodCondition {
+                        type_: "Initialized".into(),
+                        status: "True".into(),
+                        ..Default::default()
+                    },
+                    PodCondition {
+                        type_: "PodScheduled".into(),
+                        status: "True".into(),
+                        last_transition_time: Some(at("2025-01-01T00:01:00Z")),
+                        reason: Some("r".into()),
+                        ..Default::default()
+                    },
+                    PodCondition {
+                        type_: "Ready".into(),
+                        status: "False".into(),
+                        ..Default::default()
+                    },
+                ]),
+                host_ip: Some("10.0.0.1".into()),
+                ..Default::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn the_rebuilt_pod_has_every_field_decisions_read_and_nothing_else() {
+        let pod = full_pod();
+        let rebuilt = CachedPod::from_pod(&pod).to_pod();
+        let meta = &rebuilt.metadata;
+        assert_eq!(meta.namespace.as_deref(), Some("ns"));
+        assert_eq!(meta.name.as_deref(), Some("p"));
+        assert_eq!(meta.uid.as_deref(), Some("u"));
+        assert_eq!(meta.creation_timestamp, pod.metadata.creation_timestamp);
+        assert_eq!(meta.deletion_timestamp, pod.metadata.deletion_timestamp);
+        assert!(meta.annotations.is_none() && meta.resource_version.is_none());
+        let spec = rebuilt.spec.as_ref().unwrap();
+        assert_eq!(spec.node_name.as_deref(), Some("n"));
+        assert_eq!(spec.tolerations, Some(vec![toleration("k", Some(30))]));
+        assert!(spec.service_account_name.is_none());
+        let status = rebuilt.status.as_ref().unwrap();
+        assert_eq!(status.phase.as_deref(), Some("Running"));
+        let conditions = status.conditions.as_ref().unwrap();
+        assert_eq!(conditions.len(), 2);
+        assert_eq!(
+            (conditions[0].type_.as_str(), conditions[0].status.as_str()),
+            ("Ready", "False")
+        );
+        assert_eq!(conditions[1].type_, "PodScheduled");
+        assert_eq!(
+            conditions[1].last_transition_time,
+            Some(Time("2025-01-01T00:01:00Z".parse().unwrap()))
+        );
+        assert!(status.host_ip.is_none());
+    }
+
+    #[test]
+    fn an_empty_pod_stays_empty_where_decisions_look() {
+        let rebuilt = CachedPod::from_pod(&Pod::default()).to_pod();
+        assert!(rebuilt.status.is_none());
+        let spec = rebuilt.spec.unwrap();
+        assert!(spec.node_name.is_none() && spec.tolerations.is_none());
+        let cached = CachedPod::from_pod(&Pod::default());
+        assert_eq!(cached.key(), "default/");
+        assert_eq!(cached.node(), None);
+    }
+
+    #[test]
+    fn equal_toleration_lists_are_shared_and_unused_ones_pruned() {
+        let mut table = Tolerations::default();
+        let mut a = CachedPod::from_pod(&full_pod());
+        let mut b = CachedPod::from_pod(&full_pod());
+        table.share(&mut a);
+        table.share(&mut b);
+        assert!(Arc::ptr_eq(
+            a.tolerations.as_ref().unwrap(),
+            b.tolerations.as_ref().unwrap()
+        ));
+        let mut other = full_pod();
+        other.spec.as_mut().unwrap().tolerations = Some(vec![toleration("k", Some(31))]);
+        let mut c = CachedPod::from_pod(&other);
+        table.share(&mut c);
+        assert_eq!(table.len(), 2);
+        drop(c);
+        table.prune();
+        assert_eq!(table.len(), 1);
+        drop((a, b));
+        table.prune();
+        assert!(table.is_empty());
+    }
+
+    #[test]
+    fn only_schedule_relevant_changes_differ() {
+        let a = CachedPod::from_pod(&full_pod());
+        let mut pod = full_pod();
+        pod.status.as_mut().unwrap().phase = Some("Succeeded".into());
+        assert!(!a.schedule_differs(&CachedPod::from_pod(&pod)));
+        pod.spec.as_mut().unwrap().node_name = Some("m".into());
+        assert!(a.schedule_differs(&CachedPod::from_pod(&pod)));
+        let mut pod = full_pod();
+        pod.metadata.uid = Some("v".into());
+        assert!(a.schedule_differs(&CachedPod::from_pod(&pod)));
+        let mut pod = full_pod();
+        pod.spec.as_mut().unwrap().tolerations = None;
+        assert!(a.schedule_differs(&CachedPod::from_pod(&pod)));
+    }
+}
