@@ -1,7 +1,8 @@
 //! Process-level integration tests (issue 5, item 2): the built binary's `simulate --serve`
 //! as a child process, with one or two `run` replicas of the same binary pointed at it through
 //! the kubeconfig it writes. Leader failover on SIGTERM and on SIGKILL, and a restart of the only
-//! replica in the middle of a NoExecute countdown.
+//! replica in the middle of a NoExecute countdown. 409 Conflicts injected on the first
+//! writes lose nothing.
 //!
 //! Assertions are on the timeline the serve process prints when the scenario is over (what the
 //! served API applied), never on logs. Leadership is read from each replica's `/readyz` body.
@@ -25,8 +26,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_node-lifecycle-controller");
 const TOLERATION: f64 = 10.0;
 /// `--leader-elect-lease-duration`, in seconds.
 const LEASE: f64 = 3.0;
-/// The scenario's `duration`, in seconds: the serve process prints its timeline then.
-const DURATION: f64 = 24.0;
 
 /// n-1 stops heartbeating at 2s: Unknown and tainted about 4s later (grace 4s), and its pod is
 /// due for deletion TOLERATION seconds after the taint. Nothing else happens.
@@ -78,7 +77,7 @@ fn leader_failover_on_sigkill_waits_for_the_lease_and_the_countdown_goes_on() {
 /// and deletes p-1 on time, exactly once.
 fn failover(name: &str, signal: &str) {
     require_kill();
-    let mut cluster = Cluster::start(name);
+    let mut cluster = Cluster::start(name, SCENARIO, &[]);
     let a = cluster.add_replica(&format!("{name}-a"));
     let b = cluster.add_replica(&format!("{name}-b"));
     let leader = cluster.wait_for_one_leader(&[a, b]);
@@ -128,7 +127,7 @@ fn failover(name: &str, signal: &str) {
 #[test]
 fn a_restart_of_the_only_replica_mid_countdown_keeps_the_countdown() {
     require_kill();
-    let mut cluster = Cluster::start("restart");
+    let mut cluster = Cluster::start("restart", SCENARIO, &[]);
     let first = cluster.add_replica("restart-first");
     cluster.wait_for_one_leader(&[first]);
     let tainted = cluster.wait_for_taint("n-1", NO_EXECUTE);
@@ -162,8 +161,58 @@ fn a_restart_of_the_only_replica_mid_countdown_keeps_the_countdown() {
     assert!(removed.is_empty(), "taints removed: {removed:?}\n{dump}");
 }
 
+/// With `--inject-conflicts`, the served API refuses the first write of each kind to each Node
+/// and Pod with 409 Conflict. Nothing is lost: every write lands exactly once, on time, and
+/// the controller's own metrics show it retried each kind of write.
+#[test]
+fn conflicts_on_first_writes_lose_nothing() {
+    let mut cluster = Cluster::start("conflicts", SCENARIO, &["--inject-conflicts"]);
+    let a = cluster.add_replica("conflicts-a");
+    cluster.wait_for_one_leader(&[a]);
+    let tl = cluster.finish();
+    let dump = dump(&tl);
+    let (taint, deleted) = countdown(&tl, &dump);
+    println!("conflicts: tainted at {taint:.3}s, p-1 deleted at {deleted:.3}s");
+    each_write_once(&tl, &dump);
+    let unknown = times(&tl, |e| e["type"] == "NodeConditionsUnknown");
+    assert_eq!(unknown.len(), 1, "n-1 marked Unknown once:\n{dump}");
+
+    // The conflicts were served, and retried: the replica outlives the served cluster, so its
+    // counters can be read now.
+    let (status, metrics) =
+        http_get(cluster.replicas[a].admin, "/metrics").expect("the replica's /metrics answers");
+    assert_eq!(status, 200, "{metrics}");
+    for kind in ["node_status", "node_taints", "pod_status", "pod_delete"] {
+        let retries = metric(
+            &metrics,
+            &format!("node_lifecycle_controller_write_retries_total{{kind=\"{kind}\"}}"),
+        );
+        assert!(
+            retries >= 1.0,
+            "no {kind} write was retried: were the conflicts injected?\n{metrics}"
+        );
+    }
+    let conflicts = metric(
+        &metrics,
+        "node_lifecycle_controller_writes_total{kind=\"pod_delete\",outcome=\"conflict\"}",
+    );
+    assert!(
+        conflicts >= 1.0,
+        "the deletion never got a 409 Conflict\n{metrics}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Assertions on the timeline.
+
+/// The value of the sample `series` (`name{labels}` as exposed) in a Prometheus text page, 0
+/// when absent.
+fn metric(page: &str, series: &str) -> f64 {
+    page.lines()
+        .filter_map(|l| l.strip_prefix(series))
+        .find_map(|rest| rest.trim().parse().ok())
+        .unwrap_or(0.0)
+}
 
 fn dump(tl: &[Value]) -> String {
     tl.iter()
@@ -252,6 +301,8 @@ fn each_write_once(tl: &[Value], dump: &str) {
 struct Cluster {
     dir: PathBuf,
     started: Instant,
+    /// The scenario's duration, in seconds.
+    duration: f64,
     serve: Child,
     serve_addr: SocketAddr,
     kubeconfig: PathBuf,
@@ -319,9 +370,16 @@ fn require_kill() {
 }
 
 impl Cluster {
-    /// Starts `simulate --serve` on a free port and waits until its kubeconfig is written and
-    /// the port accepts connections (another port if that one was taken meanwhile).
-    fn start(name: &str) -> Cluster {
+    /// Starts `simulate --serve` with `scenario` (its `duration:` in whole seconds) and
+    /// `serve_flags` on a free port and waits until its kubeconfig is written and the port
+    /// accepts connections (another port if that one was taken meanwhile).
+    fn start(name: &str, scenario: &str, serve_flags: &[&str]) -> Cluster {
+        let duration: f64 = scenario
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("duration:"))
+            .and_then(|d| d.trim().strip_suffix('s')?.parse().ok())
+            .expect("the scenario has `duration: Ns`");
+        let text = scenario;
         let dir = std::env::temp_dir().join(format!(
             "nlc-processes-{name}-{}-{}",
             std::process::id(),
@@ -332,7 +390,7 @@ impl Cluster {
         ));
         std::fs::create_dir_all(&dir).expect("scratch directory");
         let scenario = dir.join("scenario.yaml");
-        std::fs::write(&scenario, SCENARIO).expect("scenario written");
+        std::fs::write(&scenario, text).expect("scenario written");
         let kubeconfig = dir.join("kubeconfig");
         for attempt in 0..3 {
             let addr = free_port();
@@ -344,6 +402,7 @@ impl Cluster {
                 .arg("--kubeconfig-out")
                 .arg(&kubeconfig)
                 .args(["--output", "jsonl"])
+                .args(serve_flags)
                 .arg(&scenario)
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
@@ -382,6 +441,7 @@ impl Cluster {
                     return Cluster {
                         dir,
                         started,
+                        duration,
                         serve,
                         serve_addr: addr,
                         kubeconfig,
@@ -531,7 +591,7 @@ impl Cluster {
 
     /// Waits for the scenario to end and returns the served timeline, one JSON value per line.
     fn finish(&mut self) -> Vec<Value> {
-        let limit = Duration::from_secs_f64(DURATION + 20.0);
+        let limit = Duration::from_secs_f64(self.duration + 20.0);
         let remaining = limit.saturating_sub(self.started.elapsed());
         let status = poll(
             remaining,
