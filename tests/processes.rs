@@ -2,7 +2,8 @@
 //! as a child process, with one or two `run` replicas of the same binary pointed at it through
 //! the kubeconfig it writes. Leader failover on SIGTERM and on SIGKILL, and a restart of the only
 //! replica in the middle of a NoExecute countdown. 409 Conflicts injected on the first
-//! writes lose nothing.
+//! writes lose nothing; an API outage longer than the grace period does nothing wrong and is
+//! recovered from.
 //!
 //! Assertions are on the timeline the serve process prints when the scenario is over (what the
 //! served API applied), never on logs. Leadership is read from each replica's `/readyz` body.
@@ -59,6 +60,38 @@ const RUN_FLAGS: &[&str] = &[
 ];
 
 const NO_EXECUTE: &str = "node.kubernetes.io/unreachable:NoExecute";
+/// `--node-monitor-grace-period`, in seconds.
+const GRACE: f64 = 4.0;
+
+/// Four nodes; n-1 dies at 1s (tainted before the outage), the API is down from 8s to 13s
+/// (longer than the grace period, so that every heartbeat looks old when it is back), and n-3
+/// dies in the middle of it. p-1's countdown (5s) ends during the outage, q-1's (10s) after it.
+const OUTAGE: &str = r#"
+duration: 26s
+kubelet:
+  lease-renew-interval: 1s
+  status-update-frequency: 1s
+admission:
+  default-toleration-seconds: null
+nodes:
+  - name: n-{0..3}
+    zone: z
+pods:
+  - name: p-{0..3}
+    node: n-{0..3}
+    tolerations:
+      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 5}
+  - name: q-1
+    node: n-1
+    tolerations:
+      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 10}
+events:
+  - {at: 1s, action: stop-heartbeat, nodes: [n-1]}
+  - {at: 8s, action: api-outage, duration: 5s}
+  - {at: 10s, action: stop-heartbeat, nodes: [n-3]}
+"#;
+const OUTAGE_START: f64 = 8.0;
+const OUTAGE_END: f64 = 13.0;
 
 // ---------------------------------------------------------------------------------------------
 // The tests.
@@ -161,6 +194,57 @@ fn a_restart_of_the_only_replica_mid_countdown_keeps_the_countdown() {
     assert!(removed.is_empty(), "taints removed: {removed:?}\n{dump}");
 }
 
+/// The API server answers 503 and cuts every watch for longer than the grace period. Nothing
+/// wrong happens (the staleness guard holds back: no healthy node marked Unknown or tainted on
+/// the heartbeats the controller could not see, no healthy pod touched), and everything due
+/// happens once the API is back: the pod whose countdown ended during the outage is deleted
+/// promptly, the one whose countdown ends after it on time, and the node that died during the
+/// outage is marked and tainted a grace period after the controller could see again.
+#[test]
+fn an_api_outage_longer_than_the_grace_period_marks_no_healthy_node_and_recovers() {
+    let mut cluster = Cluster::start("outage", OUTAGE, &[]);
+    let a = cluster.add_replica("outage-a");
+    cluster.wait_for_one_leader(&[a]);
+    let tl = cluster.finish();
+    let dump = dump(&tl);
+
+    let dead = ["n-1", "n-3"];
+    only_about(&tl, &dump, &dead, &["p-1", "q-1", "p-3"]);
+    let (unknown1, taint1) = lost_once(&tl, &dump, "n-1");
+    assert!(
+        unknown1 >= 1.0 + GRACE - 1.0,
+        "n-1 marked Unknown at {unknown1}s, before a grace period of silence\n{dump}"
+    );
+    // The API is back at OUTAGE_END; the controller needs to lead again (its lease lapsed) and
+    // to re-read: a few seconds at most.
+    for (pod, tolerated) in [("p-1", 5.0), ("q-1", 10.0)] {
+        let mut due = taint1 + tolerated;
+        if (OUTAGE_START..OUTAGE_END).contains(&due) {
+            due = OUTAGE_END;
+        }
+        deleted_once_near(&tl, &dump, pod, due, 3.0);
+    }
+
+    // n-3 died at 10s, during the outage. The controller saw its last renewal only when the
+    // API was back, so it is marked a grace period after that, not before, and not much later.
+    let (unknown3, taint3) = lost_once(&tl, &dump, "n-3");
+    assert!(
+        unknown3 >= OUTAGE_END + GRACE - 1.0,
+        "n-3 marked Unknown at {unknown3}s: before a grace period after the API came back \
+         ({OUTAGE_END}s)\n{dump}"
+    );
+    assert!(
+        unknown3 <= OUTAGE_END + GRACE + 5.0,
+        "n-3 marked Unknown only at {unknown3}s, the API was back at {OUTAGE_END}s\n{dump}"
+    );
+    deleted_once_near(&tl, &dump, "p-3", taint3 + 5.0, 2.0);
+    println!(
+        "outage: n-1 Unknown {unknown1:.3}s tainted {taint1:.3}s; n-3 Unknown {unknown3:.3}s \
+         tainted {taint3:.3}s"
+    );
+    each_write_once(&tl, &dump);
+}
+
 /// With `--inject-conflicts`, the served API refuses the first write of each kind to each Node
 /// and Pod with 409 Conflict. Nothing is lost: every write lands exactly once, on time, and
 /// the controller's own metrics show it retried each kind of write.
@@ -212,6 +296,67 @@ fn metric(page: &str, series: &str) -> f64 {
         .filter_map(|l| l.strip_prefix(series))
         .find_map(|rest| rest.trim().parse().ok())
         .unwrap_or(0.0)
+}
+
+/// Every entry is about one of `nodes` or `pods` (or is an action, an Event, the summary): no
+/// healthy node or pod was touched. The summary agrees.
+fn only_about(tl: &[Value], dump: &str, nodes: &[&str], pods: &[&str]) {
+    for e in tl {
+        let node = e["node"].as_str().unwrap_or("");
+        assert!(
+            node.is_empty() || nodes.contains(&node),
+            "an entry about a healthy node: {e}\n{dump}"
+        );
+        let pod = e["pod"].as_str().unwrap_or("");
+        assert!(
+            pod.is_empty() || pods.iter().any(|p| pod == format!("default/{p}")),
+            "an entry about a pod of a healthy node: {e}\n{dump}"
+        );
+        if e["type"] == "Event" && e["reason"] != "RegisteredNode" {
+            let object = e["object"].as_str().unwrap_or("");
+            let name = object.rsplit('/').next().unwrap_or("");
+            assert!(
+                nodes.contains(&name) || pods.contains(&name),
+                "an Event about a healthy object: {e}\n{dump}"
+            );
+        }
+    }
+    let summary = tl.last().expect("a timeline");
+    assert_eq!(summary["type"], "Summary", "{dump}");
+    assert_eq!(summary["nodesTainted"], nodes.len(), "{dump}");
+    assert_eq!(summary["podsDeleted"], pods.len(), "{dump}");
+}
+
+/// `node` marked Unknown once and tainted `unreachable:NoExecute` once, never untainted;
+/// returns (Unknown, taint) times.
+fn lost_once(tl: &[Value], dump: &str, node: &str) -> (f64, f64) {
+    let unknown = times(tl, |e| {
+        e["type"] == "NodeConditionsUnknown" && e["node"] == node
+    });
+    assert_eq!(unknown.len(), 1, "{node} marked Unknown once:\n{dump}");
+    let tainted = times(tl, |e| {
+        e["type"] == "TaintAdded" && e["node"] == node && e["taint"] == NO_EXECUTE
+    });
+    assert_eq!(tainted.len(), 1, "{node} tainted NoExecute once:\n{dump}");
+    let removed = times(tl, |e| e["type"] == "TaintRemoved" && e["node"] == node);
+    assert!(removed.is_empty(), "{node} untainted:\n{dump}");
+    (unknown[0], tainted[0])
+}
+
+/// `pod` deleted exactly once, within `slack` seconds after `due` (and not more than a second
+/// before: API timestamps are whole seconds).
+fn deleted_once_near(tl: &[Value], dump: &str, pod: &str, due: f64, slack: f64) -> f64 {
+    let pod_key = format!("default/{pod}");
+    let deleted = times(tl, |e| {
+        e["type"] == "PodDeleted" && e["pod"] == pod_key.as_str()
+    });
+    assert_eq!(deleted.len(), 1, "{pod} deleted once:\n{dump}");
+    let at = deleted[0];
+    assert!(
+        at >= due - 1.0 && at <= due + slack,
+        "{pod} deleted at {at}s, expected at {due:.3}s (-1s/+{slack}s)\n{dump}"
+    );
+    at
 }
 
 fn dump(tl: &[Value]) -> String {
