@@ -2,8 +2,8 @@
 //! as a child process, with one or two `run` replicas of the same binary pointed at it through
 //! the kubeconfig it writes. Leader failover on SIGTERM and on SIGKILL, and a restart of the only
 //! replica in the middle of a NoExecute countdown. 409 Conflicts injected on the first
-//! writes lose nothing; an API outage longer than the grace period does nothing wrong and is
-//! recovered from.
+//! writes lose nothing; an API outage and a stalled Lease or Node watch, each longer than the
+//! grace period, do nothing wrong and are recovered from.
 //!
 //! Assertions are on the timeline the serve process prints when the scenario is over (what the
 //! served API applied), never on logs. Leadership is read from each replica's `/readyz` body.
@@ -62,6 +62,8 @@ const RUN_FLAGS: &[&str] = &[
 const NO_EXECUTE: &str = "node.kubernetes.io/unreachable:NoExecute";
 /// `--node-monitor-grace-period`, in seconds.
 const GRACE: f64 = 4.0;
+/// Seconds between two NoExecute taints in one zone: 1 / `--node-eviction-rate` (default 0.1).
+const EVICTION_INTERVAL: f64 = 10.0;
 
 /// Four nodes; n-1 dies at 1s (tainted before the outage), the API is down from 8s to 13s
 /// (longer than the grace period, so that every heartbeat looks old when it is back), and n-3
@@ -92,6 +94,32 @@ events:
 "#;
 const OUTAGE_START: f64 = 8.0;
 const OUTAGE_END: f64 = 13.0;
+
+/// Four nodes; n-1 dies at 1s, the controller's open watches of one resource (`{resource}`)
+/// stall from 6s to 14s (longer than the grace period), and n-3 dies during the stall. The
+/// nodes heartbeat through `{heartbeat}`: what the stalled watch would have shown.
+const STALL: &str = r#"
+duration: 24s
+kubelet:
+  lease-renew-interval: 1s
+  status-update-frequency: 1s
+admission:
+  default-toleration-seconds: null
+nodes:
+  - name: n-{0..3}
+    zone: z
+    heartbeat: {heartbeat}
+pods:
+  - name: p-{0..3}
+    node: n-{0..3}
+    tolerations:
+      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 5}
+events:
+  - {at: 1s, action: stop-heartbeat, nodes: [n-1]}
+  - {at: 6s, action: stall-watch, resource: {resource}, duration: 8s}
+  - {at: 8s, action: stop-heartbeat, nodes: [n-3]}
+"#;
+const STALL_START: f64 = 6.0;
 
 // ---------------------------------------------------------------------------------------------
 // The tests.
@@ -241,6 +269,75 @@ fn an_api_outage_longer_than_the_grace_period_marks_no_healthy_node_and_recovers
     println!(
         "outage: n-1 Unknown {unknown1:.3}s tainted {taint1:.3}s; n-3 Unknown {unknown3:.3}s \
          tainted {taint3:.3}s"
+    );
+    each_write_once(&tl, &dump);
+}
+
+/// The Lease watch goes silent (no events, no bookmarks, no error) for twice the grace period
+/// while the kubelets keep renewing: no healthy node is marked Unknown, and a node that really
+/// dies during the stall is still marked, tainted and emptied on time.
+#[test]
+fn a_stalled_lease_watch_marks_no_healthy_node_and_recovers() {
+    stalled_watch("leases", "lease");
+}
+
+/// The same with the Node watch, the nodes heartbeating through their status (no Lease), so
+/// that the stalled watch hides every heartbeat.
+#[test]
+fn a_stalled_node_watch_marks_no_healthy_node_and_recovers() {
+    stalled_watch("nodes", "status");
+}
+
+fn stalled_watch(resource: &str, heartbeat: &str) {
+    let scenario = STALL
+        .replace("{resource}", resource)
+        .replace("{heartbeat}", heartbeat);
+    let name = format!("stall-{resource}");
+    let mut cluster = Cluster::start(&name, &scenario, &[]);
+    let a = cluster.add_replica(&name);
+    cluster.wait_for_one_leader(&[a]);
+    let tl = cluster.finish();
+    let dump = dump(&tl);
+
+    only_about(&tl, &dump, &["n-1", "n-3"], &["p-1", "p-3"]);
+    let (unknown1, taint1) = lost_once(&tl, &dump, "n-1");
+    deleted_once_near(&tl, &dump, "p-1", taint1 + 5.0, 2.0);
+    // n-3's last heartbeat was at 8s at the latest: marked a grace period later, not before,
+    // and without waiting for the stall to end (the guard re-reads and restarts the watch).
+    let (unknown3, taint3) = lost_once(&tl, &dump, "n-3");
+    assert!(
+        unknown3 >= 8.0 + GRACE - 1.0,
+        "{resource}: n-3 marked Unknown at {unknown3}s, before a grace period of silence\n{dump}"
+    );
+    assert!(
+        unknown3 <= 8.0 + GRACE + GRACE / 2.0 + 3.0,
+        "{resource}: n-3 marked Unknown only at {unknown3}s (died at 8s, stall from \
+         {STALL_START}s)\n{dump}"
+    );
+    // The zone's rate limiter spaces the two NoExecute taints; with the Node watch stalled,
+    // the controller also needs to see its own Unknown write (after re-reading) first.
+    let earliest = unknown3.max(taint1 + EVICTION_INTERVAL);
+    assert!(
+        taint3 <= earliest + GRACE / 2.0 + 2.0,
+        "{resource}: n-3 tainted only at {taint3}s (Unknown at {unknown3}s, n-1 tainted at \
+         {taint1}s)\n{dump}"
+    );
+    deleted_once_near(&tl, &dump, "p-3", taint3 + 5.0, 2.0);
+    // The staleness guard is what saw through the stall: it restarted the stalled watch.
+    let (status, metrics) =
+        http_get(cluster.replicas[a].admin, "/metrics").expect("the replica's /metrics answers");
+    assert_eq!(status, 200, "{metrics}");
+    let restarts = metric(
+        &metrics,
+        &format!("node_lifecycle_controller_watch_restarts_total{{resource=\"{resource}\"}}"),
+    );
+    assert!(
+        restarts >= 1.0,
+        "{resource}: the stalled watch was never restarted\n{metrics}"
+    );
+    println!(
+        "stall {resource}: n-1 Unknown {unknown1:.3}s tainted {taint1:.3}s; n-3 Unknown \
+         {unknown3:.3}s tainted {taint3:.3}s"
     );
     each_write_once(&tl, &dump);
 }
