@@ -7,6 +7,7 @@
 //! is what the controller calls (see `api`), with Kubernetes' status codes and watch protocol.
 
 mod api;
+mod discovery;
 mod watch;
 
 use super::kubelet::millis;

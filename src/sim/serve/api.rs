@@ -4,9 +4,11 @@
 //! all namespaces or one; get; status get/PUT; DELETE with UID/resourceVersion preconditions;
 //! policy/v1 eviction); coordination.k8s.io/v1 leases (list, watch, create, get, PUT);
 //! events.k8s.io/v1 events (create); authorization.k8s.io/v1 selfsubjectaccessreviews (create,
-//! always allowed). Anything else is 404 (unknown path) or 405 (known path, other verb).
+//! always allowed); discovery of those (`/api`, `/api/v1`, `/apis`, `/apis/{group}[/v1]`).
+//! Anything else is 404 (unknown path) or 405 (known path, other verb).
 
 use super::ServeOptions;
+use super::discovery;
 use super::watch::{self, Served};
 use crate::cluster::ApiError;
 use crate::sim::store::{Origin, Store};
@@ -347,6 +349,24 @@ async fn route(app: &App, request: Request<Incoming>) -> Result<Response<Body>, 
     match (method, segments.as_slice()) {
         ("GET", ["version"]) => Ok(json_response(200, &version())),
 
+        // ----- discovery -----
+        ("GET", ["api"]) => {
+            let host = parts
+                .headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("");
+            Ok(json_response(200, &discovery::api_versions(host)))
+        }
+        ("GET", ["api", "v1"]) => Ok(json_response(200, &discovery::core_v1())),
+        ("GET", ["apis"]) => Ok(json_response(200, &discovery::api_groups())),
+        ("GET", ["apis", group]) if discovery::api_group(group).is_some() => {
+            ok(discovery::api_group(group).ok_or_else(|| ApiError::NotFound(String::new())))
+        }
+        ("GET", ["apis", group, "v1"]) if discovery::group_v1(group).is_some() => {
+            ok(discovery::group_v1(group).ok_or_else(|| ApiError::NotFound(String::new())))
+        }
+
         // ----- nodes -----
         ("GET", ["api", "v1", "nodes"]) => list_or_watch::<Node>(app, None, &query),
         ("GET", ["api", "v1", "nodes", name] | ["api", "v1", "nodes", name, "status"]) => {
@@ -478,9 +498,15 @@ async fn route(app: &App, request: Request<Incoming>) -> Result<Response<Body>, 
 }
 
 fn known_path(path: &[&str]) -> bool {
+    if let ["apis", group] | ["apis", group, "v1"] = path {
+        return discovery::api_group(group).is_some();
+    }
     matches!(
         path,
         ["version"]
+            | ["api"]
+            | ["api", "v1"]
+            | ["apis"]
             | ["api", "v1", "nodes", ..]
             | ["api", "v1", "pods"]
             | ["api", "v1", "namespaces", _, "pods", ..]
