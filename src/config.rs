@@ -370,6 +370,14 @@ pub struct SimulateArgs {
     /// With --serve: write a kubeconfig for the served cluster to PATH.
     #[arg(long, value_name = "PATH", requires = "serve")]
     pub kubeconfig_out: Option<PathBuf>,
+
+    /// With --serve: answer the first write of each kind (PUT, status PUT, DELETE, eviction POST)
+    /// to each Node and each Pod with 409 Conflict, without applying it, as if another client had
+    /// written first; later writes are served normally. Lease and Event writes (leader election,
+    /// kubelets, recorded Events) are not affected. The number of conflicts answered is printed
+    /// to stderr at exit.
+    #[arg(long, requires = "serve")]
+    pub inject_conflicts: bool,
 }
 
 /// Parses a humantime duration (`50s`, `1m`, `1m30s`); refuses negative ones with a clear message.

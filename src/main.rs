@@ -60,6 +60,7 @@ fn simulate(args: SimulateArgs) -> ExitCode {
         log_level,
         serve,
         kubeconfig_out,
+        inject_conflicts,
     } = args;
     init_logging(&log_level, LogFormat::Text);
     let (file, text) = match path.as_deref() {
@@ -89,6 +90,10 @@ fn simulate(args: SimulateArgs) -> ExitCode {
     };
     if let Some(addr) = serve {
         // The served cluster has no controller of its own: `controller:` and --set do not apply.
+        let options = sim::serve::ServeOptions {
+            inject_conflicts,
+            ..sim::serve::ServeOptions::default()
+        };
         let served = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -101,9 +106,16 @@ fn simulate(args: SimulateArgs) -> ExitCode {
                         addr,
                         kubeconfig_out.as_deref(),
                         None,
+                        &options,
                     ))
                     .map_err(|e| e.to_string())
             });
+        if inject_conflicts {
+            eprintln!(
+                "simulate --serve --inject-conflicts: answered {} write(s) with an injected 409 Conflict",
+                options.injected_conflicts()
+            );
+        }
         return match served {
             Ok(entries) => print_timeline(&entries, scenario.description.as_deref(), output),
             Err(e) => {

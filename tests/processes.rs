@@ -1,7 +1,9 @@
 //! Process-level integration tests (issue 5, item 2): the built binary's `simulate --serve`
 //! as a child process, with one or two `run` replicas of the same binary pointed at it through
 //! the kubeconfig it writes. Leader failover on SIGTERM and on SIGKILL, and a restart of the only
-//! replica in the middle of a NoExecute countdown.
+//! replica in the middle of a NoExecute countdown. 409 Conflicts injected on the first
+//! writes lose nothing; an API outage and a stalled Lease or Node watch, each longer than the
+//! grace period, do nothing wrong and are recovered from.
 //!
 //! Assertions are on the timeline the serve process prints when the scenario is over (what the
 //! served API applied), never on logs. Leadership is read from each replica's `/readyz` body.
@@ -25,8 +27,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_node-lifecycle-controller");
 const TOLERATION: f64 = 10.0;
 /// `--leader-elect-lease-duration`, in seconds.
 const LEASE: f64 = 3.0;
-/// The scenario's `duration`, in seconds: the serve process prints its timeline then.
-const DURATION: f64 = 24.0;
 
 /// n-1 stops heartbeating at 2s: Unknown and tainted about 4s later (grace 4s), and its pod is
 /// due for deletion TOLERATION seconds after the taint. Nothing else happens.
@@ -60,6 +60,66 @@ const RUN_FLAGS: &[&str] = &[
 ];
 
 const NO_EXECUTE: &str = "node.kubernetes.io/unreachable:NoExecute";
+/// `--node-monitor-grace-period`, in seconds.
+const GRACE: f64 = 4.0;
+/// Seconds between two NoExecute taints in one zone: 1 / `--node-eviction-rate` (default 0.1).
+const EVICTION_INTERVAL: f64 = 10.0;
+
+/// Four nodes; n-1 dies at 1s (tainted before the outage), the API is down from 8s to 13s
+/// (longer than the grace period, so that every heartbeat looks old when it is back), and n-3
+/// dies in the middle of it. p-1's countdown (5s) ends during the outage, q-1's (10s) after it.
+const OUTAGE: &str = r#"
+duration: 26s
+kubelet:
+  lease-renew-interval: 1s
+  status-update-frequency: 1s
+admission:
+  default-toleration-seconds: null
+nodes:
+  - name: n-{0..3}
+    zone: z
+pods:
+  - name: p-{0..3}
+    node: n-{0..3}
+    tolerations:
+      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 5}
+  - name: q-1
+    node: n-1
+    tolerations:
+      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 10}
+events:
+  - {at: 1s, action: stop-heartbeat, nodes: [n-1]}
+  - {at: 8s, action: api-outage, duration: 5s}
+  - {at: 10s, action: stop-heartbeat, nodes: [n-3]}
+"#;
+const OUTAGE_START: f64 = 8.0;
+const OUTAGE_END: f64 = 13.0;
+
+/// Four nodes; n-1 dies at 1s, the controller's open watches of one resource (`{resource}`)
+/// stall from 6s to 14s (longer than the grace period), and n-3 dies during the stall. The
+/// nodes heartbeat through `{heartbeat}`: what the stalled watch would have shown.
+const STALL: &str = r#"
+duration: 24s
+kubelet:
+  lease-renew-interval: 1s
+  status-update-frequency: 1s
+admission:
+  default-toleration-seconds: null
+nodes:
+  - name: n-{0..3}
+    zone: z
+    heartbeat: {heartbeat}
+pods:
+  - name: p-{0..3}
+    node: n-{0..3}
+    tolerations:
+      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 5}
+events:
+  - {at: 1s, action: stop-heartbeat, nodes: [n-1]}
+  - {at: 6s, action: stall-watch, resource: {resource}, duration: 8s}
+  - {at: 8s, action: stop-heartbeat, nodes: [n-3]}
+"#;
+const STALL_START: f64 = 6.0;
 
 // ---------------------------------------------------------------------------------------------
 // The tests.
@@ -78,7 +138,7 @@ fn leader_failover_on_sigkill_waits_for_the_lease_and_the_countdown_goes_on() {
 /// and deletes p-1 on time, exactly once.
 fn failover(name: &str, signal: &str) {
     require_kill();
-    let mut cluster = Cluster::start(name);
+    let mut cluster = Cluster::start(name, SCENARIO, &[]);
     let a = cluster.add_replica(&format!("{name}-a"));
     let b = cluster.add_replica(&format!("{name}-b"));
     let leader = cluster.wait_for_one_leader(&[a, b]);
@@ -128,7 +188,7 @@ fn failover(name: &str, signal: &str) {
 #[test]
 fn a_restart_of_the_only_replica_mid_countdown_keeps_the_countdown() {
     require_kill();
-    let mut cluster = Cluster::start("restart");
+    let mut cluster = Cluster::start("restart", SCENARIO, &[]);
     let first = cluster.add_replica("restart-first");
     cluster.wait_for_one_leader(&[first]);
     let tainted = cluster.wait_for_taint("n-1", NO_EXECUTE);
@@ -162,8 +222,239 @@ fn a_restart_of_the_only_replica_mid_countdown_keeps_the_countdown() {
     assert!(removed.is_empty(), "taints removed: {removed:?}\n{dump}");
 }
 
+/// The API server answers 503 and cuts every watch for longer than the grace period. Nothing
+/// wrong happens (the staleness guard holds back: no healthy node marked Unknown or tainted on
+/// the heartbeats the controller could not see, no healthy pod touched), and everything due
+/// happens once the API is back: the pod whose countdown ended during the outage is deleted
+/// promptly, the one whose countdown ends after it on time, and the node that died during the
+/// outage is marked and tainted a grace period after the controller could see again.
+#[test]
+fn an_api_outage_longer_than_the_grace_period_marks_no_healthy_node_and_recovers() {
+    let mut cluster = Cluster::start("outage", OUTAGE, &[]);
+    let a = cluster.add_replica("outage-a");
+    cluster.wait_for_one_leader(&[a]);
+    let tl = cluster.finish();
+    let dump = dump(&tl);
+
+    let dead = ["n-1", "n-3"];
+    only_about(&tl, &dump, &dead, &["p-1", "q-1", "p-3"]);
+    let (unknown1, taint1) = lost_once(&tl, &dump, "n-1");
+    assert!(
+        unknown1 >= 1.0 + GRACE - 1.0,
+        "n-1 marked Unknown at {unknown1}s, before a grace period of silence\n{dump}"
+    );
+    // The API is back at OUTAGE_END; the controller needs to lead again (its lease lapsed) and
+    // to re-read: a few seconds at most.
+    for (pod, tolerated) in [("p-1", 5.0), ("q-1", 10.0)] {
+        let mut due = taint1 + tolerated;
+        if (OUTAGE_START..OUTAGE_END).contains(&due) {
+            due = OUTAGE_END;
+        }
+        deleted_once_near(&tl, &dump, pod, due, 3.0);
+    }
+
+    // n-3 died at 10s, during the outage. The controller saw its last renewal only when the
+    // API was back, so it is marked a grace period after that, not before, and not much later.
+    let (unknown3, taint3) = lost_once(&tl, &dump, "n-3");
+    assert!(
+        unknown3 >= OUTAGE_END + GRACE - 1.0,
+        "n-3 marked Unknown at {unknown3}s: before a grace period after the API came back \
+         ({OUTAGE_END}s)\n{dump}"
+    );
+    assert!(
+        unknown3 <= OUTAGE_END + GRACE + 5.0,
+        "n-3 marked Unknown only at {unknown3}s, the API was back at {OUTAGE_END}s\n{dump}"
+    );
+    deleted_once_near(&tl, &dump, "p-3", taint3 + 5.0, 2.0);
+    println!(
+        "outage: n-1 Unknown {unknown1:.3}s tainted {taint1:.3}s; n-3 Unknown {unknown3:.3}s \
+         tainted {taint3:.3}s"
+    );
+    each_write_once(&tl, &dump);
+}
+
+/// The Lease watch goes silent (no events, no bookmarks, no error) for twice the grace period
+/// while the kubelets keep renewing: no healthy node is marked Unknown, and a node that really
+/// dies during the stall is still marked, tainted and emptied on time.
+#[test]
+fn a_stalled_lease_watch_marks_no_healthy_node_and_recovers() {
+    stalled_watch("leases", "lease");
+}
+
+/// The same with the Node watch, the nodes heartbeating through their status (no Lease), so
+/// that the stalled watch hides every heartbeat.
+#[test]
+fn a_stalled_node_watch_marks_no_healthy_node_and_recovers() {
+    stalled_watch("nodes", "status");
+}
+
+fn stalled_watch(resource: &str, heartbeat: &str) {
+    let scenario = STALL
+        .replace("{resource}", resource)
+        .replace("{heartbeat}", heartbeat);
+    let name = format!("stall-{resource}");
+    let mut cluster = Cluster::start(&name, &scenario, &[]);
+    let a = cluster.add_replica(&name);
+    cluster.wait_for_one_leader(&[a]);
+    let tl = cluster.finish();
+    let dump = dump(&tl);
+
+    only_about(&tl, &dump, &["n-1", "n-3"], &["p-1", "p-3"]);
+    let (unknown1, taint1) = lost_once(&tl, &dump, "n-1");
+    deleted_once_near(&tl, &dump, "p-1", taint1 + 5.0, 2.0);
+    // n-3's last heartbeat was at 8s at the latest: marked a grace period later, not before,
+    // and without waiting for the stall to end (the guard re-reads and restarts the watch).
+    let (unknown3, taint3) = lost_once(&tl, &dump, "n-3");
+    assert!(
+        unknown3 >= 8.0 + GRACE - 1.0,
+        "{resource}: n-3 marked Unknown at {unknown3}s, before a grace period of silence\n{dump}"
+    );
+    assert!(
+        unknown3 <= 8.0 + GRACE + GRACE / 2.0 + 3.0,
+        "{resource}: n-3 marked Unknown only at {unknown3}s (died at 8s, stall from \
+         {STALL_START}s)\n{dump}"
+    );
+    // The zone's rate limiter spaces the two NoExecute taints; with the Node watch stalled,
+    // the controller also needs to see its own Unknown write (after re-reading) first.
+    let earliest = unknown3.max(taint1 + EVICTION_INTERVAL);
+    assert!(
+        taint3 <= earliest + GRACE / 2.0 + 2.0,
+        "{resource}: n-3 tainted only at {taint3}s (Unknown at {unknown3}s, n-1 tainted at \
+         {taint1}s)\n{dump}"
+    );
+    deleted_once_near(&tl, &dump, "p-3", taint3 + 5.0, 2.0);
+    // The staleness guard is what saw through the stall: it restarted the stalled watch.
+    let (status, metrics) =
+        http_get(cluster.replicas[a].admin, "/metrics").expect("the replica's /metrics answers");
+    assert_eq!(status, 200, "{metrics}");
+    let restarts = metric(
+        &metrics,
+        &format!("node_lifecycle_controller_watch_restarts_total{{resource=\"{resource}\"}}"),
+    );
+    assert!(
+        restarts >= 1.0,
+        "{resource}: the stalled watch was never restarted\n{metrics}"
+    );
+    println!(
+        "stall {resource}: n-1 Unknown {unknown1:.3}s tainted {taint1:.3}s; n-3 Unknown \
+         {unknown3:.3}s tainted {taint3:.3}s"
+    );
+    each_write_once(&tl, &dump);
+}
+
+/// With `--inject-conflicts`, the served API refuses the first write of each kind to each Node
+/// and Pod with 409 Conflict. Nothing is lost: every write lands exactly once, on time, and
+/// the controller's own metrics show it retried each kind of write.
+#[test]
+fn conflicts_on_first_writes_lose_nothing() {
+    let mut cluster = Cluster::start("conflicts", SCENARIO, &["--inject-conflicts"]);
+    let a = cluster.add_replica("conflicts-a");
+    cluster.wait_for_one_leader(&[a]);
+    let tl = cluster.finish();
+    let dump = dump(&tl);
+    let (taint, deleted) = countdown(&tl, &dump);
+    println!("conflicts: tainted at {taint:.3}s, p-1 deleted at {deleted:.3}s");
+    each_write_once(&tl, &dump);
+    let unknown = times(&tl, |e| e["type"] == "NodeConditionsUnknown");
+    assert_eq!(unknown.len(), 1, "n-1 marked Unknown once:\n{dump}");
+
+    // The conflicts were served, and retried: the replica outlives the served cluster, so its
+    // counters can be read now.
+    let (status, metrics) =
+        http_get(cluster.replicas[a].admin, "/metrics").expect("the replica's /metrics answers");
+    assert_eq!(status, 200, "{metrics}");
+    for kind in ["node_status", "node_taints", "pod_status", "pod_delete"] {
+        let retries = metric(
+            &metrics,
+            &format!("node_lifecycle_controller_write_retries_total{{kind=\"{kind}\"}}"),
+        );
+        assert!(
+            retries >= 1.0,
+            "no {kind} write was retried: were the conflicts injected?\n{metrics}"
+        );
+    }
+    let conflicts = metric(
+        &metrics,
+        "node_lifecycle_controller_writes_total{kind=\"pod_delete\",outcome=\"conflict\"}",
+    );
+    assert!(
+        conflicts >= 1.0,
+        "the deletion never got a 409 Conflict\n{metrics}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Assertions on the timeline.
+
+/// The value of the sample `series` (`name{labels}` as exposed) in a Prometheus text page, 0
+/// when absent.
+fn metric(page: &str, series: &str) -> f64 {
+    page.lines()
+        .filter_map(|l| l.strip_prefix(series))
+        .find_map(|rest| rest.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Every entry is about one of `nodes` or `pods` (or is an action, an Event, the summary): no
+/// healthy node or pod was touched. The summary agrees.
+fn only_about(tl: &[Value], dump: &str, nodes: &[&str], pods: &[&str]) {
+    for e in tl {
+        let node = e["node"].as_str().unwrap_or("");
+        assert!(
+            node.is_empty() || nodes.contains(&node),
+            "an entry about a healthy node: {e}\n{dump}"
+        );
+        let pod = e["pod"].as_str().unwrap_or("");
+        assert!(
+            pod.is_empty() || pods.iter().any(|p| pod == format!("default/{p}")),
+            "an entry about a pod of a healthy node: {e}\n{dump}"
+        );
+        if e["type"] == "Event" && e["reason"] != "RegisteredNode" {
+            let object = e["object"].as_str().unwrap_or("");
+            let name = object.rsplit('/').next().unwrap_or("");
+            assert!(
+                nodes.contains(&name) || pods.contains(&name),
+                "an Event about a healthy object: {e}\n{dump}"
+            );
+        }
+    }
+    let summary = tl.last().expect("a timeline");
+    assert_eq!(summary["type"], "Summary", "{dump}");
+    assert_eq!(summary["nodesTainted"], nodes.len(), "{dump}");
+    assert_eq!(summary["podsDeleted"], pods.len(), "{dump}");
+}
+
+/// `node` marked Unknown once and tainted `unreachable:NoExecute` once, never untainted;
+/// returns (Unknown, taint) times.
+fn lost_once(tl: &[Value], dump: &str, node: &str) -> (f64, f64) {
+    let unknown = times(tl, |e| {
+        e["type"] == "NodeConditionsUnknown" && e["node"] == node
+    });
+    assert_eq!(unknown.len(), 1, "{node} marked Unknown once:\n{dump}");
+    let tainted = times(tl, |e| {
+        e["type"] == "TaintAdded" && e["node"] == node && e["taint"] == NO_EXECUTE
+    });
+    assert_eq!(tainted.len(), 1, "{node} tainted NoExecute once:\n{dump}");
+    let removed = times(tl, |e| e["type"] == "TaintRemoved" && e["node"] == node);
+    assert!(removed.is_empty(), "{node} untainted:\n{dump}");
+    (unknown[0], tainted[0])
+}
+
+/// `pod` deleted exactly once, within `slack` seconds after `due` (and not more than a second
+/// before: API timestamps are whole seconds).
+fn deleted_once_near(tl: &[Value], dump: &str, pod: &str, due: f64, slack: f64) -> f64 {
+    let pod_key = format!("default/{pod}");
+    let deleted = times(tl, |e| {
+        e["type"] == "PodDeleted" && e["pod"] == pod_key.as_str()
+    });
+    assert_eq!(deleted.len(), 1, "{pod} deleted once:\n{dump}");
+    let at = deleted[0];
+    assert!(
+        at >= due - 1.0 && at <= due + slack,
+        "{pod} deleted at {at}s, expected at {due:.3}s (-1s/+{slack}s)\n{dump}"
+    );
+    at
+}
 
 fn dump(tl: &[Value]) -> String {
     tl.iter()
@@ -252,6 +543,8 @@ fn each_write_once(tl: &[Value], dump: &str) {
 struct Cluster {
     dir: PathBuf,
     started: Instant,
+    /// The scenario's duration, in seconds.
+    duration: f64,
     serve: Child,
     serve_addr: SocketAddr,
     kubeconfig: PathBuf,
@@ -319,9 +612,16 @@ fn require_kill() {
 }
 
 impl Cluster {
-    /// Starts `simulate --serve` on a free port and waits until its kubeconfig is written and
-    /// the port accepts connections (another port if that one was taken meanwhile).
-    fn start(name: &str) -> Cluster {
+    /// Starts `simulate --serve` with `scenario` (its `duration:` in whole seconds) and
+    /// `serve_flags` on a free port and waits until its kubeconfig is written and the port
+    /// accepts connections (another port if that one was taken meanwhile).
+    fn start(name: &str, scenario: &str, serve_flags: &[&str]) -> Cluster {
+        let duration: f64 = scenario
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("duration:"))
+            .and_then(|d| d.trim().strip_suffix('s')?.parse().ok())
+            .expect("the scenario has `duration: Ns`");
+        let text = scenario;
         let dir = std::env::temp_dir().join(format!(
             "nlc-processes-{name}-{}-{}",
             std::process::id(),
@@ -332,7 +632,7 @@ impl Cluster {
         ));
         std::fs::create_dir_all(&dir).expect("scratch directory");
         let scenario = dir.join("scenario.yaml");
-        std::fs::write(&scenario, SCENARIO).expect("scenario written");
+        std::fs::write(&scenario, text).expect("scenario written");
         let kubeconfig = dir.join("kubeconfig");
         for attempt in 0..3 {
             let addr = free_port();
@@ -344,6 +644,7 @@ impl Cluster {
                 .arg("--kubeconfig-out")
                 .arg(&kubeconfig)
                 .args(["--output", "jsonl"])
+                .args(serve_flags)
                 .arg(&scenario)
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
@@ -382,6 +683,7 @@ impl Cluster {
                     return Cluster {
                         dir,
                         started,
+                        duration,
                         serve,
                         serve_addr: addr,
                         kubeconfig,
@@ -531,7 +833,7 @@ impl Cluster {
 
     /// Waits for the scenario to end and returns the served timeline, one JSON value per line.
     fn finish(&mut self) -> Vec<Value> {
-        let limit = Duration::from_secs_f64(DURATION + 20.0);
+        let limit = Duration::from_secs_f64(self.duration + 20.0);
         let remaining = limit.saturating_sub(self.started.elapsed());
         let status = poll(
             remaining,

@@ -363,3 +363,145 @@ async fn a_stalled_watch_is_silent_until_the_stall_ends_then_catches_up() {
     assert!(seen.iter().any(|t| *t >= 2.45), "renewals after: {seen:?}");
     server.await.expect("server");
 }
+
+const SHORT: &str = r#"
+duration: 3s
+nodes:
+  - name: n-{0..1}
+pods:
+  - name: p-0
+    node: n-0
+"#;
+
+/// Discovery answers as kube-apiserver's (legacy) documents, so that discovery clients such as
+/// kubectl or `kube::Discovery` find the served resources and their verbs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_lists_the_served_groups_resources_and_verbs() {
+    let (server, client, _dir) = start(SHORT, "discovery", ServeOptions::default(), false).await;
+    let discovery = kube::Discovery::new(client.clone())
+        .run()
+        .await
+        .expect("discovery runs without an error");
+    let groups: Vec<String> = discovery.groups().map(|g| g.name().to_string()).collect();
+    for wanted in [
+        "",
+        "coordination.k8s.io",
+        "policy",
+        "events.k8s.io",
+        "authorization.k8s.io",
+    ] {
+        assert!(
+            groups.iter().any(|g| g == wanted),
+            "{wanted:?} in {groups:?}"
+        );
+    }
+    let verbs = |group: &str, version: &str, kind: &str| {
+        let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
+        let (resource, caps) = discovery
+            .resolve_gvk(&gvk)
+            .unwrap_or_else(|| panic!("{gvk:?} is discovered"));
+        (resource, caps.operations)
+    };
+    let (nodes, node_verbs) = verbs("", "v1", "Node");
+    assert_eq!(nodes.plural, "nodes");
+    for verb in ["get", "list", "watch", "update"] {
+        assert!(
+            node_verbs.iter().any(|v| v == verb),
+            "nodes {verb}: {node_verbs:?}"
+        );
+    }
+    let (_, pod_verbs) = verbs("", "v1", "Pod");
+    assert!(pod_verbs.iter().any(|v| v == "delete"), "{pod_verbs:?}");
+    let (leases, _) = verbs("coordination.k8s.io", "v1", "Lease");
+    assert_eq!(leases.plural, "leases");
+    verbs("events.k8s.io", "v1", "Event");
+
+    // The discovered resources are the ones served: a list through the dynamic API works.
+    let nodes = kube::Api::<kube::api::DynamicObject>::all_with(client.clone(), &nodes)
+        .list(&Default::default())
+        .await
+        .expect("list nodes through discovery");
+    assert_eq!(nodes.items.len(), 2);
+    // An unknown group is 404, not 405.
+    let unknown = client.request_text(get("/apis/example.com/v1")).await;
+    assert!(
+        matches!(&unknown, Err(kube::Error::Api(e)) if e.code == 404),
+        "{unknown:?}"
+    );
+    server.await.expect("server");
+}
+
+/// `--inject-conflicts`: the first write of each kind to each Node and Pod is answered 409
+/// Conflict (a Status naming the object) and not applied; the next one is served; Lease writes
+/// are never refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_conflicts_refuse_the_first_write_of_each_kind_per_object() {
+    let options = ServeOptions {
+        inject_conflicts: true,
+        ..ServeOptions::default()
+    };
+    let injected = options.injected_conflicts.clone();
+    let (server, client, _dir) = start(SHORT, "conflicts", options, false).await;
+    let nodes: kube::Api<Node> = kube::Api::all(client.clone());
+    let pp = kube::api::PostParams::default();
+    let mut node = nodes.get("n-0").await.expect("get n-0");
+    node.metadata.resource_version = None;
+    let first = nodes.replace("n-0", &pp, &node).await;
+    match &first {
+        Err(kube::Error::Api(e)) => {
+            assert_eq!((e.code, e.reason.as_str()), (409, "Conflict"), "{e:?}");
+            assert!(e.message.contains("nodes \"n-0\""), "{e:?}");
+        }
+        other => panic!("the first PUT of n-0 is a conflict, got {other:?}"),
+    }
+    nodes
+        .replace("n-0", &pp, &node)
+        .await
+        .expect("the second PUT is served");
+    // Another kind of write to the same node, and the same kind to another node: refused once.
+    assert!(nodes.replace_status("n-0", &pp, &node).await.is_err());
+    nodes
+        .replace_status("n-0", &pp, &node)
+        .await
+        .expect("the second status PUT is served");
+    let mut other = nodes.get("n-1").await.expect("get n-1");
+    other.metadata.resource_version = None;
+    assert!(nodes.replace("n-1", &pp, &other).await.is_err());
+    // A write to a missing object is still 404.
+    let missing = nodes
+        .replace(
+            "n-9",
+            &pp,
+            &Node {
+                metadata: kube::api::ObjectMeta {
+                    name: Some("n-9".into()),
+                    ..Default::default()
+                },
+                ..Node::default()
+            },
+        )
+        .await;
+    assert!(
+        matches!(&missing, Err(kube::Error::Api(e)) if e.code == 404),
+        "{missing:?}"
+    );
+    // Pod deletion: refused once, then served.
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(client.clone(), "default");
+    let dp = kube::api::DeleteParams::default();
+    assert!(pods.delete("p-0", &dp).await.is_err());
+    pods.delete("p-0", &dp)
+        .await
+        .expect("the second DELETE is served");
+    // Leases are not affected.
+    let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
+        kube::Api::namespaced(client.clone(), "kube-node-lease");
+    let mut lease = leases.get("n-0").await.expect("get lease");
+    lease.metadata.resource_version = None;
+    leases
+        .replace("n-0", &pp, &lease)
+        .await
+        .expect("lease PUT served at once");
+    assert_eq!(injected.load(std::sync::atomic::Ordering::Relaxed), 4);
+    server.await.expect("server");
+}

@@ -555,21 +555,15 @@ impl<C: Cluster> Inner<C> {
             self.metrics.eviction_refused();
             info!(pod = %format!("{namespace}/{name}"), reason = %msg, "eviction refused, will retry");
         }
-        match result {
-            // The UID precondition failed: a different pod of that name now exists.
-            Err(ApiError::Conflict(_)) => {
-                self.metrics.write(write_kind, "conflict");
-                Ok(())
-            }
-            other => {
-                self.outcome(write_kind, other)?;
-                self.metrics.pod_deleted(
-                    crate::logic::time::since(self.clock.now(), started).as_secs_f64(),
-                );
-                info!(pod = %format!("{namespace}/{name}"), node = node_name, "evicted pod");
-                Ok(())
-            }
-        }
+        // A conflict (409) is retried at once like any other: the next attempt reads the live
+        // pod again and stops there if its UID precondition failed (a different pod of that
+        // name now exists). Taking any 409 as that case would drop a deletion that was only
+        // refused because the object was being written concurrently.
+        self.outcome(write_kind, result)?;
+        self.metrics
+            .pod_deleted(crate::logic::time::since(self.clock.now(), started).as_secs_f64());
+        info!(pod = %format!("{namespace}/{name}"), node = node_name, "evicted pod");
+        Ok(())
     }
 }
 

@@ -774,6 +774,82 @@ mod writer {
         assert_eq!(requests(&seen).len(), 1);
     }
 
+    /// A pod bound to n1 that already carries DisruptionTarget (no status write), and n1 with
+    /// an untolerated NoExecute taint: due now.
+    fn due_pod_and_node(uid: &str) -> (Value, Value) {
+        let mut p = pod("default", "web", "8");
+        p.metadata.uid = Some(uid.into());
+        p.spec = Some(PodSpec {
+            node_name: Some("n1".into()),
+            ..Default::default()
+        });
+        p.status = Some(k8s_openapi::api::core::v1::PodStatus {
+            conditions: Some(vec![k8s_openapi::api::core::v1::PodCondition {
+                type_: "DisruptionTarget".into(),
+                status: "True".into(),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        });
+        let mut n = node("n1", "3");
+        n.spec = Some(k8s_openapi::api::core::v1::NodeSpec {
+            taints: Some(vec![Taint {
+                key: "node.kubernetes.io/unreachable".into(),
+                effect: "NoExecute".into(),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        });
+        (to_json(&p), to_json(&n))
+    }
+
+    fn evict_web() -> Action {
+        Action::EvictPod {
+            namespace: "default".into(),
+            name: "web".into(),
+            uid: "uid-web".into(),
+            node: "n1".into(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deletion_that_meets_a_conflict_is_read_again_and_retried() {
+        let (p, n) = due_pod_and_node("uid-web");
+        let (c, seen) = cluster(vec![
+            ok(p.clone()),
+            ok(n.clone()),
+            status(409, "Conflict"),
+            ok(p.clone()),
+            ok(n),
+            ok(p),
+        ]);
+        let (w, _leader) = writer(c, Settings::default());
+        w.submit(vec![evict_web()]);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let methods: Vec<String> = requests(&seen).into_iter().map(|r| r.0).collect();
+        assert_eq!(
+            methods,
+            vec!["GET", "GET", "DELETE", "GET", "GET", "DELETE"],
+            "a 409 on the deletion is not the end of it"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deletion_conflict_stops_when_the_pod_was_replaced() {
+        let (p, n) = due_pod_and_node("uid-web");
+        let (replaced, _) = due_pod_and_node("uid-web-2");
+        let (c, seen) = cluster(vec![ok(p), ok(n), status(409, "Conflict"), ok(replaced)]);
+        let (w, _leader) = writer(c, Settings::default());
+        w.submit(vec![evict_web()]);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let methods: Vec<String> = requests(&seen).into_iter().map(|r| r.0).collect();
+        assert_eq!(
+            methods,
+            vec!["GET", "GET", "DELETE", "GET"],
+            "the pod of that name is another one now: not deleted"
+        );
+    }
+
     #[tokio::test(start_paused = true)]
     async fn an_eviction_refused_by_a_budget_is_retried_until_it_is_allowed() {
         let mut p = pod("default", "web", "7");

@@ -7,6 +7,7 @@
 //! is what the controller calls (see `api`), with Kubernetes' status codes and watch protocol.
 
 mod api;
+mod discovery;
 mod pages;
 mod watch;
 
@@ -20,6 +21,7 @@ use jiff::Timestamp;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -52,6 +54,19 @@ pub struct ServeOptions {
     pub watch_history: usize,
     /// An idle watch that asked for bookmarks gets one this often.
     pub bookmark_interval: Duration,
+    /// `--inject-conflicts`: the first write of each kind (PUT, status PUT, DELETE, eviction
+    /// POST) to each Node and each Pod is answered 409 Conflict without being applied, as if
+    /// another client had written first. Leases and Events are not affected.
+    pub inject_conflicts: bool,
+    /// How many injected conflicts were answered (shared: read it after serving).
+    pub injected_conflicts: Arc<AtomicU64>,
+}
+
+impl ServeOptions {
+    /// The number of injected 409 Conflict answers so far.
+    pub fn injected_conflicts(&self) -> u64 {
+        self.injected_conflicts.load(Ordering::Relaxed)
+    }
 }
 
 impl Default for ServeOptions {
@@ -59,6 +74,8 @@ impl Default for ServeOptions {
         ServeOptions {
             watch_history: 10_000,
             bookmark_interval: Duration::from_secs(5),
+            inject_conflicts: false,
+            injected_conflicts: Arc::new(AtomicU64::new(0)),
         }
     }
 }
@@ -72,6 +89,7 @@ pub async fn serve(
     addr: SocketAddr,
     kubeconfig_out: Option<&Path>,
     until: Option<Duration>,
+    options: &ServeOptions,
 ) -> Result<Vec<Entry>, Error> {
     if !addr.ip().is_loopback() {
         return Err(Error::NotLoopback(addr));
@@ -82,15 +100,7 @@ pub async fn serve(
             addr: addr.to_string(),
             source,
         })?;
-    serve_on(
-        listener,
-        scenario,
-        seed,
-        kubeconfig_out,
-        until,
-        &ServeOptions::default(),
-    )
-    .await
+    serve_on(listener, scenario, seed, kubeconfig_out, until, options).await
 }
 
 /// [`serve`] on a listener bound by the caller (e.g. to port 0).

@@ -4,9 +4,11 @@
 //! all namespaces or one; get; status get/PUT; DELETE with UID/resourceVersion preconditions;
 //! policy/v1 eviction); coordination.k8s.io/v1 leases (list, watch, create, get, PUT);
 //! events.k8s.io/v1 events (create); authorization.k8s.io/v1 selfsubjectaccessreviews (create,
-//! always allowed). Anything else is 404 (unknown path) or 405 (known path, other verb).
+//! always allowed); discovery of those (`/api`, `/api/v1`, `/apis`, `/apis/{group}[/v1]`).
+//! Anything else is 404 (unknown path) or 405 (known path, other verb).
 
 use super::ServeOptions;
+use super::discovery;
 use super::pages::Pages;
 use super::watch::{self, Served};
 use crate::cluster::ApiError;
@@ -25,10 +27,10 @@ use k8s_openapi::api::policy::v1::Eviction;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{DeleteOptions, ObjectMeta, Time};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 pub(super) type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 
@@ -44,6 +46,17 @@ pub(crate) struct App {
     counter: AtomicU64,
     /// Snapshots of paginated lists.
     pages: Pages,
+    /// With `inject_conflicts`: the (write, object) pairs already answered with a conflict.
+    conflicted: Mutex<BTreeSet<(Write, String)>>,
+}
+
+/// The kinds of writes `--inject-conflicts` answers 409 the first time, per object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Write {
+    Replace,
+    ReplaceStatus,
+    Delete,
+    Eviction,
 }
 
 impl App {
@@ -53,7 +66,45 @@ impl App {
             options,
             counter: AtomicU64::new(0),
             pages: Pages::default(),
+            conflicted: Mutex::new(BTreeSet::new()),
         }
+    }
+
+    /// `--inject-conflicts`: answers the first `write` to an existing object (`resource`
+    /// "nodes" or "pods", `key` its name or ns/name) with a 409 Conflict, as kube-apiserver
+    /// answers a write based on an outdated resourceVersion; nothing is applied.
+    fn inject_conflict(
+        &self,
+        write: Write,
+        resource: &str,
+        key: &str,
+        name: &str,
+    ) -> Result<(), HttpError> {
+        if !self.options.inject_conflicts {
+            return Ok(());
+        }
+        let first = self
+            .conflicted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((write, format!("{resource}/{key}")));
+        if !first {
+            return Ok(());
+        }
+        self.options
+            .injected_conflicts
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::info!(?write, resource, key, "injected a 409 Conflict");
+        let mut error = HttpError::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {resource} \"{name}\": the object has been \
+                 modified; please apply your changes to the latest version and try again"
+            ),
+        );
+        error.details = Some(serde_json::json!({ "name": name, "kind": resource }));
+        Err(error)
     }
 }
 
@@ -63,6 +114,8 @@ pub(super) struct HttpError {
     code: u16,
     reason: &'static str,
     message: String,
+    /// The Status's `details` (name, kind), when known.
+    details: Option<serde_json::Value>,
 }
 
 impl HttpError {
@@ -71,6 +124,7 @@ impl HttpError {
             code,
             reason,
             message: message.into(),
+            details: None,
         }
     }
 
@@ -79,7 +133,10 @@ impl HttpError {
     }
 
     fn response(&self) -> Response<Body> {
-        let status = status_json(self.code, self.reason, &self.message);
+        let mut status = status_json(self.code, self.reason, &self.message);
+        if let Some(details) = &self.details {
+            status["details"] = details.clone();
+        }
         json_response(self.code, &status)
     }
 }
@@ -296,6 +353,24 @@ async fn route(app: &App, request: Request<Incoming>) -> Result<Response<Body>, 
     match (method, segments.as_slice()) {
         ("GET", ["version"]) => Ok(json_response(200, &version())),
 
+        // ----- discovery -----
+        ("GET", ["api"]) => {
+            let host = parts
+                .headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("");
+            Ok(json_response(200, &discovery::api_versions(host)))
+        }
+        ("GET", ["api", "v1"]) => Ok(json_response(200, &discovery::core_v1())),
+        ("GET", ["apis"]) => Ok(json_response(200, &discovery::api_groups())),
+        ("GET", ["apis", group]) if discovery::api_group(group).is_some() => {
+            ok(discovery::api_group(group).ok_or_else(|| ApiError::NotFound(String::new())))
+        }
+        ("GET", ["apis", group, "v1"]) if discovery::group_v1(group).is_some() => {
+            ok(discovery::group_v1(group).ok_or_else(|| ApiError::NotFound(String::new())))
+        }
+
         // ----- nodes -----
         ("GET", ["api", "v1", "nodes"]) => list_or_watch::<Node>(app, None, &query),
         ("GET", ["api", "v1", "nodes", name] | ["api", "v1", "nodes", name, "status"]) => {
@@ -304,11 +379,15 @@ async fn route(app: &App, request: Request<Incoming>) -> Result<Response<Body>, 
         ("PUT", ["api", "v1", "nodes", name]) => {
             let mut node: Node = read_json(body, "Node").await?;
             check_identity(&mut node.metadata, Some(name), None)?;
+            store.get_node(name)?;
+            app.inject_conflict(Write::Replace, "nodes", name, name)?;
             ok(store.replace_node(&node, Origin::Controller))
         }
         ("PUT", ["api", "v1", "nodes", name, "status"]) => {
             let mut node: Node = read_json(body, "Node").await?;
             check_identity(&mut node.metadata, Some(name), None)?;
+            store.get_node(name)?;
+            app.inject_conflict(Write::ReplaceStatus, "nodes", name, name)?;
             ok(store.replace_node_status(&node, Origin::Controller))
         }
 
@@ -325,6 +404,8 @@ async fn route(app: &App, request: Request<Incoming>) -> Result<Response<Body>, 
         ("PUT", ["api", "v1", "namespaces", ns, "pods", name, "status"]) => {
             let mut pod: Pod = read_json(body, "Pod").await?;
             check_identity(&mut pod.metadata, Some(name), Some(ns))?;
+            store.get_pod(ns, name)?;
+            app.inject_conflict(Write::ReplaceStatus, "pods", &format!("{ns}/{name}"), name)?;
             ok(store.replace_pod_status(&pod, Origin::Controller))
         }
         ("DELETE", ["api", "v1", "namespaces", ns, "pods", name]) => {
@@ -337,6 +418,7 @@ async fn route(app: &App, request: Request<Incoming>) -> Result<Response<Body>, 
                 })?
             };
             let pod = store.get_pod(ns, name)?;
+            app.inject_conflict(Write::Delete, "pods", &format!("{ns}/{name}"), name)?;
             let uid = check_preconditions(&pod, options.preconditions.as_ref())?;
             store.delete_pod(ns, name, &uid, Origin::Controller)?;
             Ok(json_response(200, &pod))
@@ -345,6 +427,7 @@ async fn route(app: &App, request: Request<Incoming>) -> Result<Response<Body>, 
             let mut eviction: Eviction = read_json(body, "Eviction").await?;
             check_identity(&mut eviction.metadata, Some(name), Some(ns))?;
             let pod = store.get_pod(ns, name)?;
+            app.inject_conflict(Write::Eviction, "pods", &format!("{ns}/{name}"), name)?;
             let preconditions = eviction
                 .delete_options
                 .as_ref()
@@ -419,9 +502,15 @@ async fn route(app: &App, request: Request<Incoming>) -> Result<Response<Body>, 
 }
 
 fn known_path(path: &[&str]) -> bool {
+    if let ["apis", group] | ["apis", group, "v1"] = path {
+        return discovery::api_group(group).is_some();
+    }
     matches!(
         path,
         ["version"]
+            | ["api"]
+            | ["api", "v1"]
+            | ["apis"]
             | ["api", "v1", "nodes", ..]
             | ["api", "v1", "pods"]
             | ["api", "v1", "namespaces", _, "pods", ..]
