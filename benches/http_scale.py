@@ -172,6 +172,8 @@ def main():
     ap.add_argument("--bin", default=os.path.join(ROOT, "target/release/node-lifecycle-controller"))
     ap.add_argument("--out", default=None, help="scratch directory (default: a new one in /tmp)")
     ap.add_argument("--no-decode", action="store_true", help="skip the serde_json decode bench")
+    ap.add_argument("--run-env", action="append", default=[], metavar="KEY=VALUE",
+                    help="an environment variable for the controller process (repeatable)")
     a = ap.parse_args()
     if a.nodes < ZONES or a.nodes % ZONES:
         sys.exit(f"--nodes must be a positive multiple of {ZONES}, got {a.nodes}")
@@ -212,6 +214,7 @@ def main():
              "--identity", "bench", f"--node-eviction-rate={a.eviction_rate}", "--log-level", "warn"],
             stdout=subprocess.DEVNULL,
             stderr=open(os.path.join(out, "run.log"), "wb"),
+            env={**os.environ, **dict(kv.split("=", 1) for kv in a.run_env)},
         )
         samples = []
         stop = threading.Event()

@@ -27,6 +27,7 @@ use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::runtime::watcher::Event;
+use std::collections::BTreeSet;
 use std::mem::take;
 use std::sync::Arc;
 use tasks::Tasks;
@@ -186,12 +187,14 @@ fn idx(r: Resource) -> usize {
     }
 }
 
-/// Objects of a re-list, collected until its `InitDone`.
+/// Objects of a re-list, collected until its `InitDone`. Pods are applied as they arrive (there
+/// are many, and applying them overlaps with downloading the rest); only their keys are kept,
+/// to find the pods the list no longer has.
 #[derive(Default)]
 struct Buffers {
     nodes: Option<Vec<Node>>,
     leases: Option<Vec<Lease>>,
-    pods: Option<Vec<CachedPod>>,
+    pods: Option<BTreeSet<String>>,
 }
 
 struct Control<C: Cluster> {
@@ -412,7 +415,28 @@ impl<C: Cluster> Control<C> {
         }
         let now = self.clock.now();
         let mut actions = Vec::new();
-        let nodes: Vec<String> = self.view.pods_by_node.keys().cloned().collect();
+        // Only nodes with NoExecute taints or with pods whose deletion is scheduled or issued:
+        // for the others a reconcile is a no-op, and rebuilding all their pods is most of the
+        // cost of a first sync.
+        let busy: BTreeSet<&str> = self
+            .taint_manager
+            .pods_with_deletions()
+            .filter_map(|key| self.view.pods.get(key)?.node())
+            .collect();
+        let nodes: Vec<String> = self
+            .view
+            .pods_by_node
+            .keys()
+            .filter(|name| {
+                busy.contains(name.as_str())
+                    || self
+                        .view
+                        .nodes
+                        .get(*name)
+                        .is_some_and(|n| !taints::no_execute_taints(n).is_empty())
+            })
+            .cloned()
+            .collect();
         for name in nodes {
             let pods = self.view.pods_on(&name);
             actions.extend(self.taint_manager.reconcile(
@@ -462,13 +486,21 @@ impl<C: Cluster> Control<C> {
 
     fn node_event(&mut self, ev: Event<Node>, now: Timestamp) {
         match ev {
-            Event::Init => self.buffers.nodes = Some(Vec::new()),
+            Event::Init => {
+                // A watch re-listing by itself (after an error) is as stale as a restarted one
+                // until its list is complete.
+                self.buffers.nodes = Some(Vec::new());
+                self.relisting[idx(Resource::Nodes)] = true;
+            }
             Event::InitApply(node) => self.buffers.nodes.get_or_insert_with(Vec::new).push(node),
             Event::InitDone => {
                 let listed = self.buffers.nodes.take().unwrap_or_default();
                 let gone = view::vanished(
                     &self.view.nodes,
-                    listed.iter().filter_map(|n| n.metadata.name.clone()),
+                    &listed
+                        .iter()
+                        .filter_map(|n| n.metadata.name.clone())
+                        .collect(),
                 );
                 for name in gone {
                     self.node_deleted(&name);
@@ -527,7 +559,12 @@ impl<C: Cluster> Control<C> {
 
     fn lease_event(&mut self, ev: Event<Lease>, now: Timestamp) {
         match ev {
-            Event::Init => self.buffers.leases = Some(Vec::new()),
+            Event::Init => {
+                // A watch re-listing by itself (after an error) is as stale as a restarted one
+                // until its list is complete.
+                self.buffers.leases = Some(Vec::new());
+                self.relisting[idx(Resource::Leases)] = true;
+            }
             Event::InitApply(lease) => self.buffers.leases.get_or_insert_with(Vec::new).push(lease),
             Event::InitDone => {
                 let listed = self.buffers.leases.take().unwrap_or_default();
@@ -556,18 +593,25 @@ impl<C: Cluster> Control<C> {
 
     fn pod_event(&mut self, ev: Event<CachedPod>, now: Timestamp) {
         match ev {
-            Event::Init => self.buffers.pods = Some(Vec::new()),
-            Event::InitApply(pod) => self.buffers.pods.get_or_insert_with(Vec::new).push(pod),
+            Event::Init => {
+                // A watch re-listing by itself (after an error) is as stale as a restarted one
+                // until its list is complete.
+                self.buffers.pods = Some(BTreeSet::new());
+                self.relisting[idx(Resource::Pods)] = true;
+            }
+            Event::InitApply(pod) => {
+                self.buffers
+                    .pods
+                    .get_or_insert_with(BTreeSet::new)
+                    .insert(pod.key());
+                self.pod_applied(pod, now, true);
+            }
             Event::InitDone => {
                 let listed = self.buffers.pods.take().unwrap_or_default();
-                let gone = view::vanished(&self.view.pods, listed.iter().map(CachedPod::key));
-                for key in gone {
+                for key in view::vanished(&self.view.pods, &listed) {
                     self.pod_deleted(&key);
                 }
-                for pod in listed {
-                    self.pod_applied(pod, now, true);
-                }
-                self.view.prune_tolerations();
+                self.view.prune_shared();
                 self.synced[idx(Resource::Pods)] = true;
                 self.relisting[idx(Resource::Pods)] = false;
                 self.reconcile_all();

@@ -20,7 +20,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tracing::{Instrument, debug, info, warn};
 
 /// First retry delay; doubles up to `MAX_BACKOFF`.
@@ -28,6 +28,48 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Events are best effort (as upstream's broadcaster): a few tries, then dropped with a log line.
 const EVENT_ATTEMPTS: u32 = 5;
+
+/// The lanes writes travel in, each with its own bound on attempts in flight, so that a burst
+/// of one kind never queues another behind it. When a zone loses 250 nodes in one monitor pass,
+/// the pass also marks 7 500 pods NotReady and records as many Events; sharing one queue (or
+/// an unbounded free-for-all on one connection pool), the nodes' Unknown conditions and taints
+/// waited seconds behind those pod writes. Node writes are few and decide everything after.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lane {
+    /// Node conditions, taints and labels.
+    Nodes,
+    /// Pod deletions and evictions: each is due at a precise time.
+    Evictions,
+    /// Pods' Ready=False.
+    PodStatus,
+    /// Kubernetes Events: best effort.
+    Events,
+}
+
+impl Lane {
+    const ALL: [Lane; 4] = [Lane::Nodes, Lane::Evictions, Lane::PodStatus, Lane::Events];
+
+    fn of(action: &Action) -> Lane {
+        match action {
+            Action::MarkNodeUnknown { .. }
+            | Action::ChangeTaints { .. }
+            | Action::SetLabels { .. } => Lane::Nodes,
+            Action::EvictPod { .. } => Lane::Evictions,
+            Action::MarkPodNotReady { .. } => Lane::PodStatus,
+            Action::Event(_) => Lane::Events,
+        }
+    }
+
+    /// Attempts in flight at most (an attempt is two to four requests).
+    fn width(self) -> usize {
+        match self {
+            Lane::Nodes => 16,
+            Lane::Evictions => 32,
+            Lane::PodStatus => 16,
+            Lane::Events => 8,
+        }
+    }
+}
 
 /// Why an attempt did not finish the action.
 enum Attempt {
@@ -112,6 +154,8 @@ struct Inner<C: Cluster> {
     node_lease_namespace: String,
     leader: watch::Receiver<u64>,
     queues: Mutex<BTreeMap<String, mpsc::UnboundedSender<(u64, Action)>>>,
+    /// One semaphore per `Lane`, indexed by it.
+    lanes: [Semaphore; 4],
 }
 
 impl<C: Cluster> Writer<C> {
@@ -134,6 +178,7 @@ impl<C: Cluster> Writer<C> {
                 node_lease_namespace: settings.node_lease_namespace.clone(),
                 leader,
                 queues: Mutex::new(BTreeMap::new()),
+                lanes: Lane::ALL.map(|l| Semaphore::new(l.width())),
             }),
         }
     }
@@ -213,7 +258,12 @@ impl<C: Cluster> Inner<C> {
                 self.metrics.dropped_write(kind, "not_leader");
                 return;
             }
-            match self.attempt(&action).await {
+            let outcome = {
+                // Never closed, so acquiring cannot fail; should it, the attempt goes unbounded.
+                let _permit = self.lanes[Lane::of(&action) as usize].acquire().await.ok();
+                self.attempt(&action).await
+            };
+            match outcome {
                 Attempt::Done => return,
                 Attempt::Conflict => {
                     self.metrics.write_retry(kind);
@@ -593,6 +643,154 @@ fn add_disruption_target(pod: &mut Pod, now: Timestamp) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    mod lanes {
+        use super::*;
+        use crate::cluster::{Result, WatchStream};
+        use crate::logic::actions::{EventRecord, ObjectRef};
+        use k8s_openapi::api::coordination::v1::Lease;
+        use k8s_openapi::api::core::v1::{Node, NodeCondition, NodeStatus};
+        use std::future::pending;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        /// A cluster whose pod reads and event creations never answer, and whose node writes
+        /// succeed at once; it counts calls.
+        #[derive(Clone, Default)]
+        struct StuckPods {
+            pod_reads: Arc<AtomicUsize>,
+            events: Arc<AtomicUsize>,
+            node_status_writes: Arc<AtomicUsize>,
+        }
+
+        fn ready_node(name: &str) -> Node {
+            let mut node = Node::default();
+            node.metadata.name = Some(name.into());
+            node.metadata.resource_version = Some("1".into());
+            node.status = Some(NodeStatus {
+                conditions: Some(vec![NodeCondition {
+                    type_: "Ready".into(),
+                    status: "True".into(),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            });
+            node
+        }
+
+        impl Cluster for StuckPods {
+            async fn get_node(&self, name: &str) -> Result<Node> {
+                Ok(ready_node(name))
+            }
+            async fn list_nodes(&self) -> Result<Vec<Node>> {
+                unreachable!("the writer does not list")
+            }
+            async fn replace_node(&self, node: &Node) -> Result<Node> {
+                Ok(node.clone())
+            }
+            async fn replace_node_status(&self, node: &Node) -> Result<Node> {
+                self.node_status_writes.fetch_add(1, Ordering::SeqCst);
+                Ok(node.clone())
+            }
+            async fn get_pod(&self, _: &str, _: &str) -> Result<Pod> {
+                self.pod_reads.fetch_add(1, Ordering::SeqCst);
+                pending().await
+            }
+            async fn replace_pod_status(&self, _: &Pod) -> Result<Pod> {
+                pending().await
+            }
+            async fn delete_pod(&self, _: &str, _: &str, _: &str) -> Result<()> {
+                pending().await
+            }
+            async fn evict_pod(&self, _: &str, _: &str, _: &str) -> Result<()> {
+                pending().await
+            }
+            async fn list_leases(&self, _: &str) -> Result<Vec<Lease>> {
+                unreachable!("the writer does not list")
+            }
+            async fn get_lease(&self, _: &str, name: &str) -> Result<Lease> {
+                Err(ApiError::NotFound(name.into()))
+            }
+            async fn create_lease(&self, lease: &Lease) -> Result<Lease> {
+                Ok(lease.clone())
+            }
+            async fn replace_lease(&self, lease: &Lease) -> Result<Lease> {
+                Ok(lease.clone())
+            }
+            async fn create_event(&self, _: &EventRecord, _: Timestamp) -> Result<()> {
+                self.events.fetch_add(1, Ordering::SeqCst);
+                pending().await
+            }
+            fn watch_nodes(&self) -> WatchStream<Node> {
+                unreachable!("the writer does not watch")
+            }
+            fn watch_leases(&self, _: &str) -> WatchStream<Lease> {
+                unreachable!("the writer does not watch")
+            }
+            fn watch_pods(&self) -> WatchStream<Pod> {
+                unreachable!("the writer does not watch")
+            }
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn a_flood_of_pod_writes_is_bounded_per_lane_and_node_writes_pass_it() {
+            let cluster = StuckPods::default();
+            let (_leader_tx, leader) = watch::channel(1u64);
+            let clock: Arc<dyn Clock> = Arc::new(crate::clock::TokioClock::starting_at(
+                "2025-01-01T00:00:00Z".parse().unwrap(),
+            ));
+            let writer = Writer::new(
+                cluster.clone(),
+                Arc::clone(&clock),
+                Arc::new(Metrics::new()),
+                &Settings::default(),
+                leader,
+                Tasks::default(),
+            );
+            let now = clock.now();
+            let mut flood = Vec::new();
+            for i in 0..100 {
+                flood.push(Action::MarkPodNotReady {
+                    namespace: "default".into(),
+                    name: format!("p-{i}"),
+                    uid: format!("uid-{i}"),
+                    node: "n".into(),
+                    node_heartbeat: None,
+                    lease_renew: None,
+                    now,
+                });
+                flood.push(Action::Event(EventRecord {
+                    component: crate::logic::actions::Component::NodeController,
+                    object: ObjectRef::pod("default", &format!("p-{i}"), None),
+                    event_type: crate::logic::actions::EventType::Warning,
+                    reason: "NodeNotReady".into(),
+                    message: "m".into(),
+                }));
+            }
+            writer.submit(flood);
+            writer.submit(vec![Action::MarkNodeUnknown {
+                node: "n".into(),
+                ready_heartbeat: None,
+                lease_renew: None,
+                now,
+            }]);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            assert_eq!(
+                cluster.pod_reads.load(Ordering::SeqCst),
+                Lane::PodStatus.width(),
+                "pod status attempts in flight are bounded by their lane"
+            );
+            assert_eq!(
+                cluster.events.load(Ordering::SeqCst),
+                Lane::Events.width(),
+                "event attempts in flight are bounded by their lane"
+            );
+            assert_eq!(
+                cluster.node_status_writes.load(Ordering::SeqCst),
+                1,
+                "the node's Unknown write did not wait behind the pods"
+            );
+        }
+    }
 
     #[test]
     fn backoff_doubles_and_is_capped() {

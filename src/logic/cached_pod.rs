@@ -3,34 +3,36 @@
 //! `k8s_openapi`'s `Pod` is over 2 KiB before a single string is allocated (every field of the
 //! spec and status is inline), so 300 000 of them cost the better part of a gigabyte even when
 //! stripped. The cache keeps only what decisions read, and pods share one copy of each distinct
-//! toleration list (admission gives almost every pod the same two). [`CachedPod::to_pod`]
+//! toleration list (admission gives almost every pod the same two) and of the short strings
+//! many pods repeat (namespace, node name, phase, condition statuses). [`CachedPod::to_pod`]
 //! rebuilds the Kubernetes shape the decision functions take, for the few pods one decision
 //! looks at (those of one node).
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Pod, PodCondition, PodSpec, PodStatus, Toleration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
 /// A pod condition the cache keeps (Ready, PodScheduled): status and last transition.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Condition {
-    status: Box<str>,
+    status: Arc<str>,
     last_transition: Option<Timestamp>,
 }
 
 /// The fields of a pod that decisions read.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CachedPod {
-    namespace: Option<Box<str>>,
+    namespace: Option<Arc<str>>,
     name: Box<str>,
     uid: Option<Box<str>>,
     created: Option<Timestamp>,
     deleting: Option<Timestamp>,
-    node_name: Option<Box<str>>,
+    node_name: Option<Arc<str>>,
     tolerations: Option<Arc<[Toleration]>>,
-    phase: Option<Box<str>>,
+    phase: Option<Arc<str>>,
     ready: Option<Condition>,
     scheduled: Option<Condition>,
 }
@@ -151,34 +153,74 @@ impl From<Pod> for CachedPod {
     }
 }
 
-/// One shared copy of each distinct toleration list.
+/// One shared copy of each distinct toleration list and of each repeated string.
 #[derive(Clone, Debug, Default)]
-pub struct Tolerations {
-    lists: BTreeMap<String, Arc<[Toleration]>>,
+pub struct Shared {
+    /// Toleration lists by a hash of their content; equal hashes are told apart by comparing.
+    lists: BTreeMap<u64, Vec<Arc<[Toleration]>>>,
+    /// Only looked up, never iterated for a decision, so its order does not matter.
+    strings: HashSet<Arc<str>>,
 }
 
-impl Tolerations {
-    /// Points `pod` at the shared copy of its toleration list (adding it if new).
+/// A hash of a toleration list's content (`Toleration` itself does not implement `Hash`).
+fn content_hash(list: &[Toleration]) -> u64 {
+    let mut h = DefaultHasher::new();
+    for t in list {
+        (
+            &t.key,
+            &t.operator,
+            &t.value,
+            &t.effect,
+            t.toleration_seconds,
+        )
+            .hash(&mut h);
+    }
+    h.finish()
+}
+
+impl Shared {
+    /// Points `pod` at the shared copies of its toleration list and strings (adding new ones).
     pub fn share(&mut self, pod: &mut CachedPod) {
-        let Some(list) = &pod.tolerations else {
-            return;
-        };
-        let id = format!("{list:?}");
-        let shared = self.lists.entry(id).or_insert_with(|| Arc::clone(list));
-        pod.tolerations = Some(Arc::clone(shared));
+        if let Some(list) = &pod.tolerations {
+            let bucket = self.lists.entry(content_hash(list)).or_default();
+            match bucket.iter().find(|shared| shared[..] == list[..]) {
+                Some(shared) => pod.tolerations = Some(Arc::clone(shared)),
+                None => bucket.push(Arc::clone(list)),
+            }
+        }
+        let strings = [
+            pod.namespace.as_mut(),
+            pod.node_name.as_mut(),
+            pod.phase.as_mut(),
+            pod.ready.as_mut().map(|c| &mut c.status),
+            pod.scheduled.as_mut().map(|c| &mut c.status),
+        ];
+        for s in strings.into_iter().flatten() {
+            match self.strings.get(s) {
+                Some(shared) => *s = Arc::clone(shared),
+                None => {
+                    self.strings.insert(Arc::clone(s));
+                }
+            }
+        }
     }
 
-    /// Forgets lists no pod uses any more (their only holder is this table).
+    /// Forgets what no pod uses any more (its only holder is this table).
     pub fn prune(&mut self) {
-        self.lists.retain(|_, list| Arc::strong_count(list) > 1);
+        self.lists.retain(|_, bucket| {
+            bucket.retain(|list| Arc::strong_count(list) > 1);
+            !bucket.is_empty()
+        });
+        self.strings.retain(|s| Arc::strong_count(s) > 1);
     }
 
+    /// How many distinct toleration lists and strings are kept.
     pub fn len(&self) -> usize {
-        self.lists.len()
+        self.lists.values().map(Vec::len).sum::<usize>() + self.strings.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.lists.is_empty()
+        self.len() == 0
     }
 }
 
@@ -285,8 +327,8 @@ mod tests {
     }
 
     #[test]
-    fn equal_toleration_lists_are_shared_and_unused_ones_pruned() {
-        let mut table = Tolerations::default();
+    fn equal_toleration_lists_and_strings_are_shared_and_unused_ones_pruned() {
+        let mut table = Shared::default();
         let mut a = CachedPod::from_pod(&full_pod());
         let mut b = CachedPod::from_pod(&full_pod());
         table.share(&mut a);
@@ -295,14 +337,20 @@ mod tests {
             a.tolerations.as_ref().unwrap(),
             b.tolerations.as_ref().unwrap()
         ));
+        assert!(Arc::ptr_eq(
+            a.node_name.as_ref().unwrap(),
+            b.node_name.as_ref().unwrap()
+        ));
+        // ns, n, Running, False, True; one toleration list.
+        assert_eq!(table.len(), 6);
         let mut other = full_pod();
         other.spec.as_mut().unwrap().tolerations = Some(vec![toleration("k", Some(31))]);
         let mut c = CachedPod::from_pod(&other);
         table.share(&mut c);
-        assert_eq!(table.len(), 2);
+        assert_eq!(table.len(), 7);
         drop(c);
         table.prune();
-        assert_eq!(table.len(), 1);
+        assert_eq!(table.len(), 6);
         drop((a, b));
         table.prune();
         assert!(table.is_empty());

@@ -336,6 +336,15 @@ impl TaintManager {
         actions
     }
 
+    /// The keys of the pods with a scheduled or an issued deletion: for a node without NoExecute
+    /// taints, a reconcile changes nothing unless one of its pods is among them.
+    pub fn pods_with_deletions(&self) -> impl Iterator<Item = &str> {
+        self.schedules
+            .keys()
+            .chain(self.in_flight.keys())
+            .map(String::as_str)
+    }
+
     /// The earliest scheduled due time, for the loop's timer.
     pub fn next_due(&self) -> Option<Timestamp> {
         self.by_due.first().map(|(due, _)| *due)

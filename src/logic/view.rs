@@ -1,6 +1,6 @@
 //! The controller's picture of the cluster: what the watches delivered, as plain data.
 
-use super::cached_pod::{CachedPod, Tolerations};
+use super::cached_pod::{CachedPod, Shared};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,8 +15,8 @@ pub struct ClusterView {
     pub pods: BTreeMap<String, CachedPod>,
     /// `spec.nodeName` -> pod keys.
     pub pods_by_node: BTreeMap<String, BTreeSet<String>>,
-    /// The toleration lists the cached pods share.
-    tolerations: Tolerations,
+    /// The toleration lists and strings the cached pods share.
+    shared: Shared,
 }
 
 /// `namespace/name` of a pod.
@@ -32,7 +32,7 @@ impl ClusterView {
     /// Inserts or replaces a pod, keeping the node index in step; returns the previous copy.
     pub fn put_pod(&mut self, pod: impl Into<CachedPod>) -> Option<CachedPod> {
         let mut pod = pod.into();
-        self.tolerations.share(&mut pod);
+        self.shared.share(&mut pod);
         let key = pod.key();
         let old = self.pods.insert(key.clone(), pod);
         if let Some(old_node) = old.as_ref().and_then(CachedPod::node) {
@@ -78,9 +78,10 @@ impl ClusterView {
             .unwrap_or_default()
     }
 
-    /// Forgets toleration lists no cached pod uses any more (after a re-list).
-    pub fn prune_tolerations(&mut self) {
-        self.tolerations.prune();
+    /// Forgets shared toleration lists and strings no cached pod uses any more (after a
+    /// re-list).
+    pub fn prune_shared(&mut self) {
+        self.shared.prune();
     }
 }
 
@@ -101,11 +102,7 @@ pub fn moved_on<K: kube::Resource>(cached: &BTreeMap<String, K>, fresh: &[K]) ->
 
 /// The keys of `cached` that a fresh full list (its keys in `listed`) no longer has: objects
 /// deleted while the watch was not looking.
-pub fn vanished<V>(
-    cached: &BTreeMap<String, V>,
-    listed: impl IntoIterator<Item = String>,
-) -> Vec<String> {
-    let listed: BTreeSet<String> = listed.into_iter().collect();
+pub fn vanished<V>(cached: &BTreeMap<String, V>, listed: &BTreeSet<String>) -> Vec<String> {
     cached
         .keys()
         .filter(|k| !listed.contains(*k))
