@@ -450,8 +450,8 @@ impl Monitor {
                         && let Some(z) = self.zones.get_mut(key)
                     {
                         // Re-queue with a fresh process time (so a taint someone removed comes back).
-                        z.queue.remove(name);
-                        z.queue.add(name, &uid_of(cached), now);
+                        let uid = cached.metadata.uid.as_deref().unwrap_or_default();
+                        z.queue.requeue(name, uid, now);
                     }
                 }
                 "True" => {
