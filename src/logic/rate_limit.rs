@@ -7,7 +7,7 @@
 
 use crate::logic::time;
 use jiff::Timestamp;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 /// A token bucket with burst 1, driven by `now`. A rate of 0 (or less) never accepts.
@@ -107,8 +107,10 @@ pub struct ZoneQueue {
     limiter: TokenBucket,
     /// Waiting entries in processing order.
     waiting: BTreeMap<Slot, Queued>,
-    /// Every known node: `Some(slot)` while waiting, `None` once done (until `remove`).
-    known: BTreeMap<String, Option<Slot>>,
+    /// Every known node: `Some(slot)` while waiting, `None` once done (until `remove`). Only
+    /// looked up, never iterated (so its order cannot matter): a hash map, because the monitor
+    /// pass asks it about every node on every pass.
+    known: HashMap<String, Option<Slot>>,
     next_seq: u64,
 }
 
@@ -117,7 +119,7 @@ impl ZoneQueue {
         ZoneQueue {
             limiter: TokenBucket::new(qps, now),
             waiting: BTreeMap::new(),
-            known: BTreeMap::new(),
+            known: HashMap::new(),
             next_seq: 0,
         }
     }
@@ -139,24 +141,22 @@ impl ZoneQueue {
     /// behind everything queued so far), but reusing a waiting entry instead of allocating a
     /// new one: the monitor pass does this for every untainted not-Ready node on every pass.
     pub fn requeue(&mut self, node: &str, uid: &str, now: Timestamp) {
-        let waiting = match self.known.get(node) {
-            Some(Some(slot)) => self.waiting.remove(slot),
-            _ => None,
-        };
-        match waiting {
-            Some(mut entry) => {
-                if entry.uid != uid {
-                    entry.uid = uid.to_string();
-                }
-                entry.added_at = now;
-                entry.process_at = now;
-                self.insert(entry);
+        if let Some(Some(known)) = self.known.get_mut(node)
+            && let Some(mut entry) = self.waiting.remove(known)
+        {
+            let slot = (now, self.next_seq);
+            self.next_seq += 1;
+            *known = slot;
+            if entry.uid != uid {
+                entry.uid = uid.to_string();
             }
-            None => {
-                self.remove(node);
-                self.add(node, uid, now);
-            }
+            entry.added_at = now;
+            entry.process_at = now;
+            self.waiting.insert(slot, entry);
+            return;
         }
+        self.remove(node);
+        self.add(node, uid, now);
     }
     /// Forgets the node entirely (queued or done); true when it was known.
     pub fn remove(&mut self, node: &str) -> bool {
