@@ -326,6 +326,126 @@ mod tests {
         assert_eq!(h.get("a").unwrap().probe, at(7));
     }
 
+    fn summary(h: &HealthTracker, name: &str) -> NodeSummary {
+        h.get(name).unwrap().summary.unwrap()
+    }
+
+    fn with_status(mut n: Node, status: &str) -> Node {
+        let conditions = n.status.as_mut().unwrap().conditions.as_mut().unwrap();
+        conditions[0].status = status.into();
+        n
+    }
+
+    fn with_no_execute(mut n: Node, keys: &[&str]) -> Node {
+        n.spec.get_or_insert_with(Default::default).taints = Some(
+            keys.iter()
+                .map(|k| k8s_openapi::api::core::v1::Taint {
+                    key: k.to_string(),
+                    effect: taints::NO_EXECUTE.into(),
+                    ..Default::default()
+                })
+                .collect(),
+        );
+        n
+    }
+
+    #[test]
+    fn the_summary_follows_a_ready_node_that_becomes_not_ready_and_ready_again() {
+        let mut h = HealthTracker::new();
+        h.observe_node(&node("a", Some(0)), at(0), &s());
+        assert_eq!(summary(&h, "a").ready, Some("True"));
+        assert_eq!(summary(&h, "a").ready_heartbeat, Some(at(0)));
+        h.observe_node(&with_status(node("a", Some(10)), "False"), at(10), &s());
+        assert_eq!(summary(&h, "a").ready, Some("False"));
+        assert_eq!(summary(&h, "a").ready_heartbeat, Some(at(10)));
+        h.observe_node(&with_status(node("a", Some(20)), "Unknown"), at(20), &s());
+        assert_eq!(summary(&h, "a").ready, Some("Unknown"));
+        h.observe_node(&with_status(node("a", Some(30)), "Bogus"), at(30), &s());
+        assert_eq!(summary(&h, "a").ready, Some("Other"));
+        h.observe_node(&node("a", Some(40)), at(40), &s());
+        assert_eq!(summary(&h, "a").ready, Some("True"));
+        h.observe_node(&node("a", None), at(50), &s());
+        assert_eq!(summary(&h, "a").ready, None);
+        assert_eq!(summary(&h, "a").ready_heartbeat, None);
+    }
+
+    #[test]
+    fn the_summary_follows_our_no_execute_taints_added_and_removed_by_anyone() {
+        let mut h = HealthTracker::new();
+        let ours = |h: &HealthTracker| {
+            let s = summary(h, "a");
+            (s.has_no_execute(NOT_READY), s.has_no_execute(UNREACHABLE))
+        };
+        h.observe_node(&node("a", Some(0)), at(0), &s());
+        assert_eq!(ours(&h), (false, false));
+        h.observe_node(
+            &with_no_execute(node("a", Some(0)), &[UNREACHABLE]),
+            at(1),
+            &s(),
+        );
+        assert_eq!(ours(&h), (false, true));
+        h.observe_node(
+            &with_no_execute(node("a", Some(0)), &[NOT_READY, "example.com/other"]),
+            at(2),
+            &s(),
+        );
+        assert_eq!(ours(&h), (true, false));
+        assert!(!summary(&h, "a").has_no_execute("example.com/other"));
+        h.observe_node(&with_no_execute(node("a", Some(0)), &[]), at(3), &s());
+        assert_eq!(ours(&h), (false, false));
+        // A NoSchedule taint with our key is not ours to count.
+        let mut n = node("a", Some(0));
+        n.spec.get_or_insert_with(Default::default).taints =
+            Some(vec![k8s_openapi::api::core::v1::Taint {
+                key: NOT_READY.into(),
+                effect: taints::NO_SCHEDULE.into(),
+                ..Default::default()
+            }]);
+        h.observe_node(&n, at(4), &s());
+        assert_eq!(ours(&h), (false, false));
+    }
+
+    #[test]
+    fn the_zone_key_and_exclusion_follow_label_changes() {
+        let mut h = HealthTracker::new();
+        let mut n = node("a", Some(0));
+        h.observe_node(&n, at(0), &s());
+        assert_eq!(h.get("a").unwrap().zone_key, "");
+        n.metadata.labels = Some(
+            [
+                (zones::ZONE_GA.to_string(), "z1".to_string()),
+                (zones::EXCLUDE_DISRUPTION.to_string(), String::new()),
+            ]
+            .into(),
+        );
+        h.observe_node(&n, at(1), &s());
+        assert_eq!(h.get("a").unwrap().zone_key, ":\0:z1");
+        assert!(h.get("a").unwrap().excluded);
+        n.metadata.labels = Some([(zones::ZONE_GA.to_string(), "z2".to_string())].into());
+        h.observe_node(&n, at(2), &s());
+        assert_eq!(h.get("a").unwrap().zone_key, ":\0:z2");
+        assert!(!h.get("a").unwrap().excluded);
+    }
+
+    #[test]
+    fn a_node_known_only_by_its_lease_has_no_summary_until_the_node_is_seen() {
+        let mut h = HealthTracker::new();
+        h.observe_lease(&lease("a", 0), at(0));
+        assert_eq!(h.get("a").unwrap().summary, None);
+        h.observe_node(&node("a", Some(0)), at(1), &s());
+        assert_eq!(summary(&h, "a").ready, Some("True"));
+    }
+
+    #[test]
+    fn health_is_listed_in_name_order() {
+        let mut h = HealthTracker::new();
+        for name in ["c", "a", "b"] {
+            h.observe_node(&node(name, Some(0)), at(0), &s());
+        }
+        let names: Vec<&str> = h.by_name().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+    }
+
     #[test]
     fn forgetting_a_node_drops_its_health() {
         let mut h = HealthTracker::new();
