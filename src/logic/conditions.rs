@@ -27,6 +27,17 @@ pub fn condition<'a>(node: &'a Node, type_: &str) -> Option<&'a NodeCondition> {
         .and_then(|cs| cs.iter().find(|c| c.type_ == type_))
 }
 
+/// A condition status as a static string (`Other` for anything unexpected), so code that keeps
+/// or collects statuses per node borrows nothing and allocates nothing.
+pub fn interned_status(status: &str) -> &'static str {
+    match status {
+        "True" => "True",
+        "False" => "False",
+        "Unknown" => "Unknown",
+        _ => "Other",
+    }
+}
+
 /// The status of the node's Ready condition (`None` when it has none).
 pub fn ready_status(node: &Node) -> Option<&str> {
     condition(node, "Ready").map(|c| c.status.as_str())

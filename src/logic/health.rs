@@ -6,6 +6,7 @@
 //! clock skew does not matter.
 
 use super::conditions;
+use super::taints::{self, NOT_READY, UNREACHABLE};
 use super::time;
 use super::zones;
 use crate::settings::Settings;
@@ -15,15 +16,55 @@ use k8s_openapi::api::core::v1::Node;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// What the monitor pass reads of a node on every pass, worked out once per node update: the
+/// pass then need not walk every cached node's conditions and taints.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NodeSummary {
+    /// The Ready condition's status (`None`: no Ready condition), as a static string so that
+    /// nothing is borrowed from the node: `True`, `False`, `Unknown` or `Other`.
+    pub ready: Option<&'static str>,
+    /// The Ready condition's `lastHeartbeatTime`.
+    pub ready_heartbeat: Option<Timestamp>,
+    /// Whether the node carries our NoExecute taints (not-ready, unreachable).
+    no_execute_not_ready: bool,
+    no_execute_unreachable: bool,
+}
+
+impl NodeSummary {
+    pub fn of(node: &Node) -> Self {
+        let ready = conditions::condition(node, "Ready");
+        NodeSummary {
+            ready: ready.map(|c| conditions::interned_status(&c.status)),
+            ready_heartbeat: ready
+                .and_then(|c| c.last_heartbeat_time.as_ref())
+                .map(|t| t.0),
+            no_execute_not_ready: taints::has_no_execute(node, NOT_READY),
+            no_execute_unreachable: taints::has_no_execute(node, UNREACHABLE),
+        }
+    }
+
+    /// Whether the node carries our NoExecute taint `key` (`false` for any other key).
+    pub fn has_no_execute(&self, key: &str) -> bool {
+        match key {
+            NOT_READY => self.no_execute_not_ready,
+            UNREACHABLE => self.no_execute_unreachable,
+            _ => false,
+        }
+    }
+
+    /// The Ready heartbeat as the probe compares it: `None` without a Ready condition.
+    fn heartbeat(&self) -> Option<Option<Timestamp>> {
+        self.ready.map(|_| self.ready_heartbeat)
+    }
+}
+
 /// What the controller remembers of one node's heartbeats.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NodeHealth {
     /// When the controller last observed a sign of life.
     pub probe: Timestamp,
-    /// Whether the node object itself was observed (not only its Lease).
-    node_seen: bool,
-    /// The Ready condition's heartbeat as last observed (`None`: no Ready condition).
-    ready_heartbeat: Option<Option<Timestamp>>,
+    /// The node object as last observed; `None` while only its Lease was seen.
+    pub summary: Option<NodeSummary>,
     /// The Lease renewTime as last observed.
     lease_renew: Option<Timestamp>,
     /// The node's zone key and exclusion label, worked out once per node update rather than on
@@ -55,12 +96,11 @@ impl HealthTracker {
     /// process that starts with empty memory must); a node without one counts from its
     /// creation, as upstream does, unless its Lease was already seen.
     pub fn observe_node(&mut self, node: &Node, now: Timestamp, settings: &Settings) {
-        let heartbeat = conditions::condition(node, "Ready")
-            .map(|c| c.last_heartbeat_time.as_ref().map(|t| t.0));
+        let summary = NodeSummary::of(node);
         let name = node_name(node).to_string();
         match self.nodes.get_mut(&name) {
             None => {
-                let probe = match heartbeat {
+                let probe = match summary.ready {
                     Some(_) => now,
                     None => node
                         .metadata
@@ -73,8 +113,7 @@ impl HealthTracker {
                     name,
                     NodeHealth {
                         probe,
-                        node_seen: true,
-                        ready_heartbeat: heartbeat,
+                        summary: Some(summary),
                         lease_renew: None,
                         zone_key: zones::zone_key(node),
                         excluded: zones::excluded(node),
@@ -84,11 +123,12 @@ impl HealthTracker {
             }
             Some(h) => {
                 // Only the lease was seen before: the lease already set the probe.
-                if h.node_seen && h.ready_heartbeat != heartbeat {
+                if h.summary
+                    .is_some_and(|seen| seen.heartbeat() != summary.heartbeat())
+                {
                     h.probe = now;
                 }
-                h.node_seen = true;
-                h.ready_heartbeat = heartbeat;
+                h.summary = Some(summary);
                 h.zone_key = zones::zone_key(node);
                 h.excluded = zones::excluded(node);
                 h.grace = Self::grace_for(node, settings);
@@ -113,8 +153,7 @@ impl HealthTracker {
                     name.to_string(),
                     NodeHealth {
                         probe: now,
-                        node_seen: false,
-                        ready_heartbeat: None,
+                        summary: None,
                         lease_renew: renew,
                         zone_key: String::new(),
                         excluded: false,
@@ -145,6 +184,12 @@ impl HealthTracker {
 
     pub fn get(&self, name: &str) -> Option<&NodeHealth> {
         self.nodes.get(name)
+    }
+
+    /// Every node's health in name order, so a pass over the (also name-ordered) cached nodes
+    /// can walk both in step instead of looking each node up.
+    pub fn by_name(&self) -> impl Iterator<Item = (&String, &NodeHealth)> {
+        self.nodes.iter()
     }
 
     /// The grace period that applies: the startup grace for a node that never reported Ready.
@@ -279,6 +324,126 @@ mod tests {
         h.observe_node(&node("a", None), at(0), &s());
         h.observe_node(&node("a", Some(5)), at(7), &s());
         assert_eq!(h.get("a").unwrap().probe, at(7));
+    }
+
+    fn summary(h: &HealthTracker, name: &str) -> NodeSummary {
+        h.get(name).unwrap().summary.unwrap()
+    }
+
+    fn with_status(mut n: Node, status: &str) -> Node {
+        let conditions = n.status.as_mut().unwrap().conditions.as_mut().unwrap();
+        conditions[0].status = status.into();
+        n
+    }
+
+    fn with_no_execute(mut n: Node, keys: &[&str]) -> Node {
+        n.spec.get_or_insert_with(Default::default).taints = Some(
+            keys.iter()
+                .map(|k| k8s_openapi::api::core::v1::Taint {
+                    key: k.to_string(),
+                    effect: taints::NO_EXECUTE.into(),
+                    ..Default::default()
+                })
+                .collect(),
+        );
+        n
+    }
+
+    #[test]
+    fn the_summary_follows_a_ready_node_that_becomes_not_ready_and_ready_again() {
+        let mut h = HealthTracker::new();
+        h.observe_node(&node("a", Some(0)), at(0), &s());
+        assert_eq!(summary(&h, "a").ready, Some("True"));
+        assert_eq!(summary(&h, "a").ready_heartbeat, Some(at(0)));
+        h.observe_node(&with_status(node("a", Some(10)), "False"), at(10), &s());
+        assert_eq!(summary(&h, "a").ready, Some("False"));
+        assert_eq!(summary(&h, "a").ready_heartbeat, Some(at(10)));
+        h.observe_node(&with_status(node("a", Some(20)), "Unknown"), at(20), &s());
+        assert_eq!(summary(&h, "a").ready, Some("Unknown"));
+        h.observe_node(&with_status(node("a", Some(30)), "Bogus"), at(30), &s());
+        assert_eq!(summary(&h, "a").ready, Some("Other"));
+        h.observe_node(&node("a", Some(40)), at(40), &s());
+        assert_eq!(summary(&h, "a").ready, Some("True"));
+        h.observe_node(&node("a", None), at(50), &s());
+        assert_eq!(summary(&h, "a").ready, None);
+        assert_eq!(summary(&h, "a").ready_heartbeat, None);
+    }
+
+    #[test]
+    fn the_summary_follows_our_no_execute_taints_added_and_removed_by_anyone() {
+        let mut h = HealthTracker::new();
+        let ours = |h: &HealthTracker| {
+            let s = summary(h, "a");
+            (s.has_no_execute(NOT_READY), s.has_no_execute(UNREACHABLE))
+        };
+        h.observe_node(&node("a", Some(0)), at(0), &s());
+        assert_eq!(ours(&h), (false, false));
+        h.observe_node(
+            &with_no_execute(node("a", Some(0)), &[UNREACHABLE]),
+            at(1),
+            &s(),
+        );
+        assert_eq!(ours(&h), (false, true));
+        h.observe_node(
+            &with_no_execute(node("a", Some(0)), &[NOT_READY, "example.com/other"]),
+            at(2),
+            &s(),
+        );
+        assert_eq!(ours(&h), (true, false));
+        assert!(!summary(&h, "a").has_no_execute("example.com/other"));
+        h.observe_node(&with_no_execute(node("a", Some(0)), &[]), at(3), &s());
+        assert_eq!(ours(&h), (false, false));
+        // A NoSchedule taint with our key is not ours to count.
+        let mut n = node("a", Some(0));
+        n.spec.get_or_insert_with(Default::default).taints =
+            Some(vec![k8s_openapi::api::core::v1::Taint {
+                key: NOT_READY.into(),
+                effect: taints::NO_SCHEDULE.into(),
+                ..Default::default()
+            }]);
+        h.observe_node(&n, at(4), &s());
+        assert_eq!(ours(&h), (false, false));
+    }
+
+    #[test]
+    fn the_zone_key_and_exclusion_follow_label_changes() {
+        let mut h = HealthTracker::new();
+        let mut n = node("a", Some(0));
+        h.observe_node(&n, at(0), &s());
+        assert_eq!(h.get("a").unwrap().zone_key, "");
+        n.metadata.labels = Some(
+            [
+                (zones::ZONE_GA.to_string(), "z1".to_string()),
+                (zones::EXCLUDE_DISRUPTION.to_string(), String::new()),
+            ]
+            .into(),
+        );
+        h.observe_node(&n, at(1), &s());
+        assert_eq!(h.get("a").unwrap().zone_key, ":\0:z1");
+        assert!(h.get("a").unwrap().excluded);
+        n.metadata.labels = Some([(zones::ZONE_GA.to_string(), "z2".to_string())].into());
+        h.observe_node(&n, at(2), &s());
+        assert_eq!(h.get("a").unwrap().zone_key, ":\0:z2");
+        assert!(!h.get("a").unwrap().excluded);
+    }
+
+    #[test]
+    fn a_node_known_only_by_its_lease_has_no_summary_until_the_node_is_seen() {
+        let mut h = HealthTracker::new();
+        h.observe_lease(&lease("a", 0), at(0));
+        assert_eq!(h.get("a").unwrap().summary, None);
+        h.observe_node(&node("a", Some(0)), at(1), &s());
+        assert_eq!(summary(&h, "a").ready, Some("True"));
+    }
+
+    #[test]
+    fn health_is_listed_in_name_order() {
+        let mut h = HealthTracker::new();
+        for name in ["c", "a", "b"] {
+            h.observe_node(&node(name, Some(0)), at(0), &s());
+        }
+        let names: Vec<&str> = h.by_name().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
     }
 
     #[test]

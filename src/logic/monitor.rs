@@ -4,7 +4,7 @@
 
 use super::actions::{Action, Component, EventRecord, EventType, ObjectRef, TaintPurpose};
 use super::conditions;
-use super::health::HealthTracker;
+use super::health::{HealthTracker, NodeSummary};
 use super::labels;
 use super::rate_limit::{Outcome, ZoneQueue};
 use super::taints::{self, NOT_READY, UNREACHABLE};
@@ -15,7 +15,10 @@ use crate::settings::Settings;
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
+use std::borrow::Cow;
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
+use std::iter::Peekable;
 use std::time::Duration;
 
 /// How long the tainting pass waits before retrying a node that has no Ready condition.
@@ -88,14 +91,32 @@ fn node_event(node: &Node, event_type: EventType, reason: &str, message: String)
     })
 }
 
-/// A condition status as a static string, so zone bookkeeping allocates nothing per node.
-fn interned_status(status: &str) -> &'static str {
-    match status {
-        "True" => "True",
-        "False" => "False",
-        "Unknown" => "Unknown",
-        _ => "Other",
+/// Moves a walk over a name-ordered map on to `name`, skipping smaller names (`skipped` sees
+/// them), and takes the entry for `name` if there is one. A pass over the name-ordered cached
+/// nodes walks the monitor's own maps this way instead of looking up each node: one string
+/// comparison per step rather than a tree search per node.
+fn seek<'a, V>(
+    walk: &mut Peekable<impl Iterator<Item = (&'a String, V)>>,
+    name: &str,
+    mut skipped: impl FnMut(&'a String),
+) -> Option<V> {
+    loop {
+        match walk.peek()?.0.as_str().cmp(name) {
+            Ordering::Less => skipped(walk.next()?.0),
+            Ordering::Equal => return walk.next().map(|(_, v)| v),
+            Ordering::Greater => return None,
+        }
     }
+}
+
+/// The node's Ready status as the controller last decided it: Unknown when we marked it so
+/// (`marked`: the heartbeat that decision saw) for its current heartbeat, even before our write
+/// shows in the cache.
+fn decided_ready(marked: Option<&Option<Timestamp>>, node: &NodeSummary) -> Option<&'static str> {
+    if marked.is_some_and(|hb| *hb == node.ready_heartbeat) {
+        return Some("Unknown");
+    }
+    node.ready
 }
 
 /// The renewTime of the node's Lease as cached.
@@ -215,21 +236,20 @@ impl Monitor {
         }
     }
 
-    /// Whether the node carries our NoExecute taint `key`, counting a change we asked for
-    /// in the last `PENDING_TTL` as made.
-    fn has_taint(&self, node: &Node, key: &str, now: Timestamp) -> bool {
-        match self.pending_taint.get(name_of(node)) {
+    /// Whether the node `name` carries our NoExecute taint `key` (as `node` shows it), counting
+    /// a change we asked for in the last `PENDING_TTL` as made.
+    fn has_taint(&self, name: &str, node: &NodeSummary, key: &str, now: Timestamp) -> bool {
+        match self.pending_taint.get(name) {
             Some((want, since)) if !time::since(now, *since).gt(&PENDING_TTL) => *want == Some(key),
-            _ => taints::has_no_execute(node, key),
+            _ => node.has_no_execute(key),
         }
     }
 
-    fn has_any_taint(&self, node: &Node, now: Timestamp) -> bool {
-        self.has_taint(node, NOT_READY, now) || self.has_taint(node, UNREACHABLE, now)
+    fn has_any_taint(&self, name: &str, node: &NodeSummary, now: Timestamp) -> bool {
+        self.has_taint(name, node, NOT_READY, now) || self.has_taint(name, node, UNREACHABLE, now)
     }
 
-    fn remove_no_execute(&mut self, node: &Node, now: Timestamp, actions: &mut Vec<Action>) {
-        let name = name_of(node);
+    fn remove_no_execute(&mut self, name: &str, now: Timestamp, actions: &mut Vec<Action>) {
         let change = taints::remove_no_execute();
         self.pending_taint.insert(name.to_string(), (None, now));
         actions.push(Action::ChangeTaints {
@@ -237,19 +257,6 @@ impl Monitor {
             change,
             purpose: TaintPurpose::Recovery,
         });
-    }
-
-    /// The node's Ready status as the controller last decided it: Unknown when we marked it so
-    /// for its current heartbeat, even before our write shows in the cache.
-    fn effective_ready<'a>(&self, node: &'a Node) -> Option<&'a str> {
-        if self
-            .marked_unknown
-            .get(name_of(node))
-            .is_some_and(|hb| *hb == conditions::ready_heartbeat(node))
-        {
-            return Some("Unknown");
-        }
-        conditions::ready_status(node)
     }
 
     /// One monitor pass over the cached view at `now`.
@@ -266,11 +273,19 @@ impl Monitor {
         let mut report = PassReport::default();
         let mut actions = Vec::new();
 
-        // Nodes that appeared since the last pass.
+        // Nodes that appeared since the last pass, and nodes that went away: `view.nodes` and
+        // `known` are both sorted by name, so one walk over the two finds both without a
+        // look-up per node.
+        let mut appeared = Vec::new();
+        let mut gone = Vec::new();
+        let mut known = self.known.iter().peekable();
         for (name, node) in &view.nodes {
-            if self.known.contains_key(name) {
-                continue;
+            if seek(&mut known, name, |k| gone.push(k.clone())).is_none() {
+                appeared.push((name, node));
             }
+        }
+        gone.extend(known.map(|(k, _)| k.clone()));
+        for (name, node) in appeared {
             actions.push(node_event(
                 node,
                 EventType::Normal,
@@ -283,14 +298,6 @@ impl Monitor {
             // still Unknown/False keeps its taint, so no countdown restarts.
             self.ensure_zone(&zones::zone_key(node), settings, now, &mut report);
         }
-
-        // Nodes that went away.
-        let gone: Vec<String> = self
-            .known
-            .keys()
-            .filter(|n| !view.nodes.contains_key(*n))
-            .cloned()
-            .collect();
         for name in gone {
             let uid = self.known.remove(&name).filter(|u| !u.is_empty());
             actions.push(Action::Event(EventRecord {
@@ -314,26 +321,49 @@ impl Monitor {
         let mut counted = 0usize;
         let mut not_ready = 0usize;
         let mut present: BTreeSet<String> = BTreeSet::new();
+        // The health entries and our Unknown marks, out of `self` for the loop so they can be
+        // borrowed while the rest of the monitor changes, are walked in step with `view.nodes`
+        // (all sorted by name) instead of looked up per node. New marks go in after the loop.
+        let health = std::mem::take(&mut self.health);
+        let mut health_by_name = health.by_name().peekable();
+        let marked_before = std::mem::take(&mut self.marked_unknown);
+        let mut marked_by_name = marked_before.iter().peekable();
+        let mut marked_now = Vec::new();
         for (name, cached) in &view.nodes {
-            // Zone key and exclusion were worked out when the node was observed.
-            let (key, excluded, expired) = match self.health.get(name) {
-                Some(h) => (h.zone_key.clone(), h.excluded, h.expired(now)),
-                None => (zones::zone_key(cached), zones::excluded(cached), false),
+            let health = seek(&mut health_by_name, name, |_| {});
+            let marked = seek(&mut marked_by_name, name, |_| {});
+            // Zone key, exclusion and what the pass reads of the node's status and taints were
+            // worked out when the node was observed.
+            let (key, excluded, expired) = match health {
+                Some(h) => (
+                    Cow::Borrowed(h.zone_key.as_str()),
+                    h.excluded,
+                    h.expired(now),
+                ),
+                None => (
+                    Cow::Owned(zones::zone_key(cached)),
+                    zones::excluded(cached),
+                    false,
+                ),
             };
-            self.ensure_zone(&key, settings, now, &mut report);
-            if !present.contains(&key) {
-                present.insert(key.clone());
+            let key = key.as_ref();
+            let node = health
+                .and_then(|h| h.summary)
+                .unwrap_or_else(|| NodeSummary::of(cached));
+            self.ensure_zone(key, settings, now, &mut report);
+            if !present.contains(key) {
+                present.insert(key.to_string());
             }
 
             // The Ready status as the controller last decided it (our Unknown write may be in
             // flight). Statuses, not node copies: this loop runs over every node every pass.
-            let observed_ready = self.effective_ready(cached);
+            let observed_ready = decided_ready(marked, &node);
 
             let mut current_ready = observed_ready;
             // Marking Unknown changes Ready unless it is Unknown already (upstream writes only
             // then); a node without Ready gets one appended.
             if heartbeats_fresh && observed_ready != Some("Unknown") && expired {
-                let heartbeat = conditions::ready_heartbeat(cached);
+                let heartbeat = node.ready_heartbeat;
                 let lease_renew = lease_renew(view, name);
                 actions.push(Action::MarkNodeUnknown {
                     node: name.clone(),
@@ -341,17 +371,16 @@ impl Monitor {
                     lease_renew,
                     now,
                 });
-                self.marked_unknown.insert(name.clone(), heartbeat);
+                marked_now.push((name.clone(), heartbeat));
                 report.marked_unknown.push(name.clone());
                 current_ready = Some("Unknown");
             }
 
             if !excluded {
-                let status = current_ready.map(interned_status);
-                match zone_ready.get_mut(&key) {
-                    Some(list) => list.push(status),
+                match zone_ready.get_mut(key) {
+                    Some(list) => list.push(current_ready),
                     None => {
-                        zone_ready.insert(key.clone(), vec![status]);
+                        zone_ready.insert(key.to_string(), vec![current_ready]);
                     }
                 }
                 counted += 1;
@@ -380,7 +409,7 @@ impl Monitor {
                             name: pod.metadata.name.clone().unwrap_or_default(),
                             uid: pod.metadata.uid.clone().unwrap_or_default(),
                             node: name.clone(),
-                            node_heartbeat: conditions::ready_heartbeat(cached),
+                            node_heartbeat: node.ready_heartbeat,
                             lease_renew,
                             now,
                         });
@@ -406,7 +435,7 @@ impl Monitor {
                     } else {
                         (UNREACHABLE, NOT_READY)
                     };
-                    if self.has_taint(cached, other, now) {
+                    if self.has_taint(name, &node, other, now) {
                         // Swap at once, not rate limited; the countdown goes on (Part A item 2).
                         if let Some(change) = taints::no_execute_change(cached, want, now) {
                             actions.push(Action::ChangeTaints {
@@ -416,20 +445,20 @@ impl Monitor {
                             });
                             self.pending_taint.insert(name.clone(), (Some(want), now));
                         }
-                    } else if !self.has_taint(cached, want, now)
+                    } else if !self.has_taint(name, &node, want, now)
                         && heartbeats_fresh
-                        && let Some(z) = self.zones.get_mut(&key)
+                        && let Some(z) = self.zones.get_mut(key)
                     {
                         // Re-queue with a fresh process time (so a taint someone removed comes back).
-                        z.queue.remove(name);
-                        z.queue.add(name, &uid_of(cached), now);
+                        let uid = cached.metadata.uid.as_deref().unwrap_or_default();
+                        z.queue.requeue(name, uid, now);
                     }
                 }
                 "True" => {
-                    if self.has_any_taint(cached, now) {
-                        self.remove_no_execute(cached, now, &mut actions);
+                    if self.has_any_taint(name, &node, now) {
+                        self.remove_no_execute(name, now, &mut actions);
                     }
-                    if let Some(z) = self.zones.get_mut(&key) {
+                    if let Some(z) = self.zones.get_mut(key) {
                         z.queue.remove(name);
                     }
                     self.breaker_warned.remove(name);
@@ -437,6 +466,11 @@ impl Monitor {
                 _ => {}
             }
         }
+        drop(health_by_name);
+        self.health = health;
+        drop(marked_by_name);
+        self.marked_unknown = marked_before;
+        self.marked_unknown.extend(marked_now);
 
         self.handle_disruption(
             view,
@@ -505,9 +539,9 @@ impl Monitor {
             // Entering upstream's master disruption mode: the control plane, not the nodes, is
             // probably sick. Take our NoExecute taints off every node and stop tainting.
             self.all_zones_down = true;
-            for node in view.nodes.values() {
-                if self.has_any_taint(node, now) {
-                    self.remove_no_execute(node, now, actions);
+            for (name, node) in &view.nodes {
+                if self.has_any_taint(name, &NodeSummary::of(node), now) {
+                    self.remove_no_execute(name, now, actions);
                 }
             }
             for (key, zone) in self.zones.iter_mut() {
@@ -577,7 +611,7 @@ impl Monitor {
             for (name, node) in &view.nodes {
                 let key = zones::zone_key(node);
                 let waiting = self.zones.get(&key).is_some_and(|z| z.queue.contains(name))
-                    && !self.has_any_taint(node, now);
+                    && !self.has_any_taint(name, &NodeSummary::of(node), now);
                 if waiting && self.breaker_warned.insert(name.clone()) {
                     actions.push(node_event(
                         node,
@@ -598,13 +632,15 @@ impl Monitor {
                     return Outcome::Done;
                 };
                 // The status at tainting time, as this controller last decided it.
-                let Some(ready) = self.effective_ready(node) else {
+                let summary = NodeSummary::of(node);
+                let marked = self.marked_unknown.get(&queued.node);
+                let Some(ready) = decided_ready(marked, &summary) else {
                     return Outcome::RetryAfter(NO_READY_RETRY);
                 };
                 let Some(key) = taints::no_execute_key_for(ready) else {
                     return Outcome::Done;
                 };
-                if self.has_taint(node, key, now) {
+                if self.has_taint(&queued.node, &summary, key, now) {
                     return Outcome::Done;
                 }
                 if let Some(change) = taints::no_execute_change(node, key, now) {

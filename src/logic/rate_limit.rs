@@ -7,7 +7,7 @@
 
 use crate::logic::time;
 use jiff::Timestamp;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 /// A token bucket with burst 1, driven by `now`. A rate of 0 (or less) never accepts.
@@ -107,8 +107,10 @@ pub struct ZoneQueue {
     limiter: TokenBucket,
     /// Waiting entries in processing order.
     waiting: BTreeMap<Slot, Queued>,
-    /// Every known node: `Some(slot)` while waiting, `None` once done (until `remove`).
-    known: BTreeMap<String, Option<Slot>>,
+    /// Every known node: `Some(slot)` while waiting, `None` once done (until `remove`). Only
+    /// looked up, never iterated (so its order cannot matter): a hash map, because the monitor
+    /// pass asks it about every node on every pass.
+    known: HashMap<String, Option<Slot>>,
     next_seq: u64,
 }
 
@@ -117,7 +119,7 @@ impl ZoneQueue {
         ZoneQueue {
             limiter: TokenBucket::new(qps, now),
             waiting: BTreeMap::new(),
-            known: BTreeMap::new(),
+            known: HashMap::new(),
             next_seq: 0,
         }
     }
@@ -127,14 +129,34 @@ impl ZoneQueue {
         if self.known.contains_key(node) {
             return false;
         }
-        let entry = Queued {
+        self.insert(Queued {
             node: node.to_string(),
             uid: uid.to_string(),
             added_at: now,
             process_at: now,
-        };
-        self.insert(entry);
+        });
         true
+    }
+    /// Queues the node afresh, as `remove` then `add` would (`added_at = process_at = now`,
+    /// behind everything queued so far), but reusing a waiting entry instead of allocating a
+    /// new one: the monitor pass does this for every untainted not-Ready node on every pass.
+    pub fn requeue(&mut self, node: &str, uid: &str, now: Timestamp) {
+        if let Some(Some(known)) = self.known.get_mut(node)
+            && let Some(mut entry) = self.waiting.remove(known)
+        {
+            let slot = (now, self.next_seq);
+            self.next_seq += 1;
+            *known = slot;
+            if entry.uid != uid {
+                entry.uid = uid.to_string();
+            }
+            entry.added_at = now;
+            entry.process_at = now;
+            self.waiting.insert(slot, entry);
+            return;
+        }
+        self.remove(node);
+        self.add(node, uid, now);
     }
     /// Forgets the node entirely (queued or done); true when it was known.
     pub fn remove(&mut self, node: &str) -> bool {
@@ -223,7 +245,12 @@ impl ZoneQueue {
     fn insert(&mut self, entry: Queued) {
         let slot = (entry.process_at, self.next_seq);
         self.next_seq += 1;
-        self.known.insert(entry.node.clone(), Some(slot));
+        match self.known.get_mut(&entry.node) {
+            Some(known) => *known = Some(slot),
+            None => {
+                self.known.insert(entry.node.clone(), Some(slot));
+            }
+        }
         self.waiting.insert(slot, entry);
     }
 }
@@ -401,6 +428,102 @@ mod tests {
         assert_eq!(q.get("a").unwrap().uid, "1");
         assert_eq!(q.get("a").unwrap().added_at, t(0));
         assert_eq!(pass(&mut q, t(5)), ["a"]);
+    }
+
+    /// The waiting entries as (node, uid, added_at, process_at), in processing order.
+    fn entries(q: &ZoneQueue) -> Vec<(String, String, Timestamp, Timestamp)> {
+        q.waiting()
+            .map(|e| (e.node.clone(), e.uid.clone(), e.added_at, e.process_at))
+            .collect()
+    }
+
+    /// Two queues with the same history, one re-queuing `node` with `requeue`, the other with
+    /// `remove` then `add`: they must end up the same.
+    fn requeue_matches_remove_then_add(history: impl Fn(&mut ZoneQueue), node: &str, uid: &str) {
+        let mut fast = ZoneQueue::new(0.1, t(0));
+        let mut slow = ZoneQueue::new(0.1, t(0));
+        history(&mut fast);
+        history(&mut slow);
+        fast.requeue(node, uid, t(30));
+        slow.remove(node);
+        slow.add(node, uid, t(30));
+        assert_eq!(entries(&fast), entries(&slow));
+        assert_eq!(fast.contains(node), slow.contains(node));
+        assert_eq!(fast.is_done(node), slow.is_done(node));
+        assert_eq!(pass(&mut fast, t(40)), pass(&mut slow, t(40)));
+        assert_eq!(entries(&fast), entries(&slow));
+    }
+
+    #[test]
+    fn requeuing_a_waiting_node_moves_it_behind_the_others_with_a_fresh_time() {
+        let history = |q: &mut ZoneQueue| {
+            q.add("a", "1", t(0));
+            q.add("b", "2", t(5));
+            q.add("c", "3", t(30));
+        };
+        let mut q = ZoneQueue::new(0.1, t(0));
+        history(&mut q);
+        q.requeue("a", "1", t(30));
+        assert_eq!(
+            entries(&q),
+            [
+                ("b".into(), "2".into(), t(5), t(5)),
+                ("c".into(), "3".into(), t(30), t(30)),
+                ("a".into(), "1".into(), t(30), t(30)),
+            ]
+        );
+        requeue_matches_remove_then_add(history, "a", "1");
+    }
+
+    #[test]
+    fn requeuing_a_node_whose_uid_changed_takes_the_new_uid() {
+        let history = |q: &mut ZoneQueue| {
+            q.add("a", "old", t(0));
+        };
+        let mut q = ZoneQueue::new(0.1, t(0));
+        history(&mut q);
+        q.requeue("a", "new", t(30));
+        assert_eq!(q.get("a").unwrap().uid, "new");
+        requeue_matches_remove_then_add(history, "a", "new");
+    }
+
+    #[test]
+    fn requeuing_a_done_node_queues_it_again() {
+        let history = |q: &mut ZoneQueue| {
+            q.add("a", "1", t(0));
+            assert_eq!(pass(q, t(0)), ["a"]);
+            q.add("b", "2", t(1));
+        };
+        let mut q = ZoneQueue::new(0.1, t(0));
+        history(&mut q);
+        q.requeue("a", "1", t(30));
+        assert!(!q.is_done("a"));
+        assert_eq!(q.get("a").unwrap().process_at, t(30));
+        requeue_matches_remove_then_add(history, "a", "1");
+    }
+
+    #[test]
+    fn requeuing_an_unknown_node_adds_it() {
+        let history = |q: &mut ZoneQueue| {
+            q.add("b", "2", t(1));
+        };
+        let mut q = ZoneQueue::new(0.1, t(0));
+        history(&mut q);
+        q.requeue("a", "1", t(30));
+        assert_eq!(q.len(), 2);
+        requeue_matches_remove_then_add(history, "a", "1");
+    }
+
+    #[test]
+    fn a_retried_node_keeps_its_place_in_the_known_set() {
+        let mut q = ZoneQueue::new(1.0, t(0));
+        q.add("a", "1", t(0));
+        q.try_process(t(0), |_| Outcome::RetryAfter(secs(5)));
+        assert!(q.contains("a"));
+        assert_eq!(q.get("a").unwrap().process_at, t(5));
+        assert!(q.remove("a"));
+        assert!(!q.contains("a"));
+        assert!(q.is_empty());
     }
 
     #[test]

@@ -580,3 +580,151 @@ fn node_updates_keep_condition_taints_and_beta_labels_in_step() {
         if labels.get("beta.kubernetes.io/os").map(String::as_str) == Some("linux")))
     );
 }
+
+/// Names of the nodes our NoExecute taints are taken off (recovery).
+fn recovered(actions: &[Action]) -> Vec<&str> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::ChangeTaints {
+                node,
+                purpose: TaintPurpose::Recovery,
+                ..
+            } => Some(node.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_ready_node_that_turns_not_ready_after_quiet_passes_is_queued_and_tainted() {
+    let mut h = Harness::new(vec![
+        node("a").zone("z").build(),
+        node("b").zone("z").build(),
+    ]);
+    for t in [0.0, 5.0, 10.0] {
+        h.pass(t);
+    }
+    assert_eq!(h.m.queued(&zones::zone_key(&h.view.nodes["a"])), 0);
+    h.put(node("a").zone("z").ready("False", 12.0).build(), 12.0);
+    h.pass(15.0);
+    assert_eq!(h.m.queued(&zones::zone_key(&h.view.nodes["a"])), 1);
+    let t = h.taint(15.0);
+    assert_eq!(
+        added_no_execute(&t),
+        vec![("a".to_string(), NOT_READY.to_string())]
+    );
+    h.apply(&t, 15.0);
+    // Ready again (the kubelet's update keeps our taint): the taint comes off.
+    h.put(
+        node("a")
+            .zone("z")
+            .ready("True", 16.0)
+            .taint(NOT_READY, "NoExecute", 15.0)
+            .build(),
+        16.0,
+    );
+    let r = h.pass(20.0);
+    assert_eq!(recovered(&r.actions), vec!["a"]);
+}
+
+#[test]
+fn a_no_execute_taint_someone_adds_to_a_quiet_ready_node_comes_off_on_the_next_pass() {
+    let mut h = Harness::new(vec![node("a").zone("z").build()]);
+    h.pass(0.0);
+    assert!(recovered(&h.pass(5.0).actions).is_empty());
+    h.put(
+        node("a")
+            .zone("z")
+            .taint(NOT_READY, "NoExecute", 6.0)
+            .build(),
+        6.0,
+    );
+    assert_eq!(recovered(&h.pass(10.0).actions), vec!["a"]);
+    // Once the cache shows it gone (after our pending change expires), nothing more to do.
+    h.put(node("a").zone("z").build(), 11.0);
+    assert!(recovered(&h.pass(25.0).actions).is_empty());
+}
+
+#[test]
+fn a_no_execute_taint_someone_removes_from_a_not_ready_node_comes_back() {
+    let mut h = Harness::new(vec![
+        node("a").zone("z").ready("False", 0.0).build(),
+        node("b").zone("z").build(),
+    ]);
+    h.pass(0.0);
+    let t = h.taint(0.0);
+    assert_eq!(
+        added_no_execute(&t),
+        vec![("a".to_string(), NOT_READY.to_string())]
+    );
+    h.apply(&t, 0.0);
+    assert!(added_no_execute(&h.taint(5.0)).is_empty());
+    // Someone takes it off; once our own change is no longer assumed in flight, the next pass
+    // re-queues the node and the taint goes back on.
+    h.put(node("a").zone("z").ready("False", 0.0).build(), 20.0);
+    h.pass(20.0);
+    assert_eq!(
+        added_no_execute(&h.taint(20.0)),
+        vec![("a".to_string(), NOT_READY.to_string())]
+    );
+}
+
+#[test]
+fn a_node_that_changes_zone_is_counted_in_its_new_zone() {
+    let mut h = Harness::new(vec![
+        node("a").zone("z1").ready("False", 0.0).build(),
+        node("b").zone("z2").build(),
+    ]);
+    let z1 = zones::zone_key(&h.view.nodes["a"]);
+    let z2 = zones::zone_key(&h.view.nodes["b"]);
+    let r = h.pass(0.0);
+    assert_eq!(r.zone_health, vec![(z1.clone(), 1, 1), (z2.clone(), 1, 0)]);
+    h.put(node("a").zone("z2").ready("False", 0.0).build(), 1.0);
+    let r = h.pass(5.0);
+    assert_eq!(r.zone_health, vec![(z2.clone(), 2, 1)]);
+    assert_eq!(r.vanished_zones, vec![z1]);
+    assert_eq!(h.m.queued(&z2), 1);
+}
+
+#[test]
+fn a_deleted_node_created_again_under_its_name_is_registered_and_judged_afresh() {
+    let mut h = Harness::new(vec![
+        node("a").zone("z").build(),
+        node("b").zone("z").build(),
+    ]);
+    h.pass(0.0);
+    h.view.nodes.remove("a");
+    h.pass(5.0);
+    assert!(h.m.health().get("a").is_none());
+    h.put(node("a").zone("z").ready("False", 6.0).build(), 6.0);
+    let r = h.pass(10.0);
+    assert_eq!(events(&r.actions, "RegisteredNode"), vec!["a"]);
+    assert_eq!(r.zone_health[0].1, 2);
+    assert_eq!(r.zone_health[0].2, 1);
+    assert_eq!(
+        added_no_execute(&h.taint(10.0)),
+        vec![("a".to_string(), NOT_READY.to_string())]
+    );
+}
+
+#[test]
+fn a_node_in_the_view_that_was_never_observed_is_judged_from_the_view() {
+    let mut h = Harness::new(vec![node("b").zone("z").build()]);
+    let a = node("a")
+        .zone("z")
+        .ready("False", 0.0)
+        .taint(UNREACHABLE, "NoExecute", 0.0)
+        .build();
+    h.view.nodes.insert("a".into(), a);
+    // Unreachable on a node reported False: swapped at once, whatever the monitor observed.
+    let r = h.pass(0.0);
+    assert!(r.actions.iter().any(|a| matches!(
+        a,
+        Action::ChangeTaints {
+            node,
+            purpose: TaintPurpose::Swap,
+            ..
+        } if node == "a"
+    )));
+}
