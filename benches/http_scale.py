@@ -27,6 +27,7 @@ Only python3's standard library is used.
 import argparse
 import json
 import math
+import re
 import os
 import signal
 import socket
@@ -103,7 +104,10 @@ def download_pages(base, out):
                 f.write(body)
             size += len(body)
             i += 1
-            cont = json.loads(body)["metadata"].get("continue", "")
+            # The list's metadata comes first; the items are not parsed here (this times the
+            # server and the transfer, not Python's JSON decoder).
+            m = re.search(rb'"continue":"([^"]*)"', body[:1024])
+            cont = m.group(1).decode() if m else ""
             if not cont:
                 break
         stats[name] = {"pages": i, "bytes": size, "seconds": time.monotonic() - started}
@@ -202,6 +206,13 @@ def main():
                 sys.exit(f"simulate --serve exited with {serve.returncode}; see {out}/serve.log")
             time.sleep(0.002)
         start_wall = os.stat(kubeconfig).st_mtime
+        # The server answers once its world is built (the listener is bound before that).
+        while True:
+            try:
+                get(base, "/version", timeout=120)
+                break
+            except OSError:
+                time.sleep(0.05)
         print(f"[{a.nodes}] serving {a.nodes} nodes, {a.nodes * PODS_PER_NODE} pods at {base}; scratch {out}", flush=True)
         pages = download_pages(base, os.path.join(out, "pages"))
         plain_list_s = sum(p["seconds"] for p in pages.values())
@@ -222,7 +233,8 @@ def main():
         def sampler():
             while not stop.is_set():
                 try:
-                    samples.append((time.time() - start_wall, *proc_sample(run.pid)))
+                    serve_cpu = proc_sample(serve.pid)[0]
+                    samples.append((time.time() - start_wall, *proc_sample(run.pid), serve_cpu))
                 except OSError:
                     return
                 stop.wait(0.5)
@@ -286,6 +298,7 @@ def main():
                     added[n] = parse_time(t["timeAdded"]) - start_wall
         final = metrics(admin)
         cpu_total, rss_end, hwm = proc_sample(run.pid)
+        serve_cpu_total = proc_sample(serve.pid)[0]
         stop.set()
         serve.wait(timeout=120)
     finally:
@@ -316,9 +329,10 @@ def main():
             beyond.append(unknown[n] - max(same_pass))
     taint_after_unknown = [tainted[n] - unknown[n] for n in silent if n in tainted and n in unknown]
     # The controller counts from when it saw its taint (just after the served API applied it)
-    # or from timeAdded rounded up to a whole second (the API keeps whole seconds), whichever
-    # is earlier; the served time is a lower bound of the first, so this errs towards lateness.
-    start = {n: min(tainted[n], math.ceil(added[n] + start_wall) - start_wall)
+    # or from timeAdded rounded up to the next whole second (the API keeps whole seconds),
+    # whichever is earlier; the served time is a lower bound of the first, so this errs
+    # towards lateness.
+    start = {n: min(tainted[n], math.floor(added[n] + start_wall) + 1 - start_wall)
              for n in added if n in tainted}
     pod_errors = [e["t"] - (start[e["node"]] + a.toleration) for e in deleted if e["node"] in start]
     hist = lambda name: {
@@ -326,8 +340,19 @@ def main():
         "mean_ms": round(final.get(f"{name}_sum", 0) / final[f"{name}_count"] * 1e3, 3)
         if final.get(f"{name}_count") else None,
     }
+    def cpu_between(t0, t1):
+        inside = [x for x in samples if t0 <= x[0] <= t1]
+        if len(inside) < 2:
+            return None
+        first, last = inside[0], inside[-1]
+        span = last[0] - first[0]
+        return {"controller": round((last[1] - first[1]) / span, 3),
+                "serve": round((last[4] - first[4]) / span, 3)}
+
     report = {
         "nodes": a.nodes,
+        "cores_busy_steady": cpu_between(synced_at + 5, a.fail_at - 2),
+        "cores_busy_after_failure": cpu_between(a.fail_at, a.duration - 10),
         "pods": a.nodes * PODS_PER_NODE,
         "duration_s": a.duration,
         "plain_http_list": pages,
@@ -337,6 +362,7 @@ def main():
         "rss_at_sync_mib": round(rss_sync, 1),
         "steady": steady,
         "cpu_total_s": round(cpu_total, 2),
+        "serve_cpu_total_s": round(serve_cpu_total, 2),
         "rss_end_mib": round(rss_end, 1),
         "peak_rss_mib": round(hwm, 1),
         "monitor_pass": hist("node_collector_update_all_nodes_health_duration_seconds"),

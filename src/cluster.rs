@@ -10,7 +10,7 @@ use futures::stream::BoxStream;
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::runtime::watcher;
+use kube::runtime::watcher::{self, Event};
 use std::future::Future;
 
 /// Errors of API calls, by what the caller does about them.
@@ -56,6 +56,17 @@ pub type Result<T, E = ApiError> = std::result::Result<T, E>;
 /// A watch: a never-ending stream of kube-runtime watcher events. It re-lists by itself after
 /// errors (yielding the error first), like `kube::runtime::watcher` with a backoff.
 pub type WatchStream<K> = BoxStream<'static, Result<watcher::Event<K>>>;
+
+/// The same event with its object(s) converted by `f`.
+pub fn map_event<A, B>(event: Event<A>, mut f: impl FnMut(A) -> B) -> Event<B> {
+    match event {
+        Event::Apply(a) => Event::Apply(f(a)),
+        Event::Delete(a) => Event::Delete(f(a)),
+        Event::Init => Event::Init,
+        Event::InitApply(a) => Event::InitApply(f(a)),
+        Event::InitDone => Event::InitDone,
+    }
+}
 
 /// The calls the controller makes. Writes carry their preconditions inside the object
 /// (`metadata.resourceVersion` for replaces) or as arguments (UIDs for deletions).

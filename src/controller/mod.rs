@@ -273,7 +273,7 @@ impl<C: Cluster> Control<C> {
                 },
             ),
             Resource::Pods => watch::forward(self.cluster.watch_pods(), generation, tx, r, |e| {
-                Delivery::Pod(Box::new(watch::map_event(e, |pod| {
+                Delivery::Pod(Box::new(crate::cluster::map_event(e, |pod| {
                     CachedPod::from_pod(&pod)
                 })))
             }),

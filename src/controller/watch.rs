@@ -46,17 +46,6 @@ pub struct Tagged {
     pub delivery: Delivery,
 }
 
-/// The same event with its object(s) converted by `f`.
-pub fn map_event<A, B>(event: Event<A>, mut f: impl FnMut(A) -> B) -> Event<B> {
-    match event {
-        Event::Apply(a) => Event::Apply(f(a)),
-        Event::Delete(a) => Event::Delete(f(a)),
-        Event::Init => Event::Init,
-        Event::InitApply(a) => Event::InitApply(f(a)),
-        Event::InitDone => Event::InitDone,
-    }
-}
-
 /// Spawns a task that forwards every event of `stream` into `inbox`, wrapped by `wrap`.
 pub fn forward<K: Send + 'static>(
     mut stream: WatchStream<K>,

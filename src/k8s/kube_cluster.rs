@@ -1,7 +1,8 @@
 //! [`Cluster`] on `kube::Client`.
 
 use super::error::{api_error, watch_error};
-use crate::cluster::{ApiError, Cluster, Result, WatchStream};
+use super::pod_digest::PodDigest;
+use crate::cluster::{ApiError, Cluster, Result, WatchStream, map_event};
 use crate::logic::actions::{Component, EventRecord, EventType};
 use futures::{StreamExt, TryStreamExt};
 use jiff::Timestamp;
@@ -253,7 +254,10 @@ impl Cluster for KubeCluster {
         watch(self.leases(namespace))
     }
 
+    /// Decoded as [`PodDigest`]s: only what the cache keeps (see `pod_digest`).
     fn watch_pods(&self) -> WatchStream<Pod> {
-        watch(Api::all(self.client.clone()))
+        watch(Api::<PodDigest>::all(self.client.clone()))
+            .map_ok(|event| map_event(event, PodDigest::into_pod))
+            .boxed()
     }
 }
