@@ -320,13 +320,6 @@ impl<C: Cluster> Control<C> {
                     }
                 }
                 _ = self.leader.changed() => self.leadership_changed(&mut next_monitor, &mut next_taint),
-                Some(tagged) = inbox.recv() => {
-                    self.deliver(tagged);
-                    let became = !self.acting && *self.leader.borrow() != 0 && self.synced();
-                    if became {
-                        self.start_acting(&mut next_monitor, &mut next_taint);
-                    }
-                }
                 _ = sleep_until_opt(next_monitor) => {
                     settle().await;
                     self.drain(&mut inbox);
@@ -344,6 +337,15 @@ impl<C: Cluster> Control<C> {
                     self.drain(&mut inbox);
                     let actions = self.taint_manager.fire_due(self.clock.now());
                     self.act(actions);
+                }
+                // Last: a steady stream of watch events (a thousand Lease renewals a second at 10k
+                // nodes) must not hold back a due timer; each timer drains the inbox first anyway.
+                Some(tagged) = inbox.recv() => {
+                    self.deliver(tagged);
+                    let became = !self.acting && *self.leader.borrow() != 0 && self.synced();
+                    if became {
+                        self.start_acting(&mut next_monitor, &mut next_taint);
+                    }
                 }
             }
         }
