@@ -37,7 +37,7 @@ use tracing::{Instrument, info, warn};
 use watch::{Delivery, Resource, Tagged};
 use writer::Writer;
 
-pub use cache::lean_node;
+use cache::lean_node;
 
 /// Things the controller reports that are not API writes (the simulator records them in its
 /// timeline; production only logs and counts them).

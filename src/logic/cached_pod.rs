@@ -111,7 +111,7 @@ impl CachedPod {
 
     /// `namespace/name`, as `view::pod_key` writes it.
     pub fn key(&self) -> String {
-        format!("{}/{}", self.namespace(), self.name)
+        super::view::key_of(self.namespace.as_deref(), &self.name)
     }
 
     pub fn namespace(&self) -> &str {

@@ -21,11 +21,15 @@ pub struct ClusterView {
 
 /// `namespace/name` of a pod.
 pub fn pod_key(pod: &Pod) -> String {
-    format!(
-        "{}/{}",
-        pod.metadata.namespace.as_deref().unwrap_or("default"),
-        pod.metadata.name.as_deref().unwrap_or("")
+    key_of(
+        pod.metadata.namespace.as_deref(),
+        pod.metadata.name.as_deref().unwrap_or(""),
     )
+}
+
+/// `namespace/name`, the namespace defaulting to `default`: the key of the pod cache.
+pub fn key_of(namespace: Option<&str>, name: &str) -> String {
+    format!("{}/{}", namespace.unwrap_or("default"), name)
 }
 
 impl ClusterView {
