@@ -270,7 +270,7 @@ impl<C: Cluster> Inner<C> {
                     conflicts += 1;
                     if conflicts > 3 {
                         // Someone keeps changing the object: back off like any other failure.
-                        tokio::time::sleep(backoff(failures, key)).await;
+                        self.back_off(backoff(failures, key)).await;
                         failures += 1;
                     }
                 }
@@ -282,10 +282,22 @@ impl<C: Cluster> Inner<C> {
                     self.metrics.write_retry(kind);
                     let delay = backoff(failures, key);
                     warn!(object = key, kind, error = %e, retry_in = ?delay, "write failed, will retry");
-                    tokio::time::sleep(delay).await;
+                    self.back_off(delay).await;
                     failures += 1;
                 }
             }
+        }
+    }
+
+    /// Waits `delay` before a retry, or less when leadership changes meanwhile: the retry then
+    /// finds it no longer leads in its term and is dropped at once, instead of holding up the
+    /// object's queue (where a new term's actions may wait) for up to the longest backoff.
+    async fn back_off(&self, delay: Duration) {
+        let mut leader = self.leader.clone();
+        leader.borrow_and_update();
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = leader.changed() => {}
         }
     }
 

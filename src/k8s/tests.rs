@@ -774,6 +774,34 @@ mod writer {
         assert_eq!(requests(&seen).len(), 1);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_write_backing_off_is_dropped_when_leadership_changes_and_the_new_term_goes_at_once()
+    {
+        let mut replies: Vec<Reply> = (0..6).map(|_| status(500, "InternalError")).collect();
+        replies.extend([ok(not_ready_node("1")), ok(not_ready_node("2"))]);
+        let (c, seen) = cluster(replies);
+        let (w, leader) = writer(c, Settings::default());
+        w.submit(vec![taint_not_ready()]);
+        // Six failures: the next backoff is over 3 s.
+        for _ in 0..100 {
+            if requests(&seen).len() == 6 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(requests(&seen).len(), 6);
+        leader.send(0).unwrap();
+        leader.send(2).unwrap();
+        w.submit(vec![taint_not_ready()]);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let methods: Vec<String> = requests(&seen).into_iter().map(|r| r.0).collect();
+        assert_eq!(
+            methods[6..],
+            ["GET".to_string(), "PUT".to_string()],
+            "the new term's write did not wait for the old one's backoff"
+        );
+    }
+
     /// A pod bound to n1 that already carries DisruptionTarget (no status write), and n1 with
     /// an untolerated NoExecute taint: due now.
     fn due_pod_and_node(uid: &str) -> (Value, Value) {
