@@ -802,6 +802,20 @@ mod writer {
         );
     }
 
+    /// n1 (resourceVersion 3) with the `unreachable` NoExecute taint, which no test pod tolerates.
+    fn unreachable_n1() -> Node {
+        let mut n = node("n1", "3");
+        n.spec = Some(k8s_openapi::api::core::v1::NodeSpec {
+            taints: Some(vec![Taint {
+                key: "node.kubernetes.io/unreachable".into(),
+                effect: "NoExecute".into(),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        });
+        n
+    }
+
     /// A pod bound to n1 that already carries DisruptionTarget (no status write), and n1 with
     /// an untolerated NoExecute taint: due now.
     fn due_pod_and_node(uid: &str) -> (Value, Value) {
@@ -819,15 +833,7 @@ mod writer {
             }]),
             ..Default::default()
         });
-        let mut n = node("n1", "3");
-        n.spec = Some(k8s_openapi::api::core::v1::NodeSpec {
-            taints: Some(vec![Taint {
-                key: "node.kubernetes.io/unreachable".into(),
-                effect: "NoExecute".into(),
-                ..Default::default()
-            }]),
-            ..Default::default()
-        });
+        let n = unreachable_n1();
         (to_json(&p), to_json(&n))
     }
 
@@ -885,15 +891,7 @@ mod writer {
             node_name: Some("n1".into()),
             ..Default::default()
         });
-        let mut n = node("n1", "3");
-        n.spec = Some(k8s_openapi::api::core::v1::NodeSpec {
-            taints: Some(vec![Taint {
-                key: "node.kubernetes.io/unreachable".into(),
-                effect: "NoExecute".into(),
-                ..Default::default()
-            }]),
-            ..Default::default()
-        });
+        let n = unreachable_n1();
         let mut with_target = p.clone();
         with_target.metadata.resource_version = Some("8".into());
         with_target.status = Some(k8s_openapi::api::core::v1::PodStatus {
