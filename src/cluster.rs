@@ -6,6 +6,7 @@
 //! decision core, loops, writer, leader gate — is shared by production and simulation.
 
 use crate::logic::actions::EventRecord;
+pub use crate::logic::view::ObjectVersion;
 use futures::stream::BoxStream;
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -72,7 +73,8 @@ pub fn map_event<A, B>(event: Event<A>, mut f: impl FnMut(A) -> B) -> Event<B> {
 /// (`metadata.resourceVersion` for replaces) or as arguments (UIDs for deletions).
 pub trait Cluster: Clone + Send + Sync + 'static {
     fn get_node(&self, name: &str) -> impl Future<Output = Result<Node>> + Send;
-    fn list_nodes(&self) -> impl Future<Output = Result<Vec<Node>>> + Send;
+    /// Every node's name and resourceVersion, read consistently (not from a cache).
+    fn list_node_versions(&self) -> impl Future<Output = Result<Vec<ObjectVersion>>> + Send;
     /// PUT nodes/{name}: fails with `Conflict` unless `metadata.resourceVersion` is current.
     fn replace_node(&self, node: &Node) -> impl Future<Output = Result<Node>> + Send;
     /// PUT nodes/{name}/status, guarded like `replace_node`.
@@ -97,7 +99,11 @@ pub trait Cluster: Clone + Send + Sync + 'static {
         uid: &str,
     ) -> impl Future<Output = Result<()>> + Send;
 
-    fn list_leases(&self, namespace: &str) -> impl Future<Output = Result<Vec<Lease>>> + Send;
+    /// Every Lease's name and resourceVersion in `namespace`, read like `list_node_versions`.
+    fn list_lease_versions(
+        &self,
+        namespace: &str,
+    ) -> impl Future<Output = Result<Vec<ObjectVersion>>> + Send;
     fn get_lease(&self, namespace: &str, name: &str) -> impl Future<Output = Result<Lease>> + Send;
     fn create_lease(&self, lease: &Lease) -> impl Future<Output = Result<Lease>> + Send;
     /// PUT, guarded by `metadata.resourceVersion`.

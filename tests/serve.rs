@@ -7,6 +7,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
 use kube::core::WatchEvent;
 use node_lifecycle_controller::clock::SystemClock;
+use node_lifecycle_controller::cluster::{Cluster, ObjectVersion};
 use node_lifecycle_controller::controller::{self, Context, NoHooks};
 use node_lifecycle_controller::k8s::KubeCluster;
 use node_lifecycle_controller::metrics::Metrics;
@@ -428,6 +429,70 @@ async fn discovery_lists_the_served_groups_resources_and_verbs() {
         matches!(&unknown, Err(kube::Error::Api(e)) if e.code == 404),
         "{unknown:?}"
     );
+    server.await.expect("server");
+}
+
+/// The staleness guard's metadata-only lists: `Accept: ...;as=PartialObjectMetadataList` is
+/// answered with names, resourceVersions and the rest of the metadata, not whole objects, and
+/// they match what a full list shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_only_lists_carry_the_same_names_and_versions_as_full_lists() {
+    let (server, client, _dir) = start(SHORT, "metadata", ServeOptions::default(), false).await;
+    let cluster = KubeCluster::new(client.clone(), "kube-node-lease");
+    let versions = |list: Vec<ObjectVersion>| -> Vec<(String, String)> {
+        list.into_iter()
+            .map(|v| (v.name, v.resource_version))
+            .collect()
+    };
+    // The kubelets may post a status between two reads: compare reads taken back to back,
+    // and retry when the served cluster moved in between.
+    let mut matched = false;
+    for _ in 0..3 {
+        let meta = versions(cluster.list_node_versions().await.expect("node versions"));
+        let full = kube::Api::<Node>::all(client.clone())
+            .list(&Default::default())
+            .await
+            .expect("full node list");
+        let wanted: Vec<(String, String)> = full
+            .items
+            .iter()
+            .map(|n| {
+                (
+                    n.metadata.name.clone().unwrap_or_default(),
+                    n.metadata.resource_version.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(wanted.len(), 2);
+        if meta == wanted {
+            matched = true;
+            break;
+        }
+    }
+    assert!(matched, "metadata-only and full lists disagree three times");
+    let leases = versions(
+        cluster
+            .list_lease_versions("")
+            .await
+            .expect("lease versions"),
+    );
+    assert_eq!(leases.len(), 2, "{leases:?}");
+
+    // What travels is metadata: no spec, no status.
+    let mut request = get("/api/v1/nodes");
+    request.headers_mut().insert(
+        http::header::ACCEPT,
+        http::HeaderValue::from_static(
+            "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
+        ),
+    );
+    let raw: serde_json::Value =
+        serde_json::from_str(&client.request_text(request).await.expect("metadata list"))
+            .expect("json");
+    assert_eq!(raw["kind"], "PartialObjectMetadataList");
+    assert_eq!(raw["items"][0]["kind"], "PartialObjectMetadata");
+    assert!(raw["items"][0].get("status").is_none(), "{raw}");
+    assert!(raw["items"][0].get("spec").is_none(), "{raw}");
     server.await.expect("server");
 }
 

@@ -675,13 +675,13 @@ impl<C: Cluster> Control<C> {
                 Resource::Leases => {
                     let list = self
                         .cluster
-                        .list_leases(&self.settings.node_lease_namespace);
+                        .list_lease_versions(&self.settings.node_lease_namespace);
                     tokio::time::timeout(limit, list)
                         .await
                         .unwrap_or_else(|_| Err(too_slow()))
                         .map(|fresh| view::moved_on(&self.view.leases, &fresh))
                 }
-                _ => tokio::time::timeout(limit, self.cluster.list_nodes())
+                _ => tokio::time::timeout(limit, self.cluster.list_node_versions())
                     .await
                     .unwrap_or_else(|_| Err(too_slow()))
                     .map(|fresh| view::moved_on(&self.view.nodes, &fresh)),

@@ -693,7 +693,7 @@ mod tests {
             async fn get_node(&self, name: &str) -> Result<Node> {
                 Ok(ready_node(name))
             }
-            async fn list_nodes(&self) -> Result<Vec<Node>> {
+            async fn list_node_versions(&self) -> Result<Vec<crate::cluster::ObjectVersion>> {
                 unreachable!("the writer does not list")
             }
             async fn replace_node(&self, node: &Node) -> Result<Node> {
@@ -716,7 +716,10 @@ mod tests {
             async fn evict_pod(&self, _: &str, _: &str, _: &str) -> Result<()> {
                 pending().await
             }
-            async fn list_leases(&self, _: &str) -> Result<Vec<Lease>> {
+            async fn list_lease_versions(
+                &self,
+                _: &str,
+            ) -> Result<Vec<crate::cluster::ObjectVersion>> {
                 unreachable!("the writer does not list")
             }
             async fn get_lease(&self, _: &str, name: &str) -> Result<Lease> {

@@ -20,6 +20,7 @@ struct Seen {
     method: String,
     path: String,
     query: String,
+    accept: String,
     body: Value,
 }
 
@@ -54,6 +55,12 @@ fn cluster(replies: Vec<Reply>) -> (KubeCluster, Arc<Mutex<Vec<Seen>>>) {
             let method = req.method().to_string();
             let path = req.uri().path().to_string();
             let query = req.uri().query().unwrap_or_default().to_string();
+            let accept = req
+                .headers()
+                .get(http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
             let bytes = req.into_body().collect_bytes().await.expect("request body");
             let body = if bytes.is_empty() {
                 Value::Null
@@ -64,6 +71,7 @@ fn cluster(replies: Vec<Reply>) -> (KubeCluster, Arc<Mutex<Vec<Seen>>>) {
                 method,
                 path,
                 query,
+                accept,
                 body,
             });
             let reply = replies.lock().unwrap().pop_front();
@@ -145,23 +153,43 @@ async fn get_node_reads_the_named_node() {
     );
 }
 
-#[tokio::test]
-async fn list_nodes_returns_the_items_of_one_list() {
-    let list = json!({"apiVersion": "v1", "kind": "NodeList", "metadata": {"resourceVersion": "9"},
-                      "items": [to_json(&node("a", "1")), to_json(&node("b", "2"))]});
-    let (c, seen) = cluster(vec![ok(list)]);
-    let names: Vec<_> = c
-        .list_nodes()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter_map(|n| n.metadata.name)
+/// What a metadata-only list of `items` looks like (kind PartialObjectMetadataList).
+fn metadata_list(items: &[(&str, &str)]) -> Value {
+    let items: Vec<Value> = items
+        .iter()
+        .map(|(name, rv)| {
+            json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+                   "metadata": {"name": name, "resourceVersion": rv, "labels": {"zone": "a"},
+                                "managedFields": [{"manager": "kubelet"}]}})
+        })
         .collect();
-    assert_eq!(names, ["a", "b"]);
+    json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList",
+           "metadata": {"resourceVersion": "9"}, "items": items})
+}
+
+#[tokio::test]
+async fn node_versions_come_from_one_consistent_metadata_only_list() {
+    let (c, seen) = cluster(vec![ok(metadata_list(&[("a", "1"), ("b", "2")]))]);
+    let versions = c.list_node_versions().await.unwrap();
+    let got: Vec<_> = versions
+        .iter()
+        .map(|v| (v.name.as_str(), v.resource_version.as_str()))
+        .collect();
+    assert_eq!(got, [("a", "1"), ("b", "2")]);
     let req = only(&seen);
     assert_eq!(
         (req.method.as_str(), req.path.as_str()),
         ("GET", "/api/v1/nodes")
+    );
+    assert!(
+        req.accept.contains("as=PartialObjectMetadataList"),
+        "asks for metadata only: {:?}",
+        req.accept
+    );
+    assert!(
+        !req.query.contains("resourceVersion"),
+        "a consistent read, not the watch cache: {:?}",
+        req.query
     );
 }
 
@@ -328,13 +356,14 @@ async fn evict_pod_refused_by_a_disruption_budget_is_too_many_requests() {
 
 #[tokio::test]
 async fn lease_reads_go_to_the_given_namespace() {
-    let list = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "LeaseList",
-                      "metadata": {"resourceVersion": "3"}, "items": [to_json(&lease("kube-node-lease", "n1", "2"))]});
     let (c, seen) = cluster(vec![
-        ok(list),
+        ok(metadata_list(&[("n1", "2")])),
         ok(to_json(&lease("kube-system", "nlc", "1"))),
     ]);
-    assert_eq!(c.list_leases("kube-node-lease").await.unwrap().len(), 1);
+    assert_eq!(
+        c.list_lease_versions("kube-node-lease").await.unwrap()[0].name,
+        "n1"
+    );
     c.get_lease("kube-system", "nlc").await.unwrap();
     let seen = seen.lock().unwrap();
     assert_eq!(
@@ -355,9 +384,8 @@ async fn lease_reads_go_to_the_given_namespace() {
 
 #[tokio::test]
 async fn an_empty_lease_namespace_means_the_node_lease_namespace() {
-    let list = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "LeaseList", "metadata": {}, "items": []});
-    let (c, seen) = cluster(vec![ok(list)]);
-    c.list_leases("").await.unwrap();
+    let (c, seen) = cluster(vec![ok(metadata_list(&[]))]);
+    c.list_lease_versions("").await.unwrap();
     assert_eq!(
         only(&seen).path,
         "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
@@ -435,7 +463,10 @@ async fn a_broken_connection_is_unavailable() {
 #[tokio::test]
 async fn forbidden_is_reported_as_such() {
     let (c, _) = cluster(vec![status(403, "Forbidden")]);
-    assert!(matches!(c.list_nodes().await, Err(ApiError::Forbidden(_))));
+    assert!(matches!(
+        c.list_node_versions().await,
+        Err(ApiError::Forbidden(_))
+    ));
 }
 
 // --- events ---

@@ -89,18 +89,27 @@ impl ClusterView {
     }
 }
 
-/// Whether a fresh list shows objects the cache does not have in that version (changed, added
-/// or removed): the watch that fills the cache has fallen behind.
-pub fn moved_on<K: kube::Resource>(cached: &BTreeMap<String, K>, fresh: &[K]) -> bool {
+/// An object's name and resourceVersion, from a metadata-only list: what the staleness guard
+/// compares with its cache. Listing whole Nodes for that every half grace period cost the
+/// controller ~40 MiB of transient allocations at 10k (small, simulated) nodes, and real Nodes
+/// are many times larger (images, addresses, managed fields).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectVersion {
+    pub name: String,
+    pub resource_version: String,
+}
+
+/// Whether a fresh list (names and resourceVersions) shows objects the cache does not have in
+/// that version (changed, added or removed): the watch that fills the cache has fallen behind.
+pub fn moved_on<K: kube::Resource>(cached: &BTreeMap<String, K>, fresh: &[ObjectVersion]) -> bool {
     if cached.len() != fresh.len() {
         return true;
     }
     fresh.iter().any(|f| {
-        let name = f.meta().name.as_deref().unwrap_or("");
         cached
-            .get(name)
+            .get(&f.name)
             .map(|c| c.meta().resource_version.as_deref())
-            != Some(f.meta().resource_version.as_deref())
+            != Some(Some(f.resource_version.as_str()))
     })
 }
 
@@ -112,4 +121,55 @@ pub fn vanished<V>(cached: &BTreeMap<String, V>, listed: &BTreeSet<String>) -> V
         .filter(|k| !listed.contains(*k))
         .cloned()
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str, rv: &str) -> Node {
+        let mut node = Node::default();
+        node.metadata.name = Some(name.into());
+        node.metadata.resource_version = Some(rv.into());
+        node
+    }
+
+    fn version(name: &str, rv: &str) -> ObjectVersion {
+        ObjectVersion {
+            name: name.into(),
+            resource_version: rv.into(),
+        }
+    }
+
+    fn cache(nodes: &[(&str, &str)]) -> BTreeMap<String, Node> {
+        nodes
+            .iter()
+            .map(|(name, rv)| (name.to_string(), node(name, rv)))
+            .collect()
+    }
+
+    #[test]
+    fn a_cache_holding_every_listed_version_has_not_fallen_behind() {
+        let cached = cache(&[("a", "1"), ("b", "7")]);
+        assert!(!moved_on(&cached, &[version("a", "1"), version("b", "7")]));
+    }
+
+    #[test]
+    fn a_changed_added_or_removed_object_shows_the_watch_fell_behind() {
+        let cached = cache(&[("a", "1"), ("b", "7")]);
+        assert!(moved_on(&cached, &[version("a", "1"), version("b", "8")]));
+        assert!(moved_on(&cached, &[version("a", "1"), version("c", "7")]));
+        assert!(moved_on(
+            &cached,
+            &[version("a", "1"), version("b", "7"), version("c", "9")]
+        ));
+        assert!(moved_on(&cached, &[version("a", "1")]));
+    }
+
+    #[test]
+    fn a_cached_object_without_a_resource_version_never_matches() {
+        let mut cached = cache(&[("a", "1")]);
+        cached.get_mut("a").unwrap().metadata.resource_version = None;
+        assert!(moved_on(&cached, &[version("a", "")]));
+    }
 }

@@ -8,7 +8,7 @@
 use super::scenario::{IntOrPercent, PdbSpec, WatchResource};
 use super::timeline::{Entry, EntryKind, taint_text};
 use crate::clock::{Clock, TokioClock};
-use crate::cluster::{ApiError, Cluster, Result, WatchStream};
+use crate::cluster::{ApiError, Cluster, ObjectVersion, Result, WatchStream};
 use crate::controller::Hooks;
 use crate::logic::actions::EventRecord;
 use crate::logic::time::truncate_to_second;
@@ -320,6 +320,14 @@ impl State {
             .filter(|((ns, _), _)| namespace.is_none_or(|want| want == ns))
             .map(|(_, l)| l.clone())
             .collect()
+    }
+}
+
+fn version_of<K: k8s_openapi::Metadata<Ty = ObjectMeta>>(object: &K) -> ObjectVersion {
+    let meta = object.metadata();
+    ObjectVersion {
+        name: meta.name.clone().unwrap_or_default(),
+        resource_version: meta.resource_version.clone().unwrap_or_default(),
     }
 }
 
@@ -670,8 +678,9 @@ impl Store {
             .ok_or_else(|| ApiError::NotFound(format!("nodes \"{name}\" not found")))
     }
 
-    pub fn list_nodes(&self) -> Vec<Node> {
-        self.lock().nodes.values().cloned().collect()
+    /// Every node's name and resourceVersion (a metadata-only list).
+    pub fn node_versions(&self) -> Vec<ObjectVersion> {
+        self.lock().nodes.values().map(version_of).collect()
     }
 
     /// PUT nodes/{name}: changes metadata and spec only.
@@ -1090,8 +1099,14 @@ impl Store {
             })
     }
 
-    pub fn list_leases(&self, namespace: &str) -> Vec<Lease> {
-        self.lock().list_leases(Some(namespace))
+    /// Every Lease's name and resourceVersion in `namespace` (a metadata-only list).
+    pub fn lease_versions(&self, namespace: &str) -> Vec<ObjectVersion> {
+        self.lock()
+            .leases
+            .iter()
+            .filter(|((ns, _), _)| ns == namespace)
+            .map(|(_, l)| version_of(l))
+            .collect()
     }
 
     /// PUT, guarded by resourceVersion (and UID when given).
@@ -1338,9 +1353,9 @@ impl Cluster for SimCluster {
         self.store.get_node(name)
     }
 
-    async fn list_nodes(&self) -> Result<Vec<Node>> {
+    async fn list_node_versions(&self) -> Result<Vec<ObjectVersion>> {
         self.store.check_available()?;
-        Ok(self.store.list_nodes())
+        Ok(self.store.node_versions())
     }
 
     async fn replace_node(&self, node: &Node) -> Result<Node> {
@@ -1374,9 +1389,9 @@ impl Cluster for SimCluster {
         self.store.evict_pod(namespace, name, uid)
     }
 
-    async fn list_leases(&self, namespace: &str) -> Result<Vec<Lease>> {
+    async fn list_lease_versions(&self, namespace: &str) -> Result<Vec<ObjectVersion>> {
         self.store.check_available()?;
-        Ok(self.store.list_leases(namespace))
+        Ok(self.store.lease_versions(namespace))
     }
 
     async fn get_lease(&self, namespace: &str, name: &str) -> Result<Lease> {

@@ -9,7 +9,7 @@ use super::store::{Origin, SimCluster, SimHooks, Store};
 use super::timeline::{Entry, EntryKind};
 use super::world::{World, admit_tolerations, epoch};
 use crate::clock::TokioClock;
-use crate::cluster::{ApiError, Cluster};
+use crate::cluster::{ApiError, Cluster, ObjectVersion};
 use crate::controller::Hooks;
 use crate::logic::actions::{Component, EventRecord, EventType, ObjectRef};
 use crate::logic::zones::ZoneState;
@@ -358,10 +358,16 @@ async fn creating_a_lease_that_exists_is_a_conflict_and_replacing_needs_the_curr
     other.metadata.name = Some("leader".into());
     other.metadata.namespace = Some("kube-system".into());
     cluster.create_lease(&other).await.unwrap();
-    assert_eq!(cluster.list_leases("kube-system").await.unwrap().len(), 1);
+    let names = |versions: Vec<ObjectVersion>| -> Vec<String> {
+        versions.into_iter().map(|v| v.name).collect()
+    };
+    assert_eq!(
+        names(cluster.list_lease_versions("kube-system").await.unwrap()),
+        ["leader"]
+    );
     assert_eq!(
         cluster
-            .list_leases(NODE_LEASE_NAMESPACE)
+            .list_lease_versions(NODE_LEASE_NAMESPACE)
             .await
             .unwrap()
             .len(),
@@ -471,7 +477,7 @@ async fn an_outage_fails_calls_and_ends_watches_with_one_error_then_they_relist(
         Err(ApiError::Unavailable(_))
     ));
     assert!(matches!(
-        cluster.list_leases(NODE_LEASE_NAMESPACE).await,
+        cluster.list_lease_versions(NODE_LEASE_NAMESPACE).await,
         Err(ApiError::Unavailable(_))
     ));
     assert!(matches!(

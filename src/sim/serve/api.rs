@@ -372,7 +372,7 @@ async fn route(app: &App, request: Request<Incoming>) -> Result<Response<Body>, 
         }
 
         // ----- nodes -----
-        ("GET", ["api", "v1", "nodes"]) => list_or_watch::<Node>(app, None, &query),
+        ("GET", ["api", "v1", "nodes"]) => list_or_watch::<Node>(app, None, &query, &parts.headers),
         ("GET", ["api", "v1", "nodes", name] | ["api", "v1", "nodes", name, "status"]) => {
             ok(store.get_node(name))
         }
@@ -392,9 +392,9 @@ async fn route(app: &App, request: Request<Incoming>) -> Result<Response<Body>, 
         }
 
         // ----- pods -----
-        ("GET", ["api", "v1", "pods"]) => list_or_watch::<Pod>(app, None, &query),
+        ("GET", ["api", "v1", "pods"]) => list_or_watch::<Pod>(app, None, &query, &parts.headers),
         ("GET", ["api", "v1", "namespaces", ns, "pods"]) => {
-            list_or_watch::<Pod>(app, Some(ns), &query)
+            list_or_watch::<Pod>(app, Some(ns), &query, &parts.headers)
         }
         (
             "GET",
@@ -439,10 +439,10 @@ async fn route(app: &App, request: Request<Incoming>) -> Result<Response<Body>, 
 
         // ----- leases -----
         ("GET", ["apis", COORDINATION, "v1", "leases"]) => {
-            list_or_watch::<Lease>(app, None, &query)
+            list_or_watch::<Lease>(app, None, &query, &parts.headers)
         }
         ("GET", ["apis", COORDINATION, "v1", "namespaces", ns, "leases"]) => {
-            list_or_watch::<Lease>(app, Some(ns), &query)
+            list_or_watch::<Lease>(app, Some(ns), &query, &parts.headers)
         }
         ("POST", ["apis", COORDINATION, "v1", "namespaces", ns, "leases"]) => {
             let mut lease: Lease = read_json(body, "Lease").await?;
@@ -580,10 +580,21 @@ fn record_event(app: &App, event: &mut K8sEvent) {
     meta.creation_timestamp = Some(Time(Timestamp::now()));
 }
 
+/// Whether the client asked for metadata only (`Accept: ...;as=PartialObjectMetadataList;...`),
+/// as kube's `Api::list_metadata` and the controller's staleness guard do.
+fn wants_metadata_only(headers: &hyper::HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("as=PartialObjectMetadataList"))
+}
+
 fn list_or_watch<K: Served>(
     app: &App,
     namespace: Option<&str>,
     query: &Query,
+    headers: &hyper::HeaderMap,
 ) -> Result<Response<Body>, HttpError> {
     if query.flag("watch")? {
         return watch::response::<K>(&app.store, &app.options, namespace, query);
@@ -626,17 +637,44 @@ fn list_or_watch<K: Served>(
     }
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
-    struct List<'a, K> {
+    struct List<I> {
         api_version: &'static str,
         kind: String,
         metadata: serde_json::Value,
-        items: &'a [K],
+        items: I,
+    }
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct PartialObjectMetadata<'a> {
+        api_version: &'static str,
+        kind: &'static str,
+        metadata: &'a ObjectMeta,
+    }
+    let page = &items[start..end];
+    if wants_metadata_only(headers) {
+        let items: Vec<_> = page
+            .iter()
+            .map(|item| PartialObjectMetadata {
+                api_version: "meta.k8s.io/v1",
+                kind: "PartialObjectMetadata",
+                metadata: item.metadata(),
+            })
+            .collect();
+        return Ok(json_response(
+            200,
+            &List {
+                api_version: "meta.k8s.io/v1",
+                kind: "PartialObjectMetadataList".into(),
+                metadata,
+                items,
+            },
+        ));
     }
     let list = List {
         api_version: K::API_VERSION,
         kind: format!("{}List", K::KIND),
         metadata,
-        items: &items[start..end],
+        items: page,
     };
     Ok(json_response(200, &list))
 }
