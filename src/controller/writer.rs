@@ -261,7 +261,11 @@ impl<C: Cluster> Inner<C> {
             let outcome = {
                 // Never closed, so acquiring cannot fail; should it, the attempt goes unbounded.
                 let _permit = self.lanes[Lane::of(&action) as usize].acquire().await.ok();
-                self.attempt(&action).await
+                // Boxed: an attempt's future (kube's request futures inside) is ~6 KiB, and
+                // unboxed it would be part of every queued object's task from its spawn, while
+                // it waits for a permit: 10 000 RegisteredNode Events at start-up, or a failure
+                // burst's pod marks and Events, held ~70 MiB that way at 10k nodes.
+                Box::pin(self.attempt(&action)).await
             };
             match outcome {
                 Attempt::Done => return,
