@@ -22,12 +22,72 @@ struct Condition {
     last_transition: Option<Timestamp>,
 }
 
+/// A pod UID. The API server writes UUIDs in their canonical text (36 characters, lower-case
+/// hex): kept as their 16 bytes, which saves ~60 bytes a pod (300 000 pods at 10k nodes) over a
+/// heap string. Anything else is kept as it came.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Uid {
+    Uuid([u8; 16]),
+    Text(Box<str>),
+}
+
+/// Where the dashes of a canonical UUID are.
+const UUID_DASHES: [usize; 4] = [8, 13, 18, 23];
+
+impl Uid {
+    fn new(text: &str) -> Uid {
+        Uid::parse_uuid(text).map_or_else(|| Uid::Text(text.into()), Uid::Uuid)
+    }
+
+    /// The bytes of a canonical UUID text; `None` for anything that would not print back the
+    /// same (upper case, braces, other lengths).
+    fn parse_uuid(text: &str) -> Option<[u8; 16]> {
+        let bytes = text.as_bytes();
+        if bytes.len() != 36 || UUID_DASHES.iter().any(|&i| bytes[i] != b'-') {
+            return None;
+        }
+        let mut digits = bytes.iter().filter(|&&b| b != b'-');
+        let mut out = [0u8; 16];
+        for byte in &mut out {
+            let mut value = 0u8;
+            for _ in 0..2 {
+                let d = match *digits.next()? {
+                    c @ b'0'..=b'9' => c - b'0',
+                    c @ b'a'..=b'f' => c - b'a' + 10,
+                    _ => return None,
+                };
+                value = value << 4 | d;
+            }
+            *byte = value;
+        }
+        digits.next().is_none().then_some(out)
+    }
+
+    fn text(&self) -> String {
+        match self {
+            Uid::Text(text) => text.to_string(),
+            Uid::Uuid(bytes) => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                let mut out = String::with_capacity(36);
+                for (i, b) in bytes.iter().enumerate() {
+                    if matches!(i, 4 | 6 | 8 | 10) {
+                        out.push('-');
+                    }
+                    out.push(HEX[usize::from(b >> 4)] as char);
+                    out.push(HEX[usize::from(b & 0xf)] as char);
+                }
+                out
+            }
+        }
+    }
+}
+
 /// The fields of a pod that decisions read.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CachedPod {
     namespace: Option<Arc<str>>,
     name: Box<str>,
-    uid: Option<Box<str>>,
+    uid: Option<Uid>,
     created: Option<Timestamp>,
     deleting: Option<Timestamp>,
     node_name: Option<Arc<str>>,
@@ -66,7 +126,7 @@ impl CachedPod {
         CachedPod {
             namespace: meta.namespace.as_deref().map(Into::into),
             name: meta.name.as_deref().unwrap_or("").into(),
-            uid: meta.uid.as_deref().map(Into::into),
+            uid: meta.uid.as_deref().map(Uid::new),
             created: meta.creation_timestamp.as_ref().map(|t| t.0),
             deleting: meta.deletion_timestamp.as_ref().map(|t| t.0),
             node_name: spec.and_then(|s| s.node_name.as_deref()).map(Into::into),
@@ -95,7 +155,7 @@ impl CachedPod {
             metadata: ObjectMeta {
                 namespace: self.namespace.as_deref().map(str::to_string),
                 name: Some(self.name.to_string()),
-                uid: self.uid.as_deref().map(str::to_string),
+                uid: self.uid(),
                 creation_timestamp: self.created.map(Time),
                 deletion_timestamp: self.deleting.map(Time),
                 ..Default::default()
@@ -122,8 +182,8 @@ impl CachedPod {
         &self.name
     }
 
-    pub fn uid(&self) -> Option<&str> {
-        self.uid.as_deref()
+    pub fn uid(&self) -> Option<String> {
+        self.uid.as_ref().map(Uid::text)
     }
 
     /// The node the pod is bound to, if any.
@@ -227,6 +287,42 @@ impl Shared {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_canonical_uuid_is_kept_as_bytes_and_prints_back_the_same() {
+        let text = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+        let uid = Uid::new(text);
+        assert!(matches!(uid, Uid::Uuid(_)), "{uid:?}");
+        assert_eq!(uid.text(), text);
+        assert_eq!(
+            Uid::new("00000000-0000-4000-8000-000000000001").text(),
+            "00000000-0000-4000-8000-000000000001"
+        );
+    }
+
+    #[test]
+    fn a_uid_that_is_not_a_canonical_uuid_is_kept_as_it_came() {
+        for text in [
+            "u",
+            "",
+            "0A1B2C3D-4E5F-4A6B-8C7D-9E0F1A2B3C4D",
+            "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4",
+            "0a1b2c3d04e5f-4a6b-8c7d-9e0f1a2b3c4d",
+            "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4g",
+            "{a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d}",
+        ] {
+            let uid = Uid::new(text);
+            assert!(matches!(uid, Uid::Text(_)), "{text:?}: {uid:?}");
+            assert_eq!(uid.text(), text);
+        }
+    }
+
+    #[test]
+    fn pods_with_different_uuids_are_told_apart() {
+        let a = Uid::new("0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d");
+        let b = Uid::new("0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4e");
+        assert_ne!(a, b);
+    }
 
     fn toleration(key: &str, seconds: Option<i64>) -> Toleration {
         Toleration {

@@ -237,7 +237,7 @@ impl TaintManager {
         listing: bool,
     ) {
         let key = new.key();
-        let uid = new.uid().map(str::to_string);
+        let uid = new.uid();
         let Some(node) = new.node() else {
             self.bindings_seen.remove(&key);
             return;
@@ -250,8 +250,7 @@ impl TaintManager {
         {
             self.bindings_seen.remove(&key);
         }
-        let was_bound_here =
-            old.is_some_and(|o| o.node() == Some(node) && o.uid() == uid.as_deref());
+        let was_bound_here = old.is_some_and(|o| o.node() == Some(node) && o.uid() == uid);
         if !listing && !was_bound_here && !self.bindings_seen.contains_key(&key) {
             self.bindings_seen.insert(
                 key,
