@@ -194,7 +194,7 @@ fn idx(r: Resource) -> usize {
 struct Buffers {
     nodes: Option<Vec<Node>>,
     leases: Option<Vec<Lease>>,
-    pods: Option<BTreeSet<String>>,
+    pods: Option<BTreeSet<view::PodKey>>,
 }
 
 struct Control<C: Cluster> {
@@ -602,11 +602,11 @@ impl<C: Cluster> Control<C> {
                 self.relisting[idx(Resource::Pods)] = true;
             }
             Event::InitApply(pod) => {
+                let key = self.pod_applied(pod, now, true);
                 self.buffers
                     .pods
                     .get_or_insert_with(BTreeSet::new)
-                    .insert(pod.key());
-                self.pod_applied(pod, now, true);
+                    .insert(key);
             }
             Event::InitDone => {
                 let listed = self.buffers.pods.take().unwrap_or_default();
@@ -618,18 +618,20 @@ impl<C: Cluster> Control<C> {
                 self.relisting[idx(Resource::Pods)] = false;
                 self.reconcile_all();
             }
-            Event::Apply(pod) => self.pod_applied(pod, now, false),
+            Event::Apply(pod) => {
+                self.pod_applied(pod, now, false);
+            }
             Event::Delete(pod) => self.pod_deleted(&pod.key()),
         }
     }
 
-    fn pod_applied(&mut self, pod: CachedPod, now: Timestamp, listing: bool) {
-        let key = pod.key();
-        let old = self.view.put_pod(pod);
+    /// Caches a pod and schedules what it calls for; returns its key in the cache.
+    fn pod_applied(&mut self, pod: CachedPod, now: Timestamp, listing: bool) -> view::PodKey {
+        let (key, old) = self.view.put_pod(pod);
         let pod = &self.view.pods[&key];
         self.taint_manager.pod_seen(old.as_ref(), pod, now, listing);
         if !self.acting || listing || old.is_some_and(|old| !old.schedule_differs(pod)) {
-            return;
+            return key;
         }
         if let Some(node_name) = pod.node() {
             let actions = self.taint_manager.reconcile(
@@ -640,6 +642,7 @@ impl<C: Cluster> Control<C> {
             );
             self.act(actions);
         }
+        key
     }
 
     fn pod_deleted(&mut self, key: &str) {
