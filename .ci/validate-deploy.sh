@@ -158,6 +158,7 @@ echo "up to date"
 step "values.schema.json: good values render, bad values are rejected"
 good=(
   "--set evictionMode=evict"
+  "--set initialList=streaming"
   "--set maxUnhealthyFraction=0"
   "--set maxUnhealthyFraction=0.4"
   "--set nodeEvictionRate=0.5 --set secondaryNodeEvictionRate=0 --set unhealthyZoneThreshold=1"
@@ -170,6 +171,7 @@ good=(
 )
 bad=(
   "--set evictionMode=remove"
+  "--set initialList=stream"
   "--set nodeMonitorPeriod=5"
   "--set-string nodeMonitorPeriod=five"
   "--set nodeEvictionRate=-1"

@@ -3,6 +3,12 @@
 simulated cluster served by `simulate --serve`, in real time.
 
     python3 benches/http_scale.py --nodes 1000 [--duration 300] [--out DIR]
+    python3 benches/http_scale.py --nodes 1000 --run-arg=--initial-list=streaming
+
+`--run-arg=ARG` (repeatable; write it with `=`, since ARG starts with `--`) appends ARG to the
+controller's command line, e.g. to compare `--initial-list=paged` (the default) with
+`--initial-list=streaming`; `--serve-arg=ARG` does the same for `simulate --serve` (e.g.
+`--serve-arg=--no-watch-list`, to time the fallback). Both are recorded in the report.
 
 N nodes in 10 zones, 30 pods per node (admission gives them the not-ready/unreachable
 tolerations with --toleration seconds), kubelets renewing Leases every 10s; at --fail-at, 5% of
@@ -178,6 +184,12 @@ def main():
     ap.add_argument("--no-decode", action="store_true", help="skip the serde_json decode bench")
     ap.add_argument("--run-env", action="append", default=[], metavar="KEY=VALUE",
                     help="an environment variable for the controller process (repeatable)")
+    ap.add_argument("--run-arg", action="append", default=[], metavar="ARG",
+                    help="an extra argument of `run`, e.g. --run-arg=--initial-list=streaming "
+                         "(repeatable)")
+    ap.add_argument("--serve-arg", action="append", default=[], metavar="ARG",
+                    help="an extra argument of `simulate --serve`, e.g. "
+                         "--serve-arg=--no-watch-list (repeatable)")
     a = ap.parse_args()
     if a.nodes < ZONES or a.nodes % ZONES:
         sys.exit(f"--nodes must be a positive multiple of {ZONES}, got {a.nodes}")
@@ -194,7 +206,7 @@ def main():
     kubeconfig = os.path.join(out, "kubeconfig")
     serve = subprocess.Popen(
         [a.bin, "simulate", os.path.join(out, "scenario.yaml"), "--output", "jsonl",
-         "--serve", f"127.0.0.1:{port}", "--kubeconfig-out", kubeconfig],
+         "--serve", f"127.0.0.1:{port}", "--kubeconfig-out", kubeconfig, *a.serve_arg],
         stdout=open(os.path.join(out, "timeline.jsonl"), "wb"),
         stderr=open(os.path.join(out, "serve.log"), "wb"),
     )
@@ -222,7 +234,8 @@ def main():
         spawned = time.monotonic()
         run = subprocess.Popen(
             [a.bin, "run", "--kubeconfig", kubeconfig, "--admin-address", f"127.0.0.1:{admin_port}",
-             "--identity", "bench", f"--node-eviction-rate={a.eviction_rate}", "--log-level", "warn"],
+             "--identity", "bench", f"--node-eviction-rate={a.eviction_rate}", "--log-level", "warn",
+             *a.run_arg],
             stdout=subprocess.DEVNULL,
             stderr=open(os.path.join(out, "run.log"), "wb"),
             env={**os.environ, **dict(kv.split("=", 1) for kv in a.run_env)},
@@ -252,7 +265,7 @@ def main():
         sync_s = time.monotonic() - spawned
         cpu_sync, rss_sync, _ = proc_sample(run.pid)
         synced_at = time.time() - start_wall
-        print(f"[{a.nodes}] controller synced in {sync_s:.2f}s (CPU {cpu_sync:.2f}s, RSS {rss_sync:.0f} MiB)", flush=True)
+        print(f"[{a.nodes}] controller ({' '.join(a.run_arg) or 'default flags'}) synced in {sync_s:.2f}s (CPU {cpu_sync:.2f}s, RSS {rss_sync:.0f} MiB)", flush=True)
 
         steady = None
         window_start = synced_at + 5
@@ -351,6 +364,8 @@ def main():
 
     report = {
         "nodes": a.nodes,
+        "run_args": a.run_arg,
+        "serve_args": a.serve_arg,
         "cores_busy_steady": cpu_between(synced_at + 5, a.fail_at - 2),
         "cores_busy_after_failure": cpu_between(a.fail_at, a.duration - 10),
         "pods": a.nodes * PODS_PER_NODE,

@@ -7,7 +7,7 @@
 //! error that names the flag and the value. Usage errors exit 2 (clap does so itself; `main` maps
 //! [`ConfigError`] to 2).
 
-use crate::settings::{EvictionMode, Settings};
+use crate::settings::{EvictionMode, InitialList, Settings};
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,6 +24,7 @@ const PROCESS_FLAGS: &[&str] = &[
     "log-format",
     "log-level",
     "identity",
+    "initial-list",
 ];
 
 /// A command line or a controller setting that cannot be used.
@@ -94,6 +95,24 @@ impl From<EvictionModeArg> for EvictionMode {
         match mode {
             EvictionModeArg::Delete => EvictionMode::Delete,
             EvictionModeArg::Evict => EvictionMode::Evict,
+        }
+    }
+}
+
+/// How each watch gets its first full state (`--initial-list`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InitialListArg {
+    /// Paginated lists, then a watch (kube's and client-go's default).
+    Paged,
+    /// Streaming lists (KEP-3157 "WatchList"), falling back to paged lists where refused.
+    Streaming,
+}
+
+impl From<InitialListArg> for InitialList {
+    fn from(mode: InitialListArg) -> Self {
+        match mode {
+            InitialListArg::Paged => InitialList::Paged,
+            InitialListArg::Streaming => InitialList::Streaming,
         }
     }
 }
@@ -325,6 +344,15 @@ pub struct RunArgs {
     /// This replica's identity in leader election (default: the host name).
     #[arg(long, value_name = "NAME", env = "POD_NAME")]
     pub identity: Option<String>,
+
+    /// How the Node, Lease and Pod watches get their first full state, and re-list after a 410
+    /// Gone: `paged` lists (pages of 500, one request after another) or `streaming` lists
+    /// (KEP-3157 "WatchList": one watch streams the current objects, so that decoding overlaps
+    /// with the server's encoding; Kubernetes 1.32 and 1.34+ serve them by default, 1.33 only
+    /// with its WatchList feature gate on). A streaming list the API server refuses (422 or 400)
+    /// logs a warning and that watch uses paged lists for the life of the process.
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = InitialListArg::Paged)]
+    pub initial_list: InitialListArg,
 }
 
 /// Output format of `simulate`.
@@ -378,6 +406,13 @@ pub struct SimulateArgs {
     /// to stderr at exit.
     #[arg(long, requires = "serve")]
     pub inject_conflicts: bool,
+
+    /// With --serve: refuse streaming lists (watches with sendInitialEvents, KEP-3157
+    /// "WatchList") with 422 Invalid, as Kubernetes 1.33 does with its WatchList feature gate
+    /// off by default; for trying `run --initial-list=streaming`'s fallback to paged lists. The
+    /// numbers of streaming lists served and refused are printed to stderr at exit.
+    #[arg(long, requires = "serve")]
+    pub no_watch_list: bool,
 }
 
 /// Parses a humantime duration (`50s`, `1m`, `1m30s`); refuses negative ones with a clear message.
@@ -969,6 +1004,54 @@ mod tests {
         assert_eq!(
             run.admin_address,
             "0.0.0.0:8080".parse::<SocketAddr>().unwrap()
+        );
+    }
+
+    fn run_args(args: &[&str]) -> Result<RunArgs, clap::Error> {
+        let mut argv = vec!["nlc", "run"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv)?.command {
+            Command::Run(run) => Ok(run),
+            Command::Simulate(_) => panic!("parsed as simulate"),
+        }
+    }
+
+    #[test]
+    fn initial_list_defaults_to_paged_and_accepts_streaming() {
+        assert_eq!(run_args(&[]).unwrap().initial_list, InitialListArg::Paged);
+        let streaming = run_args(&["--initial-list=streaming"])
+            .unwrap()
+            .initial_list;
+        assert_eq!(InitialList::from(streaming), InitialList::Streaming);
+        let paged = run_args(&["--initial-list", "paged"]).unwrap().initial_list;
+        assert_eq!(InitialList::from(paged), InitialList::default());
+    }
+
+    #[test]
+    fn an_unknown_initial_list_mode_is_a_usage_error_naming_the_flag_the_value_and_the_modes() {
+        for bad in ["--initial-list=stream", "--initial-list=Streaming"] {
+            let err = run_args(&[bad]).unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue, "{bad}");
+            assert_eq!(err.exit_code(), 2);
+            let text = err.to_string();
+            assert!(text.contains("--initial-list"), "{text}");
+            let value = bad.split_once('=').map(|(_, v)| v).unwrap_or_default();
+            assert!(text.contains(&format!("'{value}'")), "{text}");
+            assert!(
+                text.contains("paged") && text.contains("streaming"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn initial_list_is_a_connection_flag_that_simulate_refuses() {
+        let err = settings_from_overrides(&pairs(&[("initial-list", "streaming")])).unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::NotForSimulate {
+                flag: "initial-list".into()
+            }
         );
     }
 

@@ -61,6 +61,7 @@ fn simulate(args: SimulateArgs) -> ExitCode {
         serve,
         kubeconfig_out,
         inject_conflicts,
+        no_watch_list,
     } = args;
     init_logging(&log_level, LogFormat::Text);
     let (file, text) = match path.as_deref() {
@@ -92,6 +93,7 @@ fn simulate(args: SimulateArgs) -> ExitCode {
         // The served cluster has no controller of its own: `controller:` and --set do not apply.
         let options = sim::serve::ServeOptions {
             inject_conflicts,
+            watch_list: !no_watch_list,
             ..sim::serve::ServeOptions::default()
         };
         let served = tokio::runtime::Builder::new_multi_thread()
@@ -114,6 +116,13 @@ fn simulate(args: SimulateArgs) -> ExitCode {
             eprintln!(
                 "simulate --serve --inject-conflicts: answered {} write(s) with an injected 409 Conflict",
                 options.injected_conflicts()
+            );
+        }
+        let (streamed, refused) = (options.streamed_lists(), options.refused_watch_lists());
+        if streamed + refused > 0 {
+            eprintln!(
+                "simulate --serve: served {streamed} streaming list(s), refused {refused} \
+                 (--no-watch-list)"
             );
         }
         return match served {
@@ -173,6 +182,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         log_format,
         log_level,
         identity,
+        initial_list,
     } = args;
     let settings = match flags.to_settings() {
         Ok(s) => s,
@@ -261,7 +271,8 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             tracing::info!("signal received: shutting down");
             let _ = shutdown_tx.send(true);
         });
-        let cluster = KubeCluster::new(client, &settings.node_lease_namespace);
+        let cluster = KubeCluster::new(client, &settings.node_lease_namespace)
+            .with_initial_list(initial_list.into());
         let ctx = Context {
             cluster,
             clock: Arc::new(SystemClock),

@@ -14,6 +14,21 @@ pub enum EvictionMode {
     Evict,
 }
 
+/// How a watch gets the full state it starts from (and re-lists after a 410 Gone).
+///
+/// A setting of `run`'s connection to the API server, not of the controller's behaviour:
+/// `simulate` has no HTTP, so it is not part of [`Settings`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InitialList {
+    /// Paginated lists (pages of 500, one request after another), then a watch.
+    #[default]
+    Paged,
+    /// A streaming list (KEP-3157 "WatchList"): one watch that sends the current objects, then
+    /// goes on with the changes, so that decoding overlaps with the server's encoding. Falls
+    /// back to `Paged` where the API server refuses it.
+    Streaming,
+}
+
 /// Every behaviour setting of the controller, with upstream's defaults.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {

@@ -3,12 +3,14 @@
 //! the kubeconfig it writes. Leader failover on SIGTERM and on SIGKILL, and a restart of the only
 //! replica in the middle of a NoExecute countdown. 409 Conflicts injected on the first
 //! writes lose nothing; an API outage and a stalled Lease or Node watch, each longer than the
-//! grace period, do nothing wrong and are recovered from.
+//! grace period, do nothing wrong and are recovered from. `run --initial-list=streaming` syncs
+//! by streaming lists, and falls back to paged lists against a server that refuses them
+//! (`--no-watch-list`).
 //!
 //! Assertions are on the timeline the serve process prints when the scenario is over (what the
-//! served API applied), never on logs. Leadership is read from each replica's `/readyz` body.
-//! Real time is unavoidable: bounds are generous for a loaded 2-core CI machine, and every wait
-//! polls with a deadline. Children are killed on every exit path (`Cluster`'s `Drop`); on a
+//! served API applied) and on its exit report of streaming lists, never on logs. Leadership is
+//! read from each replica's `/readyz` body. Real time is unavoidable: bounds are generous for a
+//! loaded 2-core CI machine, and every wait polls with a deadline. Children are killed on every exit path (`Cluster`'s `Drop`); on a
 //! failure their logs are kept in the scratch directory, whose path is printed.
 
 use serde_json::Value;
@@ -383,6 +385,49 @@ fn conflicts_on_first_writes_lose_nothing() {
     );
 }
 
+/// `run --initial-list=streaming` against a server that serves streaming lists: the three
+/// watches sync by streaming list, and the controller does its job as with paged lists (n-1
+/// marked, tainted, p-1 deleted on time, each write once).
+#[test]
+fn streaming_initial_lists_sync_and_the_countdown_runs() {
+    let mut cluster =
+        Cluster::start("streaming", SCENARIO, &[]).with_run_flags(&["--initial-list=streaming"]);
+    let a = cluster.add_replica("streaming-a");
+    cluster.wait_for_one_leader(&[a]);
+    let tl = cluster.finish();
+    let dump = dump(&tl);
+    let (taint, deleted) = countdown(&tl, &dump);
+    println!("streaming: tainted at {taint:.3}s, p-1 deleted at {deleted:.3}s");
+    each_write_once(&tl, &dump);
+    let (served, refused) = cluster.served_streaming_lists();
+    assert!(
+        served >= 3 && refused == 0,
+        "expected the Node, Lease and Pod watches to start by streaming lists: served \
+         {served}, refused {refused}"
+    );
+}
+
+/// The same against a server that refuses streaming lists (`--no-watch-list`, as Kubernetes
+/// 1.33 by default): each watch is refused once, falls back to paged lists for good, and the
+/// controller syncs and does its job all the same.
+#[test]
+fn streaming_initial_lists_refused_by_the_server_fall_back_to_paged_lists() {
+    let mut cluster = Cluster::start("no-watch-list", SCENARIO, &["--no-watch-list"])
+        .with_run_flags(&["--initial-list=streaming"]);
+    let a = cluster.add_replica("no-watch-list-a");
+    cluster.wait_for_one_leader(&[a]);
+    let tl = cluster.finish();
+    let dump = dump(&tl);
+    let (taint, deleted) = countdown(&tl, &dump);
+    println!("no-watch-list: tainted at {taint:.3}s, p-1 deleted at {deleted:.3}s");
+    each_write_once(&tl, &dump);
+    assert_eq!(
+        cluster.served_streaming_lists(),
+        (0, 3),
+        "expected one refused streaming list per watched resource, then paged lists"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Assertions on the timeline.
 
@@ -549,6 +594,10 @@ struct Cluster {
     serve_addr: SocketAddr,
     kubeconfig: PathBuf,
     timeline: Option<JoinHandle<String>>,
+    /// The serve process's stderr.
+    serve_log: PathBuf,
+    /// Flags given to every replica after [`RUN_FLAGS`].
+    run_flags: Vec<String>,
     replicas: Vec<Replica>,
 }
 
@@ -636,6 +685,7 @@ impl Cluster {
         let kubeconfig = dir.join("kubeconfig");
         for attempt in 0..3 {
             let addr = free_port();
+            let serve_log = dir.join(format!("serve-{attempt}.log"));
             let started = Instant::now();
             let mut serve = Command::new(BIN)
                 .arg("simulate")
@@ -648,7 +698,7 @@ impl Cluster {
                 .arg(&scenario)
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
-                .stderr(log_file(dir.join(format!("serve-{attempt}.log"))))
+                .stderr(log_file(serve_log.clone()))
                 .spawn()
                 .expect("spawn simulate --serve");
             // Read the timeline as it comes, so a full pipe never blocks the server.
@@ -688,6 +738,8 @@ impl Cluster {
                         serve_addr: addr,
                         kubeconfig,
                         timeline: Some(timeline),
+                        serve_log,
+                        run_flags: Vec::new(),
                         replicas: Vec::new(),
                     };
                 }
@@ -699,6 +751,26 @@ impl Cluster {
             "simulate --serve did not start in 3 attempts (logs in {})",
             dir.display()
         );
+    }
+
+    /// Gives `flags` to every replica started from now on.
+    fn with_run_flags(mut self, flags: &[&str]) -> Self {
+        self.run_flags = flags.iter().map(|f| f.to_string()).collect();
+        self
+    }
+
+    /// After [`Cluster::finish`]: how many streaming lists the serve process served and refused
+    /// (`--no-watch-list`), from the report it prints to stderr at exit; (0, 0) without one.
+    fn served_streaming_lists(&self) -> (u64, u64) {
+        let log = std::fs::read_to_string(&self.serve_log).unwrap_or_default();
+        log.lines()
+            .find_map(|l| {
+                let rest = l.strip_prefix("simulate --serve: served ")?;
+                let (served, rest) = rest.split_once(" streaming list(s), refused ")?;
+                let refused = rest.split_whitespace().next()?;
+                Some((served.parse().ok()?, refused.parse().ok()?))
+            })
+            .unwrap_or((0, 0))
     }
 
     /// Starts a `run` replica and returns its index at once (no wait for it to be ready).
@@ -714,6 +786,7 @@ impl Cluster {
             .arg("--identity")
             .arg(identity)
             .args(RUN_FLAGS)
+            .args(&self.run_flags)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file(

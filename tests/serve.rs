@@ -570,3 +570,192 @@ async fn injected_conflicts_refuse_the_first_write_of_each_kind_per_object() {
     assert_eq!(injected.load(std::sync::atomic::Ordering::Relaxed), 4);
     server.await.expect("server");
 }
+
+const LEASES: &str = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases";
+const STREAMING_LIST: &str = "watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan\
+                              &allowWatchBookmarks=true&resourceVersion=0&timeoutSeconds=10";
+
+fn resource_version(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> u64 {
+    meta.resource_version
+        .as_deref()
+        .and_then(|rv| rv.parse().ok())
+        .expect("a numeric resourceVersion")
+}
+
+/// A streaming list (KEP-3157) over HTTP: every current object as ADDED, then the bookmark
+/// annotated `k8s.io/initial-events-end` with the resourceVersion of that state, then the changes
+/// after it, on the same watch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streaming_list_sends_every_object_then_the_end_bookmark_then_later_changes() {
+    let options = ServeOptions::default();
+    let (server, client, _dir) = start(NODE_LOSS, "streaming-list", options.clone(), false).await;
+    let mut watch = client
+        .request_events::<k8s_openapi::api::coordination::v1::Lease>(get(&format!(
+            "{LEASES}?{STREAMING_LIST}"
+        )))
+        .await
+        .expect("watch")
+        .boxed();
+    let mut added = Vec::new();
+    let end = loop {
+        let event = tokio::time::timeout(Duration::from_secs(2), watch.next())
+            .await
+            .expect("an event within 2s");
+        match event {
+            Some(Ok(WatchEvent::Added(lease))) => added.push((
+                lease.metadata.name.clone().unwrap_or_default(),
+                resource_version(&lease.metadata),
+            )),
+            Some(Ok(WatchEvent::Bookmark(bookmark))) => break bookmark,
+            other => panic!("expected ADDED events then a bookmark, got {other:?}"),
+        }
+    };
+    let mut names: Vec<&str> = added.iter().map(|(n, _)| n.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["n-0", "n-1", "n-2"]);
+    assert_eq!(
+        end.metadata
+            .annotations
+            .get("k8s.io/initial-events-end")
+            .map(String::as_str),
+        Some("true"),
+        "{:?}",
+        end.metadata.annotations
+    );
+    let listed_at: u64 = end.metadata.resource_version.parse().expect("numeric");
+    assert!(
+        added.iter().all(|(_, rv)| *rv <= listed_at),
+        "objects newer than the list's resourceVersion {listed_at}: {added:?}"
+    );
+    // The kubelets renew every second: the next renewal comes on the same watch, after it.
+    let next = tokio::time::timeout(Duration::from_secs(3), watch.next())
+        .await
+        .expect("a change within 3s");
+    match next {
+        Some(Ok(WatchEvent::Modified(lease))) => {
+            assert!(resource_version(&lease.metadata) > listed_at, "{lease:?}")
+        }
+        other => panic!("expected a MODIFIED lease, got {other:?}"),
+    }
+    assert_eq!(options.streamed_lists(), 1);
+    server.abort();
+}
+
+fn status_of(answer: Result<String, kube::Error>) -> kube::core::Status {
+    match answer {
+        Err(kube::Error::Api(status)) => *status,
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+/// Options that do not make a streaming list are refused as kube-apiserver refuses them: 422
+/// Invalid, the parameter named in the message and in `details.causes`. With
+/// `--no-watch-list` (a 1.33 server's default), `sendInitialEvents` itself is refused; legacy
+/// watches are served as always.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_lists_are_refused_with_422_naming_the_parameter() {
+    let (server, client, _dir) =
+        start(SHORT, "watch-list-422", ServeOptions::default(), false).await;
+    let no_match = "watch=true&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersion=0";
+    let status = status_of(
+        client
+            .request_text(get(&format!("/api/v1/nodes?{no_match}")))
+            .await,
+    );
+    assert_eq!((status.code, status.reason.as_str()), (422, "Invalid"));
+    assert!(
+        status.message.contains("resourceVersionMatch"),
+        "{status:?}"
+    );
+    let fields: Vec<_> = status
+        .details
+        .iter()
+        .flat_map(|d| d.causes.iter().map(|c| c.field.clone()))
+        .collect();
+    assert_eq!(fields, ["resourceVersionMatch"]);
+    server.abort();
+
+    let options = ServeOptions {
+        watch_list: false,
+        ..ServeOptions::default()
+    };
+    let (server, client, _dir) = start(SHORT, "no-watch-list", options.clone(), false).await;
+    let status = status_of(
+        client
+            .request_text(get(&format!("/api/v1/nodes?{STREAMING_LIST}")))
+            .await,
+    );
+    assert_eq!((status.code, status.reason.as_str()), (422, "Invalid"));
+    assert!(status.message.contains("sendInitialEvents"), "{status:?}");
+    assert!(status.message.contains("WatchList"), "{status:?}");
+    assert_eq!(options.refused_watch_lists(), 1);
+    assert_eq!(options.streamed_lists(), 0);
+    let mut legacy = client
+        .request_events::<Node>(get(
+            "/api/v1/nodes?watch=true&resourceVersion=0&timeoutSeconds=5",
+        ))
+        .await
+        .expect("a legacy watch is served")
+        .boxed();
+    assert!(matches!(
+        legacy.next().await,
+        Some(Ok(WatchEvent::Added(_)))
+    ));
+    server.abort();
+}
+
+fn event_names(
+    events: &[Result<
+        kube::runtime::watcher::Event<Node>,
+        node_lifecycle_controller::cluster::ApiError,
+    >],
+) -> Vec<String> {
+    use kube::runtime::watcher::Event;
+    events
+        .iter()
+        .map(|e| match e {
+            Ok(Event::Init) => "Init".to_string(),
+            Ok(Event::InitApply(n)) => n.metadata.name.clone().unwrap_or_default(),
+            Ok(Event::InitDone) => "InitDone".to_string(),
+            other => format!("{other:?}"),
+        })
+        .collect()
+}
+
+/// `KubeCluster` with streaming lists: kube's watcher syncs from a streaming list where it is
+/// served, and falls back to paged lists, without an error reaching the consumer and for every
+/// later watch of the resource, where it is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kube_cluster_watches_sync_by_streaming_list_or_fall_back_to_paged_lists() {
+    use node_lifecycle_controller::cluster::Cluster;
+    use node_lifecycle_controller::settings::InitialList;
+    let synced = ["Init", "n-0", "n-1", "InitDone"];
+
+    let options = ServeOptions::default();
+    let (server, client, _dir) = start(SHORT, "kube-streaming", options.clone(), false).await;
+    let cluster =
+        KubeCluster::new(client, "kube-node-lease").with_initial_list(InitialList::Streaming);
+    let events: Vec<_> = cluster.watch_nodes().take(4).collect().await;
+    assert_eq!(event_names(&events), synced);
+    assert_eq!(options.streamed_lists(), 1, "synced by a streaming list");
+    server.abort();
+
+    let options = ServeOptions {
+        watch_list: false,
+        ..ServeOptions::default()
+    };
+    let (server, client, _dir) = start(SHORT, "kube-fallback", options.clone(), false).await;
+    let cluster =
+        KubeCluster::new(client, "kube-node-lease").with_initial_list(InitialList::Streaming);
+    let events: Vec<_> = cluster.watch_nodes().take(4).collect().await;
+    assert_eq!(event_names(&events), synced);
+    let again: Vec<_> = cluster.watch_nodes().take(4).collect().await;
+    assert_eq!(event_names(&again), synced);
+    assert_eq!(
+        options.refused_watch_lists(),
+        1,
+        "asked once, then paged lists"
+    );
+    assert_eq!(options.streamed_lists(), 0);
+    server.abort();
+}

@@ -4,6 +4,8 @@ use super::error::{api_error, watch_error};
 use super::pod_digest::PodDigest;
 use crate::cluster::{ApiError, Cluster, ObjectVersion, Result, WatchStream, map_event};
 use crate::logic::actions::{Component, EventRecord, EventType};
+use crate::settings::InitialList;
+use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -13,10 +15,14 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{DeleteOptions, ObjectMeta, 
 use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::core::Status;
 use kube::runtime::events::{self, Recorder, Reporter};
+use kube::runtime::watcher::Event;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tracing::warn;
 
 /// The production cluster: every call is one request to the API server through `client`.
 #[derive(Clone)]
@@ -24,6 +30,18 @@ pub struct KubeCluster {
     client: Client,
     node_lease_namespace: String,
     reporting_instance: Option<String>,
+    initial_list: InitialList,
+    /// Per watched resource: the API server refused a streaming list, so its watches use paged
+    /// lists from then on. Shared by the clones, so that a restarted watch (the staleness
+    /// guard's) does not ask again and warn again.
+    streaming_refused: StreamingRefused,
+}
+
+#[derive(Clone, Default)]
+struct StreamingRefused {
+    nodes: Arc<AtomicBool>,
+    leases: Arc<AtomicBool>,
+    pods: Arc<AtomicBool>,
 }
 
 impl KubeCluster {
@@ -34,7 +52,15 @@ impl KubeCluster {
             client,
             node_lease_namespace: node_lease_namespace.to_string(),
             reporting_instance: None,
+            initial_list: InitialList::Paged,
+            streaming_refused: StreamingRefused::default(),
         }
+    }
+
+    /// How the watches get their first full state (`--initial-list`); paged without this.
+    pub fn with_initial_list(mut self, initial_list: InitialList) -> Self {
+        self.initial_list = initial_list;
+        self
     }
 
     /// Sets the `reportingInstance` of the Events written (e.g. the pod name); without it the
@@ -143,15 +169,115 @@ struct VersionMeta {
     resource_version: String,
 }
 
+/// How one watch gets its first full state.
+enum Lists {
+    Paged,
+    /// Streaming, until the API server refuses it: then `refused` is set (for this watch and
+    /// every later one of `resource`) and the watch goes on with paged lists.
+    Streaming {
+        resource: &'static str,
+        refused: Arc<AtomicBool>,
+    },
+}
+
+impl KubeCluster {
+    fn lists(&self, resource: &'static str, refused: &Arc<AtomicBool>) -> Lists {
+        match self.initial_list {
+            InitialList::Streaming if !refused.load(Ordering::Relaxed) => Lists::Streaming {
+                resource,
+                refused: Arc::clone(refused),
+            },
+            _ => Lists::Paged,
+        }
+    }
+}
+
 /// `kube::runtime::watcher` with the default backoff, errors as `ApiError::Unavailable`.
-fn watch<K>(api: Api<K>) -> WatchStream<K>
+fn watch<K>(api: Api<K>, lists: Lists) -> WatchStream<K>
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
-    watcher(api, watcher::Config::default())
-        .default_backoff()
-        .map_err(watch_error)
-        .boxed()
+    let events = match lists {
+        Lists::Paged => watcher(api, watcher::Config::default()).boxed(),
+        Lists::Streaming { resource, refused } => streaming_or_paged(api, resource, refused),
+    };
+    events.default_backoff().map_err(watch_error).boxed()
+}
+
+/// A watcher with streaming lists that, when the API server refuses them, warns once and goes
+/// on as a watcher with paged lists, without passing the refusal on: the consumer sees the
+/// paged watcher's `Init`, `InitApply`…, `InitDone` as the (first) list, as if nothing had
+/// happened. The refusal comes before the streaming watcher's `Init`, so no partial list was
+/// delivered.
+fn streaming_or_paged<K>(
+    api: Api<K>,
+    resource: &'static str,
+    refused: Arc<AtomicBool>,
+) -> BoxStream<'static, watcher::Result<Event<K>>>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let streaming = watcher(api.clone(), watcher::Config::default().streaming_lists()).boxed();
+    let state = (streaming, Some(api), StreamingProbe::default());
+    futures::stream::unfold(state, move |(mut events, mut fallback, mut probe)| {
+        let refused = Arc::clone(&refused);
+        async move {
+            loop {
+                let item = events.next().await?;
+                if fallback.is_some()
+                    && let Some(status) = probe.refusal(&item)
+                    && let Some(api) = fallback.take()
+                {
+                    if !refused.swap(true, Ordering::Relaxed) {
+                        warn!(
+                            resource,
+                            code = status.code,
+                            reason = %status.reason,
+                            error = %status.message,
+                            "the API server refused a streaming list (is its WatchList feature \
+                             gate off?): this watch uses paged lists from now on"
+                        );
+                    }
+                    events = watcher(api, watcher::Config::default()).boxed();
+                    continue;
+                }
+                return Some((item, (events, fallback, probe)));
+            }
+        }
+    })
+    .boxed()
+}
+
+/// Follows a streaming watcher's output to tell the API server's refusal of a streaming list
+/// from other errors.
+///
+/// kube's watcher asks for a streaming list (`sendInitialEvents=true`) when it starts and after
+/// a 410 Gone or a watch event without a resourceVersion; once listed, it resumes interrupted
+/// watches from a resourceVersion without asking for one. A 422 or 400 refusing to start the
+/// watch is the refusal of the streaming list only when one was asked for; a 400 or 422 on a
+/// resumed watch is about something else, and paged lists would not help.
+#[derive(Debug, Default)]
+struct StreamingProbe {
+    /// Past the initial list: the watcher resumes watches, asking for no streaming list.
+    listed: bool,
+}
+
+impl StreamingProbe {
+    /// Observes the watcher's next item; returns the Status of a refused streaming list.
+    fn refusal<'a, K>(&mut self, item: &'a watcher::Result<Event<K>>) -> Option<&'a Status> {
+        match item {
+            Ok(Event::InitDone) => self.listed = true,
+            Err(watcher::Error::WatchError(status)) if status.code == 410 => self.listed = false,
+            Err(watcher::Error::NoResourceVersion) => self.listed = false,
+            Err(watcher::Error::WatchStartFailed(kube::Error::Api(status)))
+                if !self.listed && matches!(status.code, 400 | 422) =>
+            {
+                return Some(status);
+            }
+            _ => {}
+        }
+        None
+    }
 }
 
 impl Cluster for KubeCluster {
@@ -284,17 +410,92 @@ impl Cluster for KubeCluster {
     }
 
     fn watch_nodes(&self) -> WatchStream<Node> {
-        watch(self.nodes())
+        let lists = self.lists("nodes", &self.streaming_refused.nodes);
+        watch(self.nodes(), lists)
     }
 
     fn watch_leases(&self, namespace: &str) -> WatchStream<Lease> {
-        watch(self.leases(namespace))
+        let lists = self.lists("leases", &self.streaming_refused.leases);
+        watch(self.leases(namespace), lists)
     }
 
     /// Decoded as [`PodDigest`]s: only what the cache keeps (see `pod_digest`).
     fn watch_pods(&self) -> WatchStream<Pod> {
-        watch(Api::<PodDigest>::all(self.client.clone()))
+        let lists = self.lists("pods", &self.streaming_refused.pods);
+        watch(Api::<PodDigest>::all(self.client.clone()), lists)
             .map_ok(|event| map_event(event, PodDigest::into_pod))
             .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Item = watcher::Result<Event<Node>>;
+
+    fn start_failed(code: u16) -> Item {
+        let status = Status::failure("refused", "Invalid")
+            .with_code(code)
+            .boxed();
+        Err(watcher::Error::WatchStartFailed(kube::Error::Api(status)))
+    }
+
+    fn gone() -> Item {
+        let status = Status::failure("too old resource version", "Expired").with_code(410);
+        Err(watcher::Error::WatchError(Box::new(status)))
+    }
+
+    fn codes(probe: &mut StreamingProbe, items: &[Item]) -> Vec<Option<u16>> {
+        items
+            .iter()
+            .map(|item| probe.refusal(item).map(|s| s.code))
+            .collect()
+    }
+
+    #[test]
+    fn a_422_or_400_starting_the_first_watch_is_a_refused_streaming_list() {
+        for code in [422, 400] {
+            let mut probe = StreamingProbe::default();
+            assert_eq!(codes(&mut probe, &[start_failed(code)]), [Some(code)]);
+        }
+    }
+
+    #[test]
+    fn other_failures_to_start_the_first_watch_are_not_a_refusal() {
+        let mut probe = StreamingProbe::default();
+        let transport = Err(watcher::Error::WatchStartFailed(
+            kube::Error::LinesCodecMaxLineLengthExceeded,
+        ));
+        assert_eq!(
+            codes(
+                &mut probe,
+                &[
+                    start_failed(403),
+                    start_failed(500),
+                    start_failed(404),
+                    transport
+                ]
+            ),
+            [None, None, None, None]
+        );
+    }
+
+    #[test]
+    fn once_listed_a_failing_resumed_watch_is_not_a_refusal_until_a_410_asks_for_a_list_again() {
+        let mut probe = StreamingProbe::default();
+        let items = [
+            Ok(Event::Init),
+            Ok(Event::InitDone),
+            // Resumed watches carry no sendInitialEvents: their 422 is about something else.
+            start_failed(422),
+            gone(),
+            // After a 410 the watcher asks for a streaming list again.
+            start_failed(422),
+        ];
+        assert_eq!(
+            codes(&mut probe, &items),
+            [None, None, None, None, Some(422)]
+        );
     }
 }

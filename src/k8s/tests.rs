@@ -4,6 +4,7 @@
 use super::KubeCluster;
 use crate::cluster::{ApiError, Cluster};
 use crate::logic::actions::{Component, EventRecord, EventType, ObjectRef};
+use crate::settings::InitialList;
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -631,6 +632,99 @@ async fn watch_pods_lists_pods_of_all_namespaces_and_yields_errors_as_unavailabl
         "{events:?}"
     );
     assert_eq!(seen.lock().unwrap()[0].path, "/api/v1/pods");
+}
+
+const STREAMED_NODE_A: &str = concat!(
+    r#"{"type":"ADDED","object":{"apiVersion":"v1","kind":"Node","metadata":{"name":"a","resourceVersion":"1"}}}"#,
+    "\n",
+    r#"{"type":"BOOKMARK","object":{"apiVersion":"v1","kind":"Node","metadata":{"resourceVersion":"10","annotations":{"k8s.io/initial-events-end":"true"}}}}"#,
+    "\n",
+);
+
+fn node_list() -> Reply {
+    ok(
+        json!({"apiVersion": "v1", "kind": "NodeList", "metadata": {"resourceVersion": "10"},
+              "items": [to_json(&node("a", "1"))]}),
+    )
+}
+
+fn names_of(events: &[crate::cluster::Result<Event<Node>>]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| match e {
+            Ok(Event::Init) => "Init".to_string(),
+            Ok(Event::InitApply(n)) => {
+                format!("InitApply({})", n.metadata.name.as_deref().unwrap_or(""))
+            }
+            Ok(Event::InitDone) => "InitDone".to_string(),
+            other => format!("{other:?}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_streaming_list_is_one_watch_asking_for_initial_events_and_ends_at_its_bookmark() {
+    let (c, seen) = cluster(vec![Reply::Text(200, STREAMED_NODE_A)]);
+    let c = c.with_initial_list(InitialList::Streaming);
+    let events: Vec<_> = c.watch_nodes().take(3).collect().await;
+    assert_eq!(names_of(&events), ["Init", "InitApply(a)", "InitDone"]);
+    let req = only(&seen);
+    assert_eq!(req.path, "/api/v1/nodes");
+    for part in [
+        "watch=true",
+        "sendInitialEvents=true",
+        "resourceVersionMatch=NotOlderThan",
+        "allowWatchBookmarks=true",
+        "resourceVersion=0",
+    ] {
+        assert!(
+            req.query.split('&').any(|p| p == part),
+            "{part} in {}",
+            req.query
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_refused_streaming_list_falls_back_to_paged_lists_unseen_and_for_good() {
+    let (c, seen) = cluster(vec![status(422, "Invalid"), node_list(), node_list()]);
+    let c = c.with_initial_list(InitialList::Streaming);
+    let events: Vec<_> = c.watch_nodes().take(3).collect().await;
+    // The consumer sees a list, not the refusal.
+    assert_eq!(names_of(&events), ["Init", "InitApply(a)", "InitDone"]);
+    // A later watch of the same resource (a restart) lists at once.
+    let again: Vec<_> = c.clone().watch_nodes().take(3).collect().await;
+    assert_eq!(names_of(&again), ["Init", "InitApply(a)", "InitDone"]);
+    let seen = seen.lock().unwrap().clone();
+    let queries: Vec<&str> = seen.iter().map(|s| s.query.as_str()).collect();
+    assert_eq!(seen.len(), 3, "{queries:?}");
+    assert!(queries[0].contains("sendInitialEvents=true"), "{queries:?}");
+    for list in &queries[1..] {
+        assert!(!list.contains("watch=true"), "{queries:?}");
+        assert!(list.contains("limit=500"), "{queries:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_refused_streaming_list_of_one_resource_leaves_the_others_streaming() {
+    let (c, seen) = cluster(vec![
+        status(422, "Invalid"),
+        node_list(),
+        Reply::Text(500, ""),
+    ]);
+    let c = c.with_initial_list(InitialList::Streaming);
+    let _: Vec<_> = c.watch_nodes().take(3).collect().await;
+    let _: Vec<_> = c.watch_leases("kube-node-lease").take(1).collect().await;
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen[2].path,
+        "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
+    );
+    assert!(
+        seen[2].query.contains("sendInitialEvents=true"),
+        "{}",
+        seen[2].query
+    );
 }
 
 /// Canary: when kube's own `Api::evict` sends `deleteOptions`, `evict_pod` may go back to it.

@@ -60,12 +60,31 @@ pub struct ServeOptions {
     pub inject_conflicts: bool,
     /// How many injected conflicts were answered (shared: read it after serving).
     pub injected_conflicts: Arc<AtomicU64>,
+    /// Streaming lists (`sendInitialEvents`, KEP-3157 "WatchList") are served, as by
+    /// Kubernetes 1.32 and 1.34+. Off (`--no-watch-list`), a watch with `sendInitialEvents` is
+    /// answered 422 `Invalid`, as by 1.33, whose WatchList feature gate is off by default.
+    pub watch_list: bool,
+    /// How many streaming lists were started (shared: read it after serving).
+    pub streamed_lists: Arc<AtomicU64>,
+    /// How many watches were refused because they asked for a streaming list while
+    /// `watch_list` is off (shared).
+    pub refused_watch_lists: Arc<AtomicU64>,
 }
 
 impl ServeOptions {
     /// The number of injected 409 Conflict answers so far.
     pub fn injected_conflicts(&self) -> u64 {
         self.injected_conflicts.load(Ordering::Relaxed)
+    }
+
+    /// The number of streaming lists started so far.
+    pub fn streamed_lists(&self) -> u64 {
+        self.streamed_lists.load(Ordering::Relaxed)
+    }
+
+    /// The number of streaming lists refused (with `watch_list` off) so far.
+    pub fn refused_watch_lists(&self) -> u64 {
+        self.refused_watch_lists.load(Ordering::Relaxed)
     }
 }
 
@@ -76,6 +95,9 @@ impl Default for ServeOptions {
             bookmark_interval: Duration::from_secs(5),
             inject_conflicts: false,
             injected_conflicts: Arc::new(AtomicU64::new(0)),
+            watch_list: true,
+            streamed_lists: Arc::new(AtomicU64::new(0)),
+            refused_watch_lists: Arc::new(AtomicU64::new(0)),
         }
     }
 }

@@ -108,6 +108,35 @@ impl App {
     }
 }
 
+/// One refused request option, as a `metav1.StatusCause`.
+#[derive(Debug)]
+pub(super) struct FieldProblem {
+    /// The query parameter (`resourceVersionMatch`).
+    pub(super) field: &'static str,
+    /// `FieldValueForbidden` or `FieldValueNotSupported`.
+    pub(super) reason: &'static str,
+    /// Upstream's text (`Forbidden: sendInitialEvents requires …`).
+    pub(super) detail: String,
+}
+
+impl FieldProblem {
+    pub(super) fn forbidden(field: &'static str, why: &str) -> Self {
+        FieldProblem {
+            field,
+            reason: "FieldValueForbidden",
+            detail: format!("Forbidden: {why}"),
+        }
+    }
+
+    pub(super) fn not_supported(field: &'static str, value: &str, supported: &str) -> Self {
+        FieldProblem {
+            field,
+            reason: "FieldValueNotSupported",
+            detail: format!("Unsupported value: {value:?}: supported values: {supported:?}"),
+        }
+    }
+}
+
 /// An error answered as a `metav1.Status`.
 #[derive(Debug)]
 pub(super) struct HttpError {
@@ -119,7 +148,7 @@ pub(super) struct HttpError {
 }
 
 impl HttpError {
-    fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
+    pub(super) fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
         HttpError {
             code,
             reason,
@@ -132,12 +161,53 @@ impl HttpError {
         HttpError::new(400, "BadRequest", message)
     }
 
-    fn response(&self) -> Response<Body> {
+    /// kube-apiserver's 422 `Invalid` for request options (`apierrors.NewInvalid` on
+    /// `ListOptions`): the message lists every problem as `field: detail`, bracketed when there
+    /// are several, and `details.causes` names each field, so a client can tell which parameter
+    /// was refused.
+    pub(super) fn invalid_options(problems: &[FieldProblem]) -> Self {
+        let errors: Vec<String> = problems
+            .iter()
+            .map(|p| format!("{}: {}", p.field, p.detail))
+            .collect();
+        let listed = match errors.as_slice() {
+            [one] => one.clone(),
+            many => format!("[{}]", many.join(", ")),
+        };
+        let mut error = HttpError::new(
+            422,
+            "Invalid",
+            format!("ListOptions.meta.k8s.io \"\" is invalid: {listed}"),
+        );
+        let causes: Vec<serde_json::Value> = problems
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "reason": p.reason,
+                    "message": p.detail,
+                    "field": p.field,
+                })
+            })
+            .collect();
+        error.details = Some(serde_json::json!({
+            "group": "meta.k8s.io",
+            "kind": "ListOptions",
+            "causes": causes,
+        }));
+        error
+    }
+
+    /// The `metav1.Status` answered.
+    pub(super) fn status(&self) -> serde_json::Value {
         let mut status = status_json(self.code, self.reason, &self.message);
         if let Some(details) = &self.details {
             status["details"] = details.clone();
         }
-        json_response(self.code, &status)
+        status
+    }
+
+    fn response(&self) -> Response<Body> {
+        json_response(self.code, &self.status())
     }
 }
 
@@ -218,7 +288,7 @@ pub(crate) async fn handle(
 pub(super) struct Query(BTreeMap<String, String>);
 
 impl Query {
-    fn parse(query: &str) -> Result<Self, HttpError> {
+    pub(super) fn parse(query: &str) -> Result<Self, HttpError> {
         let mut map = BTreeMap::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
