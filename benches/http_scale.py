@@ -353,6 +353,17 @@ def main():
         "mean_ms": round(final.get(f"{name}_sum", 0) / final[f"{name}_count"] * 1e3, 3)
         if final.get(f"{name}_count") else None,
     }
+    def buckets(name):
+        """A histogram's cumulative buckets: the upper bound (s) under which p50/p99/max fall."""
+        cum = sorted((float(k.split('le="')[1].rstrip('"}')), v)
+                     for k, v in final.items()
+                     if k.startswith(f"{name}_bucket{{") and 'le="+Inf"' not in k)
+        n = final.get(f"{name}_count", 0)
+        if not n:
+            return {"n": 0}
+        under = lambda q: next((le for le, c in cum if c >= q * n), None)
+        return {"n": int(n), "mean": round(final[f"{name}_sum"] / n, 4),
+                "p50_at_most": under(0.5), "p99_at_most": under(0.99), "max_at_most": under(1.0)}
     def cpu_between(t0, t1):
         inside = [x for x in samples if t0 <= x[0] <= t1]
         if len(inside) < 2:
@@ -388,6 +399,7 @@ def main():
         "tainted": sum(n in tainted for n in silent),
         "unknown_after_grace_expiry_s": dist(unknown_delay),
         "unknown_after_latest_expiry_of_its_pass_s": dist(beyond),
+        "unknown_write_after_its_pass_s": buckets("node_lifecycle_controller_unknown_write_delay_seconds"),
         "taint_after_unknown_s": dist(taint_after_unknown),
         "pods_deleted": len(deleted),
         "pods_expected": len(added) * PODS_PER_NODE,

@@ -40,6 +40,7 @@ pub struct Metrics {
     watch_restarts_total: IntCounterVec,
     watch_events_total: IntCounterVec,
     tainting_pass_duration: Histogram,
+    unknown_write_delay: Histogram,
     breaker_open: IntGauge,
     breaker_held_nodes_total: IntCounter,
     pod_eviction_refusals_total: IntCounter,
@@ -270,6 +271,18 @@ impl Metrics {
                     exponential_buckets(0.00001, 4.0, 10).expect("valid exponential buckets"),
                 ),
             ),
+            unknown_write_delay: register(
+                r,
+                histogram(
+                    OURS,
+                    "unknown_write_delay_seconds",
+                    "Seconds from the monitor pass that found a node's heartbeats expired to the \
+                     API server accepting its Unknown conditions.",
+                    vec![
+                        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                    ],
+                ),
+            ),
             breaker_open: register(
                 r,
                 IntGauge::with_opts(opts(
@@ -403,6 +416,11 @@ impl Metrics {
     /// `node_lifecycle_controller_tainting_pass_duration_seconds` (buckets 10µs·4^k, k=0..9).
     pub fn observe_tainting_pass_duration(&self, seconds: f64) {
         self.tainting_pass_duration.observe(seconds);
+    }
+    /// `node_lifecycle_controller_unknown_write_delay_seconds`: what the controller adds to
+    /// the monitor period before a silent node shows Unknown (its write queue and the API).
+    pub fn observe_unknown_write_delay(&self, seconds: f64) {
+        self.unknown_write_delay.observe(seconds);
     }
     /// `node_lifecycle_controller_breaker_open` gauge and
     /// `node_lifecycle_controller_breaker_held_nodes_total` (NoExecute taints held back).

@@ -698,6 +698,9 @@ impl<C: Cluster> Inner<C> {
             return Ok(());
         }
         self.outcome("node_status", self.cluster.replace_node_status(&node).await)?;
+        self.metrics.observe_unknown_write_delay(
+            crate::logic::time::since(self.clock.now(), now).as_secs_f64(),
+        );
         info!(node = name, conditions = ?changed, "marked node conditions Unknown");
         Ok(())
     }
@@ -1727,6 +1730,33 @@ mod tests {
             assert_eq!(api.count("PUT node status"), 1);
             assert_eq!(api.count("PUT pod status"), 1);
             assert!(forgot_everything(&writer));
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn the_unknown_write_delay_runs_from_the_decision_to_the_accepted_write() {
+            let api = Api::new();
+            api.add_node("n1");
+            let (writer, metrics, _leader) = writer(&api);
+            // Decided at epoch(), when the writer's clock starts; GET node, GET Lease and the
+            // PUT take 10 ms each.
+            writer.submit(vec![Action::MarkNodeUnknown {
+                node: "n1".into(),
+                ready_heartbeat: None,
+                lease_renew: Some(epoch()),
+                now: epoch(),
+            }]);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            assert_eq!(api.count("PUT node status"), 1);
+            let text = metrics.render();
+            let value = |name: &str| -> f64 {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+                    .unwrap_or_else(|| panic!("{name} in\n{text}"))
+            };
+            let prefix = "node_lifecycle_controller_unknown_write_delay_seconds";
+            assert_eq!(value(&format!("{prefix}_count")), 1.0);
+            let sum = value(&format!("{prefix}_sum"));
+            assert!((sum - 0.030).abs() < 1e-6, "{sum}");
         }
 
         #[test]
