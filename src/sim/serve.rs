@@ -164,6 +164,12 @@ pub async fn serve_on(
             _ = &mut end => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    // As kube-apiserver's (Go's default): without it, Nagle's algorithm holds
+                    // a watch event back while the previous one is unacknowledged, and delayed
+                    // ACKs make that tens of milliseconds.
+                    if let Err(error) = stream.set_nodelay(true) {
+                        tracing::debug!(%error, "cannot set TCP_NODELAY");
+                    }
                     let app = Arc::clone(&app);
                     connections.spawn(async move {
                         let service = hyper::service::service_fn(move |request| {
