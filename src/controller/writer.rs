@@ -955,12 +955,29 @@ fn add_disruption_target(pod: &mut Pod, now: Timestamp) -> bool {
 mod tests {
     use super::*;
 
+    /// A node at resourceVersion 1, Ready=True with no heartbeat time.
+    fn ready_node(name: &str) -> k8s_openapi::api::core::v1::Node {
+        use k8s_openapi::api::core::v1::{Node, NodeCondition, NodeStatus};
+        let mut node = Node::default();
+        node.metadata.name = Some(name.into());
+        node.metadata.resource_version = Some("1".into());
+        node.status = Some(NodeStatus {
+            conditions: Some(vec![NodeCondition {
+                type_: "Ready".into(),
+                status: "True".into(),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        });
+        node
+    }
+
     mod lanes {
         use super::*;
         use crate::cluster::{Result, WatchStream};
         use crate::logic::actions::{EventRecord, ObjectRef};
         use k8s_openapi::api::coordination::v1::Lease;
-        use k8s_openapi::api::core::v1::{Node, NodeCondition, NodeStatus};
+        use k8s_openapi::api::core::v1::Node;
         use std::future::pending;
         use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -971,21 +988,6 @@ mod tests {
             pod_reads: Arc<AtomicUsize>,
             events: Arc<AtomicUsize>,
             node_status_writes: Arc<AtomicUsize>,
-        }
-
-        fn ready_node(name: &str) -> Node {
-            let mut node = Node::default();
-            node.metadata.name = Some(name.into());
-            node.metadata.resource_version = Some("1".into());
-            node.status = Some(NodeStatus {
-                conditions: Some(vec![NodeCondition {
-                    type_: "Ready".into(),
-                    status: "True".into(),
-                    ..Default::default()
-                }]),
-                ..Default::default()
-            });
-            node
         }
 
         impl Cluster for StuckPods {
@@ -1114,7 +1116,7 @@ mod tests {
         use crate::cluster::{Result, WatchStream};
         use crate::logic::actions::EventRecord;
         use k8s_openapi::api::coordination::v1::LeaseSpec;
-        use k8s_openapi::api::core::v1::{NodeCondition, NodeSpec, NodeStatus, PodSpec, Taint};
+        use k8s_openapi::api::core::v1::{NodeSpec, PodSpec, Taint};
         use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
         use tokio::time::Instant;
 
@@ -1166,17 +1168,7 @@ mod tests {
 
             /// Adds a node, Ready=True with no heartbeat time, and its Lease renewed at `epoch()`.
             pub fn add_node(&self, name: &str) {
-                let mut node = Node::default();
-                node.metadata.name = Some(name.into());
-                node.metadata.resource_version = Some("1".into());
-                node.status = Some(NodeStatus {
-                    conditions: Some(vec![NodeCondition {
-                        type_: "Ready".into(),
-                        status: "True".into(),
-                        ..Default::default()
-                    }]),
-                    ..Default::default()
-                });
+                let node = crate::controller::writer::tests::ready_node(name);
                 let mut lease = Lease::default();
                 lease.metadata.name = Some(name.into());
                 lease.spec = Some(LeaseSpec {
@@ -1452,13 +1444,7 @@ mod tests {
         }
 
         pub fn ready_status(pod: &Pod) -> Option<String> {
-            pod.status
-                .as_ref()?
-                .conditions
-                .as_ref()?
-                .iter()
-                .find(|c| c.type_ == "Ready")
-                .map(|c| c.status.clone())
+            crate::logic::monitor::pod_ready_status(pod).map(str::to_string)
         }
 
         /// The most attempts on pods in progress at once, an attempt on a pod lasting from the

@@ -130,7 +130,8 @@ fn lease_renew(view: &ClusterView, node: &str) -> Option<Timestamp> {
         .map(|t| t.0)
 }
 
-fn pod_ready_status(pod: &Pod) -> Option<&str> {
+/// The status of a pod's Ready condition, if it has one.
+pub(crate) fn pod_ready_status(pod: &Pod) -> Option<&str> {
     pod.status
         .as_ref()?
         .conditions
