@@ -1414,6 +1414,19 @@ mod tests {
             (writer, metrics, leader_tx)
         }
 
+        /// A double with node n1 carrying the unreachable NoExecute taint and `count` pods on
+        /// it, p-0, p-1, ...
+        pub fn tainted_node_with_pods(count: usize) -> (Api, Vec<String>) {
+            let api = Api::new();
+            api.add_node("n1");
+            api.set_unreachable("n1", true);
+            let pods: Vec<String> = (0..count).map(|i| format!("p-{i}")).collect();
+            for p in &pods {
+                api.add_pod(p, "n1");
+            }
+            (api, pods)
+        }
+
         pub fn evict(pod: &str, node: &str) -> Action {
             Action::EvictPod {
                 namespace: "default".into(),
@@ -1497,13 +1510,7 @@ mod tests {
 
         #[tokio::test(start_paused = true)]
         async fn thirty_evictions_from_one_node_falling_due_together_read_the_node_once() {
-            let api = Api::new();
-            api.add_node("n1");
-            api.set_unreachable("n1", true);
-            let pods: Vec<String> = (0..30).map(|i| format!("p-{i}")).collect();
-            for p in &pods {
-                api.add_pod(p, "n1");
-            }
+            let (api, pods) = tainted_node_with_pods(30);
             let (writer, _, _leader) = writer(&api);
             writer.submit(pods.iter().map(|p| evict(p, "n1")).collect());
             tokio::time::sleep(Duration::from_secs(2)).await;
@@ -1572,13 +1579,7 @@ mod tests {
         #[tokio::test(start_paused = true)]
         async fn a_failed_shared_node_read_is_retried_after_a_backoff_by_each_attempt_that_shared_it()
          {
-            let api = Api::new();
-            api.add_node("n1");
-            api.set_unreachable("n1", true);
-            let pods: Vec<String> = (0..30).map(|i| format!("p-{i}")).collect();
-            for p in &pods {
-                api.add_pod(p, "n1");
-            }
+            let (api, pods) = tainted_node_with_pods(30);
             api.fail("GET node", 1);
             let (writer, metrics, _leader) = writer(&api);
             writer.submit(pods.iter().map(|p| evict(p, "n1")).collect());
@@ -1855,13 +1856,7 @@ mod tests {
 
         #[tokio::test(start_paused = true)]
         async fn events_wait_for_evictions_in_flight_then_go_at_full_width() {
-            let api = Api::new();
-            api.add_node("n1");
-            api.set_unreachable("n1", true);
-            let pods: Vec<String> = (0..32).map(|i| format!("p-{i}")).collect();
-            for p in &pods {
-                api.add_pod(p, "n1");
-            }
+            let (api, pods) = tainted_node_with_pods(32);
             let (writer, _, _leader) = writer(&api);
             let events: Vec<Action> = (0..16)
                 .map(|i| {
