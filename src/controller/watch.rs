@@ -50,7 +50,7 @@ pub struct Tagged {
 pub fn forward<K: Send + 'static>(
     mut stream: WatchStream<K>,
     generation: u64,
-    inbox: mpsc::UnboundedSender<Tagged>,
+    inbox: mpsc::Sender<Tagged>,
     resource: Resource,
     wrap: fn(Event<K>) -> Delivery,
 ) -> JoinHandle<()> {
@@ -65,6 +65,7 @@ pub fn forward<K: Send + 'static>(
                     generation,
                     delivery,
                 })
+                .await
                 .is_err()
             {
                 return;

@@ -39,6 +39,13 @@ impl Uid {
         Uid::parse_uuid(text).map_or_else(|| Uid::Text(text.into()), Uid::Uuid)
     }
 
+    fn from_string(text: String) -> Uid {
+        match Uid::parse_uuid(&text) {
+            Some(bytes) => Uid::Uuid(bytes),
+            None => Uid::Text(text.into_boxed_str()),
+        }
+    }
+
     /// The bytes of a canonical UUID text; `None` for anything that would not print back the
     /// same (upper case, braces, other lengths).
     fn parse_uuid(text: &str) -> Option<[u8; 16]> {
@@ -208,8 +215,30 @@ impl From<&Pod> for CachedPod {
 }
 
 impl From<Pod> for CachedPod {
+    /// As [`CachedPod::from_pod`], moving the name, UID and tolerations instead of copying
+    /// them: the pod watch hands over every pod this way (300 000 in a first sync at 10k
+    /// nodes), and the copies and the frees of the originals were a good part of its CPU.
     fn from(pod: Pod) -> Self {
-        CachedPod::from_pod(&pod)
+        let Pod {
+            metadata: meta,
+            spec,
+            status,
+        } = pod;
+        let (node_name, tolerations) = spec.map_or((None, None), |s| (s.node_name, s.tolerations));
+        let (phase, conditions) = status.map_or((None, None), |s| (s.phase, s.conditions));
+        let conditions = conditions.unwrap_or_default();
+        CachedPod {
+            namespace: meta.namespace.as_deref().map(Into::into),
+            name: meta.name.unwrap_or_default().into_boxed_str(),
+            uid: meta.uid.map(Uid::from_string),
+            created: meta.creation_timestamp.map(|t| t.0),
+            deleting: meta.deletion_timestamp.map(|t| t.0),
+            node_name: node_name.as_deref().map(Into::into),
+            tolerations: tolerations.map(Arc::from),
+            phase: phase.as_deref().map(Into::into),
+            ready: condition(&conditions, "Ready"),
+            scheduled: condition(&conditions, "PodScheduled"),
+        }
     }
 }
 
@@ -378,6 +407,20 @@ mod tests {
                 ..Default::default()
             }),
         }
+    }
+
+    #[test]
+    fn taking_a_pod_by_value_keeps_the_same_as_copying_from_it() {
+        let mut pod = full_pod();
+        assert_eq!(CachedPod::from(pod.clone()), CachedPod::from_pod(&pod));
+        pod.metadata.uid = Some("0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d".into());
+        pod.status = None;
+        pod.spec.as_mut().unwrap().tolerations = None;
+        assert_eq!(CachedPod::from(pod.clone()), CachedPod::from_pod(&pod));
+        assert_eq!(
+            CachedPod::from(Pod::default()),
+            CachedPod::from_pod(&Pod::default())
+        );
     }
 
     #[test]
