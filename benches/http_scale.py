@@ -191,6 +191,10 @@ def main():
                     help="an extra argument of `simulate --serve`, e.g. "
                          "--serve-arg=--no-watch-list (repeatable)")
     a = ap.parse_args()
+    if a.fail_at + 15 > a.duration - 8:
+        # The silent nodes' last renewals are read 15 s after the failure, their taints 8 s
+        # before the end, both from the served API, which stops at --duration.
+        ap.error(f"--fail-at {a.fail_at} must be at least 23 s before --duration {a.duration}")
     if a.nodes < ZONES or a.nodes % ZONES:
         sys.exit(f"--nodes must be a positive multiple of {ZONES}, got {a.nodes}")
     if not os.access(a.bin, os.X_OK):
