@@ -169,8 +169,8 @@ mod tests {
         let full: Pod = serde_json::from_value(json.clone()).unwrap();
         let digest: PodDigest = serde_json::from_value(json).unwrap();
         assert_eq!(
-            CachedPod::from_pod(&digest.clone().into_pod()),
-            CachedPod::from_pod(&full)
+            CachedPod::from(digest.clone().into_pod()),
+            CachedPod::from(&full)
         );
         assert_eq!(digest.metadata.resource_version.as_deref(), Some("42"));
         assert!(digest.metadata.labels.is_none() && digest.metadata.managed_fields.is_none());
