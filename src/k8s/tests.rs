@@ -941,6 +941,18 @@ mod writer {
         n
     }
 
+    /// A pod status with only the DisruptionTarget condition the taint manager adds.
+    fn disruption_target() -> Option<k8s_openapi::api::core::v1::PodStatus> {
+        Some(k8s_openapi::api::core::v1::PodStatus {
+            conditions: Some(vec![k8s_openapi::api::core::v1::PodCondition {
+                type_: "DisruptionTarget".into(),
+                status: "True".into(),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        })
+    }
+
     /// A pod bound to n1 that already carries DisruptionTarget (no status write), and n1 with
     /// an untolerated NoExecute taint: due now.
     fn due_pod_and_node(uid: &str) -> (Value, Value) {
@@ -950,14 +962,7 @@ mod writer {
             node_name: Some("n1".into()),
             ..Default::default()
         });
-        p.status = Some(k8s_openapi::api::core::v1::PodStatus {
-            conditions: Some(vec![k8s_openapi::api::core::v1::PodCondition {
-                type_: "DisruptionTarget".into(),
-                status: "True".into(),
-                ..Default::default()
-            }]),
-            ..Default::default()
-        });
+        p.status = disruption_target();
         let n = unreachable_n1();
         (to_json(&p), to_json(&n))
     }
@@ -1019,14 +1024,7 @@ mod writer {
         let n = unreachable_n1();
         let mut with_target = p.clone();
         with_target.metadata.resource_version = Some("8".into());
-        with_target.status = Some(k8s_openapi::api::core::v1::PodStatus {
-            conditions: Some(vec![k8s_openapi::api::core::v1::PodCondition {
-                type_: "DisruptionTarget".into(),
-                status: "True".into(),
-                ..Default::default()
-            }]),
-            ..Default::default()
-        });
+        with_target.status = disruption_target();
         // Later rounds read the pod with its DisruptionTarget condition: no second status write.
         let round = |refuse: bool| {
             let mut r = vec![ok(to_json(&with_target)), ok(to_json(&n))];
