@@ -6,6 +6,7 @@
 //! decision core, loops, writer, leader gate — is shared by production and simulation.
 
 use crate::logic::actions::EventRecord;
+use crate::logic::cached_pod::CachedPod;
 pub use crate::logic::view::ObjectVersion;
 use futures::stream::BoxStream;
 use jiff::Timestamp;
@@ -117,5 +118,6 @@ pub trait Cluster: Clone + Send + Sync + 'static {
 
     fn watch_nodes(&self) -> WatchStream<Node>;
     fn watch_leases(&self, namespace: &str) -> WatchStream<Lease>;
-    fn watch_pods(&self) -> WatchStream<Pod>;
+    /// Pods as the cache keeps them: an adapter may decode only the kept fields.
+    fn watch_pods(&self) -> WatchStream<CachedPod>;
 }

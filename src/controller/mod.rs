@@ -279,7 +279,7 @@ impl<C: Cluster> Control<C> {
                 },
             ),
             Resource::Pods => watch::forward(self.cluster.watch_pods(), generation, tx, r, |e| {
-                Delivery::Pod(Box::new(crate::cluster::map_event(e, CachedPod::from)))
+                Delivery::Pod(Box::new(e))
             }),
         };
         let abort = handle.abort_handle();
@@ -617,7 +617,8 @@ impl<C: Cluster> Control<C> {
                 for key in view::vanished(&self.view.pods, &listed) {
                     self.pod_deleted(&key);
                 }
-                self.view.prune_shared();
+                // Strings and toleration lists only the vanished pods used.
+                crate::logic::cached_pod::shared().prune();
                 self.synced[idx(Resource::Pods)] = true;
                 self.relisting[idx(Resource::Pods)] = false;
                 self.reconcile_all();

@@ -1042,7 +1042,7 @@ mod tests {
             fn watch_leases(&self, _: &str) -> WatchStream<Lease> {
                 unreachable!("the writer does not watch")
             }
-            fn watch_pods(&self) -> WatchStream<Pod> {
+            fn watch_pods(&self) -> WatchStream<crate::logic::cached_pod::CachedPod> {
                 unreachable!("the writer does not watch")
             }
         }
@@ -1393,7 +1393,7 @@ mod tests {
             fn watch_leases(&self, _: &str) -> WatchStream<Lease> {
                 unreachable!("the writer does not watch")
             }
-            fn watch_pods(&self) -> WatchStream<Pod> {
+            fn watch_pods(&self) -> WatchStream<crate::logic::cached_pod::CachedPod> {
                 unreachable!("the writer does not watch")
             }
         }

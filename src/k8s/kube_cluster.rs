@@ -4,6 +4,7 @@ use super::error::{api_error, watch_error};
 use super::pod_digest::PodDigest;
 use crate::cluster::{ApiError, Cluster, ObjectVersion, Result, WatchStream, map_event};
 use crate::logic::actions::{Component, EventRecord, EventType};
+use crate::logic::cached_pod::CachedPod;
 use crate::settings::InitialList;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
@@ -420,10 +421,10 @@ impl Cluster for KubeCluster {
     }
 
     /// Decoded as [`PodDigest`]s: only what the cache keeps (see `pod_digest`).
-    fn watch_pods(&self) -> WatchStream<Pod> {
+    fn watch_pods(&self) -> WatchStream<CachedPod> {
         let lists = self.lists("pods", &self.streaming_refused.pods);
         watch(Api::<PodDigest>::all(self.client.clone()), lists)
-            .map_ok(|event| map_event(event, PodDigest::into_pod))
+            .map_ok(|event| map_event(event, PodDigest::into_cached))
             .boxed()
     }
 }

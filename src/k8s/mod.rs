@@ -3,7 +3,7 @@
 mod error;
 mod kube_cluster;
 pub mod permissions;
-mod pod_digest;
+pub mod pod_digest;
 #[cfg(test)]
 mod tests;
 

@@ -1,101 +1,242 @@
-//! Pods as the pod watch decodes them: only the fields the controller's cache keeps.
+//! Pods as the pod watch decodes them: straight into the cache's shape.
 //!
 //! Decoding a list page into `k8s_openapi`'s `Pod` allocates every container, volume, env var
-//! and managed field, then the cache throws them away. At 300 000 pods that decoding (and
-//! moving 2 KiB structs through the watcher) was most of the first sync's CPU. `PodDigest`
-//! names the kept fields; serde skips the rest while parsing. It is the pods resource
-//! (`/api/v1/pods`) to kube, so the watcher, list paging and watch protocol are kube's own.
+//! and managed field, then the cache throws them away. At 300 000 pods that decoding was most
+//! of the first sync's CPU, and after it, allocating and freeing the kept strings was most of
+//! the rest: a pod repeats its namespace, node name, phase, condition types and statuses and
+//! the strings of its tolerations, and only the name and UID are its own. So `PodDigest` reads
+//! the kept fields into a [`CachedPod`] while `serde` parses them: repeated strings and
+//! toleration lists are looked up in the shared table (`cached_pod::shared`) from the parsed
+//! text, canonical UUIDs become their 16 bytes, conditions other than Ready and PodScheduled
+//! are parsed and dropped without allocating, and everything else is skipped. It is the pods
+//! resource (`/api/v1/pods`) to kube, so the watcher, list paging and watch protocol are
+//! kube's own.
 
-use k8s_openapi::api::core::v1::{Pod, PodCondition, PodSpec, PodStatus, Toleration};
+use crate::logic::cached_pod::{CachedPod, Condition, TolerationRef, Uid, shared};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
+use serde::de::{Deserializer, SeqAccess, Visitor};
 use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
 
-/// The kept fields of a pod.
-#[derive(Clone, Debug, Default, Deserialize)]
+/// A pod as the cache keeps it, with the resourceVersion kube's watcher tracks.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(from = "WirePod")]
 pub struct PodDigest {
-    #[serde(default, deserialize_with = "meta_digest")]
+    /// Only `resourceVersion` is set: it is all kube reads of a watched object.
     metadata: ObjectMeta,
-    #[serde(default)]
-    spec: Option<SpecDigest>,
-    #[serde(default)]
-    status: Option<StatusDigest>,
+    pod: CachedPod,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+impl PodDigest {
+    pub fn into_cached(self) -> CachedPod {
+        self.pod
+    }
+}
+
+/// The kept fields of a pod as they come over the wire.
+#[derive(Deserialize)]
+struct WirePod {
+    #[serde(default)]
+    metadata: WireMeta,
+    spec: Option<WireSpec>,
+    status: Option<WireStatus>,
+}
+
+#[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct MetaDigest {
-    name: Option<String>,
-    namespace: Option<String>,
-    uid: Option<String>,
+struct WireMeta {
+    name: Option<Box<str>>,
+    namespace: Option<SharedStr>,
+    uid: Option<WireUid>,
     resource_version: Option<String>,
     creation_timestamp: Option<Time>,
     deletion_timestamp: Option<Time>,
 }
 
-/// Reads `metadata` as a [`MetaDigest`] (skipping labels, annotations, owner references and
-/// managed fields) into the `ObjectMeta` kube needs for resourceVersion bookkeeping.
-fn meta_digest<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
-    let m = MetaDigest::deserialize(d)?;
-    Ok(ObjectMeta {
-        name: m.name,
-        namespace: m.namespace,
-        uid: m.uid,
-        resource_version: m.resource_version,
-        creation_timestamp: m.creation_timestamp,
-        deletion_timestamp: m.deletion_timestamp,
-        ..Default::default()
-    })
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct SpecDigest {
-    node_name: Option<String>,
-    tolerations: Option<Vec<Toleration>>,
+struct WireSpec {
+    node_name: Option<SharedStr>,
+    tolerations: Option<Vec<WireToleration>>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
-struct StatusDigest {
-    phase: Option<String>,
-    conditions: Option<Vec<ConditionDigest>>,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ConditionDigest {
+struct WireToleration {
+    key: Option<SharedStr>,
+    operator: Option<SharedStr>,
+    value: Option<SharedStr>,
+    effect: Option<SharedStr>,
+    toleration_seconds: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct WireStatus {
+    phase: Option<SharedStr>,
+    #[serde(default)]
+    conditions: Option<KeptConditions>,
+}
+
+/// A string from the shared table, looked up from the parsed text without allocating it.
+struct SharedStr(Arc<str>);
+
+impl<'de> Deserialize<'de> for SharedStr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = SharedStr;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SharedStr, E> {
+                Ok(SharedStr(shared().string(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// A UID read as [`Uid`] from the parsed text (a canonical UUID allocates nothing).
+struct WireUid(Uid);
+
+impl<'de> Deserialize<'de> for WireUid {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = WireUid;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a UID string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<WireUid, E> {
+                Ok(WireUid(Uid::parse(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// The condition types the cache keeps; the others are parsed and dropped.
+enum ConditionType {
+    Ready,
+    PodScheduled,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for ConditionType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = ConditionType;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a condition type")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ConditionType, E> {
+                Ok(match v {
+                    "Ready" => ConditionType::Ready,
+                    "PodScheduled" => ConditionType::PodScheduled,
+                    _ => ConditionType::Other,
+                })
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireCondition {
     #[serde(rename = "type")]
-    type_: String,
-    status: String,
+    type_: ConditionType,
+    status: Option<SharedStr>,
     last_transition_time: Option<Time>,
 }
 
-impl PodDigest {
-    /// The digest as a `Pod` with only the kept fields set.
-    pub fn into_pod(self) -> Pod {
-        let spec = self.spec.map(|s| PodSpec {
-            node_name: s.node_name,
-            tolerations: s.tolerations,
-            ..Default::default()
-        });
-        let status = self.status.map(|s| PodStatus {
-            phase: s.phase,
-            conditions: s.conditions.map(|cs| {
-                cs.into_iter()
-                    .map(|c| PodCondition {
-                        type_: c.type_,
-                        status: c.status,
-                        last_transition_time: c.last_transition_time,
-                        ..Default::default()
-                    })
-                    .collect()
-            }),
-            ..Default::default()
-        });
-        Pod {
-            metadata: self.metadata,
+impl WireCondition {
+    fn kept(self) -> Condition {
+        Condition {
+            status: self.status.map_or_else(|| shared().string(""), |s| s.0),
+            last_transition: self.last_transition_time.map(|t| t.0),
+        }
+    }
+}
+
+/// The first Ready and PodScheduled conditions of a pod's list (as `CachedPod::from` keeps
+/// them), read without collecting the list.
+#[derive(Default)]
+struct KeptConditions {
+    ready: Option<Condition>,
+    scheduled: Option<Condition>,
+}
+
+impl<'de> Deserialize<'de> for KeptConditions {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = KeptConditions;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of pod conditions")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<KeptConditions, A::Error> {
+                let mut kept = KeptConditions::default();
+                while let Some(c) = seq.next_element::<WireCondition>()? {
+                    let slot = match c.type_ {
+                        ConditionType::Ready => &mut kept.ready,
+                        ConditionType::PodScheduled => &mut kept.scheduled,
+                        ConditionType::Other => continue,
+                    };
+                    if slot.is_none() {
+                        *slot = Some(c.kept());
+                    }
+                }
+                Ok(kept)
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+impl From<WirePod> for PodDigest {
+    fn from(wire: WirePod) -> Self {
+        let WirePod {
+            metadata: meta,
             spec,
             status,
+        } = wire;
+        let (node_name, tolerations) = spec.map_or((None, None), |s| (s.node_name, s.tolerations));
+        let (phase, conditions) = status.map_or((None, None), |s| (s.phase, s.conditions));
+        let conditions = conditions.unwrap_or_default();
+        let tolerations = tolerations.map(|list| {
+            let refs: Vec<TolerationRef> = list
+                .iter()
+                .map(|t| TolerationRef {
+                    key: t.key.as_ref().map(|s| &*s.0),
+                    operator: t.operator.as_ref().map(|s| &*s.0),
+                    value: t.value.as_ref().map(|s| &*s.0),
+                    effect: t.effect.as_ref().map(|s| &*s.0),
+                    seconds: t.toleration_seconds,
+                })
+                .collect();
+            shared().tolerations(&refs)
+        });
+        PodDigest {
+            metadata: ObjectMeta {
+                resource_version: meta.resource_version,
+                ..Default::default()
+            },
+            pod: CachedPod {
+                namespace: meta.namespace.map(|s| s.0),
+                name: meta.name.unwrap_or_default(),
+                uid: meta.uid.map(|u| u.0),
+                created: meta.creation_timestamp.map(|t| t.0),
+                deleting: meta.deletion_timestamp.map(|t| t.0),
+                node_name: node_name.map(|s| s.0),
+                tolerations,
+                phase: phase.map(|s| s.0),
+                ready: conditions.ready,
+                scheduled: conditions.scheduled,
+            },
         }
     }
 }
@@ -130,7 +271,7 @@ impl kube::Resource for PodDigest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::logic::cached_pod::CachedPod;
+    use k8s_openapi::api::core::v1::Pod;
     use serde_json::json;
 
     fn full_pod_json() -> serde_json::Value {
@@ -163,25 +304,95 @@ mod tests {
         })
     }
 
+    fn cached(json: serde_json::Value) -> CachedPod {
+        serde_json::from_value::<PodDigest>(json)
+            .unwrap()
+            .into_cached()
+    }
+
     #[test]
     fn a_digest_caches_exactly_what_the_full_pod_caches() {
         let json = full_pod_json();
         let full: Pod = serde_json::from_value(json.clone()).unwrap();
         let digest: PodDigest = serde_json::from_value(json).unwrap();
-        assert_eq!(
-            CachedPod::from(digest.clone().into_pod()),
-            CachedPod::from(&full)
-        );
         assert_eq!(digest.metadata.resource_version.as_deref(), Some("42"));
-        assert!(digest.metadata.labels.is_none() && digest.metadata.managed_fields.is_none());
+        assert!(digest.metadata.labels.is_none() && digest.metadata.name.is_none());
+        assert_eq!(digest.into_cached(), CachedPod::from(full));
+    }
+
+    #[test]
+    fn conditions_are_kept_in_any_order_and_the_first_of_a_type_wins() {
+        let json = json!({
+            "metadata": {"name": "p", "uid": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"},
+            "status": {"conditions": [
+                {"status": "False", "lastTransitionTime": "2025-01-01T00:00:02Z", "type": "Ready"},
+                {"type": "ContainersReady", "status": "False"},
+                {"type": "Ready", "status": "True"},
+                {"lastTransitionTime": null, "type": "PodScheduled", "status": "True"}
+            ]}
+        });
+        let pod = cached(json.clone());
+        assert_eq!(
+            pod,
+            CachedPod::from(serde_json::from_value::<Pod>(json).unwrap())
+        );
+        let status = pod.to_pod().status.unwrap();
+        let conditions = status.conditions.unwrap();
+        assert_eq!(
+            (conditions[0].type_.as_str(), conditions[0].status.as_str()),
+            ("Ready", "False")
+        );
+        assert_eq!(
+            conditions[0].last_transition_time,
+            Some(Time("2025-01-01T00:00:02Z".parse().unwrap()))
+        );
+        assert_eq!(conditions[1].type_, "PodScheduled");
+        assert_eq!(
+            pod.uid().as_deref(),
+            Some("0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d")
+        );
+    }
+
+    #[test]
+    fn decoded_pods_share_their_node_name_and_toleration_list() {
+        let a = cached(full_pod_json());
+        let mut other = full_pod_json();
+        other["metadata"]["name"] = json!("web-1");
+        let b = cached(other);
+        assert!(Arc::ptr_eq(
+            a.node_name.as_ref().unwrap(),
+            b.node_name.as_ref().unwrap()
+        ));
+        assert!(Arc::ptr_eq(
+            a.tolerations.as_ref().unwrap(),
+            b.tolerations.as_ref().unwrap()
+        ));
+        let mut longer = full_pod_json();
+        longer["spec"]["tolerations"][0]["tolerationSeconds"] = json!(301);
+        let c = cached(longer);
+        assert_ne!(a.tolerations, c.tolerations);
+        assert_eq!(
+            c.tolerations.unwrap()[0].toleration_seconds,
+            Some(301),
+            "a list differing in one field is a list of its own"
+        );
     }
 
     #[test]
     fn a_pod_with_only_a_name_decodes() {
-        let digest: PodDigest = serde_json::from_value(json!({"metadata": {"name": "p"}})).unwrap();
-        let pod = digest.into_pod();
-        assert_eq!(pod.metadata.name.as_deref(), Some("p"));
-        assert!(pod.spec.is_none() && pod.status.is_none());
+        let pod = cached(json!({"metadata": {"name": "p"}, "spec": null, "status": null}));
+        assert_eq!(pod.key(), "default/p");
+        let rebuilt = pod.to_pod();
+        assert!(rebuilt.status.is_none());
+        assert!(rebuilt.spec.unwrap().node_name.is_none());
+    }
+
+    #[test]
+    fn a_condition_without_a_type_is_an_error_naming_the_field() {
+        let json =
+            json!({"metadata": {"name": "p"}, "status": {"conditions": [{"status": "True"}]}});
+        let e = serde_json::from_value::<PodDigest>(json).unwrap_err();
+        assert!(e.to_string().contains("`type`"), "{e}");
     }
 
     #[test]

@@ -13,20 +13,20 @@ use k8s_openapi::api::core::v1::{Pod, PodCondition, PodSpec, PodStatus, Tolerati
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
 /// A pod condition the cache keeps (Ready, PodScheduled): status and last transition.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Condition {
-    status: Arc<str>,
-    last_transition: Option<Timestamp>,
+pub(crate) struct Condition {
+    pub(crate) status: Arc<str>,
+    pub(crate) last_transition: Option<Timestamp>,
 }
 
 /// A pod UID. The API server writes UUIDs in their canonical text (36 characters, lower-case
 /// hex): kept as their 16 bytes, which saves ~60 bytes a pod (300 000 pods at 10k nodes) over a
 /// heap string. Anything else is kept as it came.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Uid {
+pub(crate) enum Uid {
     Uuid([u8; 16]),
     Text(Box<str>),
 }
@@ -39,6 +39,14 @@ impl Uid {
         match Uid::parse_uuid(&text) {
             Some(bytes) => Uid::Uuid(bytes),
             None => Uid::Text(text.into_boxed_str()),
+        }
+    }
+
+    /// As [`Uid::from_string`], allocating only for a UID that is not a canonical UUID.
+    pub(crate) fn parse(text: &str) -> Uid {
+        match Uid::parse_uuid(text) {
+            Some(bytes) => Uid::Uuid(bytes),
+            None => Uid::Text(text.into()),
         }
     }
 
@@ -88,26 +96,16 @@ impl Uid {
 /// The fields of a pod that decisions read.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CachedPod {
-    namespace: Option<Arc<str>>,
-    name: Box<str>,
-    uid: Option<Uid>,
-    created: Option<Timestamp>,
-    deleting: Option<Timestamp>,
-    node_name: Option<Arc<str>>,
-    tolerations: Option<Arc<[Toleration]>>,
-    phase: Option<Arc<str>>,
-    ready: Option<Condition>,
-    scheduled: Option<Condition>,
-}
-
-fn condition(conditions: &[PodCondition], type_: &str) -> Option<Condition> {
-    conditions
-        .iter()
-        .find(|c| c.type_ == type_)
-        .map(|c| Condition {
-            status: c.status.as_str().into(),
-            last_transition: c.last_transition_time.as_ref().map(|t| t.0),
-        })
+    pub(crate) namespace: Option<Arc<str>>,
+    pub(crate) name: Box<str>,
+    pub(crate) uid: Option<Uid>,
+    pub(crate) created: Option<Timestamp>,
+    pub(crate) deleting: Option<Timestamp>,
+    pub(crate) node_name: Option<Arc<str>>,
+    pub(crate) tolerations: Option<Arc<[Toleration]>>,
+    pub(crate) phase: Option<Arc<str>>,
+    pub(crate) ready: Option<Condition>,
+    pub(crate) scheduled: Option<Condition>,
 }
 
 fn pod_condition(type_: &str, c: &Condition) -> PodCondition {
@@ -193,9 +191,9 @@ impl From<&Pod> for CachedPod {
 }
 
 impl From<Pod> for CachedPod {
-    /// Keeps what decisions read of `pod`, moving the name, UID and tolerations rather than
-    /// copying them: the pod watch hands over every pod this way (300 000 in a first sync at
-    /// 10k nodes), and copies and the frees of the originals were a good part of its CPU.
+    /// Keeps what decisions read of `pod`, sharing its strings and toleration list through
+    /// [`shared`]. The pod watch of `run` decodes pods straight into this shape instead
+    /// (`k8s::pod_digest`); the simulation and tests come through here.
     fn from(pod: Pod) -> Self {
         let Pod {
             metadata: meta,
@@ -205,23 +203,81 @@ impl From<Pod> for CachedPod {
         let (node_name, tolerations) = spec.map_or((None, None), |s| (s.node_name, s.tolerations));
         let (phase, conditions) = status.map_or((None, None), |s| (s.phase, s.conditions));
         let conditions = conditions.unwrap_or_default();
+        let mut shared = shared();
+        let mut condition = |type_: &str| {
+            conditions
+                .iter()
+                .find(|c| c.type_ == type_)
+                .map(|c| Condition {
+                    status: shared.string(&c.status),
+                    last_transition: c.last_transition_time.as_ref().map(|t| t.0),
+                })
+        };
+        let (ready, scheduled) = (condition("Ready"), condition("PodScheduled"));
+        let list = tolerations.map(|list| {
+            let refs: Vec<TolerationRef> = list.iter().map(TolerationRef::from).collect();
+            shared.tolerations(&refs)
+        });
         CachedPod {
-            namespace: meta.namespace.as_deref().map(Into::into),
+            namespace: meta.namespace.as_deref().map(|s| shared.string(s)),
             name: meta.name.unwrap_or_default().into_boxed_str(),
             uid: meta.uid.map(Uid::from_string),
             created: meta.creation_timestamp.map(|t| t.0),
             deleting: meta.deletion_timestamp.map(|t| t.0),
-            node_name: node_name.as_deref().map(Into::into),
-            tolerations: tolerations.map(Arc::from),
-            phase: phase.as_deref().map(Into::into),
-            ready: condition(&conditions, "Ready"),
-            scheduled: condition(&conditions, "PodScheduled"),
+            node_name: node_name.as_deref().map(|s| shared.string(s)),
+            tolerations: list,
+            phase: phase.as_deref().map(|s| shared.string(s)),
+            ready,
+            scheduled,
+        }
+    }
+}
+
+/// A toleration's fields, borrowed: what a shared list is looked up by, so that a decoded pod
+/// whose list is already shared allocates nothing for it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TolerationRef<'a> {
+    pub key: Option<&'a str>,
+    pub operator: Option<&'a str>,
+    pub value: Option<&'a str>,
+    pub effect: Option<&'a str>,
+    pub seconds: Option<i64>,
+}
+
+impl<'a> From<&'a Toleration> for TolerationRef<'a> {
+    fn from(t: &'a Toleration) -> Self {
+        TolerationRef {
+            key: t.key.as_deref(),
+            operator: t.operator.as_deref(),
+            value: t.value.as_deref(),
+            effect: t.effect.as_deref(),
+            seconds: t.toleration_seconds,
+        }
+    }
+}
+
+impl TolerationRef<'_> {
+    fn matches(&self, t: &Toleration) -> bool {
+        self.key == t.key.as_deref()
+            && self.operator == t.operator.as_deref()
+            && self.value == t.value.as_deref()
+            && self.effect == t.effect.as_deref()
+            && self.seconds == t.toleration_seconds
+    }
+
+    fn to_toleration(self) -> Toleration {
+        Toleration {
+            key: self.key.map(str::to_string),
+            operator: self.operator.map(str::to_string),
+            value: self.value.map(str::to_string),
+            effect: self.effect.map(str::to_string),
+            toleration_seconds: self.seconds,
         }
     }
 }
 
 /// One shared copy of each distinct toleration list and of each repeated string.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct Shared {
     /// Toleration lists by a hash of their content; equal hashes are told apart by comparing.
     lists: BTreeMap<u64, Vec<Arc<[Toleration]>>>,
@@ -230,46 +286,49 @@ pub struct Shared {
 }
 
 /// A hash of a toleration list's content (`Toleration` itself does not implement `Hash`).
-fn content_hash(list: &[Toleration]) -> u64 {
+fn content_hash(list: &[TolerationRef]) -> u64 {
     let mut h = DefaultHasher::new();
     for t in list {
-        (
-            &t.key,
-            &t.operator,
-            &t.value,
-            &t.effect,
-            t.toleration_seconds,
-        )
-            .hash(&mut h);
+        (t.key, t.operator, t.value, t.effect, t.seconds).hash(&mut h);
     }
     h.finish()
 }
 
+/// The table every cached pod shares its strings and toleration lists through. It is one for
+/// the process because pods are made where no state can be passed in: inside `serde`'s
+/// decoding of a list page, which kube drives (`k8s::pod_digest`). Sharing changes no value,
+/// only how many copies of it exist, so decisions stay functions of their inputs.
+static SHARED: LazyLock<Mutex<Shared>> = LazyLock::new(Mutex::default);
+
+/// The process's shared table (see [`SHARED`]); a panic elsewhere while holding it cannot
+/// leave it inconsistent (each call is a single insert or look-up), so poisoning is ignored.
+pub fn shared() -> MutexGuard<'static, Shared> {
+    SHARED.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl Shared {
-    /// Points `pod` at the shared copies of its toleration list and strings (adding new ones).
-    pub fn share(&mut self, pod: &mut CachedPod) {
-        if let Some(list) = &pod.tolerations {
-            let bucket = self.lists.entry(content_hash(list)).or_default();
-            match bucket.iter().find(|shared| shared[..] == list[..]) {
-                Some(shared) => pod.tolerations = Some(Arc::clone(shared)),
-                None => bucket.push(Arc::clone(list)),
-            }
+    /// The shared copy of `s` (added if new).
+    pub fn string(&mut self, s: &str) -> Arc<str> {
+        if let Some(shared) = self.strings.get(s) {
+            return Arc::clone(shared);
         }
-        let strings = [
-            pod.namespace.as_mut(),
-            pod.node_name.as_mut(),
-            pod.phase.as_mut(),
-            pod.ready.as_mut().map(|c| &mut c.status),
-            pod.scheduled.as_mut().map(|c| &mut c.status),
-        ];
-        for s in strings.into_iter().flatten() {
-            match self.strings.get(s) {
-                Some(shared) => *s = Arc::clone(shared),
-                None => {
-                    self.strings.insert(Arc::clone(s));
-                }
-            }
+        let new: Arc<str> = s.into();
+        self.strings.insert(Arc::clone(&new));
+        new
+    }
+
+    /// The shared copy of the toleration list `list` describes (added if new).
+    pub fn tolerations(&mut self, list: &[TolerationRef]) -> Arc<[Toleration]> {
+        let bucket = self.lists.entry(content_hash(list)).or_default();
+        let same = |shared: &&Arc<[Toleration]>| {
+            shared.len() == list.len() && list.iter().zip(shared.iter()).all(|(r, t)| r.matches(t))
+        };
+        if let Some(shared) = bucket.iter().find(same) {
+            return Arc::clone(shared);
         }
+        let new: Arc<[Toleration]> = list.iter().map(|t| t.to_toleration()).collect();
+        bucket.push(Arc::clone(&new));
+        new
     }
 
     /// Forgets what no pod uses any more (its only holder is this table).
@@ -442,31 +501,40 @@ mod tests {
     #[test]
     fn equal_toleration_lists_and_strings_are_shared_and_unused_ones_pruned() {
         let mut table = Shared::default();
-        let mut a = CachedPod::from(&full_pod());
-        let mut b = CachedPod::from(&full_pod());
-        table.share(&mut a);
-        table.share(&mut b);
+        let list = [toleration("k", Some(30))];
+        let refs: Vec<TolerationRef> = list.iter().map(TolerationRef::from).collect();
+        let (a, b) = (table.tolerations(&refs), table.tolerations(&refs));
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(&a[..], &list[..]);
+        let (x, y) = (table.string("n"), table.string("n"));
+        assert!(Arc::ptr_eq(&x, &y));
+        let other = [toleration("k", Some(31))];
+        let c = table.tolerations(&other.iter().map(TolerationRef::from).collect::<Vec<_>>());
+        assert!(!Arc::ptr_eq(&a, &c));
+        assert_eq!(table.len(), 3);
+        drop(c);
+        table.prune();
+        assert_eq!(table.len(), 2);
+        drop((a, b, x, y));
+        table.prune();
+        assert!(table.is_empty());
+    }
+
+    #[test]
+    fn pods_converted_anywhere_share_one_copy_of_their_strings_and_tolerations() {
+        let (a, b) = (CachedPod::from(&full_pod()), CachedPod::from(&full_pod()));
         assert!(Arc::ptr_eq(
             a.tolerations.as_ref().unwrap(),
             b.tolerations.as_ref().unwrap()
         ));
         assert!(Arc::ptr_eq(
-            a.node_name.as_ref().unwrap(),
-            b.node_name.as_ref().unwrap()
+            a.namespace.as_ref().unwrap(),
+            b.namespace.as_ref().unwrap()
         ));
-        // ns, n, Running, False, True; one toleration list.
-        assert_eq!(table.len(), 6);
-        let mut other = full_pod();
-        other.spec.as_mut().unwrap().tolerations = Some(vec![toleration("k", Some(31))]);
-        let mut c = CachedPod::from(&other);
-        table.share(&mut c);
-        assert_eq!(table.len(), 7);
-        drop(c);
-        table.prune();
-        assert_eq!(table.len(), 6);
-        drop((a, b));
-        table.prune();
-        assert!(table.is_empty());
+        assert!(Arc::ptr_eq(
+            &a.ready.as_ref().unwrap().status,
+            &b.ready.as_ref().unwrap().status
+        ));
     }
 
     #[test]

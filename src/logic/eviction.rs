@@ -237,6 +237,11 @@ impl TaintManager {
         listing: bool,
     ) {
         let key = new.key();
+        if listing && !self.bindings_seen.contains_key(&key) {
+            // A listed pod records no binding and has none to forget (every pod of a first
+            // list comes through here).
+            return;
+        }
         let uid = new.uid();
         let Some(node) = new.node() else {
             self.bindings_seen.remove(&key);

@@ -1,6 +1,6 @@
 //! The controller's picture of the cluster: what the watches delivered, as plain data.
 
-use super::cached_pod::{CachedPod, Shared};
+use super::cached_pod::CachedPod;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use std::borrow::Borrow;
@@ -19,8 +19,6 @@ pub struct ClusterView {
     pub pods: BTreeMap<PodKey, Box<CachedPod>>,
     /// `spec.nodeName` -> pod keys (the same allocations as the keys of `pods`).
     pub pods_by_node: BTreeMap<String, BTreeSet<PodKey>>,
-    /// The toleration lists and strings the cached pods share.
-    shared: Shared,
 }
 
 /// A pod's `namespace/name`, allocated once and shared by the pod map and its node index (at
@@ -44,19 +42,18 @@ impl ClusterView {
     /// Inserts or replaces a pod, keeping the node index in step; returns its key and the
     /// previous copy.
     pub fn put_pod(&mut self, pod: impl Into<CachedPod>) -> (PodKey, Option<CachedPod>) {
-        let mut pod = pod.into();
-        self.shared.share(&mut pod);
+        let pod = Box::new(pod.into());
+        let node = pod.node_name.clone().filter(|n| !n.is_empty());
         let key = pod.key();
-        let node = pod.node().map(str::to_string);
         let (key, old) = match self.pods.get_key_value(key.as_str()) {
             Some((existing, _)) => {
                 let existing = Arc::clone(existing);
-                let old = self.pods.insert(Arc::clone(&existing), Box::new(pod));
+                let old = self.pods.insert(Arc::clone(&existing), pod);
                 (existing, old.map(|old| *old))
             }
             None => {
                 let key: PodKey = key.into();
-                self.pods.insert(Arc::clone(&key), Box::new(pod));
+                self.pods.insert(Arc::clone(&key), pod);
                 (key, None)
             }
         };
@@ -64,10 +61,16 @@ impl ClusterView {
             self.unindex(old_node, &key);
         }
         if let Some(node) = node {
-            self.pods_by_node
-                .entry(node)
-                .or_default()
-                .insert(Arc::clone(&key));
+            // Looked up before inserting, so that only a node's first pod allocates its name.
+            match self.pods_by_node.get_mut(&*node) {
+                Some(keys) => {
+                    keys.insert(Arc::clone(&key));
+                }
+                None => {
+                    let keys = BTreeSet::from([Arc::clone(&key)]);
+                    self.pods_by_node.insert(node.to_string(), keys);
+                }
+            }
         }
         (key, old)
     }
@@ -101,12 +104,6 @@ impl ClusterView {
                     .collect()
             })
             .unwrap_or_default()
-    }
-
-    /// Forgets shared toleration lists and strings no cached pod uses any more (after a
-    /// re-list).
-    pub fn prune_shared(&mut self) {
-        self.shared.prune();
     }
 }
 

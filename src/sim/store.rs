@@ -11,9 +11,10 @@ use crate::clock::{Clock, TokioClock};
 use crate::cluster::{ApiError, Cluster, ObjectVersion, Result, WatchStream};
 use crate::controller::Hooks;
 use crate::logic::actions::EventRecord;
+use crate::logic::cached_pod::CachedPod;
 use crate::logic::time::truncate_to_second;
 use crate::logic::zones::ZoneState;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, NodeCondition, NodeStatus, Pod, PodCondition};
@@ -284,7 +285,9 @@ struct State {
     resource_version: u64,
     uid_counter: u64,
     nodes: BTreeMap<String, Node>,
-    pods: BTreeMap<Key, Pod>,
+    /// Shared, so that a list's snapshot (`simulate --serve`) copies pointers, not 300 000
+    /// pods under the lock.
+    pods: BTreeMap<Key, Arc<Pod>>,
     leases: BTreeMap<Key, Lease>,
     pdbs: Vec<PdbSpec>,
     /// Pods the controller removed, with their labels: their owners would replace them, so
@@ -602,7 +605,7 @@ impl Store {
             let state = &mut *state;
             let nodes: Vec<Node> = state.nodes.values().cloned().collect();
             state.node_watchers.reconnect_all(|_| nodes.clone());
-            let pods: Vec<Pod> = state.pods.values().cloned().collect();
+            let pods: Vec<Pod> = state.pods.values().map(|p| Pod::clone(p)).collect();
             state.pod_watchers.reconnect_all(|_| pods.clone());
             let leases = &state.leases;
             let list = |ns: Option<&str>| {
@@ -838,7 +841,7 @@ impl Store {
         pod.metadata.creation_timestamp = Some(Time(truncate_to_second(created)));
         truncate_pod_status(&mut pod);
         state.disrupted.remove(&key);
-        state.pods.insert(key, pod.clone());
+        state.pods.insert(key, Arc::new(pod.clone()));
         state
             .pod_watchers
             .deliver_created(Some(&namespace), pod.clone());
@@ -849,12 +852,12 @@ impl Store {
         self.lock()
             .pods
             .get(&(namespace.to_string(), name.to_string()))
-            .cloned()
+            .map(|p| Pod::clone(p))
             .ok_or_else(|| ApiError::NotFound(format!("pods \"{name}\" not found")))
     }
 
     pub fn list_pods(&self) -> Vec<Pod> {
-        self.lock().pods.values().cloned().collect()
+        self.lock().pods.values().map(|p| Pod::clone(p)).collect()
     }
 
     /// PUT pods/{name}/status: changes status only.
@@ -870,7 +873,7 @@ impl Store {
         let stored = state
             .pods
             .get(&key)
-            .cloned()
+            .map(|p| Pod::clone(p))
             .ok_or_else(|| ApiError::NotFound(format!("pods \"{name}\" not found")))?;
         check_preconditions(&stored.metadata, &pod.metadata, &format!("pods \"{name}\""))?;
         let mut updated = stored.clone();
@@ -899,7 +902,7 @@ impl Store {
                 self.record_locked(&mut state, kind);
             }
         }
-        state.pods.insert(key, updated.clone());
+        state.pods.insert(key, Arc::new(updated.clone()));
         state
             .pod_watchers
             .deliver(Some(&namespace), Event::Apply(updated.clone()));
@@ -918,7 +921,7 @@ impl Store {
         let stored = state
             .pods
             .get(&key)
-            .cloned()
+            .map(|p| Pod::clone(p))
             .ok_or_else(|| ApiError::NotFound(format!("pods \"{name}\" not found")))?;
         let mut updated = stored.clone();
         change(&mut updated);
@@ -928,7 +931,7 @@ impl Store {
             return Ok(stored);
         }
         updated.metadata.resource_version = Some(state.next_resource_version());
-        state.pods.insert(key, updated.clone());
+        state.pods.insert(key, Arc::new(updated.clone()));
         state
             .pod_watchers
             .deliver(Some(namespace), Event::Apply(updated.clone()));
@@ -936,7 +939,7 @@ impl Store {
     }
 
     fn remove_pod_locked(&self, state: &mut State, key: &Key) -> Option<Pod> {
-        let mut pod = state.pods.remove(key)?;
+        let mut pod = Arc::unwrap_or_clone(state.pods.remove(key)?);
         pod.metadata.resource_version = Some(state.next_resource_version());
         state
             .pod_watchers
@@ -948,7 +951,7 @@ impl Store {
         let pod = state
             .pods
             .get(key)
-            .cloned()
+            .map(|p| Pod::clone(p))
             .ok_or_else(|| ApiError::NotFound(format!("pods \"{}\" not found", key.1)))?;
         if !uid.is_empty() && pod.metadata.uid.as_deref() != Some(uid) {
             return Err(ApiError::Conflict(format!(
@@ -1014,7 +1017,7 @@ impl Store {
                                 pdb.selector.iter().all(|(k, v)| l.and_then(|l| l.get(k)) == Some(v))
                             }
                         })
-                        .map(|(_, p)| p)
+                        .map(|(_, p)| &**p)
                         .collect();
                     let missing = state
                         .disrupted
@@ -1172,7 +1175,7 @@ impl Store {
     pub fn watch_pods(&self) -> WatchStream<Pod> {
         let mut state = self.lock();
         let outage = state.outages > 0;
-        let objects = state.pods.values().cloned().collect();
+        let objects = state.pods.values().map(|p| Pod::clone(p)).collect();
         stream(state.pod_watchers.open(None, outage, objects))
     }
 
@@ -1281,14 +1284,15 @@ impl Store {
         )
     }
 
-    /// The pods (of `namespace`, or all) and the resourceVersion they are current at.
-    pub fn list_pods_at(&self, namespace: Option<&str>) -> (Vec<Pod>, u64) {
+    /// The pods (of `namespace`, or all) and the resourceVersion they are current at; the
+    /// pods themselves are shared with the store (a copy-on-write snapshot).
+    pub fn list_pods_at(&self, namespace: Option<&str>) -> (Vec<Arc<Pod>>, u64) {
         let state = self.lock();
         let pods = state
             .pods
             .iter()
             .filter(|((ns, _), _)| namespace.is_none_or(|want| want == ns))
-            .map(|(_, p)| p.clone())
+            .map(|(_, p)| Arc::clone(p))
             .collect();
         (pods, state.resource_version)
     }
@@ -1423,8 +1427,11 @@ impl Cluster for SimCluster {
         self.store.watch_leases(namespace)
     }
 
-    fn watch_pods(&self) -> WatchStream<Pod> {
-        self.store.watch_pods()
+    fn watch_pods(&self) -> WatchStream<CachedPod> {
+        self.store
+            .watch_pods()
+            .map_ok(|e| crate::cluster::map_event(e, CachedPod::from))
+            .boxed()
     }
 }
 

@@ -673,14 +673,14 @@ fn list_or_watch<K: Served>(
     let (items, resource_version, start) = match query.get("continue").filter(|t| !t.is_empty()) {
         Some(token) => {
             let (rv, after) = parse_continue(token)?;
-            let items = app.pages.find::<K>(&scope, rv).ok_or_else(|| {
+            let items = app.pages.find::<Arc<K>>(&scope, rv).ok_or_else(|| {
                 HttpError::new(
                     410,
                     "Expired",
                     format!("the continue token {token:?} is too old; list again"),
                 )
             })?;
-            let start = items.partition_point(|item| watch::key(item) <= after);
+            let start = items.partition_point(|item| watch::key(&**item) <= after);
             (items, rv, start)
         }
         None => {
@@ -695,7 +695,7 @@ fn list_or_watch<K: Served>(
         && items.len() - start > limit
     {
         end = start + limit;
-        let (ns, name) = watch::key(&items[end - 1]);
+        let (ns, name) = watch::key(&*items[end - 1]);
         next = Some(format!("{resource_version}:{ns}:{name}"));
         if start == 0 {
             app.pages.keep(scope, resource_version, Arc::clone(&items));

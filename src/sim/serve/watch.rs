@@ -31,6 +31,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -56,7 +57,9 @@ pub(super) trait Served:
     + k8s_openapi::Resource
     + k8s_openapi::Metadata<Ty = ObjectMeta>
 {
-    fn list(store: &Store, namespace: Option<&str>) -> (Vec<Self>, u64);
+    /// The objects and the resourceVersion they are current at, shared with the store where
+    /// it keeps them shared (pods), so that listing 300 000 of them copies no object.
+    fn list(store: &Store, namespace: Option<&str>) -> (Vec<Arc<Self>>, u64);
     fn poll(
         store: &Store,
         mark: &WatchMark,
@@ -66,8 +69,9 @@ pub(super) trait Served:
 }
 
 impl Served for Node {
-    fn list(store: &Store, _: Option<&str>) -> (Vec<Self>, u64) {
-        store.list_nodes_at()
+    fn list(store: &Store, _: Option<&str>) -> (Vec<Arc<Self>>, u64) {
+        let (nodes, rv) = store.list_nodes_at();
+        (nodes.into_iter().map(Arc::new).collect(), rv)
     }
     fn poll(store: &Store, mark: &WatchMark, _: Option<&str>, since: u64) -> WatchPoll<Self> {
         store.poll_node_watch(mark, since)
@@ -75,7 +79,7 @@ impl Served for Node {
 }
 
 impl Served for Pod {
-    fn list(store: &Store, namespace: Option<&str>) -> (Vec<Self>, u64) {
+    fn list(store: &Store, namespace: Option<&str>) -> (Vec<Arc<Self>>, u64) {
         store.list_pods_at(namespace)
     }
     fn poll(store: &Store, mark: &WatchMark, ns: Option<&str>, since: u64) -> WatchPoll<Self> {
@@ -84,8 +88,9 @@ impl Served for Pod {
 }
 
 impl Served for Lease {
-    fn list(store: &Store, namespace: Option<&str>) -> (Vec<Self>, u64) {
-        store.list_leases_at(namespace)
+    fn list(store: &Store, namespace: Option<&str>) -> (Vec<Arc<Self>>, u64) {
+        let (leases, rv) = store.list_leases_at(namespace);
+        (leases.into_iter().map(Arc::new).collect(), rv)
     }
     fn poll(store: &Store, mark: &WatchMark, ns: Option<&str>, since: u64) -> WatchPoll<Self> {
         store.poll_lease_watch(mark, ns, since)
@@ -127,7 +132,7 @@ fn line<T: Serialize>(kind: &str, object: &T) -> Bytes {
 
 /// The current objects a watch starts with, serialized frame by frame as the body is polled.
 struct Initial<K> {
-    objects: std::vec::IntoIter<K>,
+    objects: std::vec::IntoIter<Arc<K>>,
     /// A streaming list: end with the initial-events-end bookmark.
     end_bookmark: bool,
 }
@@ -615,7 +620,10 @@ mod tests {
     fn initial_objects_are_sent_in_frames_of_whole_lines_in_order() {
         let count = 20_000;
         let mut initial = Initial {
-            objects: (0..count).map(lease).collect::<Vec<_>>().into_iter(),
+            objects: (0..count)
+                .map(|i| Arc::new(lease(i)))
+                .collect::<Vec<_>>()
+                .into_iter(),
             end_bookmark: true,
         };
         let mut frames = Vec::new();
