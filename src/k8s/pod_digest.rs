@@ -79,22 +79,28 @@ struct WireStatus {
     conditions: Option<KeptConditions>,
 }
 
+/// Reads a JSON string through `f` from the parsed text, so that what `f` makes of it is the
+/// only allocation (if any).
+fn from_text<'de, D: Deserializer<'de>, T>(d: D, f: fn(&str) -> T) -> Result<T, D::Error> {
+    struct Text<T>(fn(&str) -> T);
+    impl<T> Visitor<'_> for Text<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
+            Ok((self.0)(v))
+        }
+    }
+    d.deserialize_str(Text(f))
+}
+
 /// A string from the shared table, looked up from the parsed text without allocating it.
 struct SharedStr(Arc<str>);
 
 impl<'de> Deserialize<'de> for SharedStr {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = SharedStr;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SharedStr, E> {
-                Ok(SharedStr(shared().string(v)))
-            }
-        }
-        d.deserialize_str(V)
+        from_text(d, |v| SharedStr(shared().string(v)))
     }
 }
 
@@ -103,17 +109,7 @@ struct WireUid(Uid);
 
 impl<'de> Deserialize<'de> for WireUid {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = WireUid;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a UID string")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<WireUid, E> {
-                Ok(WireUid(Uid::parse(v)))
-            }
-        }
-        d.deserialize_str(V)
+        from_text(d, |v| WireUid(Uid::parse(v)))
     }
 }
 
@@ -126,21 +122,11 @@ enum ConditionType {
 
 impl<'de> Deserialize<'de> for ConditionType {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = ConditionType;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a condition type")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ConditionType, E> {
-                Ok(match v {
-                    "Ready" => ConditionType::Ready,
-                    "PodScheduled" => ConditionType::PodScheduled,
-                    _ => ConditionType::Other,
-                })
-            }
-        }
-        d.deserialize_str(V)
+        from_text(d, |v| match v {
+            "Ready" => ConditionType::Ready,
+            "PodScheduled" => ConditionType::PodScheduled,
+            _ => ConditionType::Other,
+        })
     }
 }
 
