@@ -32,18 +32,18 @@ use std::mem::take;
 use std::sync::Arc;
 use tasks::Tasks;
 use tokio::sync::{mpsc, watch as tokio_watch};
-
-/// Watch events waiting for the control loop at most. A full inbox holds the watch tasks back,
-/// and so the reading of their responses: with streaming lists (`--initial-list=streaming`)
-/// decoding outruns the control loop, and an unbounded inbox held ~60 MiB of decoded pods at
-/// 10k nodes.
-const INBOX: usize = 4096;
 use tokio::time::Instant;
 use tracing::{Instrument, info, warn};
 use watch::{Delivery, Resource, Tagged};
 use writer::Writer;
 
 use cache::lean_node;
+
+/// Watch events waiting for the control loop at most. A full inbox holds the watch tasks back,
+/// and so the reading of their responses: with streaming lists (`--initial-list=streaming`)
+/// decoding outruns the control loop, and an unbounded inbox held ~60 MiB of decoded pods at
+/// 10k nodes.
+const INBOX: usize = 4096;
 
 /// Things the controller reports that are not API writes (the simulator records them in its
 /// timeline; production only logs and counts them).

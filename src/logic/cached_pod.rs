@@ -35,14 +35,7 @@ pub(crate) enum Uid {
 const UUID_DASHES: [usize; 4] = [8, 13, 18, 23];
 
 impl Uid {
-    fn from_string(text: String) -> Uid {
-        match Uid::parse_uuid(&text) {
-            Some(bytes) => Uid::Uuid(bytes),
-            None => Uid::Text(text.into_boxed_str()),
-        }
-    }
-
-    /// As [`Uid::from_string`], allocating only for a UID that is not a canonical UUID.
+    /// The UID `text` names; allocates only for one that is not a canonical UUID.
     pub(crate) fn parse(text: &str) -> Uid {
         match Uid::parse_uuid(text) {
             Some(bytes) => Uid::Uuid(bytes),
@@ -221,7 +214,7 @@ impl From<Pod> for CachedPod {
         CachedPod {
             namespace: meta.namespace.as_deref().map(|s| shared.string(s)),
             name: meta.name.unwrap_or_default().into_boxed_str(),
-            uid: meta.uid.map(Uid::from_string),
+            uid: meta.uid.as_deref().map(Uid::parse),
             created: meta.creation_timestamp.map(|t| t.0),
             deleting: meta.deletion_timestamp.map(|t| t.0),
             node_name: node_name.as_deref().map(|s| shared.string(s)),
@@ -357,11 +350,11 @@ mod tests {
     #[test]
     fn a_canonical_uuid_is_kept_as_bytes_and_prints_back_the_same() {
         let text = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
-        let uid = Uid::from_string(text.to_string());
+        let uid = Uid::parse(text);
         assert!(matches!(uid, Uid::Uuid(_)), "{uid:?}");
         assert_eq!(uid.text(), text);
         assert_eq!(
-            Uid::from_string("00000000-0000-4000-8000-000000000001".into()).text(),
+            Uid::parse("00000000-0000-4000-8000-000000000001").text(),
             "00000000-0000-4000-8000-000000000001"
         );
     }
@@ -377,7 +370,7 @@ mod tests {
             "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4g",
             "{a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d}",
         ] {
-            let uid = Uid::from_string(text.to_string());
+            let uid = Uid::parse(text);
             assert!(matches!(uid, Uid::Text(_)), "{text:?}: {uid:?}");
             assert_eq!(uid.text(), text);
         }
@@ -385,8 +378,8 @@ mod tests {
 
     #[test]
     fn pods_with_different_uuids_are_told_apart() {
-        let a = Uid::from_string("0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d".into());
-        let b = Uid::from_string("0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4e".into());
+        let a = Uid::parse("0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d");
+        let b = Uid::parse("0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4e");
         assert_ne!(a, b);
     }
 
