@@ -25,18 +25,138 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_node-lifecycle-controller");
 
-/// Seconds the pods tolerate `unreachable:NoExecute` (the countdown under test).
-const TOLERATION: f64 = 10.0;
-/// `--leader-elect-lease-duration`, in seconds.
-const LEASE: f64 = 3.0;
+// ---------------------------------------------------------------------------------------------
+// Timings and seed.
+//
+// Every time below is written at scale 1 and multiplied by `NLC_PROCESSES_TIME_SCALE` (default
+// 1): the scenarios, the controller's periods and leases, the countdowns and the bounds derived
+// from them, so that the same tests can be re-run slower or faster, e.g.
+// `NLC_PROCESSES_TIME_SCALE=2.5 NLC_PROCESSES_SEED=7 cargo test --test processes`. The slack a
+// bound allows for the machine itself (process start-up, HTTP, a loaded CI runner) never shrinks
+// below its scale-1 value. `NLC_PROCESSES_SEED` (default 0) is `simulate --seed`: the simulated
+// kubelets' phase offsets.
+
+/// The scale and seed of this run, read once from the environment.
+struct Timing {
+    scale: f64,
+    seed: u64,
+}
+
+fn timing() -> &'static Timing {
+    static TIMING: std::sync::OnceLock<Timing> = std::sync::OnceLock::new();
+    TIMING.get_or_init(|| {
+        let scale = match std::env::var("NLC_PROCESSES_TIME_SCALE") {
+            Err(_) => 1.0,
+            Ok(v) => match v.trim().parse::<f64>() {
+                Ok(s) if s.is_finite() && (0.25..=20.0).contains(&s) => s,
+                _ => panic!(
+                    "NLC_PROCESSES_TIME_SCALE={v:?}: expected a number from 0.25 to 20 (1 = the \
+                     timings as written)"
+                ),
+            },
+        };
+        let seed = match std::env::var("NLC_PROCESSES_SEED") {
+            Err(_) => 0,
+            Ok(v) => v.trim().parse().unwrap_or_else(|_| {
+                panic!("NLC_PROCESSES_SEED={v:?}: expected a non-negative integer")
+            }),
+        };
+        if (scale, seed) != (1.0, 0) {
+            eprintln!("processes: time scale {scale}, seed {seed}");
+        }
+        Timing { scale, seed }
+    })
+}
+
+/// `base` seconds (at scale 1) at this run's scale.
+fn t(base: f64) -> f64 {
+    base * timing().scale
+}
+
+/// Slack for the machine: `base` seconds at scale 1, scaled up with slower runs, never below.
+fn slack(base: f64) -> f64 {
+    base * timing().scale.max(1.0)
+}
+
+/// `base` seconds at this run's scale as a duration for a flag or a scenario (whole ms).
+fn dur(base: f64) -> String {
+    format!("{}ms", (t(base) * 1000.0).round() as u64)
+}
+
+/// `--node-monitor-grace-period` (and the startup grace period).
+fn grace() -> f64 {
+    t(4.0)
+}
+
+/// `--leader-elect-lease-duration`.
+fn lease() -> f64 {
+    t(3.0)
+}
+
+/// `--leader-elect-retry-period`.
+fn retry() -> f64 {
+    t(0.5)
+}
+
+/// The kubelets' Lease renewal interval and status update frequency.
+fn heartbeat_interval() -> f64 {
+    t(1.0)
+}
+
+/// Seconds between two NoExecute taints in one zone (`--node-eviction-rate` is its inverse).
+fn eviction_interval() -> f64 {
+    t(10.0)
+}
+
+/// A `tolerationSeconds` of `base` at scale 1: whole seconds, as the API has them.
+fn toleration(base: f64) -> f64 {
+    t(base).round().max(1.0)
+}
+
+/// The countdown under test in `SCENARIO`.
+fn countdown_secs() -> f64 {
+    toleration(10.0)
+}
+
+fn run_flags() -> Vec<String> {
+    vec![
+        format!("--node-monitor-period={}", dur(1.0)),
+        format!("--node-monitor-grace-period={}", dur(4.0)),
+        format!("--node-startup-grace-period={}", dur(4.0)),
+        format!("--node-eviction-rate={}", 1.0 / eviction_interval()),
+        format!("--leader-elect-lease-duration={}", dur(3.0)),
+        format!("--leader-elect-renew-deadline={}", dur(2.0)),
+        format!("--leader-elect-retry-period={}", dur(0.5)),
+        "--leader-elect-resource-namespace=kube-system".to_string(),
+    ]
+}
+
+/// A scenario template at this run's timings and seed: `<x>` is `x` seconds (scaled), `<tol x>`
+/// a `tolerationSeconds` of `x` (scaled, whole seconds).
+fn scenario(template: &str) -> String {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('<') {
+        let close = open + rest[open..].find('>').expect("a closing `>`");
+        out.push_str(&rest[..open]);
+        let inner = &rest[open + 1..close];
+        match inner.strip_prefix("tol ") {
+            Some(x) => out.push_str(&toleration(x.parse().expect("a number")).to_string()),
+            None => out.push_str(&dur(inner.parse().expect("a number"))),
+        }
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
 
 /// n-1 stops heartbeating at 2s: Unknown and tainted about 4s later (grace 4s), and its pod is
-/// due for deletion TOLERATION seconds after the taint. Nothing else happens.
+/// due for deletion 10s (`countdown_secs`) after the taint. Nothing else happens.
 const SCENARIO: &str = r#"
-duration: 24s
+duration: <24>
 kubelet:
-  lease-renew-interval: 1s
-  status-update-frequency: 1s
+  lease-renew-interval: <1>
+  status-update-frequency: <1>
 admission:
   default-toleration-seconds: null
 nodes:
@@ -46,35 +166,21 @@ pods:
   - name: p-{0..2}
     node: n-{0..2}
     tolerations:
-      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 10}
+      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: <tol 10>}
 events:
-  - {at: 2s, action: stop-heartbeat, nodes: [n-1]}
+  - {at: <2>, action: stop-heartbeat, nodes: [n-1]}
 "#;
 
-const RUN_FLAGS: &[&str] = &[
-    "--node-monitor-period=1s",
-    "--node-monitor-grace-period=4s",
-    "--node-startup-grace-period=4s",
-    "--leader-elect-lease-duration=3s",
-    "--leader-elect-renew-deadline=2s",
-    "--leader-elect-retry-period=500ms",
-    "--leader-elect-resource-namespace=kube-system",
-];
-
 const NO_EXECUTE: &str = "node.kubernetes.io/unreachable:NoExecute";
-/// `--node-monitor-grace-period`, in seconds.
-const GRACE: f64 = 4.0;
-/// Seconds between two NoExecute taints in one zone: 1 / `--node-eviction-rate` (default 0.1).
-const EVICTION_INTERVAL: f64 = 10.0;
 
 /// Four nodes; n-1 dies at 1s (tainted before the outage), the API is down from 8s to 13s
 /// (longer than the grace period, so that every heartbeat looks old when it is back), and n-3
 /// dies in the middle of it. p-1's countdown (5s) ends during the outage, q-1's (10s) after it.
 const OUTAGE: &str = r#"
-duration: 26s
+duration: <26>
 kubelet:
-  lease-renew-interval: 1s
-  status-update-frequency: 1s
+  lease-renew-interval: <1>
+  status-update-frequency: <1>
 admission:
   default-toleration-seconds: null
 nodes:
@@ -84,27 +190,25 @@ pods:
   - name: p-{0..3}
     node: n-{0..3}
     tolerations:
-      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 5}
+      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: <tol 5>}
   - name: q-1
     node: n-1
     tolerations:
-      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 10}
+      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: <tol 10>}
 events:
-  - {at: 1s, action: stop-heartbeat, nodes: [n-1]}
-  - {at: 8s, action: api-outage, duration: 5s}
-  - {at: 10s, action: stop-heartbeat, nodes: [n-3]}
+  - {at: <1>, action: stop-heartbeat, nodes: [n-1]}
+  - {at: <8>, action: api-outage, duration: <5>}
+  - {at: <10>, action: stop-heartbeat, nodes: [n-3]}
 "#;
-const OUTAGE_START: f64 = 8.0;
-const OUTAGE_END: f64 = 13.0;
 
 /// Four nodes; n-1 dies at 1s, the controller's open watches of one resource (`{resource}`)
 /// stall from 6s to 14s (longer than the grace period), and n-3 dies during the stall. The
 /// nodes heartbeat through `{heartbeat}`: what the stalled watch would have shown.
 const STALL: &str = r#"
-duration: 24s
+duration: <24>
 kubelet:
-  lease-renew-interval: 1s
-  status-update-frequency: 1s
+  lease-renew-interval: <1>
+  status-update-frequency: <1>
 admission:
   default-toleration-seconds: null
 nodes:
@@ -115,13 +219,12 @@ pods:
   - name: p-{0..3}
     node: n-{0..3}
     tolerations:
-      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 5}
+      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: <tol 5>}
 events:
-  - {at: 1s, action: stop-heartbeat, nodes: [n-1]}
-  - {at: 6s, action: stall-watch, resource: {resource}, duration: 8s}
-  - {at: 8s, action: stop-heartbeat, nodes: [n-3]}
+  - {at: <1>, action: stop-heartbeat, nodes: [n-1]}
+  - {at: <6>, action: stall-watch, resource: {resource}, duration: <8>}
+  - {at: <8>, action: stop-heartbeat, nodes: [n-3]}
 "#;
-const STALL_START: f64 = 6.0;
 
 // ---------------------------------------------------------------------------------------------
 // The tests.
@@ -140,7 +243,7 @@ fn leader_failover_on_sigkill_waits_for_the_lease_and_the_countdown_goes_on() {
 /// and deletes p-1 on time, exactly once.
 fn failover(name: &str, signal: &str) {
     require_kill();
-    let mut cluster = Cluster::start(name, SCENARIO, &[]);
+    let mut cluster = Cluster::start(name, &scenario(SCENARIO), &[]);
     let a = cluster.add_replica(&format!("{name}-a"));
     let b = cluster.add_replica(&format!("{name}-b"));
     let leader = cluster.wait_for_one_leader(&[a, b]);
@@ -154,29 +257,34 @@ fn failover(name: &str, signal: &str) {
         "{name}: leaderless gap {gap_s:.3}s ({} -> {})",
         cluster.replicas[leader].identity, cluster.replicas[standby].identity
     );
+    let (lease, retry) = (lease(), retry());
     if signal == "TERM" {
         // Released on shutdown: no waiting for the lease to expire.
         assert!(
-            gap_s < LEASE,
+            gap_s < lease,
             "{name}: the standby led {gap_s:.3}s after SIGTERM, not within the lease duration \
-             ({LEASE}s): was the lease released?"
+             ({lease}s): was the lease released?"
         );
-        let status = cluster.wait_for_exit(leader, Duration::from_secs(10));
+        let status = cluster.wait_for_exit(leader, Duration::from_secs_f64(slack(10.0)));
         assert!(
             status.success(),
             "{name}: the leader exits cleanly on SIGTERM, got {status}"
         );
     } else {
         assert!(
-            gap_s < LEASE + 2.0,
+            gap_s < lease + retry + slack(1.5),
             "{name}: the standby led {gap_s:.3}s after SIGKILL, expected within the lease \
-             duration ({LEASE}s) + 2s"
+             duration ({lease}s) + a retry period ({retry}s) + {}s",
+            slack(1.5)
         );
         // Nothing released the lease: the standby waited for it to expire (renewed every
-        // 500ms, so at least ~2.5s; 1s leaves room for any clock granularity).
+        // retry period, so at least the lease duration less one retry period; 1.5s at scale 1
+        // less leaves room for any clock granularity).
+        let earliest = lease - retry - 1.5 * timing().scale.min(1.0);
         assert!(
-            gap_s > 1.0,
-            "{name}: the standby led {gap_s:.3}s after SIGKILL, before the lease could expire"
+            gap_s > earliest,
+            "{name}: the standby led {gap_s:.3}s after SIGKILL, before the lease could expire \
+             (expected after {earliest:.3}s)"
         );
     }
 
@@ -190,12 +298,12 @@ fn failover(name: &str, signal: &str) {
 #[test]
 fn a_restart_of_the_only_replica_mid_countdown_keeps_the_countdown() {
     require_kill();
-    let mut cluster = Cluster::start("restart", SCENARIO, &[]);
+    let mut cluster = Cluster::start("restart", &scenario(SCENARIO), &[]);
     let first = cluster.add_replica("restart-first");
     cluster.wait_for_one_leader(&[first]);
     let tainted = cluster.wait_for_taint("n-1", NO_EXECUTE);
     // Well into the countdown, so that counting again from the restart would be visibly late.
-    let mid = tainted + Duration::from_secs(3);
+    let mid = tainted + Duration::from_secs_f64(t(3.0));
     while Instant::now() < mid {
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -215,7 +323,7 @@ fn a_restart_of_the_only_replica_mid_countdown_keeps_the_countdown() {
     // `killed_at` is measured from the serve process's spawn, a little before its t = 0, so it
     // is if anything late: a countdown started again at the restart would end after this.
     assert!(
-        deleted < killed_at + TOLERATION,
+        deleted < killed_at + countdown_secs(),
         "p-1 deleted at {deleted}s: the countdown started again at the restart (~{killed_at:.3}s)\n{dump}"
     );
     each_write_once(&tl, &dump);
@@ -232,7 +340,7 @@ fn a_restart_of_the_only_replica_mid_countdown_keeps_the_countdown() {
 /// outage is marked and tainted a grace period after the controller could see again.
 #[test]
 fn an_api_outage_longer_than_the_grace_period_marks_no_healthy_node_and_recovers() {
-    let mut cluster = Cluster::start("outage", OUTAGE, &[]);
+    let mut cluster = Cluster::start("outage", &scenario(OUTAGE), &[]);
     let a = cluster.add_replica("outage-a");
     cluster.wait_for_one_leader(&[a]);
     let tl = cluster.finish();
@@ -242,32 +350,33 @@ fn an_api_outage_longer_than_the_grace_period_marks_no_healthy_node_and_recovers
     only_about(&tl, &dump, &dead, &["p-1", "q-1", "p-3"]);
     let (unknown1, taint1) = lost_once(&tl, &dump, "n-1");
     assert!(
-        unknown1 >= 1.0 + GRACE - 1.0,
+        unknown1 >= t(1.0) - heartbeat_interval() + grace(),
         "n-1 marked Unknown at {unknown1}s, before a grace period of silence\n{dump}"
     );
-    // The API is back at OUTAGE_END; the controller needs to lead again (its lease lapsed) and
+    // The API is back at `outage_end`; the controller needs to lead again (its lease lapsed) and
     // to re-read: a few seconds at most.
-    for (pod, tolerated) in [("p-1", 5.0), ("q-1", 10.0)] {
+    let (outage_start, outage_end) = (t(8.0), t(13.0));
+    for (pod, tolerated) in [("p-1", toleration(5.0)), ("q-1", toleration(10.0))] {
         let mut due = taint1 + tolerated;
-        if (OUTAGE_START..OUTAGE_END).contains(&due) {
-            due = OUTAGE_END;
+        if (outage_start..outage_end).contains(&due) {
+            due = outage_end;
         }
-        deleted_once_near(&tl, &dump, pod, due, 3.0);
+        deleted_once_near(&tl, &dump, pod, due, slack(3.0));
     }
 
     // n-3 died at 10s, during the outage. The controller saw its last renewal only when the
     // API was back, so it is marked a grace period after that, not before, and not much later.
     let (unknown3, taint3) = lost_once(&tl, &dump, "n-3");
     assert!(
-        unknown3 >= OUTAGE_END + GRACE - 1.0,
+        unknown3 >= outage_end + grace() - heartbeat_interval(),
         "n-3 marked Unknown at {unknown3}s: before a grace period after the API came back \
-         ({OUTAGE_END}s)\n{dump}"
+         ({outage_end}s)\n{dump}"
     );
     assert!(
-        unknown3 <= OUTAGE_END + GRACE + 5.0,
-        "n-3 marked Unknown only at {unknown3}s, the API was back at {OUTAGE_END}s\n{dump}"
+        unknown3 <= outage_end + grace() + slack(5.0),
+        "n-3 marked Unknown only at {unknown3}s, the API was back at {outage_end}s\n{dump}"
     );
-    deleted_once_near(&tl, &dump, "p-3", taint3 + 5.0, 2.0);
+    deleted_once_near(&tl, &dump, "p-3", taint3 + toleration(5.0), slack(2.0));
     println!(
         "outage: n-1 Unknown {unknown1:.3}s tainted {taint1:.3}s; n-3 Unknown {unknown3:.3}s \
          tainted {taint3:.3}s"
@@ -291,7 +400,7 @@ fn a_stalled_node_watch_marks_no_healthy_node_and_recovers() {
 }
 
 fn stalled_watch(resource: &str, heartbeat: &str) {
-    let scenario = STALL
+    let scenario = scenario(STALL)
         .replace("{resource}", resource)
         .replace("{heartbeat}", heartbeat);
     let name = format!("stall-{resource}");
@@ -303,28 +412,29 @@ fn stalled_watch(resource: &str, heartbeat: &str) {
 
     only_about(&tl, &dump, &["n-1", "n-3"], &["p-1", "p-3"]);
     let (unknown1, taint1) = lost_once(&tl, &dump, "n-1");
-    deleted_once_near(&tl, &dump, "p-1", taint1 + 5.0, 2.0);
+    deleted_once_near(&tl, &dump, "p-1", taint1 + toleration(5.0), slack(2.0));
     // n-3's last heartbeat was at 8s at the latest: marked a grace period later, not before,
     // and without waiting for the stall to end (the guard re-reads and restarts the watch).
+    let (died, stall_start, grace) = (t(8.0), t(6.0), grace());
     let (unknown3, taint3) = lost_once(&tl, &dump, "n-3");
     assert!(
-        unknown3 >= 8.0 + GRACE - 1.0,
+        unknown3 >= died - heartbeat_interval() + grace,
         "{resource}: n-3 marked Unknown at {unknown3}s, before a grace period of silence\n{dump}"
     );
     assert!(
-        unknown3 <= 8.0 + GRACE + GRACE / 2.0 + 3.0,
-        "{resource}: n-3 marked Unknown only at {unknown3}s (died at 8s, stall from \
-         {STALL_START}s)\n{dump}"
+        unknown3 <= died + grace + grace / 2.0 + slack(3.0),
+        "{resource}: n-3 marked Unknown only at {unknown3}s (died at {died}s, stall from \
+         {stall_start}s)\n{dump}"
     );
     // The zone's rate limiter spaces the two NoExecute taints; with the Node watch stalled,
     // the controller also needs to see its own Unknown write (after re-reading) first.
-    let earliest = unknown3.max(taint1 + EVICTION_INTERVAL);
+    let earliest = unknown3.max(taint1 + eviction_interval());
     assert!(
-        taint3 <= earliest + GRACE / 2.0 + 2.0,
+        taint3 <= earliest + grace / 2.0 + slack(2.0),
         "{resource}: n-3 tainted only at {taint3}s (Unknown at {unknown3}s, n-1 tainted at \
          {taint1}s)\n{dump}"
     );
-    deleted_once_near(&tl, &dump, "p-3", taint3 + 5.0, 2.0);
+    deleted_once_near(&tl, &dump, "p-3", taint3 + toleration(5.0), slack(2.0));
     // The staleness guard is what saw through the stall: it restarted the stalled watch.
     let (status, metrics) =
         http_get(cluster.replicas[a].admin, "/metrics").expect("the replica's /metrics answers");
@@ -349,7 +459,7 @@ fn stalled_watch(resource: &str, heartbeat: &str) {
 /// the controller's own metrics show it retried each kind of write.
 #[test]
 fn conflicts_on_first_writes_lose_nothing() {
-    let mut cluster = Cluster::start("conflicts", SCENARIO, &["--inject-conflicts"]);
+    let mut cluster = Cluster::start("conflicts", &scenario(SCENARIO), &["--inject-conflicts"]);
     let a = cluster.add_replica("conflicts-a");
     cluster.wait_for_one_leader(&[a]);
     let tl = cluster.finish();
@@ -391,7 +501,7 @@ fn conflicts_on_first_writes_lose_nothing() {
 #[test]
 fn streaming_initial_lists_sync_and_the_countdown_runs() {
     let mut cluster =
-        Cluster::start("streaming", SCENARIO, &[]).with_run_flags(&["--initial-list=streaming"]);
+        Cluster::start("streaming", &scenario(SCENARIO), &[]).with_run_flags(&["--initial-list=streaming"]);
     let a = cluster.add_replica("streaming-a");
     cluster.wait_for_one_leader(&[a]);
     let tl = cluster.finish();
@@ -412,7 +522,7 @@ fn streaming_initial_lists_sync_and_the_countdown_runs() {
 /// controller syncs and does its job all the same.
 #[test]
 fn streaming_initial_lists_refused_by_the_server_fall_back_to_paged_lists() {
-    let mut cluster = Cluster::start("no-watch-list", SCENARIO, &["--no-watch-list"])
+    let mut cluster = Cluster::start("no-watch-list", &scenario(SCENARIO), &["--no-watch-list"])
         .with_run_flags(&["--initial-list=streaming"]);
     let a = cluster.add_replica("no-watch-list-a");
     cluster.wait_for_one_leader(&[a]);
@@ -515,7 +625,7 @@ fn times(tl: &[Value], pred: impl Fn(&Value) -> bool) -> Vec<f64> {
         .collect()
 }
 
-/// n-1 tainted NoExecute once, p-1 deleted once, TOLERATION seconds after it (±2s), and no
+/// n-1 tainted NoExecute once, p-1 deleted once, `countdown_secs` after it (±2s), and no
 /// other pod deleted. Returns (taint, deletion) times.
 fn countdown(tl: &[Value], dump: &str) -> (f64, f64) {
     let tainted = times(tl, |e| {
@@ -528,9 +638,11 @@ fn countdown(tl: &[Value], dump: &str) -> (f64, f64) {
     });
     assert_eq!(deleted.len(), 1, "p-1 deleted once:\n{dump}");
     let deleted = deleted[0];
+    let (tolerated, slack) = (countdown_secs(), slack(2.0));
     assert!(
-        (deleted - (taint + TOLERATION)).abs() <= 2.0,
-        "p-1 deleted at {deleted}s, expected {TOLERATION}s after the taint at {taint}s (±2s)\n{dump}"
+        (deleted - (taint + tolerated)).abs() <= slack,
+        "p-1 deleted at {deleted}s, expected {tolerated}s after the taint at {taint}s \
+         (±{slack}s)\n{dump}"
     );
     let all_deleted = times(tl, |e| e["type"] == "PodDeleted");
     assert_eq!(all_deleted.len(), 1, "only p-1 deleted:\n{dump}");
@@ -596,7 +708,7 @@ struct Cluster {
     timeline: Option<JoinHandle<String>>,
     /// The serve process's stderr.
     serve_log: PathBuf,
-    /// Flags given to every replica after [`RUN_FLAGS`].
+    /// Flags given to every replica after [`run_flags`].
     run_flags: Vec<String>,
     replicas: Vec<Replica>,
 }
@@ -661,15 +773,16 @@ fn require_kill() {
 }
 
 impl Cluster {
-    /// Starts `simulate --serve` with `scenario` (its `duration:` in whole seconds) and
+    /// Starts `simulate --serve` with `scenario` (its `duration:` in whole ms) and
     /// `serve_flags` on a free port and waits until its kubeconfig is written and the port
     /// accepts connections (another port if that one was taken meanwhile).
     fn start(name: &str, scenario: &str, serve_flags: &[&str]) -> Cluster {
         let duration: f64 = scenario
             .lines()
             .find_map(|l| l.trim().strip_prefix("duration:"))
-            .and_then(|d| d.trim().strip_suffix('s')?.parse().ok())
-            .expect("the scenario has `duration: Ns`");
+            .and_then(|d| d.trim().strip_suffix("ms")?.parse::<f64>().ok())
+            .map(|ms| ms / 1000.0)
+            .expect("the scenario has `duration: Nms`");
         let text = scenario;
         let dir = std::env::temp_dir().join(format!(
             "nlc-processes-{name}-{}-{}",
@@ -694,6 +807,7 @@ impl Cluster {
                 .arg("--kubeconfig-out")
                 .arg(&kubeconfig)
                 .args(["--output", "jsonl"])
+                .arg(format!("--seed={}", timing().seed))
                 .args(serve_flags)
                 .arg(&scenario)
                 .stdin(Stdio::null())
@@ -785,7 +899,7 @@ impl Cluster {
             .arg(admin.to_string())
             .arg("--identity")
             .arg(identity)
-            .args(RUN_FLAGS)
+            .args(run_flags())
             .args(&self.run_flags)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -835,7 +949,7 @@ impl Cluster {
     /// Waits until exactly one of `replicas` says it leads; returns it.
     fn wait_for_one_leader(&self, replicas: &[usize]) -> usize {
         poll(
-            Duration::from_secs(15),
+            Duration::from_secs_f64(slack(15.0)),
             Duration::from_millis(50),
             "one replica leads",
             || {
@@ -853,7 +967,7 @@ impl Cluster {
     fn wait_for_leader(&self, i: usize, since: Instant) -> Duration {
         let what = format!("{} leads", self.replicas[i].identity);
         poll(
-            Duration::from_secs(15),
+            Duration::from_secs_f64(slack(15.0)),
             Duration::from_millis(20),
             &what,
             || self.is_leader(i).then(|| since.elapsed()),
@@ -865,7 +979,7 @@ impl Cluster {
         let path = format!("/api/v1/nodes/{node}");
         let what = format!("{node} tainted {taint}");
         poll(
-            Duration::from_secs(20),
+            Duration::from_secs_f64(slack(20.0)),
             Duration::from_millis(50),
             &what,
             || {
@@ -906,7 +1020,7 @@ impl Cluster {
 
     /// Waits for the scenario to end and returns the served timeline, one JSON value per line.
     fn finish(&mut self) -> Vec<Value> {
-        let limit = Duration::from_secs_f64(self.duration + 20.0);
+        let limit = Duration::from_secs_f64(self.duration + slack(20.0));
         let remaining = limit.saturating_sub(self.started.elapsed());
         let status = poll(
             remaining,
