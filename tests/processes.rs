@@ -500,8 +500,8 @@ fn conflicts_on_first_writes_lose_nothing() {
 /// marked, tainted, p-1 deleted on time, each write once).
 #[test]
 fn streaming_initial_lists_sync_and_the_countdown_runs() {
-    let mut cluster =
-        Cluster::start("streaming", &scenario(SCENARIO), &[]).with_run_flags(&["--initial-list=streaming"]);
+    let mut cluster = Cluster::start("streaming", &scenario(SCENARIO), &[])
+        .with_run_flags(&["--initial-list=streaming"]);
     let a = cluster.add_replica("streaming-a");
     cluster.wait_for_one_leader(&[a]);
     let tl = cluster.finish();

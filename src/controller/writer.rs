@@ -460,6 +460,7 @@ impl<C: Cluster> Inner<C> {
         let lane = Lane::of(&action);
         let mut failures = 0u32;
         let mut conflicts = 0u32;
+        let mut first = true;
         loop {
             // The leader gate sits where writes happen: losing the lease stops all acting at once.
             if !self.leads_in(term) {
@@ -486,7 +487,7 @@ impl<C: Cluster> Inner<C> {
                 // unboxed it would be part of every queued object's task from its spawn, while
                 // it waits for a permit: 10 000 RegisteredNode Events at start-up, or a failure
                 // burst's pod marks and Events, held ~70 MiB that way at 10k nodes.
-                Box::pin(self.attempt(&action)).await
+                Box::pin(self.attempt(&action, std::mem::take(&mut first))).await
             };
             match outcome {
                 Attempt::Done => return,
@@ -606,7 +607,8 @@ impl<C: Cluster> Inner<C> {
         self.shared(|r| &mut r.leases, name, since, get).await
     }
 
-    async fn attempt(&self, action: &Action) -> Attempt {
+    /// One attempt at `action`; `first` when no attempt at it was made before.
+    async fn attempt(&self, action: &Action, first: bool) -> Attempt {
         let running = self.start_attempt();
         let since = running.since;
         let r = match action {
@@ -615,8 +617,11 @@ impl<C: Cluster> Inner<C> {
                 ready_heartbeat,
                 lease_renew,
                 now,
+                seen,
             } => {
-                self.mark_node_unknown(node, *ready_heartbeat, *lease_renew, *now, since)
+                // The decision's copy only once: after a conflict it is known to be outdated.
+                let seen = seen.as_ref().filter(|_| first).map(|s| &*s.0);
+                self.mark_node_unknown(node, seen, *ready_heartbeat, *lease_renew, *now, since)
                     .await
             }
             Action::ChangeTaints {
@@ -672,16 +677,26 @@ impl<C: Cluster> Inner<C> {
         }
     }
 
+    /// Marks the node's conditions Unknown, on `seen` (the decision's copy, written back only if
+    /// the node has not changed since: the PUT carries its resourceVersion) or else on a fresh
+    /// read of it.
+    #[allow(clippy::too_many_arguments)]
     async fn mark_node_unknown(
         &self,
         name: &str,
+        seen: Option<&Node>,
         heartbeat: Option<Timestamp>,
         lease_renew: Option<Timestamp>,
         now: Timestamp,
         since: Seq,
     ) -> Result<(), Attempt> {
-        // Its own read, not a shared one: this copy is changed and written back.
-        let mut node = Self::read(self.cluster.get_node(name).await)?;
+        // The decision's copy serves only if it shows the heartbeat the decision saw; should
+        // they differ, the live node decides, not this copy.
+        let mut node = match seen.filter(|n| conditions::ready_heartbeat(n) == heartbeat) {
+            Some(node) => node.clone(),
+            // Its own read, not a shared one: this copy is changed and written back.
+            None => Self::read(self.cluster.get_node(name).await)?,
+        };
         if !self
             .still_silent(&node, heartbeat, lease_renew, since)
             .await?
@@ -1088,6 +1103,7 @@ mod tests {
                 ready_heartbeat: None,
                 lease_renew: None,
                 now,
+                seen: None,
             }]);
             tokio::time::sleep(Duration::from_secs(1)).await;
             assert_eq!(
@@ -1229,6 +1245,23 @@ mod tests {
 
             pub fn pod(&self, name: &str) -> Option<Pod> {
                 self.objects().pods.get(&format!("default/{name}")).cloned()
+            }
+
+            pub fn node(&self, name: &str) -> Option<Node> {
+                self.objects().nodes.get(name).cloned()
+            }
+
+            /// A write to the node from elsewhere: a kubelet's status post with this Ready
+            /// heartbeat, or (`None`) a change that leaves the heartbeat as it is.
+            pub fn touch_node(&self, name: &str, heartbeat: Option<Timestamp>) {
+                let mut o = self.objects();
+                let node = o.nodes.get_mut(name).unwrap();
+                if let Some(at) = heartbeat {
+                    let conds = node.status.as_mut().unwrap().conditions.as_mut().unwrap();
+                    let ready = conds.iter_mut().find(|c| c.type_ == "Ready").unwrap();
+                    ready.last_heartbeat_time = Some(Time(at));
+                }
+                bump(&mut node.metadata);
             }
 
             pub fn calls(&self) -> Vec<Call> {
@@ -1695,6 +1728,7 @@ mod tests {
                 ready_heartbeat: None,
                 lease_renew: Some(epoch()),
                 now: epoch(),
+                seen: None,
             }]);
             tokio::time::sleep(Duration::from_secs(1)).await;
             let reads: Vec<(&str, Duration)> = api
@@ -1730,6 +1764,7 @@ mod tests {
                 ready_heartbeat: None,
                 lease_renew: Some(epoch()),
                 now: epoch(),
+                seen: None,
             }]);
             tokio::time::sleep(Duration::from_secs(1)).await;
             assert_eq!(api.count("PUT node status"), 1);
@@ -1743,6 +1778,94 @@ mod tests {
             assert_eq!(value(&format!("{prefix}_count")), 1.0);
             let sum = value(&format!("{prefix}_sum"));
             assert!((sum - 0.030).abs() < 1e-6, "{sum}");
+        }
+
+        fn mark_unknown_on(node: &str, seen: Option<Node>) -> Action {
+            Action::MarkNodeUnknown {
+                node: node.into(),
+                ready_heartbeat: None,
+                lease_renew: Some(epoch()),
+                now: epoch(),
+                seen: seen.map(|n| crate::logic::actions::SeenNode(Arc::new(n))),
+            }
+        }
+
+        fn node_ready(api: &Api, node: &str) -> Option<String> {
+            conditions::ready_status(&api.node(node).unwrap()).map(str::to_owned)
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn an_unknown_mark_writes_the_decisions_copy_back_without_reading_the_node() {
+            let api = Api::new();
+            api.add_node("n1");
+            let (writer, metrics, _leader) = writer(&api);
+            writer.submit(vec![mark_unknown_on("n1", api.node("n1"))]);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            assert_eq!(api.count("GET node"), 0);
+            assert_eq!(api.count("GET lease"), 1, "the Lease is still read");
+            assert_eq!(api.count("PUT node status"), 1);
+            assert_eq!(node_ready(&api, "n1").as_deref(), Some("Unknown"));
+            // Two round trips of 10 ms (the Lease, the PUT) instead of three.
+            let text = metrics.render();
+            let sum = text
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("node_lifecycle_controller_unknown_write_delay_seconds_sum")
+                })
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .unwrap_or_else(|| panic!("the delay's sum in\n{text}"));
+            assert!((sum - 0.020).abs() < 1e-6, "{sum}");
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn an_unknown_mark_on_a_copy_outdated_by_a_heartbeat_reads_the_node_and_writes_nothing()
+         {
+            let api = Api::new();
+            api.add_node("n1");
+            let seen = api.node("n1");
+            api.touch_node("n1", Some(epoch()));
+            let (writer, _, _leader) = writer(&api);
+            writer.submit(vec![mark_unknown_on("n1", seen)]);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            assert_eq!(api.count("PUT node status"), 1, "the copy's PUT, refused");
+            assert_eq!(api.count("GET node"), 1, "then the live node, read");
+            assert_eq!(node_ready(&api, "n1").as_deref(), Some("True"));
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn an_unknown_mark_on_a_copy_outdated_by_another_change_is_written_on_the_live_node()
+        {
+            let api = Api::new();
+            api.add_node("n1");
+            let seen = api.node("n1");
+            api.touch_node("n1", None);
+            let (writer, _, _leader) = writer(&api);
+            writer.submit(vec![mark_unknown_on("n1", seen)]);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            assert_eq!(
+                api.count("PUT node status"),
+                2,
+                "refused once, then written"
+            );
+            assert_eq!(api.count("GET node"), 1);
+            assert_eq!(node_ready(&api, "n1").as_deref(), Some("Unknown"));
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn an_unknown_mark_reads_the_node_when_its_copy_shows_another_heartbeat_than_the_decision()
+         {
+            let api = Api::new();
+            api.add_node("n1");
+            let mut seen = api.node("n1").unwrap();
+            let ready = seen.status.as_mut().unwrap().conditions.as_mut().unwrap();
+            ready[0].last_heartbeat_time = Some(Time(epoch()));
+            let (writer, _, _leader) = writer(&api);
+            // The decision saw no heartbeat; the live node has none either: it is written.
+            writer.submit(vec![mark_unknown_on("n1", Some(seen))]);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            assert_eq!(api.count("GET node"), 1);
+            assert_eq!(api.count("PUT node status"), 1);
+            assert_eq!(node_ready(&api, "n1").as_deref(), Some("Unknown"));
         }
 
         #[test]

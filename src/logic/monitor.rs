@@ -2,7 +2,9 @@
 //! NoExecute tainting pass (every 100ms) and the per-node-update work (NoSchedule condition
 //! taints, beta labels). Upstream's rules (SPEC Part B §3) with Part A's amendments.
 
-use super::actions::{Action, Component, EventRecord, EventType, ObjectRef, TaintPurpose};
+use super::actions::{
+    Action, Component, EventRecord, EventType, ObjectRef, SeenNode, TaintPurpose,
+};
 use super::conditions;
 use super::health::{HealthTracker, NodeSummary};
 use super::labels;
@@ -19,6 +21,7 @@ use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::iter::Peekable;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long the tainting pass waits before retrying a node that has no Ready condition.
@@ -371,6 +374,7 @@ impl Monitor {
                     ready_heartbeat: heartbeat,
                     lease_renew,
                     now,
+                    seen: Some(SeenNode(Arc::new(cached.clone()))),
                 });
                 marked_now.push((name.clone(), heartbeat));
                 report.marked_unknown.push(name.clone());
