@@ -93,6 +93,15 @@ impl ClusterView {
         }
     }
 
+    /// The pods bound to a node, in key order, as the cache keeps them.
+    pub fn cached_pods_on<'a>(&'a self, node: &str) -> impl Iterator<Item = &'a CachedPod> + 'a {
+        self.pods_by_node
+            .get(node)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.pods.get(k).map(|pod| &**pod))
+    }
+
     /// The pods bound to a node, in key order, in the Kubernetes shape decisions take.
     pub fn pods_on(&self, node: &str) -> Vec<Pod> {
         self.pods_by_node

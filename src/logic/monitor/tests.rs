@@ -2,7 +2,7 @@ use super::*;
 use crate::logic::actions::TaintChange;
 use k8s_openapi::api::coordination::v1::LeaseSpec;
 use k8s_openapi::api::core::v1::{
-    NodeCondition, NodeSpec, NodeStatus, PodCondition, PodSpec, PodStatus, Taint,
+    NodeCondition, NodeSpec, NodeStatus, Pod, PodCondition, PodSpec, PodStatus, Taint,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 
@@ -236,17 +236,57 @@ fn the_unknown_flip_marks_pods_not_ready_once() {
     let mut h = Harness::new(vec![node("a").build()]);
     h.view.put_pod(pod("p1", "a"));
     h.view.put_pod(pod("p2", "b"));
+    let mut already = pod("p3", "a");
+    already
+        .status
+        .as_mut()
+        .unwrap()
+        .conditions
+        .as_mut()
+        .unwrap()[0]
+        .status = "False".into();
+    h.view.put_pod(already);
     h.pass(0.0);
     let r = h.pass(55.0);
     let marked: Vec<_> = r
         .actions
         .iter()
         .filter_map(|a| match a {
-            Action::MarkPodNotReady { name, .. } => Some(name.as_str()),
+            Action::MarkPodNotReady {
+                namespace,
+                name,
+                uid,
+                node,
+                now,
+                ..
+            } => Some((
+                namespace.as_str(),
+                name.as_str(),
+                uid.as_str(),
+                node.as_str(),
+                *now,
+            )),
             _ => None,
         })
         .collect();
-    assert_eq!(marked, vec!["p1"]);
+    assert_eq!(marked, vec![("default", "p1", "uid-p1", "a", at(55.0))]);
+    let pod_events: Vec<_> = r
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Event(e) if e.object.kind == "Pod" => Some((
+                e.object.namespace.as_str(),
+                e.object.name.as_str(),
+                e.object.uid.as_deref(),
+                e.reason.as_str(),
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        pod_events,
+        vec![("default", "p1", Some("uid-p1"), "NodeNotReady")]
+    );
     // The write has not landed yet: the next pass must not flip (and mark) again.
     let r = h.pass(60.0);
     assert!(unknown_marks(&r.actions).is_empty());
