@@ -30,6 +30,7 @@ use kube::runtime::watcher::Event;
 use std::collections::BTreeSet;
 use std::mem::take;
 use std::sync::Arc;
+use std::time::Duration;
 use tasks::Tasks;
 use tokio::sync::{mpsc, watch as tokio_watch};
 use tokio::time::Instant;
@@ -166,6 +167,7 @@ pub async fn run<C: Cluster>(ctx: Context<C>) -> Result<(), Error> {
         breaker_open: false,
         leader: leader_rx,
         acting_term: 0,
+        read_ahead_until: None,
     };
     for r in [Resource::Nodes, Resource::Leases, Resource::Pods] {
         control.start_watch(r);
@@ -233,10 +235,17 @@ struct Control<C: Cluster> {
     leader: tokio_watch::Receiver<u64>,
     /// The leadership term the current acting state belongs to.
     acting_term: u64,
+    /// The pods due for eviction up to this time were handed to the writer to read ahead.
+    read_ahead_until: Option<Timestamp>,
 }
 
 /// Lets every task woken at this same instant (the simulated world's writes, watch
 /// forwarders) run first, so a timer never acts on data older than its own instant.
+/// How long before their due time the pods of scheduled evictions are read (see
+/// `Writer::read_ahead`): long enough for a burst of reads to be over by then, short enough
+/// that the copies are rarely outdated.
+const READ_AHEAD: Duration = Duration::from_millis(500);
+
 async fn settle() {
     for _ in 0..4 {
         tokio::task::yield_now().await;
@@ -306,12 +315,17 @@ impl<C: Cluster> Control<C> {
                 info!("shutting down: no new work");
                 return;
             }
-            let next_due = if self.acting {
-                self.taint_manager
-                    .next_due()
-                    .map(|t| self.clock.instant_at(t))
+            let (next_due, next_read_ahead) = if self.acting {
+                let tm = &self.taint_manager;
+                (
+                    tm.next_due().map(|t| self.clock.instant_at(t)),
+                    tm.first_due_after(self.read_ahead_until).map(|t| {
+                        let at = self.clock.instant_at(t);
+                        at.checked_sub(READ_AHEAD).unwrap_or(at)
+                    }),
+                )
             } else {
-                None
+                (None, None)
             };
             tokio::select! {
                 biased;
@@ -341,6 +355,12 @@ impl<C: Cluster> Control<C> {
                     self.drain(&mut inbox);
                     let actions = self.taint_manager.fire_due(self.clock.now());
                     self.act(actions);
+                }
+                _ = sleep_until_opt(next_read_ahead) => {
+                    let until = crate::logic::time::add(self.clock.now(), READ_AHEAD);
+                    let pods = self.taint_manager.due_between(self.read_ahead_until, until);
+                    self.read_ahead_until = Some(until);
+                    self.writer.read_ahead(pods);
                 }
                 // Last: a steady stream of watch events (a thousand Lease renewals a second at 10k
                 // nodes) must not hold back a due timer; each timer drains the inbox first anyway.
@@ -408,6 +428,7 @@ impl<C: Cluster> Control<C> {
         );
         self.acting = true;
         self.acting_term = *self.leader.borrow();
+        self.read_ahead_until = None;
         self.monitor.restart_passes();
         let now = Instant::now();
         *next_monitor = Some(now);

@@ -116,6 +116,15 @@ struct Schedule {
     node: String,
 }
 
+/// A pod an eviction is scheduled for, as the writer addresses it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodRef {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    pub node: String,
+}
+
 /// The taint manager's memory: precise observation times and the current schedule.
 #[derive(Debug, Default)]
 pub struct TaintManager {
@@ -352,6 +361,35 @@ impl TaintManager {
     /// The earliest scheduled due time, for the loop's timer.
     pub fn next_due(&self) -> Option<Timestamp> {
         self.by_due.first().map(|(due, _)| *due)
+    }
+
+    /// The earliest due time strictly after `after` (any, without it).
+    pub fn first_due_after(&self, after: Option<Timestamp>) -> Option<Timestamp> {
+        match after {
+            None => self.next_due(),
+            Some(after) => self
+                .by_due
+                .iter()
+                .map(|(due, _)| *due)
+                .find(|due| *due > after),
+        }
+    }
+
+    /// The pods whose deletion is due after `after` (any, without it) and no later than
+    /// `until`, in due-time order: what the writer may read ahead of time.
+    pub fn due_between(&self, after: Option<Timestamp>, until: Timestamp) -> Vec<PodRef> {
+        self.by_due
+            .iter()
+            .skip_while(|(due, _)| after.is_some_and(|a| *due <= a))
+            .take_while(|(due, _)| *due <= until)
+            .filter_map(|(_, key)| self.schedules.get(key))
+            .map(|s| PodRef {
+                namespace: s.namespace.clone(),
+                name: s.name.clone(),
+                uid: s.uid.clone(),
+                node: s.node.clone(),
+            })
+            .collect()
     }
 
     /// Fires every schedule that is due at `now` (marking event + `EvictPod`), in due-time
@@ -910,6 +948,45 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(tm.scheduled("ns", "p"), Some(at(311)));
+    }
+
+    #[test]
+    fn the_pods_due_in_a_window_are_listed_in_due_order_after_its_start_only() {
+        let node = node_with(vec![taint_added(UNREACHABLE, at(10))]);
+        let mut tm = manager_with(&node, at(12));
+        let pods: Vec<Pod> = [("a", 30), ("b", 10), ("c", 20), ("d", 40)]
+            .iter()
+            .map(|(name, secs)| {
+                pod(name)
+                    .tolerating(vec![tol(UNREACHABLE, Some(*secs))])
+                    .build()
+            })
+            .collect();
+        tm.reconcile(NODE, Some(&node), &pods.iter().collect::<Vec<_>>(), at(12));
+        let names =
+            |refs: Vec<PodRef>| -> Vec<String> { refs.into_iter().map(|r| r.name).collect() };
+        // Counted from timeAdded rounded up to the next second (11): due at 21 (b), 31 (c),
+        // 41 (a), 51 (d).
+        assert_eq!(tm.scheduled("ns", "b"), Some(at(21)));
+        assert_eq!(names(tm.due_between(None, at(31))), ["b", "c"]);
+        assert_eq!(names(tm.due_between(Some(at(31)), at(45))), ["a"]);
+        assert_eq!(
+            names(tm.due_between(Some(at(51)), at(99))),
+            Vec::<String>::new()
+        );
+        let first = tm.due_between(None, at(21));
+        assert_eq!(
+            first,
+            [PodRef {
+                namespace: "ns".into(),
+                name: "b".into(),
+                uid: "uid-b".into(),
+                node: NODE.into(),
+            }]
+        );
+        assert_eq!(tm.first_due_after(None), Some(at(21)));
+        assert_eq!(tm.first_due_after(Some(at(21))), Some(at(31)));
+        assert_eq!(tm.first_due_after(Some(at(51))), None);
     }
 
     #[test]
