@@ -399,6 +399,7 @@ impl<C: Cluster> Control<C> {
             // dropped by the writer meanwhile, is void. Observations are kept.
             warn!("lost leadership: stopped acting");
             self.acting = false;
+            self.writer.forget_read_ahead();
             *next_monitor = None;
             *next_taint = None;
             self.taint_manager = TaintManager::new();

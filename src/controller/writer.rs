@@ -31,7 +31,7 @@ use futures::{FutureExt, StreamExt};
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Node;
-use k8s_openapi::api::core::v1::{Pod, PodCondition};
+use k8s_openapi::api::core::v1::{Pod, PodCondition, Taint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -43,7 +43,7 @@ use tracing::{Instrument, debug, info, warn};
 /// How long a pod read ahead of its eviction stays usable; older copies are read again.
 const READ_AHEAD_MAX_AGE: Duration = Duration::from_secs(5);
 /// Reads ahead in flight at most.
-const READ_AHEAD_WIDTH: usize = 8;
+const READ_AHEAD_WIDTH: usize = 16;
 
 /// First retry delay; doubles up to `MAX_BACKOFF`.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -429,16 +429,16 @@ impl<C: Cluster> Writer<C> {
     /// at the time of the eviction as before; nothing here is written. Best effort: a pod that
     /// could not be read ahead is read by its eviction.
     pub fn read_ahead(&self, pods: Vec<PodRef>) {
-        let term = *self.inner.leader.borrow();
-        if self.inner.dry_run || term == 0 || pods.is_empty() {
-            return;
-        }
         let now = tokio::time::Instant::now();
         self.inner
             .read_ahead
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .retain(|_, (_, at)| now.duration_since(*at) <= READ_AHEAD_MAX_AGE);
+        let term = *self.inner.leader.borrow();
+        if self.inner.dry_run || term == 0 || pods.is_empty() {
+            return;
+        }
         let inner = self.inner.clone();
         self.tasks.spawn(async move {
             futures::stream::iter(pods)
@@ -465,6 +465,15 @@ impl<C: Cluster> Writer<C> {
                 })
                 .await;
         });
+    }
+
+    /// Drops every pod read ahead (leadership lost: its evictions will not come).
+    pub fn forget_read_ahead(&self) {
+        self.inner
+            .read_ahead
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 
     fn submit_one(&self, action: Action) {
@@ -682,11 +691,8 @@ impl<C: Cluster> Inner<C> {
                 ready_heartbeat,
                 lease_renew,
                 now,
-                seen,
             } => {
-                // The decision's copy only once: after a conflict it is known to be outdated.
-                let seen = seen.as_ref().filter(|_| first).map(|s| &*s.0);
-                self.mark_node_unknown(node, seen, *ready_heartbeat, *lease_renew, *now, since)
+                self.mark_node_unknown(node, *ready_heartbeat, *lease_renew, *now, since)
                     .await
             }
             Action::ChangeTaints {
@@ -748,26 +754,18 @@ impl<C: Cluster> Inner<C> {
         }
     }
 
-    /// Marks the node's conditions Unknown, on `seen` (the decision's copy, written back only if
-    /// the node has not changed since: the PUT carries its resourceVersion) or else on a fresh
-    /// read of it.
-    #[allow(clippy::too_many_arguments)]
     async fn mark_node_unknown(
         &self,
         name: &str,
-        seen: Option<&Node>,
         heartbeat: Option<Timestamp>,
         lease_renew: Option<Timestamp>,
         now: Timestamp,
         since: Seq,
     ) -> Result<(), Attempt> {
-        // The decision's copy serves only if it shows the heartbeat the decision saw; should
-        // they differ, the live node decides, not this copy.
-        let mut node = match seen.filter(|n| conditions::ready_heartbeat(n) == heartbeat) {
-            Some(node) => node.clone(),
-            // Its own read, not a shared one: this copy is changed and written back.
-            None => Self::read(self.cluster.get_node(name).await)?,
-        };
+        // Its own read, not a shared one: this copy is changed and written back. (Not the
+        // cache's copy: the cache keeps nodes trimmed to what decisions read, and a status PUT
+        // of that would erase the rest of the status.)
+        let mut node = Self::read(self.cluster.get_node(name).await)?;
         if !self
             .still_silent(&node, heartbeat, lease_renew, since)
             .await?
@@ -971,6 +969,7 @@ impl<C: Cluster> Inner<C> {
         since: Seq,
     ) -> Result<(), Attempt> {
         let started = self.clock.now();
+        let from_ahead = ahead.is_some();
         let mut pod = match ahead {
             Some(pod) => {
                 // The node is read next. Evictions falling due together share that read if
@@ -1001,15 +1000,18 @@ impl<C: Cluster> Inner<C> {
                 (t, start)
             })
             .collect();
-        let bound = eviction::bound_at_from_api(&pod).unwrap_or(now);
-        let not_due = match eviction::verdict(&pod, &taints, bound, now) {
-            eviction::Verdict::Keep => true,
-            // API timestamps are whole seconds and rounded up here, while the taint manager
-            // may know the precise time: allow that one second, no more.
-            eviction::Verdict::At(t) => t > crate::logic::time::add_secs(now, 1),
-            eviction::Verdict::Now => false,
-        };
-        if not_due {
+        let mut due = due_on_live_taints(&pod, &taints, now);
+        if !due && from_ahead {
+            // A copy read ahead is only as good as a fresh read when a write guarded by its
+            // resourceVersion follows; a decision to keep the pod has none, so the pod
+            // decides (its tolerations may have been raised and lowered again since).
+            pod = match self.same_pod(namespace, name, uid, node_name).await? {
+                Some(pod) if pod.metadata.deletion_timestamp.is_none() => pod,
+                _ => return Ok(()),
+            };
+            due = due_on_live_taints(&pod, &taints, now);
+        }
+        if !due {
             info!(pod = %format!("{namespace}/{name}"), "no longer due for eviction: keeping it");
             return Ok(());
         }
@@ -1039,6 +1041,19 @@ impl<C: Cluster> Inner<C> {
             .pod_deleted(crate::logic::time::since(self.clock.now(), started).as_secs_f64());
         info!(pod = %format!("{namespace}/{name}"), node = node_name, "evicted pod");
         Ok(())
+    }
+}
+
+/// Whether `pod` is due for eviction by now under the live node's NoExecute `taints` (with
+/// when each started).
+fn due_on_live_taints(pod: &Pod, taints: &[(Taint, Timestamp)], now: Timestamp) -> bool {
+    let bound = eviction::bound_at_from_api(pod).unwrap_or(now);
+    match eviction::verdict(pod, taints, bound, now) {
+        eviction::Verdict::Keep => false,
+        // API timestamps are whole seconds and rounded up here, while the taint manager may
+        // know the precise time: allow that one second, no more.
+        eviction::Verdict::At(t) => t <= crate::logic::time::add_secs(now, 1),
+        eviction::Verdict::Now => true,
     }
 }
 
@@ -1216,7 +1231,6 @@ mod tests {
                 ready_heartbeat: None,
                 lease_renew: None,
                 now,
-                seen: None,
             }]);
             tokio::time::sleep(Duration::from_secs(1)).await;
             assert_eq!(
@@ -1360,6 +1374,14 @@ mod tests {
                 bump(&mut pod.metadata);
             }
 
+            /// The pod tolerates nothing any more (a write from elsewhere).
+            pub fn tolerate_nothing(&self, name: &str) {
+                let mut o = self.objects();
+                let pod = o.pods.get_mut(&format!("default/{name}")).unwrap();
+                pod.spec.as_mut().unwrap().tolerations = None;
+                bump(&mut pod.metadata);
+            }
+
             /// The pod carries the taint manager's DisruptionTarget condition already.
             pub fn set_disruption_target(&self, name: &str) {
                 let mut o = self.objects();
@@ -1383,23 +1405,6 @@ mod tests {
 
             pub fn pod(&self, name: &str) -> Option<Pod> {
                 self.objects().pods.get(&format!("default/{name}")).cloned()
-            }
-
-            pub fn node(&self, name: &str) -> Option<Node> {
-                self.objects().nodes.get(name).cloned()
-            }
-
-            /// A write to the node from elsewhere: a kubelet's status post with this Ready
-            /// heartbeat, or (`None`) a change that leaves the heartbeat as it is.
-            pub fn touch_node(&self, name: &str, heartbeat: Option<Timestamp>) {
-                let mut o = self.objects();
-                let node = o.nodes.get_mut(name).unwrap();
-                if let Some(at) = heartbeat {
-                    let conds = node.status.as_mut().unwrap().conditions.as_mut().unwrap();
-                    let ready = conds.iter_mut().find(|c| c.type_ == "Ready").unwrap();
-                    ready.last_heartbeat_time = Some(Time(at));
-                }
-                bump(&mut node.metadata);
             }
 
             pub fn calls(&self) -> Vec<Call> {
@@ -1779,6 +1784,51 @@ mod tests {
         }
 
         #[tokio::test(start_paused = true)]
+        async fn a_pod_read_ahead_while_it_tolerated_the_taint_is_read_again_and_evicted() {
+            let (api, pods) = tainted_node_with_pods(1);
+            api.tolerate_forever(&pods[0]);
+            let (writer, _, _leader) = writer(&api);
+            writer.read_ahead(refs(&pods, "n1"));
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            // The toleration is gone again by the time the eviction comes: the copy would keep
+            // the pod, the live pod is due.
+            api.tolerate_nothing(&pods[0]);
+            writer.submit(vec![evict(&pods[0], "n1")]);
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            assert!(api.pod(&pods[0]).is_none(), "deleted");
+            assert_eq!(api.count("GET pod"), 2, "read ahead, then read again");
+            assert_eq!(api.count("DELETE pod"), 1);
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn pods_read_ahead_are_forgotten_on_leadership_loss_and_once_too_old() {
+            let (api, pods) = tainted_node_with_pods(2);
+            let (writer, _, _leader) = writer(&api);
+            writer.read_ahead(refs(&pods[..1], "n1"));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert_eq!(writer.inner.read_ahead.lock().unwrap().len(), 1);
+            writer.forget_read_ahead();
+            assert_eq!(writer.inner.read_ahead.lock().unwrap().len(), 0);
+            writer.read_ahead(refs(&pods[..1], "n1"));
+            tokio::time::sleep(READ_AHEAD_MAX_AGE + Duration::from_secs(1)).await;
+            writer.read_ahead(refs(&pods[1..], "n1"));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let kept: Vec<String> = writer
+                .inner
+                .read_ahead
+                .lock()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect();
+            assert_eq!(
+                kept,
+                [format!("default/{}", pods[1])],
+                "the old copy is gone"
+            );
+        }
+
+        #[tokio::test(start_paused = true)]
         async fn a_pod_read_ahead_with_its_disruption_target_already_set_is_read_again() {
             let (api, pods) = tainted_node_with_pods(1);
             api.set_disruption_target(&pods[0]);
@@ -1958,7 +2008,6 @@ mod tests {
                 ready_heartbeat: None,
                 lease_renew: Some(epoch()),
                 now: epoch(),
-                seen: None,
             }]);
             tokio::time::sleep(Duration::from_secs(1)).await;
             let reads: Vec<(&str, Duration)> = api
@@ -1994,7 +2043,6 @@ mod tests {
                 ready_heartbeat: None,
                 lease_renew: Some(epoch()),
                 now: epoch(),
-                seen: None,
             }]);
             tokio::time::sleep(Duration::from_secs(1)).await;
             assert_eq!(api.count("PUT node status"), 1);
@@ -2017,7 +2065,7 @@ mod tests {
             api.add_node("n2");
             api.add_pod("p", "n1");
             let (writer, _, _leader) = writer(&api);
-            writer.submit(vec![mark_not_ready("p", "n1"), mark_unknown_on("n2", None)]);
+            writer.submit(vec![mark_not_ready("p", "n1"), mark_unknown_on("n2")]);
             tokio::time::sleep(Duration::from_secs(1)).await;
             let calls = api.calls();
             assert_eq!(
@@ -2028,92 +2076,13 @@ mod tests {
             assert_eq!(api.count("PUT pod status"), 1);
         }
 
-        fn mark_unknown_on(node: &str, seen: Option<Node>) -> Action {
+        fn mark_unknown_on(node: &str) -> Action {
             Action::MarkNodeUnknown {
                 node: node.into(),
                 ready_heartbeat: None,
                 lease_renew: Some(epoch()),
                 now: epoch(),
-                seen: seen.map(|n| crate::logic::actions::SeenNode(Arc::new(n))),
             }
-        }
-
-        fn node_ready(api: &Api, node: &str) -> Option<String> {
-            conditions::ready_status(&api.node(node).unwrap()).map(str::to_owned)
-        }
-
-        #[tokio::test(start_paused = true)]
-        async fn an_unknown_mark_writes_the_decisions_copy_back_without_reading_the_node() {
-            let api = Api::new();
-            api.add_node("n1");
-            let (writer, metrics, _leader) = writer(&api);
-            writer.submit(vec![mark_unknown_on("n1", api.node("n1"))]);
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            assert_eq!(api.count("GET node"), 0);
-            assert_eq!(api.count("GET lease"), 1, "the Lease is still read");
-            assert_eq!(api.count("PUT node status"), 1);
-            assert_eq!(node_ready(&api, "n1").as_deref(), Some("Unknown"));
-            // Two round trips of 10 ms (the Lease, the PUT) instead of three.
-            let text = metrics.render();
-            let sum = text
-                .lines()
-                .find_map(|l| {
-                    l.strip_prefix("node_lifecycle_controller_unknown_write_delay_seconds_sum")
-                })
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .unwrap_or_else(|| panic!("the delay's sum in\n{text}"));
-            assert!((sum - 0.020).abs() < 1e-6, "{sum}");
-        }
-
-        #[tokio::test(start_paused = true)]
-        async fn an_unknown_mark_on_a_copy_outdated_by_a_heartbeat_reads_the_node_and_writes_nothing()
-         {
-            let api = Api::new();
-            api.add_node("n1");
-            let seen = api.node("n1");
-            api.touch_node("n1", Some(epoch()));
-            let (writer, _, _leader) = writer(&api);
-            writer.submit(vec![mark_unknown_on("n1", seen)]);
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            assert_eq!(api.count("PUT node status"), 1, "the copy's PUT, refused");
-            assert_eq!(api.count("GET node"), 1, "then the live node, read");
-            assert_eq!(node_ready(&api, "n1").as_deref(), Some("True"));
-        }
-
-        #[tokio::test(start_paused = true)]
-        async fn an_unknown_mark_on_a_copy_outdated_by_another_change_is_written_on_the_live_node()
-        {
-            let api = Api::new();
-            api.add_node("n1");
-            let seen = api.node("n1");
-            api.touch_node("n1", None);
-            let (writer, _, _leader) = writer(&api);
-            writer.submit(vec![mark_unknown_on("n1", seen)]);
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            assert_eq!(
-                api.count("PUT node status"),
-                2,
-                "refused once, then written"
-            );
-            assert_eq!(api.count("GET node"), 1);
-            assert_eq!(node_ready(&api, "n1").as_deref(), Some("Unknown"));
-        }
-
-        #[tokio::test(start_paused = true)]
-        async fn an_unknown_mark_reads_the_node_when_its_copy_shows_another_heartbeat_than_the_decision()
-         {
-            let api = Api::new();
-            api.add_node("n1");
-            let mut seen = api.node("n1").unwrap();
-            let ready = seen.status.as_mut().unwrap().conditions.as_mut().unwrap();
-            ready[0].last_heartbeat_time = Some(Time(epoch()));
-            let (writer, _, _leader) = writer(&api);
-            // The decision saw no heartbeat; the live node has none either: it is written.
-            writer.submit(vec![mark_unknown_on("n1", Some(seen))]);
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            assert_eq!(api.count("GET node"), 1);
-            assert_eq!(api.count("PUT node status"), 1);
-            assert_eq!(node_ready(&api, "n1").as_deref(), Some("Unknown"));
         }
 
         #[test]

@@ -4,22 +4,8 @@
 //! records what the API server actually applied, not these intentions.
 
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Node, Taint};
+use k8s_openapi::api::core::v1::Taint;
 use std::collections::BTreeMap;
-use std::sync::Arc;
-
-/// A node as a decision saw it: the cache's copy, for the writer to write back without reading
-/// it again (guarded by its resourceVersion). Shown by its resourceVersion only, so that a
-/// logged action does not carry a whole node.
-#[derive(Clone, PartialEq)]
-pub struct SeenNode(pub Arc<Node>);
-
-impl std::fmt::Debug for SeenNode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let rv = self.0.metadata.resource_version.as_deref().unwrap_or("");
-        write!(f, "SeenNode(resourceVersion {rv:?})")
-    }
-}
 
 /// Which controller an Event comes from (upstream's reporting components).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -141,11 +127,6 @@ pub enum Action {
         /// The node Lease's renewTime the decision saw (a renewal since then cancels it too).
         lease_renew: Option<Timestamp>,
         now: Timestamp,
-        /// The node as the decision saw it, if at hand. The first attempt changes and writes
-        /// back this copy, guarded by its resourceVersion, instead of reading the node again:
-        /// one round trip less between the grace expiry and the write. A conflict means the
-        /// node changed since (a heartbeat, say), and the retry reads it as usual.
-        seen: Option<SeenNode>,
     },
     /// Change the node's taints (guarded by the node's resourceVersion).
     ChangeTaints {

@@ -363,24 +363,32 @@ impl TaintManager {
         self.by_due.first().map(|(due, _)| *due)
     }
 
+    /// The schedules due strictly after `after` (all, without it), in due-time order. A range
+    /// of the ordered set: the loop asks on every turn, and a burst schedules thousands.
+    fn due_after(&self, after: Option<Timestamp>) -> impl Iterator<Item = &(Timestamp, String)> {
+        // The smallest entry after every one due at `after`: the next nanosecond, any name.
+        let from = after.map(|a| {
+            (
+                a.checked_add(jiff::SignedDuration::from_nanos(1))
+                    .unwrap_or(a),
+                String::new(),
+            )
+        });
+        match from {
+            Some(from) => self.by_due.range(from..),
+            None => self.by_due.range(..),
+        }
+    }
+
     /// The earliest due time strictly after `after` (any, without it).
     pub fn first_due_after(&self, after: Option<Timestamp>) -> Option<Timestamp> {
-        match after {
-            None => self.next_due(),
-            Some(after) => self
-                .by_due
-                .iter()
-                .map(|(due, _)| *due)
-                .find(|due| *due > after),
-        }
+        self.due_after(after).next().map(|(due, _)| *due)
     }
 
     /// The pods whose deletion is due after `after` (any, without it) and no later than
     /// `until`, in due-time order: what the writer may read ahead of time.
     pub fn due_between(&self, after: Option<Timestamp>, until: Timestamp) -> Vec<PodRef> {
-        self.by_due
-            .iter()
-            .skip_while(|(due, _)| after.is_some_and(|a| *due <= a))
+        self.due_after(after)
             .take_while(|(due, _)| *due <= until)
             .filter_map(|(_, key)| self.schedules.get(key))
             .map(|s| PodRef {

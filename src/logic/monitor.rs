@@ -2,9 +2,7 @@
 //! NoExecute tainting pass (every 100ms) and the per-node-update work (NoSchedule condition
 //! taints, beta labels). Upstream's rules (SPEC Part B §3) with Part A's amendments.
 
-use super::actions::{
-    Action, Component, EventRecord, EventType, ObjectRef, SeenNode, TaintPurpose,
-};
+use super::actions::{Action, Component, EventRecord, EventType, ObjectRef, TaintPurpose};
 use super::conditions;
 use super::health::{HealthTracker, NodeSummary};
 use super::labels;
@@ -21,7 +19,6 @@ use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::iter::Peekable;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// How long the tainting pass waits before retrying a node that has no Ready condition.
@@ -363,7 +360,6 @@ impl Monitor {
                     ready_heartbeat: heartbeat,
                     lease_renew,
                     now,
-                    seen: Some(SeenNode(Arc::new(cached.clone()))),
                 });
                 marked_now.push((name.clone(), heartbeat));
                 report.marked_unknown.push(name.clone());

@@ -112,6 +112,15 @@ pub fn simulate(scenario: &Scenario, settings: Settings, seed: u64) -> Result<Ve
 
 /// The driver; `settings: None` runs the world without a controller (for tests).
 fn run(scenario: &Scenario, seed: u64, settings: Option<Settings>) -> Result<Vec<Entry>, Error> {
+    run_keeping_store(scenario, seed, settings).map(|(entries, _)| entries)
+}
+
+/// `run`, also returning the store the scenario ran on.
+fn run_keeping_store(
+    scenario: &Scenario,
+    seed: u64,
+    settings: Option<Settings>,
+) -> Result<(Vec<Entry>, Store), Error> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -129,10 +138,11 @@ fn run(scenario: &Scenario, seed: u64, settings: Option<Settings>) -> Result<Vec
         let world_task = tokio::spawn(world.run());
         tokio::time::sleep(scenario.duration).await;
         world_task.abort();
-        store.timeline()
+        (store.timeline(), store)
     });
     drop(runtime);
-    Ok(finish_timeline(entries, duration_ms))
+    let (entries, store) = entries;
+    Ok((finish_timeline(entries, duration_ms), store))
 }
 
 /// Keeps the entries up to `duration_ms` and appends their `Summary`, stamped at the end.

@@ -304,6 +304,10 @@ struct State {
     pod_watchers: Watchers<Pod>,
     lease_watchers: Watchers<Lease>,
     timeline: Vec<Entry>,
+    /// Every GET of a pod: (ms since the start, `namespace/name`), for tests of when the
+    /// controller reads.
+    #[cfg(test)]
+    pod_reads: Vec<(u64, String)>,
 }
 
 impl State {
@@ -533,6 +537,8 @@ impl Store {
                 pod_watchers: Watchers::new(),
                 lease_watchers: Watchers::new(),
                 timeline: Vec::new(),
+                #[cfg(test)]
+                pod_reads: Vec::new(),
             })),
             clock,
         }
@@ -849,11 +855,24 @@ impl Store {
     }
 
     pub fn get_pod(&self, namespace: &str, name: &str) -> Result<Pod> {
+        #[cfg(test)]
+        {
+            let t = self.elapsed_ms();
+            self.lock()
+                .pod_reads
+                .push((t, format!("{namespace}/{name}")));
+        }
         self.lock()
             .pods
             .get(&(namespace.to_string(), name.to_string()))
             .map(|p| Pod::clone(p))
             .ok_or_else(|| ApiError::NotFound(format!("pods \"{name}\" not found")))
+    }
+
+    /// Every GET of a pod so far: (ms since the start, `namespace/name`).
+    #[cfg(test)]
+    pub fn pod_reads(&self) -> Vec<(u64, String)> {
+        self.lock().pod_reads.clone()
     }
 
     pub fn list_pods(&self) -> Vec<Pod> {

@@ -1093,3 +1093,38 @@ fn a_node_that_stops_heartbeating_is_tainted_and_its_pods_deleted_by_the_control
     assert_eq!(summary.nodes_tainted, 1);
     assert_eq!(summary.pods_deleted, 1);
 }
+
+#[test]
+fn the_controller_reads_pods_half_a_second_before_their_eviction_and_not_again_at_it() {
+    let mut s = scenario(
+        vec![node("a-0"), node("a-1"), node("a-2")],
+        vec![pod("web-0", "a-0"), pod("web-1", "a-1")],
+    );
+    s.duration = Duration::from_secs(600);
+    s.events = vec![event(
+        30,
+        "stop-heartbeat",
+        EventAction::StopHeartbeat {
+            nodes: vec!["a-0".into()],
+        },
+    )];
+    let settings = crate::settings::Settings::default();
+    let (entries, store) = super::run_keeping_store(&s, 0, Some(settings)).unwrap();
+    let deleted: Vec<(u64, String)> = entries
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EntryKind::PodDeleted { pod, .. } => Some((e.t_ms, pod.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(deleted.len(), 1, "{deleted:?}");
+    let (at, pod) = &deleted[0];
+    let reads: Vec<u64> = store
+        .pod_reads()
+        .into_iter()
+        .filter(|(t, p)| p == pod && *t + 5_000 >= *at)
+        .map(|(t, _)| t)
+        .collect();
+    // (Its NotReady mark read it too, long before.)
+    assert_eq!(reads, [at - 500], "{pod} deleted at {at} ms");
+}
