@@ -44,6 +44,10 @@ use tracing::{Instrument, debug, info, warn};
 const READ_AHEAD_MAX_AGE: Duration = Duration::from_secs(5);
 /// Reads ahead in flight at most.
 const READ_AHEAD_WIDTH: usize = 16;
+/// Pods read ahead per window at most. Reads ahead are for bursts the server answers well
+/// within the window (300 pods at 10k nodes); a far larger one (a taint put on a thousand
+/// nodes by hand) could not be read in time anyway, and would hold thousands of whole pods.
+const READ_AHEAD_MAX: usize = 1000;
 
 /// First retry delay; doubles up to `MAX_BACKOFF`.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -439,13 +443,16 @@ impl<C: Cluster> Writer<C> {
         if self.inner.dry_run || term == 0 || pods.is_empty() {
             return;
         }
+        let mut pods = pods;
+        pods.truncate(READ_AHEAD_MAX);
         let inner = self.inner.clone();
         self.tasks.spawn(async move {
             futures::stream::iter(pods)
                 .for_each_concurrent(READ_AHEAD_WIDTH, |p| {
                     let inner = &inner;
                     async move {
-                        if !inner.leads_in(term) {
+                        // Too late to help: its eviction reads the pod itself.
+                        if !inner.leads_in(term) || inner.clock.now() >= p.due {
                             return;
                         }
                         match inner.cluster.get_pod(&p.namespace, &p.name).await {
@@ -1724,6 +1731,7 @@ mod tests {
                     name: p.clone(),
                     uid: format!("uid-{p}"),
                     node: node.into(),
+                    due: crate::logic::time::add_secs(epoch(), 3600),
                 })
                 .collect()
         }
@@ -1840,6 +1848,24 @@ mod tests {
             assert!(api.pod(&pods[0]).is_none(), "deleted");
             assert_eq!(api.count("GET pod"), 2, "the copy was not used");
             assert_eq!(api.count("PUT pod status"), 0);
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn pods_already_due_are_not_read_ahead_and_a_window_reads_a_thousand_at_most() {
+            let (api, pods) = tainted_node_with_pods(1001);
+            let (writer, _, _leader) = writer(&api);
+            let mut late = refs(&pods[..1], "n1");
+            late[0].due = epoch();
+            writer.read_ahead(late);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            assert_eq!(
+                api.count("GET pod"),
+                0,
+                "due already: its eviction reads it"
+            );
+            writer.read_ahead(refs(&pods, "n1"));
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            assert_eq!(api.count("GET pod"), READ_AHEAD_MAX);
         }
 
         #[tokio::test(start_paused = true)]

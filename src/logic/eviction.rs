@@ -123,6 +123,8 @@ pub struct PodRef {
     pub name: String,
     pub uid: String,
     pub node: String,
+    /// When its eviction is due.
+    pub due: Timestamp,
 }
 
 /// The taint manager's memory: precise observation times and the current schedule.
@@ -396,6 +398,7 @@ impl TaintManager {
                 name: s.name.clone(),
                 uid: s.uid.clone(),
                 node: s.node.clone(),
+                due: s.due,
             })
             .collect()
     }
@@ -990,6 +993,7 @@ mod tests {
                 name: "b".into(),
                 uid: "uid-b".into(),
                 node: NODE.into(),
+                due: at(21),
             }]
         );
         assert_eq!(tm.first_due_after(None), Some(at(21)));
