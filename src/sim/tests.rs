@@ -1068,8 +1068,8 @@ fn a_simulation_without_a_controller_is_repeatable_and_ends_with_a_summary() {
     assert!(matches!(first[1].kind, EntryKind::Summary(_)));
 }
 
-#[test]
-fn a_node_that_stops_heartbeating_is_tainted_and_its_pods_deleted_by_the_controller() {
+/// Three nodes, a pod on two of them; a-0 stops heartbeating at 30s (of 600s).
+fn one_node_lost() -> Scenario {
     let mut s = scenario(
         vec![node("a-0"), node("a-1"), node("a-2")],
         vec![pod("web-0", "a-0"), pod("web-1", "a-1")],
@@ -1082,6 +1082,12 @@ fn a_node_that_stops_heartbeating_is_tainted_and_its_pods_deleted_by_the_control
             nodes: vec!["a-0".into()],
         },
     )];
+    s
+}
+
+#[test]
+fn a_node_that_stops_heartbeating_is_tainted_and_its_pods_deleted_by_the_controller() {
+    let s = one_node_lost();
     let settings = crate::settings::Settings::default();
     let entries = super::simulate(&s, settings.clone(), 0).unwrap();
     let again = super::simulate(&s, settings, 0).unwrap();
@@ -1096,18 +1102,7 @@ fn a_node_that_stops_heartbeating_is_tainted_and_its_pods_deleted_by_the_control
 
 #[test]
 fn the_controller_reads_pods_half_a_second_before_their_eviction_and_not_again_at_it() {
-    let mut s = scenario(
-        vec![node("a-0"), node("a-1"), node("a-2")],
-        vec![pod("web-0", "a-0"), pod("web-1", "a-1")],
-    );
-    s.duration = Duration::from_secs(600);
-    s.events = vec![event(
-        30,
-        "stop-heartbeat",
-        EventAction::StopHeartbeat {
-            nodes: vec!["a-0".into()],
-        },
-    )];
+    let s = one_node_lost();
     let settings = crate::settings::Settings::default();
     let (entries, store) = super::run_keeping_store(&s, 0, Some(settings)).unwrap();
     let deleted: Vec<(u64, String)> = entries
