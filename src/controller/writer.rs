@@ -7,8 +7,10 @@
 //! different objects proceed independently, so a pod a PodDisruptionBudget protects does not hold
 //! up anything else.
 //!
-//! Two things keep a burst from burying the writes that matter (250 nodes going silent in one
+//! Three things keep a burst from burying the writes that matter (250 nodes going silent in one
 //! pass means 250 node writes, 7 500 pod status writes and as many Events, all on one server):
+//! - **Node writes first.** A batch's node writes are handed over before its pod writes and
+//!   Events (`Writer::submit`).
 //! - **Shared reads.** Pod writes re-check their node (and its Lease) before writing. Attempts
 //!   that need the same node at about the same time share one GET of it (`SharedReads`), but only
 //!   a GET that started after the attempt itself did, so the answer is as fresh as the one the
@@ -17,6 +19,10 @@
 //! - **Lanes with priority.** Each kind travels in its own lane of bounded width, and the
 //!   secondary lanes (pod NotReady marks, Events) shrink to a trickle while the primary ones
 //!   (node writes, evictions) have attempts waiting or in flight; see `Priority`.
+//!
+//! And evictions falling due together find their pods already read: the pods due within the
+//! next 500 ms are read ahead (`Writer::read_ahead`), and the write that follows is guarded by
+//! the copy's resourceVersion, so the copy is as good as a read at the due time.
 
 use super::tasks::Tasks;
 use crate::clock::Clock;
