@@ -166,6 +166,31 @@ def dist(values):
     }
 
 
+def bursts(due_and_deleted):
+    """Deletions grouped by due time (a new burst after a quarter second without one falling
+    due): how late the first, the middle and the last deletion of a burst come (medians over the
+    bursts), and how many bursts had their last deletion more than 100 ms late. The p99 of all
+    deletions hides whether a few bursts are slow or every burst has a slow tail."""
+    groups = []
+    for due, t in sorted(due_and_deleted):
+        if groups and due - groups[-1][-1][0] <= 0.25:
+            groups[-1].append((due, t))
+        else:
+            groups.append([(due, t)])
+    if not groups:
+        return {"n": 0}
+    lates = [sorted(t - due for due, t in g) for g in groups]
+    return {
+        "n": len(groups),
+        "size_p50": pct([len(g) for g in groups], 50),
+        "first_late_p50_s": pct([l[0] for l in lates], 50),
+        "middle_late_p50_s": pct([l[len(l) // 2] for l in lates], 50),
+        "last_late_p50_s": pct([l[-1] for l in lates], 50),
+        "last_late_max_s": max(l[-1] for l in lates),
+        "last_later_than_100ms": sum(l[-1] > 0.1 for l in lates),
+    }
+
+
 def wait_until(start_wall, t):
     delay = start_wall + t - time.time()
     if delay > 0:
@@ -352,6 +377,8 @@ def main():
     start = {n: min(tainted[n], math.floor(added[n] + start_wall) + 1 - start_wall)
              for n in added if n in tainted}
     pod_errors = [e["t"] - (start[e["node"]] + a.toleration) for e in deleted if e["node"] in start]
+    deletion_bursts = bursts([(start[e["node"]] + a.toleration, e["t"]) for e in deleted
+                              if e["node"] in start])
     hist = lambda name: {
         "count": int(final.get(f"{name}_count", 0)),
         "mean_ms": round(final.get(f"{name}_sum", 0) / final[f"{name}_count"] * 1e3, 3)
@@ -408,6 +435,7 @@ def main():
         "pods_deleted": len(deleted),
         "pods_expected": len(added) * PODS_PER_NODE,
         "deletion_after_due_s": dist(pod_errors),
+        "deletion_bursts": deletion_bursts,
         "samples": samples,
     }
     if not a.no_decode:
