@@ -239,13 +239,13 @@ struct Control<C: Cluster> {
     read_ahead_until: Option<Timestamp>,
 }
 
-/// Lets every task woken at this same instant (the simulated world's writes, watch
-/// forwarders) run first, so a timer never acts on data older than its own instant.
 /// How long before their due time the pods of scheduled evictions are read (see
 /// `Writer::read_ahead`): long enough for a burst of reads to be over by then, short enough
 /// that the copies are rarely outdated.
 const READ_AHEAD: Duration = Duration::from_millis(500);
 
+/// Lets every task woken at this same instant (the simulated world's writes, watch
+/// forwarders) run first, so a timer never acts on data older than its own instant.
 async fn settle() {
     for _ in 0..4 {
         tokio::task::yield_now().await;

@@ -29,6 +29,7 @@ use crate::clock::Clock;
 use crate::cluster::{ApiError, Cluster};
 use crate::logic::actions::{Action, TaintPurpose};
 use crate::logic::eviction::PodRef;
+use crate::logic::view::key_of;
 use crate::logic::{conditions, eviction, taints};
 use crate::metrics::Metrics;
 use crate::settings::{EvictionMode, Settings};
@@ -415,10 +416,11 @@ impl<C: Cluster> Writer<C> {
         }
     }
 
-    /// Hands over a batch of decisions; returns at once. Node writes are handed over first: a pass that loses
-    /// 250 nodes decides each node's Unknown mark next to its 30 pod marks and Events, and in
-    /// that order the last node's write was queued behind ~15 000 others. Only node objects are moved (their actions all travel in the node
-    /// lane), so the actions on any one object keep their order.
+    /// Hands over a batch of decisions; returns at once. Node writes are handed over first: a
+    /// pass that loses 250 nodes decides each node's Unknown mark next to its 30 pod marks and
+    /// Events, and in that order the last node's write was queued behind ~15 000 others. Only
+    /// node objects are moved (their actions all travel in the node lane), so the actions on
+    /// any one object keep their order.
     pub fn submit(&self, actions: Vec<Action>) {
         let (nodes, others): (Vec<Action>, Vec<Action>) = actions
             .into_iter()
@@ -463,7 +465,7 @@ impl<C: Cluster> Writer<C> {
                         }
                         match inner.cluster.get_pod(&p.namespace, &p.name).await {
                             Ok(pod) if same_binding(&pod, &p.uid, &p.node) => {
-                                let key = format!("{}/{}", p.namespace, p.name);
+                                let key = key_of(Some(&p.namespace), &p.name);
                                 let at = tokio::time::Instant::now();
                                 inner
                                     .read_ahead
@@ -919,7 +921,7 @@ impl<C: Cluster> Inner<C> {
             .read_ahead
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(&format!("{namespace}/{name}"))?;
+            .remove(&key_of(Some(namespace), name))?;
         let usable = at.elapsed() <= READ_AHEAD_MAX_AGE
             && same_binding(&pod, uid, node)
             && !has_disruption_target(&pod);
