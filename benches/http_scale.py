@@ -205,6 +205,9 @@ def main():
     ap.add_argument("--toleration", type=int, default=60, help="default toleration seconds")
     ap.add_argument("--eviction-rate", default="1", help="--node-eviction-rate of the controller")
     ap.add_argument("--bin", default=os.path.join(ROOT, "target/release/node-lifecycle-controller"))
+    ap.add_argument("--serve-bin", default=None,
+                    help="the binary that serves the cluster (default: --bin), so that two "
+                         "controllers can be compared against the same served API")
     ap.add_argument("--out", default=None, help="scratch directory (default: a new one in /tmp)")
     ap.add_argument("--no-decode", action="store_true", help="skip the serde_json decode bench")
     ap.add_argument("--run-env", action="append", default=[], metavar="KEY=VALUE",
@@ -222,8 +225,10 @@ def main():
         ap.error(f"--fail-at {a.fail_at} must be at least 23 s before --duration {a.duration}")
     if a.nodes < ZONES or a.nodes % ZONES:
         sys.exit(f"--nodes must be a positive multiple of {ZONES}, got {a.nodes}")
-    if not os.access(a.bin, os.X_OK):
-        sys.exit(f"--bin {a.bin} is not an executable: run `cargo build --release` first")
+    a.serve_bin = a.serve_bin or a.bin
+    for flag, path in (("--bin", a.bin), ("--serve-bin", a.serve_bin)):
+        if not os.access(path, os.X_OK):
+            sys.exit(f"{flag} {path} is not an executable: run `cargo build --release` first")
     out = a.out or f"/tmp/http-scale-{a.nodes}-{int(time.time())}"
     os.makedirs(out, exist_ok=True)
     text, silent = scenario(a.nodes, a.duration, a.fail_at, a.toleration)
@@ -234,7 +239,7 @@ def main():
     base, admin = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}"
     kubeconfig = os.path.join(out, "kubeconfig")
     serve = subprocess.Popen(
-        [a.bin, "simulate", os.path.join(out, "scenario.yaml"), "--output", "jsonl",
+        [a.serve_bin, "simulate", os.path.join(out, "scenario.yaml"), "--output", "jsonl",
          "--serve", f"127.0.0.1:{port}", "--kubeconfig-out", kubeconfig, *a.serve_arg],
         stdout=open(os.path.join(out, "timeline.jsonl"), "wb"),
         stderr=open(os.path.join(out, "serve.log"), "wb"),
@@ -406,6 +411,8 @@ def main():
 
     report = {
         "nodes": a.nodes,
+        "bin": a.bin,
+        "serve_bin": a.serve_bin,
         "run_args": a.run_arg,
         "serve_args": a.serve_arg,
         "cores_busy_steady": cpu_between(synced_at + 5, a.fail_at - 2),
