@@ -112,14 +112,16 @@ pub fn simulate(scenario: &Scenario, settings: Settings, seed: u64) -> Result<Ve
 
 /// The driver; `settings: None` runs the world without a controller (for tests).
 fn run(scenario: &Scenario, seed: u64, settings: Option<Settings>) -> Result<Vec<Entry>, Error> {
-    run_keeping_store(scenario, seed, settings).map(|(entries, _)| entries)
+    run_keeping_store(scenario, seed, settings, |_| ()).map(|(entries, _)| entries)
 }
 
-/// `run`, also returning the store the scenario ran on.
+/// `run`, with the store prepared by `prepare` before anything runs on it (tests set faults
+/// there), also returning the store.
 fn run_keeping_store(
     scenario: &Scenario,
     seed: u64,
     settings: Option<Settings>,
+    prepare: impl FnOnce(&Store),
 ) -> Result<(Vec<Entry>, Store), Error> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -129,6 +131,7 @@ fn run_keeping_store(
     let entries = runtime.block_on(async {
         let clock = TokioClock::starting_at(world::epoch());
         let store = Store::new(clock);
+        prepare(&store);
         let controller = settings.map(|settings| {
             let hooks: Arc<dyn Hooks> = Arc::new(SimHooks::new(store.clone()));
             Box::new(ControllerSlot::new(store.clone(), clock, settings, hooks))

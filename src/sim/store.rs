@@ -308,6 +308,13 @@ struct State {
     /// controller reads.
     #[cfg(test)]
     pod_reads: Vec<(u64, String)>,
+    /// How long the controller's lists of node and Lease versions take to be answered, for
+    /// tests of a slow API server.
+    #[cfg(test)]
+    list_delay: std::time::Duration,
+    /// The staleness guard's verdicts: (ms since the start, resource, stale).
+    #[cfg(test)]
+    stale_verdicts: Vec<(u64, String, bool)>,
 }
 
 impl State {
@@ -539,6 +546,10 @@ impl Store {
                 timeline: Vec::new(),
                 #[cfg(test)]
                 pod_reads: Vec::new(),
+                #[cfg(test)]
+                list_delay: std::time::Duration::ZERO,
+                #[cfg(test)]
+                stale_verdicts: Vec::new(),
             })),
             clock,
         }
@@ -873,6 +884,30 @@ impl Store {
     #[cfg(test)]
     pub fn pod_reads(&self) -> Vec<(u64, String)> {
         self.lock().pod_reads.clone()
+    }
+
+    /// Makes the controller's lists of node and Lease versions take `delay` to arrive: they
+    /// hold the versions of when they were asked for.
+    #[cfg(test)]
+    pub fn delay_version_lists(&self, delay: std::time::Duration) {
+        self.lock().list_delay = delay;
+    }
+
+    /// Waits as long as a list of versions is set to take to arrive (not at all outside tests).
+    async fn version_list_delay(&self) {
+        #[cfg(test)]
+        {
+            let delay = self.lock().list_delay;
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+
+    /// The staleness guard's verdicts so far: (ms since the start, resource, stale).
+    #[cfg(test)]
+    pub fn stale_verdicts(&self) -> Vec<(u64, String, bool)> {
+        self.lock().stale_verdicts.clone()
     }
 
     pub fn list_pods(&self) -> Vec<Pod> {
@@ -1378,7 +1413,9 @@ impl Cluster for SimCluster {
 
     async fn list_node_versions(&self) -> Result<Vec<ObjectVersion>> {
         self.store.check_available()?;
-        Ok(self.store.node_versions())
+        let versions = self.store.node_versions();
+        self.store.version_list_delay().await;
+        Ok(versions)
     }
 
     async fn replace_node(&self, node: &Node) -> Result<Node> {
@@ -1414,7 +1451,9 @@ impl Cluster for SimCluster {
 
     async fn list_lease_versions(&self, namespace: &str) -> Result<Vec<ObjectVersion>> {
         self.store.check_available()?;
-        Ok(self.store.lease_versions(namespace))
+        let versions = self.store.lease_versions(namespace);
+        self.store.version_list_delay().await;
+        Ok(versions)
     }
 
     async fn get_lease(&self, namespace: &str, name: &str) -> Result<Lease> {
@@ -1473,5 +1512,14 @@ impl Hooks for SimHooks {
                 state: state.as_str().to_string(),
             });
         }
+    }
+
+    #[cfg(test)]
+    fn watch_stale(&self, resource: &'static str, stale: bool) {
+        let t = self.store.elapsed_ms();
+        self.store
+            .lock()
+            .stale_verdicts
+            .push((t, resource.to_string(), stale));
     }
 }

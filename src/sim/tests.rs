@@ -1104,7 +1104,7 @@ fn a_node_that_stops_heartbeating_is_tainted_and_its_pods_deleted_by_the_control
 fn the_controller_reads_pods_half_a_second_before_their_eviction_and_not_again_at_it() {
     let s = one_node_lost();
     let settings = crate::settings::Settings::default();
-    let (entries, store) = super::run_keeping_store(&s, 0, Some(settings)).unwrap();
+    let (entries, store) = super::run_keeping_store(&s, 0, Some(settings), |_| ()).unwrap();
     let deleted: Vec<(u64, String)> = entries
         .iter()
         .filter_map(|e| match &e.kind {
@@ -1122,4 +1122,91 @@ fn the_controller_reads_pods_half_a_second_before_their_eviction_and_not_again_a
         .collect();
     // (Its NotReady mark read it too, long before.)
     assert_eq!(reads, [at - 500], "{pod} deleted at {at} ms");
+}
+
+#[test]
+fn an_eviction_falls_due_on_time_while_the_staleness_guard_waits_for_a_slow_list() {
+    // The Node watch is quiet after the taint at 10 s; the first monitor pass more than half
+    // the grace period (25 s) later, at 40 s, lists the nodes' versions afresh, and that list
+    // takes 8 s to arrive. web-0 falls due at 10 s + 34 s, in the middle of it; a-2 changes at
+    // 46 s, after the list was taken.
+    let s = super::scenario::parse(
+        r#"
+duration: 100s
+nodes:
+  - name: a-{0..2}
+    zone: zone-a
+pods:
+  - name: web-0
+    node: a-0
+    tolerations: [{key: example.com/drain, operator: Exists, effect: NoExecute, tolerationSeconds: 34}]
+events:
+  - {at: 10s, action: add-taint, nodes: [a-0], taint: {key: example.com/drain, effect: NoExecute}}
+  - {at: 20s, action: stop-heartbeat, nodes: [a-1]}
+  - {at: 46s, action: add-taint, nodes: [a-2], taint: {key: example.com/other, effect: NoSchedule}}
+"#,
+        "slow-list.yaml",
+    )
+    .unwrap();
+    let settings = crate::settings::Settings::default();
+    let (entries, store) = super::run_keeping_store(&s, 0, Some(settings), |store| {
+        store.delay_version_lists(Duration::from_secs(8))
+    })
+    .unwrap();
+    // The Node watch delivered a-2's change while the list was on its way: it is not stale,
+    // though the list, older than the cache now, does not match it.
+    assert_eq!(
+        store.stale_verdicts(),
+        [(48_000, "nodes".to_string(), false)]
+    );
+    let at = |wanted: &dyn Fn(&EntryKind) -> bool| {
+        entries
+            .iter()
+            .filter(|e| wanted(&e.kind))
+            .map(|e| e.t_ms)
+            .collect::<Vec<_>>()
+    };
+    let deleted = at(&|k| matches!(k, EntryKind::PodDeleted { pod, .. } if pod == "default/web-0"));
+    assert_eq!(deleted, [44_000], "{entries:?}");
+    // The pass that asked for the read ran when it was answered (48 s), and the period counts
+    // from there: a-1, silent since 20 s, is marked by one of the passes after it.
+    let unknown =
+        at(&|k| matches!(k, EntryKind::NodeConditionsUnknown { node, .. } if node == "a-1"));
+    assert_eq!(unknown.len(), 1, "{entries:?}");
+    assert!(
+        unknown[0] > 48_000 && (unknown[0] - 48_000) % 5_000 == 0,
+        "a-1 marked at {} ms",
+        unknown[0]
+    );
+}
+
+#[test]
+fn a_stalled_lease_watch_marks_nothing_unknown_when_the_fresh_read_is_slow_too() {
+    let s = super::scenario::parse(
+        include_str!("../../examples/stalled-lease-watch.yaml"),
+        "stalled-lease-watch.yaml",
+    )
+    .unwrap();
+    let settings = crate::settings::Settings::default();
+    let (entries, store) = super::run_keeping_store(&s, 0, Some(settings), |store| {
+        store.delay_version_lists(Duration::from_secs(8))
+    })
+    .unwrap();
+    let verdicts = store.stale_verdicts();
+    assert!(
+        verdicts.iter().any(|(_, r, stale)| r == "leases" && *stale),
+        "{verdicts:?}"
+    );
+    let written: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                EntryKind::NodeConditionsUnknown { .. }
+                    | EntryKind::TaintAdded { .. }
+                    | EntryKind::PodDeleted { .. }
+            )
+        })
+        .collect();
+    assert!(written.is_empty(), "{written:?}");
 }
