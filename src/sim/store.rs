@@ -284,7 +284,9 @@ type Key = (String, String);
 struct State {
     resource_version: u64,
     uid_counter: u64,
-    nodes: BTreeMap<String, Node>,
+    /// Shared with lists (as pods are): listing 10 000 nodes copied each under the lock,
+    /// holding up every request for tens of milliseconds.
+    nodes: BTreeMap<String, Arc<Node>>,
     /// Shared, so that a list's snapshot (`simulate --serve`) copies pointers, not 300 000
     /// pods under the lock.
     pods: BTreeMap<Key, Arc<Pod>>,
@@ -620,7 +622,7 @@ impl Store {
         state.changes.send_modify(|v| *v += 1);
         if state.outages == 0 {
             let state = &mut *state;
-            let nodes: Vec<Node> = state.nodes.values().cloned().collect();
+            let nodes: Vec<Node> = state.nodes.values().map(|n| Node::clone(n)).collect();
             state.node_watchers.reconnect_all(|_| nodes.clone());
             let pods: Vec<Pod> = state.pods.values().map(|p| Pod::clone(p)).collect();
             state.pod_watchers.reconnect_all(|_| pods.clone());
@@ -685,7 +687,7 @@ impl Store {
         node.metadata.creation_timestamp = Some(Time(truncate_to_second(created)));
         truncate_node_spec(&mut node);
         truncate_node_status(&mut node.status);
-        state.nodes.insert(name, node.clone());
+        state.nodes.insert(name, Arc::new(node.clone()));
         state.node_watchers.deliver_created(None, node.clone());
         Ok(node)
     }
@@ -694,13 +696,13 @@ impl Store {
         self.lock()
             .nodes
             .get(name)
-            .cloned()
+            .map(|n| Node::clone(n))
             .ok_or_else(|| ApiError::NotFound(format!("nodes \"{name}\" not found")))
     }
 
     /// Every node's name and resourceVersion (a metadata-only list).
     pub fn node_versions(&self) -> Vec<ObjectVersion> {
-        self.lock().nodes.values().map(version_of).collect()
+        self.lock().nodes.values().map(|n| version_of(&**n)).collect()
     }
 
     /// PUT nodes/{name}: changes metadata and spec only.
@@ -710,7 +712,7 @@ impl Store {
         let stored = state
             .nodes
             .get(&name)
-            .cloned()
+            .map(|n| Node::clone(n))
             .ok_or_else(|| ApiError::NotFound(format!("nodes \"{name}\" not found")))?;
         check_preconditions(
             &stored.metadata,
@@ -743,7 +745,7 @@ impl Store {
                 self.record_locked(&mut state, kind);
             }
         }
-        state.nodes.insert(name, updated.clone());
+        state.nodes.insert(name, Arc::new(updated.clone()));
         state
             .node_watchers
             .deliver(None, Event::Apply(updated.clone()));
@@ -757,7 +759,7 @@ impl Store {
         let stored = state
             .nodes
             .get(&name)
-            .cloned()
+            .map(|n| Node::clone(n))
             .ok_or_else(|| ApiError::NotFound(format!("nodes \"{name}\" not found")))?;
         check_preconditions(
             &stored.metadata,
@@ -797,7 +799,7 @@ impl Store {
                 self.record_locked(&mut state, kind);
             }
         }
-        state.nodes.insert(name, updated.clone());
+        state.nodes.insert(name, Arc::new(updated.clone()));
         state
             .node_watchers
             .deliver(None, Event::Apply(updated.clone()));
@@ -826,6 +828,7 @@ impl Store {
         let mut node = state
             .nodes
             .remove(name)
+            .map(Arc::unwrap_or_clone)
             .ok_or_else(|| ApiError::NotFound(format!("nodes \"{name}\" not found")))?;
         node.metadata.resource_version = Some(state.next_resource_version());
         state.node_watchers.deliver(None, Event::Delete(node));
@@ -1222,7 +1225,7 @@ impl Store {
     pub fn watch_nodes(&self) -> WatchStream<Node> {
         let mut state = self.lock();
         let outage = state.outages > 0;
-        let objects = state.nodes.values().cloned().collect();
+        let objects = state.nodes.values().map(|n| Node::clone(n)).collect();
         stream(state.node_watchers.open(None, outage, objects))
     }
 
@@ -1330,7 +1333,8 @@ impl Store {
     }
 
     /// All nodes and the resourceVersion they are current at.
-    pub fn list_nodes_at(&self) -> (Vec<Node>, u64) {
+    /// The nodes and the resourceVersion they are current at, shared with the store.
+    pub fn list_nodes_at(&self) -> (Vec<Arc<Node>>, u64) {
         let state = self.lock();
         (
             state.nodes.values().cloned().collect(),

@@ -70,8 +70,7 @@ pub(super) trait Served:
 
 impl Served for Node {
     fn list(store: &Store, _: Option<&str>) -> (Vec<Arc<Self>>, u64) {
-        let (nodes, rv) = store.list_nodes_at();
-        (nodes.into_iter().map(Arc::new).collect(), rv)
+        store.list_nodes_at()
     }
     fn poll(store: &Store, mark: &WatchMark, _: Option<&str>, since: u64) -> WatchPoll<Self> {
         store.poll_node_watch(mark, since)
