@@ -8,8 +8,8 @@ ARG RUST_VERSION=1.95.0
 
 FROM rust:${RUST_VERSION}-bookworm AS builder
 ARG TARGETARCH
-# musl-gcc builds ring's C and assembly parts and the mimalloc allocator for the musl target. The version follows the
-# pinned Debian release (bookworm) of the base image.
+# musl-gcc builds ring's C and assembly parts and the mimalloc allocator for the musl target.
+# The version follows the pinned Debian release (bookworm) of the base image.
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends musl-tools \

@@ -24,7 +24,6 @@ use crate::logic::{taints, time};
 use crate::metrics::Metrics;
 use crate::settings::{NODE_EVICTION_PERIOD, Settings};
 use futures::FutureExt;
-use futures::future::BoxFuture;
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -256,7 +255,17 @@ type FreshAnswers = Vec<(Resource, Result<Vec<ObjectVersion>, ApiError>)>;
 struct FreshReads {
     /// When they started.
     started: Timestamp,
-    answers: BoxFuture<'static, FreshAnswers>,
+    /// What was read, for answers that never came (the task ended).
+    resources: Vec<Resource>,
+    /// The reads, in a task of their own: their pages are decoded there, not in the loop.
+    answers: tokio::task::JoinHandle<FreshAnswers>,
+}
+
+impl Drop for FreshReads {
+    /// Reads nobody waits for any more (leadership lost, the controller stopped) are cut off.
+    fn drop(&mut self) {
+        self.answers.abort();
+    }
 }
 
 /// What the staleness guard knows before a monitor pass.
@@ -270,7 +279,22 @@ enum Freshness {
 /// The answers of the reads in flight, if any (else never ready), with when they started.
 async fn answers_of(reads: &mut Option<FreshReads>) -> (Timestamp, FreshAnswers) {
     match reads {
-        Some(reads) => (reads.started, (&mut reads.answers).await),
+        Some(reads) => {
+            let answers = match (&mut reads.answers).await {
+                Ok(answers) => answers,
+                Err(ended) => reads
+                    .resources
+                    .iter()
+                    .map(|r| {
+                        (
+                            *r,
+                            Err(ApiError::Other(format!("read afresh ended: {ended}"))),
+                        )
+                    })
+                    .collect(),
+            };
+            (reads.started, answers)
+        }
         None => std::future::pending().await,
     }
 }
@@ -764,7 +788,8 @@ impl<C: Cluster> Control<C> {
         let limit = half_grace.min(Duration::from_secs(10));
         let cluster = self.cluster.clone();
         let namespace = self.settings.node_lease_namespace.clone();
-        let answers = async move {
+        let resources = to_read.clone();
+        let mut answers = async move {
             let read = |r: Resource| {
                 let (cluster, namespace) = (&cluster, &namespace);
                 async move {
@@ -783,14 +808,14 @@ impl<C: Cluster> Control<C> {
             futures::future::join_all(to_read.into_iter().map(read)).await
         }
         .boxed();
-        let mut reads = FreshReads {
-            started: now,
-            answers,
-        };
         // Answered at once (the simulator's store): judged in the same instant.
-        match (&mut reads.answers).now_or_never() {
+        match (&mut answers).now_or_never() {
             Some(answers) => Freshness::Known(self.judge_fresh_reads(now, answers)),
-            None => Freshness::Reading(reads),
+            None => Freshness::Reading(FreshReads {
+                started: now,
+                resources,
+                answers: tokio::spawn(answers),
+            }),
         }
     }
 

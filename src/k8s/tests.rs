@@ -169,7 +169,7 @@ fn metadata_list(items: &[(&str, &str)]) -> Value {
 }
 
 #[tokio::test]
-async fn node_versions_come_from_one_consistent_metadata_only_list() {
+async fn node_versions_come_from_a_consistent_metadata_only_list() {
     let (c, seen) = cluster(vec![ok(metadata_list(&[("a", "1"), ("b", "2")]))]);
     let versions = c.list_node_versions().await.unwrap();
     let got: Vec<_> = versions
@@ -191,6 +191,31 @@ async fn node_versions_come_from_one_consistent_metadata_only_list() {
         !req.query.contains("resourceVersion"),
         "a consistent read, not the watch cache: {:?}",
         req.query
+    );
+}
+
+#[tokio::test]
+async fn node_versions_are_read_in_pages_of_500_following_the_continue_token() {
+    let mut first = metadata_list(&[("a", "1")]);
+    first["metadata"]["continue"] = json!("page-2");
+    let mut last = metadata_list(&[("b", "2")]);
+    last["metadata"]["continue"] = json!("");
+    let (c, seen) = cluster(vec![ok(first), ok(last)]);
+    let versions = c.list_node_versions().await.unwrap();
+    let got: Vec<_> = versions.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(got, ["a", "b"]);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    for req in seen.iter() {
+        assert_eq!(req.path, "/api/v1/nodes");
+        assert!(req.query.contains("limit=500"), "{:?}", req.query);
+        assert!(!req.query.contains("resourceVersion"), "{:?}", req.query);
+    }
+    assert!(!seen[0].query.contains("continue"), "{:?}", seen[0].query);
+    assert!(
+        seen[1].query.contains("continue=page-2"),
+        "{:?}",
+        seen[1].query
     );
 }
 
