@@ -475,7 +475,7 @@ impl<C: Cluster> Control<C> {
             warn!("lost leadership: stopped acting");
             self.acting = false;
             self.writer.forget_read_ahead();
-            self.fresh_reads = None;
+            self.drop_fresh_reads();
             *next_monitor = None;
             *next_taint = None;
             self.taint_manager = TaintManager::new();
@@ -506,7 +506,7 @@ impl<C: Cluster> Control<C> {
         self.acting = true;
         self.acting_term = *self.leader.borrow();
         self.read_ahead_until = None;
-        self.fresh_reads = None;
+        self.drop_fresh_reads();
         self.monitor.restart_passes();
         let now = Instant::now();
         *next_monitor = Some(now);
@@ -822,13 +822,16 @@ impl<C: Cluster> Control<C> {
     /// Judges the staleness guard's reads afresh that started at `started`: returns whether
     /// the heartbeat data can be trusted, and restarts a watch whose objects moved on.
     fn judge_fresh_reads(&mut self, started: Timestamp, answers: FreshAnswers) -> bool {
-        if self.relisting[idx(Resource::Leases)] || self.relisting[idx(Resource::Nodes)] {
-            // Restarted while the reads were in flight.
-            return false;
-        }
-        let mut fresh = true;
+        // A watch that re-lists (restarted while the reads were in flight) has no full data yet.
+        let mut fresh =
+            !(self.relisting[idx(Resource::Leases)] || self.relisting[idx(Resource::Nodes)]);
         for (r, answer) in answers {
             let i = idx(r);
+            if self.relisting[i] {
+                // Its re-list brings it up to date; read afresh once it is quiet again.
+                self.last_check[i] = None;
+                continue;
+            }
             // A watch that delivered while its read was in flight is not stalled, and its
             // cache may now be newer than the read, which would look like a moved-on server.
             let delivered = self.last_delivery[i].is_some_and(|t| t >= started);
@@ -867,6 +870,17 @@ impl<C: Cluster> Control<C> {
             }
         }
         fresh
+    }
+
+    /// Drops the staleness guard's reads in flight, whose verdict is not needed any more; the
+    /// resources they read count as unchecked, so the next pass that finds them quiet reads
+    /// them again rather than trusting them on a check that never came.
+    fn drop_fresh_reads(&mut self) {
+        if let Some(reads) = self.fresh_reads.take() {
+            for r in &reads.resources {
+                self.last_check[idx(*r)] = None;
+            }
+        }
     }
 
     /// The monitor pass, with the staleness guard's verdict.
@@ -917,9 +931,12 @@ impl<C: Cluster> Control<C> {
             return;
         }
         let now = self.clock.now();
-        // The staleness verdict of the last monitor pass holds until the next one.
+        // The staleness verdict of the last monitor pass holds until the next one; while the
+        // guard has doubts and is reading afresh, no NoExecute taint is added (as when the loop
+        // waited for that read).
+        let fresh = self.fresh && self.fresh_reads.is_none();
         let started = std::time::Instant::now();
-        let actions = self.monitor.tainting_pass(&self.view, now, self.fresh);
+        let actions = self.monitor.tainting_pass(&self.view, now, fresh);
         self.metrics
             .observe_tainting_pass_duration(started.elapsed().as_secs_f64());
         for a in &actions {

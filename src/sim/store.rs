@@ -702,7 +702,11 @@ impl Store {
 
     /// Every node's name and resourceVersion (a metadata-only list).
     pub fn node_versions(&self) -> Vec<ObjectVersion> {
-        self.lock().nodes.values().map(|n| version_of(&**n)).collect()
+        self.lock()
+            .nodes
+            .values()
+            .map(|n| version_of(&**n))
+            .collect()
     }
 
     /// PUT nodes/{name}: changes metadata and spec only.
@@ -1332,7 +1336,6 @@ impl Store {
         }
     }
 
-    /// All nodes and the resourceVersion they are current at.
     /// The nodes and the resourceVersion they are current at, shared with the store.
     pub fn list_nodes_at(&self) -> (Vec<Arc<Node>>, u64) {
         let state = self.lock();

@@ -1210,3 +1210,64 @@ fn a_stalled_lease_watch_marks_nothing_unknown_when_the_fresh_read_is_slow_too()
         .collect();
     assert!(written.is_empty(), "{written:?}");
 }
+
+#[test]
+fn no_noexecute_taint_is_added_while_the_staleness_guard_reads_afresh() {
+    const TURN_MS: u64 = 32_000;
+    const RATE: f64 = 1000.0 / TURN_MS as f64;
+    // a-0 and a-1 go silent together and are marked in one pass (2 of 10 nodes: the zone stays
+    // Normal); the zone's rate lets a-0 be tainted at once and a-1 32 s later. The Node watch is
+    // quiet after those writes, so a pass 30 s later reads afresh, for 8 s: a-1's turn comes
+    // while that read is on its way, and waits for its verdict.
+    let s = super::scenario::parse(
+        r#"
+duration: 200s
+nodes:
+  - name: a-{0..9}
+    zone: zone-a
+events:
+  - {at: 20s, action: stop-heartbeat, nodes: [a-0, a-1]}
+"#,
+        "slow-list-taint.yaml",
+    )
+    .unwrap();
+    let settings = crate::settings::Settings {
+        node_eviction_rate: RATE,
+        ..Default::default()
+    };
+    let (entries, store) = super::run_keeping_store(&s, 0, Some(settings), |store| {
+        store.delay_version_lists(Duration::from_secs(8))
+    })
+    .unwrap();
+    let tainted = |name: &str| {
+        entries
+            .iter()
+            .find_map(|e| match &e.kind {
+                EntryKind::TaintAdded { node, taint }
+                    if node == name && taint == "node.kubernetes.io/unreachable:NoExecute" =>
+                {
+                    Some(e.t_ms)
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{name} not tainted: {entries:?}"))
+    };
+    let (first, second) = (tainted("a-0"), tainted("a-1"));
+    let verdicts = store.stale_verdicts();
+    // The read that began before a-1's turn and was answered after it.
+    let read = verdicts
+        .iter()
+        .map(|(t, _, _)| *t)
+        .find(|t| *t >= first + TURN_MS)
+        .unwrap_or_else(|| panic!("no read after a-1's turn: {verdicts:?}"));
+    assert!(
+        read - 8_000 < first + TURN_MS,
+        "the read at {read} ms began after a-1's turn at {} ms: {verdicts:?}",
+        first + TURN_MS
+    );
+    assert!(
+        second >= read,
+        "a-1 tainted at {second} ms, before the read begun at {} ms was answered at {read} ms",
+        read - 8_000
+    );
+}
