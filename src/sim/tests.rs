@@ -1124,6 +1124,18 @@ fn the_controller_reads_pods_half_a_second_before_their_eviction_and_not_again_a
     assert_eq!(reads, [at - 500], "{pod} deleted at {at} ms");
 }
 
+/// Runs `scenario` with the controller's lists of node and Lease versions (the staleness
+/// guard's reads afresh) taking 8 s to arrive.
+fn run_with_slow_version_lists(
+    scenario: &Scenario,
+    settings: crate::settings::Settings,
+) -> (Vec<Entry>, Store) {
+    super::run_keeping_store(scenario, 0, Some(settings), |store| {
+        store.delay_version_lists(Duration::from_secs(8))
+    })
+    .unwrap()
+}
+
 #[test]
 fn an_eviction_falls_due_on_time_while_the_staleness_guard_waits_for_a_slow_list() {
     // The Node watch is quiet after the taint at 10 s; the first monitor pass more than half
@@ -1149,10 +1161,7 @@ events:
     )
     .unwrap();
     let settings = crate::settings::Settings::default();
-    let (entries, store) = super::run_keeping_store(&s, 0, Some(settings), |store| {
-        store.delay_version_lists(Duration::from_secs(8))
-    })
-    .unwrap();
+    let (entries, store) = run_with_slow_version_lists(&s, settings);
     // The Node watch delivered a-2's change while the list was on its way: it is not stale,
     // though the list, older than the cache now, does not match it.
     assert_eq!(
@@ -1188,10 +1197,7 @@ fn a_stalled_lease_watch_marks_nothing_unknown_when_the_fresh_read_is_slow_too()
     )
     .unwrap();
     let settings = crate::settings::Settings::default();
-    let (entries, store) = super::run_keeping_store(&s, 0, Some(settings), |store| {
-        store.delay_version_lists(Duration::from_secs(8))
-    })
-    .unwrap();
+    let (entries, store) = run_with_slow_version_lists(&s, settings);
     let verdicts = store.stale_verdicts();
     assert!(
         verdicts.iter().any(|(_, r, stale)| r == "leases" && *stale),
@@ -1235,10 +1241,7 @@ events:
         node_eviction_rate: RATE,
         ..Default::default()
     };
-    let (entries, store) = super::run_keeping_store(&s, 0, Some(settings), |store| {
-        store.delay_version_lists(Duration::from_secs(8))
-    })
-    .unwrap();
+    let (entries, store) = run_with_slow_version_lists(&s, settings);
     let tainted = |name: &str| {
         entries
             .iter()
