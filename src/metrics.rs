@@ -391,9 +391,13 @@ impl Metrics {
     }
     /// `node_lifecycle_controller_dropped_writes_total{kind,reason}`; reason `not_leader` or `dry_run`.
     pub fn dropped_write(&self, kind: &'static str, reason: &'static str) {
+        self.dropped_writes(kind, reason, 1);
+    }
+    /// `dropped_write`, `count` times at once (an action that would have written several objects).
+    pub fn dropped_writes(&self, kind: &'static str, reason: &'static str, count: usize) {
         self.dropped_writes_total
             .with_label_values(&[kind, reason])
-            .inc();
+            .inc_by(count as u64);
     }
     /// `node_lifecycle_controller_cache_objects{resource}` (nodes, leases, pods).
     pub fn set_cache_size(&self, resource: &'static str, count: usize) {

@@ -27,10 +27,10 @@
 use super::tasks::Tasks;
 use crate::clock::Clock;
 use crate::cluster::{ApiError, Cluster};
-use crate::logic::actions::{Action, TaintPurpose};
+use crate::logic::actions::{Action, PodId, TaintPurpose};
 use crate::logic::eviction::PodRef;
 use crate::logic::view::key_of;
-use crate::logic::{conditions, eviction, taints};
+use crate::logic::{conditions, eviction, monitor, taints};
 use crate::metrics::Metrics;
 use crate::settings::{EvictionMode, Settings};
 use futures::future::{BoxFuture, Shared};
@@ -88,7 +88,7 @@ impl Lane {
             | Action::ChangeTaints { .. }
             | Action::SetLabels { .. } => Lane::Nodes,
             Action::EvictPod { .. } => Lane::Evictions,
-            Action::MarkPodNotReady { .. } => Lane::PodStatus,
+            Action::MarkPodsNotReady { .. } | Action::MarkPodNotReady { .. } => Lane::PodStatus,
             Action::Event(_) => Lane::Events,
         }
     }
@@ -322,9 +322,17 @@ pub fn kind(action: &Action) -> &'static str {
         Action::MarkNodeUnknown { .. } => "node_status",
         Action::ChangeTaints { .. } => "node_taints",
         Action::SetLabels { .. } => "node_labels",
-        Action::MarkPodNotReady { .. } => "pod_status",
+        Action::MarkPodsNotReady { .. } | Action::MarkPodNotReady { .. } => "pod_status",
         Action::EvictPod { .. } => "pod_delete",
         Action::Event(_) => "event",
+    }
+}
+
+/// How many objects the action would write (the pods of a `MarkPodsNotReady`, else one).
+fn writes_in(action: &Action) -> usize {
+    match action {
+        Action::MarkPodsNotReady { pods, .. } => pods.len(),
+        _ => 1,
     }
 }
 
@@ -336,6 +344,8 @@ fn object_key(action: &Action) -> String {
         | Action::SetLabels { node, .. } => {
             format!("node/{node}")
         }
+        // Not the node's own key: its taints must not wait behind the marks of its pods.
+        Action::MarkPodsNotReady { node, .. } => format!("pods-on/{node}"),
         Action::MarkPodNotReady {
             namespace, name, ..
         }
@@ -354,14 +364,12 @@ fn object_key(action: &Action) -> String {
 /// Hands actions to per-object workers.
 pub struct Writer<C: Cluster> {
     inner: Arc<Inner<C>>,
-    tasks: Tasks,
 }
 
 impl<C: Cluster> Clone for Writer<C> {
     fn clone(&self) -> Self {
         Writer {
             inner: self.inner.clone(),
-            tasks: self.tasks.clone(),
         }
     }
 }
@@ -374,6 +382,8 @@ struct Inner<C: Cluster> {
     eviction_mode: EvictionMode,
     node_lease_namespace: String,
     leader: watch::Receiver<u64>,
+    /// Where the per-object workers run (a pod's NotReady mark hands over its Event from one).
+    tasks: Tasks,
     /// The actions waiting per object, with the leader term they were decided in; an object
     /// is here while its worker runs. Plain queues under one lock: a channel per object
     /// allocated a block of 32 actions (~6 KiB) up front, and at start-up every node's
@@ -398,8 +408,8 @@ impl<C: Cluster> Writer<C> {
         tasks: Tasks,
     ) -> Self {
         Writer {
-            tasks,
             inner: Arc::new(Inner {
+                tasks,
                 cluster,
                 clock,
                 metrics,
@@ -426,7 +436,7 @@ impl<C: Cluster> Writer<C> {
             .into_iter()
             .partition(|a| Lane::of(a) == Lane::Nodes);
         for action in nodes.into_iter().chain(others) {
-            self.submit_one(action);
+            self.inner.submit_one(action);
         }
     }
 
@@ -454,7 +464,7 @@ impl<C: Cluster> Writer<C> {
         let mut pods = pods;
         pods.truncate(READ_AHEAD_MAX);
         let inner = self.inner.clone();
-        self.tasks.spawn(async move {
+        self.inner.tasks.spawn(async move {
             futures::stream::iter(pods)
                 .for_each_concurrent(READ_AHEAD_WIDTH, |p| {
                     let inner = &inner;
@@ -490,36 +500,39 @@ impl<C: Cluster> Writer<C> {
             .unwrap_or_else(|p| p.into_inner())
             .clear();
     }
+}
 
-    fn submit_one(&self, action: Action) {
-        let inner = &self.inner;
-        if inner.dry_run {
+impl<C: Cluster> Inner<C> {
+    /// Queues the action behind the others on its object, starting the object's worker if it
+    /// has none.
+    fn submit_one(self: &Arc<Self>, action: Action) {
+        if self.dry_run {
             info!(kind = kind(&action), action = ?action, "dry-run: not writing");
-            inner.metrics.dropped_write(kind(&action), "dry_run");
+            self.metrics
+                .dropped_writes(kind(&action), "dry_run", writes_in(&action));
             return;
         }
-        let term = *inner.leader.borrow();
+        let term = *self.leader.borrow();
         if term == 0 {
             debug!(kind = kind(&action), "not the leader: dropping write");
-            inner.metrics.dropped_write(kind(&action), "not_leader");
+            self.metrics
+                .dropped_writes(kind(&action), "not_leader", writes_in(&action));
             return;
         }
         let key = object_key(&action);
-        let mut queues = inner.queues.lock().unwrap_or_else(|p| p.into_inner());
+        let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(queue) = queues.get_mut(&key) {
             queue.push_back((term, action));
             return;
         }
         queues.insert(key.clone(), VecDeque::from([(term, action)]));
         drop(queues);
-        let inner = self.inner.clone();
+        let inner = self.clone();
         let span = tracing::info_span!("writer", object = %key);
         self.tasks
             .spawn(async move { inner.work(key).await }.instrument(span));
     }
-}
 
-impl<C: Cluster> Inner<C> {
     /// Applies the actions of one object in order; ends (and unregisters the object) when its
     /// queue is empty.
     async fn work(self: Arc<Self>, key: String) {
@@ -534,8 +547,39 @@ impl<C: Cluster> Inner<C> {
                     }
                 }
             };
-            let (term, action) = next;
-            self.apply(&key, term, action).await;
+            match next {
+                (
+                    term,
+                    Action::MarkPodsNotReady {
+                        node,
+                        pods,
+                        node_heartbeat,
+                        lease_renew,
+                        now,
+                    },
+                ) => {
+                    // All the node's pods at once (each still waits for its lane), so that
+                    // their attempts start together and share one read of the node and one of
+                    // its Lease, as when they were actions of their own.
+                    futures::stream::iter(pods)
+                        .for_each_concurrent(None, |pod| {
+                            let key = format!("pod/{}/{}", pod.namespace, pod.name);
+                            let mark = Action::MarkPodNotReady {
+                                namespace: pod.namespace,
+                                name: pod.name,
+                                uid: pod.uid,
+                                node: node.clone(),
+                                node_heartbeat,
+                                lease_renew,
+                                now,
+                            };
+                            let this = &self;
+                            async move { this.apply(&key, term, mark).await }
+                        })
+                        .await;
+                }
+                (term, action) => self.apply(&key, term, action).await,
+            }
         }
     }
 
@@ -544,7 +588,7 @@ impl<C: Cluster> Inner<C> {
         *self.leader.borrow() == term
     }
 
-    async fn apply(&self, key: &str, term: u64, action: Action) {
+    async fn apply(self: &Arc<Self>, key: &str, term: u64, action: Action) {
         let kind = kind(&action);
         let lane = Lane::of(&action);
         let mut failures = 0u32;
@@ -697,7 +741,7 @@ impl<C: Cluster> Inner<C> {
     }
 
     /// One attempt at `action`; `first` when no attempt at it was made before.
-    async fn attempt(&self, action: &Action, first: bool) -> Attempt {
+    async fn attempt(self: &Arc<Self>, action: &Action, first: bool) -> Attempt {
         let running = self.start_attempt();
         let since = running.since;
         let r = match action {
@@ -716,6 +760,8 @@ impl<C: Cluster> Inner<C> {
                 purpose,
             } => self.change_taints(node, change, purpose).await,
             Action::SetLabels { node, labels } => self.set_labels(node, labels).await,
+            // Applied pod by pod (`work`), never as a whole.
+            Action::MarkPodsNotReady { .. } => Ok(()),
             Action::MarkPodNotReady {
                 namespace,
                 name,
@@ -930,7 +976,7 @@ impl<C: Cluster> Inner<C> {
 
     #[allow(clippy::too_many_arguments)]
     async fn mark_pod_not_ready(
-        &self,
+        self: &Arc<Self>,
         namespace: &str,
         name: &str,
         uid: &str,
@@ -969,6 +1015,12 @@ impl<C: Cluster> Inner<C> {
         cond.status = "False".into();
         cond.last_transition_time = Some(Time(now));
         self.outcome("pod_status", self.cluster.replace_pod_status(&pod).await)?;
+        // After the write, as upstream: the pod existed and was marked.
+        self.submit_one(monitor::pod_not_ready_event(&PodId {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            uid: uid.to_string(),
+        }));
         Ok(())
     }
 
@@ -1397,6 +1449,27 @@ mod tests {
                 bump(&mut pod.metadata);
             }
 
+            /// Sets the pod's Ready condition to `status` (a write from elsewhere).
+            pub fn set_ready(&self, name: &str, status: &str) {
+                let mut o = self.objects();
+                let pod = o.pods.get_mut(&format!("default/{name}")).unwrap();
+                let conds = pod.status.as_mut().unwrap().conditions.as_mut().unwrap();
+                conds
+                    .iter_mut()
+                    .find(|c| c.type_ == "Ready")
+                    .unwrap()
+                    .status = status.into();
+                bump(&mut pod.metadata);
+            }
+
+            /// The node's kubelet renews its Lease at `at`.
+            pub fn renew_lease(&self, node: &str, at: Timestamp) {
+                let mut o = self.objects();
+                let lease = o.leases.get_mut(node).unwrap();
+                lease.spec.as_mut().unwrap().renew_time = Some(MicroTime(at));
+                bump(&mut lease.metadata);
+            }
+
             /// The pod carries the taint manager's DisruptionTarget condition already.
             pub fn set_disruption_target(&self, name: &str) {
                 let mut o = self.objects();
@@ -1575,8 +1648,9 @@ mod tests {
             async fn replace_lease(&self, _: &Lease) -> Result<Lease> {
                 unreachable!("the writer does not hold leases")
             }
-            async fn create_event(&self, _: &EventRecord, _: Timestamp) -> Result<()> {
-                self.call("POST event", "", |_| Ok(())).await
+            async fn create_event(&self, e: &EventRecord, _: Timestamp) -> Result<()> {
+                let about = format!("{}/{}/{}", e.object.namespace, e.object.name, e.reason);
+                self.call("POST event", &about, |_| Ok(())).await
             }
             fn watch_nodes(&self) -> WatchStream<Node> {
                 unreachable!("the writer does not watch")
@@ -1634,6 +1708,24 @@ mod tests {
                 name: pod.into(),
                 uid: format!("uid-{pod}"),
                 node: node.into(),
+                node_heartbeat: None,
+                lease_renew: Some(epoch()),
+                now: epoch(),
+            }
+        }
+
+        /// Marks these pods of `node` NotReady, one action for the node, as the monitor decides.
+        pub fn mark_pods_not_ready(pods: &[String], node: &str) -> Action {
+            Action::MarkPodsNotReady {
+                node: node.into(),
+                pods: pods
+                    .iter()
+                    .map(|p| PodId {
+                        namespace: "default".into(),
+                        name: p.clone(),
+                        uid: format!("uid-{p}"),
+                    })
+                    .collect(),
                 node_heartbeat: None,
                 lease_renew: Some(epoch()),
                 now: epoch(),
@@ -1996,6 +2088,71 @@ mod tests {
         }
 
         #[tokio::test(start_paused = true)]
+        async fn each_pod_marked_not_ready_gets_its_warning_event_after_its_write_and_no_other_does()
+         {
+            let api = Api::new();
+            api.add_node("n1");
+            let pods: Vec<String> = ["a", "b", "c", "gone"].map(String::from).into();
+            for p in &pods[..3] {
+                api.add_pod(p, "n1");
+            }
+            api.set_ready("b", "False");
+            let (writer, _, _leader) = writer(&api);
+            writer.submit(vec![mark_pods_not_ready(&pods, "n1")]);
+            tokio::time::sleep(Duration::from_secs(2)).await;
+
+            let written = api.count_by_object("PUT pod status");
+            assert_eq!(
+                written.keys().collect::<Vec<_>>(),
+                ["default/a", "default/c"],
+                "b was NotReady already, gone is gone"
+            );
+            let events = api.count_by_object("POST event");
+            assert_eq!(
+                events.keys().collect::<Vec<_>>(),
+                ["default/a/NodeNotReady", "default/c/NodeNotReady"]
+            );
+            let calls = api.calls();
+            for p in ["a", "c"] {
+                let end_of_write = calls
+                    .iter()
+                    .find(|c| c.what == "PUT pod status" && c.object == format!("default/{p}"))
+                    .and_then(|c| c.end)
+                    .unwrap();
+                let event = calls
+                    .iter()
+                    .find(|c| {
+                        c.what == "POST event" && c.object.starts_with(&format!("default/{p}/"))
+                    })
+                    .unwrap();
+                assert!(
+                    event.start >= end_of_write,
+                    "{p}'s Event only after its write"
+                );
+            }
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn a_silent_nodes_pods_are_not_marked_and_get_no_event_once_its_lease_is_renewed() {
+            let api = Api::new();
+            api.add_node("n1");
+            let pods: Vec<String> = (0..3).map(|i| format!("p-{i}")).collect();
+            for p in &pods {
+                api.add_pod(p, "n1");
+            }
+            api.renew_lease("n1", crate::logic::time::add_secs(epoch(), 1));
+            let (writer, _, _leader) = writer(&api);
+            writer.submit(vec![mark_pods_not_ready(&pods, "n1")]);
+            tokio::time::sleep(Duration::from_secs(2)).await;
+
+            for p in &pods {
+                assert_eq!(ready_status(&api.pod(p).unwrap()).as_deref(), Some("True"));
+            }
+            assert_eq!(api.count("PUT pod status"), 0);
+            assert_eq!(api.count("POST event"), 0);
+        }
+
+        #[tokio::test(start_paused = true)]
         async fn marking_a_nodes_pods_not_ready_reads_the_node_and_its_lease_once_per_lane_full() {
             let api = Api::new();
             api.add_node("n1");
@@ -2004,7 +2161,7 @@ mod tests {
                 api.add_pod(p, "n1");
             }
             let (writer, _, _leader) = writer(&api);
-            writer.submit(pods.iter().map(|p| mark_not_ready(p, "n1")).collect());
+            writer.submit(vec![mark_pods_not_ready(&pods, "n1")]);
             tokio::time::sleep(Duration::from_secs(2)).await;
 
             for p in &pods {

@@ -2,7 +2,7 @@
 //! NoExecute tainting pass (every 100ms) and the per-node-update work (NoSchedule condition
 //! taints, beta labels). Upstream's rules (SPEC Part B §3) with Part A's amendments.
 
-use super::actions::{Action, Component, EventRecord, EventType, ObjectRef, TaintPurpose};
+use super::actions::{Action, Component, EventRecord, EventType, ObjectRef, PodId, TaintPurpose};
 use super::conditions;
 use super::health::{HealthTracker, NodeSummary};
 use super::labels;
@@ -88,6 +88,19 @@ fn node_event(node: &Node, event_type: EventType, reason: &str, message: String)
         event_type,
         reason: reason.to_string(),
         message,
+    })
+}
+
+/// The Warning Event a pod gets once the writer has marked it NotReady because its node went
+/// silent (upstream's reason and message; upstream records it after the pod's write too).
+pub fn pod_not_ready_event(pod: &PodId) -> Action {
+    let uid = (!pod.uid.is_empty()).then(|| pod.uid.clone());
+    Action::Event(EventRecord {
+        component: Component::NodeController,
+        object: ObjectRef::pod(&pod.namespace, &pod.name, uid),
+        event_type: EventType::Warning,
+        reason: "NodeNotReady".into(),
+        message: "Node is not ready".into(),
     })
 }
 
@@ -393,27 +406,25 @@ impl Monitor {
                     format!("Node {name} status is now: NodeNotReady"),
                 ));
                 // The cache's pods, not Kubernetes-shaped copies: a pass that loses 250 nodes
-                // goes over 7 500 of them here.
-                for pod in view.cached_pods_on(name) {
-                    if pod.ready.as_ref().is_some_and(|c| &*c.status != "False") {
-                        let uid = pod.uid();
-                        actions.push(Action::MarkPodNotReady {
-                            namespace: pod.namespace.as_deref().unwrap_or_default().to_string(),
-                            name: pod.name().to_string(),
-                            uid: uid.clone().unwrap_or_default(),
-                            node: name.clone(),
-                            node_heartbeat: node.ready_heartbeat,
-                            lease_renew,
-                            now,
-                        });
-                        actions.push(Action::Event(EventRecord {
-                            component: Component::NodeController,
-                            object: ObjectRef::pod(pod.namespace(), pod.name(), uid),
-                            event_type: EventType::Warning,
-                            reason: "NodeNotReady".into(),
-                            message: "Node is not ready".into(),
-                        }));
-                    }
+                // goes over 7 500 of them here. Their Events come from the writer, after each
+                // pod's write.
+                let pods: Vec<PodId> = view
+                    .cached_pods_on(name)
+                    .filter(|pod| pod.ready.as_ref().is_some_and(|c| &*c.status != "False"))
+                    .map(|pod| PodId {
+                        namespace: pod.namespace().to_string(),
+                        name: pod.name().to_string(),
+                        uid: pod.uid().unwrap_or_default(),
+                    })
+                    .collect();
+                if !pods.is_empty() {
+                    actions.push(Action::MarkPodsNotReady {
+                        node: name.clone(),
+                        pods,
+                        node_heartbeat: node.ready_heartbeat,
+                        lease_renew,
+                        now,
+                    });
                 }
             }
 

@@ -252,40 +252,29 @@ fn the_unknown_flip_marks_pods_not_ready_once() {
         .actions
         .iter()
         .filter_map(|a| match a {
-            Action::MarkPodNotReady {
-                namespace,
-                name,
-                uid,
-                node,
-                now,
-                ..
-            } => Some((
-                namespace.as_str(),
-                name.as_str(),
-                uid.as_str(),
-                node.as_str(),
-                *now,
-            )),
+            Action::MarkPodsNotReady {
+                node, pods, now, ..
+            } => Some((node.as_str(), pods.clone(), *now)),
             _ => None,
         })
         .collect();
-    assert_eq!(marked, vec![("default", "p1", "uid-p1", "a", at(55.0))]);
-    let pod_events: Vec<_> = r
-        .actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Event(e) if e.object.kind == "Pod" => Some((
-                e.object.namespace.as_str(),
-                e.object.name.as_str(),
-                e.object.uid.as_deref(),
-                e.reason.as_str(),
-            )),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(
-        pod_events,
-        vec![("default", "p1", Some("uid-p1"), "NodeNotReady")]
+    let p1 = PodId {
+        namespace: "default".into(),
+        name: "p1".into(),
+        uid: "uid-p1".into(),
+    };
+    assert_eq!(marked, vec![("a", vec![p1], at(55.0))]);
+    // One action for the node's pods, and no Event on them yet: the writer records each one
+    // after its pod's write.
+    assert!(
+        !r.actions
+            .iter()
+            .any(|a| matches!(a, Action::MarkPodNotReady { .. }))
+    );
+    assert!(
+        !r.actions
+            .iter()
+            .any(|a| matches!(a, Action::Event(e) if e.object.kind == "Pod"))
     );
     // The write has not landed yet: the next pass must not flip (and mark) again.
     let r = h.pass(60.0);
@@ -306,7 +295,7 @@ fn a_node_reported_not_ready_by_its_kubelet_is_tainted_without_grace_and_without
     assert!(
         !r.actions
             .iter()
-            .any(|a| matches!(a, Action::MarkPodNotReady { .. }))
+            .any(|a| matches!(a, Action::MarkPodsNotReady { .. }))
     );
     let t = h.taint(5.0);
     assert_eq!(
