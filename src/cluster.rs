@@ -11,7 +11,7 @@ pub use crate::logic::view::ObjectVersion;
 use futures::stream::BoxStream;
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Node, NodeCondition, Pod};
 use kube::runtime::watcher::{self, Event};
 use std::future::Future;
 
@@ -70,6 +70,16 @@ pub fn map_event<A, B>(event: Event<A>, mut f: impl FnMut(A) -> B) -> Event<B> {
     }
 }
 
+/// The JSON merge patch of `Cluster::patch_node_conditions`: the whole conditions list (a merge
+/// patch replaces lists) and the resourceVersion it is based on, which the API server takes as a
+/// precondition.
+pub fn conditions_patch(resource_version: &str, conditions: &[NodeCondition]) -> serde_json::Value {
+    serde_json::json!({
+        "metadata": { "resourceVersion": resource_version },
+        "status": { "conditions": conditions },
+    })
+}
+
 /// The calls the controller makes. Writes carry their preconditions inside the object
 /// (`metadata.resourceVersion` for replaces) or as arguments (UIDs for deletions).
 pub trait Cluster: Clone + Send + Sync + 'static {
@@ -80,6 +90,16 @@ pub trait Cluster: Clone + Send + Sync + 'static {
     fn replace_node(&self, node: &Node) -> impl Future<Output = Result<Node>> + Send;
     /// PUT nodes/{name}/status, guarded like `replace_node`.
     fn replace_node_status(&self, node: &Node) -> impl Future<Output = Result<Node>> + Send;
+    /// PATCH nodes/{name}/status (JSON merge patch, `conditions_patch`): sets the node's
+    /// conditions to `conditions`, all of them, failing with `Conflict` unless the node is
+    /// still at `resource_version`. That version's conditions plus the change are then exactly
+    /// what a read and a PUT would have written, one round trip sooner.
+    fn patch_node_conditions(
+        &self,
+        name: &str,
+        resource_version: &str,
+        conditions: &[NodeCondition],
+    ) -> impl Future<Output = Result<()>> + Send;
 
     fn get_pod(&self, namespace: &str, name: &str) -> impl Future<Output = Result<Pod>> + Send;
     /// PUT pods/{name}/status, guarded by `metadata.resourceVersion`.

@@ -571,6 +571,78 @@ async fn injected_conflicts_refuse_the_first_write_of_each_kind_per_object() {
     server.await.expect("server");
 }
 
+/// `KubeCluster::patch_node_conditions` over HTTP: a JSON merge patch of nodes/status that
+/// sets the whole conditions list, refused with 409 (and nothing changed) when the node moved
+/// past the resourceVersion it carries, applied when it is current; other content types 415.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conditions_patch_is_guarded_by_its_resource_version() {
+    let (server, client, _dir) = start(SHORT, "patch", ServeOptions::default(), false).await;
+    let cluster = KubeCluster::new(client.clone(), "kube-node-lease");
+    let nodes: kube::Api<Node> = kube::Api::all(client.clone());
+    let before = nodes.get("n-0").await.expect("get n-0");
+    let rv = before
+        .metadata
+        .resource_version
+        .clone()
+        .expect("a resourceVersion");
+    let mut conditions = before
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.clone())
+        .expect("conditions");
+    let ready = conditions
+        .iter_mut()
+        .find(|c| c.type_ == "Ready")
+        .expect("Ready");
+    ready.status = "Unknown".into();
+
+    let stale = (resource_version(&before.metadata) - 1).to_string();
+    let refused = cluster
+        .patch_node_conditions("n-0", &stale, &conditions)
+        .await;
+    assert!(
+        matches!(
+            &refused,
+            Err(node_lifecycle_controller::cluster::ApiError::Conflict(_))
+        ),
+        "{refused:?}"
+    );
+    let unchanged = nodes.get("n-0").await.expect("get n-0");
+    assert_eq!(
+        unchanged.metadata.resource_version.as_deref(),
+        Some(rv.as_str())
+    );
+
+    cluster
+        .patch_node_conditions("n-0", &rv, &conditions)
+        .await
+        .expect("the patch on the current version is applied");
+    let after = nodes.get("n-0").await.expect("get n-0");
+    assert_eq!(
+        after.status.as_ref().and_then(|s| s.conditions.clone()),
+        Some(conditions),
+        "the conditions are the patch's, all of them"
+    );
+    assert_eq!(
+        after.spec, before.spec,
+        "nothing outside the status changed"
+    );
+    assert!(resource_version(&after.metadata) > resource_version(&before.metadata));
+
+    let strategic = nodes
+        .patch_status(
+            "n-0",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Strategic(serde_json::json!({"status": {}})),
+        )
+        .await;
+    assert!(
+        matches!(&strategic, Err(kube::Error::Api(e)) if e.code == 415),
+        "{strategic:?}"
+    );
+    server.abort();
+}
+
 const LEASES: &str = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases";
 const STREAMING_LIST: &str = "watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan\
                               &allowWatchBookmarks=true&resourceVersion=0&timeoutSeconds=10";

@@ -1,9 +1,10 @@
 //! The one place that writes to the cluster.
 //!
 //! Every action is applied to the freshest copy of its object (GET, change, PUT guarded by the
-//! resourceVersion; deletions guarded by the UID), retried with capped exponential backoff until
-//! it is applied or no longer needed, and dropped at once when this process is not the leader
-//! (or runs with `--dry-run`). Actions on one object are applied in the order they were decided;
+//! resourceVersion; deletions guarded by the UID; an Unknown mark's first attempt patches the
+//! conditions its decision saw, guarded by their resourceVersion, which is as fresh), retried
+//! with capped exponential backoff until it is applied or no longer needed, and dropped at once
+//! when this process is not the leader (or runs with `--dry-run`). Actions on one object are applied in the order they were decided;
 //! different objects proceed independently, so a pod a PodDisruptionBudget protects does not hold
 //! up anything else.
 //!
@@ -27,7 +28,7 @@
 use super::tasks::Tasks;
 use crate::clock::Clock;
 use crate::cluster::{ApiError, Cluster};
-use crate::logic::actions::{Action, PodId, TaintPurpose};
+use crate::logic::actions::{Action, PodId, SeenConditions, TaintPurpose};
 use crate::logic::eviction::PodRef;
 use crate::logic::view::key_of;
 use crate::logic::{conditions, eviction, monitor, taints};
@@ -37,9 +38,9 @@ use futures::future::{BoxFuture, Shared};
 use futures::{FutureExt, StreamExt};
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{Node, NodeStatus};
 use k8s_openapi::api::core::v1::{Pod, PodCondition, Taint};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -750,8 +751,10 @@ impl<C: Cluster> Inner<C> {
                 ready_heartbeat,
                 lease_renew,
                 now,
+                seen,
             } => {
-                self.mark_node_unknown(node, *ready_heartbeat, *lease_renew, *now, since)
+                let seen = seen.as_ref().filter(|_| first);
+                self.mark_node_unknown(node, *ready_heartbeat, *lease_renew, *now, seen, since)
                     .await
             }
             Action::ChangeTaints {
@@ -815,18 +818,37 @@ impl<C: Cluster> Inner<C> {
         }
     }
 
+    /// Marks the node's conditions Unknown. The first attempt starts from the conditions the
+    /// decision saw (`seen`) and patches them guarded by their resourceVersion: if the node
+    /// changed since, the patch is refused and the retry reads the node (its own read, not a
+    /// shared one: that copy is changed and written back). Never a PUT of the cache's copy:
+    /// the cache keeps nodes trimmed to what decisions read, and a status PUT of that would
+    /// erase the rest of the status.
     async fn mark_node_unknown(
         &self,
         name: &str,
         heartbeat: Option<Timestamp>,
         lease_renew: Option<Timestamp>,
         now: Timestamp,
+        seen: Option<&SeenConditions>,
         since: Seq,
     ) -> Result<(), Attempt> {
-        // Its own read, not a shared one: this copy is changed and written back. (Not the
-        // cache's copy: the cache keeps nodes trimmed to what decisions read, and a status PUT
-        // of that would erase the rest of the status.)
-        let mut node = Self::read(self.cluster.get_node(name).await)?;
+        let mut node = match seen {
+            Some(seen) => Node {
+                metadata: ObjectMeta {
+                    name: Some(name.to_string()),
+                    resource_version: Some(seen.resource_version.clone()),
+                    creation_timestamp: seen.created.map(Time),
+                    ..Default::default()
+                },
+                spec: None,
+                status: Some(NodeStatus {
+                    conditions: Some(seen.conditions.clone()),
+                    ..Default::default()
+                }),
+            },
+            None => Self::read(self.cluster.get_node(name).await)?,
+        };
         if !self
             .still_silent(&node, heartbeat, lease_renew, since)
             .await?
@@ -841,7 +863,20 @@ impl<C: Cluster> Inner<C> {
         if !changed.iter().any(|c| c == "Ready") {
             return Ok(());
         }
-        self.outcome("node_status", self.cluster.replace_node_status(&node).await)?;
+        let written = match seen {
+            Some(seen) => {
+                let conditions = node
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_deref())
+                    .unwrap_or_default();
+                self.cluster
+                    .patch_node_conditions(name, &seen.resource_version, conditions)
+                    .await
+            }
+            None => self.cluster.replace_node_status(&node).await.map(|_| ()),
+        };
+        self.outcome("node_status", written)?;
         self.metrics.observe_unknown_write_delay(
             crate::logic::time::since(self.clock.now(), now).as_secs_f64(),
         );
@@ -1214,6 +1249,15 @@ mod tests {
                 self.node_status_writes.fetch_add(1, Ordering::SeqCst);
                 Ok(node.clone())
             }
+            async fn patch_node_conditions(
+                &self,
+                _: &str,
+                _: &str,
+                _: &[k8s_openapi::api::core::v1::NodeCondition],
+            ) -> Result<()> {
+                self.node_status_writes.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
             async fn get_pod(&self, _: &str, _: &str) -> Result<Pod> {
                 self.pod_reads.fetch_add(1, Ordering::SeqCst);
                 pending().await
@@ -1298,6 +1342,7 @@ mod tests {
                 ready_heartbeat: None,
                 lease_renew: None,
                 now,
+                seen: None,
             }]);
             tokio::time::sleep(Duration::from_secs(1)).await;
             assert_eq!(
@@ -1449,6 +1494,16 @@ mod tests {
                 bump(&mut pod.metadata);
             }
 
+            /// The kubelet posts its Ready condition with this heartbeat.
+            pub fn post_heartbeat(&self, name: &str, at: Timestamp) {
+                let mut o = self.objects();
+                let node = o.nodes.get_mut(name).unwrap();
+                let conds = node.status.as_mut().unwrap().conditions.as_mut().unwrap();
+                let ready = conds.iter_mut().find(|c| c.type_ == "Ready").unwrap();
+                ready.last_heartbeat_time = Some(Time(at));
+                bump(&mut node.metadata);
+            }
+
             /// Sets the pod's Ready condition to `status` (a write from elsewhere).
             pub fn set_ready(&self, name: &str, status: &str) {
                 let mut o = self.objects();
@@ -1489,6 +1544,10 @@ mod tests {
 
             pub fn remove_all(&self, what: &'static str) {
                 self.objects().missing.insert(what);
+            }
+
+            pub fn node(&self, name: &str) -> Node {
+                self.objects().nodes[name].clone()
             }
 
             pub fn pod(&self, name: &str) -> Option<Pod> {
@@ -1605,6 +1664,21 @@ mod tests {
                 let name = node.metadata.name.clone().unwrap_or_default();
                 self.call("PUT node status", &name, |o| {
                     replace(&mut o.nodes, &name, node)
+                })
+                .await
+            }
+            async fn patch_node_conditions(
+                &self,
+                name: &str,
+                resource_version: &str,
+                conditions: &[k8s_openapi::api::core::v1::NodeCondition],
+            ) -> Result<()> {
+                self.call("PATCH node status", name, |o| {
+                    let mut node = found(&o.nodes, name)?;
+                    node.metadata.resource_version = Some(resource_version.into());
+                    node.status.get_or_insert_with(Default::default).conditions =
+                        Some(conditions.to_vec());
+                    replace(&mut o.nodes, name, &node).map(|_| ())
                 })
                 .await
             }
@@ -2199,6 +2273,7 @@ mod tests {
                 ready_heartbeat: None,
                 lease_renew: Some(epoch()),
                 now: epoch(),
+                seen: None,
             }]);
             tokio::time::sleep(Duration::from_secs(1)).await;
             let reads: Vec<(&str, Duration)> = api
@@ -2234,6 +2309,7 @@ mod tests {
                 ready_heartbeat: None,
                 lease_renew: Some(epoch()),
                 now: epoch(),
+                seen: None,
             }]);
             tokio::time::sleep(Duration::from_secs(1)).await;
             assert_eq!(api.count("PUT node status"), 1);
@@ -2267,12 +2343,108 @@ mod tests {
             assert_eq!(api.count("PUT pod status"), 1);
         }
 
+        /// An Unknown mark decided on `node` as the double holds it now.
+        fn mark_unknown_seen(api: &Api, node: &str) -> Action {
+            let live = api.node(node);
+            Action::MarkNodeUnknown {
+                node: node.into(),
+                ready_heartbeat: None,
+                lease_renew: Some(epoch()),
+                now: epoch(),
+                seen: Some(SeenConditions {
+                    resource_version: live.metadata.resource_version.clone().unwrap(),
+                    created: None,
+                    conditions: live.status.unwrap().conditions.unwrap(),
+                }),
+            }
+        }
+
+        fn ready_of(node: &Node) -> &str {
+            crate::logic::conditions::ready_status(node).unwrap_or("")
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn an_unknown_mark_patches_the_conditions_it_was_decided_on_without_reading_the_node()
+        {
+            let api = Api::new();
+            api.add_node("n1");
+            let (writer, _, _leader) = writer(&api);
+            writer.submit(vec![mark_unknown_seen(&api, "n1")]);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+
+            let calls: Vec<&str> = api.calls().iter().map(|c| c.what).collect();
+            assert_eq!(calls, ["GET lease", "PATCH node status"]);
+            let node = api.node("n1");
+            assert_eq!(ready_of(&node), "Unknown");
+            let types: Vec<String> = node
+                .status
+                .unwrap()
+                .conditions
+                .unwrap()
+                .into_iter()
+                .map(|c| c.type_)
+                .collect();
+            assert_eq!(
+                types,
+                ["Ready", "MemoryPressure", "DiskPressure", "PIDPressure"],
+                "the conditions the kubelet never posted are added as on a read copy"
+            );
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn a_node_changed_since_its_unknown_mark_was_decided_is_read_again_and_keeps_the_change()
+         {
+            let api = Api::new();
+            api.add_node("n1");
+            let mark = mark_unknown_seen(&api, "n1");
+            // Written by someone else after the decision: the patch's resourceVersion is stale.
+            api.set_unreachable("n1", true);
+            let (writer, metrics, _leader) = writer(&api);
+            writer.submit(vec![mark]);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+
+            let calls: Vec<&str> = api.calls().iter().map(|c| c.what).collect();
+            assert_eq!(
+                calls,
+                [
+                    "GET lease",
+                    "PATCH node status",
+                    "GET node",
+                    "GET lease",
+                    "PUT node status"
+                ]
+            );
+            let node = api.node("n1");
+            assert_eq!(ready_of(&node), "Unknown");
+            assert!(
+                node.spec.and_then(|s| s.taints).is_some(),
+                "the other write was not undone"
+            );
+            assert_eq!(retries(&metrics, "node_status"), 1);
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn a_node_that_posted_a_heartbeat_since_the_decision_is_not_marked_after_a_refused_patch()
+         {
+            let api = Api::new();
+            api.add_node("n1");
+            let mark = mark_unknown_seen(&api, "n1");
+            api.post_heartbeat("n1", crate::logic::time::add_secs(epoch(), 1));
+            let (writer, _, _leader) = writer(&api);
+            writer.submit(vec![mark]);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+
+            assert_eq!(ready_of(&api.node("n1")), "True");
+            assert_eq!(api.count("PUT node status"), 0);
+        }
+
         fn mark_unknown_on(node: &str) -> Action {
             Action::MarkNodeUnknown {
                 node: node.into(),
                 ready_heartbeat: None,
                 lease_renew: Some(epoch()),
                 now: epoch(),
+                seen: None,
             }
         }
 

@@ -2,7 +2,9 @@
 
 use super::error::{api_error, watch_error};
 use super::pod_digest::PodDigest;
-use crate::cluster::{ApiError, Cluster, ObjectVersion, Result, WatchStream, map_event};
+use crate::cluster::{
+    ApiError, Cluster, ObjectVersion, Result, WatchStream, conditions_patch, map_event,
+};
 use crate::logic::actions::{Component, EventRecord, EventType};
 use crate::logic::cached_pod::CachedPod;
 use crate::settings::InitialList;
@@ -10,10 +12,10 @@ use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Node, ObjectReference, Pod};
+use k8s_openapi::api::core::v1::{Node, NodeCondition, ObjectReference, Pod};
 use k8s_openapi::api::policy::v1::Eviction;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{DeleteOptions, ObjectMeta, Preconditions};
-use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::core::Status;
 use kube::runtime::events::{self, Recorder, Reporter};
 use kube::runtime::watcher::Event;
@@ -321,6 +323,20 @@ impl Cluster for KubeCluster {
             .replace_status(&name, &PostParams::default(), node)
             .await
             .map_err(api_error)
+    }
+
+    async fn patch_node_conditions(
+        &self,
+        name: &str,
+        resource_version: &str,
+        conditions: &[NodeCondition],
+    ) -> Result<()> {
+        let patch = Patch::Merge(conditions_patch(resource_version, conditions));
+        self.nodes()
+            .patch_status(name, &PatchParams::default(), &patch)
+            .await
+            .map_err(api_error)?;
+        Ok(())
     }
 
     async fn get_pod(&self, namespace: &str, name: &str) -> Result<Pod> {

@@ -22,6 +22,7 @@ struct Seen {
     path: String,
     query: String,
     accept: String,
+    content_type: String,
     body: Value,
 }
 
@@ -62,6 +63,12 @@ fn cluster(replies: Vec<Reply>) -> (KubeCluster, Arc<Mutex<Vec<Seen>>>) {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default()
                 .to_string();
+            let content_type = req
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
             let bytes = req.into_body().collect_bytes().await.expect("request body");
             let body = if bytes.is_empty() {
                 Value::Null
@@ -73,6 +80,7 @@ fn cluster(replies: Vec<Reply>) -> (KubeCluster, Arc<Mutex<Vec<Seen>>>) {
                 path,
                 query,
                 accept,
+                content_type,
                 body,
             });
             let reply = replies.lock().unwrap().pop_front();
@@ -250,6 +258,36 @@ async fn replace_node_status_puts_the_status_subresource_with_its_resource_versi
         ("PUT", "/api/v1/nodes/n1/status")
     );
     assert_eq!(req.body["metadata"]["resourceVersion"], "7");
+}
+
+#[tokio::test]
+async fn node_conditions_are_merge_patched_on_the_status_with_the_version_they_are_based_on() {
+    let (c, seen) = cluster(vec![ok(to_json(&node("n1", "8"))), status(409, "Conflict")]);
+    let conditions = vec![k8s_openapi::api::core::v1::NodeCondition {
+        type_: "Ready".into(),
+        status: "Unknown".into(),
+        ..Default::default()
+    }];
+    c.patch_node_conditions("n1", "7", &conditions)
+        .await
+        .unwrap();
+    let req = only(&seen);
+    assert_eq!(
+        (req.method.as_str(), req.path.as_str()),
+        ("PATCH", "/api/v1/nodes/n1/status")
+    );
+    assert_eq!(req.content_type, "application/merge-patch+json");
+    assert_eq!(
+        req.body,
+        serde_json::json!({
+            "metadata": { "resourceVersion": "7" },
+            "status": { "conditions": [{ "type": "Ready", "status": "Unknown" }] },
+        })
+    );
+    assert!(matches!(
+        c.patch_node_conditions("n1", "7", &conditions).await,
+        Err(ApiError::Conflict(_))
+    ));
 }
 
 #[tokio::test]

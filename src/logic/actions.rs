@@ -4,7 +4,7 @@
 //! records what the API server actually applied, not these intentions.
 
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::Taint;
+use k8s_openapi::api::core::v1::{NodeCondition, Taint};
 use std::collections::BTreeMap;
 
 /// Which controller an Event comes from (upstream's reporting components).
@@ -116,6 +116,18 @@ pub enum TaintPurpose {
     Conditions,
 }
 
+/// A node's conditions at one resourceVersion, with its creation time (which conditions the
+/// kubelet never posted get as their heartbeat). The writer's first attempt at an Unknown mark
+/// patches the changed conditions guarded by that version instead of reading the node: at 10k
+/// nodes a pass that loses 250 of them made 750 requests (read node, read Lease, write) where
+/// 500 do, in the milliseconds that decide whether the marks land within 100 ms.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeenConditions {
+    pub resource_version: String,
+    pub created: Option<Timestamp>,
+    pub conditions: Vec<NodeCondition>,
+}
+
 /// A pod by namespace, name and UID (the UID guards against a namesake created since).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PodId {
@@ -135,6 +147,8 @@ pub enum Action {
         /// The node Lease's renewTime the decision saw (a renewal since then cancels it too).
         lease_renew: Option<Timestamp>,
         now: Timestamp,
+        /// The node's conditions as the decision saw them, if it saw their resourceVersion.
+        seen: Option<SeenConditions>,
     },
     /// Change the node's taints (guarded by the node's resourceVersion).
     ChangeTaints {

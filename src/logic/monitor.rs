@@ -2,7 +2,9 @@
 //! NoExecute tainting pass (every 100ms) and the per-node-update work (NoSchedule condition
 //! taints, beta labels). Upstream's rules (SPEC Part B §3) with Part A's amendments.
 
-use super::actions::{Action, Component, EventRecord, EventType, ObjectRef, PodId, TaintPurpose};
+use super::actions::{
+    Action, Component, EventRecord, EventType, ObjectRef, PodId, SeenConditions, TaintPurpose,
+};
 use super::conditions;
 use super::health::{HealthTracker, NodeSummary};
 use super::labels;
@@ -88,6 +90,19 @@ fn node_event(node: &Node, event_type: EventType, reason: &str, message: String)
         event_type,
         reason: reason.to_string(),
         message,
+    })
+}
+
+/// The cached node's conditions and the resourceVersion they belong to (`None` without one).
+fn seen_conditions(node: &Node) -> Option<SeenConditions> {
+    Some(SeenConditions {
+        resource_version: node.metadata.resource_version.clone()?,
+        created: node.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        conditions: node
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.clone())
+            .unwrap_or_default(),
     })
 }
 
@@ -373,6 +388,7 @@ impl Monitor {
                     ready_heartbeat: heartbeat,
                     lease_renew,
                     now,
+                    seen: seen_conditions(cached),
                 });
                 marked_now.push((name.clone(), heartbeat));
                 report.marked_unknown.push(name.clone());

@@ -8,7 +8,7 @@
 use super::scenario::{IntOrPercent, PdbSpec, WatchResource};
 use super::timeline::{Entry, EntryKind, taint_text};
 use crate::clock::{Clock, TokioClock};
-use crate::cluster::{ApiError, Cluster, ObjectVersion, Result, WatchStream};
+use crate::cluster::{ApiError, Cluster, ObjectVersion, Result, WatchStream, conditions_patch};
 use crate::controller::Hooks;
 use crate::logic::actions::EventRecord;
 use crate::logic::cached_pod::CachedPod;
@@ -404,6 +404,28 @@ fn check_preconditions(stored: &ObjectMeta, given: &ObjectMeta, what: &str) -> R
     Ok(())
 }
 
+/// Applies a JSON merge patch (RFC 7386) to `target`: objects merge key by key, `null` removes
+/// a key, anything else (lists included) replaces what was there.
+pub fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    use serde_json::Value;
+    let Value::Object(patch) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(serde_json::Map::new());
+    }
+    if let Value::Object(target) = target {
+        for (key, value) in patch {
+            if value.is_null() {
+                target.remove(key);
+            } else {
+                merge_patch(target.entry(key.clone()).or_insert(Value::Null), value);
+            }
+        }
+    }
+}
+
 /// Takes the user-settable metadata of `given` and keeps the server-owned fields of `stored`.
 fn merge_metadata(stored: &ObjectMeta, given: &ObjectMeta) -> ObjectMeta {
     ObjectMeta {
@@ -759,6 +781,41 @@ impl Store {
     /// PUT nodes/{name}/status: changes status only.
     pub fn replace_node_status(&self, node: &Node, origin: Origin) -> Result<Node> {
         let mut state = self.lock();
+        self.write_node_status(&mut state, node, origin)
+    }
+
+    /// PATCH nodes/{name}/status with a JSON merge patch (RFC 7386), under one hold of the lock
+    /// as kube-apiserver applies a patch to the object as it is. A `metadata.resourceVersion` in
+    /// the patch is a precondition (the patched object carries it, and must match); only the
+    /// status of the result is taken, as for any write to the status subresource.
+    pub fn merge_patch_node_status(
+        &self,
+        name: &str,
+        patch: &serde_json::Value,
+        origin: Origin,
+    ) -> Result<Node> {
+        let mut state = self.lock();
+        let stored = state
+            .nodes
+            .get(name)
+            .ok_or_else(|| ApiError::NotFound(format!("nodes \"{name}\" not found")))?;
+        let mut value = serde_json::to_value(&**stored)
+            .map_err(|e| ApiError::Other(format!("nodes \"{name}\" could not be encoded: {e}")))?;
+        merge_patch(&mut value, patch);
+        let node: Node = serde_json::from_value(value).map_err(|e| {
+            ApiError::Other(format!(
+                "the patched nodes \"{name}\" is not a valid Node: {e}"
+            ))
+        })?;
+        if node.metadata.name.as_deref() != Some(name) {
+            return Err(ApiError::Other(format!(
+                "a patch of nodes \"{name}\" may not change metadata.name"
+            )));
+        }
+        self.write_node_status(&mut state, &node, origin)
+    }
+
+    fn write_node_status(&self, state: &mut State, node: &Node, origin: Origin) -> Result<Node> {
         let name = node.metadata.name.clone().unwrap_or_default();
         let stored = state
             .nodes
@@ -800,7 +857,7 @@ impl Store {
                     node: name.clone(),
                     conditions: went_unknown,
                 };
-                self.record_locked(&mut state, kind);
+                self.record_locked(state, kind);
             }
         }
         state.nodes.insert(name, Arc::new(updated.clone()));
@@ -1433,6 +1490,19 @@ impl Cluster for SimCluster {
     async fn replace_node_status(&self, node: &Node) -> Result<Node> {
         self.store.check_available()?;
         self.store.replace_node_status(node, Origin::Controller)
+    }
+
+    async fn patch_node_conditions(
+        &self,
+        name: &str,
+        resource_version: &str,
+        conditions: &[NodeCondition],
+    ) -> Result<()> {
+        self.store.check_available()?;
+        let patch = conditions_patch(resource_version, conditions);
+        self.store
+            .merge_patch_node_status(name, &patch, Origin::Controller)?;
+        Ok(())
     }
 
     async fn get_pod(&self, namespace: &str, name: &str) -> Result<Pod> {

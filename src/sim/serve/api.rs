@@ -453,6 +453,27 @@ async fn route(app: &App, request: Request<Incoming>) -> Result<Response<Body>, 
             app.inject_conflict(Write::Replace, "nodes", name, name)?;
             ok(store.replace_node(&node, Origin::Controller))
         }
+        ("PATCH", ["api", "v1", "nodes", name, "status"]) => {
+            let merge = parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("application/merge-patch+json"));
+            if !merge {
+                return Err(HttpError::new(
+                    415,
+                    "UnsupportedMediaType",
+                    "the simulated API server takes only JSON merge patches \
+                     (Content-Type: application/merge-patch+json) on nodes/status",
+                ));
+            }
+            let patch: serde_json::Value = read_json(body, "merge patch").await?;
+            store.get_node(name)?;
+            // The same write as a PUT of the status: a conflict injected on either is not
+            // injected again on the other.
+            app.inject_conflict(Write::ReplaceStatus, "nodes", name, name)?;
+            ok(store.merge_patch_node_status(name, &patch, Origin::Controller))
+        }
         ("PUT", ["api", "v1", "nodes", name, "status"]) => {
             let mut node: Node = read_json(body, "Node").await?;
             check_identity(&mut node.metadata, Some(name), None)?;
