@@ -17,6 +17,9 @@ struct Inner {
     spawned: JoinSet<()>,
     /// Tasks spawned elsewhere (the watches): a handful.
     tracked: Vec<AbortHandle>,
+    /// Set when the guard aborted everything: a task that was running then (a writer worker
+    /// handing over an Event) must not leave a new one behind.
+    aborted: bool,
 }
 
 impl Tasks {
@@ -29,6 +32,9 @@ impl Tasks {
         F: Future<Output = ()> + Send + 'static,
     {
         let mut inner = self.inner();
+        if inner.aborted {
+            return;
+        }
         // Forget the tasks that ended (a panic there was already reported by the runtime).
         while inner.spawned.try_join_next().is_some() {}
         inner.spawned.spawn(future);
@@ -36,6 +42,10 @@ impl Tasks {
 
     pub fn track(&self, handle: AbortHandle) {
         let mut inner = self.inner();
+        if inner.aborted {
+            handle.abort();
+            return;
+        }
         inner.tracked.retain(|h| !h.is_finished());
         inner.tracked.push(handle);
     }
@@ -57,6 +67,7 @@ pub struct AbortOnDrop(Tasks);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         let mut inner = self.0.inner();
+        inner.aborted = true;
         inner.spawned.abort_all();
         for h in &inner.tracked {
             h.abort();
@@ -112,5 +123,23 @@ mod tests {
         assert!(spawned_rx.await.is_err());
         assert!(tracked_rx.await.is_err());
         assert!(tracked.await.unwrap_err().is_cancelled());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nothing_spawned_after_the_guard_aborted_everything_runs() {
+        let tasks = Tasks::default();
+        drop(tasks.abort_on_drop());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tasks.spawn(async move {
+            let _ = tx.send(());
+        });
+        let late = tokio::spawn(std::future::pending::<()>());
+        tasks.track(late.abort_handle());
+        assert!(rx.await.is_err(), "the late task never ran");
+        assert_eq!(tasks.held(), 0);
+        assert!(
+            late.await.unwrap_err().is_cancelled(),
+            "a late tracked task is aborted"
+        );
     }
 }

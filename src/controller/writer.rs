@@ -4,9 +4,12 @@
 //! resourceVersion; deletions guarded by the UID; an Unknown mark's first attempt patches the
 //! conditions its decision saw, guarded by their resourceVersion, which is as fresh), retried
 //! with capped exponential backoff until it is applied or no longer needed, and dropped at once
-//! when this process is not the leader (or runs with `--dry-run`). Actions on one object are applied in the order they were decided;
-//! different objects proceed independently, so a pod a PodDisruptionBudget protects does not hold
-//! up anything else.
+//! when this process is not the leader (or runs with `--dry-run`). Actions on one object are
+//! applied in the order they were decided; different objects proceed independently, so a pod a
+//! PodDisruptionBudget protects does not hold up anything else. The NotReady marks of a node's
+//! pods, decided together, are one object of their own: they are not ordered with those pods'
+//! evictions, two independent decisions (as upstream, where two controllers make them), each
+//! guarded by the pod's resourceVersion.
 //!
 //! Three things keep a burst from burying the writes that matter (250 nodes going silent in one
 //! pass means 250 node writes, 7 500 pod status writes and as many Events, all on one server):
@@ -345,8 +348,11 @@ fn object_key(action: &Action) -> String {
         | Action::SetLabels { node, .. } => {
             format!("node/{node}")
         }
-        // Not the node's own key: its taints must not wait behind the marks of its pods.
-        Action::MarkPodsNotReady { node, .. } => format!("pods-on/{node}"),
+        // Not the node's own key: its taints must not wait behind the marks of its pods. And one
+        // key per decision: a pod whose mark keeps failing must not hold up the marks decided
+        // the next time the node goes silent (the older marks give up by themselves once they
+        // find the node back, or write what the newer ones would).
+        Action::MarkPodsNotReady { node, now, .. } => format!("pods-on/{node}/{now}"),
         Action::MarkPodNotReady {
             namespace, name, ..
         }
@@ -507,17 +513,23 @@ impl<C: Cluster> Inner<C> {
     /// Queues the action behind the others on its object, starting the object's worker if it
     /// has none.
     fn submit_one(self: &Arc<Self>, action: Action) {
-        if self.dry_run {
-            info!(kind = kind(&action), action = ?action, "dry-run: not writing");
-            self.metrics
-                .dropped_writes(kind(&action), "dry_run", writes_in(&action));
-            return;
-        }
         let term = *self.leader.borrow();
-        if term == 0 {
+        let dropped = if self.dry_run {
+            info!(kind = kind(&action), action = ?action, "dry-run: not writing");
+            Some("dry_run")
+        } else if term == 0 {
             debug!(kind = kind(&action), "not the leader: dropping write");
-            self.metrics
-                .dropped_writes(kind(&action), "not_leader", writes_in(&action));
+            Some("not_leader")
+        } else {
+            None
+        };
+        if let Some(reason) = dropped {
+            let count = writes_in(&action);
+            self.metrics.dropped_writes(kind(&action), reason, count);
+            if let Action::MarkPodsNotReady { .. } = action {
+                // And the pods' Events, which the marks would have recorded.
+                self.metrics.dropped_writes("event", reason, count);
+            }
             return;
         }
         let key = object_key(&action);
@@ -595,6 +607,8 @@ impl<C: Cluster> Inner<C> {
         let mut failures = 0u32;
         let mut conflicts = 0u32;
         let mut first = true;
+        // A pod mark's Event, once handed over, is not handed over again by a later attempt.
+        let mut event_recorded = false;
         loop {
             // The leader gate sits where writes happen: losing the lease stops all acting at once.
             if !self.leads_in(term) {
@@ -621,7 +635,8 @@ impl<C: Cluster> Inner<C> {
                 // unboxed it would be part of every queued object's task from its spawn, while
                 // it waits for a permit: 10 000 RegisteredNode Events at start-up, or a failure
                 // burst's pod marks and Events, held ~70 MiB that way at 10k nodes.
-                Box::pin(self.attempt(&action, std::mem::take(&mut first))).await
+                let first = std::mem::take(&mut first);
+                Box::pin(self.attempt(&action, first, &mut event_recorded)).await
             };
             match outcome {
                 Attempt::Done => return,
@@ -741,8 +756,14 @@ impl<C: Cluster> Inner<C> {
         self.shared(|r| &mut r.leases, name, since, get).await
     }
 
-    /// One attempt at `action`; `first` when no attempt at it was made before.
-    async fn attempt(self: &Arc<Self>, action: &Action, first: bool) -> Attempt {
+    /// One attempt at `action`; `first` when no attempt at it was made before;
+    /// `event_recorded` whether an earlier attempt at a pod mark handed over its Event.
+    async fn attempt(
+        self: &Arc<Self>,
+        action: &Action,
+        first: bool,
+        event_recorded: &mut bool,
+    ) -> Attempt {
         let running = self.start_attempt();
         let since = running.since;
         let r = match action {
@@ -783,6 +804,7 @@ impl<C: Cluster> Inner<C> {
                     *lease_renew,
                     *now,
                     since,
+                    event_recorded,
                 )
                 .await
             }
@@ -1020,6 +1042,7 @@ impl<C: Cluster> Inner<C> {
         lease_renew: Option<Timestamp>,
         now: Timestamp,
         since: Seq,
+        event_recorded: &mut bool,
     ) -> Result<(), Attempt> {
         let Some(mut pod) = self.same_pod(namespace, name, uid, node).await? else {
             return Ok(());
@@ -1049,13 +1072,21 @@ impl<C: Cluster> Inner<C> {
         }
         cond.status = "False".into();
         cond.last_transition_time = Some(Time(now));
-        self.outcome("pod_status", self.cluster.replace_pod_status(&pod).await)?;
-        // After the write, as upstream: the pod existed and was marked.
-        self.submit_one(monitor::pod_not_ready_event(&PodId {
-            namespace: namespace.to_string(),
-            name: name.to_string(),
-            uid: uid.to_string(),
-        }));
+        let written = self.cluster.replace_pod_status(&pod).await;
+        // After the write, as upstream (which records it unless the pod is gone): the pod
+        // existed and was marked, or may have been (an answer lost on the way still recorded
+        // it; the retry would find the pod marked and write nothing). Not after a conflict: the
+        // write was refused and its retry records the Event. Once per mark.
+        let may_have_landed =
+            !matches!(written, Err(ApiError::NotFound(_) | ApiError::Conflict(_)));
+        if may_have_landed && !std::mem::replace(event_recorded, true) {
+            self.submit_one(monitor::pod_not_ready_event(&PodId {
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+                uid: uid.to_string(),
+            }));
+        }
+        self.outcome("pod_status", written)?;
         Ok(())
     }
 
@@ -1401,6 +1432,8 @@ mod tests {
             failing: BTreeMap<&'static str, usize>,
             /// Calls (by `what`) that answer `NotFound`.
             missing: BTreeSet<&'static str>,
+            /// Calls (by `what`) applied whose answer is lost (`Unavailable`), and how many more.
+            lost: BTreeMap<&'static str, usize>,
         }
 
         #[derive(Clone)]
@@ -1538,6 +1571,11 @@ mod tests {
                 bump(&mut pod.metadata);
             }
 
+            /// The next `times` calls of `what` are applied, but answer `Unavailable`.
+            pub fn lose_answer(&self, what: &'static str, times: usize) {
+                self.objects().lost.insert(what, times);
+            }
+
             pub fn fail(&self, what: &'static str, times: usize) {
                 self.objects().failing.insert(what, times);
             }
@@ -1594,10 +1632,19 @@ mod tests {
                         }
                         _ => false,
                     };
+                    let lost = match o.lost.get_mut(what) {
+                        Some(n) if *n > 0 => {
+                            *n -= 1;
+                            true
+                        }
+                        _ => false,
+                    };
                     if fail {
                         Err(ApiError::Unavailable("injected".into()))
                     } else if o.missing.contains(what) {
                         Err(ApiError::NotFound(object.into()))
+                    } else if lost {
+                        f(&mut o).and(Err(ApiError::Unavailable("answer lost".into())))
                     } else {
                         f(&mut o)
                     }
@@ -2207,6 +2254,90 @@ mod tests {
         }
 
         #[tokio::test(start_paused = true)]
+        async fn a_pod_mark_whose_write_failed_records_its_event_once_as_upstream_does() {
+            let api = Api::new();
+            api.add_node("n1");
+            api.add_pod("a", "n1");
+            // The first PUT fails as if the answer were lost; the retry writes.
+            api.fail("PUT pod status", 1);
+            let (writer, _, _leader) = writer(&api);
+            writer.submit(vec![mark_pods_not_ready(&["a".to_string()], "n1")]);
+            tokio::time::sleep(Duration::from_secs(2)).await;
+
+            assert_eq!(
+                ready_status(&api.pod("a").unwrap()).as_deref(),
+                Some("False")
+            );
+            assert_eq!(api.count("PUT pod status"), 2);
+            assert_eq!(
+                api.count_by_object("POST event"),
+                BTreeMap::from([("default/a/NodeNotReady".to_string(), 1)])
+            );
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn a_pod_mark_whose_answer_was_lost_still_records_its_event() {
+            let api = Api::new();
+            api.add_node("n1");
+            api.add_pod("a", "n1");
+            // Applied, but the answer is lost: the retry finds the pod marked and writes nothing.
+            api.lose_answer("PUT pod status", 1);
+            let (writer, _, _leader) = writer(&api);
+            writer.submit(vec![mark_pods_not_ready(&["a".to_string()], "n1")]);
+            tokio::time::sleep(Duration::from_secs(2)).await;
+
+            assert_eq!(
+                ready_status(&api.pod("a").unwrap()).as_deref(),
+                Some("False")
+            );
+            assert_eq!(api.count("PUT pod status"), 1);
+            assert_eq!(api.count("GET pod"), 2, "the retry read the pod");
+            assert_eq!(
+                api.count_by_object("POST event"),
+                BTreeMap::from([("default/a/NodeNotReady".to_string(), 1)])
+            );
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn a_pod_whose_mark_is_retrying_does_not_hold_up_the_marks_of_a_later_decision() {
+            let api = Api::new();
+            api.add_node("n1");
+            api.add_pod("a", "n1");
+            api.add_pod("b", "n1");
+            api.fail("GET pod", 1);
+            let (writer, _, _leader) = writer(&api);
+            writer.submit(vec![mark_pods_not_ready(&["a".to_string()], "n1")]);
+            tokio::time::sleep(LATENCY * 2).await;
+            let mut later = mark_pods_not_ready(&["b".to_string()], "n1");
+            if let Action::MarkPodsNotReady { now, .. } = &mut later {
+                *now = crate::logic::time::add_secs(epoch(), 1);
+            }
+            writer.submit(vec![later]);
+            tokio::time::sleep(Duration::from_secs(2)).await;
+
+            let calls = api.calls();
+            let b_written = calls
+                .iter()
+                .find(|c| c.what == "PUT pod status" && c.object == "default/b")
+                .and_then(|c| c.end)
+                .unwrap();
+            let a_read_again = calls
+                .iter()
+                .filter(|c| c.what == "GET pod" && c.object == "default/a")
+                .nth(1)
+                .unwrap()
+                .start;
+            assert!(
+                b_written < a_read_again,
+                "b written at {b_written:?}, before a's retry at {a_read_again:?}"
+            );
+            assert_eq!(
+                ready_status(&api.pod("a").unwrap()).as_deref(),
+                Some("False")
+            );
+        }
+
+        #[tokio::test(start_paused = true)]
         async fn a_silent_nodes_pods_are_not_marked_and_get_no_event_once_its_lease_is_renewed() {
             let api = Api::new();
             api.add_node("n1");
@@ -2353,7 +2484,7 @@ mod tests {
                 now: epoch(),
                 seen: Some(SeenConditions {
                     resource_version: live.metadata.resource_version.clone().unwrap(),
-                    created: None,
+                    created: Some(epoch()),
                     conditions: live.status.unwrap().conditions.unwrap(),
                 }),
             }
@@ -2388,6 +2519,13 @@ mod tests {
                 types,
                 ["Ready", "MemoryPressure", "DiskPressure", "PIDPressure"],
                 "the conditions the kubelet never posted are added as on a read copy"
+            );
+            let node = api.node("n1");
+            let never_posted = &node.status.unwrap().conditions.unwrap()[1];
+            assert_eq!(
+                never_posted.last_heartbeat_time,
+                Some(Time(epoch())),
+                "with the creation time the decision saw as their heartbeat"
             );
         }
 
@@ -2435,7 +2573,12 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(1)).await;
 
             assert_eq!(ready_of(&api.node("n1")), "True");
-            assert_eq!(api.count("PUT node status"), 0);
+            let calls: Vec<&str> = api.calls().iter().map(|c| c.what).collect();
+            assert_eq!(
+                calls,
+                ["GET lease", "PATCH node status", "GET node"],
+                "the patch was refused, and the node as read shows the heartbeat"
+            );
         }
 
         fn mark_unknown_on(node: &str) -> Action {
