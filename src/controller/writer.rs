@@ -2253,49 +2253,40 @@ mod tests {
             }
         }
 
-        #[tokio::test(start_paused = true)]
-        async fn a_pod_mark_whose_write_failed_records_its_event_once_as_upstream_does() {
+        /// Marks pod `a` of n1 NotReady after `fault` set up the double; asserts that the pod
+        /// ends up marked with exactly one NodeNotReady Event.
+        async fn mark_one_pod_after(fault: impl FnOnce(&Api)) -> Api {
             let api = Api::new();
             api.add_node("n1");
             api.add_pod("a", "n1");
-            // The first PUT fails as if the answer were lost; the retry writes.
-            api.fail("PUT pod status", 1);
+            fault(&api);
             let (writer, _, _leader) = writer(&api);
             writer.submit(vec![mark_pods_not_ready(&["a".to_string()], "n1")]);
             tokio::time::sleep(Duration::from_secs(2)).await;
-
             assert_eq!(
                 ready_status(&api.pod("a").unwrap()).as_deref(),
                 Some("False")
             );
-            assert_eq!(api.count("PUT pod status"), 2);
             assert_eq!(
                 api.count_by_object("POST event"),
                 BTreeMap::from([("default/a/NodeNotReady".to_string(), 1)])
             );
+            api
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn a_pod_mark_whose_write_failed_records_its_event_once_as_upstream_does() {
+            // The first PUT fails (not applied); the retry writes.
+            let api = mark_one_pod_after(|api| api.fail("PUT pod status", 1)).await;
+            assert_eq!(api.count("PUT pod status"), 2);
         }
 
         #[tokio::test(start_paused = true)]
         async fn a_pod_mark_whose_answer_was_lost_still_records_its_event() {
-            let api = Api::new();
-            api.add_node("n1");
-            api.add_pod("a", "n1");
             // Applied, but the answer is lost: the retry finds the pod marked and writes nothing.
-            api.lose_answer("PUT pod status", 1);
-            let (writer, _, _leader) = writer(&api);
-            writer.submit(vec![mark_pods_not_ready(&["a".to_string()], "n1")]);
-            tokio::time::sleep(Duration::from_secs(2)).await;
-
-            assert_eq!(
-                ready_status(&api.pod("a").unwrap()).as_deref(),
-                Some("False")
-            );
+            let api = mark_one_pod_after(|api| api.lose_answer("PUT pod status", 1)).await;
             assert_eq!(api.count("PUT pod status"), 1);
             assert_eq!(api.count("GET pod"), 2, "the retry read the pod");
-            assert_eq!(
-                api.count_by_object("POST event"),
-                BTreeMap::from([("default/a/NodeNotReady".to_string(), 1)])
-            );
         }
 
         #[tokio::test(start_paused = true)]
