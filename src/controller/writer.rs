@@ -31,7 +31,7 @@
 use super::tasks::Tasks;
 use crate::clock::Clock;
 use crate::cluster::{ApiError, Cluster};
-use crate::logic::actions::{Action, PodId, SeenConditions, TaintPurpose};
+use crate::logic::actions::{Action, SeenConditions, TaintPurpose};
 use crate::logic::eviction::PodRef;
 use crate::logic::view::key_of;
 use crate::logic::{conditions, eviction, monitor, taints};
@@ -576,7 +576,6 @@ impl<C: Cluster> Inner<C> {
                     // its Lease, as when they were actions of their own.
                     futures::stream::iter(pods)
                         .for_each_concurrent(None, |pod| {
-                            let key = format!("pod/{}/{}", pod.namespace, pod.name);
                             let mark = Action::MarkPodNotReady {
                                 namespace: pod.namespace,
                                 name: pod.name,
@@ -586,6 +585,7 @@ impl<C: Cluster> Inner<C> {
                                 lease_renew,
                                 now,
                             };
+                            let key = object_key(&mark);
                             let this = &self;
                             async move { this.apply(&key, term, mark).await }
                         })
@@ -1080,11 +1080,7 @@ impl<C: Cluster> Inner<C> {
         let may_have_landed =
             !matches!(written, Err(ApiError::NotFound(_) | ApiError::Conflict(_)));
         if may_have_landed && !std::mem::replace(event_recorded, true) {
-            self.submit_one(monitor::pod_not_ready_event(&PodId {
-                namespace: namespace.to_string(),
-                name: name.to_string(),
-                uid: uid.to_string(),
-            }));
+            self.submit_one(monitor::pod_not_ready_event(namespace, name, uid));
         }
         self.outcome("pod_status", written)?;
         Ok(())
@@ -1625,20 +1621,8 @@ mod tests {
                         start: self.start.elapsed(),
                         end: None,
                     });
-                    let fail = match o.failing.get_mut(what) {
-                        Some(n) if *n > 0 => {
-                            *n -= 1;
-                            true
-                        }
-                        _ => false,
-                    };
-                    let lost = match o.lost.get_mut(what) {
-                        Some(n) if *n > 0 => {
-                            *n -= 1;
-                            true
-                        }
-                        _ => false,
-                    };
+                    let fail = take_one(&mut o.failing, what);
+                    let lost = take_one(&mut o.lost, what);
                     if fail {
                         Err(ApiError::Unavailable("injected".into()))
                     } else if o.missing.contains(what) {
@@ -1652,6 +1636,17 @@ mod tests {
                 tokio::time::sleep(LATENCY).await;
                 self.objects().calls[i].end = Some(self.start.elapsed());
                 result
+            }
+        }
+
+        /// Whether `what` has a fault left in `faults`; uses it up.
+        fn take_one(faults: &mut BTreeMap<&'static str, usize>, what: &str) -> bool {
+            match faults.get_mut(what) {
+                Some(n) if *n > 0 => {
+                    *n -= 1;
+                    true
+                }
+                _ => false,
             }
         }
 
@@ -1841,7 +1836,7 @@ mod tests {
                 node: node.into(),
                 pods: pods
                     .iter()
-                    .map(|p| PodId {
+                    .map(|p| crate::logic::actions::PodId {
                         namespace: "default".into(),
                         name: p.clone(),
                         uid: format!("uid-{p}"),
@@ -2498,21 +2493,14 @@ mod tests {
             assert_eq!(calls, ["GET lease", "PATCH node status"]);
             let node = api.node("n1");
             assert_eq!(ready_of(&node), "Unknown");
-            let types: Vec<String> = node
-                .status
-                .unwrap()
-                .conditions
-                .unwrap()
-                .into_iter()
-                .map(|c| c.type_)
-                .collect();
+            let conditions = node.status.unwrap().conditions.unwrap();
+            let types: Vec<&str> = conditions.iter().map(|c| c.type_.as_str()).collect();
             assert_eq!(
                 types,
                 ["Ready", "MemoryPressure", "DiskPressure", "PIDPressure"],
                 "the conditions the kubelet never posted are added as on a read copy"
             );
-            let node = api.node("n1");
-            let never_posted = &node.status.unwrap().conditions.unwrap()[1];
+            let never_posted = &conditions[1];
             assert_eq!(
                 never_posted.last_heartbeat_time,
                 Some(Time(epoch())),

@@ -46,6 +46,15 @@ fn status(code: u16, reason: &str) -> Reply {
 }
 
 /// A cluster on a mock API server answering `replies` in order, and what the server saw.
+/// A request header's value as text (empty when absent).
+fn header<B>(req: &http::Request<B>, name: http::header::HeaderName) -> String {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
 fn cluster(replies: Vec<Reply>) -> (KubeCluster, Arc<Mutex<Vec<Seen>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let replies = Arc::new(Mutex::new(VecDeque::from(replies)));
@@ -57,18 +66,8 @@ fn cluster(replies: Vec<Reply>) -> (KubeCluster, Arc<Mutex<Vec<Seen>>>) {
             let method = req.method().to_string();
             let path = req.uri().path().to_string();
             let query = req.uri().query().unwrap_or_default().to_string();
-            let accept = req
-                .headers()
-                .get(http::header::ACCEPT)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_string();
-            let content_type = req
-                .headers()
-                .get(http::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_string();
+            let accept = header(&req, http::header::ACCEPT);
+            let content_type = header(&req, http::header::CONTENT_TYPE);
             let bytes = req.into_body().collect_bytes().await.expect("request body");
             let body = if bytes.is_empty() {
                 Value::Null

@@ -108,11 +108,11 @@ fn seen_conditions(node: &Node) -> Option<SeenConditions> {
 
 /// The Warning Event a pod gets once the writer has marked it NotReady because its node went
 /// silent (upstream's reason and message; upstream records it after the pod's write too).
-pub fn pod_not_ready_event(pod: &PodId) -> Action {
-    let uid = (!pod.uid.is_empty()).then(|| pod.uid.clone());
+pub fn pod_not_ready_event(namespace: &str, name: &str, uid: &str) -> Action {
+    let uid = (!uid.is_empty()).then(|| uid.to_string());
     Action::Event(EventRecord {
         component: Component::NodeController,
-        object: ObjectRef::pod(&pod.namespace, &pod.name, uid),
+        object: ObjectRef::pod(namespace, name, uid),
         event_type: EventType::Warning,
         reason: "NodeNotReady".into(),
         message: "Node is not ready".into(),
