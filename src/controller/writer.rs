@@ -1481,6 +1481,16 @@ mod tests {
                 bump(&mut node.metadata);
             }
 
+            /// Adds pods p-0, p-1, ... (`count` of them, as `add_pod` makes them) bound to `node`;
+            /// returns their names.
+            pub fn add_pods(&self, count: usize, node: &str) -> Vec<String> {
+                let pods: Vec<String> = (0..count).map(|i| format!("p-{i}")).collect();
+                for p in &pods {
+                    self.add_pod(p, node);
+                }
+                pods
+            }
+
             /// Adds pod `default/name` (UID `uid-<name>`) bound to `node`, Ready=True.
             pub fn add_pod(&self, name: &str, node: &str) {
                 let mut pod = Pod::default();
@@ -1801,10 +1811,7 @@ mod tests {
             let api = Api::new();
             api.add_node("n1");
             api.set_unreachable("n1", true);
-            let pods: Vec<String> = (0..count).map(|i| format!("p-{i}")).collect();
-            for p in &pods {
-                api.add_pod(p, "n1");
-            }
+            let pods = api.add_pods(count, "n1");
             (api, pods)
         }
 
@@ -2180,10 +2187,7 @@ mod tests {
         #[tokio::test(start_paused = true)]
         async fn a_shared_node_read_that_finds_the_node_gone_ends_every_eviction_that_shared_it() {
             let api = Api::new();
-            let pods: Vec<String> = (0..30).map(|i| format!("p-{i}")).collect();
-            for p in &pods {
-                api.add_pod(p, "n1");
-            }
+            let pods = api.add_pods(30, "n1");
             api.remove_all("GET node");
             let (writer, metrics, _leader) = writer(&api);
             writer.submit(pods.iter().map(|p| evict(p, "n1")).collect());
@@ -2327,10 +2331,7 @@ mod tests {
         async fn a_silent_nodes_pods_are_not_marked_and_get_no_event_once_its_lease_is_renewed() {
             let api = Api::new();
             api.add_node("n1");
-            let pods: Vec<String> = (0..3).map(|i| format!("p-{i}")).collect();
-            for p in &pods {
-                api.add_pod(p, "n1");
-            }
+            let pods = api.add_pods(3, "n1");
             api.renew_lease("n1", crate::logic::time::add_secs(epoch(), 1));
             let (writer, _, _leader) = writer(&api);
             writer.submit(vec![mark_pods_not_ready(&pods, "n1")]);
@@ -2347,10 +2348,7 @@ mod tests {
         async fn marking_a_nodes_pods_not_ready_reads_the_node_and_its_lease_once_per_lane_full() {
             let api = Api::new();
             api.add_node("n1");
-            let pods: Vec<String> = (0..30).map(|i| format!("p-{i}")).collect();
-            for p in &pods {
-                api.add_pod(p, "n1");
-            }
+            let pods = api.add_pods(30, "n1");
             let (writer, _, _leader) = writer(&api);
             writer.submit(vec![mark_pods_not_ready(&pods, "n1")]);
             tokio::time::sleep(Duration::from_secs(2)).await;
@@ -2602,10 +2600,7 @@ mod tests {
                 api.add_node(n);
             }
             api.add_node("m");
-            let pods: Vec<String> = (0..40).map(|i| format!("p-{i}")).collect();
-            for p in &pods {
-                api.add_pod(p, "m");
-            }
+            let pods = api.add_pods(40, "m");
             let (writer, _, _leader) = writer(&api);
             // A node write every 5 ms for 2 s, each two calls of 10 ms: the node lane is never
             // idle, though never full either.
@@ -2659,10 +2654,7 @@ mod tests {
             let api = Api::new();
             api.add_node("n");
             api.add_node("m");
-            let pods: Vec<String> = (0..16).map(|i| format!("p-{i}")).collect();
-            for p in &pods {
-                api.add_pod(p, "m");
-            }
+            let pods = api.add_pods(16, "m");
             api.fail("PUT node", usize::MAX);
             let (writer, _, _leader) = writer(&api);
             writer.submit(vec![label("n")]);
