@@ -48,4 +48,7 @@ COPY --from=builder /out/node-lifecycle-controller /usr/local/bin/node-lifecycle
 USER 65532:65532
 # The admin endpoint (--admin-address): /metrics, /healthz, /readyz.
 EXPOSE 8080
-ENTRYPOINT ["/usr/local/bin/node-lifecycle-controller", "run"]
+# The binary is the entrypoint and `run` the default command, so that the chart's args (which
+# begin with `run`) replace CMD only, and `docker run IMAGE simulate` works too.
+ENTRYPOINT ["/usr/local/bin/node-lifecycle-controller"]
+CMD ["run"]

@@ -5,6 +5,7 @@
 #
 #   .ci/validate-deploy.sh                    # check everything
 #   .ci/validate-deploy.sh --write-manifests  # re-render manifests/install.yaml, then check
+#   .ci/validate-deploy.sh --tools-only       # install the pinned tools (helm for the tier), stop
 #
 # Python tools and helm go to target/deploy-tools/ (git-ignored); cargo tools to cargo's bin dir.
 set -euo pipefail
@@ -41,10 +42,12 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$tools"
 
 write_manifests=false
+tools_only=false
 case "${1:-}" in
   "") ;;
   --write-manifests) write_manifests=true ;;
-  *) echo "usage: $0 [--write-manifests]" >&2; exit 2 ;;
+  --tools-only) tools_only=true ;;
+  *) echo "usage: $0 [--write-manifests | --tools-only]" >&2; exit 2 ;;
 esac
 
 step() { printf '\n== %s\n' "$*"; }
@@ -121,6 +124,9 @@ echo "helm $HELM_VERSION (sha256 $HELM_SHA256)"
 shellcheck --version | sed -n 2p
 cargo audit --version
 cargo deny --version
+if $tools_only; then
+  exit 0
+fi
 kube_newest=$("$venv/bin/python" -c 'import kubernetes_validate.utils as u; print(u.latest_version())')
 
 # ---- chart ------------------------------------------------------------------------------------
@@ -165,6 +171,7 @@ good=(
   "--set leaderElect=false --set replicaCount=1"
   "--set nodeMonitorGracePeriod=1m30s --set nodeStartupGracePeriod=2m"
   "--set adminAddress=[::]:9090"
+  '--set adminAddress=$(POD_IP):8080'
   "--set podDisruptionBudget.maxUnavailable=50%"
   "--set serviceMonitor.enabled=true --set prometheusRule.enabled=true"
   "--set rbac.create=false --set serviceAccount.create=false --set serviceAccount.name=existing"
@@ -205,20 +212,49 @@ for args in "${bad[@]}"; do
   echo "rejected: $args ($(grep -m1 -E '^- |execution error' "$work/bad.err" | sed 's/^.*): //' | cut -c1-120))"
 done
 
-step "the binary accepts the rendered flags, and the chart's defaults are the binary's"
+step "the image's command line (Dockerfile ENTRYPOINT/CMD + the pod's command/args) is accepted, and the chart's defaults are the binary's"
 cargo build --locked --quiet
 bin=target/debug/node-lifecycle-controller
-"$venv/bin/python" - "$bin" "$work/default.yaml" "$work/all-values.yaml" <<'PY'
-import re, subprocess, sys
+"$venv/bin/python" - "$bin" Dockerfile "$work/default.yaml" "$work/all-values.yaml" <<'PY'
+import json, re, subprocess, sys
 import yaml
 
-binary, default_render, all_render = sys.argv[1:]
+binary, dockerfile, default_render, all_render = sys.argv[1:]
 
-def container_args(path):
+def image_config(path):
+    """ENTRYPOINT and CMD of the Dockerfile's last stage (exec form), as the image records them."""
+    entrypoint, cmd = [], []
+    for line in open(path):
+        if line.startswith("FROM "):
+            entrypoint, cmd = [], []
+        m = re.match(r"(ENTRYPOINT|CMD)\s+(\[.*\])\s*$", line)
+        if m:
+            value = json.loads(m.group(2))
+            if m.group(1) == "ENTRYPOINT":
+                entrypoint, cmd = value, []  # a new ENTRYPOINT resets CMD, as docker does
+            else:
+                cmd = value
+    if not entrypoint:
+        sys.exit(f"{path}: no ENTRYPOINT in exec form in the last stage")
+    return entrypoint, cmd
+
+def container(path):
     for doc in yaml.safe_load_all(open(path)):
         if doc and doc.get("kind") == "Deployment":
-            return doc["spec"]["template"]["spec"]["containers"][0]["args"]
+            return doc["spec"]["template"]["spec"]["containers"][0]
     sys.exit(f"no Deployment in {path}")
+
+def argv(path):
+    """The process the kubelet starts: command replaces ENTRYPOINT, args replace CMD."""
+    entrypoint, cmd = image_config(dockerfile)
+    c = container(path)
+    if "command" in c:
+        line = c["command"] + c.get("args", [])
+    else:
+        line = entrypoint + c.get("args", cmd)
+    if line[0] != entrypoint[0]:
+        sys.exit(f"{path}: the pod runs {line[0]!r}, the image has {entrypoint[0]!r}")
+    return [binary] + line[1:]
 
 # Flags that are not chart values: where the credentials and the identity come from.
 NOT_VALUES = {"kubeconfig", "context", "identity", "help"}
@@ -231,8 +267,11 @@ for block in re.split(r"\n(?=\s+--)", help_text):
     d = re.search(r"\[default: ([^\]]*)\]", block)
     defaults[m.group(1)] = d.group(1) if d else None
 
+line = argv(default_render)
+if line[1:2] != ["run"]:
+    sys.exit(f"the pod's command line does not start the controller: {' '.join(line)}")
 rendered = {}
-for arg in container_args(default_render)[1:]:
+for arg in line[2:]:
     name, _, value = arg[2:].partition("=")
     rendered[name] = value
 problems = []
@@ -250,13 +289,13 @@ if problems:
 print(f"{len(defaults)} flags: chart defaults equal the binary's")
 
 # Parsing and validation happen before the kubeconfig is read: exit 1 with that message means
-# every rendered flag was accepted (a usage error exits 2).
+# the whole command line was accepted (a usage error, such as `run run`, exits 2).
 for path in (default_render, all_render):
-    args = container_args(path)
-    p = subprocess.run([binary, *args, "--kubeconfig=/nonexistent/kubeconfig"], capture_output=True, text=True, timeout=30)
+    line = argv(path)
+    p = subprocess.run(line + ["--kubeconfig=/nonexistent/kubeconfig"], capture_output=True, text=True, timeout=30)
     if p.returncode != 1 or "--kubeconfig=/nonexistent/kubeconfig" not in p.stderr:
-        sys.exit(f"the binary rejected the flags rendered in {path} (exit {p.returncode}):\n{p.stderr}")
-    print(f"accepted: {' '.join(args)}")
+        sys.exit(f"the image's command line rendered in {path} fails (exit {p.returncode}): {' '.join(line)}\n{p.stderr}")
+    print(f"accepted: {' '.join(line)}")
 PY
 
 step "Chart.yaml appVersion is the crate version"

@@ -250,9 +250,12 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         tracing::info!(server = %version.git_version, %identity, "connected to the API server");
 
         // Check RBAC once, up front, and name what is missing (a 403 per call later helps no one).
-        let leader_ns = settings.leader_elect.then_some(settings.leader_elect_resource_namespace.as_str());
+        let leader_lease = settings.leader_elect.then_some((
+            settings.leader_elect_resource_namespace.as_str(),
+            settings.leader_elect_resource_name.as_str(),
+        ));
         let evict = settings.eviction_mode == EvictionMode::Evict;
-        let wanted = permissions::required(&settings.node_lease_namespace, leader_ns, evict);
+        let wanted = permissions::required(&settings.node_lease_namespace, leader_lease, evict);
         match permissions::missing(&client, &wanted).await {
             Ok(missing) if !missing.is_empty() => {
                 let list: Vec<String> = missing.iter().map(|p| format!("  - {p}")).collect();

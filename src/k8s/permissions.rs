@@ -15,16 +15,22 @@ pub struct Permission {
     pub subresource: Option<&'static str>,
     /// `None`: cluster-wide.
     pub namespace: Option<String>,
+    /// The one object the call is about, when RBAC may grant it by name (`resourceNames`): the
+    /// review must name it, or a grant limited to it reads as a refusal.
+    pub name: Option<String>,
     /// The code path that needs it.
     pub why: &'static str,
 }
 
 impl std::fmt::Display for Permission {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let resource = match self.subresource {
+        let mut resource = match self.subresource {
             Some(sub) => format!("{}/{}", self.resource, sub),
             None => self.resource.to_string(),
         };
+        if let Some(name) = &self.name {
+            resource = format!("{resource} {name:?}");
+        }
         let group = if self.group.is_empty() {
             String::new()
         } else {
@@ -46,13 +52,19 @@ impl std::fmt::Display for Permission {
 }
 
 /// Every permission the controller uses with these settings.
-pub fn required(node_lease_namespace: &str, leader: Option<&str>, evict: bool) -> Vec<Permission> {
+/// `leader`: the leader-election Lease's namespace and name.
+pub fn required(
+    node_lease_namespace: &str,
+    leader: Option<(&str, &str)>,
+    evict: bool,
+) -> Vec<Permission> {
     let p = |verb, group, resource, subresource, namespace: Option<&str>, why| Permission {
         verb,
         group,
         resource,
         subresource,
         namespace: namespace.map(str::to_string),
+        name: None,
         why,
     };
     let mut all = vec![
@@ -123,16 +135,22 @@ pub fn required(node_lease_namespace: &str, leader: Option<&str>, evict: bool) -
             "--eviction-mode=evict",
         ));
     }
-    if let Some(ns) = leader {
+    if let Some((ns, name)) = leader {
         for verb in ["get", "create", "update"] {
-            all.push(p(
+            let mut lease = p(
                 verb,
                 "coordination.k8s.io",
                 "leases",
                 None,
                 Some(ns),
                 "leader election",
-            ));
+            );
+            // Create cannot be limited to a name (the object does not exist yet when RBAC is
+            // asked); get and update of the one Lease can, and the chart grants them so.
+            if verb != "create" {
+                lease.name = Some(name.to_string());
+            }
+            all.push(lease);
         }
     }
     all
@@ -155,6 +173,7 @@ pub async fn missing(
                     resource: Some(w.resource.to_string()),
                     subresource: w.subresource.map(str::to_string),
                     namespace: w.namespace.clone(),
+                    name: w.name.clone(),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -178,11 +197,29 @@ mod tests {
         let base = required("kube-node-lease", None, false);
         assert!(!base.iter().any(|p| p.subresource == Some("eviction")));
         assert!(!base.iter().any(|p| p.why == "leader election"));
-        let full = required("kube-node-lease", Some("kube-system"), true);
+        let full = required("kube-node-lease", Some(("kube-system", "nlc")), true);
         assert!(full.iter().any(|p| p.subresource == Some("eviction")));
         assert_eq!(
             full.iter().filter(|p| p.why == "leader election").count(),
             3
+        );
+    }
+
+    #[test]
+    fn the_leader_lease_is_named_for_get_and_update_but_not_for_create() {
+        let all = required("kube-node-lease", Some(("kube-system", "nlc")), false);
+        let named: Vec<(&str, Option<&str>)> = all
+            .iter()
+            .filter(|p| p.why == "leader election")
+            .map(|p| (p.verb, p.name.as_deref()))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                ("get", Some("nlc")),
+                ("create", None),
+                ("update", Some("nlc"))
+            ]
         );
     }
 

@@ -1,0 +1,923 @@
+//! The scenarios. Each starts its own box, installs the chart, runs the Deployment's pods and a
+//! fleet, plays a failure, and asserts on the API server's objects and audit log. Timings are
+//! the chart values of `values.yaml`: grace 20s, monitor period 2s, zone rates 0.5 and 0.2/s.
+//! Every scenario ends with the checks that hold for all: no 403 for the controller (the
+//! chart's RBAC suffices), and no full PUT of a Node or Pod.
+
+use crate::audit::{self, Request};
+use crate::deploy::{self, NAMESPACE, RELEASE, Replica};
+use crate::fleet::{self, Fleet, NOT_READY, UNREACHABLE, tolerate_both};
+use crate::kube_box::KubeBox;
+use jiff::{SignedDuration, Timestamp};
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::{Value, json};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+const GRACE: f64 = 20.0;
+const PERIOD: f64 = 2.0;
+const PRIMARY_RATE: f64 = 0.5;
+const SECONDARY_RATE: f64 = 0.2;
+const ADMIN_PORT: u16 = 8080;
+const CONTROLLER: &str = "system:serviceaccount:kube-system:node-lifecycle-controller";
+
+type Run = fn(u8) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+
+pub struct Scenario {
+    pub name: &'static str,
+    pub run: Run,
+}
+
+macro_rules! scenario {
+    ($name:ident) => {
+        Scenario {
+            name: stringify!($name),
+            run: |net| Box::pin($name(net)),
+        }
+    };
+}
+
+pub const ALL: &[Scenario] = &[
+    scenario!(node_lost),
+    scenario!(kubelet_back_before_the_deadline),
+    scenario!(kubelet_reports_not_ready),
+    scenario!(zone_rates),
+    scenario!(leader_sigterm_mid_countdown),
+    scenario!(leader_sigkill_mid_countdown),
+    scenario!(evict_mode_honours_the_budget),
+    scenario!(dry_run_writes_nothing),
+    scenario!(no_data_lost),
+];
+
+// ---------------------------------------------------------------------------------------------
+// Set-up and checks shared by the scenarios.
+
+struct Env {
+    kbox: KubeBox,
+    client: kube::Client,
+    replicas: Vec<Replica>,
+    name: &'static str,
+}
+
+/// A box, the chart installed with `set`, `replicas` pods of its Deployment running, and (when
+/// leader election is on) one of them leading.
+async fn deployed(name: &'static str, net: u8, replicas: u8, set: &[&str]) -> Env {
+    let kbox = KubeBox::start(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let client = kbox.admin().await;
+    deploy::helm_install(&kbox, set);
+    let mut started = Vec::new();
+    for i in 0..replicas {
+        started.push(deploy::start_replica(&kbox, &client, net, i).await);
+    }
+    let env = Env {
+        kbox,
+        client,
+        replicas: started,
+        name,
+    };
+    let leader_elect = !set.contains(&"leaderElect=false");
+    if leader_elect {
+        env.leader(40.0).await;
+    } else {
+        wait(name, "the replica to be ready", 40.0, || async {
+            env.replicas[0]
+                .get(ADMIN_PORT, "/readyz")
+                .filter(|b| b.starts_with("HTTP/1.0 200") || b.starts_with("HTTP/1.1 200"))
+        })
+        .await;
+    }
+    env
+}
+
+impl Env {
+    /// The pod name holding the leader Lease, waiting up to `seconds` for one.
+    async fn leader(&self, seconds: f64) -> String {
+        let pods: Vec<String> = self.replicas.iter().map(|r| r.pod.clone()).collect();
+        wait(self.name, "a leader", seconds, || async {
+            let lease = self
+                .get(&format!(
+                    "/apis/coordination.k8s.io/v1/namespaces/{NAMESPACE}/leases/{RELEASE}"
+                ))
+                .await?;
+            let holder = lease["spec"]["holderIdentity"].as_str()?.to_string();
+            pods.contains(&holder).then_some(holder)
+        })
+        .await
+    }
+
+    async fn get(&self, path: &str) -> Option<Value> {
+        let request = http::Request::get(path).body(Vec::new()).expect("request");
+        self.client.request::<Value>(request).await.ok()
+    }
+
+    async fn node(&self, name: &str) -> Value {
+        self.get(&format!("/api/v1/nodes/{name}"))
+            .await
+            .unwrap_or_else(|| panic!("{}: node {name} is readable", self.name))
+    }
+
+    async fn pod(&self, namespace: &str, name: &str) -> Option<Value> {
+        self.get(&format!("/api/v1/namespaces/{namespace}/pods/{name}"))
+            .await
+    }
+
+    async fn fleet(&self, nodes: &[(&str, &str)], new_fields: bool) -> Fleet {
+        let fleet = Fleet::start(self.client.clone(), nodes, new_fields).await;
+        // The controller takes every node in: beta labels, and admission's not-ready NoSchedule
+        // taint removed once the node is Ready.
+        for (node, _) in nodes {
+            wait(self.name, &format!("{node} settled"), 30.0, || async {
+                let n = self.node(node).await;
+                let clean = taints(&n).is_empty();
+                let labelled = n["metadata"]["labels"]["beta.kubernetes.io/os"] == "linux";
+                (clean && labelled).then_some(())
+            })
+            .await;
+        }
+        fleet
+    }
+
+    fn controller_requests(&self) -> Vec<Request> {
+        audit::by(&self.kbox.audit_log, CONTROLLER)
+    }
+
+    /// When the NoExecute taint `key` landed on `node` (the controller's patch that added it).
+    fn no_execute_added(&self, node: &str, key: &str) -> Vec<Timestamp> {
+        let mut had = false;
+        let mut added = Vec::new();
+        for r in self.controller_requests() {
+            let taint_write = r.verb == "patch"
+                && r.resource == "nodes"
+                && r.subresource.is_empty()
+                && r.name == node
+                && r.ok();
+            if let Some(keys) = audit::no_execute_keys(&r.body).filter(|_| taint_write) {
+                let has = keys.iter().any(|k| k == key);
+                if has && !had {
+                    added.push(r.at);
+                }
+                had = has;
+            }
+        }
+        added
+    }
+
+    /// The controller's successful writes of `what` (`resource[/subresource]`) to `name`.
+    fn writes(&self, verb: &str, what: &str, name: &str) -> Vec<Request> {
+        self.controller_requests()
+            .into_iter()
+            .filter(|r| r.verb == verb && r.what() == what && r.name == name && r.ok())
+            .collect()
+    }
+
+    /// The checks every scenario ends with.
+    fn common_checks(&self) {
+        let requests = self.controller_requests();
+        assert!(
+            !requests.is_empty(),
+            "{}: the audit log has no request of {CONTROLLER}",
+            self.name
+        );
+        let forbidden: Vec<String> = requests
+            .iter()
+            .filter(|r| r.code == 403)
+            .map(|r| format!("{} {} {}/{}", r.verb, r.what(), r.namespace, r.name))
+            .collect();
+        assert!(
+            forbidden.is_empty(),
+            "{}: the chart's RBAC refused {forbidden:?}",
+            self.name
+        );
+        let puts: Vec<String> = requests
+            .iter()
+            .filter(|r| r.verb == "update" && matches!(r.resource.as_str(), "nodes" | "pods"))
+            .map(|r| format!("PUT {} {}", r.what(), r.name))
+            .collect();
+        assert!(
+            puts.is_empty(),
+            "{}: full PUTs of objects we do not own: {puts:?}",
+            self.name
+        );
+    }
+
+    async fn events(&self, namespace: &str) -> Vec<Value> {
+        self.get(&format!(
+            "/apis/events.k8s.io/v1/namespaces/{namespace}/events"
+        ))
+        .await
+        .and_then(|l| l["items"].as_array().cloned())
+        .unwrap_or_default()
+    }
+}
+
+/// Polls `f` every 200 ms until it gives a value, for at most `seconds`.
+async fn wait<T, F, Fut>(scenario: &str, what: &str, seconds: f64, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(seconds);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{scenario}: waited {seconds}s for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn taints(node: &Value) -> Vec<(String, String)> {
+    node["spec"]["taints"]
+        .as_array()
+        .map(|ts| {
+            ts.iter()
+                .map(|t| {
+                    (
+                        t["key"].as_str().unwrap_or_default().to_string(),
+                        t["effect"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn has_taint(node: &Value, key: &str, effect: &str) -> bool {
+    taints(node).iter().any(|(k, e)| k == key && e == effect)
+}
+
+/// The `timeAdded` of the node's NoExecute taint `key`.
+fn time_added(node: &Value, key: &str) -> Option<Timestamp> {
+    node["spec"]["taints"]
+        .as_array()?
+        .iter()
+        .find(|t| t["key"] == key && t["effect"] == "NoExecute")?["timeAdded"]
+        .as_str()?
+        .parse()
+        .ok()
+}
+
+fn condition<'a>(object: &'a Value, type_: &str) -> Option<&'a Value> {
+    object["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+}
+
+fn secs(d: SignedDuration) -> f64 {
+    d.as_secs_f64()
+}
+
+fn since(later: Timestamp, earlier: Timestamp) -> f64 {
+    secs(later.duration_since(earlier))
+}
+
+fn report(scenario: &str, line: String) {
+    println!("real_cluster: {scenario}: {line}");
+}
+
+/// Waits for the controller's deletion of the pod and checks it against its due time (the
+/// taint's `timeAdded`, whole seconds, plus the toleration): not before, and within 1.5 s after
+/// (the second `timeAdded` drops, plus half a second). Returns the lateness against the due
+/// time computed from the taint write itself.
+async fn deleted_on_time(
+    env: &Env,
+    namespace: &str,
+    pod: &str,
+    taint_added: Timestamp,
+    time_added: Timestamp,
+    toleration: f64,
+    slack: f64,
+) -> f64 {
+    let deletes = wait(
+        env.name,
+        &format!("the deletion of {pod}"),
+        toleration + 20.0 + slack,
+        || async {
+            let d = env.writes("delete", "pods", pod);
+            (!d.is_empty()).then_some(d)
+        },
+    )
+    .await;
+    assert_eq!(deletes.len(), 1, "{}: {pod} deleted once", env.name);
+    let at = deletes[0].at;
+    let from_time_added = since(at, time_added) - toleration;
+    assert!(
+        (0.0..=1.5 + slack).contains(&from_time_added),
+        "{}: {pod} deleted {from_time_added:.3}s after timeAdded + {toleration}s (allowed: 0 to {:.1})",
+        env.name,
+        1.5 + slack
+    );
+    // The Pod is Terminating: its kubelet is gone, so it stays until the node returns.
+    let p = env.pod(namespace, pod).await;
+    if let Some(p) = &p {
+        assert!(
+            p["metadata"]["deletionTimestamp"].is_string(),
+            "{}: {pod} is terminating",
+            env.name
+        );
+        let target = condition(p, "DisruptionTarget").expect("DisruptionTarget condition");
+        assert_eq!(target["status"], "True");
+        assert_eq!(target["reason"], "DeletionByTaintManager");
+    }
+    since(at, taint_added) - toleration
+}
+
+// ---------------------------------------------------------------------------------------------
+// The scenarios.
+
+/// A kubelet stops: Unknown within grace + period + 1 s of its last renewal, unreachable
+/// taints, NodeNotReady Events, pods marked not ready, each pod deleted at taint + toleration,
+/// nothing done to a healthy node's pods; the kubelet's return removes the taints.
+async fn node_lost(net: u8) {
+    let env = deployed("node_lost", net, 1, &[]).await;
+    let nodes = [
+        ("a-0", "zone-a"),
+        ("a-1", "zone-a"),
+        ("a-2", "zone-a"),
+        ("b-0", "zone-b"),
+        ("b-1", "zone-b"),
+    ];
+    let fleet = env.fleet(&nodes, false).await;
+    fleet
+        .add_pod("shop", "tol-10", "a-1", tolerate_both(Some(10)))
+        .await;
+    fleet.add_pod("shop", "tol-default", "a-1", json!([])).await;
+    fleet
+        .add_pod("shop", "forever", "a-1", tolerate_both(None))
+        .await;
+    fleet
+        .add_pod("shop", "healthy", "b-0", tolerate_both(Some(10)))
+        .await;
+    // DefaultTolerationSeconds gave the pod without tolerations 300 s of both.
+    let p = env.pod("shop", "tol-default").await.expect("pod");
+    assert!(
+        p["spec"]["tolerations"].to_string().contains("300"),
+        "admission's 300s: {p}"
+    );
+
+    let last = fleet.stop("a-1");
+    let n = wait(
+        env.name,
+        "a-1 tainted unreachable:NoExecute",
+        GRACE + 30.0,
+        || async {
+            let n = env.node("a-1").await;
+            has_taint(&n, UNREACHABLE, "NoExecute").then_some(n)
+        },
+    )
+    .await;
+    let unknown = env.writes("patch", "nodes/status", "a-1");
+    assert_eq!(unknown.len(), 1, "one Unknown mark of a-1");
+    let to_unknown = since(unknown[0].at, last);
+    assert!(
+        (GRACE..=GRACE + PERIOD + 1.0).contains(&to_unknown),
+        "a-1 marked Unknown {to_unknown:.3}s after its last renewal (allowed {GRACE} to {})",
+        GRACE + PERIOD + 1.0
+    );
+    for c in ["Ready", "MemoryPressure", "DiskPressure", "PIDPressure"] {
+        let cond = condition(&n, c).unwrap_or_else(|| panic!("{c} condition"));
+        assert_eq!(cond["status"], "Unknown", "{c}: {cond}");
+        assert_eq!(cond["reason"], "NodeStatusUnknown", "{c}: {cond}");
+    }
+    assert!(
+        has_taint(&n, UNREACHABLE, "NoSchedule"),
+        "unreachable:NoSchedule on a-1"
+    );
+    let added = env.no_execute_added("a-1", UNREACHABLE);
+    assert_eq!(added.len(), 1, "the NoExecute taint written once");
+    let time_added = time_added(&n, UNREACHABLE).expect("timeAdded");
+    let late = deleted_on_time(&env, "shop", "tol-10", added[0], time_added, 10.0, 0.0).await;
+    report(
+        env.name,
+        format!(
+            "Unknown {to_unknown:.2}s after the last renewal (bound {:.0}s); NoExecute {:.3}s after Unknown; tol-10 deleted {late:.3}s after taint + 10s",
+            GRACE + PERIOD + 1.0,
+            since(added[0], unknown[0].at)
+        ),
+    );
+    let node_events: Vec<Value> = env
+        .events("default")
+        .await
+        .into_iter()
+        .filter(|e| e["regarding"]["name"] == "a-1" && e["reason"] == "NodeNotReady")
+        .collect();
+    assert!(!node_events.is_empty(), "a NodeNotReady Event for a-1");
+    let pod_events = env.events("shop").await;
+    for pod in ["forever", "tol-default"] {
+        let p = env.pod("shop", pod).await.expect("pod stays");
+        assert_eq!(
+            condition(&p, "Ready").expect("Ready")["status"],
+            "False",
+            "{pod} marked not ready"
+        );
+        assert!(
+            p["metadata"]["deletionTimestamp"].is_null(),
+            "{pod} not deleted"
+        );
+        assert!(
+            pod_events
+                .iter()
+                .any(|e| e["regarding"]["name"] == pod && e["reason"] == "NodeNotReady"),
+            "a NodeNotReady Event for pod {pod}"
+        );
+    }
+    // Pods of healthy nodes: not one write.
+    let touched: Vec<_> = env
+        .controller_requests()
+        .into_iter()
+        .filter(|r| r.is_write() && r.resource == "pods" && r.name == "healthy")
+        .collect();
+    assert!(
+        touched.is_empty(),
+        "writes to a healthy node's pod: {touched:?}"
+    );
+    assert!(
+        env.no_execute_added("a-0", UNREACHABLE).is_empty()
+            && env.no_execute_added("b-0", UNREACHABLE).is_empty()
+    );
+
+    fleet.resume("a-1").await;
+    wait(env.name, "a-1's taints removed", 15.0, || async {
+        taints(&env.node("a-1").await).is_empty().then_some(())
+    })
+    .await;
+    env.common_checks();
+}
+
+/// The kubelet returns before a 60 s toleration runs out: taints removed, the countdown
+/// cancelled (an Event says so), nothing deleted after the deadline.
+async fn kubelet_back_before_the_deadline(net: u8) {
+    let env = deployed("kubelet_back_before_the_deadline", net, 1, &[]).await;
+    let fleet = env
+        .fleet(
+            &[("a-0", "zone-a"), ("a-1", "zone-a"), ("a-2", "zone-a")],
+            false,
+        )
+        .await;
+    fleet
+        .add_pod("shop", "tol-30", "a-1", tolerate_both(Some(30)))
+        .await;
+    fleet.stop("a-1");
+    let n = wait(env.name, "a-1 tainted", GRACE + 30.0, || async {
+        let n = env.node("a-1").await;
+        has_taint(&n, UNREACHABLE, "NoExecute").then_some(n)
+    })
+    .await;
+    let due = time_added(&n, UNREACHABLE).expect("timeAdded") + SignedDuration::from_secs(30);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    fleet.resume("a-1").await;
+    wait(env.name, "a-1's taints removed", 15.0, || async {
+        taints(&env.node("a-1").await).is_empty().then_some(())
+    })
+    .await;
+    let wait_past = since(due, Timestamp::now()) + 5.0;
+    tokio::time::sleep(Duration::from_secs_f64(wait_past.max(0.0))).await;
+    assert!(
+        env.writes("delete", "pods", "tol-30").is_empty(),
+        "tol-30 not deleted"
+    );
+    let p = env.pod("shop", "tol-30").await.expect("tol-30 exists");
+    assert!(p["metadata"]["deletionTimestamp"].is_null());
+    let cancelled = env.events("shop").await.into_iter().any(|e| {
+        e["regarding"]["name"] == "tol-30"
+            && e["note"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("Cancelling deletion")
+    });
+    assert!(cancelled, "a 'Cancelling deletion' Event for tol-30");
+    env.common_checks();
+}
+
+/// The kubelet keeps its Lease but reports Ready=False: not-ready taints (not unreachable),
+/// the 10 s pod deleted on time, the forever pod kept, no Unknown mark.
+async fn kubelet_reports_not_ready(net: u8) {
+    let env = deployed("kubelet_reports_not_ready", net, 1, &[]).await;
+    let fleet = env
+        .fleet(
+            &[("a-0", "zone-a"), ("a-1", "zone-a"), ("a-2", "zone-a")],
+            false,
+        )
+        .await;
+    fleet
+        .add_pod("shop", "tol-10", "a-1", tolerate_both(Some(10)))
+        .await;
+    fleet
+        .add_pod("shop", "forever", "a-1", tolerate_both(None))
+        .await;
+    let reported = Timestamp::now();
+    fleet.report_not_ready("a-1").await;
+    let n = wait(
+        env.name,
+        "a-1 tainted not-ready:NoExecute",
+        20.0,
+        || async {
+            let n = env.node("a-1").await;
+            has_taint(&n, NOT_READY, "NoExecute").then_some(n)
+        },
+    )
+    .await;
+    assert!(has_taint(&n, NOT_READY, "NoSchedule"));
+    assert!(!has_taint(&n, UNREACHABLE, "NoExecute") && !has_taint(&n, UNREACHABLE, "NoSchedule"));
+    let added = env.no_execute_added("a-1", NOT_READY);
+    assert_eq!(added.len(), 1);
+    assert!(
+        env.writes("patch", "nodes/status", "a-1").is_empty(),
+        "no Unknown mark of a heartbeating node"
+    );
+    let ta = time_added(&n, NOT_READY).expect("timeAdded");
+    let late = deleted_on_time(&env, "shop", "tol-10", added[0], ta, 10.0, 0.0).await;
+    report(
+        env.name,
+        format!(
+            "not-ready:NoExecute {:.2}s after the kubelet reported Ready=False; tol-10 deleted {late:.3}s after taint + 10s",
+            since(added[0], reported)
+        ),
+    );
+    assert!(env.writes("delete", "pods", "forever").is_empty());
+    env.common_checks();
+}
+
+/// zone-a loses all its 3 nodes (FullDisruption, the other zones not: primary rate, 2 s apart),
+/// zone-c 3 of its 4 (PartialDisruption of a large zone: secondary rate, 5 s apart), zone-b
+/// stays healthy and untouched.
+async fn zone_rates(net: u8) {
+    let env = deployed("zone_rates", net, 1, &[]).await;
+    let mut nodes = Vec::new();
+    for (zone, n) in [("a", 3), ("b", 3), ("c", 4)] {
+        for i in 0..n {
+            nodes.push((format!("{zone}-{i}"), format!("zone-{zone}")));
+        }
+    }
+    let refs: Vec<(&str, &str)> = nodes
+        .iter()
+        .map(|(n, z)| (n.as_str(), z.as_str()))
+        .collect();
+    let fleet = env.fleet(&refs, false).await;
+    let lost = ["a-0", "a-1", "a-2", "c-0", "c-1", "c-2"];
+    for n in lost {
+        fleet.stop(n);
+    }
+    // Zone c's three taints take at least 2 × 5 s after its first.
+    wait(
+        env.name,
+        "all six lost nodes tainted",
+        GRACE + 60.0,
+        || async {
+            for n in lost {
+                if !has_taint(&env.node(n).await, UNREACHABLE, "NoExecute") {
+                    return None;
+                }
+            }
+            Some(())
+        },
+    )
+    .await;
+    for (zone, rate) in [("a", PRIMARY_RATE), ("c", SECONDARY_RATE)] {
+        let mut times: Vec<Timestamp> = lost
+            .iter()
+            .filter(|n| n.starts_with(zone))
+            .flat_map(|n| env.no_execute_added(n, UNREACHABLE))
+            .collect();
+        times.sort();
+        assert_eq!(times.len(), 3, "zone-{zone}: three taints");
+        let gaps: Vec<f64> = times.windows(2).map(|w| since(w[1], w[0])).collect();
+        report(
+            env.name,
+            format!("zone-{zone}: NoExecute taints {gaps:.2?} s apart (rate {rate}/s)"),
+        );
+        for g in &gaps {
+            assert!(
+                *g >= 1.0 / rate - 0.25,
+                "zone-{zone}: taints {g:.3}s apart, closer than the rate {rate}/s allows"
+            );
+        }
+    }
+    for n in ["b-0", "b-1", "b-2", "c-3"] {
+        assert!(taints(&env.node(n).await).is_empty(), "{n} untouched");
+    }
+    env.common_checks();
+}
+
+/// Two replicas; the leader is stopped by `signal` in the middle of a 20 s countdown: the
+/// other takes over and deletes the pod on time, every write applied once.
+async fn leader_stopped_mid_countdown(name: &'static str, net: u8, signal: &str) {
+    let mut env = deployed(name, net, 2, &[]).await;
+    let fleet = env
+        .fleet(
+            &[("a-0", "zone-a"), ("a-1", "zone-a"), ("a-2", "zone-a")],
+            false,
+        )
+        .await;
+    fleet
+        .add_pod("shop", "tol-20", "a-1", tolerate_both(Some(20)))
+        .await;
+    fleet.stop("a-1");
+    let n = wait(env.name, "a-1 tainted", GRACE + 30.0, || async {
+        let n = env.node("a-1").await;
+        has_taint(&n, UNREACHABLE, "NoExecute").then_some(n)
+    })
+    .await;
+    let ta = time_added(&n, UNREACHABLE).expect("timeAdded");
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let leader = env.leader(5.0).await;
+    let i = env
+        .replicas
+        .iter()
+        .position(|r| r.pod == leader)
+        .expect("leader is ours");
+    let stopped = Timestamp::now();
+    env.replicas[i].signal(signal);
+    let exit = env.replicas[i].wait_exit(15);
+    assert!(exit.is_some(), "the leader exits on {signal}");
+    let other = env.replicas[1 - i].pod.clone();
+    let new_leader = wait(env.name, "the other replica leading", 20.0, || async {
+        let l = env.leader(1.0).await;
+        (l == other).then_some(l)
+    })
+    .await;
+    let took_over = since(Timestamp::now(), stopped);
+    let added = env.no_execute_added("a-1", UNREACHABLE);
+    let late = deleted_on_time(&env, "shop", "tol-20", added[0], ta, 20.0, 0.0).await;
+    report(
+        env.name,
+        format!(
+            "{new_leader} leading within {took_over:.1}s of {signal}; tol-20 deleted {late:.3}s after taint + 20s"
+        ),
+    );
+    // Every write applied once: one Unknown mark, one NoExecute taint, one deletion.
+    assert_eq!(
+        env.writes("patch", "nodes/status", "a-1").len(),
+        1,
+        "a-1 marked Unknown once"
+    );
+    assert_eq!(
+        added.len(),
+        1,
+        "a-1's NoExecute taint written once (its timeAdded kept)"
+    );
+    assert_eq!(time_added(&env.node("a-1").await, UNREACHABLE), Some(ta));
+    assert_eq!(env.writes("delete", "pods", "tol-20").len(), 1);
+    env.common_checks();
+}
+
+async fn leader_sigterm_mid_countdown(net: u8) {
+    leader_stopped_mid_countdown("leader_sigterm_mid_countdown", net, "TERM").await;
+}
+
+async fn leader_sigkill_mid_countdown(net: u8) {
+    leader_stopped_mid_countdown("leader_sigkill_mid_countdown", net, "KILL").await;
+}
+
+/// `--eviction-mode=evict` and a PodDisruptionBudget that allows no disruption: the API
+/// server's 429 is honoured (the pod stays past its due time), and once the budget allows it
+/// the pod is evicted.
+async fn evict_mode_honours_the_budget(net: u8) {
+    let env = deployed(
+        "evict_mode_honours_the_budget",
+        net,
+        1,
+        &["evictionMode=evict"],
+    )
+    .await;
+    let fleet = env
+        .fleet(
+            &[("a-0", "zone-a"), ("a-1", "zone-a"), ("a-2", "zone-a")],
+            false,
+        )
+        .await;
+    fleet
+        .add_pod("shop", "guarded", "a-1", tolerate_both(Some(5)))
+        .await;
+    let pdbs: Api<k8s_openapi::api::policy::v1::PodDisruptionBudget> =
+        Api::namespaced(env.client.clone(), "shop");
+    let pdb = serde_json::from_value(json!({
+        "metadata": {"name": "guarded"},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "guarded"}}},
+    }))
+    .expect("pdb");
+    let pdb = pdbs
+        .create(&Default::default(), &pdb)
+        .await
+        .expect("create pdb");
+    let generation = pdb.metadata.generation.unwrap_or(1);
+    // No disruption controller runs in the box: the test plays it.
+    let budget = |allowed: i32| {
+        json!({"status": {"observedGeneration": generation, "disruptionsAllowed": allowed,
+            "currentHealthy": allowed, "desiredHealthy": 1, "expectedPods": 1}})
+    };
+    pdbs.patch_status("guarded", &PatchParams::default(), &Patch::Merge(budget(0)))
+        .await
+        .expect("pdb status");
+    fleet.stop("a-1");
+    let n = wait(env.name, "a-1 tainted", GRACE + 30.0, || async {
+        let n = env.node("a-1").await;
+        has_taint(&n, UNREACHABLE, "NoExecute").then_some(n)
+    })
+    .await;
+    let due = time_added(&n, UNREACHABLE).expect("timeAdded") + SignedDuration::from_secs(5);
+    let refused = wait(env.name, "a refused eviction", 30.0, || async {
+        let r: Vec<Request> = env
+            .controller_requests()
+            .into_iter()
+            .filter(|r| {
+                r.verb == "create"
+                    && r.what() == "pods/eviction"
+                    && r.name == "guarded"
+                    && r.code == 429
+            })
+            .collect();
+        (!r.is_empty()).then_some(r)
+    })
+    .await;
+    assert!(
+        refused[0].at >= due,
+        "no eviction attempt before the pod is due"
+    );
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let p = env.pod("shop", "guarded").await.expect("guarded stays");
+    assert!(
+        p["metadata"]["deletionTimestamp"].is_null(),
+        "the budget keeps the pod"
+    );
+    let allowed_at = Timestamp::now();
+    pdbs.patch_status("guarded", &PatchParams::default(), &Patch::Merge(budget(1)))
+        .await
+        .expect("pdb status");
+    let evicted = wait(
+        env.name,
+        "the eviction once the budget allows it",
+        60.0,
+        || async {
+            env.writes("create", "pods/eviction", "guarded")
+                .into_iter()
+                .next()
+        },
+    )
+    .await;
+    assert!(evicted.at > allowed_at);
+    let attempts = env
+        .controller_requests()
+        .into_iter()
+        .filter(|r| r.what() == "pods/eviction" && r.code == 429)
+        .count();
+    report(
+        env.name,
+        format!(
+            "{attempts} evictions refused with 429 (first {:.2}s after due), evicted {:.2}s after the budget allowed it",
+            since(refused[0].at, due),
+            since(evicted.at, allowed_at)
+        ),
+    );
+    assert!(
+        env.writes("delete", "pods", "guarded").is_empty(),
+        "evicted, not deleted"
+    );
+    env.common_checks();
+}
+
+/// `--dry-run`: a node is lost long enough for every action, and the controller writes
+/// nothing but its own leader Lease.
+async fn dry_run_writes_nothing(net: u8) {
+    let env = deployed("dry_run_writes_nothing", net, 1, &["dryRun=true"]).await;
+    let fleet = Fleet::start(
+        env.client.clone(),
+        &[("a-0", "zone-a"), ("a-1", "zone-a"), ("a-2", "zone-a")],
+        false,
+    )
+    .await;
+    fleet
+        .add_pod("shop", "tol-5", "a-1", tolerate_both(Some(5)))
+        .await;
+    fleet.stop("a-1");
+    tokio::time::sleep(Duration::from_secs_f64(GRACE + PERIOD + 5.0 + 10.0)).await;
+    let writes: Vec<String> = env
+        .controller_requests()
+        .into_iter()
+        .filter(|r| r.is_write())
+        .filter(|r| !(r.resource == "leases" && r.namespace == NAMESPACE && r.name == RELEASE))
+        .map(|r| format!("{} {} {}/{}", r.verb, r.what(), r.namespace, r.name))
+        .collect();
+    assert!(writes.is_empty(), "dry run wrote {writes:?}");
+    let n = env.node("a-1").await;
+    assert_eq!(
+        condition(&n, "Ready").expect("Ready")["status"],
+        "True",
+        "a-1 not marked"
+    );
+    // The controller did see the node go silent: it says what it would have done.
+    let log = std::fs::read_to_string(env.kbox.logs.join(format!("{}.log", env.replicas[0].pod)))
+        .unwrap_or_default();
+    assert!(
+        log.contains("a-1"),
+        "the dry run's log names the silent node"
+    );
+    env.common_checks();
+}
+
+/// Fields a 1.37 API server keeps and the controller's types lack (Node
+/// `spec.podPreemptionPolicy`, `status.declaredFeatures`; Pod `status.volumeHealth`) survive
+/// every kind of write the controller makes to Nodes and Pods.
+async fn no_data_lost(net: u8) {
+    let env = deployed("no_data_lost", net, 1, &[]).await;
+    if !env.kbox.is_at_least(37) {
+        report(
+            env.name,
+            format!(
+                "SKIPPED on {}: its API has none of the fields",
+                env.kbox.version
+            ),
+        );
+        return;
+    }
+    let fleet = env
+        .fleet(
+            &[("a-0", "zone-a"), ("a-1", "zone-a"), ("a-2", "zone-a")],
+            true,
+        )
+        .await;
+    fleet
+        .add_pod("shop", "victim", "a-1", tolerate_both(Some(5)))
+        .await;
+    fleet
+        .add_pod("shop", "marked", "a-1", tolerate_both(None))
+        .await;
+    let n = env.node("a-1").await;
+    assert_eq!(
+        n["status"]["declaredFeatures"],
+        json!([fleet::DECLARED_FEATURE]),
+        "the box keeps declaredFeatures: {n}"
+    );
+    assert_eq!(
+        n["spec"]["podPreemptionPolicy"]["disableResizePreemption"],
+        json!([fleet::PREEMPTION_OWNER]),
+        "the box keeps podPreemptionPolicy"
+    );
+    fleet.stop("a-1");
+    let vh = |p: &Value| p["status"]["volumeHealth"][0]["healthConditions"][0]["reason"].clone();
+    wait(env.name, "victim deleted", GRACE + 40.0, || async {
+        let d = env.writes("delete", "pods", "victim");
+        (!d.is_empty()).then_some(())
+    })
+    .await;
+    fleet.resume("a-1").await;
+    wait(env.name, "a-1's taints removed", 15.0, || async {
+        taints(&env.node("a-1").await).is_empty().then_some(())
+    })
+    .await;
+    // Every kind of write happened, each applied to the objects carrying the fields.
+    for (verb, what, name) in [
+        ("patch", "nodes", "a-1"),
+        ("patch", "nodes/status", "a-1"),
+        ("patch", "pods/status", "victim"),
+        ("patch", "pods/status", "marked"),
+        ("delete", "pods", "victim"),
+    ] {
+        assert!(
+            !env.writes(verb, what, name).is_empty(),
+            "the controller's {verb} of {what} {name}"
+        );
+    }
+    let label_writes = env
+        .writes("patch", "nodes", "a-1")
+        .iter()
+        .filter(|r| r.body["metadata"]["labels"].is_object())
+        .count();
+    assert!(label_writes >= 1, "the beta labels were written to a-1");
+    let n = env.node("a-1").await;
+    assert_eq!(
+        n["status"]["declaredFeatures"],
+        json!([fleet::DECLARED_FEATURE]),
+        "status.declaredFeatures kept: {}",
+        n["status"]
+    );
+    assert_eq!(
+        n["spec"]["podPreemptionPolicy"]["disableResizePreemption"],
+        json!([fleet::PREEMPTION_OWNER]),
+        "spec.podPreemptionPolicy kept: {}",
+        n["spec"]
+    );
+    for pod in ["victim", "marked"] {
+        let p = env.pod("shop", pod).await.expect("pod readable");
+        assert_eq!(
+            vh(&p),
+            json!("VolumeDegraded"),
+            "{pod}: status.volumeHealth kept: {}",
+            p["status"]
+        );
+    }
+    let marked = env.pod("shop", "marked").await.expect("marked");
+    assert_eq!(
+        condition(&marked, "Ready").expect("Ready")["status"],
+        "False"
+    );
+    let victim = env.pod("shop", "victim").await.expect("victim");
+    assert!(condition(&victim, "DisruptionTarget").is_some());
+    report(env.name, "declaredFeatures, podPreemptionPolicy and volumeHealth survived labels, taints, the Unknown mark, pod marks, DisruptionTarget".into());
+    env.common_checks();
+}
