@@ -255,7 +255,7 @@ impl Fleet {
         });
         if self.new_fields {
             status["volumeHealth"] = json!([{"name": "data", "healthConditions": [
-                {"status": "Abnormal", "reason": "VolumeDegraded", "message": "one replica of three is down"}]}]);
+                {"status": "Degraded", "reason": "VolumeDegraded", "message": "one replica of three is down"}]}]);
         }
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
         pods.patch_status(
