@@ -536,3 +536,55 @@ fn pods_of_a_node_found_silent_get_a_warning_event() {
         .collect();
     assert_eq!(warned, vec!["Pod/default/p-2", "Pod/default/p-7"]);
 }
+
+/// Issue 18, defect 2: node updates seen before the controller leads change nothing, and a
+/// kubelet with a Lease posts its status only every 5 minutes; taking over must put every
+/// node's condition taints and labels right, not wait for that node's next status update.
+#[test]
+fn a_ready_node_loses_stale_condition_taints_within_seconds_of_a_start_or_a_restart() {
+    let tl = timeline(
+        r#"
+duration: 4m
+nodes:
+  - name: n-{0..2}
+    zone: z
+    taints:
+      - {key: node.kubernetes.io/not-ready, effect: NoSchedule}
+      - {key: node.kubernetes.io/unreachable, effect: NoSchedule}
+events:
+  - {at: 1m, action: add-taint, nodes: [n-1], taint: {key: node.kubernetes.io/not-ready, effect: NoSchedule}}
+  - {at: 1m, action: restart-controller}
+"#,
+    );
+    let removed = |node: &str, taint: &str| -> Vec<f64> {
+        of(&tl, "TaintRemoved")
+            .into_iter()
+            .filter(|e| e["node"] == node && e["taint"] == taint)
+            .map(t)
+            .collect()
+    };
+    for n in ["n-0", "n-1", "n-2"] {
+        for taint in [
+            "node.kubernetes.io/not-ready:NoSchedule",
+            "node.kubernetes.io/unreachable:NoSchedule",
+        ] {
+            let at = removed(n, taint);
+            assert!(
+                !at.is_empty() && at[0] <= 15.0,
+                "{n}: {taint} removed at {at:?}, not within 15 s of the start"
+            );
+        }
+    }
+    // Put back on n-1 while the controller restarts: gone again within seconds of its return.
+    let again = removed("n-1", "node.kubernetes.io/not-ready:NoSchedule");
+    assert_eq!(
+        again.len(),
+        2,
+        "removed at the start and after the restart: {again:?}"
+    );
+    assert!(
+        again[1] > 60.0 && again[1] <= 60.0 + 20.0,
+        "removed again at {}",
+        again[1]
+    );
+}

@@ -512,6 +512,23 @@ impl<C: Cluster> Control<C> {
         *next_monitor = Some(now);
         *next_taint = Some(now);
         self.reconcile_all();
+        self.reconcile_node_updates();
+    }
+
+    /// The condition taints and beta labels of every node, as on a node update. Node updates
+    /// seen while not acting changed nothing, and a kubelet with a Lease posts its status only
+    /// every few minutes: without this, a Ready node could keep admission's `not-ready`
+    /// NoSchedule taint for minutes after a start or a takeover. Only nodes that are not as
+    /// they should be yield writes, and those queue in the writer's node lane.
+    fn reconcile_node_updates(&mut self) {
+        let now = self.clock.now();
+        let actions: Vec<Action> = self
+            .view
+            .nodes
+            .values()
+            .flat_map(|node| Monitor::node_updated(node, now))
+            .collect();
+        self.act(actions);
     }
 
     fn reconcile_all(&mut self) {

@@ -168,6 +168,18 @@ impl Fleet {
         state.renewed[node]
     }
 
+    /// The kubelets of `nodes` renew once more, together, then stop: their grace periods end
+    /// together, so that they are marked in the same monitor pass.
+    pub async fn stop_together(&self, nodes: &[&str]) {
+        self.state
+            .lock()
+            .unwrap()
+            .stopped
+            .extend(nodes.iter().map(|n| n.to_string()));
+        let leases: Api<Lease> = Api::namespaced(self.client.clone(), "kube-node-lease");
+        futures::future::join_all(nodes.iter().map(|n| renew(&leases, &self.state, n))).await;
+    }
+
     /// The kubelet of `node` comes back: renews its Lease and posts Ready at once.
     pub async fn resume(&self, node: &str) {
         self.state.lock().unwrap().stopped.remove(node);

@@ -570,9 +570,7 @@ async fn zone_rates(net: u8) {
         .collect();
     let fleet = env.fleet(&refs, false).await;
     let lost = ["a-0", "a-1", "a-2", "c-0", "c-1", "c-2"];
-    for n in lost {
-        fleet.stop(n);
-    }
+    fleet.stop_together(&lost).await;
     // Zone c's three taints take at least 2 × 5 s after its first.
     wait(
         env.name,
