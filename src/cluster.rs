@@ -11,8 +11,9 @@ pub use crate::logic::view::ObjectVersion;
 use futures::stream::BoxStream;
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Node, NodeCondition, Pod};
+use k8s_openapi::api::core::v1::{Node, NodeCondition, Pod, PodCondition, Taint};
 use kube::runtime::watcher::{self, Event};
+use std::collections::BTreeMap;
 use std::future::Future;
 
 /// Errors of API calls, by what the caller does about them.
@@ -70,30 +71,67 @@ pub fn map_event<A, B>(event: Event<A>, mut f: impl FnMut(A) -> B) -> Event<B> {
     }
 }
 
-/// The JSON merge patch of `Cluster::patch_node_conditions`: the whole conditions list (a merge
-/// patch replaces lists) and the resourceVersion it is based on, which the API server takes as a
-/// precondition.
-pub fn conditions_patch(resource_version: &str, conditions: &[NodeCondition]) -> serde_json::Value {
+// The patches the controller sends. Every write to a Node or Pod (objects other components
+// own) carries only what it changes, so that fields this build's Kubernetes types do not know
+// (a newer server's, an alpha feature's) are never written back without them, and the
+// `metadata.resourceVersion` the decision was based on, which kube-apiserver takes as a
+// precondition (409 Conflict if the object changed since).
+
+/// JSON merge patch of `Cluster::patch_node_taints`: the whole taint list (`spec.taints` has no
+/// merge key, so any patch replaces it whole; the resourceVersion makes that safe).
+pub fn taints_patch(resource_version: &str, taints: &[Taint]) -> serde_json::Value {
+    serde_json::json!({
+        "metadata": { "resourceVersion": resource_version },
+        "spec": { "taints": if taints.is_empty() { None } else { Some(taints) } },
+    })
+}
+
+/// JSON merge patch of `Cluster::patch_node_labels`: the labels to set, the others untouched.
+pub fn labels_patch(
+    resource_version: &str,
+    labels: &BTreeMap<String, String>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "metadata": { "resourceVersion": resource_version, "labels": labels },
+    })
+}
+
+/// Strategic merge patch of `Cluster::patch_node_conditions` and `patch_pod_conditions`: the
+/// changed conditions only. Conditions merge on their `type`, so the others, and every field of
+/// these that the patch does not name, are kept as the server has them.
+pub fn conditions_patch<C: serde::Serialize>(
+    resource_version: &str,
+    conditions: &[C],
+) -> serde_json::Value {
     serde_json::json!({
         "metadata": { "resourceVersion": resource_version },
         "status": { "conditions": conditions },
     })
 }
 
-/// The calls the controller makes. Writes carry their preconditions inside the object
-/// (`metadata.resourceVersion` for replaces) or as arguments (UIDs for deletions).
+/// The calls the controller makes. Writes to Nodes and Pods are patches of what they change,
+/// guarded by a resourceVersion (UIDs for deletions); only its own leader Lease is replaced.
 pub trait Cluster: Clone + Send + Sync + 'static {
     fn get_node(&self, name: &str) -> impl Future<Output = Result<Node>> + Send;
     /// Every node's name and resourceVersion, read consistently (not from a cache).
     fn list_node_versions(&self) -> impl Future<Output = Result<Vec<ObjectVersion>>> + Send;
-    /// PUT nodes/{name}: fails with `Conflict` unless `metadata.resourceVersion` is current.
-    fn replace_node(&self, node: &Node) -> impl Future<Output = Result<Node>> + Send;
-    /// PUT nodes/{name}/status, guarded like `replace_node`.
-    fn replace_node_status(&self, node: &Node) -> impl Future<Output = Result<Node>> + Send;
-    /// PATCH nodes/{name}/status (JSON merge patch, `conditions_patch`): sets the node's
-    /// conditions to `conditions`, all of them, failing with `Conflict` unless the node is
-    /// still at `resource_version`. That version's conditions plus the change are then exactly
-    /// what a read and a PUT would have written, one round trip sooner.
+    /// PATCH nodes/{name} (`taints_patch`): the node's taints become `taints`, failing with
+    /// `Conflict` unless the node is still at `resource_version`.
+    fn patch_node_taints(
+        &self,
+        name: &str,
+        resource_version: &str,
+        taints: &[Taint],
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// PATCH nodes/{name} (`labels_patch`): sets `labels`, guarded like `patch_node_taints`.
+    fn patch_node_labels(
+        &self,
+        name: &str,
+        resource_version: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// PATCH nodes/{name}/status (`conditions_patch`, strategic): sets these conditions (by
+    /// type, the others kept), guarded like `patch_node_taints`.
     fn patch_node_conditions(
         &self,
         name: &str,
@@ -102,8 +140,16 @@ pub trait Cluster: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<()>> + Send;
 
     fn get_pod(&self, namespace: &str, name: &str) -> impl Future<Output = Result<Pod>> + Send;
-    /// PUT pods/{name}/status, guarded by `metadata.resourceVersion`.
-    fn replace_pod_status(&self, pod: &Pod) -> impl Future<Output = Result<Pod>> + Send;
+    /// PATCH pods/{name}/status (`conditions_patch`, strategic): sets these conditions (by
+    /// type, the others kept), failing with `Conflict` unless the pod is still at
+    /// `resource_version`.
+    fn patch_pod_conditions(
+        &self,
+        namespace: &str,
+        name: &str,
+        resource_version: &str,
+        conditions: &[PodCondition],
+    ) -> impl Future<Output = Result<()>> + Send;
     /// DELETE with a UID precondition (`Conflict` when the UID differs).
     fn delete_pod(
         &self,

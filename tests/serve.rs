@@ -571,11 +571,12 @@ async fn injected_conflicts_refuse_the_first_write_of_each_kind_per_object() {
     server.await.expect("server");
 }
 
-/// `KubeCluster::patch_node_conditions` over HTTP: a JSON merge patch of nodes/status that
-/// sets the whole conditions list, refused with 409 (and nothing changed) when the node moved
-/// past the resourceVersion it carries, applied when it is current; other content types 415.
+/// A strategic merge patch of nodes/status (what the controller's Unknown mark sends: the
+/// changed conditions only) merges them by type and keeps the others, refused with 409 (and
+/// nothing changed) when the node moved past the resourceVersion it carries, applied when it is
+/// current; a JSON Patch is answered 415.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_conditions_patch_is_guarded_by_its_resource_version() {
+async fn a_conditions_patch_is_guarded_by_its_resource_version_and_merges_by_type() {
     let (server, client, _dir) = start(SHORT, "patch", ServeOptions::default(), false).await;
     let cluster = KubeCluster::new(client.clone(), "kube-node-lease");
     let nodes: kube::Api<Node> = kube::Api::all(client.clone());
@@ -585,21 +586,22 @@ async fn a_conditions_patch_is_guarded_by_its_resource_version() {
         .resource_version
         .clone()
         .expect("a resourceVersion");
-    let mut conditions = before
+    let conditions = before
         .status
         .as_ref()
         .and_then(|s| s.conditions.clone())
         .expect("conditions");
-    let ready = conditions
-        .iter_mut()
+    assert!(conditions.len() > 1, "n-0 has several conditions");
+    let mut ready = conditions
+        .iter()
         .find(|c| c.type_ == "Ready")
-        .expect("Ready");
+        .expect("Ready")
+        .clone();
     ready.status = "Unknown".into();
+    let marked = [ready.clone()];
 
     let stale = (resource_version(&before.metadata) - 1).to_string();
-    let refused = cluster
-        .patch_node_conditions("n-0", &stale, &conditions)
-        .await;
+    let refused = cluster.patch_node_conditions("n-0", &stale, &marked).await;
     assert!(
         matches!(
             &refused,
@@ -614,14 +616,24 @@ async fn a_conditions_patch_is_guarded_by_its_resource_version() {
     );
 
     cluster
-        .patch_node_conditions("n-0", &rv, &conditions)
+        .patch_node_conditions("n-0", &rv, &marked)
         .await
         .expect("the patch on the current version is applied");
     let after = nodes.get("n-0").await.expect("get n-0");
+    let expected: Vec<_> = conditions
+        .iter()
+        .map(|c| {
+            if c.type_ == "Ready" {
+                ready.clone()
+            } else {
+                c.clone()
+            }
+        })
+        .collect();
     assert_eq!(
         after.status.as_ref().and_then(|s| s.conditions.clone()),
-        Some(conditions),
-        "the conditions are the patch's, all of them"
+        Some(expected),
+        "Ready is the patch's, the other conditions are kept"
     );
     assert_eq!(
         after.spec, before.spec,
@@ -629,16 +641,14 @@ async fn a_conditions_patch_is_guarded_by_its_resource_version() {
     );
     assert!(resource_version(&after.metadata) > resource_version(&before.metadata));
 
-    let strategic = nodes
-        .patch_status(
-            "n-0",
-            &kube::api::PatchParams::default(),
-            &kube::api::Patch::Strategic(serde_json::json!({"status": {}})),
-        )
-        .await;
+    let request = http::Request::patch("/api/v1/nodes/n-0/status")
+        .header("content-type", "application/json-patch+json")
+        .body(b"[]".to_vec())
+        .expect("request");
+    let json_patch = client.request_text(request).await;
     assert!(
-        matches!(&strategic, Err(kube::Error::Api(e)) if e.code == 415),
-        "{strategic:?}"
+        matches!(&json_patch, Err(kube::Error::Api(e)) if e.code == 415),
+        "{json_patch:?}"
     );
     server.abort();
 }

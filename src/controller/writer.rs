@@ -1,8 +1,10 @@
 //! The one place that writes to the cluster.
 //!
-//! Every action is applied to the freshest copy of its object (GET, change, PUT guarded by the
-//! resourceVersion; deletions guarded by the UID; an Unknown mark's first attempt patches the
-//! conditions its decision saw, guarded by their resourceVersion, which is as fresh), retried
+//! Every action is decided again on the freshest copy of its object (GET, decide, then a patch
+//! of only what changes, guarded by the resourceVersion read; deletions guarded by the UID; an
+//! Unknown mark's first attempt starts from the conditions its decision saw, guarded by their
+//! resourceVersion, which is as fresh). Never a PUT of a Node or Pod: other components own
+//! them, and a PUT would drop every field this build's types do not know. Retried
 //! with capped exponential backoff until it is applied or no longer needed, and dropped at once
 //! when this process is not the leader (or runs with `--dry-run`). Actions on one object are
 //! applied in the order they were decided; different objects proceed independently, so a pod a
@@ -41,7 +43,7 @@ use futures::future::{BoxFuture, Shared};
 use futures::{FutureExt, StreamExt};
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Node, NodeStatus};
+use k8s_openapi::api::core::v1::{Node, NodeCondition, NodeStatus};
 use k8s_openapi::api::core::v1::{Pod, PodCondition, Taint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -843,9 +845,8 @@ impl<C: Cluster> Inner<C> {
     /// Marks the node's conditions Unknown. The first attempt starts from the conditions the
     /// decision saw (`seen`) and patches them guarded by their resourceVersion: if the node
     /// changed since, the patch is refused and the retry reads the node (its own read, not a
-    /// shared one: that copy is changed and written back). Never a PUT of the cache's copy:
-    /// the cache keeps nodes trimmed to what decisions read, and a status PUT of that would
-    /// erase the rest of the status.
+    /// shared one: its resourceVersion guards the write). Only the marked conditions are sent,
+    /// merged by type on the server.
     async fn mark_node_unknown(
         &self,
         name: &str,
@@ -885,19 +886,21 @@ impl<C: Cluster> Inner<C> {
         if !changed.iter().any(|c| c == "Ready") {
             return Ok(());
         }
-        let written = match seen {
-            Some(seen) => {
-                let conditions = node
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.conditions.as_deref())
-                    .unwrap_or_default();
-                self.cluster
-                    .patch_node_conditions(name, &seen.resource_version, conditions)
-                    .await
-            }
-            None => self.cluster.replace_node_status(&node).await.map(|_| ()),
-        };
+        // Only the conditions marked, merged by type on the server: every other field of the
+        // live node, known to our types or not, stays as it is.
+        let marked: Vec<NodeCondition> = node
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_deref())
+            .unwrap_or_default()
+            .iter()
+            .filter(|c| changed.contains(&c.type_))
+            .cloned()
+            .collect();
+        let written = self
+            .cluster
+            .patch_node_conditions(name, resource_version(&node.metadata), &marked)
+            .await;
         self.outcome("node_status", written)?;
         self.metrics.observe_unknown_write_delay(
             crate::logic::time::since(self.clock.now(), now).as_secs_f64(),
@@ -938,7 +941,7 @@ impl<C: Cluster> Inner<C> {
         change: &crate::logic::actions::TaintChange,
         purpose: &TaintPurpose,
     ) -> Result<(), Attempt> {
-        let mut node = Self::read(self.cluster.get_node(name).await)?;
+        let node = Self::read(self.cluster.get_node(name).await)?;
         // Decisions are made on the cache; a write (maybe retried much later) must still be
         // what the live node calls for.
         let fresh_change;
@@ -973,9 +976,11 @@ impl<C: Cluster> Inner<C> {
         if !taints::apply_change(&mut list, change) {
             return Ok(());
         }
-        let spec = node.spec.get_or_insert_with(Default::default);
-        spec.taints = if list.is_empty() { None } else { Some(list) };
-        self.outcome("node_taints", self.cluster.replace_node(&node).await)?;
+        let written = self
+            .cluster
+            .patch_node_taints(name, resource_version(&node.metadata), &list)
+            .await;
+        self.outcome("node_taints", written)?;
         info!(node = name, add = ?change.add.iter().map(|t| &t.key).collect::<Vec<_>>(),
             remove = ?change.remove.iter().map(|t| &t.key).collect::<Vec<_>>(), "changed node taints");
         if let TaintPurpose::ZoneEviction { zone } = purpose {
@@ -989,17 +994,19 @@ impl<C: Cluster> Inner<C> {
         name: &str,
         wanted: &BTreeMap<String, String>,
     ) -> Result<(), Attempt> {
-        let mut node = Self::read(self.cluster.get_node(name).await)?;
-        let labels = node.metadata.labels.get_or_insert_with(Default::default);
-        let mut changed = false;
-        for (k, v) in wanted {
-            if labels.get(k) != Some(v) {
-                labels.insert(k.clone(), v.clone());
-                changed = true;
-            }
-        }
-        if changed {
-            self.outcome("node_labels", self.cluster.replace_node(&node).await)?;
+        let node = Self::read(self.cluster.get_node(name).await)?;
+        let labels = node.metadata.labels.as_ref();
+        let changes: BTreeMap<String, String> = wanted
+            .iter()
+            .filter(|(k, v)| labels.and_then(|l| l.get(*k)) != Some(*v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if !changes.is_empty() {
+            let written = self
+                .cluster
+                .patch_node_labels(name, resource_version(&node.metadata), &changes)
+                .await;
+            self.outcome("node_labels", written)?;
         }
         Ok(())
     }
@@ -1072,7 +1079,11 @@ impl<C: Cluster> Inner<C> {
         }
         cond.status = "False".into();
         cond.last_transition_time = Some(Time(now));
-        let written = self.cluster.replace_pod_status(&pod).await;
+        let marked = [cond.clone()];
+        let written = self
+            .cluster
+            .patch_pod_conditions(namespace, name, resource_version(&pod.metadata), &marked)
+            .await;
         // After the write, as upstream (which records it unless the pod is gone): the pod
         // existed and was marked, or may have been (an answer lost on the way still recorded
         // it; the retry would find the pod marked and write nothing). Not after a conflict: the
@@ -1144,8 +1155,14 @@ impl<C: Cluster> Inner<C> {
             info!(pod = %format!("{namespace}/{name}"), "no longer due for eviction: keeping it");
             return Ok(());
         }
-        if add_disruption_target(&mut pod, now) {
-            self.outcome("pod_status", self.cluster.replace_pod_status(&pod).await)?;
+        if !has_disruption_target(&pod) {
+            let target = [disruption_target(now)];
+            let version = resource_version(&pod.metadata);
+            let written = self
+                .cluster
+                .patch_pod_conditions(namespace, name, version, &target)
+                .await;
+            self.outcome("pod_status", written)?;
         }
         let (write_kind, result) = match self.eviction_mode {
             EvictionMode::Delete => (
@@ -1205,22 +1222,21 @@ fn has_disruption_target(pod: &Pod) -> bool {
 
 /// Adds the DisruptionTarget condition the taint manager sets before deleting; false when it is
 /// already there.
-fn add_disruption_target(pod: &mut Pod, now: Timestamp) -> bool {
-    if has_disruption_target(pod) {
-        return false;
-    }
-    let status = pod.status.get_or_insert_with(Default::default);
-    let conds = status.conditions.get_or_insert_with(Vec::new);
-    conds.retain(|c| c.type_ != "DisruptionTarget");
-    conds.push(PodCondition {
+/// The condition upstream's taint manager adds to a pod before deleting it.
+fn disruption_target(now: Timestamp) -> PodCondition {
+    PodCondition {
         type_: "DisruptionTarget".into(),
         status: "True".into(),
         reason: Some("DeletionByTaintManager".into()),
         message: Some("Taint manager: deleting due to NoExecute taint".into()),
         last_transition_time: Some(Time(now)),
         ..Default::default()
-    });
-    true
+    }
+}
+
+/// The resourceVersion a patch is guarded by: the one of the object the decision was taken on.
+fn resource_version(meta: &ObjectMeta) -> &str {
+    meta.resource_version.as_deref().unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -1269,12 +1285,16 @@ mod tests {
             async fn list_node_versions(&self) -> Result<Vec<crate::cluster::ObjectVersion>> {
                 unreachable!("the writer does not list")
             }
-            async fn replace_node(&self, node: &Node) -> Result<Node> {
-                Ok(node.clone())
+            async fn patch_node_taints(&self, _: &str, _: &str, _: &[Taint]) -> Result<()> {
+                Ok(())
             }
-            async fn replace_node_status(&self, node: &Node) -> Result<Node> {
-                self.node_status_writes.fetch_add(1, Ordering::SeqCst);
-                Ok(node.clone())
+            async fn patch_node_labels(
+                &self,
+                _: &str,
+                _: &str,
+                _: &BTreeMap<String, String>,
+            ) -> Result<()> {
+                Ok(())
             }
             async fn patch_node_conditions(
                 &self,
@@ -1289,7 +1309,13 @@ mod tests {
                 self.pod_reads.fetch_add(1, Ordering::SeqCst);
                 pending().await
             }
-            async fn replace_pod_status(&self, _: &Pod) -> Result<Pod> {
+            async fn patch_pod_conditions(
+                &self,
+                _: &str,
+                _: &str,
+                _: &str,
+                _: &[PodCondition],
+            ) -> Result<()> {
                 pending().await
             }
             async fn delete_pod(&self, _: &str, _: &str, _: &str) -> Result<()> {
@@ -1408,7 +1434,7 @@ mod tests {
             "2025-01-01T00:00:00Z".parse().unwrap()
         }
 
-        /// One request: what (`"GET node"`, `"PUT pod status"`, ...), on which object, when it
+        /// One request: what (`"GET node"`, `"PATCH pod status"`, ...), on which object, when it
         /// started and ended (time since the double was made).
         #[derive(Clone, Debug)]
         pub struct Call {
@@ -1692,14 +1718,6 @@ mod tests {
             Ok(new)
         }
 
-        fn pod_key(pod: &Pod) -> String {
-            format!(
-                "{}/{}",
-                pod.metadata.namespace.as_deref().unwrap_or(""),
-                pod.metadata.name.as_deref().unwrap_or("")
-            )
-        }
-
         impl Cluster for Api {
             async fn get_node(&self, name: &str) -> Result<Node> {
                 self.call("GET node", name, |o| found(&o.nodes, name)).await
@@ -1707,15 +1725,33 @@ mod tests {
             async fn list_node_versions(&self) -> Result<Vec<crate::cluster::ObjectVersion>> {
                 unreachable!("the writer does not list")
             }
-            async fn replace_node(&self, node: &Node) -> Result<Node> {
-                let name = node.metadata.name.clone().unwrap_or_default();
-                self.call("PUT node", &name, |o| replace(&mut o.nodes, &name, node))
-                    .await
+            async fn patch_node_taints(
+                &self,
+                name: &str,
+                resource_version: &str,
+                taints: &[Taint],
+            ) -> Result<()> {
+                self.call("PATCH node", name, |o| {
+                    let mut node = found(&o.nodes, name)?;
+                    node.metadata.resource_version = Some(resource_version.into());
+                    node.spec.get_or_insert_with(Default::default).taints =
+                        Some(taints.to_vec()).filter(|t| !t.is_empty());
+                    replace(&mut o.nodes, name, &node).map(|_| ())
+                })
+                .await
             }
-            async fn replace_node_status(&self, node: &Node) -> Result<Node> {
-                let name = node.metadata.name.clone().unwrap_or_default();
-                self.call("PUT node status", &name, |o| {
-                    replace(&mut o.nodes, &name, node)
+            async fn patch_node_labels(
+                &self,
+                name: &str,
+                resource_version: &str,
+                labels: &BTreeMap<String, String>,
+            ) -> Result<()> {
+                self.call("PATCH node", name, |o| {
+                    let mut node = found(&o.nodes, name)?;
+                    node.metadata.resource_version = Some(resource_version.into());
+                    let all = node.metadata.labels.get_or_insert_with(Default::default);
+                    all.extend(labels.clone());
+                    replace(&mut o.nodes, name, &node).map(|_| ())
                 })
                 .await
             }
@@ -1728,8 +1764,12 @@ mod tests {
                 self.call("PATCH node status", name, |o| {
                     let mut node = found(&o.nodes, name)?;
                     node.metadata.resource_version = Some(resource_version.into());
-                    node.status.get_or_insert_with(Default::default).conditions =
-                        Some(conditions.to_vec());
+                    let status = node.status.get_or_insert_with(Default::default);
+                    let all = status.conditions.get_or_insert_with(Vec::new);
+                    for c in conditions {
+                        all.retain(|old| old.type_ != c.type_);
+                        all.push(c.clone());
+                    }
                     replace(&mut o.nodes, name, &node).map(|_| ())
                 })
                 .await
@@ -1738,10 +1778,26 @@ mod tests {
                 let key = format!("{namespace}/{name}");
                 self.call("GET pod", &key, |o| found(&o.pods, &key)).await
             }
-            async fn replace_pod_status(&self, pod: &Pod) -> Result<Pod> {
-                let key = pod_key(pod);
-                self.call("PUT pod status", &key, |o| replace(&mut o.pods, &key, pod))
-                    .await
+            async fn patch_pod_conditions(
+                &self,
+                namespace: &str,
+                name: &str,
+                resource_version: &str,
+                conditions: &[PodCondition],
+            ) -> Result<()> {
+                let key = format!("{namespace}/{name}");
+                self.call("PATCH pod status", &key, |o| {
+                    let mut pod = found(&o.pods, &key)?;
+                    pod.metadata.resource_version = Some(resource_version.into());
+                    let status = pod.status.get_or_insert_with(Default::default);
+                    let all = status.conditions.get_or_insert_with(Vec::new);
+                    for c in conditions {
+                        all.retain(|old| old.type_ != c.type_);
+                        all.push(c.clone());
+                    }
+                    replace(&mut o.pods, &key, &pod).map(|_| ())
+                })
+                .await
             }
             async fn delete_pod(&self, namespace: &str, name: &str, uid: &str) -> Result<()> {
                 let key = format!("{namespace}/{name}");
@@ -1874,7 +1930,7 @@ mod tests {
             let mut spans: BTreeMap<&str, (Duration, Duration)> = BTreeMap::new();
             for c in calls
                 .iter()
-                .filter(|c| c.what.ends_with("pod") || c.what == "PUT pod status")
+                .filter(|c| c.what.ends_with("pod") || c.what == "PATCH pod status")
             {
                 let end = c.end.unwrap_or(Duration::MAX);
                 let span = spans.entry(&c.object).or_insert((c.start, end));
@@ -1931,7 +1987,7 @@ mod tests {
             let once: BTreeMap<String, usize> = pods.iter().map(|p| (key(p), 1)).collect();
             assert_eq!(api.count_by_object("GET pod"), once);
             assert_eq!(
-                api.count_by_object("PUT pod status"),
+                api.count_by_object("PATCH pod status"),
                 once,
                 "DisruptionTarget once each"
             );
@@ -2006,7 +2062,7 @@ mod tests {
                 "read ahead, then again after the refusal"
             );
             assert_eq!(
-                api.count("PUT pod status"),
+                api.count("PATCH pod status"),
                 1,
                 "refused: the copy was outdated"
             );
@@ -2070,7 +2126,7 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(2)).await;
             assert!(api.pod(&pods[0]).is_none(), "deleted");
             assert_eq!(api.count("GET pod"), 2, "the copy was not used");
-            assert_eq!(api.count("PUT pod status"), 0);
+            assert_eq!(api.count("PATCH pod status"), 0);
         }
 
         #[tokio::test(start_paused = true)]
@@ -2221,7 +2277,7 @@ mod tests {
             writer.submit(vec![mark_pods_not_ready(&pods, "n1")]);
             tokio::time::sleep(Duration::from_secs(2)).await;
 
-            let written = api.count_by_object("PUT pod status");
+            let written = api.count_by_object("PATCH pod status");
             assert_eq!(
                 written.keys().collect::<Vec<_>>(),
                 ["default/a", "default/c"],
@@ -2236,7 +2292,7 @@ mod tests {
             for p in ["a", "c"] {
                 let end_of_write = calls
                     .iter()
-                    .find(|c| c.what == "PUT pod status" && c.object == format!("default/{p}"))
+                    .find(|c| c.what == "PATCH pod status" && c.object == format!("default/{p}"))
                     .and_then(|c| c.end)
                     .unwrap();
                 let event = calls
@@ -2276,15 +2332,15 @@ mod tests {
         #[tokio::test(start_paused = true)]
         async fn a_pod_mark_whose_write_failed_records_its_event_once_as_upstream_does() {
             // The first PUT fails (not applied); the retry writes.
-            let api = mark_one_pod_after(|api| api.fail("PUT pod status", 1)).await;
-            assert_eq!(api.count("PUT pod status"), 2);
+            let api = mark_one_pod_after(|api| api.fail("PATCH pod status", 1)).await;
+            assert_eq!(api.count("PATCH pod status"), 2);
         }
 
         #[tokio::test(start_paused = true)]
         async fn a_pod_mark_whose_answer_was_lost_still_records_its_event() {
             // Applied, but the answer is lost: the retry finds the pod marked and writes nothing.
-            let api = mark_one_pod_after(|api| api.lose_answer("PUT pod status", 1)).await;
-            assert_eq!(api.count("PUT pod status"), 1);
+            let api = mark_one_pod_after(|api| api.lose_answer("PATCH pod status", 1)).await;
+            assert_eq!(api.count("PATCH pod status"), 1);
             assert_eq!(api.count("GET pod"), 2, "the retry read the pod");
         }
 
@@ -2308,7 +2364,7 @@ mod tests {
             let calls = api.calls();
             let b_written = calls
                 .iter()
-                .find(|c| c.what == "PUT pod status" && c.object == "default/b")
+                .find(|c| c.what == "PATCH pod status" && c.object == "default/b")
                 .and_then(|c| c.end)
                 .unwrap();
             let a_read_again = calls
@@ -2340,7 +2396,7 @@ mod tests {
             for p in &pods {
                 assert_eq!(ready_status(&api.pod(p).unwrap()).as_deref(), Some("True"));
             }
-            assert_eq!(api.count("PUT pod status"), 0);
+            assert_eq!(api.count("PATCH pod status"), 0);
             assert_eq!(api.count("POST event"), 0);
         }
 
@@ -2359,7 +2415,7 @@ mod tests {
             let once: BTreeMap<String, usize> =
                 pods.iter().map(|p| (format!("default/{p}"), 1)).collect();
             assert_eq!(
-                api.count_by_object("PUT pod status"),
+                api.count_by_object("PATCH pod status"),
                 once,
                 "each marked exactly once"
             );
@@ -2407,8 +2463,8 @@ mod tests {
                     ("GET lease", ms(20)),
                 ]
             );
-            assert_eq!(api.count("PUT node status"), 1);
-            assert_eq!(api.count("PUT pod status"), 1);
+            assert_eq!(api.count("PATCH node status"), 1);
+            assert_eq!(api.count("PATCH pod status"), 1);
             assert!(forgot_everything(&writer));
         }
 
@@ -2427,7 +2483,7 @@ mod tests {
                 seen: None,
             }]);
             tokio::time::sleep(Duration::from_secs(1)).await;
-            assert_eq!(api.count("PUT node status"), 1);
+            assert_eq!(api.count("PATCH node status"), 1);
             let text = metrics.render();
             let value = |name: &str| -> f64 {
                 text.lines()
@@ -2454,8 +2510,8 @@ mod tests {
                 (calls[0].what, calls[0].object.as_str()),
                 ("GET node", "n2")
             );
-            assert_eq!(api.count("PUT node status"), 1);
-            assert_eq!(api.count("PUT pod status"), 1);
+            assert_eq!(api.count("PATCH node status"), 1);
+            assert_eq!(api.count("PATCH pod status"), 1);
         }
 
         /// An Unknown mark decided on `node` as the double holds it now.
@@ -2526,7 +2582,7 @@ mod tests {
                     "PATCH node status",
                     "GET node",
                     "GET lease",
-                    "PUT node status"
+                    "PATCH node status"
                 ]
             );
             let node = api.node("n1");
@@ -2622,7 +2678,7 @@ mod tests {
             let calls = api.calls();
             let last_pod_write = calls
                 .iter()
-                .filter(|c| c.what == "PUT pod status")
+                .filter(|c| c.what == "PATCH pod status")
                 .map(|c| c.end.unwrap())
                 .max()
                 .unwrap();
@@ -2642,11 +2698,15 @@ mod tests {
 
             tokio::time::sleep(Duration::from_secs(1)).await;
             assert_eq!(
-                api.count("PUT pod status"),
+                api.count("PATCH pod status"),
                 pods.len(),
                 "each pod written once"
             );
-            assert_eq!(api.count("PUT node"), nodes.len(), "each node written once");
+            assert_eq!(
+                api.count("PATCH node"),
+                nodes.len(),
+                "each node written once"
+            );
         }
 
         #[tokio::test(start_paused = true)]
@@ -2655,20 +2715,20 @@ mod tests {
             api.add_node("n");
             api.add_node("m");
             let pods = api.add_pods(16, "m");
-            api.fail("PUT node", usize::MAX);
+            api.fail("PATCH node", usize::MAX);
             let (writer, _, _leader) = writer(&api);
             writer.submit(vec![label("n")]);
             // GET and failed PUT by 20 ms; then it sleeps 100 ms or more.
             tokio::time::sleep(Duration::from_millis(30)).await;
             writer.submit(pods.iter().map(|p| mark_not_ready(p, "m")).collect());
             tokio::time::sleep(Duration::from_millis(60)).await;
-            assert_eq!(api.count("PUT node"), 1, "still backing off");
+            assert_eq!(api.count("PATCH node"), 1, "still backing off");
             assert_eq!(
                 most_pod_attempts_at_once(&api.calls()),
                 Lane::PodStatus.width(),
                 "a backoff is not a reason to yield"
             );
-            assert_eq!(api.count("PUT pod status"), pods.len());
+            assert_eq!(api.count("PATCH pod status"), pods.len());
         }
 
         #[tokio::test(start_paused = true)]
@@ -2736,13 +2796,14 @@ mod tests {
     }
 
     #[test]
-    fn disruption_target_is_added_once() {
-        let mut pod = Pod::default();
+    fn the_disruption_target_condition_is_upstreams() {
         let now: Timestamp = "2025-01-01T00:00:00Z".parse().unwrap();
-        assert!(add_disruption_target(&mut pod, now));
-        assert!(!add_disruption_target(&mut pod, now));
-        let conds = pod.status.unwrap().conditions.unwrap();
-        assert_eq!(conds.len(), 1);
-        assert_eq!(conds[0].reason.as_deref(), Some("DeletionByTaintManager"));
+        let c = disruption_target(now);
+        assert_eq!(
+            (c.type_.as_str(), c.status.as_str()),
+            ("DisruptionTarget", "True")
+        );
+        assert_eq!(c.reason.as_deref(), Some("DeletionByTaintManager"));
+        assert_eq!(c.last_transition_time, Some(Time(now)));
     }
 }

@@ -3,7 +3,8 @@
 use super::error::{api_error, watch_error};
 use super::pod_digest::PodDigest;
 use crate::cluster::{
-    ApiError, Cluster, ObjectVersion, Result, WatchStream, conditions_patch, map_event,
+    ApiError, Cluster, ObjectVersion, Result, WatchStream, conditions_patch, labels_patch,
+    map_event, taints_patch,
 };
 use crate::logic::actions::{Component, EventRecord, EventType};
 use crate::logic::cached_pod::CachedPod;
@@ -12,7 +13,7 @@ use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Node, NodeCondition, ObjectReference, Pod};
+use k8s_openapi::api::core::v1::{Node, NodeCondition, ObjectReference, Pod, PodCondition, Taint};
 use k8s_openapi::api::policy::v1::Eviction;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{DeleteOptions, ObjectMeta, Preconditions};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -22,6 +23,7 @@ use kube::runtime::watcher::Event;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -140,13 +142,6 @@ fn name_of(meta: &ObjectMeta, what: &str) -> Result<String> {
         .clone()
         .filter(|n| !n.is_empty())
         .ok_or_else(|| ApiError::Other(format!("{what} has no metadata.name")))
-}
-
-fn namespace_of(meta: &ObjectMeta, what: &str) -> Result<String> {
-    meta.namespace
-        .clone()
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| ApiError::Other(format!("{what} has no metadata.namespace")))
 }
 
 fn uid_precondition(uid: &str) -> Preconditions {
@@ -309,20 +304,32 @@ impl Cluster for KubeCluster {
         self.list_versions(Node::url_path(&(), None)).await
     }
 
-    async fn replace_node(&self, node: &Node) -> Result<Node> {
-        let name = name_of(&node.metadata, "node")?;
+    async fn patch_node_taints(
+        &self,
+        name: &str,
+        resource_version: &str,
+        taints: &[Taint],
+    ) -> Result<()> {
+        let patch = Patch::Merge(taints_patch(resource_version, taints));
         self.nodes()
-            .replace(&name, &PostParams::default(), node)
+            .patch(name, &PatchParams::default(), &patch)
             .await
-            .map_err(api_error)
+            .map_err(api_error)?;
+        Ok(())
     }
 
-    async fn replace_node_status(&self, node: &Node) -> Result<Node> {
-        let name = name_of(&node.metadata, "node")?;
+    async fn patch_node_labels(
+        &self,
+        name: &str,
+        resource_version: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        let patch = Patch::Merge(labels_patch(resource_version, labels));
         self.nodes()
-            .replace_status(&name, &PostParams::default(), node)
+            .patch(name, &PatchParams::default(), &patch)
             .await
-            .map_err(api_error)
+            .map_err(api_error)?;
+        Ok(())
     }
 
     async fn patch_node_conditions(
@@ -331,7 +338,7 @@ impl Cluster for KubeCluster {
         resource_version: &str,
         conditions: &[NodeCondition],
     ) -> Result<()> {
-        let patch = Patch::Merge(conditions_patch(resource_version, conditions));
+        let patch = Patch::Strategic(conditions_patch(resource_version, conditions));
         self.nodes()
             .patch_status(name, &PatchParams::default(), &patch)
             .await
@@ -343,13 +350,19 @@ impl Cluster for KubeCluster {
         self.pods(namespace).get(name).await.map_err(api_error)
     }
 
-    async fn replace_pod_status(&self, pod: &Pod) -> Result<Pod> {
-        let name = name_of(&pod.metadata, "pod")?;
-        let namespace = namespace_of(&pod.metadata, "pod")?;
-        self.pods(&namespace)
-            .replace_status(&name, &PostParams::default(), pod)
+    async fn patch_pod_conditions(
+        &self,
+        namespace: &str,
+        name: &str,
+        resource_version: &str,
+        conditions: &[PodCondition],
+    ) -> Result<()> {
+        let patch = Patch::Strategic(conditions_patch(resource_version, conditions));
+        self.pods(namespace)
+            .patch_status(name, &PatchParams::default(), &patch)
             .await
-            .map_err(api_error)
+            .map_err(api_error)?;
+        Ok(())
     }
 
     async fn delete_pod(&self, namespace: &str, name: &str, uid: &str) -> Result<()> {

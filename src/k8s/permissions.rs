@@ -78,15 +78,7 @@ pub fn required(
             None,
             "fresh read before each node write",
         ),
-        p("update", "", "nodes", None, None, "taints and beta labels"),
-        p(
-            "update",
-            "",
-            "nodes",
-            Some("status"),
-            None,
-            "marking conditions Unknown",
-        ),
+        p("patch", "", "nodes", None, None, "taints and beta labels"),
         p(
             "patch",
             "",
@@ -99,7 +91,7 @@ pub fn required(
         p("watch", "", "pods", None, None, "pod cache"),
         p("get", "", "pods", None, None, "re-check before eviction"),
         p(
-            "update",
+            "patch",
             "",
             "pods",
             Some("status"),
@@ -225,10 +217,10 @@ mod tests {
 
     #[test]
     fn a_permission_reads_as_verb_resource_and_scope() {
-        let p = &required("kube-node-lease", None, false)[4];
+        let p = &required("kube-node-lease", None, false)[3];
         assert_eq!(
             p.to_string(),
-            "update nodes/status cluster-wide (marking conditions Unknown)"
+            "patch nodes cluster-wide (taints and beta labels)"
         );
         let lease = required("kube-node-lease", None, false)
             .into_iter()

@@ -7,7 +7,7 @@ use crate::logic::actions::{Component, EventRecord, EventType, ObjectRef};
 use crate::settings::InitialList;
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Node, Pod, Taint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::client::Body;
 use kube::runtime::watcher::Event;
@@ -227,40 +227,68 @@ async fn node_versions_are_read_in_pages_of_500_following_the_continue_token() {
 }
 
 #[tokio::test]
-async fn replace_node_puts_the_node_with_its_resource_version() {
+async fn node_taints_are_merge_patched_whole_with_the_version_they_are_based_on() {
+    let (c, seen) = cluster(vec![
+        ok(to_json(&node("n1", "8"))),
+        ok(to_json(&node("n1", "9"))),
+    ]);
+    let taint = Taint {
+        key: "node.kubernetes.io/unreachable".into(),
+        effect: "NoExecute".into(),
+        ..Default::default()
+    };
+    c.patch_node_taints("n1", "7", std::slice::from_ref(&taint))
+        .await
+        .unwrap();
+    c.patch_node_taints("n1", "8", &[]).await.unwrap();
+    let seen = seen.lock().unwrap();
+    for req in seen.iter() {
+        assert_eq!(
+            (
+                req.method.as_str(),
+                req.path.as_str(),
+                req.content_type.as_str()
+            ),
+            ("PATCH", "/api/v1/nodes/n1", "application/merge-patch+json")
+        );
+    }
+    assert_eq!(
+        seen[0].body,
+        json!({
+            "metadata": { "resourceVersion": "7" },
+            "spec": { "taints": [{ "key": "node.kubernetes.io/unreachable", "effect": "NoExecute" }] },
+        })
+    );
+    // No taints left: null removes the list.
+    assert_eq!(
+        seen[1].body,
+        json!({ "metadata": { "resourceVersion": "8" }, "spec": { "taints": null } })
+    );
+}
+
+#[tokio::test]
+async fn node_labels_are_merge_patched_alone_with_the_version_they_are_based_on() {
     let (c, seen) = cluster(vec![ok(to_json(&node("n1", "8")))]);
-    let written = c.replace_node(&node("n1", "7")).await.unwrap();
-    assert_eq!(written.metadata.resource_version.as_deref(), Some("8"));
+    let labels = [("beta.kubernetes.io/os".to_string(), "linux".to_string())].into();
+    c.patch_node_labels("n1", "7", &labels).await.unwrap();
     let req = only(&seen);
     assert_eq!(
-        (req.method.as_str(), req.path.as_str(), req.query.as_str()),
-        ("PUT", "/api/v1/nodes/n1", "")
+        (
+            req.method.as_str(),
+            req.path.as_str(),
+            req.content_type.as_str()
+        ),
+        ("PATCH", "/api/v1/nodes/n1", "application/merge-patch+json")
     );
-    assert_eq!(req.body["metadata"]["name"], "n1");
-    assert_eq!(req.body["metadata"]["resourceVersion"], "7");
-}
-
-#[tokio::test]
-async fn replace_node_with_a_stale_resource_version_is_a_conflict() {
-    let (c, _) = cluster(vec![status(409, "Conflict")]);
-    let err = c.replace_node(&node("n1", "7")).await.unwrap_err();
-    assert_eq!(err, ApiError::Conflict("Conflict from the mock".into()));
-}
-
-#[tokio::test]
-async fn replace_node_status_puts_the_status_subresource_with_its_resource_version() {
-    let (c, seen) = cluster(vec![ok(to_json(&node("n1", "8")))]);
-    c.replace_node_status(&node("n1", "7")).await.unwrap();
-    let req = only(&seen);
     assert_eq!(
-        (req.method.as_str(), req.path.as_str()),
-        ("PUT", "/api/v1/nodes/n1/status")
+        req.body,
+        json!({ "metadata": { "resourceVersion": "7", "labels": { "beta.kubernetes.io/os": "linux" } } })
     );
-    assert_eq!(req.body["metadata"]["resourceVersion"], "7");
 }
 
 #[tokio::test]
-async fn node_conditions_are_merge_patched_on_the_status_with_the_version_they_are_based_on() {
+async fn node_conditions_are_strategic_merge_patched_on_the_status_with_the_version_they_are_based_on()
+ {
     let (c, seen) = cluster(vec![ok(to_json(&node("n1", "8"))), status(409, "Conflict")]);
     let conditions = vec![k8s_openapi::api::core::v1::NodeCondition {
         type_: "Ready".into(),
@@ -275,7 +303,7 @@ async fn node_conditions_are_merge_patched_on_the_status_with_the_version_they_a
         (req.method.as_str(), req.path.as_str()),
         ("PATCH", "/api/v1/nodes/n1/status")
     );
-    assert_eq!(req.content_type, "application/merge-patch+json");
+    assert_eq!(req.content_type, "application/strategic-merge-patch+json");
     assert_eq!(
         req.body,
         serde_json::json!({
@@ -290,24 +318,16 @@ async fn node_conditions_are_merge_patched_on_the_status_with_the_version_they_a
 }
 
 #[tokio::test]
-async fn replace_node_status_conflict_and_server_errors_are_told_apart() {
+async fn node_patch_conflicts_and_server_errors_are_told_apart() {
     let (c, _) = cluster(vec![status(409, "Conflict"), status(500, "InternalError")]);
     assert!(matches!(
-        c.replace_node_status(&node("n1", "7")).await,
+        c.patch_node_taints("n1", "7", &[]).await,
         Err(ApiError::Conflict(_))
     ));
     assert!(matches!(
-        c.replace_node_status(&node("n1", "7")).await,
+        c.patch_node_taints("n1", "7", &[]).await,
         Err(ApiError::Unavailable(_))
     ));
-}
-
-#[tokio::test]
-async fn a_node_without_a_name_is_refused_before_any_request() {
-    let (c, seen) = cluster(vec![]);
-    let err = c.replace_node(&Node::default()).await.unwrap_err();
-    assert!(matches!(err, ApiError::Other(_)));
-    assert!(seen.lock().unwrap().is_empty());
 }
 
 // --- pods ---
@@ -325,22 +345,43 @@ async fn get_pod_of_a_missing_pod_is_not_found() {
 }
 
 #[tokio::test]
-async fn replace_pod_status_puts_the_status_subresource_in_the_pods_namespace() {
+async fn pod_conditions_are_strategic_merge_patched_on_the_status_in_the_pods_namespace() {
     let (c, seen) = cluster(vec![
         ok(to_json(&pod("ns", "p", "4"))),
         status(409, "Conflict"),
     ]);
-    c.replace_pod_status(&pod("ns", "p", "3")).await.unwrap();
+    let ready = vec![k8s_openapi::api::core::v1::PodCondition {
+        type_: "Ready".into(),
+        status: "False".into(),
+        ..Default::default()
+    }];
+    c.patch_pod_conditions("ns", "p", "3", &ready)
+        .await
+        .unwrap();
     assert!(matches!(
-        c.replace_pod_status(&pod("ns", "p", "3")).await,
+        c.patch_pod_conditions("ns", "p", "3", &ready).await,
         Err(ApiError::Conflict(_))
     ));
     let req = seen.lock().unwrap()[0].clone();
     assert_eq!(
-        (req.method.as_str(), req.path.as_str()),
-        ("PUT", "/api/v1/namespaces/ns/pods/p/status")
+        (
+            req.method.as_str(),
+            req.path.as_str(),
+            req.content_type.as_str()
+        ),
+        (
+            "PATCH",
+            "/api/v1/namespaces/ns/pods/p/status",
+            "application/strategic-merge-patch+json"
+        )
     );
-    assert_eq!(req.body["metadata"]["resourceVersion"], "3");
+    assert_eq!(
+        req.body,
+        json!({
+            "metadata": { "resourceVersion": "3" },
+            "status": { "conditions": [{ "type": "Ready", "status": "False" }] },
+        })
+    );
 }
 
 #[tokio::test]
@@ -918,7 +959,7 @@ mod writer {
         tokio::time::sleep(Duration::from_secs(5)).await;
         let seen_now = seen.lock().unwrap().clone();
         let methods: Vec<&str> = seen_now.iter().map(|s| s.method.as_str()).collect();
-        assert_eq!(methods, vec!["GET", "PUT", "GET", "PUT"]);
+        assert_eq!(methods, vec!["GET", "PATCH", "GET", "PATCH"]);
         assert_eq!(seen_now[1].body["metadata"]["resourceVersion"], "1");
         assert_eq!(seen_now[3].body["metadata"]["resourceVersion"], "2");
         assert_eq!(
@@ -940,7 +981,7 @@ mod writer {
         assert_eq!(requests(&seen).len(), 1, "no retry before the backoff");
         tokio::time::sleep(Duration::from_secs(5)).await;
         let methods: Vec<String> = requests(&seen).into_iter().map(|r| r.0).collect();
-        assert_eq!(methods, vec!["GET", "GET", "PUT"]);
+        assert_eq!(methods, vec!["GET", "GET", "PATCH"]);
     }
 
     #[tokio::test(start_paused = true)]
@@ -984,7 +1025,7 @@ mod writer {
         let methods: Vec<String> = requests(&seen).into_iter().map(|r| r.0).collect();
         assert_eq!(
             methods[6..],
-            ["GET".to_string(), "PUT".to_string()],
+            ["GET".to_string(), "PATCH".to_string()],
             "the new term's write did not wait for the old one's backoff"
         );
     }

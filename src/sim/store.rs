@@ -8,7 +8,10 @@
 use super::scenario::{IntOrPercent, PdbSpec, WatchResource};
 use super::timeline::{Entry, EntryKind, taint_text};
 use crate::clock::{Clock, TokioClock};
-use crate::cluster::{ApiError, Cluster, ObjectVersion, Result, WatchStream, conditions_patch};
+use crate::cluster::{
+    ApiError, Cluster, ObjectVersion, Result, WatchStream, conditions_patch, labels_patch,
+    taints_patch,
+};
 use crate::controller::Hooks;
 use crate::logic::actions::EventRecord;
 use crate::logic::cached_pod::CachedPod;
@@ -17,7 +20,7 @@ use crate::logic::zones::ZoneState;
 use futures::{StreamExt, TryStreamExt};
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Node, NodeCondition, NodeStatus, Pod, PodCondition};
+use k8s_openapi::api::core::v1::{Node, NodeCondition, NodeStatus, Pod, PodCondition, Taint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::runtime::watcher::Event;
 use std::collections::{BTreeMap, BTreeSet};
@@ -426,6 +429,71 @@ pub fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
     }
 }
 
+/// `stored` with `patch` applied, decoded again (a result that is not a valid object is an
+/// error, 422 on the served API).
+fn patched<K: serde::Serialize + serde::de::DeserializeOwned>(
+    stored: &K,
+    patch: &serde_json::Value,
+    kind: PatchKind,
+    what: &str,
+) -> Result<K> {
+    let mut value = serde_json::to_value(stored)
+        .map_err(|e| ApiError::Other(format!("{what} could not be encoded: {e}")))?;
+    apply_patch(&mut value, patch, kind);
+    serde_json::from_value(value)
+        .map_err(|e| ApiError::Other(format!("the patched {what} is not valid: {e}")))
+}
+
+/// How a PATCH's body applies, as its Content-Type says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PatchKind {
+    /// `application/merge-patch+json` (RFC 7386): objects merge, lists are replaced.
+    Merge,
+    /// `application/strategic-merge-patch+json`, as far as the controller uses it: a merge
+    /// patch, except that a `conditions` list merges with the one it patches element by element
+    /// on `type` (the merge key kube-apiserver uses for Node and Pod conditions): an element of
+    /// a new type is appended, the fields of an existing one are merged.
+    Strategic,
+}
+
+/// Applies `patch` to `target` as `kind` says.
+pub fn apply_patch(target: &mut serde_json::Value, patch: &serde_json::Value, kind: PatchKind) {
+    use serde_json::Value;
+    let (Value::Object(patch_map), PatchKind::Strategic) = (patch, kind) else {
+        return merge_patch(target, patch);
+    };
+    if !target.is_object() {
+        *target = Value::Object(serde_json::Map::new());
+    }
+    let Value::Object(target) = target else {
+        return;
+    };
+    for (key, value) in patch_map {
+        match (key.as_str(), value, target.get_mut(key)) {
+            (_, Value::Null, _) => {
+                target.remove(key);
+            }
+            ("conditions", Value::Array(patched), Some(Value::Array(existing))) => {
+                for element in patched {
+                    let kind_of = |c: &Value| c.get("type").cloned();
+                    match existing
+                        .iter_mut()
+                        .find(|c| kind_of(c).is_some() && kind_of(c) == kind_of(element))
+                    {
+                        Some(c) => merge_patch(c, element),
+                        None => existing.push(element.clone()),
+                    }
+                }
+            }
+            _ => apply_patch(
+                target.entry(key.clone()).or_insert(Value::Null),
+                value,
+                PatchKind::Strategic,
+            ),
+        }
+    }
+}
+
 /// Takes the user-settable metadata of `given` and keeps the server-owned fields of `stored`.
 fn merge_metadata(stored: &ObjectMeta, given: &ObjectMeta) -> ObjectMeta {
     ObjectMeta {
@@ -734,6 +802,10 @@ impl Store {
     /// PUT nodes/{name}: changes metadata and spec only.
     pub fn replace_node(&self, node: &Node, origin: Origin) -> Result<Node> {
         let mut state = self.lock();
+        self.write_node(&mut state, node, origin)
+    }
+
+    fn write_node(&self, state: &mut State, node: &Node, origin: Origin) -> Result<Node> {
         let name = node.metadata.name.clone().unwrap_or_default();
         let stored = state
             .nodes
@@ -761,14 +833,14 @@ impl Store {
                     node: name.clone(),
                     taint: taint_text(&t.0, t.1.as_deref(), &t.2),
                 };
-                self.record_locked(&mut state, kind);
+                self.record_locked(state, kind);
             }
             for t in before.iter().filter(|t| !after.contains(t)) {
                 let kind = EntryKind::TaintRemoved {
                     node: name.clone(),
                     taint: taint_text(&t.0, t.1.as_deref(), &t.2),
                 };
-                self.record_locked(&mut state, kind);
+                self.record_locked(state, kind);
             }
         }
         state.nodes.insert(name, Arc::new(updated.clone()));
@@ -784,14 +856,16 @@ impl Store {
         self.write_node_status(&mut state, node, origin)
     }
 
-    /// PATCH nodes/{name}/status with a JSON merge patch (RFC 7386), under one hold of the lock
-    /// as kube-apiserver applies a patch to the object as it is. A `metadata.resourceVersion` in
-    /// the patch is a precondition (the patched object carries it, and must match); only the
-    /// status of the result is taken, as for any write to the status subresource.
-    pub fn merge_patch_node_status(
+    /// PATCH nodes/{name} (or its status), under one hold of the lock as kube-apiserver
+    /// applies a patch to the object as it is. A `metadata.resourceVersion` in the patch is a
+    /// precondition (the patched object carries it, and must match); a write to the status
+    /// takes only the status of the result, one to the node only its metadata and spec.
+    pub fn patch_node(
         &self,
         name: &str,
         patch: &serde_json::Value,
+        kind: PatchKind,
+        status: bool,
         origin: Origin,
     ) -> Result<Node> {
         let mut state = self.lock();
@@ -799,20 +873,17 @@ impl Store {
             .nodes
             .get(name)
             .ok_or_else(|| ApiError::NotFound(format!("nodes \"{name}\" not found")))?;
-        let mut value = serde_json::to_value(&**stored)
-            .map_err(|e| ApiError::Other(format!("nodes \"{name}\" could not be encoded: {e}")))?;
-        merge_patch(&mut value, patch);
-        let node: Node = serde_json::from_value(value).map_err(|e| {
-            ApiError::Other(format!(
-                "the patched nodes \"{name}\" is not a valid Node: {e}"
-            ))
-        })?;
+        let node: Node = patched(&**stored, patch, kind, &format!("nodes \"{name}\""))?;
         if node.metadata.name.as_deref() != Some(name) {
             return Err(ApiError::Other(format!(
                 "a patch of nodes \"{name}\" may not change metadata.name"
             )));
         }
-        self.write_node_status(&mut state, &node, origin)
+        if status {
+            self.write_node_status(&mut state, &node, origin)
+        } else {
+            self.write_node(&mut state, &node, origin)
+        }
     }
 
     fn write_node_status(&self, state: &mut State, node: &Node, origin: Origin) -> Result<Node> {
@@ -981,6 +1052,36 @@ impl Store {
     /// PUT pods/{name}/status: changes status only.
     pub fn replace_pod_status(&self, pod: &Pod, origin: Origin) -> Result<Pod> {
         let mut state = self.lock();
+        self.write_pod_status(&mut state, pod, origin)
+    }
+
+    /// PATCH pods/{name}/status, applied like `patch_node`'s.
+    pub fn patch_pod_status(
+        &self,
+        namespace: &str,
+        name: &str,
+        patch: &serde_json::Value,
+        kind: PatchKind,
+        origin: Origin,
+    ) -> Result<Pod> {
+        let mut state = self.lock();
+        let key = (namespace.to_string(), name.to_string());
+        let stored = state
+            .pods
+            .get(&key)
+            .ok_or_else(|| ApiError::NotFound(format!("pods \"{name}\" not found")))?;
+        let pod: Pod = patched(&**stored, patch, kind, &format!("pods \"{name}\""))?;
+        if pod.metadata.name.as_deref() != Some(name)
+            || pod.metadata.namespace.as_deref() != Some(namespace)
+        {
+            return Err(ApiError::Other(format!(
+                "a patch of pods \"{name}\" may not change its name or namespace"
+            )));
+        }
+        self.write_pod_status(&mut state, &pod, origin)
+    }
+
+    fn write_pod_status(&self, state: &mut State, pod: &Pod, origin: Origin) -> Result<Pod> {
         let name = pod.metadata.name.clone().unwrap_or_default();
         let namespace = pod
             .metadata
@@ -1011,13 +1112,13 @@ impl Store {
                     pod: pod_key.clone(),
                     node: node.clone(),
                 };
-                self.record_locked(&mut state, kind);
+                self.record_locked(state, kind);
             }
             if pod_condition_status(&updated, "DisruptionTarget") == Some("True")
                 && pod_condition_status(&stored, "DisruptionTarget") != Some("True")
             {
                 let kind = EntryKind::PodDisruptionTarget { pod: pod_key, node };
-                self.record_locked(&mut state, kind);
+                self.record_locked(state, kind);
             }
         }
         state.pods.insert(key, Arc::new(updated.clone()));
@@ -1482,14 +1583,30 @@ impl Cluster for SimCluster {
         Ok(versions)
     }
 
-    async fn replace_node(&self, node: &Node) -> Result<Node> {
+    async fn patch_node_taints(
+        &self,
+        name: &str,
+        resource_version: &str,
+        taints: &[Taint],
+    ) -> Result<()> {
         self.store.check_available()?;
-        self.store.replace_node(node, Origin::Controller)
+        let patch = taints_patch(resource_version, taints);
+        self.store
+            .patch_node(name, &patch, PatchKind::Merge, false, Origin::Controller)?;
+        Ok(())
     }
 
-    async fn replace_node_status(&self, node: &Node) -> Result<Node> {
+    async fn patch_node_labels(
+        &self,
+        name: &str,
+        resource_version: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<()> {
         self.store.check_available()?;
-        self.store.replace_node_status(node, Origin::Controller)
+        let patch = labels_patch(resource_version, labels);
+        self.store
+            .patch_node(name, &patch, PatchKind::Merge, false, Origin::Controller)?;
+        Ok(())
     }
 
     async fn patch_node_conditions(
@@ -1501,7 +1618,7 @@ impl Cluster for SimCluster {
         self.store.check_available()?;
         let patch = conditions_patch(resource_version, conditions);
         self.store
-            .merge_patch_node_status(name, &patch, Origin::Controller)?;
+            .patch_node(name, &patch, PatchKind::Strategic, true, Origin::Controller)?;
         Ok(())
     }
 
@@ -1510,9 +1627,23 @@ impl Cluster for SimCluster {
         self.store.get_pod(namespace, name)
     }
 
-    async fn replace_pod_status(&self, pod: &Pod) -> Result<Pod> {
+    async fn patch_pod_conditions(
+        &self,
+        namespace: &str,
+        name: &str,
+        resource_version: &str,
+        conditions: &[PodCondition],
+    ) -> Result<()> {
         self.store.check_available()?;
-        self.store.replace_pod_status(pod, Origin::Controller)
+        let patch = conditions_patch(resource_version, conditions);
+        self.store.patch_pod_status(
+            namespace,
+            name,
+            &patch,
+            PatchKind::Strategic,
+            Origin::Controller,
+        )?;
+        Ok(())
     }
 
     async fn delete_pod(&self, namespace: &str, name: &str, uid: &str) -> Result<()> {

@@ -145,7 +145,7 @@ async fn a_controller_status_write_records_the_conditions_it_set_unknown_in_node
             c.status = "Unknown".to_string();
         }
     }
-    cluster.replace_node_status(&n).await.unwrap();
+    store.replace_node_status(&n, Origin::Controller).unwrap();
     let timeline = store.timeline();
     assert_eq!(
         timeline,
@@ -163,6 +163,112 @@ async fn a_controller_status_write_records_the_conditions_it_set_unknown_in_node
     );
 }
 
+#[test]
+fn a_strategic_patch_merges_conditions_by_type_and_keeps_every_other_field() {
+    use crate::sim::store::{PatchKind, apply_patch};
+    let mut node = serde_json::json!({
+        "spec": {"taints": [{"key": "a", "effect": "NoSchedule"}], "newerField": {"x": 1}},
+        "status": {"conditions": [
+            {"type": "Ready", "status": "True", "reason": "KubeletReady", "newerField": 7},
+            {"type": "DiskPressure", "status": "False"},
+        ], "declaredFeatures": ["F"]},
+    });
+    let patch = serde_json::json!({
+        "spec": {"taints": [{"key": "b", "effect": "NoExecute"}]},
+        "status": {"conditions": [
+            {"type": "Ready", "status": "Unknown"},
+            {"type": "PIDPressure", "status": "Unknown"},
+        ]},
+    });
+    apply_patch(&mut node, &patch, PatchKind::Strategic);
+    assert_eq!(
+        node,
+        serde_json::json!({
+            "spec": {"taints": [{"key": "b", "effect": "NoExecute"}], "newerField": {"x": 1}},
+            "status": {"conditions": [
+                {"type": "Ready", "status": "Unknown", "reason": "KubeletReady", "newerField": 7},
+                {"type": "DiskPressure", "status": "False"},
+                {"type": "PIDPressure", "status": "Unknown"},
+            ], "declaredFeatures": ["F"]},
+        })
+    );
+    // A merge patch replaces the list.
+    let mut merged = serde_json::json!({"status": {"conditions": [{"type": "A"}, {"type": "B"}]}});
+    apply_patch(
+        &mut merged,
+        &serde_json::json!({"status": {"conditions": [{"type": "B", "status": "x"}]}}),
+        PatchKind::Merge,
+    );
+    assert_eq!(
+        merged["status"]["conditions"],
+        serde_json::json!([{"type": "B", "status": "x"}])
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn node_and_pod_patches_are_guarded_by_the_resource_version_they_carry() {
+    let store = built(&scenario(vec![node("a-0")], vec![pod("p", "a-0")]));
+    let cluster = SimCluster::new(store.clone());
+    let n = cluster.get_node("a-0").await.unwrap();
+    let version = n.metadata.resource_version.clone().unwrap();
+    let taint = Taint {
+        key: "node.kubernetes.io/unreachable".into(),
+        effect: "NoExecute".into(),
+        ..Default::default()
+    };
+    cluster
+        .patch_node_taints("a-0", &version, std::slice::from_ref(&taint))
+        .await
+        .unwrap();
+    let labels = [("x".to_string(), "1".to_string())].into();
+    assert!(matches!(
+        cluster.patch_node_labels("a-0", &version, &labels).await,
+        Err(ApiError::Conflict(_))
+    ));
+    let n = cluster.get_node("a-0").await.unwrap();
+    assert_eq!(n.spec.unwrap().taints.unwrap(), vec![taint]);
+    let fresh = n.metadata.resource_version.unwrap();
+    cluster
+        .patch_node_labels("a-0", &fresh, &labels)
+        .await
+        .unwrap();
+    let n = cluster.get_node("a-0").await.unwrap();
+    assert_eq!(
+        n.metadata.labels.unwrap().get("x").map(String::as_str),
+        Some("1")
+    );
+    assert!(matches!(
+        cluster.patch_node_taints("nope", &fresh, &[]).await,
+        Err(ApiError::NotFound(_))
+    ));
+
+    let p = cluster.get_pod("default", "p").await.unwrap();
+    let stale = p.metadata.resource_version.clone().unwrap();
+    let ready = PodCondition {
+        type_: "Ready".into(),
+        status: "False".into(),
+        ..Default::default()
+    };
+    cluster
+        .patch_pod_conditions("default", "p", &stale, std::slice::from_ref(&ready))
+        .await
+        .unwrap();
+    assert!(matches!(
+        cluster
+            .patch_pod_conditions("default", "p", &stale, std::slice::from_ref(&ready))
+            .await,
+        Err(ApiError::Conflict(_))
+    ));
+    let p = cluster.get_pod("default", "p").await.unwrap();
+    let conditions = p.status.unwrap().conditions.unwrap();
+    assert!(
+        conditions.len() > 1,
+        "the other conditions are kept: {conditions:?}"
+    );
+    let r = conditions.iter().find(|c| c.type_ == "Ready").unwrap();
+    assert_eq!(r.status, "False");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_replace_with_a_stale_resource_version_is_a_conflict() {
     let store = built(&scenario(vec![node("a-0")], vec![]));
@@ -175,7 +281,7 @@ async fn a_replace_with_a_stale_resource_version_is_a_conflict() {
         .as_mut()
         .unwrap()
         .insert("x".into(), "1".into());
-    let written = cluster.replace_node(&fresh).await.unwrap();
+    let written = store.replace_node(&fresh, Origin::Controller).unwrap();
     let before: u64 = old
         .metadata
         .resource_version
@@ -192,17 +298,17 @@ async fn a_replace_with_a_stale_resource_version_is_a_conflict() {
         .unwrap();
     assert!(after > before);
     assert!(matches!(
-        cluster.replace_node(&old).await,
+        store.replace_node(&old, Origin::Controller),
         Err(ApiError::Conflict(_))
     ));
     assert!(matches!(
-        cluster.replace_node_status(&old).await,
+        store.replace_node_status(&old, Origin::Controller),
         Err(ApiError::Conflict(_))
     ));
     let mut missing = old.clone();
     missing.metadata.name = Some("nope".into());
     assert!(matches!(
-        cluster.replace_node(&missing).await,
+        store.replace_node(&missing, Origin::Controller),
         Err(ApiError::NotFound(_))
     ));
 }
@@ -214,13 +320,13 @@ async fn a_node_write_changes_only_the_spec_and_a_status_write_only_the_status()
     let mut n = cluster.get_node("a-0").await.unwrap();
     n.status = None;
     n.spec.as_mut().unwrap().unschedulable = Some(true);
-    let written = cluster.replace_node(&n).await.unwrap();
+    let written = store.replace_node(&n, Origin::Controller).unwrap();
     assert_eq!(condition_status(&written, "Ready").as_deref(), Some("True"));
     assert_eq!(written.spec.as_ref().unwrap().unschedulable, Some(true));
     let mut n = written.clone();
     n.spec = None;
     n.status.as_mut().unwrap().conditions.as_mut().unwrap()[0].status = "False".into();
-    let written = cluster.replace_node_status(&n).await.unwrap();
+    let written = store.replace_node_status(&n, Origin::Controller).unwrap();
     assert_eq!(written.spec.as_ref().unwrap().unschedulable, Some(true));
     assert_eq!(
         condition_status(&written, "Ready").as_deref(),
@@ -247,7 +353,7 @@ async fn taint_writes_record_additions_then_removals_and_store_whole_seconds() {
         effect: "NoExecute".into(),
         time_added: Some(Time(ts("2025-01-01T00:01:25.1Z"))),
     }]);
-    let written = cluster.replace_node(&n).await.unwrap();
+    let written = store.replace_node(&n, Origin::Controller).unwrap();
     let taint = &written.spec.as_ref().unwrap().taints.as_ref().unwrap()[0];
     assert_eq!(taint.time_added, Some(Time(ts("2025-01-01T00:01:25Z"))));
     assert_eq!(
@@ -381,9 +487,9 @@ async fn pod_status_writes_record_not_ready_and_disruption_target() {
     let cluster = SimCluster::new(store.clone());
     let mut p = cluster.get_pod("default", "web-0").await.unwrap();
     set_pod_condition(&mut p, "Ready", "False");
-    let mut p = cluster.replace_pod_status(&p).await.unwrap();
+    let mut p = store.replace_pod_status(&p, Origin::Controller).unwrap();
     set_pod_condition(&mut p, "DisruptionTarget", "True");
-    cluster.replace_pod_status(&p).await.unwrap();
+    store.replace_pod_status(&p, Origin::Controller).unwrap();
     assert_eq!(
         kinds(&store),
         vec![
@@ -613,7 +719,7 @@ async fn a_not_ready_pod_may_be_evicted_while_the_budget_is_met() {
     let cluster = SimCluster::new(store.clone());
     let mut p = cluster.get_pod("default", "web-2").await.unwrap();
     set_pod_condition(&mut p, "Ready", "False");
-    cluster.replace_pod_status(&p).await.unwrap();
+    store.replace_pod_status(&p, Origin::Controller).unwrap();
     evict(&cluster, "web-2").await.unwrap();
     assert!(matches!(
         evict(&cluster, "web-1").await,

@@ -172,10 +172,17 @@ token() {
   local dir=$1 ns=$2 sa=$3
   [[ -f "$dir/env" ]] || die "$dir is not a started box"
   local out="$dir/serviceaccount-$ns-$sa"
-  mkdir -p "$out"
-  kubectl --kubeconfig "$dir/admin.kubeconfig" -n "$ns" create token "$sa" --duration 1h > "$out/token"
-  cp "$dir/ca.crt" "$out/ca.crt"
-  printf '%s' "$ns" > "$out/namespace"
+  # One directory per ServiceAccount, shared by its pods as a kubelet shares a projected
+  # volume's contents: made once, each file renamed into place whole, so that a process reading
+  # the token never sees it half written.
+  if [[ ! -s "$out/token" ]]; then
+    mkdir -p "$out"
+    kubectl --kubeconfig "$dir/admin.kubeconfig" -n "$ns" create token "$sa" --duration 1h > "$out/.token.tmp"
+    [[ -s "$out/.token.tmp" ]] || die "TokenRequest for $ns/$sa gave an empty token"
+    cp "$dir/ca.crt" "$out/.ca.crt.tmp" && mv "$out/.ca.crt.tmp" "$out/ca.crt"
+    printf '%s' "$ns" > "$out/.namespace.tmp" && mv "$out/.namespace.tmp" "$out/namespace"
+    mv "$out/.token.tmp" "$out/token"
+  fi
   echo "$out"
 }
 

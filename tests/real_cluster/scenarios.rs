@@ -103,17 +103,21 @@ impl Env {
 impl Env {
     /// The pod name holding the leader Lease, waiting up to `seconds` for one.
     async fn leader(&self, seconds: f64) -> String {
-        let pods: Vec<String> = self.replicas.iter().map(|r| r.pod.clone()).collect();
-        wait(self.name, "a leader", seconds, || async {
-            let lease = self
-                .get(&format!(
-                    "/apis/coordination.k8s.io/v1/namespaces/{NAMESPACE}/leases/{RELEASE}"
-                ))
-                .await?;
-            let holder = lease["spec"]["holderIdentity"].as_str()?.to_string();
-            pods.contains(&holder).then_some(holder)
-        })
-        .await
+        wait(self.name, "a leader", seconds, || self.holder()).await
+    }
+
+    /// The replica holding the leader Lease now, if one does.
+    async fn holder(&self) -> Option<String> {
+        let lease = self
+            .get(&format!(
+                "/apis/coordination.k8s.io/v1/namespaces/{NAMESPACE}/leases/{RELEASE}"
+            ))
+            .await?;
+        let holder = lease["spec"]["holderIdentity"].as_str()?.to_string();
+        self.replicas
+            .iter()
+            .any(|r| r.pod == holder)
+            .then_some(holder)
     }
 
     async fn get(&self, path: &str) -> Option<Value> {
@@ -189,10 +193,20 @@ impl Env {
             "{}: the audit log has no request of {CONTROLLER}",
             self.name
         );
-        let forbidden: Vec<String> = requests
+        // Everyone's: a replica that lost its credentials would be `system:anonymous`.
+        let forbidden: Vec<String> = audit::read(&self.kbox.audit_log)
             .iter()
-            .filter(|r| r.code == 403)
-            .map(|r| format!("{} {} {}/{}", r.verb, r.what(), r.namespace, r.name))
+            .filter(|r| r.code == 403 || r.code == 401)
+            .map(|r| {
+                format!(
+                    "{} {} {} {}/{}",
+                    r.user,
+                    r.verb,
+                    r.what(),
+                    r.namespace,
+                    r.name
+                )
+            })
             .collect();
         assert!(
             forbidden.is_empty(),
@@ -645,8 +659,7 @@ async fn leader_stopped_mid_countdown(name: &'static str, net: u8, signal: &str)
     assert!(exit.is_some(), "the leader exits on {signal}");
     let other = env.replicas[1 - i].pod.clone();
     let new_leader = wait(env.name, "the other replica leading", 20.0, || async {
-        let l = env.leader(1.0).await;
-        (l == other).then_some(l)
+        env.holder().await.filter(|l| *l == other)
     })
     .await;
     let took_over = since(Timestamp::now(), stopped);

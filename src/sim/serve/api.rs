@@ -12,7 +12,7 @@ use super::discovery;
 use super::pages::Pages;
 use super::watch::{self, Served};
 use crate::cluster::ApiError;
-use crate::sim::store::{Origin, Store};
+use crate::sim::store::{Origin, PatchKind, Store};
 use crate::sim::timeline::EntryKind;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, Limited};
@@ -365,6 +365,27 @@ async fn read_json<T: DeserializeOwned>(body: Incoming, what: &str) -> Result<T,
         .map_err(|e| HttpError::bad_request(format!("cannot decode the {what} in the body: {e}")))
 }
 
+/// The patch type a PATCH's Content-Type names; 415 for those not served (JSON Patch, apply).
+fn patch_kind(headers: &hyper::HeaderMap) -> Result<PatchKind, HttpError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.starts_with("application/merge-patch+json") {
+        Ok(PatchKind::Merge)
+    } else if content_type.starts_with("application/strategic-merge-patch+json") {
+        Ok(PatchKind::Strategic)
+    } else {
+        Err(HttpError::new(
+            415,
+            "UnsupportedMediaType",
+            "the simulated API server takes only JSON merge patches and strategic merge \
+             patches (Content-Type: application/merge-patch+json or \
+             application/strategic-merge-patch+json)",
+        ))
+    }
+}
+
 /// Makes the body's name and namespace those of the URL (filling them in when missing).
 fn check_identity(
     meta: &mut ObjectMeta,
@@ -453,26 +474,20 @@ async fn route(app: &App, request: Request<Incoming>) -> Result<Response<Body>, 
             app.inject_conflict(Write::Replace, "nodes", name, name)?;
             ok(store.replace_node(&node, Origin::Controller))
         }
-        ("PATCH", ["api", "v1", "nodes", name, "status"]) => {
-            let merge = parts
-                .headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.starts_with("application/merge-patch+json"));
-            if !merge {
-                return Err(HttpError::new(
-                    415,
-                    "UnsupportedMediaType",
-                    "the simulated API server takes only JSON merge patches \
-                     (Content-Type: application/merge-patch+json) on nodes/status",
-                ));
-            }
-            let patch: serde_json::Value = read_json(body, "merge patch").await?;
+        ("PATCH", ["api", "v1", "nodes", name]) => {
+            let kind = patch_kind(&parts.headers)?;
+            let patch: serde_json::Value = read_json(body, "patch").await?;
             store.get_node(name)?;
-            // The same write as a PUT of the status: a conflict injected on either is not
-            // injected again on the other.
+            // The same write as a PUT: a conflict injected on either is not injected again.
+            app.inject_conflict(Write::Replace, "nodes", name, name)?;
+            ok(store.patch_node(name, &patch, kind, false, Origin::Controller))
+        }
+        ("PATCH", ["api", "v1", "nodes", name, "status"]) => {
+            let kind = patch_kind(&parts.headers)?;
+            let patch: serde_json::Value = read_json(body, "patch").await?;
+            store.get_node(name)?;
             app.inject_conflict(Write::ReplaceStatus, "nodes", name, name)?;
-            ok(store.merge_patch_node_status(name, &patch, Origin::Controller))
+            ok(store.patch_node(name, &patch, kind, true, Origin::Controller))
         }
         ("PUT", ["api", "v1", "nodes", name, "status"]) => {
             let mut node: Node = read_json(body, "Node").await?;
@@ -498,6 +513,13 @@ async fn route(app: &App, request: Request<Incoming>) -> Result<Response<Body>, 
             store.get_pod(ns, name)?;
             app.inject_conflict(Write::ReplaceStatus, "pods", &format!("{ns}/{name}"), name)?;
             ok(store.replace_pod_status(&pod, Origin::Controller))
+        }
+        ("PATCH", ["api", "v1", "namespaces", ns, "pods", name, "status"]) => {
+            let kind = patch_kind(&parts.headers)?;
+            let patch: serde_json::Value = read_json(body, "patch").await?;
+            store.get_pod(ns, name)?;
+            app.inject_conflict(Write::ReplaceStatus, "pods", &format!("{ns}/{name}"), name)?;
+            ok(store.patch_pod_status(ns, name, &patch, kind, Origin::Controller))
         }
         ("DELETE", ["api", "v1", "namespaces", ns, "pods", name]) => {
             let bytes = read_body(body).await?;
