@@ -171,7 +171,7 @@ good=(
   "--set leaderElect=false --set replicaCount=1"
   "--set nodeMonitorGracePeriod=1m30s --set nodeStartupGracePeriod=2m"
   "--set adminAddress=[::]:9090"
-  '--set adminAddress=$(POD_IP):8080'
+  "--set adminAddress=\$(POD_IP):8080"
   "--set podDisruptionBudget.maxUnavailable=50%"
   "--set serviceMonitor.enabled=true --set prometheusRule.enabled=true"
   "--set rbac.create=false --set serviceAccount.create=false --set serviceAccount.name=existing"
@@ -317,8 +317,8 @@ step "yamllint (plain YAML)"
   .yamllint manifests/ e2e/ "$CHART/Chart.yaml" "$CHART/values.yaml" "$CHART/ci/"
 echo "clean"
 
-step "bash -n and shellcheck on e2e/*.sh and .ci/*.sh"
-scripts=(e2e/*.sh .ci/*.sh)
+step "bash -n and shellcheck on e2e/*.sh, .ci/*.sh and tests/kube-box/*.sh"
+scripts=(e2e/*.sh .ci/*.sh tests/kube-box/*.sh)
 for s in "${scripts[@]}"; do
   bash -n "$s"
 done

@@ -12,9 +12,10 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cached_only=false
 if [[ "${1:-}" == --cached ]]; then cached_only=true; shift; fi
-minor=${1:-$(cd "$here" && ls -d k8s-1.* | sed 's/^k8s-//' | sort -t. -k2,2n | tail -n1)}
+pinned() { (cd "$here" && for d in k8s-1.*/; do d=${d%/}; echo "${d#k8s-}"; done | sort -t. -k2,2n); }
+minor=${1:-$(pinned | tail -n1)}
 src="$here/k8s-$minor"
-[[ -f "$src/go.mod" ]] || { echo "build.sh: no pinned release $minor (have: $(cd "$here" && ls -d k8s-1.* | tr '\n' ' '))" >&2; exit 2; }
+[[ -f "$src/go.mod" ]] || { echo "build.sh: no pinned release $minor (have: $(pinned | tr '\n' ' '))" >&2; exit 2; }
 version=$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" { print $3 }' "$src/go.mod")
 key="$version-$(sha256sum "$src/go.sum" | cut -c1-12)"
 cache=${NLC_KUBE_BOX_CACHE:-$HOME/.cache/node-lifecycle-controller/kube-box}

@@ -33,5 +33,9 @@ mkdir -p "$dir"
   echo ")"
 } > "$dir/go.mod"
 rm -f "$dir/go.sum"
-(cd "$dir" && go get -tool "k8s.io/kubernetes/cmd/kube-apiserver@v$version" "k8s.io/kubernetes/cmd/kube-controller-manager@v$version" "go.etcd.io/etcd/server/v3@$etcd" 2>&1 | grep -v '^go: \(added\|downloading\|upgraded\)' || true)
+(
+  cd "$dir"
+  go get -tool "k8s.io/kubernetes/cmd/kube-apiserver@v$version" \
+    "k8s.io/kubernetes/cmd/kube-controller-manager@v$version" "go.etcd.io/etcd/server/v3@$etcd"
+)
 echo "$dir: k8s.io/kubernetes v$version, staging $staging, etcd $etcd"
