@@ -208,7 +208,7 @@ impl Metrics {
                     opts(
                         OURS,
                         "dropped_writes_total",
-                        "Writes decided but not made (not leader, or dry run), by kind and reason.",
+                        "Writes decided but not made (not leader, dry run, or a zone taint back to its queue), by kind and reason.",
                     ),
                     &["kind", "reason"],
                 )
@@ -389,7 +389,8 @@ impl Metrics {
     pub fn write_retry(&self, kind: &'static str) {
         self.write_retries_total.with_label_values(&[kind]).inc();
     }
-    /// `node_lifecycle_controller_dropped_writes_total{kind,reason}`; reason `not_leader` or `dry_run`.
+    /// `node_lifecycle_controller_dropped_writes_total{kind,reason}`; reason `not_leader`, `dry_run`
+    /// or `requeued` (a zone taint that failed, back to its zone's queue).
     pub fn dropped_write(&self, kind: &'static str, reason: &'static str) {
         self.dropped_writes(kind, reason, 1);
     }

@@ -588,3 +588,64 @@ events:
         again[1]
     );
 }
+
+/// Issue 18, defect 1: a zone taint whose write fails (here in an API outage) is not retried
+/// later with its first attempt's `timeAdded`: the pod tolerating 20 s is deleted 20 s after
+/// the taint lands, never at once.
+#[test]
+fn a_taint_that_lands_after_an_outage_starts_its_countdown_when_it_lands() {
+    let tl = timeline(
+        r#"
+duration: 4m
+controller: {leader-elect: false}
+kubelet: {lease-renew-interval: 1s}
+nodes:
+- {name: 'a-{0..3}', zone: zone-a}
+pods:
+- name: p-20
+  node: a-1
+  tolerations: [{key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 20}]
+events:
+- {at: 10s, action: stop-heartbeat, nodes: [a-0, a-1]}
+- {at: 65s, action: api-outage, duration: 30s}
+"#,
+    );
+    let taint = taint_added(&tl, "a-1", UNREACHABLE_NE);
+    assert_eq!(taint.len(), 1, "{taint:?}");
+    let deleted = deleted_at(&tl, "default/p-20").expect("p-20 deleted");
+    assert!(
+        deleted >= taint[0] + 20.0 && deleted <= taint[0] + 20.0 + 5.0,
+        "p-20 deleted at {deleted}, its taint landed at {}",
+        taint[0]
+    );
+}
+
+/// Issue 18, defect 1: taints of one zone whose writes failed in an outage go back to the
+/// zone's queue and land at its rate (0.1 node/s: 10 s apart), not together when it ends.
+#[test]
+fn taints_that_failed_in_an_outage_land_at_their_zones_rate() {
+    let tl = timeline(
+        r#"
+duration: 4m
+controller: {leader-elect: false}
+kubelet: {lease-renew-interval: 1s}
+nodes:
+- {name: 'a-{0..5}', zone: zone-a}
+events:
+- {at: 10s, action: stop-heartbeat, nodes: [a-0, a-1, a-2]}
+- {at: 65s, action: api-outage, duration: 10s}
+"#,
+    );
+    let mut times: Vec<f64> = ["a-0", "a-1", "a-2"]
+        .iter()
+        .flat_map(|n| taint_added(&tl, n, UNREACHABLE_NE))
+        .collect();
+    times.sort_by(f64::total_cmp);
+    assert_eq!(times.len(), 3, "{times:?}");
+    for w in times.windows(2) {
+        assert!(
+            w[1] - w[0] >= 10.0 - 0.01,
+            "taints at {times:?}: closer than the rate allows"
+        );
+    }
+}

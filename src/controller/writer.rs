@@ -656,6 +656,18 @@ impl<C: Cluster> Inner<C> {
                         warn!(object = key, error = %e, "giving up on an event");
                         return;
                     }
+                    if let Action::ChangeTaints {
+                        purpose: TaintPurpose::ZoneEviction { zone },
+                        ..
+                    } = &action
+                    {
+                        // Released by its zone's rate limiter for now: a retry later would
+                        // taint outside that rate. Back to the zone's queue (the monitor queues
+                        // the node again once this attempt's taint is not seen) for a new token.
+                        warn!(object = key, zone, error = %e, "zone taint failed: back to its zone's queue");
+                        self.metrics.dropped_write(kind, "requeued");
+                        return;
+                    }
                     self.metrics.write_retry(kind);
                     let delay = backoff(failures, key);
                     warn!(object = key, kind, error = %e, retry_in = ?delay, "write failed, will retry");
@@ -882,12 +894,19 @@ impl<C: Cluster> Inner<C> {
             );
             return Ok(());
         }
+        let had: BTreeSet<String> = node
+            .status
+            .iter()
+            .flat_map(|s| s.conditions.iter().flatten())
+            .map(|c| c.type_.clone())
+            .collect();
         let changed = conditions::mark_unknown(&mut node, now);
         if !changed.iter().any(|c| c == "Ready") {
             return Ok(());
         }
-        // Only the conditions marked, merged by type on the server: every other field of the
-        // live node, known to our types or not, stays as it is.
+        // Only the conditions marked, with the fields the mark sets (all of them for a
+        // condition it adds), merged by type on the server: every other field of the live
+        // node, known to our types or not, stays as it is.
         let marked: Vec<NodeCondition> = node
             .status
             .as_ref()
@@ -895,7 +914,14 @@ impl<C: Cluster> Inner<C> {
             .unwrap_or_default()
             .iter()
             .filter(|c| changed.contains(&c.type_))
-            .cloned()
+            .map(|c| NodeCondition {
+                last_heartbeat_time: if had.contains(&c.type_) {
+                    None
+                } else {
+                    c.last_heartbeat_time.clone()
+                },
+                ..c.clone()
+            })
             .collect();
         let written = self
             .cluster
@@ -957,14 +983,23 @@ impl<C: Cluster> Inner<C> {
             }
             TaintPurpose::ZoneEviction { .. } | TaintPurpose::Swap => {
                 let wanted = conditions::ready_status(&node).and_then(taints::no_execute_key_for);
-                if !change.add.iter().all(|t| Some(t.key.as_str()) == wanted) {
+                let Some(key) = wanted.filter(|k| change.add.iter().all(|t| t.key == *k)) else {
                     debug!(
                         node = name,
                         "the node's Ready status changed since the decision: not tainting"
                     );
                     return Ok(());
+                };
+                // Decided again on the live node at this attempt's time: the taint starts its
+                // pods' countdowns when it lands (a swap keeps the replaced taint's start), not
+                // when a write that failed was first decided.
+                match taints::no_execute_change(&node, key, self.clock.now()) {
+                    Some(c) => {
+                        fresh_change = c;
+                        &fresh_change
+                    }
+                    None => return Ok(()),
                 }
-                change
             }
             TaintPurpose::Recovery => change,
         };
@@ -1051,7 +1086,7 @@ impl<C: Cluster> Inner<C> {
         since: Seq,
         event_recorded: &mut bool,
     ) -> Result<(), Attempt> {
-        let Some(mut pod) = self.same_pod(namespace, name, uid, node).await? else {
+        let Some(pod) = self.same_pod(namespace, name, uid, node).await? else {
             return Ok(());
         };
         // Only read, so shared with the other attempts on this node's pods.
@@ -1068,18 +1103,23 @@ impl<C: Cluster> Inner<C> {
         }
         let Some(cond) = pod
             .status
-            .as_mut()
-            .and_then(|s| s.conditions.as_mut())
-            .and_then(|cs| cs.iter_mut().find(|c| c.type_ == "Ready"))
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
         else {
             return Ok(());
         };
         if cond.status == "False" {
             return Ok(());
         }
-        cond.status = "False".into();
-        cond.last_transition_time = Some(Time(now));
-        let marked = [cond.clone()];
+        // What upstream's MarkPodsNotReady changes, and only that: merged by type on the
+        // server, the condition's other fields stay as they are.
+        let marked = [PodCondition {
+            type_: "Ready".into(),
+            status: "False".into(),
+            last_transition_time: Some(Time(now)),
+            ..Default::default()
+        }];
         let written = self
             .cluster
             .patch_pod_conditions(namespace, name, resource_version(&pod.metadata), &marked)
@@ -1456,6 +1496,8 @@ mod tests {
             missing: BTreeSet<&'static str>,
             /// Calls (by `what`) applied whose answer is lost (`Unavailable`), and how many more.
             lost: BTreeMap<&'static str, usize>,
+            /// The conditions each conditions patch sent, as JSON, in order.
+            conditions_sent: Vec<serde_json::Value>,
         }
 
         #[derive(Clone)]
@@ -1474,6 +1516,11 @@ mod tests {
 
             fn objects(&self) -> std::sync::MutexGuard<'_, Objects> {
                 self.objects.lock().unwrap()
+            }
+
+            /// The conditions every node or pod conditions patch sent so far, as JSON.
+            pub fn conditions_sent(&self) -> Vec<serde_json::Value> {
+                self.objects().conditions_sent.clone()
             }
 
             /// Adds a node, Ready=True with no heartbeat time, and its Lease renewed at `epoch()`.
@@ -1703,6 +1750,21 @@ mod tests {
         }
 
         /// Replaces `key` in `map` if `new` carries its current resourceVersion.
+        /// `object` with the conditions patch applied as kube-apiserver applies a strategic
+        /// merge patch: conditions merged field by field on their type, the patch's
+        /// resourceVersion taken (`replace` checks it).
+        fn with_conditions<T, C>(object: &T, resource_version: &str, conditions: &[C]) -> T
+        where
+            T: serde::Serialize + serde::de::DeserializeOwned,
+            C: serde::Serialize,
+        {
+            use crate::sim::store::{PatchKind, apply_patch};
+            let mut value = serde_json::to_value(object).unwrap();
+            let patch = crate::cluster::conditions_patch(resource_version, conditions);
+            apply_patch(&mut value, &patch, PatchKind::Strategic);
+            serde_json::from_value(value).unwrap()
+        }
+
         fn replace<T: kube::Resource + Clone>(
             map: &mut BTreeMap<String, T>,
             key: &str,
@@ -1762,14 +1824,9 @@ mod tests {
                 conditions: &[k8s_openapi::api::core::v1::NodeCondition],
             ) -> Result<()> {
                 self.call("PATCH node status", name, |o| {
-                    let mut node = found(&o.nodes, name)?;
-                    node.metadata.resource_version = Some(resource_version.into());
-                    let status = node.status.get_or_insert_with(Default::default);
-                    let all = status.conditions.get_or_insert_with(Vec::new);
-                    for c in conditions {
-                        all.retain(|old| old.type_ != c.type_);
-                        all.push(c.clone());
-                    }
+                    o.conditions_sent.push(serde_json::json!(conditions));
+                    let node =
+                        with_conditions(&found(&o.nodes, name)?, resource_version, conditions);
                     replace(&mut o.nodes, name, &node).map(|_| ())
                 })
                 .await
@@ -1787,14 +1844,8 @@ mod tests {
             ) -> Result<()> {
                 let key = format!("{namespace}/{name}");
                 self.call("PATCH pod status", &key, |o| {
-                    let mut pod = found(&o.pods, &key)?;
-                    pod.metadata.resource_version = Some(resource_version.into());
-                    let status = pod.status.get_or_insert_with(Default::default);
-                    let all = status.conditions.get_or_insert_with(Vec::new);
-                    for c in conditions {
-                        all.retain(|old| old.type_ != c.type_);
-                        all.push(c.clone());
-                    }
+                    o.conditions_sent.push(serde_json::json!(conditions));
+                    let pod = with_conditions(&found(&o.pods, &key)?, resource_version, conditions);
                     replace(&mut o.pods, &key, &pod).map(|_| ())
                 })
                 .await
@@ -2559,6 +2610,84 @@ mod tests {
                 never_posted.last_heartbeat_time,
                 Some(Time(epoch())),
                 "with the creation time the decision saw as their heartbeat"
+            );
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn an_unknown_mark_sends_only_the_fields_it_sets_of_the_conditions_it_changes() {
+            let api = Api::new();
+            api.add_node("n1");
+            let heartbeat = crate::logic::time::add_secs(epoch(), -60);
+            api.post_heartbeat("n1", heartbeat);
+            let Action::MarkNodeUnknown {
+                node,
+                lease_renew,
+                now,
+                seen,
+                ..
+            } = mark_unknown_seen(&api, "n1")
+            else {
+                unreachable!()
+            };
+            let mark = Action::MarkNodeUnknown {
+                node,
+                ready_heartbeat: Some(heartbeat),
+                lease_renew,
+                now,
+                seen,
+            };
+            let (writer, _, _leader) = writer(&api);
+            writer.submit(vec![mark]);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+
+            let sent = api.conditions_sent();
+            assert_eq!(sent.len(), 1, "{sent:?}");
+            let at = serde_json::json!(Time(epoch()));
+            assert_eq!(
+                sent[0][0],
+                serde_json::json!({
+                    "type": "Ready",
+                    "status": "Unknown",
+                    "reason": "NodeStatusUnknown",
+                    "message": "Kubelet stopped posting node status.",
+                    "lastTransitionTime": at,
+                }),
+                "an existing condition: no heartbeat, nothing the mark does not set"
+            );
+            let added: Vec<&serde_json::Value> = sent[0].as_array().unwrap()[1..].iter().collect();
+            assert_eq!(added.len(), 3, "{sent:?}");
+            for c in added {
+                assert_eq!(c["status"], "Unknown");
+                assert_eq!(
+                    c["lastHeartbeatTime"], at,
+                    "an added condition is sent whole"
+                );
+            }
+            let node = api.node("n1");
+            let conditions = node.status.unwrap().conditions.unwrap();
+            assert_eq!(
+                conditions[0].last_heartbeat_time,
+                Some(Time(heartbeat)),
+                "the server keeps the heartbeat it had"
+            );
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn a_pod_marked_not_ready_is_sent_only_its_ready_status_and_transition_time() {
+            let api = Api::new();
+            api.add_node("n1");
+            api.add_pod("p", "n1");
+            let (writer, _, _leader) = writer(&api);
+            writer.submit(vec![mark_not_ready("p", "n1")]);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+
+            assert_eq!(
+                api.conditions_sent(),
+                [serde_json::json!([{
+                    "type": "Ready",
+                    "status": "False",
+                    "lastTransitionTime": Time(epoch()),
+                }])]
             );
         }
 

@@ -918,6 +918,7 @@ mod writer {
         to_json(&n)
     }
 
+    /// The `not-ready` NoExecute taint in place of `unreachable` (a swap: retried until done).
     fn taint_not_ready() -> Action {
         Action::ChangeTaints {
             node: "n1".into(),
@@ -932,9 +933,7 @@ mod writer {
                     effect: "NoExecute".into(),
                 }],
             },
-            purpose: TaintPurpose::ZoneEviction {
-                zone: String::new(),
-            },
+            purpose: TaintPurpose::Swap,
         }
     }
 
@@ -982,6 +981,31 @@ mod writer {
         tokio::time::sleep(Duration::from_secs(5)).await;
         let methods: Vec<String> = requests(&seen).into_iter().map(|r| r.0).collect();
         assert_eq!(methods, vec!["GET", "GET", "PATCH"]);
+    }
+
+    /// A zone's taint was released by the zone's rate limiter for the moment it was decided:
+    /// after a failed write it goes back to the zone's queue (the monitor queues the node again)
+    /// instead of being retried outside that rate.
+    #[tokio::test(start_paused = true)]
+    async fn a_zone_taint_that_fails_is_not_retried_by_the_writer() {
+        let (c, seen) = cluster(vec![
+            ok(not_ready_node("1")),
+            status(500, "InternalError"),
+            ok(not_ready_node("2")),
+            ok(not_ready_node("3")),
+        ]);
+        let (w, _leader) = writer(c, Settings::default());
+        let Action::ChangeTaints { node, change, .. } = taint_not_ready() else {
+            unreachable!()
+        };
+        w.submit(vec![Action::ChangeTaints {
+            node,
+            change,
+            purpose: TaintPurpose::ZoneEviction { zone: "z".into() },
+        }]);
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let methods: Vec<String> = requests(&seen).into_iter().map(|r| r.0).collect();
+        assert_eq!(methods, vec!["GET", "PATCH"]);
     }
 
     #[tokio::test(start_paused = true)]

@@ -54,9 +54,9 @@ pub struct ServeOptions {
     pub watch_history: usize,
     /// An idle watch that asked for bookmarks gets one this often.
     pub bookmark_interval: Duration,
-    /// `--inject-conflicts`: the first write of each kind (PUT, status PUT, DELETE, eviction
-    /// POST) to each Node and each Pod is answered 409 Conflict without being applied, as if
-    /// another client had written first. Leases and Events are not affected.
+    /// `--inject-conflicts`: the first write of each kind (PUT or PATCH, status PUT or PATCH,
+    /// DELETE, eviction POST) to each Node and each Pod is answered 409 Conflict without being
+    /// applied, as if another client had written first. Leases and Events are not affected.
     pub inject_conflicts: bool,
     /// How many injected conflicts were answered (shared: read it after serving).
     pub injected_conflicts: Arc<AtomicU64>,

@@ -1,8 +1,8 @@
 //! Routing and the non-watch endpoints of the served API.
 //!
-//! Served: `GET /version`; nodes (list, watch, get, PUT, status get/PUT); pods (list and watch,
-//! all namespaces or one; get; status get/PUT; DELETE with UID/resourceVersion preconditions;
-//! policy/v1 eviction); coordination.k8s.io/v1 leases (list, watch, create, get, PUT);
+//! Served: `GET /version`; nodes (list, watch, get, PUT, PATCH, status get/PUT/PATCH); pods
+//! (list and watch, all namespaces or one; get; status get/PUT/PATCH; DELETE with
+//! UID/resourceVersion preconditions; policy/v1 eviction); coordination.k8s.io/v1 leases (list, watch, create, get, PUT);
 //! events.k8s.io/v1 events (create); authorization.k8s.io/v1 selfsubjectaccessreviews (create,
 //! always allowed); discovery of those (`/api`, `/api/v1`, `/apis`, `/apis/{group}[/v1]`).
 //! Anything else is 404 (unknown path) or 405 (known path, other verb).
@@ -50,11 +50,15 @@ pub(crate) struct App {
     conflicted: Mutex<BTreeSet<(Write, String)>>,
 }
 
-/// The kinds of writes `--inject-conflicts` answers 409 the first time, per object.
+/// The kinds of writes `--inject-conflicts` answers 409 the first time, per object. A PUT and
+/// a PATCH of the same object (or of its status) are one kind: the controller's patches took
+/// the place of its PUTs, and count as they did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Write {
-    Replace,
-    ReplaceStatus,
+    /// PUT or PATCH of the object (metadata and spec).
+    Object,
+    /// PUT or PATCH of its status.
+    Status,
     Delete,
     Eviction,
 }
@@ -471,7 +475,7 @@ async fn route(app: &App, request: Request<Incoming>) -> Result<Response<Body>, 
             let mut node: Node = read_json(body, "Node").await?;
             check_identity(&mut node.metadata, Some(name), None)?;
             store.get_node(name)?;
-            app.inject_conflict(Write::Replace, "nodes", name, name)?;
+            app.inject_conflict(Write::Object, "nodes", name, name)?;
             ok(store.replace_node(&node, Origin::Controller))
         }
         ("PATCH", ["api", "v1", "nodes", name]) => {
@@ -479,21 +483,21 @@ async fn route(app: &App, request: Request<Incoming>) -> Result<Response<Body>, 
             let patch: serde_json::Value = read_json(body, "patch").await?;
             store.get_node(name)?;
             // The same write as a PUT: a conflict injected on either is not injected again.
-            app.inject_conflict(Write::Replace, "nodes", name, name)?;
+            app.inject_conflict(Write::Object, "nodes", name, name)?;
             ok(store.patch_node(name, &patch, kind, false, Origin::Controller))
         }
         ("PATCH", ["api", "v1", "nodes", name, "status"]) => {
             let kind = patch_kind(&parts.headers)?;
             let patch: serde_json::Value = read_json(body, "patch").await?;
             store.get_node(name)?;
-            app.inject_conflict(Write::ReplaceStatus, "nodes", name, name)?;
+            app.inject_conflict(Write::Status, "nodes", name, name)?;
             ok(store.patch_node(name, &patch, kind, true, Origin::Controller))
         }
         ("PUT", ["api", "v1", "nodes", name, "status"]) => {
             let mut node: Node = read_json(body, "Node").await?;
             check_identity(&mut node.metadata, Some(name), None)?;
             store.get_node(name)?;
-            app.inject_conflict(Write::ReplaceStatus, "nodes", name, name)?;
+            app.inject_conflict(Write::Status, "nodes", name, name)?;
             ok(store.replace_node_status(&node, Origin::Controller))
         }
 
@@ -511,14 +515,14 @@ async fn route(app: &App, request: Request<Incoming>) -> Result<Response<Body>, 
             let mut pod: Pod = read_json(body, "Pod").await?;
             check_identity(&mut pod.metadata, Some(name), Some(ns))?;
             store.get_pod(ns, name)?;
-            app.inject_conflict(Write::ReplaceStatus, "pods", &format!("{ns}/{name}"), name)?;
+            app.inject_conflict(Write::Status, "pods", &format!("{ns}/{name}"), name)?;
             ok(store.replace_pod_status(&pod, Origin::Controller))
         }
         ("PATCH", ["api", "v1", "namespaces", ns, "pods", name, "status"]) => {
             let kind = patch_kind(&parts.headers)?;
             let patch: serde_json::Value = read_json(body, "patch").await?;
             store.get_pod(ns, name)?;
-            app.inject_conflict(Write::ReplaceStatus, "pods", &format!("{ns}/{name}"), name)?;
+            app.inject_conflict(Write::Status, "pods", &format!("{ns}/{name}"), name)?;
             ok(store.patch_pod_status(ns, name, &patch, kind, Origin::Controller))
         }
         ("DELETE", ["api", "v1", "namespaces", ns, "pods", name]) => {
