@@ -653,6 +653,175 @@ async fn a_conditions_patch_is_guarded_by_its_resource_version_and_merges_by_typ
     server.abort();
 }
 
+/// The controller's other patches over HTTP: taints and labels (merge patches of
+/// nodes/{name}) and pod conditions (a strategic merge patch of pods/{name}/status) are refused
+/// with 409 and not applied when the object moved past the resourceVersion they carry, and
+/// applied otherwise: the taint list whole, the labels sent added to the others, the pod's
+/// Ready condition merged into its list by type, the pod's other conditions kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn taint_label_and_pod_condition_patches_are_guarded_and_change_only_what_they_send() {
+    use k8s_openapi::api::core::v1::{Pod, PodCondition, Taint};
+    use node_lifecycle_controller::cluster::ApiError;
+    let (server, client, _dir) = start(SHORT, "patches", ServeOptions::default(), false).await;
+    let cluster = KubeCluster::new(client.clone(), "kube-node-lease");
+    let nodes: kube::Api<Node> = kube::Api::all(client.clone());
+    let pods: kube::Api<Pod> = kube::Api::namespaced(client.clone(), "default");
+
+    let before = nodes.get("n-0").await.expect("get n-0");
+    let rv = before.metadata.resource_version.clone().expect("rv");
+    let stale = (resource_version(&before.metadata) - 1).to_string();
+    let taint = Taint {
+        key: "node.kubernetes.io/unreachable".into(),
+        effect: "NoExecute".into(),
+        ..Default::default()
+    };
+    let taints = std::slice::from_ref(&taint);
+    let refused = cluster.patch_node_taints("n-0", &stale, taints).await;
+    assert!(
+        matches!(&refused, Err(ApiError::Conflict(_))),
+        "{refused:?}"
+    );
+    cluster
+        .patch_node_taints("n-0", &rv, taints)
+        .await
+        .expect("taints patched");
+    let tainted = nodes.get("n-0").await.expect("get n-0");
+    assert_eq!(
+        tainted.spec.as_ref().and_then(|s| s.taints.clone()),
+        Some(vec![taint])
+    );
+    assert_eq!(
+        tainted.status, before.status,
+        "the status is not a node patch's"
+    );
+
+    let labels = [("beta.kubernetes.io/os".to_string(), "linux".to_string())].into();
+    let refused = cluster.patch_node_labels("n-0", &rv, &labels).await;
+    assert!(
+        matches!(&refused, Err(ApiError::Conflict(_))),
+        "the taint write moved the node on: {refused:?}"
+    );
+    let fresh = tainted.metadata.resource_version.clone().expect("rv");
+    cluster
+        .patch_node_labels("n-0", &fresh, &labels)
+        .await
+        .expect("labels patched");
+    let labelled = nodes.get("n-0").await.expect("get n-0");
+    let mut expected = tainted.metadata.labels.clone().unwrap_or_default();
+    expected.extend(labels);
+    assert_eq!(labelled.metadata.labels, Some(expected));
+    assert_eq!(labelled.spec, tainted.spec);
+    cluster
+        .patch_node_taints("n-0", &labelled.metadata.resource_version.unwrap(), &[])
+        .await
+        .expect("taints removed");
+    let untainted = nodes.get("n-0").await.expect("get n-0");
+    assert_eq!(untainted.spec.and_then(|s| s.taints), None);
+
+    let pod = pods.get("p-0").await.expect("get p-0");
+    let conditions = pod.status.as_ref().and_then(|s| s.conditions.clone());
+    let conditions = conditions.expect("conditions");
+    assert!(conditions.len() > 1, "p-0 has several conditions");
+    let not_ready = PodCondition {
+        type_: "Ready".into(),
+        status: "False".into(),
+        ..Default::default()
+    };
+    let pod_rv = pod.metadata.resource_version.clone().expect("rv");
+    let pod_stale = (resource_version(&pod.metadata) - 1).to_string();
+    let marked = std::slice::from_ref(&not_ready);
+    let refused = cluster
+        .patch_pod_conditions("default", "p-0", &pod_stale, marked)
+        .await;
+    assert!(
+        matches!(&refused, Err(ApiError::Conflict(_))),
+        "{refused:?}"
+    );
+    cluster
+        .patch_pod_conditions("default", "p-0", &pod_rv, marked)
+        .await
+        .expect("pod conditions patched");
+    let after = pods.get("p-0").await.expect("get p-0");
+    let expected: Vec<PodCondition> = conditions
+        .iter()
+        .map(|c| {
+            if c.type_ == "Ready" {
+                PodCondition {
+                    status: "False".into(),
+                    ..c.clone()
+                }
+            } else {
+                c.clone()
+            }
+        })
+        .collect();
+    assert_eq!(
+        after.status.and_then(|s| s.conditions),
+        Some(expected),
+        "Ready's status is the patch's, its other fields and the other conditions are kept"
+    );
+    assert_eq!(after.spec, pod.spec);
+    server.abort();
+}
+
+/// `--inject-conflicts` counts a PATCH as the PUT it took the place of: the first PATCH of a
+/// node (its taints or labels) and of a pod's status is refused, and a PUT of the same kind
+/// after it is served, as is the PATCH retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_injected_conflict_counts_a_patch_as_the_put_it_replaces() {
+    use k8s_openapi::api::core::v1::{Pod, PodCondition};
+    use node_lifecycle_controller::cluster::ApiError;
+    let options = ServeOptions {
+        inject_conflicts: true,
+        ..ServeOptions::default()
+    };
+    let injected = options.injected_conflicts.clone();
+    let (server, client, _dir) = start(SHORT, "patch-conflicts", options, false).await;
+    let cluster = KubeCluster::new(client.clone(), "kube-node-lease");
+    let nodes: kube::Api<Node> = kube::Api::all(client.clone());
+    let pods: kube::Api<Pod> = kube::Api::namespaced(client.clone(), "default");
+    let labels = [("x".to_string(), "1".to_string())].into();
+    let rv = |n: &Node| n.metadata.resource_version.clone().expect("rv");
+
+    let node = nodes.get("n-0").await.expect("get n-0");
+    let first = cluster.patch_node_labels("n-0", &rv(&node), &labels).await;
+    assert!(matches!(&first, Err(ApiError::Conflict(_))), "{first:?}");
+    assert_eq!(
+        nodes.get("n-0").await.expect("get n-0"),
+        node,
+        "not applied"
+    );
+    cluster
+        .patch_node_labels("n-0", &rv(&node), &labels)
+        .await
+        .expect("the second PATCH is served");
+    let mut node = nodes.get("n-0").await.expect("get n-0");
+    node.metadata.resource_version = None;
+    let pp = kube::api::PostParams::default();
+    nodes
+        .replace("n-0", &pp, &node)
+        .await
+        .expect("a PUT after the PATCH is served: the same kind of write");
+
+    let pod = pods.get("p-0").await.expect("get p-0");
+    let pod_rv = pod.metadata.resource_version.clone().expect("rv");
+    let ready = [PodCondition {
+        type_: "Ready".into(),
+        status: "False".into(),
+        ..Default::default()
+    }];
+    let first = cluster
+        .patch_pod_conditions("default", "p-0", &pod_rv, &ready)
+        .await;
+    assert!(matches!(&first, Err(ApiError::Conflict(_))), "{first:?}");
+    cluster
+        .patch_pod_conditions("default", "p-0", &pod_rv, &ready)
+        .await
+        .expect("the second pod status PATCH is served");
+    assert_eq!(injected.load(std::sync::atomic::Ordering::Relaxed), 2);
+    server.abort();
+}
+
 const LEASES: &str = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases";
 const STREAMING_LIST: &str = "watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan\
                               &allowWatchBookmarks=true&resourceVersion=0&timeoutSeconds=10";
