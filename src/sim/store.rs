@@ -1570,6 +1570,22 @@ impl SimCluster {
     }
 }
 
+impl SimCluster {
+    /// The controller's PATCH of a node (or its status), refused like any call in an outage.
+    fn controller_patch(
+        &self,
+        name: &str,
+        patch: &serde_json::Value,
+        kind: PatchKind,
+        status: bool,
+    ) -> Result<()> {
+        self.store.check_available()?;
+        self.store
+            .patch_node(name, patch, kind, status, Origin::Controller)?;
+        Ok(())
+    }
+}
+
 impl Cluster for SimCluster {
     async fn get_node(&self, name: &str) -> Result<Node> {
         self.store.check_available()?;
@@ -1589,11 +1605,12 @@ impl Cluster for SimCluster {
         resource_version: &str,
         taints: &[Taint],
     ) -> Result<()> {
-        self.store.check_available()?;
-        let patch = taints_patch(resource_version, taints);
-        self.store
-            .patch_node(name, &patch, PatchKind::Merge, false, Origin::Controller)?;
-        Ok(())
+        self.controller_patch(
+            name,
+            &taints_patch(resource_version, taints),
+            PatchKind::Merge,
+            false,
+        )
     }
 
     async fn patch_node_labels(
@@ -1602,11 +1619,12 @@ impl Cluster for SimCluster {
         resource_version: &str,
         labels: &BTreeMap<String, String>,
     ) -> Result<()> {
-        self.store.check_available()?;
-        let patch = labels_patch(resource_version, labels);
-        self.store
-            .patch_node(name, &patch, PatchKind::Merge, false, Origin::Controller)?;
-        Ok(())
+        self.controller_patch(
+            name,
+            &labels_patch(resource_version, labels),
+            PatchKind::Merge,
+            false,
+        )
     }
 
     async fn patch_node_conditions(
@@ -1615,11 +1633,8 @@ impl Cluster for SimCluster {
         resource_version: &str,
         conditions: &[NodeCondition],
     ) -> Result<()> {
-        self.store.check_available()?;
         let patch = conditions_patch(resource_version, conditions);
-        self.store
-            .patch_node(name, &patch, PatchKind::Strategic, true, Origin::Controller)?;
-        Ok(())
+        self.controller_patch(name, &patch, PatchKind::Strategic, true)
     }
 
     async fn get_pod(&self, namespace: &str, name: &str) -> Result<Pod> {

@@ -20,6 +20,8 @@ const PERIOD: f64 = 2.0;
 const PRIMARY_RATE: f64 = 0.5;
 const SECONDARY_RATE: f64 = 0.2;
 const ADMIN_PORT: u16 = 8080;
+/// The fleet of most scenarios: one zone of three nodes, a-1 the one that fails.
+const ZONE_A: [(&str, &str); 3] = [("a-0", "zone-a"), ("a-1", "zone-a"), ("a-2", "zone-a")];
 const CONTROLLER: &str = "system:serviceaccount:kube-system:node-lifecycle-controller";
 
 type Run = fn(u8) -> Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -150,6 +152,31 @@ impl Env {
             .await;
         }
         fleet
+    }
+
+    /// Waits up to `seconds` for `node` to carry the NoExecute taint `key`; the node then.
+    async fn tainted(&self, node: &str, key: &str, seconds: f64) -> Value {
+        wait(
+            self.name,
+            &format!("{node} tainted {key}:NoExecute"),
+            seconds,
+            || async {
+                let n = self.node(node).await;
+                has_taint(&n, key, "NoExecute").then_some(n)
+            },
+        )
+        .await
+    }
+
+    /// Waits up to 15 s for `node` to carry no taint at all.
+    async fn untainted(&self, node: &str) {
+        wait(
+            self.name,
+            &format!("{node}'s taints removed"),
+            15.0,
+            || async { taints(&self.node(node).await).is_empty().then_some(()) },
+        )
+        .await
     }
 
     fn controller_requests(&self) -> Vec<Request> {
@@ -385,16 +412,7 @@ async fn node_lost(net: u8) {
     );
 
     let last = fleet.stop("a-1");
-    let n = wait(
-        env.name,
-        "a-1 tainted unreachable:NoExecute",
-        GRACE + 30.0,
-        || async {
-            let n = env.node("a-1").await;
-            has_taint(&n, UNREACHABLE, "NoExecute").then_some(n)
-        },
-    )
-    .await;
+    let n = env.tainted("a-1", UNREACHABLE, GRACE + 30.0).await;
     let unknown = env.writes("patch", "nodes/status", "a-1");
     assert_eq!(unknown.len(), 1, "one Unknown mark of a-1");
     let to_unknown = since(unknown[0].at, last);
@@ -466,10 +484,7 @@ async fn node_lost(net: u8) {
     );
 
     fleet.resume("a-1").await;
-    wait(env.name, "a-1's taints removed", 15.0, || async {
-        taints(&env.node("a-1").await).is_empty().then_some(())
-    })
-    .await;
+    env.untainted("a-1").await;
     env.common_checks();
 }
 
@@ -477,28 +492,16 @@ async fn node_lost(net: u8) {
 /// cancelled (an Event says so), nothing deleted after the deadline.
 async fn kubelet_back_before_the_deadline(net: u8) {
     let env = deployed("kubelet_back_before_the_deadline", net, 1, &[]).await;
-    let fleet = env
-        .fleet(
-            &[("a-0", "zone-a"), ("a-1", "zone-a"), ("a-2", "zone-a")],
-            false,
-        )
-        .await;
+    let fleet = env.fleet(&ZONE_A, false).await;
     fleet
         .add_pod("shop", "tol-30", "a-1", tolerate_both(Some(30)))
         .await;
     fleet.stop("a-1");
-    let n = wait(env.name, "a-1 tainted", GRACE + 30.0, || async {
-        let n = env.node("a-1").await;
-        has_taint(&n, UNREACHABLE, "NoExecute").then_some(n)
-    })
-    .await;
+    let n = env.tainted("a-1", UNREACHABLE, GRACE + 30.0).await;
     let due = time_added(&n, UNREACHABLE).expect("timeAdded") + SignedDuration::from_secs(30);
     tokio::time::sleep(Duration::from_secs(5)).await;
     fleet.resume("a-1").await;
-    wait(env.name, "a-1's taints removed", 15.0, || async {
-        taints(&env.node("a-1").await).is_empty().then_some(())
-    })
-    .await;
+    env.untainted("a-1").await;
     let wait_past = since(due, Timestamp::now()) + 5.0;
     tokio::time::sleep(Duration::from_secs_f64(wait_past.max(0.0))).await;
     assert!(
@@ -522,12 +525,7 @@ async fn kubelet_back_before_the_deadline(net: u8) {
 /// the 10 s pod deleted on time, the forever pod kept, no Unknown mark.
 async fn kubelet_reports_not_ready(net: u8) {
     let env = deployed("kubelet_reports_not_ready", net, 1, &[]).await;
-    let fleet = env
-        .fleet(
-            &[("a-0", "zone-a"), ("a-1", "zone-a"), ("a-2", "zone-a")],
-            false,
-        )
-        .await;
+    let fleet = env.fleet(&ZONE_A, false).await;
     fleet
         .add_pod("shop", "tol-10", "a-1", tolerate_both(Some(10)))
         .await;
@@ -630,21 +628,12 @@ async fn zone_rates(net: u8) {
 /// other takes over and deletes the pod on time, every write applied once.
 async fn leader_stopped_mid_countdown(name: &'static str, net: u8, signal: &str) {
     let mut env = deployed(name, net, 2, &[]).await;
-    let fleet = env
-        .fleet(
-            &[("a-0", "zone-a"), ("a-1", "zone-a"), ("a-2", "zone-a")],
-            false,
-        )
-        .await;
+    let fleet = env.fleet(&ZONE_A, false).await;
     fleet
         .add_pod("shop", "tol-20", "a-1", tolerate_both(Some(20)))
         .await;
     fleet.stop("a-1");
-    let n = wait(env.name, "a-1 tainted", GRACE + 30.0, || async {
-        let n = env.node("a-1").await;
-        has_taint(&n, UNREACHABLE, "NoExecute").then_some(n)
-    })
-    .await;
+    let n = env.tainted("a-1", UNREACHABLE, GRACE + 30.0).await;
     let ta = time_added(&n, UNREACHABLE).expect("timeAdded");
     tokio::time::sleep(Duration::from_secs(6)).await;
     let leader = env.leader(5.0).await;
@@ -706,12 +695,7 @@ async fn evict_mode_honours_the_budget(net: u8) {
         &["evictionMode=evict"],
     )
     .await;
-    let fleet = env
-        .fleet(
-            &[("a-0", "zone-a"), ("a-1", "zone-a"), ("a-2", "zone-a")],
-            false,
-        )
-        .await;
+    let fleet = env.fleet(&ZONE_A, false).await;
     fleet
         .add_pod("shop", "guarded", "a-1", tolerate_both(Some(5)))
         .await;
@@ -736,11 +720,7 @@ async fn evict_mode_honours_the_budget(net: u8) {
         .await
         .expect("pdb status");
     fleet.stop("a-1");
-    let n = wait(env.name, "a-1 tainted", GRACE + 30.0, || async {
-        let n = env.node("a-1").await;
-        has_taint(&n, UNREACHABLE, "NoExecute").then_some(n)
-    })
-    .await;
+    let n = env.tainted("a-1", UNREACHABLE, GRACE + 30.0).await;
     let due = time_added(&n, UNREACHABLE).expect("timeAdded") + SignedDuration::from_secs(5);
     let refused = wait(env.name, "a refused eviction", 30.0, || async {
         let r: Vec<Request> = env
@@ -806,12 +786,7 @@ async fn evict_mode_honours_the_budget(net: u8) {
 /// nothing but its own leader Lease.
 async fn dry_run_writes_nothing(net: u8) {
     let env = deployed("dry_run_writes_nothing", net, 1, &["dryRun=true"]).await;
-    let fleet = Fleet::start(
-        env.client.clone(),
-        &[("a-0", "zone-a"), ("a-1", "zone-a"), ("a-2", "zone-a")],
-        false,
-    )
-    .await;
+    let fleet = Fleet::start(env.client.clone(), &ZONE_A, false).await;
     fleet
         .add_pod("shop", "tol-5", "a-1", tolerate_both(Some(5)))
         .await;
@@ -859,7 +834,7 @@ async fn no_data_lost(net: u8) {
         return;
     }
     // The fleet first, so that the fields are seen on the server before the controller writes.
-    let nodes = [("a-0", "zone-a"), ("a-1", "zone-a"), ("a-2", "zone-a")];
+    let nodes = ZONE_A;
     let fleet = Fleet::start(env.client.clone(), &nodes, true).await;
     fleet
         .add_pod("shop", "victim", "a-1", tolerate_both(Some(5)))
@@ -895,10 +870,7 @@ async fn no_data_lost(net: u8) {
     })
     .await;
     fleet.resume("a-1").await;
-    wait(env.name, "a-1's taints removed", 15.0, || async {
-        taints(&env.node("a-1").await).is_empty().then_some(())
-    })
-    .await;
+    env.untainted("a-1").await;
     let n = env.node("a-1").await;
     assert_eq!(
         n["status"]["declaredFeatures"],
