@@ -272,6 +272,8 @@ if line[1:2] != ["run"]:
     sys.exit(f"the pod's command line does not start the controller: {' '.join(line)}")
 rendered = {}
 for arg in line[2:]:
+    if not arg.startswith("--"):
+        sys.exit(f"the pod's command line has an argument that is not a flag, {arg!r}: {' '.join(line)}")
     name, _, value = arg[2:].partition("=")
     rendered[name] = value
 problems = []
