@@ -62,10 +62,17 @@ fn preconditions() -> Result<String, String> {
 pub static BOX_BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 fn main() -> ExitCode {
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
+    // NAME... runs the scenarios whose names contain one of them; `--skip NAME` leaves out
+    // those that contain it (as libtest's flags); other flags (`--nocapture`...) are ignored.
+    let (mut filters, mut skips) = (Vec::new(), Vec::new());
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--skip" {
+            skips.extend(args.next());
+        } else if !a.starts_with('-') {
+            filters.push(a);
+        }
+    }
     let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
     let bin = match preconditions() {
         Ok(bin) => bin,
@@ -82,6 +89,7 @@ fn main() -> ExitCode {
     let chosen: Vec<&scenarios::Scenario> = scenarios::ALL
         .iter()
         .filter(|s| filters.is_empty() || filters.iter().any(|f| s.name.contains(f.as_str())))
+        .filter(|s| !skips.iter().any(|f| s.name.contains(f.as_str())))
         .collect();
     let jobs: usize = std::env::var("NLC_REAL_CLUSTER_JOBS")
         .ok()
