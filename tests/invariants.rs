@@ -1,0 +1,706 @@
+//! Invariants over random scenarios (issue 18): a seeded generator of scenarios (1–4 zones, up
+//! to 60 nodes in a zone, tolerations none / 0 s / 10–120 s / forever / one key only, kubelets
+//! that stop and come back or report NotReady, NoSchedule taints put on by hand, toleration
+//! changes, controller restarts, API outages, stalled watches, flags varied within their valid
+//! ranges), and for every timeline the properties that must always hold:
+//!
+//! 1. no pod is deleted before its due time (the start of its node's NoExecute taint plus its
+//!    shortest matching toleration, as the pod's tolerations are then), nor with no such taint;
+//! 2. a node is marked Unknown only when its kubelet has been silent for the grace period
+//!    (less one renew interval, the most its last renewal can precede the stop), and when
+//!    nothing disturbs the controller, within grace + one monitor period + 1 s of the stop;
+//! 3. within a zone, consecutive rate-limited NoExecute taints are no closer than the rate of
+//!    the zone's state allows (pairs across a state change, or within a minute of a restart,
+//!    an outage or a stalled watch, are not compared: writes held back then land as their
+//!    backoffs end, so their spacing is the decisions' only up to the backoff's jitter);
+//! 4. an `unreachable` taint only on a silent node, a `not-ready` one only on a node reported
+//!    NotReady; and a node that is Ready long enough before the end carries neither;
+//! 5. the same scenario and seed give byte-identical timelines.
+//!
+//! `NLC_INVARIANT_SCENARIOS` (default 100, about 45 s unoptimized) sets how many,
+//! `NLC_INVARIANT_SEED` (default 1) the first seed; scenario i uses seed + i. A failure prints
+//! the seed, the broken property and the scenario reduced to what still breaks it. `.ci/run`
+//! adds 600 more seeds in release mode (about 25 s); thousands, the same way:
+//! `NLC_INVARIANT_SEED=1001 NLC_INVARIANT_SCENARIOS=3000 cargo test --release --test invariants`.
+
+mod common;
+
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+const UNREACHABLE: &str = "node.kubernetes.io/unreachable";
+const NOT_READY: &str = "node.kubernetes.io/not-ready";
+const RENEW: f64 = 10.0;
+
+/// splitmix64: small, seedable, the same everywhere.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.below(hi - lo + 1)
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// A pod's tolerations of our two keys: seconds, `None` forever, absent: admission's 300 s.
+#[derive(Clone, Debug)]
+struct Tolerations {
+    unreachable: Option<Option<u64>>,
+    not_ready: Option<Option<u64>>,
+}
+
+impl Tolerations {
+    fn random(rng: &mut Rng) -> Self {
+        let secs = |rng: &mut Rng| Some(rng.range(10, 120));
+        match rng.below(6) {
+            0 => Tolerations {
+                unreachable: None,
+                not_ready: None,
+            },
+            1 => Tolerations {
+                unreachable: Some(Some(0)),
+                not_ready: Some(Some(0)),
+            },
+            2 => {
+                let s = secs(rng);
+                Tolerations {
+                    unreachable: Some(s),
+                    not_ready: Some(s),
+                }
+            }
+            3 => Tolerations {
+                unreachable: Some(None),
+                not_ready: Some(None),
+            },
+            4 => Tolerations {
+                unreachable: Some(secs(rng)),
+                not_ready: None,
+            },
+            _ => Tolerations {
+                unreachable: Some(secs(rng)),
+                not_ready: Some(secs(rng)),
+            },
+        }
+    }
+
+    /// Seconds tolerated of `key` after admission (`None`: forever).
+    fn of(&self, key: &str) -> Option<u64> {
+        let t = if key == UNREACHABLE {
+            self.unreachable
+        } else {
+            self.not_ready
+        };
+        t.unwrap_or(Some(300))
+    }
+
+    fn yaml(&self) -> String {
+        let one = |key: &str, t: Option<Option<u64>>| match t {
+            None => None,
+            Some(None) => Some(format!(
+                "{{key: {key}, operator: Exists, effect: NoExecute}}"
+            )),
+            Some(Some(s)) => Some(format!(
+                "{{key: {key}, operator: Exists, effect: NoExecute, tolerationSeconds: {s}}}"
+            )),
+        };
+        let items: Vec<String> = [
+            one(UNREACHABLE, self.unreachable),
+            one(NOT_READY, self.not_ready),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        format!("[{}]", items.join(", "))
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Pod {
+    name: String,
+    node: String,
+    tolerations: Tolerations,
+}
+
+#[derive(Clone, Debug)]
+enum Act {
+    Stop(String),
+    Resume(String),
+    Ready(String, bool),
+    ManualTaint(String, bool),
+    SetTolerations(String, Tolerations),
+    Restart,
+    Outage(u64),
+    Stall(&'static str, u64),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Beat {
+    Stop,
+    Resume,
+    Status,
+}
+
+#[derive(Clone, Debug)]
+struct Gen {
+    duration: u64,
+    flags: Vec<(&'static str, String)>,
+    grace: f64,
+    period: f64,
+    rate: f64,
+    secondary: f64,
+    large: usize,
+    nodes: Vec<(String, String)>,
+    pods: Vec<Pod>,
+    events: Vec<(u64, Act)>,
+}
+
+impl Gen {
+    fn random(seed: u64) -> Gen {
+        let mut rng = Rng(seed);
+        let period = *rng.pick(&[1u64, 2, 5]);
+        let grace = rng.range(20, 60).max(period);
+        let rate = *rng.pick(&[0.1, 0.2, 0.5, 1.0]);
+        let secondary = *rng.pick(&[0.0, 0.01, 0.05, 0.1]);
+        let large = *rng.pick(&[2usize, 5, 50]);
+        let threshold = *rng.pick(&["0.3", "0.55", "0.8"]);
+        let leader = rng.chance(70);
+        let flags = vec![
+            ("node-monitor-period", format!("{period}s")),
+            ("node-monitor-grace-period", format!("{grace}s")),
+            ("node-startup-grace-period", format!("{}s", grace + 10)),
+            ("node-eviction-rate", rate.to_string()),
+            ("secondary-node-eviction-rate", secondary.to_string()),
+            ("large-cluster-size-threshold", large.to_string()),
+            ("unhealthy-zone-threshold", threshold.to_string()),
+            ("leader-elect", leader.to_string()),
+        ];
+        let duration = rng.range(6, 10) * 60;
+        let zones = rng.range(1, 4);
+        let mut nodes = Vec::new();
+        for z in 0..zones {
+            let size = if rng.chance(10) {
+                rng.range(10, 60)
+            } else {
+                rng.range(1, 8)
+            };
+            for i in 0..size {
+                nodes.push((format!("z{z}-{i}"), format!("zone-{z}")));
+            }
+        }
+        let mut pods = Vec::new();
+        for (n, _) in &nodes {
+            for k in 0..rng.below(3) {
+                pods.push(Pod {
+                    name: format!("{n}-p{k}"),
+                    node: n.clone(),
+                    tolerations: Tolerations::random(&mut rng),
+                });
+            }
+        }
+        let mut events = Vec::new();
+        let names: Vec<String> = nodes.iter().map(|(n, _)| n.clone()).collect();
+        let count = rng.range(1, 10);
+        for _ in 0..count {
+            let at = rng.range(5, duration - 30);
+            let node = rng.pick(&names).clone();
+            let act = match rng.below(20) {
+                0..=6 => {
+                    // Sometimes a whole zone at once.
+                    if rng.chance(20) {
+                        let zone = nodes.iter().find(|(n, _)| *n == node).unwrap().1.clone();
+                        for (n, z) in &nodes {
+                            if *z == zone {
+                                events.push((at, Act::Stop(n.clone())));
+                            }
+                        }
+                        continue;
+                    }
+                    Act::Stop(node)
+                }
+                7..=9 => Act::Resume(node),
+                10 | 11 => Act::Ready(node, rng.chance(40)),
+                12 => Act::ManualTaint(node, rng.chance(70)),
+                13 | 14 if !pods.is_empty() => {
+                    let pod = rng.pick(&pods).name.clone();
+                    // Both keys named, so admission adds nothing later.
+                    let s = |rng: &mut Rng| Some(Some(rng.range(0, 120)));
+                    let t = Tolerations {
+                        unreachable: s(&mut rng),
+                        not_ready: s(&mut rng),
+                    };
+                    Act::SetTolerations(pod, t)
+                }
+                15 | 16 => Act::Restart,
+                17 | 18 => Act::Outage(rng.range(5, 90)),
+                _ => {
+                    let resource: &'static str = ["leases", "nodes", "pods"][rng.below(3) as usize];
+                    Act::Stall(resource, rng.range(10, 120))
+                }
+            };
+            events.push((at, act));
+        }
+        events.sort_by_key(|(at, _)| *at);
+        Gen {
+            duration,
+            flags,
+            grace: grace as f64,
+            period: period as f64,
+            rate,
+            secondary,
+            large,
+            nodes,
+            pods,
+            events,
+        }
+    }
+
+    fn yaml(&self) -> String {
+        let mut y = String::new();
+        writeln!(y, "duration: {}s", self.duration).unwrap();
+        let flags: Vec<String> = self
+            .flags
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        writeln!(y, "controller: {{{}}}", flags.join(", ")).unwrap();
+        writeln!(y, "nodes:").unwrap();
+        for (n, z) in &self.nodes {
+            writeln!(y, "- {{name: {n}, zone: {z}}}").unwrap();
+        }
+        if !self.pods.is_empty() {
+            writeln!(y, "pods:").unwrap();
+        }
+        for p in &self.pods {
+            let t = p.tolerations.yaml();
+            writeln!(
+                y,
+                "- {{name: {}, node: {}, tolerations: {t}}}",
+                p.name, p.node
+            )
+            .unwrap();
+        }
+        if !self.events.is_empty() {
+            writeln!(y, "events:").unwrap();
+        }
+        for (at, act) in &self.events {
+            let e = match act {
+                Act::Stop(n) => format!("action: stop-heartbeat, nodes: [{n}]"),
+                Act::Resume(n) => format!("action: resume-heartbeat, nodes: [{n}]"),
+                Act::Ready(n, ready) => {
+                    let s = if *ready { "True" } else { "False" };
+                    format!("action: set-condition, nodes: [{n}], type: Ready, status: \"{s}\"")
+                }
+                Act::ManualTaint(n, add) => format!(
+                    "action: {}-taint, nodes: [{n}], taint: {{key: example.com/maintenance, effect: NoSchedule}}",
+                    if *add { "add" } else { "remove" }
+                ),
+                Act::SetTolerations(p, t) => {
+                    format!(
+                        "action: set-tolerations, pods: [default/{p}], tolerations: {}",
+                        t.yaml()
+                    )
+                }
+                Act::Restart => "action: restart-controller".to_string(),
+                Act::Outage(d) => format!("action: api-outage, duration: {d}s"),
+                Act::Stall(r, d) => format!("action: stall-watch, resource: {r}, duration: {d}s"),
+            };
+            writeln!(y, "- {{at: {at}s, {e}}}").unwrap();
+        }
+        y
+    }
+
+    /// Times of restarts, outages and stalls: (start, end).
+    fn disturbances(&self) -> Vec<(f64, f64)> {
+        self.events
+            .iter()
+            .filter_map(|(at, act)| {
+                let at = *at as f64;
+                match act {
+                    Act::Restart => Some((at, at + 20.0)),
+                    Act::Outage(d) => Some((at, at + *d as f64)),
+                    Act::Stall(_, d) => Some((at, at + *d as f64)),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
+    fn disturbed(&self, from: f64, to: f64) -> bool {
+        self.disturbances()
+            .iter()
+            .any(|(a, b)| *a <= to && *b >= from)
+    }
+
+    fn zone_of(&self, node: &str) -> &str {
+        &self.nodes.iter().find(|(n, _)| n == node).expect("node").1
+    }
+
+    fn zone_size(&self, zone: &str) -> usize {
+        self.nodes.iter().filter(|(_, z)| z == zone).count()
+    }
+
+    /// The pod's tolerations at `t`: its own, or the last set-tolerations before `t`.
+    fn tolerations_at(&self, pod: &Pod, t: f64) -> Tolerations {
+        let mut current = pod.tolerations.clone();
+        for (at, act) in &self.events {
+            if let Act::SetTolerations(p, tol) = act
+                && *p == pod.name
+                && (*at as f64) <= t
+            {
+                current = tol.clone();
+            }
+        }
+        current
+    }
+
+    /// The node's kubelet events up to `t`, in order: (time, what). A `set-condition` writes
+    /// the node's status, which is a sign of life like a renewal.
+    fn heartbeat_changes(&self, node: &str, t: f64) -> Vec<(f64, Beat)> {
+        self.events
+            .iter()
+            .filter(|(at, _)| (*at as f64) <= t)
+            .filter_map(|(at, act)| match act {
+                Act::Stop(n) if n == node => Some((*at as f64, Beat::Stop)),
+                Act::Resume(n) if n == node => Some((*at as f64, Beat::Resume)),
+                Act::Ready(n, _) if n == node => Some((*at as f64, Beat::Status)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Since when the node has shown no sign of life at `t`, if its kubelet is stopped.
+    fn silent_since(&self, node: &str, t: f64) -> Option<f64> {
+        let mut since = None;
+        for (at, beat) in self.heartbeat_changes(node, t) {
+            since = match (since, beat) {
+                (_, Beat::Resume) => None,
+                (None, Beat::Stop) => Some(at),
+                (Some(_), Beat::Status) => Some(at),
+                (s, _) => s,
+            };
+        }
+        since
+    }
+
+    fn reported_not_ready(&self, node: &str, t: f64) -> bool {
+        let mut not_ready = false;
+        for (at, act) in &self.events {
+            if let Act::Ready(n, ready) = act
+                && n == node
+                && (*at as f64) <= t
+            {
+                not_ready = !ready;
+            }
+        }
+        not_ready
+    }
+}
+
+/// Our NoExecute taints on each node over the timeline.
+#[derive(Default)]
+struct TaintHistory {
+    /// Per node: present keys, start of the current taint period.
+    present: BTreeMap<String, (BTreeSet<String>, f64)>,
+    /// Per node: (t, start) when the last key went, to tell a swap (same instant) from a gap.
+    emptied: BTreeMap<String, (f64, f64)>,
+}
+
+impl TaintHistory {
+    /// Applies one entry; returns `Some(true)` for an addition that starts a taint period (a
+    /// rate-limited zone taint), `Some(false)` for a swap.
+    fn apply(&mut self, e: &Value) -> Option<bool> {
+        let taint = e["taint"].as_str()?;
+        let (key, effect) = taint.rsplit_once(':')?;
+        if effect != "NoExecute" || (key != UNREACHABLE && key != NOT_READY) {
+            return None;
+        }
+        let node = e["node"].as_str()?.to_string();
+        let t = common::t(e);
+        let entry = self
+            .present
+            .entry(node.clone())
+            .or_insert((BTreeSet::new(), t));
+        match e["type"].as_str()? {
+            "TaintAdded" => {
+                let starts = entry.0.is_empty();
+                if starts {
+                    entry.1 = match self.emptied.get(&node) {
+                        Some((when, start)) if *when == t => *start,
+                        _ => t,
+                    };
+                }
+                entry.0.insert(key.to_string());
+                let swap = starts && self.emptied.get(&node).is_some_and(|(w, _)| *w == t);
+                Some(starts && !swap)
+            }
+            "TaintRemoved" => {
+                entry.0.remove(key);
+                if entry.0.is_empty() {
+                    self.emptied.insert(node, (t, entry.1));
+                }
+                None
+            }
+            _ => None,
+        }
+    }
+
+    fn on(&self, node: &str) -> Option<(&BTreeSet<String>, f64)> {
+        self.present
+            .get(node)
+            .filter(|(keys, _)| !keys.is_empty())
+            .map(|(k, s)| (k, *s))
+    }
+}
+
+/// The states' rates (upstream's rules) for a zone of `size` nodes.
+fn rate_of(g: &Gen, state: &str, size: usize, all_full: bool) -> f64 {
+    match state {
+        "Normal" => g.rate,
+        "PartialDisruption" if size > g.large => g.secondary,
+        "PartialDisruption" => 0.0,
+        "FullDisruption" if all_full => 0.0,
+        "FullDisruption" => g.rate,
+        _ => g.rate,
+    }
+}
+
+/// Every property on `g`'s timeline; the first broken one.
+fn check(g: &Gen, seed: u64) -> Result<(), String> {
+    let yaml = g.yaml();
+    let text = common::jsonl_with(&yaml, &[], seed);
+    if common::jsonl_with(&yaml, &[], seed) != text {
+        return Err("5: the same scenario and seed gave different timelines".into());
+    }
+    let entries = common::parse(&text);
+    let end = g.duration as f64;
+    let mut history = TaintHistory::default();
+    let mut states: BTreeMap<String, String> = BTreeMap::new();
+    let mut state_changed: BTreeMap<String, f64> = BTreeMap::new();
+    let mut last_zone_taint: BTreeMap<String, f64> = BTreeMap::new();
+    let mut marked: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let restarts: Vec<f64> = g
+        .events
+        .iter()
+        .filter(|(_, a)| matches!(a, Act::Restart))
+        .map(|(at, _)| *at as f64)
+        .collect();
+    for e in &entries {
+        let t = common::t(e);
+        match e["type"].as_str().unwrap_or_default() {
+            "ZoneState" => {
+                let zone = e["zone"].as_str().unwrap_or_default().to_string();
+                states.insert(zone.clone(), e["state"].as_str().unwrap_or_default().into());
+                state_changed.insert(zone, t);
+            }
+            "NodeConditionsUnknown" => {
+                let node = e["node"].as_str().unwrap_or_default();
+                let Some(since) = g.silent_since(node, t) else {
+                    return Err(format!(
+                        "2: {node} marked Unknown at {t} with its kubelet running"
+                    ));
+                };
+                if t < since + g.grace - RENEW {
+                    return Err(format!(
+                        "2: {node} marked Unknown at {t}, {:.3}s after its kubelet stopped (grace {}s)",
+                        t - since,
+                        g.grace
+                    ));
+                }
+                marked.entry(node.to_string()).or_default().push(t);
+            }
+            "TaintAdded" | "TaintRemoved" => {
+                let added = e["type"] == "TaintAdded";
+                let node = e["node"].as_str().unwrap_or_default().to_string();
+                let taint = e["taint"].as_str().unwrap_or_default();
+                if added && taint == format!("{UNREACHABLE}:NoExecute") {
+                    // Lenient by a second: a decision taken just before a resume.
+                    if g.silent_since(&node, t).is_none()
+                        && g.silent_since(&node, t - 1.0).is_none()
+                    {
+                        return Err(format!(
+                            "4: {taint} added to {node} at {t}, whose kubelet runs"
+                        ));
+                    }
+                }
+                if added
+                    && taint == format!("{NOT_READY}:NoExecute")
+                    && !g.reported_not_ready(&node, t)
+                {
+                    return Err(format!(
+                        "4: {taint} added to {node} at {t}, never reported NotReady"
+                    ));
+                }
+                if history.apply(e) == Some(true) {
+                    let zone = g.zone_of(&node).to_string();
+                    if let Some(prev) = last_zone_taint.insert(zone.clone(), t) {
+                        let changed = state_changed.get(&zone).copied().unwrap_or(0.0);
+                        let any_change = state_changed.values().any(|c| *c > prev - g.period - 1.0);
+                        let restarted = restarts.iter().any(|r| *r >= prev && *r <= t);
+                        // Writes an outage held back land as their backoffs end: the taints
+                        // are paced when decided, not when they land then (issue note).
+                        let disturbed = g.disturbed(prev - 60.0, t);
+                        if changed <= prev && !any_change && !restarted && !disturbed {
+                            let all_full = !states.is_empty()
+                                && states.values().all(|s| s == "FullDisruption");
+                            let state = states.get(&zone).map(String::as_str).unwrap_or("Normal");
+                            let rate = rate_of(g, state, g.zone_size(&zone), all_full);
+                            if rate == 0.0 || t - prev < 1.0 / rate - 0.01 {
+                                return Err(format!(
+                                    "3: zone {zone} ({state}, rate {rate}/s): NoExecute taints at {prev} and {t}"
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+            "PodDeleted" => {
+                let name = e["pod"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .trim_start_matches("default/");
+                let Some(pod) = g.pods.iter().find(|p| p.name == name) else {
+                    continue;
+                };
+                let Some((keys, start)) = history.on(&pod.node) else {
+                    return Err(format!(
+                        "1: {name} deleted at {t} with no NoExecute taint on {}",
+                        pod.node
+                    ));
+                };
+                let tol = g.tolerations_at(pod, t);
+                let due = keys
+                    .iter()
+                    .filter_map(|k| tol.of(k))
+                    .min()
+                    .map(|s| start + s as f64);
+                match due {
+                    None => {
+                        return Err(format!(
+                            "1: {name} deleted at {t} but tolerates {keys:?} forever"
+                        ));
+                    }
+                    Some(due) if t < due - 0.001 => {
+                        return Err(format!(
+                            "1: {name} deleted at {t}, due at {due} (taint since {start})"
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    // 2, timeliness: a stop undisturbed is marked within grace + period + 1 s.
+    for (at, act) in &g.events {
+        let Act::Stop(node) = act else { continue };
+        let at = *at as f64;
+        let deadline = at + g.grace + g.period + 1.0;
+        let still_silent = g.silent_since(node, deadline) == Some(at);
+        if still_silent && deadline < end && !g.disturbed(at - g.grace - 30.0, deadline + 30.0) {
+            let marks = marked.get(node).cloned().unwrap_or_default();
+            if !marks.iter().any(|m| *m >= at && *m <= deadline) {
+                return Err(format!(
+                    "2: {node} stopped at {at}, not marked by {deadline} (marked at {marks:?})"
+                ));
+            }
+        }
+    }
+    // 4: a node Ready well before the end, and undisturbed, carries none of our taints.
+    for (node, _) in &g.nodes {
+        let last_change = g
+            .events
+            .iter()
+            .filter(|(_, a)| match a {
+                Act::Stop(n) | Act::Resume(n) | Act::Ready(n, _) => n == node,
+                _ => false,
+            })
+            .map(|(at, _)| *at as f64)
+            .fold(0.0, f64::max);
+        let ready = g.silent_since(node, end).is_none() && !g.reported_not_ready(node, end);
+        if ready
+            && last_change + 60.0 < end
+            && !g.disturbed(last_change, end)
+            && let Some((keys, _)) = history.on(node)
+        {
+            return Err(format!(
+                "4: {node} Ready since {last_change} still tainted {keys:?} at the end"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `g` with as little as still breaks the same property.
+fn reduce(mut g: Gen, seed: u64, property: char) -> Gen {
+    let breaks = |g: &Gen| matches!(check(g, seed), Err(e) if e.starts_with(property));
+    let mut i = 0;
+    while i < g.events.len() {
+        let mut fewer = g.clone();
+        fewer.events.remove(i);
+        if breaks(&fewer) { g = fewer } else { i += 1 }
+    }
+    let mut i = 0;
+    while i < g.pods.len() {
+        let mut fewer = g.clone();
+        fewer.pods.remove(i);
+        if breaks(&fewer) { g = fewer } else { i += 1 }
+    }
+    g
+}
+
+#[test]
+fn random_scenarios_keep_every_invariant() {
+    let count: u64 = std::env::var("NLC_INVARIANT_SCENARIOS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let first: u64 = std::env::var("NLC_INVARIANT_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let mut nodes = 0;
+    for seed in first..first + count {
+        let g = Gen::random(seed);
+        nodes += g.nodes.len();
+        if let Err(e) = check(&g, seed) {
+            let property = e.chars().next().unwrap_or('?');
+            let small = reduce(g, seed, property);
+            panic!(
+                "seed {seed} (NLC_INVARIANT_SEED={seed} NLC_INVARIANT_SCENARIOS=1): {e}\n\
+                 reduced scenario (simulate seed {seed}):\n{}",
+                small.yaml()
+            );
+        }
+    }
+    eprintln!("invariants: {count} scenarios from seed {first}, {nodes} nodes in all");
+}
+
+/// Seeds whose scenarios once broke a property: 213 deleted a pod 45 s early when a zone taint
+/// that failed in an outage was retried with its first attempt's `timeAdded` (issue 18,
+/// defect 1); 776 landed two taints of a zone 0.95 s apart at 1 node/s, both held back by an
+/// outage (the pacing exemption of property 3); 7 and 182 taught the checker that a status
+/// write is a sign of life and that a node may be marked more than once.
+#[test]
+fn seeds_that_once_broke_an_invariant_keep_them_all() {
+    for seed in [7, 182, 213, 776] {
+        if let Err(e) = check(&Gen::random(seed), seed) {
+            panic!("seed {seed}: {e}");
+        }
+    }
+}
