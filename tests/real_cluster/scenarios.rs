@@ -62,6 +62,7 @@ pub const ALL: &[Scenario] = &[
     scenario!(evict_mode_honours_the_budget),
     scenario!(dry_run_writes_nothing),
     scenario!(no_data_lost, may_skip),
+    scenario!(a_start_clears_stale_condition_taints),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -927,4 +928,52 @@ async fn no_data_lost(net: u8) -> Option<String> {
     report(env.name, "declaredFeatures, podPreemptionPolicy and volumeHealth survived labels, taints, the Unknown mark, pod marks, DisruptionTarget".into());
     env.common_checks();
     None
+}
+
+/// Issue 18, defect 2: 30 Ready nodes carry admission's `not-ready` NoSchedule taint when the
+/// controller starts (their kubelets post status only every few minutes): the taint goes from
+/// all of them within a few monitor periods of the controller leading, with their beta labels.
+async fn a_start_clears_stale_condition_taints(net: u8) {
+    let mut env = boxed("a_start_clears_stale_condition_taints").await;
+    let names: Vec<(String, String)> = (0..30)
+        .map(|i| (format!("n-{i}"), format!("zone-{}", i % 3)))
+        .collect();
+    let nodes: Vec<(&str, &str)> = names
+        .iter()
+        .map(|(n, z)| (n.as_str(), z.as_str()))
+        .collect();
+    let _fleet = Fleet::start(env.client.clone(), &nodes, false).await;
+    for (n, _) in &nodes {
+        let node = env.node(n).await;
+        assert!(
+            has_taint(&node, NOT_READY, "NoSchedule"),
+            "admission tainted {n}"
+        );
+    }
+    env.deploy(net, 1, &[]).await;
+    let leading = Timestamp::now();
+    wait(
+        env.name,
+        "every node untainted and labelled",
+        4.0 * PERIOD + 5.0,
+        || async {
+            for (n, _) in &nodes {
+                let node = env.node(n).await;
+                let labelled = node["metadata"]["labels"]["beta.kubernetes.io/os"] == "linux";
+                if !taints(&node).is_empty() || !labelled {
+                    return None;
+                }
+            }
+            Some(())
+        },
+    )
+    .await;
+    report(
+        env.name,
+        format!(
+            "30 stale not-ready:NoSchedule taints gone {:.2}s after the controller led",
+            since(Timestamp::now(), leading)
+        ),
+    );
+    env.common_checks();
 }
