@@ -807,7 +807,8 @@ impl<C: Cluster> Inner<C> {
                 node,
                 node_heartbeat,
                 lease_renew,
-                now,
+                // The decision's time; the mark is stamped with the attempt's.
+                now: _,
             } => {
                 self.mark_pod_not_ready(
                     namespace,
@@ -816,7 +817,6 @@ impl<C: Cluster> Inner<C> {
                     node,
                     *node_heartbeat,
                     *lease_renew,
-                    *now,
                     since,
                     event_recorded,
                 )
@@ -900,7 +900,9 @@ impl<C: Cluster> Inner<C> {
             .flat_map(|s| s.conditions.iter().flatten())
             .map(|c| c.type_.clone())
             .collect();
-        let changed = conditions::mark_unknown(&mut node, now);
+        // Stamped at this attempt, not at the decision: a retry that lands after an outage
+        // says when the conditions changed on the server.
+        let changed = conditions::mark_unknown(&mut node, self.clock.now());
         if !changed.iter().any(|c| c == "Ready") {
             return Ok(());
         }
@@ -1082,7 +1084,6 @@ impl<C: Cluster> Inner<C> {
         node: &str,
         heartbeat: Option<Timestamp>,
         lease_renew: Option<Timestamp>,
-        now: Timestamp,
         since: Seq,
         event_recorded: &mut bool,
     ) -> Result<(), Attempt> {
@@ -1117,7 +1118,8 @@ impl<C: Cluster> Inner<C> {
         let marked = [PodCondition {
             type_: "Ready".into(),
             status: "False".into(),
-            last_transition_time: Some(Time(now)),
+            // This attempt's time, as for the node's conditions.
+            last_transition_time: Some(Time(self.clock.now())),
             ..Default::default()
         }];
         let written = self
@@ -2517,6 +2519,48 @@ mod tests {
             assert_eq!(api.count("PATCH node status"), 1);
             assert_eq!(api.count("PATCH pod status"), 1);
             assert!(forgot_everything(&writer));
+        }
+
+        /// Issue 18: nothing a decision stamped with its time is sent later unchanged. A mark
+        /// whose first write fails lands with the time of the write that lands.
+        #[tokio::test(start_paused = true)]
+        async fn a_retried_unknown_mark_says_when_it_landed_not_when_it_was_decided() {
+            let api = Api::new();
+            api.add_node("n1");
+            // Four failures: the write that lands comes over a second after the decision (the
+            // double keeps times in whole seconds, as the API does).
+            api.fail("PATCH node status", 4);
+            let (writer, _, _leader) = writer(&api);
+            writer.submit(vec![Action::MarkNodeUnknown {
+                node: "n1".into(),
+                ready_heartbeat: None,
+                lease_renew: Some(epoch()),
+                now: epoch(),
+                seen: None,
+            }]);
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            let landed = api
+                .calls()
+                .into_iter()
+                .filter(|c| c.what == "PATCH node status")
+                .nth(4)
+                .expect("a fifth attempt");
+            let node = api.node("n1");
+            let ready = node
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
+                .expect("Ready");
+            assert_eq!(ready.status, "Unknown");
+            let stamped = ready.last_transition_time.as_ref().expect("stamped").0;
+            let write_start = crate::logic::time::add(epoch(), landed.start);
+            assert!(landed.start > Duration::from_secs(1), "{:?}", landed.start);
+            assert!(
+                stamped > epoch() && stamped <= write_start,
+                "stamped {stamped}, decided {}, the landing write started at {write_start}",
+                epoch()
+            );
         }
 
         #[tokio::test(start_paused = true)]
