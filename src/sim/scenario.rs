@@ -1,4 +1,4 @@
-//! Scenario files (SIMULATION.md, a public interface): parsing, validation and expansion.
+//! Scenario files (docs/simulation.md, a public interface): parsing, validation and expansion.
 //!
 //! Parsing rejects unknown fields and names the file, the line, the field and what was expected.
 //! After parsing, every `{i..j}` pattern is expanded, pods are spread round-robin over their node
@@ -1870,7 +1870,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// The example of SIMULATION.md, as written there.
+    /// The example of docs/simulation.md, as written there.
     const DOC_EXAMPLE: &str = r#"
 description: one zone loses three nodes      # optional, echoed in the summary
 duration: 15m                                # virtual time to run (required)
@@ -1922,6 +1922,17 @@ events:
   - {at: 6m, action: api-outage, duration: 30s}
   - {at: 7m, action: stall-watch, resource: leases, duration: 2m}
 "#;
+
+    #[test]
+    fn the_example_in_docs_simulation_md_is_the_one_these_tests_parse() {
+        let doc = include_str!("../../docs/simulation.md");
+        let block = doc
+            .split("```yaml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n```").next())
+            .expect("a yaml block in docs/simulation.md");
+        assert_eq!(block.trim(), DOC_EXAMPLE.trim());
+    }
 
     const MINIMAL: &str =
         "duration: 10m\nnodes:\n  - name: n-0\npods:\n  - name: p-0\n    node: n-0\n";

@@ -1,7 +1,7 @@
 //! The simulation's timeline: what the simulated API server applied from the controller, the
 //! scenario's own actions and the controller's zone states, with a closing summary.
 //!
-//! Output formats (SIMULATION.md, a public interface): JSON lines with the fields in a fixed
+//! Output formats (docs/simulation.md, a public interface): JSON lines with the fields in a fixed
 //! order, or an aligned human-readable table.
 
 use crate::logic::taints::{NO_EXECUTE, NOT_READY, UNREACHABLE};
@@ -167,7 +167,7 @@ fn json_opt_seconds(ms: Option<u64>) -> String {
     ms.map_or_else(|| "null".to_string(), format_seconds)
 }
 
-/// The entry's fields after `t` and `type`, as (name, JSON text), in SIMULATION.md's order.
+/// The entry's fields after `t` and `type`, as (name, JSON text), in docs/simulation.md's order.
 fn json_fields(kind: &EntryKind) -> Vec<(String, String)> {
     let s = |name: &str, value: &str| (name.to_string(), json_string(value));
     match kind {
