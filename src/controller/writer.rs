@@ -2531,13 +2531,7 @@ mod tests {
             // double keeps times in whole seconds, as the API does).
             api.fail("PATCH node status", 4);
             let (writer, _, _leader) = writer(&api);
-            writer.submit(vec![Action::MarkNodeUnknown {
-                node: "n1".into(),
-                ready_heartbeat: None,
-                lease_renew: Some(epoch()),
-                now: epoch(),
-                seen: None,
-            }]);
+            writer.submit(vec![mark_unknown_on("n1")]);
             tokio::time::sleep(Duration::from_secs(30)).await;
             let landed = api
                 .calls()
