@@ -1568,9 +1568,7 @@ impl SimCluster {
     pub fn new(store: Store) -> Self {
         SimCluster { store }
     }
-}
 
-impl SimCluster {
     /// The controller's PATCH of a node (or its status), refused like any call in an outage.
     fn controller_patch(
         &self,

@@ -116,7 +116,6 @@ fn expand(s: &str, env: &BTreeMap<String, String>) -> String {
 /// One pod of the Deployment, run as a process.
 pub struct Replica {
     pub pod: String,
-    pub ip: String,
     child: Child,
 }
 
@@ -141,18 +140,6 @@ impl Replica {
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
         None
-    }
-
-    /// The admin endpoint's `path` (e.g. `/readyz`, `/metrics`), as a probe would fetch it.
-    pub fn get(&self, port: u16, path: &str) -> Option<String> {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect((self.ip.as_str(), port)).ok()?;
-        s.set_read_timeout(Some(std::time::Duration::from_secs(3)))
-            .ok()?;
-        write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
-        let mut body = String::new();
-        s.read_to_string(&mut body).ok()?;
-        Some(body)
     }
 }
 
@@ -236,5 +223,5 @@ pub async fn start_replica(kbox: &KubeBox, client: &kube::Client, net: u8, index
         .stderr(log)
         .spawn()
         .expect("the replica starts");
-    Replica { pod, ip, child }
+    Replica { pod, child }
 }

@@ -19,7 +19,6 @@ const GRACE: f64 = 20.0;
 const PERIOD: f64 = 2.0;
 const PRIMARY_RATE: f64 = 0.5;
 const SECONDARY_RATE: f64 = 0.2;
-const ADMIN_PORT: u16 = 8080;
 /// The fleet of most scenarios: one zone of three nodes, a-1 the one that fails.
 const ZONE_A: [(&str, &str); 3] = [("a-0", "zone-a"), ("a-1", "zone-a"), ("a-2", "zone-a")];
 const CONTROLLER: &str = "system:serviceaccount:kube-system:node-lifecycle-controller";
@@ -75,8 +74,7 @@ struct Env {
     name: &'static str,
 }
 
-/// A box, the chart installed with `set`, `replicas` pods of its Deployment running, and (when
-/// leader election is on) one of them leading.
+/// A box with the chart deployed (`Env::deploy`).
 async fn deployed(name: &'static str, net: u8, replicas: u8, set: &[&str]) -> Env {
     let mut env = boxed(name).await;
     env.deploy(net, replicas, set).await;
@@ -96,26 +94,17 @@ async fn boxed(name: &'static str) -> Env {
 }
 
 impl Env {
+    /// The chart installed with `set`, `replicas` pods of its Deployment running, one of them
+    /// leading (every scenario keeps the chart's leader election).
     async fn deploy(&mut self, net: u8, replicas: u8, set: &[&str]) {
         deploy::helm_install(&self.kbox, set);
         for i in 0..replicas {
             let replica = deploy::start_replica(&self.kbox, &self.client, net, i).await;
             self.replicas.push(replica);
         }
-        if !set.contains(&"leaderElect=false") {
-            self.leader(40.0).await;
-        } else {
-            wait(self.name, "the replica to be ready", 40.0, || async {
-                self.replicas[0]
-                    .get(ADMIN_PORT, "/readyz")
-                    .filter(|b| b.starts_with("HTTP/1.0 200") || b.starts_with("HTTP/1.1 200"))
-            })
-            .await;
-        }
+        self.leader(40.0).await;
     }
-}
 
-impl Env {
     /// The pod name holding the leader Lease, waiting up to `seconds` for one.
     async fn leader(&self, seconds: f64) -> String {
         wait(self.name, "a leader", seconds, || self.holder()).await

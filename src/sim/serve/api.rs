@@ -2,7 +2,8 @@
 //!
 //! Served: `GET /version`; nodes (list, watch, get, PUT, PATCH, status get/PUT/PATCH); pods
 //! (list and watch, all namespaces or one; get; status get/PUT/PATCH; DELETE with
-//! UID/resourceVersion preconditions; policy/v1 eviction); coordination.k8s.io/v1 leases (list, watch, create, get, PUT);
+//! UID/resourceVersion preconditions; policy/v1 eviction); coordination.k8s.io/v1 leases
+//! (list, watch, create, get, PUT);
 //! events.k8s.io/v1 events (create); authorization.k8s.io/v1 selfsubjectaccessreviews (create,
 //! always allowed); discovery of those (`/api`, `/api/v1`, `/apis`, `/apis/{group}[/v1]`).
 //! Anything else is 404 (unknown path) or 405 (known path, other verb).
@@ -478,20 +479,16 @@ async fn route(app: &App, request: Request<Incoming>) -> Result<Response<Body>, 
             app.inject_conflict(Write::Object, "nodes", name, name)?;
             ok(store.replace_node(&node, Origin::Controller))
         }
-        ("PATCH", ["api", "v1", "nodes", name]) => {
+        // A PATCH and a PUT of the same object (or of its status) are one kind of write for
+        // --inject-conflicts: a conflict injected on either is not injected again.
+        ("PATCH", ["api", "v1", "nodes", name, rest @ ..]) if matches!(rest, [] | ["status"]) => {
+            let status = !rest.is_empty();
             let kind = patch_kind(&parts.headers)?;
             let patch: serde_json::Value = read_json(body, "patch").await?;
             store.get_node(name)?;
-            // The same write as a PUT: a conflict injected on either is not injected again.
-            app.inject_conflict(Write::Object, "nodes", name, name)?;
-            ok(store.patch_node(name, &patch, kind, false, Origin::Controller))
-        }
-        ("PATCH", ["api", "v1", "nodes", name, "status"]) => {
-            let kind = patch_kind(&parts.headers)?;
-            let patch: serde_json::Value = read_json(body, "patch").await?;
-            store.get_node(name)?;
-            app.inject_conflict(Write::Status, "nodes", name, name)?;
-            ok(store.patch_node(name, &patch, kind, true, Origin::Controller))
+            let write = if status { Write::Status } else { Write::Object };
+            app.inject_conflict(write, "nodes", name, name)?;
+            ok(store.patch_node(name, &patch, kind, status, Origin::Controller))
         }
         ("PUT", ["api", "v1", "nodes", name, "status"]) => {
             let mut node: Node = read_json(body, "Node").await?;
