@@ -24,6 +24,10 @@ struct ReadyState {
     leader: bool,
     stale: BTreeSet<&'static str>,
     breaker_open: bool,
+    /// Suspected misconfigurations by check, with what was found.
+    suspected: std::collections::BTreeMap<&'static str, String>,
+    /// Why the start-up RBAC check could not run, if it could not.
+    unverified: Option<String>,
 }
 
 impl Readiness {
@@ -52,7 +56,25 @@ impl Readiness {
                 "breaker: open (NoExecute tainting paused by --max-unhealthy-fraction)\n",
             );
         }
-        (s.synced, body)
+        for (check, detail) in &s.suspected {
+            body.push_str(&format!("suspected misconfiguration ({check}): {detail}\n"));
+        }
+        if let Some(why) = &s.unverified {
+            body.push_str(&format!("credentials: not verified at start-up: {why}\n"));
+        }
+        // Not ready while something is wrong that only an operator can fix: a rollout stops
+        // there, and `kubectl get pods` shows it.
+        let ready = s.synced && s.suspected.is_empty() && s.unverified.is_none();
+        (ready, body)
+    }
+
+    /// The check of the credentials' permissions could not run or found some missing (`why`;
+    /// `None`: it passed): until it passes, the process is not ready.
+    pub fn unverified(&self, why: Option<String>) {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .unverified = why;
     }
 }
 
@@ -72,6 +94,14 @@ impl Hooks for Readiness {
         } else {
             s.stale.remove(resource);
         }
+    }
+
+    fn suspicion(&self, check: &'static str, detail: Option<&str>) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        match detail {
+            Some(d) => s.suspected.insert(check, d.to_string()),
+            None => s.suspected.remove(check),
+        };
     }
 
     fn breaker(&self, open: bool) {
@@ -173,6 +203,38 @@ mod tests {
         assert_eq!(status, "200 OK");
         assert!(body.contains("role: standby"));
         assert!(body.contains("watch leases: stale"));
+    }
+
+    #[test]
+    fn readyz_is_unavailable_while_a_misconfiguration_is_suspected_and_names_it() {
+        let r = Readiness::default();
+        let m = Metrics::new();
+        r.readiness(true, true);
+        r.suspicion("node_leases", Some("none of the 3 nodes has a Lease"));
+        let (status, _, body) = respond("/readyz", &m, &r);
+        assert_eq!(status, "503 Service Unavailable");
+        assert!(
+            body.contains("suspected misconfiguration (node_leases): none of the 3 nodes"),
+            "{body}"
+        );
+        r.suspicion("node_leases", None);
+        assert_eq!(respond("/readyz", &m, &r).0, "200 OK");
+    }
+
+    #[test]
+    fn readyz_is_unavailable_when_the_credentials_could_not_be_checked() {
+        let r = Readiness::default();
+        let m = Metrics::new();
+        r.readiness(true, true);
+        r.unverified(Some("401 Unauthorized".into()));
+        let (status, _, body) = respond("/readyz", &m, &r);
+        assert_eq!(status, "503 Service Unavailable");
+        assert!(
+            body.contains("not verified at start-up: 401 Unauthorized"),
+            "{body}"
+        );
+        r.unverified(None);
+        assert_eq!(respond("/readyz", &m, &r).0, "200 OK");
     }
 
     #[test]

@@ -256,6 +256,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ));
         let evict = settings.eviction_mode == EvictionMode::Evict;
         let wanted = permissions::required(&settings.node_lease_namespace, leader_lease, evict);
+        let readiness = Arc::new(Readiness::default());
         match permissions::missing(&client, &wanted).await {
             Ok(missing) if !missing.is_empty() => {
                 let list: Vec<String> = missing.iter().map(|p| format!("  - {p}")).collect();
@@ -265,11 +266,40 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 );
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "could not check RBAC permissions up front; going on"),
+            // The server does not know these credentials (an expired token, a deleted service
+            // account): every call after this would fail the same way.
+            Err(kube::Error::Api(e)) if e.code == 401 => anyhow::bail!(
+                "the API server rejects the credentials (401 Unauthorized: {}); check the \
+                 kubeconfig, or the service account token mounted into the pod",
+                e.message
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "could not check RBAC permissions up front: not ready until a check succeeds");
+                readiness.unverified(Some(e.to_string()));
+                // Checked again in the background; readiness follows the answer.
+                let (client, readiness) = (client.clone(), readiness.clone());
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                        match permissions::missing(&client, &wanted).await {
+                            Ok(missing) if missing.is_empty() => {
+                                tracing::info!("RBAC permissions checked: all granted");
+                                readiness.unverified(None);
+                                return;
+                            }
+                            Ok(missing) => {
+                                let list: Vec<String> = missing.iter().map(ToString::to_string).collect();
+                                tracing::error!(missing = %list.join(", "), "RBAC does not allow what the controller needs");
+                                readiness.unverified(Some(format!("missing: {}", list.join(", "))));
+                            }
+                            Err(e) => readiness.unverified(Some(e.to_string())),
+                        }
+                    }
+                });
+            }
         }
 
         let metrics = Arc::new(Metrics::new());
-        let readiness = Arc::new(Readiness::default());
         let listener = tokio::net::TcpListener::bind(admin_address)
             .await
             .with_context(|| format!("binding --admin-address={admin_address}"))?;

@@ -6,8 +6,8 @@
 
 use prometheus::core::Collector;
 use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
-    Opts, Registry, TextEncoder, exponential_buckets,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder, exponential_buckets,
 };
 
 // Upstream help texts carry the stability prefix Kubernetes' component-base adds (`[ALPHA] `,
@@ -44,6 +44,76 @@ pub struct Metrics {
     breaker_open: IntGauge,
     breaker_held_nodes_total: IntCounter,
     pod_eviction_refusals_total: IntCounter,
+    suspected_misconfiguration: IntGaugeVec,
+    zone_info: IntGaugeVec,
+    leader_election_master_status: GaugeVec,
+    workqueue: WorkQueueMetrics,
+}
+
+/// client-go's work-queue metrics (`workqueue_*`, label `name`), for the writer's lanes: a
+/// KCM operator's dashboards graph these for every controller's queues.
+struct WorkQueueMetrics {
+    depth: IntGaugeVec,
+    adds_total: IntCounterVec,
+    queue_duration: HistogramVec,
+    work_duration: HistogramVec,
+    retries_total: IntCounterVec,
+}
+
+/// client-go's work-queue latency buckets: 10 ns to 1 000 s, ×10 apart.
+fn workqueue_buckets() -> Vec<f64> {
+    exponential_buckets(10e-9, 10.0, 12).expect("valid exponential buckets")
+}
+
+impl WorkQueueMetrics {
+    fn new(r: &Registry) -> Self {
+        let name = &["name"];
+        let counter = |metric: &str, help: &str| {
+            register(
+                r,
+                IntCounterVec::new(Opts::new(metric, help).subsystem("workqueue"), name)
+                    .expect("valid counter"),
+            )
+        };
+        let histogram = |metric: &str, help: &str| {
+            register(
+                r,
+                HistogramVec::new(
+                    HistogramOpts::new(metric, help)
+                        .subsystem("workqueue")
+                        .buckets(workqueue_buckets()),
+                    name,
+                )
+                .expect("valid histogram"),
+            )
+        };
+        WorkQueueMetrics {
+            depth: register(
+                r,
+                IntGaugeVec::new(
+                    Opts::new("depth", "[ALPHA] Current depth of workqueue").subsystem("workqueue"),
+                    name,
+                )
+                .expect("valid gauge"),
+            ),
+            adds_total: counter(
+                "adds_total",
+                "[ALPHA] Total number of adds handled by workqueue",
+            ),
+            queue_duration: histogram(
+                "queue_duration_seconds",
+                "[ALPHA] How long in seconds an item stays in workqueue before being requested.",
+            ),
+            work_duration: histogram(
+                "work_duration_seconds",
+                "[ALPHA] How long in seconds processing an item from workqueue takes.",
+            ),
+            retries_total: counter(
+                "retries_total",
+                "[ALPHA] Total number of retries handled by workqueue",
+            ),
+        }
+    }
 }
 
 fn opts(subsystem: &str, name: &str, help: &str) -> Opts {
@@ -75,6 +145,14 @@ impl Metrics {
     /// Creates and registers every metric.
     pub fn new() -> Self {
         let registry = Registry::new();
+        // process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds, ...: what
+        // every Kubernetes component exposes about itself.
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("process metrics are registered once per registry");
         let r = &registry;
         let zone = &["zone"];
         let kind = &["kind"];
@@ -313,6 +391,48 @@ impl Metrics {
                 ))
                 .expect("valid counter"),
             ),
+            suspected_misconfiguration: register(
+                r,
+                IntGaugeVec::new(
+                    opts(
+                        OURS,
+                        "suspected_misconfiguration",
+                        "1 while a start-up or running check finds the controller's inputs \
+                         implausible (check=\"node_leases\": nodes exist but none has a Lease \
+                         in --node-lease-namespace); Unknown marking is held back meanwhile.",
+                    ),
+                    &["check"],
+                )
+                .expect("valid gauge"),
+            ),
+            zone_info: register(
+                r,
+                IntGaugeVec::new(
+                    opts(
+                        OURS,
+                        "zone_info",
+                        "1 for every zone the controller counts: the raw zone key of upstream's \
+                         node_collector_* metrics (region, a NUL byte, zone) next to its \
+                         readable parts, for joins on `zone`.",
+                    ),
+                    &["zone", "region", "zone_name"],
+                )
+                .expect("valid gauge"),
+            ),
+            leader_election_master_status: register(
+                r,
+                GaugeVec::new(
+                    Opts::new(
+                        "leader_election_master_status",
+                        "[ALPHA] Gauge of if the reporting system is master of the relevant \
+                         lease, 0 indicates backup, 1 indicates master. 'name' is the string \
+                         used to identify the lease. Please make sure to group by name.",
+                    ),
+                    &["name"],
+                )
+                .expect("valid gauge"),
+            ),
+            workqueue: WorkQueueMetrics::new(r),
             registry,
         }
     }
@@ -332,7 +452,19 @@ impl Metrics {
     // --- node_collector_* (upstream names) ---
     /// `node_collector_zone_size`, `node_collector_zone_health` (100·(size−unhealthy)/size, 100
     /// when size is 0) and `node_collector_unhealthy_nodes_in_zone` for the raw zone key.
+    ///
+    /// `node_lifecycle_controller_zone_info{zone,region,zone_name}` follows the zone: 1 while
+    /// it has nodes, removed when it vanishes (size 0).
     pub fn set_zone_health(&self, zone_key: &str, size: usize, unhealthy: usize) {
+        let (region, zone_name) = zone_key
+            .split_once(crate::logic::zones::KEY_SEPARATOR)
+            .unwrap_or(("", zone_key));
+        let info = [zone_key, region, zone_name];
+        if size == 0 {
+            let _ = self.zone_info.remove_label_values(&info);
+        } else {
+            self.zone_info.with_label_values(&info).set(1);
+        }
         let health = if size == 0 {
             100.0
         } else {
@@ -378,6 +510,49 @@ impl Metrics {
     /// `node_lifecycle_controller_leader` gauge (1 leader, 0 standby).
     pub fn set_leader(&self, leader: bool) {
         self.leader.set(i64::from(leader));
+    }
+    /// client-go's `leader_election_master_status{name}` (1 leader, 0 standby), `name` being
+    /// the Lease's name, as kube-controller-manager reports it with leader election on.
+    pub fn set_leader_election_status(&self, lease_name: &str, leader: bool) {
+        self.leader_election_master_status
+            .with_label_values(&[lease_name])
+            .set(if leader { 1.0 } else { 0.0 });
+    }
+    /// `node_lifecycle_controller_suspected_misconfiguration{check}` (1 while suspected).
+    pub fn set_suspected_misconfiguration(&self, check: &'static str, suspected: bool) {
+        self.suspected_misconfiguration
+            .with_label_values(&[check])
+            .set(i64::from(suspected));
+    }
+    /// `workqueue_adds_total{name}` += 1 and `workqueue_depth{name}` += 1: an item waits.
+    pub fn queue_added(&self, queue: &'static str) {
+        self.workqueue.adds_total.with_label_values(&[queue]).inc();
+        self.workqueue.depth.with_label_values(&[queue]).inc();
+    }
+    /// `workqueue_depth{name}` −= 1 and `workqueue_queue_duration_seconds{name}` observes how
+    /// long the item waited; `waited` is `None` for an item that left without being worked on.
+    pub fn queue_left(&self, queue: &'static str, waited: Option<f64>) {
+        self.workqueue.depth.with_label_values(&[queue]).dec();
+        if let Some(seconds) = waited {
+            self.workqueue
+                .queue_duration
+                .with_label_values(&[queue])
+                .observe(seconds);
+        }
+    }
+    /// `workqueue_work_duration_seconds{name}`: one attempt at an item.
+    pub fn queue_worked(&self, queue: &'static str, seconds: f64) {
+        self.workqueue
+            .work_duration
+            .with_label_values(&[queue])
+            .observe(seconds);
+    }
+    /// `workqueue_retries_total{name}` += 1.
+    pub fn queue_retry(&self, queue: &'static str) {
+        self.workqueue
+            .retries_total
+            .with_label_values(&[queue])
+            .inc();
     }
     /// `node_lifecycle_controller_writes_total{kind,outcome}`; kind e.g. `node_status`,
     /// `node_taints`, `node_labels`, `pod_status`, `pod_delete`, `pod_evict`, `event`, `lease`;
@@ -686,5 +861,53 @@ mod tests {
             sample(&a.render(), "taint_eviction_controller_pod_deletions_total"),
             Some(1.0)
         );
+    }
+
+    #[test]
+    fn every_zone_has_an_info_series_with_its_readable_parts_until_it_vanishes() {
+        let m = Metrics::new();
+        let key = format!("eu-west{}eu-west-1a", crate::logic::zones::KEY_SEPARATOR);
+        m.set_zone_health(&key, 3, 0);
+        let series = format!(
+            "node_lifecycle_controller_zone_info{{region=\"eu-west\",zone=\"{key}\",zone_name=\"eu-west-1a\"}}"
+        );
+        assert_eq!(sample(&m.render(), &series), Some(1.0), "{}", m.render());
+        m.set_zone_health(&key, 0, 0);
+        assert_eq!(sample(&m.render(), &series), None);
+    }
+
+    #[test]
+    fn the_writer_queues_show_as_client_go_workqueue_metrics() {
+        let m = Metrics::new();
+        m.queue_added("writer_nodes");
+        m.queue_added("writer_nodes");
+        m.queue_left("writer_nodes", Some(0.002));
+        m.queue_worked("writer_nodes", 0.01);
+        m.queue_retry("writer_nodes");
+        let text = m.render();
+        let q = |name: &str| sample(&text, &format!("workqueue_{name}{{name=\"writer_nodes\"}}"));
+        assert_eq!(q("depth"), Some(1.0));
+        assert_eq!(q("adds_total"), Some(2.0));
+        assert_eq!(q("retries_total"), Some(1.0));
+        assert_eq!(q("queue_duration_seconds_count"), Some(1.0));
+        assert_eq!(q("work_duration_seconds_count"), Some(1.0));
+        assert!(text.contains("# HELP workqueue_depth [ALPHA] Current depth of workqueue"));
+    }
+
+    #[test]
+    fn leader_election_status_is_reported_by_lease_name_as_client_go_does() {
+        let m = Metrics::new();
+        m.set_leader_election_status("node-lifecycle-controller", true);
+        let series = "leader_election_master_status{name=\"node-lifecycle-controller\"}";
+        assert_eq!(sample(&m.render(), series), Some(1.0));
+        m.set_leader_election_status("node-lifecycle-controller", false);
+        assert_eq!(sample(&m.render(), series), Some(0.0));
+    }
+
+    #[test]
+    fn process_metrics_are_exposed() {
+        let text = Metrics::new().render();
+        assert!(sample(&text, "process_resident_memory_bytes").is_some_and(|v| v > 0.0));
+        assert!(sample(&text, "process_cpu_seconds_total").is_some());
     }
 }

@@ -649,3 +649,50 @@ events:
         );
     }
 }
+
+/// The healthy-cluster example with a typo in the Lease namespace: no node has a Lease there.
+const HEALTHY_TWO_ZONES: &str = r#"
+duration: 10m
+nodes:
+  - name: a-{0..2}
+    zone: zone-a
+  - name: b-{0..2}
+    zone: zone-b
+pods:
+  - name: web-{0..11}
+    node: a-{0..2}
+"#;
+
+#[test]
+fn a_wrong_lease_namespace_marks_nothing_unknown_and_is_reported_as_a_suspected_misconfiguration() {
+    let tl = timeline_with(
+        HEALTHY_TWO_ZONES,
+        &[("node-lease-namespace", "kube-node-leases")],
+    );
+    assert!(of(&tl, "NodeConditionsUnknown").is_empty());
+    assert!(of(&tl, "PodNotReady").is_empty());
+    assert!(of(&tl, "TaintAdded").is_empty());
+    let disrupted: Vec<&serde_json::Value> = of(&tl, "ZoneState")
+        .into_iter()
+        .filter(|e| e["state"] != "Normal")
+        .collect();
+    assert!(disrupted.is_empty(), "{disrupted:?}");
+    let suspected = of(&tl, "SuspectedMisconfiguration");
+    assert_eq!(suspected.len(), 1, "reported once: {suspected:?}");
+    let detail = suspected[0]["detail"].as_str().unwrap();
+    assert!(detail.contains("none of the 6 nodes"), "{detail}");
+    assert!(detail.contains("\"kube-node-leases\""), "{detail}");
+    // Reported once the condition has lasted a grace period (50 s), at the pass after it.
+    assert!(
+        (50.0..=56.0).contains(&t(suspected[0])),
+        "{}",
+        t(suspected[0])
+    );
+}
+
+#[test]
+fn with_the_right_lease_namespace_a_silent_node_is_still_marked_and_nothing_is_suspected() {
+    let tl = timeline(ONE_ZONE_LOSES_A_NODE);
+    assert_eq!(unknown_at(&tl, "n-2").len(), 1);
+    assert!(of(&tl, "SuspectedMisconfiguration").is_empty());
+}

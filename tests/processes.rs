@@ -216,6 +216,11 @@ nodes:
   - name: n-{0..3}
     zone: z
     heartbeat: {heartbeat}
+  # A kubelet with a Lease, as every current one has: a cluster where no node has a Lease is
+  # taken for a wrong --node-lease-namespace, and nothing is marked Unknown there.
+  - name: n-4
+    zone: z
+    heartbeat: lease
 pods:
   - name: p-{0..3}
     node: n-{0..3}
@@ -447,6 +452,42 @@ fn stalled_watch(resource: &str, heartbeat: &str) {
     assert!(
         restarts >= 1.0,
         "{resource}: the stalled watch was never restarted\n{metrics}"
+    );
+    // What a kube-controller-manager operator graphs is there, and moved: the per-node health
+    // histogram once per node per pass (5 nodes), the writer's queues, leader election.
+    let passes = metric(
+        &metrics,
+        "node_collector_update_all_nodes_health_duration_seconds_count",
+    );
+    let per_node = metric(
+        &metrics,
+        "node_collector_update_node_health_duration_seconds_count",
+    );
+    assert!(
+        passes >= 3.0 && per_node >= 5.0 * (passes - 1.0) && per_node <= 5.0 * (passes + 1.0),
+        "{passes} passes, {per_node} per-node observations\n{metrics}"
+    );
+    let node_writes = metric(&metrics, "workqueue_adds_total{name=\"writer_nodes\"}");
+    assert!(
+        node_writes >= 4.0,
+        "two marks and two taints at least\n{metrics}"
+    );
+    assert_eq!(
+        metric(&metrics, "workqueue_depth{name=\"writer_nodes\"}"),
+        0.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "leader_election_master_status{name=\"node-lifecycle-controller\"}"
+        ),
+        1.0,
+        "{metrics}"
+    );
+    assert!(
+        metric(&metrics, "process_resident_memory_bytes") > 0.0,
+        "{metrics}"
     );
     println!(
         "stall {resource}: n-1 Unknown {unknown1:.3}s tainted {taint1:.3}s; n-3 Unknown \

@@ -71,6 +71,7 @@ impl<C: Cluster> LeaderLoop<C> {
             s.leader_elect_resource_namespace.clone(),
             s.leader_elect_resource_name.clone(),
         );
+        self.metrics.set_leader_election_status(&name, false);
         let mut elector = Elector::new(&self.identity, s.leader_elect_lease_duration);
         let mut last_renew: Option<Timestamp> = None;
         loop {
@@ -167,6 +168,8 @@ impl<C: Cluster> LeaderLoop<C> {
         if (term != 0) != leader {
             info!(identity = %self.identity, leader, "leadership changed");
             self.metrics.set_leader(leader);
+            self.metrics
+                .set_leader_election_status(&self.settings.leader_elect_resource_name, leader);
             let next = if leader {
                 self.terms
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed)

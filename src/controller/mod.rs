@@ -18,6 +18,7 @@ use crate::logic::actions::Action;
 use crate::logic::cached_pod::CachedPod;
 use crate::logic::eviction::TaintManager;
 use crate::logic::monitor::Monitor;
+use crate::logic::sanity::LeaseCheck;
 use crate::logic::view::{self, ClusterView};
 use crate::logic::zones::{self, ZoneState};
 use crate::logic::{taints, time};
@@ -35,7 +36,7 @@ use std::time::Duration;
 use tasks::Tasks;
 use tokio::sync::{mpsc, watch as tokio_watch};
 use tokio::time::Instant;
-use tracing::{Instrument, info, warn};
+use tracing::{Instrument, error, info, warn};
 use watch::{Delivery, Resource, Tagged};
 use writer::Writer;
 
@@ -61,6 +62,10 @@ pub trait Hooks: Send + Sync + 'static {
 
     /// The `--max-unhealthy-fraction` breaker opened or closed.
     fn breaker(&self, _open: bool) {}
+
+    /// A check of the controller's inputs suspects a misconfiguration (`Some`: what it found)
+    /// or no longer does (`None`); `check` names it (`node_leases`).
+    fn suspicion(&self, _check: &'static str, _detail: Option<&str>) {}
 }
 
 /// Hooks that do nothing.
@@ -166,6 +171,7 @@ pub async fn run<C: Cluster>(ctx: Context<C>) -> Result<(), Error> {
         acting: false,
         fresh: true,
         breaker_open: false,
+        lease_check: LeaseCheck::default(),
         leader: leader_rx,
         acting_term: 0,
         read_ahead_until: None,
@@ -234,6 +240,8 @@ struct Control<C: Cluster> {
     /// The staleness guard's last verdict (SPEC Part A item 5).
     fresh: bool,
     breaker_open: bool,
+    /// The "no node has a Lease" check (a wrong `--node-lease-namespace`).
+    lease_check: LeaseCheck,
     leader: tokio_watch::Receiver<u64>,
     /// The leadership term the current acting state belongs to.
     acting_term: u64,
@@ -905,12 +913,43 @@ impl<C: Cluster> Control<C> {
         if !self.acting {
             return;
         }
-        self.fresh = fresh;
         let now = self.clock.now();
+        let leases = self.lease_check.judge(
+            &self.view,
+            now,
+            self.settings.node_monitor_grace_period,
+            &self.settings.node_lease_namespace,
+        );
+        match leases.changed {
+            Some(true) => {
+                let detail = leases.suspected.as_deref().unwrap_or_default();
+                error!("suspected misconfiguration: {detail}");
+                self.metrics
+                    .set_suspected_misconfiguration("node_leases", true);
+                self.hooks.suspicion("node_leases", Some(detail));
+            }
+            Some(false) => {
+                info!("node Leases are seen again: Unknown marking resumes");
+                self.metrics
+                    .set_suspected_misconfiguration("node_leases", false);
+                self.hooks.suspicion("node_leases", None);
+            }
+            None => {}
+        }
+        // No node with a Lease: the heartbeat data is not to be trusted, as with a stale watch.
+        let fresh = fresh && !leases.hold;
+        self.fresh = fresh;
         let started = std::time::Instant::now();
-        let report = self
-            .monitor
-            .monitor_pass(&self.view, now, &self.settings, fresh);
+        let mut last = started;
+        let metrics = &self.metrics;
+        let mut node_done = || {
+            let t = std::time::Instant::now();
+            metrics.observe_node_health_duration((t - last).as_secs_f64());
+            last = t;
+        };
+        let report =
+            self.monitor
+                .monitor_pass_timed(&self.view, now, &self.settings, fresh, &mut node_done);
         self.metrics
             .observe_all_nodes_health_duration(started.elapsed().as_secs_f64());
         for zone in &report.new_zones {

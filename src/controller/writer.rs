@@ -109,6 +109,16 @@ impl Lane {
         }
     }
 
+    /// The lane's `name` in the `workqueue_*` metrics.
+    fn queue_name(self) -> &'static str {
+        match self {
+            Lane::Nodes => "writer_nodes",
+            Lane::Evictions => "writer_evictions",
+            Lane::PodStatus => "writer_pod_status",
+            Lane::Events => "writer_events",
+        }
+    }
+
     /// Whether the other lanes yield to this one (see `Priority`).
     fn is_primary(self) -> bool {
         matches!(self, Lane::Nodes | Lane::Evictions)
@@ -606,6 +616,7 @@ impl<C: Cluster> Inner<C> {
     async fn apply(self: &Arc<Self>, key: &str, term: u64, action: Action) {
         let kind = kind(&action);
         let lane = Lane::of(&action);
+        let mut queued = Queued::new(&self.metrics, lane.queue_name());
         let mut failures = 0u32;
         let mut conflicts = 0u32;
         let mut first = true;
@@ -633,17 +644,23 @@ impl<C: Cluster> Inner<C> {
                     self.metrics.dropped_write(kind, "not_leader");
                     return;
                 }
+                queued.started();
                 // Boxed: an attempt's future (kube's request futures inside) is ~6 KiB, and
                 // unboxed it would be part of every queued object's task from its spawn, while
                 // it waits for a permit: 10 000 RegisteredNode Events at start-up, or a failure
                 // burst's pod marks and Events, held ~70 MiB that way at 10k nodes.
                 let first = std::mem::take(&mut first);
-                Box::pin(self.attempt(&action, first, &mut event_recorded)).await
+                let started = tokio::time::Instant::now();
+                let outcome = Box::pin(self.attempt(&action, first, &mut event_recorded)).await;
+                self.metrics
+                    .queue_worked(queued.name, started.elapsed().as_secs_f64());
+                outcome
             };
             match outcome {
                 Attempt::Done => return,
                 Attempt::Conflict => {
                     self.metrics.write_retry(kind);
+                    self.metrics.queue_retry(queued.name);
                     conflicts += 1;
                     if conflicts > 3 {
                         // Someone keeps changing the object: back off like any other failure.
@@ -669,6 +686,7 @@ impl<C: Cluster> Inner<C> {
                         return;
                     }
                     self.metrics.write_retry(kind);
+                    self.metrics.queue_retry(queued.name);
                     let delay = backoff(failures, key);
                     warn!(object = key, kind, error = %e, retry_in = ?delay, "write failed, will retry");
                     self.back_off(delay).await;
@@ -677,7 +695,44 @@ impl<C: Cluster> Inner<C> {
             }
         }
     }
+}
 
+/// An action in its lane's queue, for the `workqueue_*` metrics: counted in the depth from the
+/// moment the writer takes it up until its first attempt starts (or it is dropped).
+struct Queued<'a> {
+    metrics: &'a Metrics,
+    name: &'static str,
+    since: Option<tokio::time::Instant>,
+}
+
+impl<'a> Queued<'a> {
+    fn new(metrics: &'a Metrics, name: &'static str) -> Self {
+        metrics.queue_added(name);
+        Queued {
+            metrics,
+            name,
+            since: Some(tokio::time::Instant::now()),
+        }
+    }
+
+    /// Its first attempt starts now (later attempts are retries, not queued again).
+    fn started(&mut self) {
+        if let Some(since) = self.since.take() {
+            self.metrics
+                .queue_left(self.name, Some(since.elapsed().as_secs_f64()));
+        }
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        if self.since.is_some() {
+            self.metrics.queue_left(self.name, None);
+        }
+    }
+}
+
+impl<C: Cluster> Inner<C> {
     /// Waits `delay` before a retry, or less when leadership changes meanwhile: the retry then
     /// finds it no longer leads in its term and is dropped at once, instead of holding up the
     /// object's queue (where a new term's actions may wait) for up to the longest backoff.

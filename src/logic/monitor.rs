@@ -288,6 +288,20 @@ impl Monitor {
         settings: &Settings,
         heartbeats_fresh: bool,
     ) -> PassReport {
+        self.monitor_pass_timed(view, now, settings, heartbeats_fresh, &mut || {})
+    }
+
+    /// `monitor_pass`, calling `node_done` as each node's health has been worked out, so that
+    /// the caller can time the pass per node (upstream's per-node health histogram) without
+    /// a clock in here.
+    pub fn monitor_pass_timed(
+        &mut self,
+        view: &ClusterView,
+        now: Timestamp,
+        settings: &Settings,
+        heartbeats_fresh: bool,
+        node_done: &mut dyn FnMut(),
+    ) -> PassReport {
         let mut report = PassReport::default();
         let mut actions = Vec::new();
 
@@ -409,6 +423,7 @@ impl Monitor {
             }
 
             let Some(ready) = current_ready else {
+                node_done();
                 continue;
             };
 
@@ -481,6 +496,7 @@ impl Monitor {
                 }
                 _ => {}
             }
+            node_done();
         }
         drop(health_by_name);
         self.health = health;

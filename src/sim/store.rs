@@ -1735,6 +1735,13 @@ impl Hooks for SimHooks {
         }
     }
 
+    fn suspicion(&self, check: &'static str, detail: Option<&str>) {
+        self.store.record(EntryKind::SuspectedMisconfiguration {
+            check: check.to_string(),
+            detail: detail.unwrap_or_default().to_string(),
+        });
+    }
+
     #[cfg(test)]
     fn watch_stale(&self, resource: &'static str, stale: bool) {
         let t = self.store.elapsed_ms();

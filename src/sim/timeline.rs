@@ -63,6 +63,12 @@ pub enum EntryKind {
         zone: String,
         state: String,
     },
+    /// A check of the controller's inputs began (`detail`: what it found) or stopped
+    /// (`detail` empty) suspecting a misconfiguration.
+    SuspectedMisconfiguration {
+        check: String,
+        detail: String,
+    },
     /// The last entry; its `t` is the duration.
     Summary(Summary),
 }
@@ -93,6 +99,7 @@ impl EntryKind {
             EntryKind::PodEvictionRefused { .. } => "PodEvictionRefused",
             EntryKind::Event { .. } => "Event",
             EntryKind::ZoneState { .. } => "ZoneState",
+            EntryKind::SuspectedMisconfiguration { .. } => "SuspectedMisconfiguration",
             EntryKind::Summary(_) => "Summary",
         }
     }
@@ -211,6 +218,9 @@ fn json_fields(kind: &EntryKind) -> Vec<(String, String)> {
             s("message", message),
         ],
         EntryKind::ZoneState { zone, state } => vec![s("zone", zone), s("state", state)],
+        EntryKind::SuspectedMisconfiguration { check, detail } => {
+            vec![s("check", check), s("detail", detail)]
+        }
         EntryKind::Summary(summary) => {
             let zones: Vec<String> = summary
                 .zones
@@ -309,6 +319,10 @@ fn table_details(kind: &EntryKind) -> String {
             let zone = if zone.is_empty() { "\"\"" } else { zone };
             format!("{zone}  {state}")
         }
+        EntryKind::SuspectedMisconfiguration { check, detail } if detail.is_empty() => {
+            format!("{check}  cleared")
+        }
+        EntryKind::SuspectedMisconfiguration { check, detail } => format!("{check}  {detail}"),
         EntryKind::Summary(_) => String::new(),
     }
 }
