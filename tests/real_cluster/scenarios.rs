@@ -62,6 +62,7 @@ pub const ALL: &[Scenario] = &[
     scenario!(dry_run_writes_nothing),
     scenario!(no_data_lost, may_skip),
     scenario!(a_start_clears_stale_condition_taints),
+    scenario!(a_wrong_lease_namespace_marks_nothing),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -816,6 +817,53 @@ async fn dry_run_writes_nothing(net: u8) {
     assert!(
         log.contains("a-1"),
         "the dry run's log names the silent node"
+    );
+    env.common_checks();
+}
+
+/// `--node-lease-namespace` pointing at a namespace that exists but holds no node's Lease
+/// (kube-system: the chart's own leader Lease is there): the kubelets are alive, only their
+/// Leases are out of sight. Nothing is marked Unknown, no pod NotReady, no taint, although
+/// every Node's status heartbeat is far older than the grace period; the log says why.
+async fn a_wrong_lease_namespace_marks_nothing(net: u8) {
+    let env = deployed(
+        "a_wrong_lease_namespace_marks_nothing",
+        net,
+        1,
+        &["nodeLeaseNamespace=kube-system"],
+    )
+    .await;
+    let fleet = Fleet::start(env.client.clone(), &ZONE_A, false).await;
+    fleet.add_pod("shop", "web", "a-1", json!([])).await;
+    // Two grace periods and more: the suspicion is reported after one.
+    tokio::time::sleep(Duration::from_secs_f64(2.0 * GRACE + PERIOD + 5.0)).await;
+    let writes: Vec<String> = env
+        .controller_requests()
+        .into_iter()
+        .filter(|r| r.is_write())
+        // Node patches of the chart's start (admission's not-ready NoSchedule taint off a
+        // Ready node, beta labels) are not about health; status and pod writes are.
+        .filter(|r| r.what() != "nodes")
+        .filter(|r| matches!(r.resource.as_str(), "nodes" | "pods"))
+        .map(|r| format!("{} {} {}", r.verb, r.what(), r.name))
+        .collect();
+    assert!(writes.is_empty(), "wrote {writes:?}");
+    for node in ["a-0", "a-1", "a-2"] {
+        let n = env.node(node).await;
+        assert_eq!(condition(&n, "Ready").expect("Ready")["status"], "True");
+        assert!(
+            !has_taint(&n, UNREACHABLE, "NoExecute") && !has_taint(&n, UNREACHABLE, "NoSchedule"),
+            "{node} tainted: {:?}",
+            taints(&n)
+        );
+    }
+    let log = std::fs::read_to_string(env.kbox.logs.join(format!("{}.log", env.replicas[0].pod)))
+        .unwrap_or_default();
+    assert!(
+        log.contains("suspected misconfiguration")
+            && log.contains("none of the 3 nodes has a Lease in namespace")
+            && log.contains("kube-system"),
+        "the log says what is wrong:\n{log}"
     );
     env.common_checks();
 }
