@@ -518,6 +518,24 @@ impl Metrics {
             .with_label_values(&[lease_name])
             .set(if leader { 1.0 } else { 0.0 });
     }
+    /// Leadership lost: the gauges only the leader's passes keep up to date are cleared
+    /// (zone gauges and zone info removed; breaker, stale watches, suspicions to 0), so a
+    /// standby does not go on showing the last leader's view.
+    pub fn stood_down(&self) {
+        self.zone_health.reset();
+        self.zone_size.reset();
+        self.unhealthy_nodes_in_zone.reset();
+        self.zone_info.reset();
+        self.breaker_open.set(0);
+        for (gauge, labels) in [
+            (&self.watch_stale, ["nodes", "leases"].as_slice()),
+            (&self.suspected_misconfiguration, ["node_leases"].as_slice()),
+        ] {
+            for label in labels {
+                gauge.with_label_values(&[label]).set(0);
+            }
+        }
+    }
     /// `node_lifecycle_controller_suspected_misconfiguration{check}` (1 while suspected).
     pub fn set_suspected_misconfiguration(&self, check: &'static str, suspected: bool) {
         self.suspected_misconfiguration
@@ -909,5 +927,39 @@ mod tests {
         let text = Metrics::new().render();
         assert!(sample(&text, "process_resident_memory_bytes").is_some_and(|v| v > 0.0));
         assert!(sample(&text, "process_cpu_seconds_total").is_some());
+    }
+
+    #[test]
+    fn a_replica_that_stands_down_stops_showing_the_leaders_view() {
+        let m = Metrics::new();
+        m.set_zone_health("z", 4, 3);
+        m.set_breaker_open(true);
+        m.set_watch_stale("leases", true);
+        m.set_suspected_misconfiguration("node_leases", true);
+        m.stood_down();
+        let text = m.render();
+        assert_eq!(
+            sample(&text, "node_collector_zone_size{zone=\"z\"}"),
+            None,
+            "{text}"
+        );
+        assert_eq!(
+            sample(&text, "node_lifecycle_controller_breaker_open"),
+            Some(0.0)
+        );
+        assert_eq!(
+            sample(
+                &text,
+                "node_lifecycle_controller_watch_stale{resource=\"leases\"}"
+            ),
+            Some(0.0)
+        );
+        assert_eq!(
+            sample(
+                &text,
+                "node_lifecycle_controller_suspected_misconfiguration{check=\"node_leases\"}"
+            ),
+            Some(0.0)
+        );
     }
 }

@@ -166,6 +166,7 @@ pub async fn run<C: Cluster>(ctx: Context<C>) -> Result<(), Error> {
         buffers: Buffers::default(),
         synced: [false; 3],
         relisting: [true; 3],
+        stale: [false; 3],
         last_delivery: [None; 3],
         last_check: [None; 3],
         acting: false,
@@ -231,6 +232,8 @@ struct Control<C: Cluster> {
     synced: [bool; 3],
     /// A (re)started watch whose first full list has not arrived yet: its data is not fresh.
     relisting: [bool; 3],
+    /// Whether the staleness guard flagged each watch stale (until it is found fresh or re-lists).
+    stale: [bool; 3],
     /// When each watch last delivered an object event.
     last_delivery: [Option<Timestamp>; 3],
     /// When the staleness guard last read each resource afresh.
@@ -482,6 +485,20 @@ impl<C: Cluster> Control<C> {
             // dropped by the writer meanwhile, is void. Observations are kept.
             warn!("lost leadership: stopped acting");
             self.acting = false;
+            // A standby judges nothing: what the leader's passes reported is not its to show
+            // (alerts take the maximum over replicas).
+            self.metrics.stood_down();
+            for r in [Resource::Nodes, Resource::Leases] {
+                self.clear_stale(r);
+            }
+            if self.breaker_open {
+                self.hooks.breaker(false);
+                self.breaker_open = false;
+            }
+            if self.lease_check.reported() {
+                self.hooks.suspicion("node_leases", None);
+            }
+            self.lease_check = LeaseCheck::default();
             self.writer.forget_read_ahead();
             self.drop_fresh_reads();
             *next_monitor = None;
@@ -638,8 +655,7 @@ impl<C: Cluster> Control<C> {
                 for node in listed {
                     self.node_applied(node, now, true);
                 }
-                self.synced[idx(Resource::Nodes)] = true;
-                self.relisting[idx(Resource::Nodes)] = false;
+                self.relisted(Resource::Nodes);
                 self.reconcile_all();
             }
             Event::Apply(node) => self.node_applied(node, now, false),
@@ -648,6 +664,24 @@ impl<C: Cluster> Control<C> {
                     self.node_deleted(name);
                 }
             }
+        }
+    }
+
+    /// A (re-)list of `r` is complete: its cache is as fresh as the server's, whatever the
+    /// staleness guard said of the watch before. Without this, a restarted watch that is busy
+    /// again (Lease renewals) is never quiet long enough to be checked, and its stale flag
+    /// would stay up for good.
+    fn relisted(&mut self, r: Resource) {
+        self.synced[idx(r)] = true;
+        self.relisting[idx(r)] = false;
+        self.clear_stale(r);
+    }
+
+    /// Takes down the stale flag of `r`'s watch, if it is up.
+    fn clear_stale(&mut self, r: Resource) {
+        if std::mem::take(&mut self.stale[idx(r)]) {
+            self.metrics.set_watch_stale(r.name(), false);
+            self.hooks.watch_stale(r.name(), false);
         }
     }
 
@@ -702,8 +736,7 @@ impl<C: Cluster> Control<C> {
                 for lease in listed {
                     self.lease_applied(lease, now);
                 }
-                self.synced[idx(Resource::Leases)] = true;
-                self.relisting[idx(Resource::Leases)] = false;
+                self.relisted(Resource::Leases);
             }
             Event::Apply(lease) => self.lease_applied(lease, now),
             Event::Delete(lease) => {
@@ -870,6 +903,7 @@ impl<C: Cluster> Control<C> {
             };
             match moved {
                 Ok(false) => {
+                    self.stale[i] = false;
                     self.metrics.set_watch_stale(r.name(), false);
                     self.hooks.watch_stale(r.name(), false);
                 }
@@ -878,6 +912,7 @@ impl<C: Cluster> Control<C> {
                         resource = r.name(),
                         "watch is stale: the API server has moved on; restarting it and holding back"
                     );
+                    self.stale[i] = true;
                     self.metrics.set_watch_stale(r.name(), true);
                     self.hooks.watch_stale(r.name(), true);
                     self.metrics.watch_restarted(r.name());
@@ -887,6 +922,7 @@ impl<C: Cluster> Control<C> {
                 }
                 Err(e) => {
                     warn!(resource = r.name(), error = %e, "cannot confirm the watch is fresh: holding back");
+                    self.stale[i] = true;
                     self.metrics.set_watch_stale(r.name(), true);
                     self.hooks.watch_stale(r.name(), true);
                     self.last_check[i] = None;

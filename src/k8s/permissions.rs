@@ -115,7 +115,23 @@ pub fn required(
             Some(node_lease_namespace),
             "node heartbeats",
         ),
+        p(
+            "get",
+            "coordination.k8s.io",
+            "leases",
+            None,
+            Some(node_lease_namespace),
+            "fresh read of a node's Lease before marking it Unknown",
+        ),
         p("create", "events.k8s.io", "events", None, None, "Events"),
+        p(
+            "patch",
+            "events.k8s.io",
+            "events",
+            None,
+            None,
+            "repeated Events",
+        ),
     ];
     if evict {
         all.push(p(

@@ -47,6 +47,11 @@ pub fn some_node_has_a_lease(view: &ClusterView) -> bool {
 }
 
 impl LeaseCheck {
+    /// Whether a suspicion is reported and not yet over.
+    pub fn reported(&self) -> bool {
+        self.reported
+    }
+
     /// Judges the cached view at `now`; `namespace` names `--node-lease-namespace` in the message.
     pub fn judge(
         &mut self,
