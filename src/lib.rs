@@ -28,6 +28,7 @@ pub mod cluster;
 pub mod config;
 pub mod controller;
 pub mod k8s;
+pub mod logging;
 pub mod logic;
 pub mod metrics;
 pub mod settings;

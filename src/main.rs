@@ -47,15 +47,7 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(level: &str, format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
+    node_lifecycle_controller::logging::init(level, format == LogFormat::Json);
 }
 
 fn simulate(args: SimulateArgs) -> ExitCode {

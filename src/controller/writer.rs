@@ -62,6 +62,9 @@ const READ_AHEAD_WIDTH: usize = 16;
 /// nodes by hand) could not be read in time anyway, and would hold thousands of whole pods.
 const READ_AHEAD_MAX: usize = 1000;
 
+/// Dry-run decisions remembered as logged; past this many the memory starts afresh.
+const DRY_RUN_REMEMBERED: usize = 50_000;
+
 /// First retry delay; doubles up to `MAX_BACKOFF`.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -415,6 +418,8 @@ struct Inner<C: Cluster> {
     /// Pods read ahead of their eviction (`Writer::read_ahead`), by `namespace/name`, with
     /// when they were read.
     read_ahead: Mutex<HashMap<String, (Pod, tokio::time::Instant)>>,
+    /// The dry run's decisions already logged.
+    dry_run_said: Mutex<std::collections::HashSet<String>>,
 }
 
 impl<C: Cluster> Writer<C> {
@@ -441,6 +446,7 @@ impl<C: Cluster> Writer<C> {
                 priority: Priority::new(),
                 reads: Mutex::new(Reads::default()),
                 read_ahead: Mutex::new(HashMap::new()),
+                dry_run_said: Mutex::new(Default::default()),
             }),
         }
     }
@@ -527,7 +533,7 @@ impl<C: Cluster> Inner<C> {
     fn submit_one(self: &Arc<Self>, action: Action) {
         let term = *self.leader.borrow();
         let dropped = if self.dry_run {
-            info!(kind = kind(&action), action = ?action, "dry-run: not writing");
+            self.say_dry_run(&action);
             Some("dry_run")
         } else if term == 0 {
             debug!(kind = kind(&action), "not the leader: dropping write");
@@ -556,6 +562,24 @@ impl<C: Cluster> Inner<C> {
         let span = tracing::info_span!("writer", object = %key);
         self.tasks
             .spawn(async move { inner.work(key).await }.instrument(span));
+    }
+
+    /// Logs what a dry run would do, once per decision: with nothing written, the passes
+    /// decide the same again and again (a taint every few seconds, until it would be seen).
+    /// Events, one per node at start, only at debug level.
+    fn say_dry_run(&self, action: &Action) {
+        let line = action.describe();
+        if matches!(action, Action::Event(_)) {
+            debug!("dry-run: would {line}");
+            return;
+        }
+        let mut said = self.dry_run_said.lock().unwrap_or_else(|p| p.into_inner());
+        if said.len() >= DRY_RUN_REMEMBERED {
+            said.clear();
+        }
+        if said.insert(line.clone()) {
+            info!("dry-run: would {line}");
+        }
     }
 
     /// Applies the actions of one object in order; ends (and unregisters the object) when its
@@ -988,7 +1012,13 @@ impl<C: Cluster> Inner<C> {
         self.metrics.observe_unknown_write_delay(
             crate::logic::time::since(self.clock.now(), now).as_secs_f64(),
         );
-        info!(node = name, conditions = ?changed, "marked node conditions Unknown");
+        info!(
+            node = name,
+            conditions = changed.join(","),
+            reason =
+                "no Lease renewal or Ready heartbeat for longer than --node-monitor-grace-period",
+            "marked node conditions Unknown"
+        );
         Ok(())
     }
 
@@ -1073,8 +1103,13 @@ impl<C: Cluster> Inner<C> {
             .patch_node_taints(name, resource_version(&node.metadata), &list)
             .await;
         self.outcome("node_taints", written)?;
-        info!(node = name, add = ?change.add.iter().map(|t| &t.key).collect::<Vec<_>>(),
-            remove = ?change.remove.iter().map(|t| &t.key).collect::<Vec<_>>(), "changed node taints");
+        info!(
+            node = name,
+            added = change.added(),
+            removed = change.removed(),
+            reason = purpose.reason(),
+            "changed node taints"
+        );
         if let TaintPurpose::ZoneEviction { zone } = purpose {
             self.metrics.inc_zone_evictions(zone);
         }
@@ -1191,6 +1226,12 @@ impl<C: Cluster> Inner<C> {
             self.submit_one(monitor::pod_not_ready_event(namespace, name, uid));
         }
         self.outcome("pod_status", written)?;
+        info!(
+            pod = %format!("{namespace}/{name}"),
+            node,
+            reason = "its node stopped reporting (heartbeats older than the grace period)",
+            "marked pod NotReady"
+        );
         Ok(())
     }
 
@@ -1282,7 +1323,17 @@ impl<C: Cluster> Inner<C> {
         self.outcome(write_kind, result)?;
         self.metrics
             .pod_deleted(crate::logic::time::since(self.clock.now(), started).as_secs_f64());
-        info!(pod = %format!("{namespace}/{name}"), node = node_name, "evicted pod");
+        let (verb, via) = match self.eviction_mode {
+            EvictionMode::Delete => ("deleted pod", "DELETE"),
+            EvictionMode::Evict => ("evicted pod", "the Eviction API"),
+        };
+        info!(
+            pod = %format!("{namespace}/{name}"),
+            node = node_name,
+            via,
+            reason = "it does not tolerate its node's NoExecute taints any longer",
+            "{verb}"
+        );
         Ok(())
     }
 }

@@ -99,6 +99,48 @@ impl TaintChange {
     pub fn is_empty(&self) -> bool {
         self.add.is_empty() && self.remove.is_empty()
     }
+
+    /// The taints added, as `key:Effect` joined by commas (for logs).
+    pub fn added(&self) -> String {
+        let keys: Vec<String> = self
+            .add
+            .iter()
+            .map(|t| format!("{}:{}", t.key, t.effect))
+            .collect();
+        keys.join(",")
+    }
+
+    /// The taints removed, as `key:Effect` joined by commas (for logs).
+    pub fn removed(&self) -> String {
+        let keys: Vec<String> = self
+            .remove
+            .iter()
+            .map(|t| format!("{}:{}", t.key, t.effect))
+            .collect();
+        keys.join(",")
+    }
+}
+
+impl TaintPurpose {
+    /// Why the change is made, in words (for logs).
+    pub fn reason(&self) -> String {
+        match self {
+            TaintPurpose::ZoneEviction { zone } => format!(
+                "the node is not Ready and zone {:?}'s rate limiter let it be tainted",
+                super::zones::display(zone)
+            ),
+            TaintPurpose::Swap => {
+                "the node's Ready status changed between Unknown and False: the NoExecute taint \
+                 follows it, keeping its countdown"
+                    .into()
+            }
+            TaintPurpose::Recovery => {
+                "the node is Ready again, or every zone is down (the control plane is suspect)"
+                    .into()
+            }
+            TaintPurpose::Conditions => "the NoSchedule taints follow the node's conditions".into(),
+        }
+    }
 }
 
 /// Why a taint change is made; decides the metrics it counts in and how failures are retried.
@@ -199,4 +241,64 @@ pub enum Action {
     },
     /// Record a Kubernetes Event.
     Event(EventRecord),
+}
+
+impl Action {
+    /// The decision in one sentence (the dry run's log line).
+    pub fn describe(&self) -> String {
+        match self {
+            Action::MarkNodeUnknown { node, .. } => format!(
+                "mark node {node}'s conditions Unknown: no heartbeat for longer than the grace period"
+            ),
+            Action::ChangeTaints {
+                node,
+                change,
+                purpose,
+            } => {
+                let mut parts = Vec::new();
+                if !change.add.is_empty() {
+                    parts.push(format!("add {}", change.added()));
+                }
+                if !change.remove.is_empty() {
+                    parts.push(format!("remove {}", change.removed()));
+                }
+                format!(
+                    "{} on node {node}: {}",
+                    parts.join(" and "),
+                    purpose.reason()
+                )
+            }
+            Action::SetLabels { node, labels } => {
+                let keys: Vec<&str> = labels.keys().map(String::as_str).collect();
+                format!("set labels {} on node {node}", keys.join(","))
+            }
+            Action::MarkPodsNotReady { node, pods, .. } => format!(
+                "mark {} pod(s) on node {node} NotReady: the node stopped reporting",
+                pods.len()
+            ),
+            Action::MarkPodNotReady {
+                namespace,
+                name,
+                node,
+                ..
+            } => format!("mark pod {namespace}/{name} NotReady: node {node} stopped reporting"),
+            Action::EvictPod {
+                namespace,
+                name,
+                node,
+                ..
+            } => format!(
+                "remove pod {namespace}/{name} from node {node}: it does not tolerate the node's \
+                 NoExecute taints any longer"
+            ),
+            Action::Event(e) => format!(
+                "record a {} Event {} on {}/{}: {}",
+                e.event_type.as_str(),
+                e.reason,
+                e.object.kind,
+                e.object.name,
+                e.message
+            ),
+        }
+    }
 }

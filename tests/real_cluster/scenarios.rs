@@ -262,6 +262,8 @@ impl Env {
         let unchecked: BTreeSet<String> = requests
             .iter()
             .filter(|r| r.resource != "selfsubjectaccessreviews")
+            // Non-resource URLs (GET /version), open to every authenticated user.
+            .filter(|r| !r.resource.is_empty())
             .filter(|r| {
                 !checked.iter().any(|p| {
                     p.verb == r.verb
