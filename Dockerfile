@@ -46,8 +46,9 @@ LABEL org.opencontainers.image.title="node-lifecycle-controller" \
 COPY --from=builder /out/node-lifecycle-controller /usr/local/bin/node-lifecycle-controller
 # 65532 is distroless's "nonroot" user; the chart sets the same ids.
 USER 65532:65532
-# The admin endpoint (--admin-address): /metrics, /healthz, /readyz.
-EXPOSE 8080
+# The secure admin port (--secure-address, HTTPS): /metrics behind a reviewed bearer token;
+# /healthz, /readyz, /livez open. The plain one (--admin-address) is off unless set.
+EXPOSE 10257
 # The binary is the entrypoint and `run` the default command, so that the chart's args (which
 # begin with `run`) replace CMD only, and `docker run IMAGE simulate` works too.
 ENTRYPOINT ["/usr/local/bin/node-lifecycle-controller"]

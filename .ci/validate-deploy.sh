@@ -172,6 +172,12 @@ good=(
   "--set nodeMonitorGracePeriod=1m30s --set nodeStartupGracePeriod=2m"
   "--set adminAddress=[::]:9090"
   "--set adminAddress=\$(POD_IP):8080"
+  "--set secureAddress=\$(POD_IP):10257"
+  "--set secureAddress= --set adminAddress=0.0.0.0:8080"
+  "--set tls.secretName=nlc-tls"
+  "--set tlsCertFile=/tls/c.pem --set tlsPrivateKeyFile=/tls/k.pem"
+  "--set networkPolicy.enabled=true"
+  "--set metricsReader.subjects[0].kind=ServiceAccount --set metricsReader.subjects[0].name=prometheus --set metricsReader.subjects[0].namespace=monitoring"
   "--set podDisruptionBudget.maxUnavailable=50%"
   "--set serviceMonitor.enabled=true --set prometheusRule.enabled=true"
   "--set rbac.create=false --set serviceAccount.create=false --set serviceAccount.name=existing"
@@ -191,6 +197,12 @@ bad=(
   "--set leaderElect=yes"
   "--set logFormat=xml"
   "--set adminAddress=localhost"
+  "--set secureAddress=localhost:10257"
+  "--set secureAddress= --set adminAddress="
+  "--set secureAddress=0.0.0.0:8080 --set adminAddress=0.0.0.0:8080"
+  "--set tlsCertFile=/tls/c.pem"
+  "--set secureAddress= --set adminAddress=0.0.0.0:8080 --set tls.secretName=nlc-tls"
+  "--set metricsReader.subjects[0].kind=Robot --set metricsReader.subjects[0].name=x"
   "--set replicaCount=0"
   "--set image.digest=latest"
   "--set nodeMonitorPerod=5s"
@@ -216,7 +228,7 @@ step "the image's command line (Dockerfile ENTRYPOINT/CMD + the pod's command/ar
 cargo build --locked --quiet
 bin=target/debug/node-lifecycle-controller
 "$venv/bin/python" - "$bin" Dockerfile "$work/default.yaml" "$work/all-values.yaml" <<'PY'
-import json, re, subprocess, sys
+import json, os, re, subprocess, sys
 import yaml
 
 binary, dockerfile, default_render, all_render = sys.argv[1:]
@@ -265,7 +277,8 @@ for block in re.split(r"\n(?=\s+--)", help_text):
     if not m or m.group(1) in NOT_VALUES:
         continue
     d = re.search(r"\[default: ([^\]]*)\]", block)
-    defaults[m.group(1)] = d.group(1) if d else None
+    # clap quotes an empty default (`[default: ""]`, e.g. --admin-address: off).
+    defaults[m.group(1)] = (d.group(1) if d.group(1) != '""' else "") if d else None
 
 line = argv(default_render)
 if line[1:2] != ["run"]:
@@ -292,8 +305,18 @@ print(f"{len(defaults)} flags: chart defaults equal the binary's")
 
 # Parsing and validation happen before the kubeconfig is read: exit 1 with that message means
 # the whole command line was accepted (a usage error, such as `run run`, exits 2).
+# The TLS files are read before that too (a missing one is a usage error): the ones the pod
+# would mount are stood in for by a certificate and key made here.
+tls_dir = os.path.dirname(default_render)
+stand_in = {"--tls-cert-file": os.path.join(tls_dir, "tls.crt"),
+            "--tls-private-key-file": os.path.join(tls_dir, "tls.key")}
+subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                "-nodes", "-days", "1", "-subj", "/CN=validate-deploy",
+                "-keyout", stand_in["--tls-private-key-file"], "-out", stand_in["--tls-cert-file"]],
+               capture_output=True, check=True)
 for path in (default_render, all_render):
-    line = argv(path)
+    line = [f"{a.partition('=')[0]}={stand_in[a.partition('=')[0]]}" if a.partition("=")[0] in stand_in else a
+            for a in argv(path)]
     p = subprocess.run(line + ["--kubeconfig=/nonexistent/kubeconfig"], capture_output=True, text=True, timeout=30)
     if p.returncode != 1 or "--kubeconfig=/nonexistent/kubeconfig" not in p.stderr:
         sys.exit(f"the image's command line rendered in {path} fails (exit {p.returncode}): {' '.join(line)}\n{p.stderr}")

@@ -267,7 +267,7 @@ def main():
 
         spawned = time.monotonic()
         run = subprocess.Popen(
-            [a.bin, "run", "--kubeconfig", kubeconfig, "--admin-address", f"127.0.0.1:{admin_port}",
+            [a.bin, "run", "--kubeconfig", kubeconfig, "--admin-address", f"127.0.0.1:{admin_port}", "--secure-address=",
              "--identity", "bench", f"--node-eviction-rate={a.eviction_rate}", "--log-level", "warn",
              *a.run_arg],
             stdout=subprocess.DEVNULL,

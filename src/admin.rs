@@ -1,17 +1,116 @@
-//! The admin HTTP endpoint: `/metrics` (Prometheus text format), `/healthz` and `/readyz`.
+//! The admin endpoints: `/metrics` (Prometheus text format), `/healthz`, `/livez` and `/readyz`,
+//! on up to two servers (hyper, HTTP/1.1):
 //!
-//! A deliberately tiny HTTP/1.1 responder (one request per connection, GET only): the three
-//! endpoints need nothing more, and it keeps a server framework out of the dependency set.
+//! - the secure port (`--secure-address`, on by default), HTTPS as kube-controller-manager's:
+//!   the health endpoints are open to anyone (probes), `/metrics` needs a bearer token that the
+//!   API server authenticates (TokenReview) and authorizes for `get` on the non-resource URL
+//!   `/metrics` (SubjectAccessReview). Both answers are cached for [`REVIEW_TTL`], so that a
+//!   scraper every few seconds costs no API call each time. The certificate is
+//!   `--tls-cert-file`/`--tls-private-key-file`, or one generated in memory at start.
+//! - the plain port (`--admin-address`, off by default): the same endpoints over HTTP, without
+//!   authentication.
+//!
+//! The reviews go through the [`Reviewer`] trait: `k8s::KubeReviewer` asks the API server, the
+//! tests a fake.
 
 use crate::controller::Hooks;
 use crate::logic::zones::ZoneState;
 use crate::metrics::Metrics;
-use std::collections::BTreeSet;
+use futures::future::BoxFuture;
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tracing::{debug, warn};
 
+/// How long an answer of a TokenReview or a SubjectAccessReview is reused (yes or no), as
+/// kube-controller-manager's delegated authentication and authorization cache them (10 s each).
+pub const REVIEW_TTL: Duration = Duration::from_secs(10);
+/// At most this many cached answers of each kind; past it the expired ones are dropped, and if
+/// none is, all (a flood of made-up tokens cannot grow the process without bound).
+const CACHE_CAP: usize = 4096;
+/// How long a client may take to send a request head, or to finish the TLS handshake.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Setting up the admin servers failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// A certificate or key file that cannot be read or holds no usable PEM.
+    #[error("--{flag}={}: {source}", path.display())]
+    Pem {
+        flag: &'static str,
+        path: PathBuf,
+        source: tokio_rustls::rustls::pki_types::pem::Error,
+    },
+    /// The certificate and the key do not make a usable pair.
+    #[error(
+        "--tls-cert-file={} and --tls-private-key-file={}: {source}",
+        cert.display(),
+        key.display()
+    )]
+    KeyPair {
+        cert: PathBuf,
+        key: PathBuf,
+        source: tokio_rustls::rustls::Error,
+    },
+    /// Generating the self-signed certificate failed.
+    #[error("generating a self-signed serving certificate: {0}")]
+    SelfSigned(String),
+    /// A listening address that cannot be bound.
+    #[error("binding --{flag}={addr}: {source}")]
+    Bind {
+        flag: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A TokenReview or SubjectAccessReview that got no answer.
+#[derive(Debug, thiserror::Error)]
+#[error("{review}: {source}")]
+pub struct ReviewError {
+    pub review: &'static str,
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+/// Who a token belongs to, as a TokenReview says (and a SubjectAccessReview is asked about).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct User {
+    pub name: String,
+    pub uid: Option<String>,
+    pub groups: Vec<String>,
+    pub extra: BTreeMap<String, Vec<String>>,
+}
+
+/// The seam to the API server's authentication and authorization.
+pub trait Reviewer: Send + Sync {
+    /// The user of a bearer token; `Ok(None)` when the token is not valid.
+    fn authenticate<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<Option<User>, ReviewError>>;
+    /// Whether `user` may `verb` the non-resource URL `path`.
+    fn authorize<'a>(
+        &'a self,
+        user: &'a User,
+        verb: &'a str,
+        path: &'a str,
+    ) -> BoxFuture<'a, Result<bool, ReviewError>>;
+}
 /// What `/readyz` reports, kept up to date through the controller's hooks.
 #[derive(Default)]
 pub struct Readiness {
@@ -112,97 +211,448 @@ impl Hooks for Readiness {
     }
 }
 
-/// The response for a request path: (status line, content type, body).
-pub fn respond(
-    path: &str,
-    metrics: &Metrics,
-    readiness: &Readiness,
-) -> (&'static str, &'static str, String) {
-    match path {
-        "/metrics" => ("200 OK", "text/plain; version=0.0.4", metrics.render()),
-        "/healthz" => ("200 OK", "text/plain", "ok\n".to_string()),
-        "/readyz" => {
-            let (ready, body) = readiness.report();
-            (
-                if ready {
-                    "200 OK"
-                } else {
-                    "503 Service Unavailable"
-                },
-                "text/plain",
-                body,
-            )
+/// What one request gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+impl Reply {
+    fn text(status: StatusCode, body: impl Into<String>) -> Reply {
+        Reply {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            body: body.into(),
         }
-        _ => ("404 Not Found", "text/plain", "not found\n".to_string()),
     }
 }
 
-/// Serves until the listener fails.
-pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, readiness: Arc<Readiness>) {
+/// The endpoints' content, whoever asks: (status, content type, body) for a path.
+pub fn respond(path: &str, metrics: &Metrics, readiness: &Readiness) -> Reply {
+    match path {
+        "/metrics" => Reply {
+            status: StatusCode::OK,
+            content_type: "text/plain; version=0.0.4",
+            body: metrics.render(),
+        },
+        "/healthz" | "/livez" => Reply::text(StatusCode::OK, "ok\n"),
+        "/readyz" => {
+            let (ready, body) = readiness.report();
+            let status = if ready {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            Reply::text(status, body)
+        }
+        _ => Reply::text(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+/// What the secure port decided about a request for `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Access {
+    Allowed,
+    /// No bearer token, or one the API server does not accept (or could not be asked about).
+    Unauthenticated,
+    Forbidden(String),
+    /// The SubjectAccessReview failed.
+    Unknown,
+}
+
+struct Cached<T> {
+    until: Instant,
+    value: T,
+}
+
+/// A small map of answers that expire.
+struct TtlCache<K, V> {
+    entries: Mutex<HashMap<K, Cached<V>>>,
+}
+
+impl<K: std::hash::Hash + Eq, V: Clone> TtlCache<K, V> {
+    fn new() -> Self {
+        TtlCache {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, key: &K) -> Option<V> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(key)
+            .filter(|c| c.until > Instant::now())
+            .map(|c| c.value.clone())
+    }
+
+    fn put(&self, key: K, value: V, ttl: Duration) {
+        let now = Instant::now();
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= CACHE_CAP {
+            entries.retain(|_, c| c.until > now);
+            if entries.len() >= CACHE_CAP {
+                entries.clear();
+            }
+        }
+        entries.insert(
+            key,
+            Cached {
+                until: now + ttl,
+                value,
+            },
+        );
+    }
+}
+
+/// Delegated authentication and authorization of the secure port's `/metrics`, with caches.
+pub struct Gate {
+    reviewer: Arc<dyn Reviewer>,
+    ttl: Duration,
+    /// Token → its user (`None`: not a valid token).
+    users: TtlCache<String, Option<User>>,
+    /// (user, verb, path) → allowed.
+    decisions: TtlCache<(User, &'static str, &'static str), bool>,
+}
+
+impl Gate {
+    pub fn new(reviewer: Arc<dyn Reviewer>) -> Gate {
+        Gate::with_ttl(reviewer, REVIEW_TTL)
+    }
+
+    pub fn with_ttl(reviewer: Arc<dyn Reviewer>, ttl: Duration) -> Gate {
+        Gate {
+            reviewer,
+            ttl,
+            users: TtlCache::new(),
+            decisions: TtlCache::new(),
+        }
+    }
+
+    /// May the bearer of this `Authorization` header `get` `path`?
+    async fn check(&self, authorization: Option<&str>, path: &'static str) -> Access {
+        let Some(token) = authorization.and_then(bearer_token) else {
+            return Access::Unauthenticated;
+        };
+        let user = match self.users.get(&token.to_string()) {
+            Some(user) => user,
+            None => match self.reviewer.authenticate(token).await {
+                Ok(user) => {
+                    self.users.put(token.to_string(), user.clone(), self.ttl);
+                    user
+                }
+                Err(e) => {
+                    // As the API server does: an authenticator that fails is a 401 (not cached).
+                    warn!(error = %e, "cannot authenticate a /metrics request");
+                    return Access::Unauthenticated;
+                }
+            },
+        };
+        let Some(user) = user else {
+            return Access::Unauthenticated;
+        };
+        let key = (user, "get", path);
+        let allowed = match self.decisions.get(&key) {
+            Some(allowed) => allowed,
+            None => match self.reviewer.authorize(&key.0, "get", path).await {
+                Ok(allowed) => {
+                    self.decisions.put(key.clone(), allowed, self.ttl);
+                    allowed
+                }
+                Err(e) => {
+                    warn!(error = %e, user = %key.0.name, "cannot authorize a /metrics request");
+                    return Access::Unknown;
+                }
+            },
+        };
+        if allowed {
+            Access::Allowed
+        } else {
+            Access::Forbidden(key.0.name)
+        }
+    }
+}
+
+/// The token of `Authorization: Bearer <token>` (the scheme in any case, as the API server).
+fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// The admin endpoints, shared by both servers.
+pub struct Admin {
+    pub metrics: Arc<Metrics>,
+    pub readiness: Arc<Readiness>,
+}
+
+impl Admin {
+    /// The answer to `method path`; with a `gate` (the secure port), `/metrics` needs the
+    /// bearer token in `authorization` to be allowed.
+    pub async fn answer(
+        &self,
+        gate: Option<&Gate>,
+        method: &Method,
+        path: &str,
+        authorization: Option<&str>,
+    ) -> Reply {
+        if method != Method::GET {
+            return Reply::text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n");
+        }
+        if path == "/metrics"
+            && let Some(gate) = gate
+        {
+            match gate.check(authorization, "/metrics").await {
+                Access::Allowed => {}
+                Access::Unauthenticated => {
+                    return Reply::text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+                }
+                Access::Forbidden(user) => {
+                    return Reply::text(
+                        StatusCode::FORBIDDEN,
+                        format!("forbidden: User {user:?} cannot get path \"/metrics\"\n"),
+                    );
+                }
+                Access::Unknown => {
+                    return Reply::text(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "the authorization check failed\n",
+                    );
+                }
+            }
+        }
+        respond(path, &self.metrics, &self.readiness)
+    }
+
+    async fn handle(
+        self: Arc<Self>,
+        gate: Option<Arc<Gate>>,
+        request: Request<Incoming>,
+    ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+        let authorization = request
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let path = request.uri().path();
+        debug!(method = %request.method(), path, "admin request");
+        let reply = self
+            .answer(gate.as_deref(), request.method(), path, authorization)
+            .await;
+        let mut response = Response::new(Full::new(Bytes::from(reply.body)));
+        *response.status_mut() = reply.status;
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(reply.content_type));
+        if reply.status == StatusCode::UNAUTHORIZED {
+            headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        Ok(response)
+    }
+}
+
+/// Binds `addr` for the server of `--flag`.
+pub async fn bind(flag: &'static str, addr: SocketAddr) -> Result<TcpListener, AdminError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| AdminError::Bind { flag, addr, source })
+}
+
+async fn serve_connection<S>(io: S, admin: Arc<Admin>, gate: Option<Arc<Gate>>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service =
+        hyper::service::service_fn(move |request| admin.clone().handle(gate.clone(), request));
+    let served = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(CLIENT_TIMEOUT)
+        .serve_connection(TokioIo::new(io), service)
+        .await;
+    if let Err(e) = served {
+        debug!(error = %e, "admin connection ended with an error");
+    }
+}
+
+/// Serves plain HTTP (`--admin-address`) until the listener fails.
+pub async fn serve_plain(listener: TcpListener, admin: Arc<Admin>) {
     loop {
-        let (mut socket, peer) = match listener.accept().await {
+        let (socket, _) = match listener.accept().await {
             Ok(c) => c,
             Err(e) => {
                 warn!(error = %e, "admin listener failed");
                 return;
             }
         };
-        let metrics = metrics.clone();
-        let readiness = readiness.clone();
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 4096];
-            let mut len = 0;
-            // Read until the end of the request head (or the buffer is full).
-            while len < buf.len() {
-                match socket.read(&mut buf[len..]).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => len += n,
-                }
-                if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
-                    break;
-                }
+        tokio::spawn(serve_connection(socket, admin.clone(), None));
+    }
+}
+
+/// Serves HTTPS (`--secure-address`) until the listener fails.
+pub async fn serve_secure(listener: TcpListener, tls: &Tls, admin: Arc<Admin>, gate: Arc<Gate>) {
+    let acceptor = TlsAcceptor::from(tls.config.clone());
+    loop {
+        let (socket, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(error = %e, "secure listener failed");
+                return;
             }
-            let head = String::from_utf8_lossy(&buf[..len]);
-            let mut words = head.split_whitespace();
-            let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-            let path = path.split('?').next().unwrap_or("");
-            debug!(%peer, method, path, "admin request");
-            let (status, content_type, body) = if method == "GET" {
-                respond(path, &metrics, &readiness)
-            } else {
-                (
-                    "405 Method Not Allowed",
-                    "text/plain",
-                    "only GET\n".to_string(),
-                )
-            };
-            let response = format!(
-                "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = socket.write_all(response.as_bytes()).await;
-            let _ = socket.shutdown().await;
+        };
+        let (acceptor, admin, gate) = (acceptor.clone(), admin.clone(), gate.clone());
+        tokio::spawn(async move {
+            match tokio::time::timeout(CLIENT_TIMEOUT, acceptor.accept(socket)).await {
+                Ok(Ok(stream)) => serve_connection(stream, admin, Some(gate)).await,
+                Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => debug!(%peer, "TLS handshake timed out"),
+            }
         });
     }
+}
+
+/// The secure port's TLS configuration.
+pub struct Tls {
+    pub config: Arc<ServerConfig>,
+    /// The leaf certificate served.
+    pub certificate: CertificateDer<'static>,
+    /// Whether it was generated at start (no `--tls-cert-file`).
+    pub self_signed: bool,
+}
+
+/// The TLS configuration of the secure port: the certificate and key files, or without them a
+/// self-signed certificate for `localhost` and `hosts` (IP addresses or DNS names) made now.
+pub fn load_tls(files: Option<(&Path, &Path)>, hosts: &[String]) -> Result<Tls, AdminError> {
+    let (chain, key, self_signed) = match files {
+        Some((cert, key)) => {
+            fn pem(
+                flag: &'static str,
+                path: &Path,
+            ) -> impl FnOnce(tokio_rustls::rustls::pki_types::pem::Error) -> AdminError
+            {
+                let path = path.to_path_buf();
+                move |source| AdminError::Pem { flag, path, source }
+            }
+            let chain = CertificateDer::pem_file_iter(cert)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(pem("tls-cert-file", cert))?;
+            if chain.is_empty() {
+                return Err(pem("tls-cert-file", cert)(
+                    tokio_rustls::rustls::pki_types::pem::Error::NoItemsFound,
+                ));
+            }
+            let private =
+                PrivateKeyDer::from_pem_file(key).map_err(pem("tls-private-key-file", key))?;
+            (chain, private, false)
+        }
+        None => {
+            let mut names = vec!["localhost".to_string()];
+            names.extend(hosts.iter().filter(|h| !h.is_empty()).cloned());
+            names.dedup();
+            let generated = rcgen::generate_simple_self_signed(names)
+                .map_err(|e| AdminError::SelfSigned(e.to_string()))?;
+            let key = PrivatePkcs8KeyDer::from(generated.signing_key.serialize_der());
+            (vec![generated.cert.der().clone()], key.into(), true)
+        }
+    };
+    let certificate = chain[0].clone();
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key))
+        .map_err(|source| match files {
+            Some((cert, key)) => AdminError::KeyPair {
+                cert: cert.to_path_buf(),
+                key: key.to_path_buf(),
+                source,
+            },
+            None => AdminError::SelfSigned(source.to_string()),
+        })?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Tls {
+        config: Arc::new(config),
+        certificate,
+        self_signed,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls::client::danger::{
+        HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
+    };
+    use tokio_rustls::rustls::pki_types::{ServerName, UnixTime};
+    use tokio_rustls::rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+
+    /// Tokens "reader" (allowed /metrics) and "nobody" (authenticated, not allowed); any other
+    /// token is not valid. Counts the reviews it is asked for.
+    #[derive(Default)]
+    struct FakeReviewer {
+        authentications: AtomicUsize,
+        authorizations: AtomicUsize,
+    }
+
+    impl Reviewer for FakeReviewer {
+        fn authenticate<'a>(
+            &'a self,
+            token: &'a str,
+        ) -> BoxFuture<'a, Result<Option<User>, ReviewError>> {
+            self.authentications.fetch_add(1, Ordering::SeqCst);
+            let user = matches!(token, "reader" | "nobody").then(|| User {
+                name: format!("system:serviceaccount:monitoring:{token}"),
+                groups: vec!["system:serviceaccounts".into()],
+                ..User::default()
+            });
+            Box::pin(async move { Ok(user) })
+        }
+
+        fn authorize<'a>(
+            &'a self,
+            user: &'a User,
+            verb: &'a str,
+            path: &'a str,
+        ) -> BoxFuture<'a, Result<bool, ReviewError>> {
+            self.authorizations.fetch_add(1, Ordering::SeqCst);
+            let allowed = user.name.ends_with(":reader") && verb == "get" && path == "/metrics";
+            Box::pin(async move { Ok(allowed) })
+        }
+    }
+
+    fn admin() -> Admin {
+        let metrics = Arc::new(Metrics::new());
+        metrics.init_zone_evictions("z");
+        Admin {
+            metrics,
+            readiness: Arc::new(Readiness::default()),
+        }
+    }
+
+    fn gate() -> (Arc<FakeReviewer>, Gate) {
+        let fake = Arc::new(FakeReviewer::default());
+        (fake.clone(), Gate::new(fake))
+    }
+
+    async fn get(admin: &Admin, gate: &Gate, path: &str, token: Option<&str>) -> Reply {
+        let header = token.map(|t| format!("Bearer {t}"));
+        admin
+            .answer(Some(gate), &Method::GET, path, header.as_deref())
+            .await
+    }
 
     #[test]
     fn readyz_is_unavailable_until_the_caches_sync_and_says_why() {
         let r = Readiness::default();
         let m = Metrics::new();
-        let (status, _, body) = respond("/readyz", &m, &r);
-        assert_eq!(status, "503 Service Unavailable");
-        assert!(body.contains("not synced"));
+        let reply = respond("/readyz", &m, &r);
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(reply.body.contains("not synced"));
         r.readiness(true, false);
         r.watch_stale("leases", true);
-        let (status, _, body) = respond("/readyz", &m, &r);
-        assert_eq!(status, "200 OK");
-        assert!(body.contains("role: standby"));
-        assert!(body.contains("watch leases: stale"));
+        let reply = respond("/readyz", &m, &r);
+        assert_eq!(reply.status, StatusCode::OK);
+        assert!(reply.body.contains("role: standby"));
+        assert!(reply.body.contains("watch leases: stale"));
     }
 
     #[test]
@@ -211,14 +661,14 @@ mod tests {
         let m = Metrics::new();
         r.readiness(true, true);
         r.suspicion("node_leases", Some("none of the 3 nodes has a Lease"));
-        let (status, _, body) = respond("/readyz", &m, &r);
-        assert_eq!(status, "503 Service Unavailable");
+        let Reply { status, body, .. } = respond("/readyz", &m, &r);
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(
             body.contains("suspected misconfiguration (node_leases): none of the 3 nodes"),
             "{body}"
         );
         r.suspicion("node_leases", None);
-        assert_eq!(respond("/readyz", &m, &r).0, "200 OK");
+        assert_eq!(respond("/readyz", &m, &r).status, StatusCode::OK);
     }
 
     #[test]
@@ -227,23 +677,248 @@ mod tests {
         let m = Metrics::new();
         r.readiness(true, true);
         r.unverified(Some("401 Unauthorized".into()));
-        let (status, _, body) = respond("/readyz", &m, &r);
-        assert_eq!(status, "503 Service Unavailable");
+        let Reply { status, body, .. } = respond("/readyz", &m, &r);
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(
             body.contains("not verified at start-up: 401 Unauthorized"),
             "{body}"
         );
         r.unverified(None);
-        assert_eq!(respond("/readyz", &m, &r).0, "200 OK");
+        assert_eq!(respond("/readyz", &m, &r).status, StatusCode::OK);
     }
 
     #[test]
     fn metrics_are_served_in_prometheus_text_format() {
         let m = Metrics::new();
         m.init_zone_evictions("z");
-        let (status, ctype, body) = respond("/metrics", &m, &Readiness::default());
-        assert_eq!(status, "200 OK");
-        assert!(ctype.starts_with("text/plain"));
-        assert!(body.contains("node_collector_evictions_total"));
+        let reply = respond("/metrics", &m, &Readiness::default());
+        assert_eq!(reply.status, StatusCode::OK);
+        assert!(reply.content_type.starts_with("text/plain"));
+        assert!(reply.body.contains("node_collector_evictions_total"));
+    }
+
+    #[tokio::test]
+    async fn metrics_on_the_secure_port_without_a_token_or_with_a_bad_one_are_unauthorized() {
+        let (admin, (fake, gate)) = (admin(), gate());
+        let none = get(&admin, &gate, "/metrics", None).await;
+        assert_eq!(none.status, StatusCode::UNAUTHORIZED);
+        assert!(!none.body.contains("node_collector"));
+        let basic = admin
+            .answer(
+                Some(&gate),
+                &Method::GET,
+                "/metrics",
+                Some("Basic cmVhZGVy"),
+            )
+            .await;
+        assert_eq!(basic.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(fake.authentications.load(Ordering::SeqCst), 0);
+        let bad = get(&admin, &gate, "/metrics", Some("made-up")).await;
+        assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(fake.authentications.load(Ordering::SeqCst), 1);
+        assert_eq!(fake.authorizations.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn metrics_on_the_secure_port_are_forbidden_to_a_user_without_the_grant() {
+        let (admin, (_, gate)) = (admin(), gate());
+        let reply = get(&admin, &gate, "/metrics", Some("nobody")).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN);
+        assert!(
+            reply
+                .body
+                .contains("system:serviceaccount:monitoring:nobody"),
+            "{}",
+            reply.body
+        );
+        assert!(!reply.body.contains("node_collector"));
+    }
+
+    #[tokio::test]
+    async fn metrics_on_the_secure_port_are_served_to_a_user_allowed_to_get_them() {
+        let (admin, (_, gate)) = (admin(), gate());
+        let reply = get(&admin, &gate, "/metrics", Some("reader")).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert!(reply.body.contains("node_collector_evictions_total"));
+        // The scheme is case-insensitive, as the API server's.
+        let lower = admin
+            .answer(Some(&gate), &Method::GET, "/metrics", Some("bearer reader"))
+            .await;
+        assert_eq!(lower.status, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn health_endpoints_on_the_secure_port_are_open_without_a_token() {
+        let (admin, (fake, gate)) = (admin(), gate());
+        admin.readiness.readiness(true, true);
+        for path in ["/healthz", "/livez", "/readyz"] {
+            let reply = get(&admin, &gate, path, None).await;
+            assert_eq!(reply.status, StatusCode::OK, "{path}");
+        }
+        assert_eq!(fake.authentications.load(Ordering::SeqCst), 0);
+        let post = admin
+            .answer(Some(&gate), &Method::POST, "/healthz", None)
+            .await;
+        assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED);
+    }
+
+    #[tokio::test]
+    async fn the_plain_port_serves_metrics_without_authentication() {
+        let admin = admin();
+        let reply = admin.answer(None, &Method::GET, "/metrics", None).await;
+        assert_eq!(reply.status, StatusCode::OK);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn review_answers_are_reused_for_ten_seconds_then_asked_again() {
+        let (admin, (fake, gate)) = (admin(), gate());
+        let calls = |f: &FakeReviewer| {
+            (
+                f.authentications.load(Ordering::SeqCst),
+                f.authorizations.load(Ordering::SeqCst),
+            )
+        };
+        for _ in 0..5 {
+            assert_eq!(
+                get(&admin, &gate, "/metrics", Some("reader")).await.status,
+                StatusCode::OK
+            );
+            assert_eq!(
+                get(&admin, &gate, "/metrics", Some("nobody")).await.status,
+                StatusCode::FORBIDDEN
+            );
+            assert_eq!(
+                get(&admin, &gate, "/metrics", Some("made-up")).await.status,
+                StatusCode::UNAUTHORIZED
+            );
+            tokio::time::advance(Duration::from_secs(1)).await;
+        }
+        // Three tokens authenticated once each; two users authorized once each.
+        assert_eq!(calls(&fake), (3, 2));
+        tokio::time::advance(REVIEW_TTL).await;
+        get(&admin, &gate, "/metrics", Some("reader")).await;
+        assert_eq!(calls(&fake), (4, 3));
+    }
+
+    /// Accepts any server certificate (as `curl -k`), checking only the handshake signature.
+    #[derive(Debug)]
+    struct AcceptAny(Arc<tokio_rustls::rustls::crypto::CryptoProvider>);
+
+    impl ServerCertVerifier for AcceptAny {
+        fn verify_server_cert(
+            &self,
+            _: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            _: &[u8],
+            _: UnixTime,
+        ) -> Result<ServerCertVerified, tokio_rustls::rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, tokio_rustls::rustls::Error> {
+            tokio_rustls::rustls::crypto::verify_tls12_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, tokio_rustls::rustls::Error> {
+            tokio_rustls::rustls::crypto::verify_tls13_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+
+    /// `GET path` over TLS: (the server's certificate, the whole response).
+    async fn https_get(addr: SocketAddr, path: &str) -> (CertificateDer<'static>, String) {
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+            .with_no_client_auth();
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let name = ServerName::IpAddress(addr.ip().into());
+        let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .unwrap();
+        let certificate = tls.get_ref().1.peer_certificates().unwrap()[0].clone();
+        let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+        tls.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        let _ = tls.read_to_string(&mut response).await;
+        (certificate, response)
+    }
+
+    #[tokio::test]
+    async fn without_certificate_files_the_secure_port_serves_a_self_signed_certificate() {
+        let tls = load_tls(None, &["127.0.0.1".into()]).unwrap();
+        assert!(tls.self_signed);
+        let listener = bind("secure-address", "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (_, gate) = gate();
+        let served = tls.certificate.clone();
+        tokio::spawn(async move {
+            serve_secure(listener, &tls, Arc::new(admin()), Arc::new(gate)).await
+        });
+        let (certificate, health) = https_get(addr, "/healthz").await;
+        assert_eq!(certificate, served);
+        assert!(health.starts_with("HTTP/1.1 200 OK"), "{health}");
+        assert!(health.ends_with("ok\n"), "{health}");
+        let (_, metrics) = https_get(addr, "/metrics").await;
+        assert!(metrics.starts_with("HTTP/1.1 401"), "{metrics}");
+        assert!(
+            metrics
+                .to_ascii_lowercase()
+                .contains("www-authenticate: bearer")
+        );
+    }
+
+    #[test]
+    fn certificate_files_are_served_and_a_missing_one_is_an_error_naming_its_flag() {
+        let dir = std::env::temp_dir().join(format!("nlc-admin-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let generated = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+        std::fs::write(&cert, generated.cert.pem()).unwrap();
+        std::fs::write(&key, generated.signing_key.serialize_pem()).unwrap();
+        let tls = load_tls(Some((&cert, &key)), &[]).unwrap();
+        assert!(!tls.self_signed);
+        assert_eq!(&tls.certificate, generated.cert.der());
+
+        let missing = dir.join("missing.crt");
+        let err = load_tls(Some((&missing, &key)), &[]).err().unwrap();
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!("--tls-cert-file={}", missing.display())),
+            "{text}"
+        );
+        let err = load_tls(Some((&cert, &cert)), &[]).err().unwrap();
+        assert!(
+            err.to_string().starts_with("--tls-private-key-file="),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -21,6 +21,9 @@ const PROCESS_FLAGS: &[&str] = &[
     "kubeconfig",
     "context",
     "admin-address",
+    "secure-address",
+    "tls-cert-file",
+    "tls-private-key-file",
     "log-format",
     "log-level",
     "identity",
@@ -323,9 +326,31 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
 
-    /// Address of the admin HTTP server (/metrics, /healthz, /readyz).
-    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8080")]
-    pub admin_address: SocketAddr,
+    /// Address (host:port) of the plain-HTTP admin server: /metrics, /healthz, /readyz and
+    /// /livez, all without authentication. Empty (the default): not served.
+    #[arg(long, value_name = "ADDR", default_value = "", value_parser = parse_listen_address)]
+    pub admin_address: ListenAddress,
+
+    /// Address (host:port) of the HTTPS server, as kube-controller-manager's secure port:
+    /// /healthz, /readyz and /livez to anyone; /metrics to a bearer token that the API server
+    /// authenticates (TokenReview) and authorizes for `get` on the non-resource URL /metrics
+    /// (SubjectAccessReview). Empty: not served.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "0.0.0.0:10257",
+        value_parser = parse_listen_address
+    )]
+    pub secure_address: ListenAddress,
+
+    /// PEM certificate (chain, leaf first) the secure port serves. Without it and
+    /// --tls-private-key-file, a self-signed certificate is generated in memory at start.
+    #[arg(long, value_name = "PATH", requires = "tls_private_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert-file.
+    #[arg(long, value_name = "PATH", requires = "tls_cert_file")]
+    pub tls_private_key_file: Option<PathBuf>,
 
     /// Log format.
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -353,6 +378,19 @@ pub struct RunArgs {
     /// logs a warning and that watch uses paged lists for the life of the process.
     #[arg(long, value_name = "MODE", value_enum, default_value_t = InitialListArg::Paged)]
     pub initial_list: InitialListArg,
+}
+
+/// A listening address that may be turned off: `--flag=` (empty) means "do not serve".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenAddress(pub Option<SocketAddr>);
+
+fn parse_listen_address(value: &str) -> Result<ListenAddress, String> {
+    if value.trim().is_empty() {
+        return Ok(ListenAddress(None));
+    }
+    value.parse::<SocketAddr>().map(|a| ListenAddress(Some(a))).map_err(|_| {
+        format!("{value:?} is not host:port (an IP address and a port, e.g. 0.0.0.0:10257), nor empty to turn it off")
+    })
 }
 
 /// Output format of `simulate`.
@@ -692,6 +730,7 @@ pub fn settings_from_overrides(overrides: &[(String, String)]) -> Result<Setting
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
         list.iter()
@@ -1001,10 +1040,36 @@ mod tests {
         };
         assert_eq!(run.context.as_deref(), Some("prod"));
         assert_eq!(run.log_format, LogFormat::Json);
+        assert_eq!(run.admin_address, ListenAddress(None));
+        assert_eq!(
+            run.secure_address,
+            ListenAddress(Some("0.0.0.0:10257".parse::<SocketAddr>().unwrap()))
+        );
+        assert_eq!(run.tls_cert_file, None);
+    }
+
+    #[test]
+    fn an_empty_address_turns_a_server_off_and_any_other_must_be_host_and_port() {
+        let run = run_args(&["--secure-address=", "--admin-address=127.0.0.1:8080"]).unwrap();
+        assert_eq!(run.secure_address, ListenAddress(None));
         assert_eq!(
             run.admin_address,
-            "0.0.0.0:8080".parse::<SocketAddr>().unwrap()
+            ListenAddress(Some("127.0.0.1:8080".parse().unwrap()))
         );
+        let err = run_args(&["--secure-address=localhost"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("--secure-address"), "{err}");
+    }
+
+    #[test]
+    fn a_certificate_without_its_key_or_a_key_without_its_certificate_is_a_usage_error() {
+        for flag in ["--tls-cert-file=/c.pem", "--tls-private-key-file=/k.pem"] {
+            let err = run_args(&[flag]).unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+            assert_eq!(err.exit_code(), 2);
+        }
+        let both = run_args(&["--tls-cert-file=/c.pem", "--tls-private-key-file=/k.pem"]).unwrap();
+        assert_eq!(both.tls_cert_file.as_deref(), Some(Path::new("/c.pem")));
     }
 
     fn run_args(args: &[&str]) -> Result<RunArgs, clap::Error> {

@@ -3,13 +3,13 @@
 
 use anyhow::Context as _;
 use clap::Parser;
-use node_lifecycle_controller::admin::{self, Readiness};
+use node_lifecycle_controller::admin::{self, Admin, Gate, Readiness};
 use node_lifecycle_controller::clock::SystemClock;
 use node_lifecycle_controller::config::{
     Cli, Command, LogFormat, OutputFormat, RunArgs, SimulateArgs, settings_from_overrides,
 };
 use node_lifecycle_controller::controller::{self, Context};
-use node_lifecycle_controller::k8s::{KubeCluster, permissions};
+use node_lifecycle_controller::k8s::{KubeCluster, KubeReviewer, permissions};
 use node_lifecycle_controller::metrics::Metrics;
 use node_lifecycle_controller::settings::EvictionMode;
 use node_lifecycle_controller::sim::{self, scenario};
@@ -178,6 +178,9 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         kubeconfig,
         context,
         admin_address,
+        secure_address,
+        tls_cert_file,
+        tls_private_key_file,
         log_format,
         log_level,
         identity,
@@ -200,6 +203,33 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         })
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "node-lifecycle-controller".to_string());
+    // The secure port's certificate, before anything else: a file that cannot be used is a
+    // mistake in the command line (exit 2), not a failure of the cluster.
+    let tls = match secure_address.0 {
+        None => None,
+        Some(addr) => {
+            let files = tls_cert_file
+                .as_deref()
+                .zip(tls_private_key_file.as_deref());
+            let mut hosts = vec![identity.clone()];
+            if !addr.ip().is_unspecified() {
+                hosts.push(addr.ip().to_string());
+            }
+            // A self-signed certificate names only what it can (a DNS name or an address).
+            hosts.retain(|h| {
+                !h.is_empty()
+                    && h.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | ':'))
+            });
+            match admin::load_tls(files, &hosts) {
+                Ok(tls) => Some((addr, tls)),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(ExitCode::from(USAGE));
+                }
+            }
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -247,7 +277,12 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             settings.leader_elect_resource_name.as_str(),
         ));
         let evict = settings.eviction_mode == EvictionMode::Evict;
-        let wanted = permissions::required(&settings.node_lease_namespace, leader_lease, evict);
+        let wanted = permissions::required(
+            &settings.node_lease_namespace,
+            leader_lease,
+            evict,
+            tls.is_some(),
+        );
         let readiness = Arc::new(Readiness::default());
         match permissions::missing(&client, &wanted).await {
             Ok(missing) if !missing.is_empty() => {
@@ -292,10 +327,25 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
 
         let metrics = Arc::new(Metrics::new());
-        let listener = tokio::net::TcpListener::bind(admin_address)
-            .await
-            .with_context(|| format!("binding --admin-address={admin_address}"))?;
-        tokio::spawn(admin::serve(listener, metrics.clone(), readiness.clone()));
+        let endpoints = Arc::new(Admin {
+            metrics: metrics.clone(),
+            readiness: readiness.clone(),
+        });
+        if let Some(addr) = admin_address.0 {
+            let listener = admin::bind("admin-address", addr).await?;
+            tracing::info!(%addr, "serving /metrics and health over plain HTTP, without authentication");
+            tokio::spawn(admin::serve_plain(listener, endpoints.clone()));
+        }
+        if let Some((addr, tls)) = tls {
+            let listener = admin::bind("secure-address", addr).await?;
+            let gate = Arc::new(Gate::new(Arc::new(KubeReviewer::new(client.clone()))));
+            tracing::info!(
+                %addr,
+                self_signed_certificate = tls.self_signed,
+                "serving HTTPS: health to anyone, /metrics to tokens allowed to get it"
+            );
+            tokio::spawn(async move { admin::serve_secure(listener, &tls, endpoints, gate).await });
+        }
 
         let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {

@@ -141,3 +141,37 @@ fn run_rejects_invalid_flags_before_touching_any_cluster() {
         stderr(&out)
     );
 }
+
+#[test]
+fn an_unreadable_tls_certificate_exits_2_naming_the_flag_before_touching_any_cluster() {
+    let out = bin()
+        .args([
+            "run",
+            "--tls-cert-file=/nonexistent/tls.crt",
+            "--tls-private-key-file=/nonexistent/tls.key",
+            "--kubeconfig=/nonexistent",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--tls-cert-file=/nonexistent/tls.crt"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("kubeconfig"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_tls_certificate_without_its_key_is_a_usage_error() {
+    let out = bin()
+        .args(["run", "--tls-cert-file=/etc/hostname"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--tls-private-key-file"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -129,6 +129,8 @@ fn run_flags() -> Vec<String> {
         format!("--leader-elect-renew-deadline={}", dur(2.0)),
         format!("--leader-elect-retry-period={}", dur(0.5)),
         "--leader-elect-resource-namespace=kube-system".to_string(),
+        // Many replicas on one host: no secure port (the default would be the same 10257).
+        "--secure-address=".to_string(),
     ]
 }
 

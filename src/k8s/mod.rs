@@ -4,8 +4,10 @@ mod error;
 mod kube_cluster;
 pub mod permissions;
 pub mod pod_digest;
+mod review;
 #[cfg(test)]
 mod tests;
 
 pub use error::{api_error, watch_error};
 pub use kube_cluster::KubeCluster;
+pub use review::KubeReviewer;

@@ -52,11 +52,13 @@ impl std::fmt::Display for Permission {
 }
 
 /// Every permission the controller uses with these settings.
-/// `leader`: the leader-election Lease's namespace and name.
+/// `leader`: the leader-election Lease's namespace and name; `secure_serving`: whether the
+/// secure port (`--secure-address`) authenticates and authorizes its scrapers.
 pub fn required(
     node_lease_namespace: &str,
     leader: Option<(&str, &str)>,
     evict: bool,
+    secure_serving: bool,
 ) -> Vec<Permission> {
     let p = |verb, group, resource, subresource, namespace: Option<&str>, why| Permission {
         verb,
@@ -143,6 +145,24 @@ pub fn required(
             "--eviction-mode=evict",
         ));
     }
+    if secure_serving {
+        all.push(p(
+            "create",
+            "authentication.k8s.io",
+            "tokenreviews",
+            None,
+            None,
+            "--secure-address: authenticating /metrics scrapers",
+        ));
+        all.push(p(
+            "create",
+            "authorization.k8s.io",
+            "subjectaccessreviews",
+            None,
+            None,
+            "--secure-address: authorizing /metrics scrapers",
+        ));
+    }
     if let Some((ns, name)) = leader {
         for verb in ["get", "create", "update"] {
             let mut lease = p(
@@ -202,10 +222,10 @@ mod tests {
 
     #[test]
     fn eviction_and_leader_permissions_are_required_only_when_used() {
-        let base = required("kube-node-lease", None, false);
+        let base = required("kube-node-lease", None, false, false);
         assert!(!base.iter().any(|p| p.subresource == Some("eviction")));
         assert!(!base.iter().any(|p| p.why == "leader election"));
-        let full = required("kube-node-lease", Some(("kube-system", "nlc")), true);
+        let full = required("kube-node-lease", Some(("kube-system", "nlc")), true, false);
         assert!(full.iter().any(|p| p.subresource == Some("eviction")));
         assert_eq!(
             full.iter().filter(|p| p.why == "leader election").count(),
@@ -215,7 +235,12 @@ mod tests {
 
     #[test]
     fn the_leader_lease_is_named_for_get_and_update_but_not_for_create() {
-        let all = required("kube-node-lease", Some(("kube-system", "nlc")), false);
+        let all = required(
+            "kube-node-lease",
+            Some(("kube-system", "nlc")),
+            false,
+            false,
+        );
         let named: Vec<(&str, Option<&str>)> = all
             .iter()
             .filter(|p| p.why == "leader election")
@@ -233,18 +258,39 @@ mod tests {
 
     #[test]
     fn a_permission_reads_as_verb_resource_and_scope() {
-        let p = &required("kube-node-lease", None, false)[3];
+        let p = &required("kube-node-lease", None, false, false)[3];
         assert_eq!(
             p.to_string(),
             "patch nodes cluster-wide (taints and beta labels)"
         );
-        let lease = required("kube-node-lease", None, false)
+        let lease = required("kube-node-lease", None, false, false)
             .into_iter()
             .find(|p| p.resource == "leases")
             .unwrap();
         assert_eq!(
             lease.to_string(),
             "list leases.coordination.k8s.io in namespace kube-node-lease (node heartbeats)"
+        );
+    }
+
+    #[test]
+    fn token_and_access_reviews_are_required_only_with_secure_serving() {
+        let reviews = |secure| {
+            required("kube-node-lease", None, false, secure)
+                .into_iter()
+                .filter(|p| p.resource.ends_with("reviews"))
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert!(reviews(false).is_empty());
+        assert_eq!(
+            reviews(true),
+            [
+                "create tokenreviews.authentication.k8s.io cluster-wide (--secure-address: \
+                 authenticating /metrics scrapers)",
+                "create subjectaccessreviews.authorization.k8s.io cluster-wide \
+                 (--secure-address: authorizing /metrics scrapers)"
+            ]
         );
     }
 }

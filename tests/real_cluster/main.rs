@@ -15,6 +15,7 @@ mod deploy;
 mod fleet;
 mod kube_box;
 mod scenarios;
+mod scrape;
 
 use std::process::{Command, ExitCode};
 use std::time::Instant;

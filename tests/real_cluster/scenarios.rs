@@ -9,6 +9,7 @@ use crate::audit::{self, Request};
 use crate::deploy::{self, NAMESPACE, RELEASE, Replica};
 use crate::fleet::{self, Fleet, NOT_READY, UNREACHABLE, tolerate_both};
 use crate::kube_box::KubeBox;
+use crate::scrape;
 use jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, Patch, PatchParams};
 use node_lifecycle_controller::k8s::permissions;
@@ -66,6 +67,7 @@ pub const ALL: &[Scenario] = &[
     scenario!(no_data_lost, may_skip),
     scenario!(a_start_clears_stale_condition_taints),
     scenario!(a_wrong_lease_namespace_marks_nothing),
+    scenario!(metrics_over_https_need_a_token_allowed_to_get_them),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -258,7 +260,8 @@ impl Env {
         );
         // The start-up RBAC check asks for every verb the controller then uses: a grant
         // missing from the chart shows at start, named, not as 403s later.
-        let checked = permissions::required("kube-node-lease", Some((NAMESPACE, RELEASE)), true);
+        let checked =
+            permissions::required("kube-node-lease", Some((NAMESPACE, RELEASE)), true, true);
         let unchecked: BTreeSet<String> = requests
             .iter()
             .filter(|r| r.resource != "selfsubjectaccessreviews")
@@ -1036,6 +1039,116 @@ async fn a_start_clears_stale_condition_taints(net: u8) {
             "30 stale not-ready:NoSchedule taints gone {:.2}s after the controller led",
             since(Timestamp::now(), leading)
         ),
+    );
+    env.common_checks();
+}
+
+/// The chart's default serving: the secure port, with a self-signed certificate. Health is open
+/// to anyone; /metrics answers 401 without a token, 403 to a ServiceAccount without the grant,
+/// and 200 to one bound to the chart's metrics-reader ClusterRole; the reviews behind those
+/// answers are cached (a burst of scrapes costs at most one more of each).
+async fn metrics_over_https_need_a_token_allowed_to_get_them(net: u8) {
+    let name = "metrics_over_https_need_a_token_allowed_to_get_them";
+    let env = deployed(name, net, 1, &[]).await;
+    let _fleet = env.fleet(&ZONE_A, false).await;
+    let addr: std::net::SocketAddr = format!("127.77.{net}.1:10257").parse().expect("addr");
+
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(env.client.clone());
+    let ns = serde_json::from_value(json!({"metadata": {"name": "monitoring"}})).expect("ns");
+    namespaces
+        .create(&Default::default(), &ns)
+        .await
+        .expect("create namespace monitoring");
+    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::namespaced(env.client.clone(), "monitoring");
+    for sa in ["outsider", "scraper"] {
+        let object = serde_json::from_value(json!({"metadata": {"name": sa}})).expect("sa");
+        accounts
+            .create(&Default::default(), &object)
+            .await
+            .expect("create service account");
+    }
+    let bindings: Api<k8s_openapi::api::rbac::v1::ClusterRoleBinding> =
+        Api::all(env.client.clone());
+    let binding = serde_json::from_value(json!({
+        "metadata": {"name": "scraper-metrics-reader"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+            "name": format!("{RELEASE}-metrics-reader")},
+        "subjects": [{"kind": "ServiceAccount", "name": "scraper", "namespace": "monitoring"}],
+    }))
+    .expect("binding");
+    bindings
+        .create(&Default::default(), &binding)
+        .await
+        .expect("bind scraper to the chart's metrics-reader ClusterRole");
+    let token = |sa: &str| {
+        let dir = env.kbox.service_account_dir("monitoring", sa);
+        std::fs::read_to_string(dir.join("token")).expect("token")
+    };
+    let (outsider, scraper) = (token("outsider"), token("scraper"));
+    let scrape = |path: &'static str, token: Option<String>| async move {
+        scrape::https_get(addr, path, token.as_deref())
+            .await
+            .unwrap_or_else(|e| panic!("{name}: GET https://{addr}{path}: {e}"))
+    };
+
+    let (status, body) = scrape("/healthz", None).await;
+    assert_eq!((status, body.as_str()), (200, "ok\n"), "{name}: /healthz");
+    let (status, _) = scrape("/readyz", None).await;
+    assert_eq!(status, 200, "{name}: /readyz of a synced replica");
+    let (status, body) = scrape("/metrics", None).await;
+    assert_eq!(status, 401, "{name}: /metrics without a token: {body}");
+    let (status, body) = scrape("/metrics", Some("not-a-token".into())).await;
+    assert_eq!(status, 401, "{name}: /metrics with a made-up token: {body}");
+    let (status, body) = scrape("/metrics", Some(outsider.clone())).await;
+    assert_eq!(
+        status, 403,
+        "{name}: /metrics for monitoring/outsider: {body}"
+    );
+    assert!(
+        body.contains("system:serviceaccount:monitoring:outsider"),
+        "{body}"
+    );
+    // The zones appear once the leader's first monitor pass has seen the fleet's nodes.
+    wait(
+        name,
+        "node_collector_zone_health for the scraper",
+        30.0,
+        || async {
+            let (status, body) = scrape("/metrics", Some(scraper.clone())).await;
+            assert_eq!(
+                status, 200,
+                "{name}: /metrics for monitoring/scraper: {body}"
+            );
+            body.contains("node_collector_zone_health").then_some(())
+        },
+    )
+    .await;
+
+    let reviews = |resource: &str| {
+        env.controller_requests()
+            .iter()
+            .filter(|r| r.verb == "create" && r.resource == resource)
+            .count()
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = (reviews("tokenreviews"), reviews("subjectaccessreviews"));
+    assert!(
+        before.0 >= 2 && before.1 >= 2,
+        "{name}: reviews asked: {before:?}"
+    );
+    for _ in 0..5 {
+        assert_eq!(scrape("/metrics", Some(scraper.clone())).await.0, 200);
+        assert_eq!(scrape("/metrics", Some(outsider.clone())).await.0, 403);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = (reviews("tokenreviews"), reviews("subjectaccessreviews"));
+    // Within the 10 s cache, at most one expiry per token in the burst.
+    assert!(
+        after.0 - before.0 <= 2 && after.1 - before.1 <= 2,
+        "{name}: ten scrapes asked {} TokenReviews and {} SubjectAccessReviews",
+        after.0 - before.0,
+        after.1 - before.1
     );
     env.common_checks();
 }

@@ -52,6 +52,32 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- splitList ":" .Values.adminAddress | last | int -}}
 {{- end -}}
 
+{{/* The port of --secure-address, likewise. */}}
+{{- define "nlc.securePort" -}}
+{{- splitList ":" .Values.secureAddress | last | int -}}
+{{- end -}}
+
+{{/* Where tls.secretName is mounted. */}}
+{{- define "nlc.tlsDir" -}}/etc/node-lifecycle-controller/tls{{- end -}}
+
+{{/* --tls-cert-file: the value, else the mounted Secret's tls.crt. */}}
+{{- define "nlc.tlsCertFile" -}}
+{{- if .Values.tlsCertFile -}}
+{{- .Values.tlsCertFile -}}
+{{- else if .Values.tls.secretName -}}
+{{- include "nlc.tlsDir" . }}/tls.crt
+{{- end -}}
+{{- end -}}
+
+{{/* --tls-private-key-file: the value, else the mounted Secret's tls.key. */}}
+{{- define "nlc.tlsPrivateKeyFile" -}}
+{{- if .Values.tlsPrivateKeyFile -}}
+{{- .Values.tlsPrivateKeyFile -}}
+{{- else if .Values.tls.secretName -}}
+{{- include "nlc.tlsDir" . }}/tls.key
+{{- end -}}
+{{- end -}}
+
 {{- define "nlc.metricsServiceName" -}}
 {{- printf "%s-metrics" (include "nlc.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
@@ -69,5 +95,28 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "nlc.validate" -}}
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElect) -}}
 {{- fail "replicaCount > 1 needs leaderElect: true (two replicas without leader election would both act)" -}}
+{{- end -}}
+{{- if and (not .Values.secureAddress) (not .Values.adminAddress) -}}
+{{- fail "secureAddress and adminAddress are both empty: the probes need one of them" -}}
+{{- end -}}
+{{- if and .Values.secureAddress .Values.adminAddress (eq (include "nlc.securePort" .) (include "nlc.adminPort" .)) -}}
+{{- fail "secureAddress and adminAddress use the same port" -}}
+{{- end -}}
+{{- if ne (empty .Values.tlsCertFile) (empty .Values.tlsPrivateKeyFile) -}}
+{{- fail "tlsCertFile and tlsPrivateKeyFile go together: set both or neither" -}}
+{{- end -}}
+{{- if and (or .Values.tlsCertFile .Values.tls.secretName) (not .Values.secureAddress) -}}
+{{- fail "tlsCertFile and tls.secretName need secureAddress" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The probes' port and scheme: the secure port when it is on, else the plain one. */}}
+{{- define "nlc.probePort" -}}
+{{- if .Values.secureAddress -}}
+port: https-metrics
+scheme: HTTPS
+{{- else -}}
+port: http-metrics
+scheme: HTTP
 {{- end -}}
 {{- end -}}
