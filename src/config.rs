@@ -532,6 +532,29 @@ fn check_name(flag: &'static str, value: &str) -> Result<(), ConfigError> {
     }
 }
 
+/// A namespace name (an RFC 1123 label): what the API server would refuse, refused at start
+/// rather than as a 404 or 422 on every request.
+fn check_namespace(flag: &'static str, value: &str) -> Result<(), ConfigError> {
+    check_name(flag, value)?;
+    let edges_ok = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let valid = value.len() <= 63
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && edges_ok(value.bytes().next())
+        && edges_ok(value.bytes().last());
+    if valid {
+        Ok(())
+    } else {
+        Err(invalid(
+            flag,
+            value,
+            "must be a namespace name: at most 63 lower-case letters, digits and '-', \
+             starting and ending with a letter or digit",
+        ))
+    }
+}
+
 impl ControllerFlags {
     /// Refuses the flags upstream removed (they are accepted by the parser only for this).
     fn check_removed(&self) -> Result<(), ConfigError> {
@@ -641,11 +664,11 @@ impl ControllerFlags {
             ));
         }
         check_name("leader-elect-resource-name", &leader_elect_resource_name)?;
-        check_name(
+        check_namespace(
             "leader-elect-resource-namespace",
             &leader_elect_resource_namespace,
         )?;
-        check_name("node-lease-namespace", &node_lease_namespace)?;
+        check_namespace("node-lease-namespace", &node_lease_namespace)?;
 
         Ok(Settings {
             node_monitor_period,
@@ -708,7 +731,15 @@ fn parse_overrides(overrides: &[(String, String)]) -> Result<ControllerFlags, Co
     let parsed = OverrideParser::try_parse_from(argv).map_err(|e| {
         let rendered = e.render().to_string();
         let first = rendered.lines().next().unwrap_or_default();
-        ConfigError::Usage(first.strip_prefix("error: ").unwrap_or(first).to_string())
+        let mut message = first.strip_prefix("error: ").unwrap_or(first).to_string();
+        // The allowed values, when clap lists them (an enum flag such as --eviction-mode).
+        if let Some(values) = rendered
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("[possible values: "))
+        {
+            message.push_str(&format!("; allowed: {}", values.trim_end_matches(']')));
+        }
+        ConfigError::Usage(message)
     })?;
     parsed.flags.check_removed()?;
     Ok(parsed.flags)
@@ -985,6 +1016,41 @@ mod tests {
     #[test]
     fn empty_lease_namespace_is_refused() {
         assert!(error_text(&["--node-lease-namespace="]).starts_with("--node-lease-namespace="));
+    }
+
+    #[test]
+    fn a_namespace_the_api_server_would_refuse_is_refused_naming_the_flag_and_value() {
+        for bad in [
+            "Kube-Node-Lease",
+            "kube_node_lease",
+            "-leases",
+            "leases-",
+            &"a".repeat(64),
+        ] {
+            let text = error_text(&[&format!("--node-lease-namespace={bad}")]);
+            assert!(
+                text.starts_with(&format!("--node-lease-namespace={bad}"))
+                    && text.contains("namespace name"),
+                "{text}"
+            );
+        }
+        let text = error_text(&["--leader-elect-resource-namespace=Kube System"]);
+        assert!(
+            text.starts_with("--leader-elect-resource-namespace=Kube System"),
+            "{text}"
+        );
+        assert!(settings(&["--node-lease-namespace=kube-node-lease-2"]).is_ok());
+    }
+
+    #[test]
+    fn an_override_with_a_value_not_allowed_lists_the_allowed_ones() {
+        let e = settings_from_overrides(&pairs(&[("eviction-mode", "drain")]))
+            .expect_err("drain is not a mode")
+            .to_string();
+        assert!(
+            e.contains("'drain'") && e.contains("allowed: delete, evict"),
+            "{e}"
+        );
     }
 
     #[test]

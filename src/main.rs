@@ -39,11 +39,27 @@ fn main() -> ExitCode {
         Command::Run(args) => match run(*Box::new(args)) {
             Ok(code) => code,
             Err(e) => {
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", causes(&e));
                 ExitCode::FAILURE
             }
         },
     }
+}
+
+/// The error and its causes, `: `-separated, leaving out a cause whose text the message
+/// before it already includes (kube's errors repeat their source in their own text).
+fn causes(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
+    text
 }
 
 fn init_logging(level: &str, format: LogFormat) {
@@ -63,12 +79,25 @@ fn simulate(args: SimulateArgs) -> ExitCode {
         no_watch_list,
     } = args;
     init_logging(&log_level, LogFormat::Text);
+    if let Some(addr) = serve.filter(|a| !a.ip().is_loopback()) {
+        eprintln!(
+            "error: --serve={addr}: the simulated API server has no authentication; serve it on \
+             a loopback address (127.0.0.1:PORT or [::1]:PORT)"
+        );
+        return ExitCode::from(USAGE);
+    }
     let (file, text) = match path.as_deref() {
         None => ("<built-in demo>".to_string(), scenario::DEMO.to_string()),
         Some(p) if p.as_os_str() == "-" => {
             let mut text = String::new();
             if let Err(e) = std::io::stdin().read_to_string(&mut text) {
                 eprintln!("error: cannot read the scenario from stdin: {e}");
+                return ExitCode::from(USAGE);
+            }
+            if text.trim().is_empty() {
+                eprintln!(
+                    "error: the scenario on stdin is empty (pipe a scenario file into `simulate -`, or leave out `-` for the built-in demo)"
+                );
                 return ExitCode::from(USAGE);
             }
             ("-".to_string(), text)
@@ -194,6 +223,9 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     };
     init_logging(&log_level, log_format);
+    for warning in settings.warnings() {
+        tracing::warn!("{warning}");
+    }
     let identity = identity
         .or_else(|| std::env::var("HOSTNAME").ok())
         .or_else(|| {

@@ -78,3 +78,92 @@ impl Default for Settings {
         }
     }
 }
+
+/// How often a kubelet renews its Lease by default (a quarter of its 40 s lease duration).
+const KUBELET_LEASE_RENEW: Duration = Duration::from_secs(10);
+
+impl Settings {
+    /// Settings that are allowed but unusual enough to say so at start: each would make the
+    /// controller do something an operator may not expect. Values that can only be mistakes
+    /// are refused by the command line's validation instead.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.node_monitor_grace_period < 2 * KUBELET_LEASE_RENEW {
+            w.push(format!(
+                "--node-monitor-grace-period={} is shorter than two Lease renewals of a default \
+                 kubelet (every 10s): one late renewal marks a healthy node Unknown",
+                humantime::format_duration(self.node_monitor_grace_period)
+            ));
+        }
+        if self.node_lease_namespace != "kube-node-lease" {
+            w.push(format!(
+                "--node-lease-namespace={} is not where kubelets renew their Leases \
+                 (kube-node-lease); if no node has a Lease there, nothing is marked Unknown",
+                self.node_lease_namespace
+            ));
+        }
+        if self.node_eviction_rate == 0.0 {
+            w.push(
+                "--node-eviction-rate=0: no node of a healthy zone is ever tainted NoExecute, \
+                 so no pod leaves a failed node"
+                    .to_string(),
+            );
+        }
+        if self.max_unhealthy_fraction == Some(0.0) {
+            w.push(
+                "--max-unhealthy-fraction=0: the first node that is not Ready pauses all \
+                 NoExecute tainting"
+                    .to_string(),
+            );
+        }
+        if self.unhealthy_zone_threshold == 0.0 {
+            w.push(
+                "--unhealthy-zone-threshold=0: a zone with 3 not-Ready nodes counts as \
+                 disrupted, however large it is"
+                    .to_string(),
+            );
+        }
+        if !self.leader_elect {
+            w.push(
+                "--leader-elect=false: run exactly one replica, and switch off the built-in \
+                 controllers first; two acting at once double every write"
+                    .to_string(),
+            );
+        }
+        w
+    }
+}
+
+#[cfg(test)]
+mod warning_tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_raise_no_warning() {
+        assert!(Settings::default().warnings().is_empty());
+    }
+
+    #[test]
+    fn unusual_settings_are_each_named_in_a_warning() {
+        let s = Settings {
+            node_monitor_grace_period: Duration::from_secs(15),
+            node_lease_namespace: "kube-system".into(),
+            node_eviction_rate: 0.0,
+            max_unhealthy_fraction: Some(0.0),
+            unhealthy_zone_threshold: 0.0,
+            leader_elect: false,
+            ..Settings::default()
+        };
+        let w = s.warnings().join("\n");
+        for flag in [
+            "--node-monitor-grace-period=15s",
+            "--node-lease-namespace=kube-system",
+            "--node-eviction-rate=0",
+            "--max-unhealthy-fraction=0",
+            "--unhealthy-zone-threshold=0",
+            "--leader-elect=false",
+        ] {
+            assert!(w.contains(flag), "{flag} missing in:\n{w}");
+        }
+    }
+}

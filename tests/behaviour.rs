@@ -1,4 +1,4 @@
-//! SPEC behaviour over time, checked on scenarios written for these tests (not the examples):
+//! The controller's rules (upstream's, and docs/differences.md) over time, checked on scenarios written for these tests (not the examples):
 //! each test states a rule and asserts it on the simulator's timeline.
 
 mod common;
@@ -695,4 +695,51 @@ fn with_the_right_lease_namespace_a_silent_node_is_still_marked_and_nothing_is_s
     let tl = timeline(ONE_ZONE_LOSES_A_NODE);
     assert_eq!(unknown_at(&tl, "n-2").len(), 1);
     assert!(of(&tl, "SuspectedMisconfiguration").is_empty());
+}
+
+#[test]
+fn taints_of_other_components_are_never_touched_through_a_failure_and_a_recovery() {
+    // Out-of-service (placed by an operator), the cloud provider's shutdown taint, a readiness
+    // gate's taint and a device plugin's: the node goes silent, is tainted, comes back.
+    let tl = timeline(
+        r#"
+duration: 10m
+nodes:
+  - name: n-{0..3}
+    zone: z
+  - name: n-4
+    zone: z
+    taints:
+      - {key: node.kubernetes.io/out-of-service, value: nodeshutdown, effect: NoSchedule}
+      - {key: node.cloudprovider.kubernetes.io/shutdown, effect: NoSchedule}
+      - {key: readiness.k8s.io/network-ready, effect: NoSchedule}
+      - {key: nvidia.com/gpu-unhealthy, value: "1", effect: PreferNoSchedule}
+events:
+  - {at: 30s, action: stop-heartbeat, nodes: [n-4]}
+  - {at: 4m, action: resume-heartbeat, nodes: [n-4]}
+"#,
+    );
+    assert_eq!(unknown_at(&tl, "n-4").len(), 1);
+    assert_eq!(taint_added(&tl, "n-4", UNREACHABLE_NE).len(), 1);
+    let ours = [
+        "node.kubernetes.io/unreachable",
+        "node.kubernetes.io/not-ready",
+    ];
+    for kind in ["TaintAdded", "TaintRemoved"] {
+        let foreign: Vec<&serde_json::Value> = of(&tl, kind)
+            .into_iter()
+            .filter(|e| {
+                !ours
+                    .iter()
+                    .any(|k| e["taint"].as_str().unwrap().starts_with(k))
+            })
+            .collect();
+        assert!(foreign.is_empty(), "{kind}: {foreign:?}");
+    }
+    // Our taints came off when the kubelet came back.
+    let removed: Vec<&str> = of(&tl, "TaintRemoved")
+        .iter()
+        .map(|e| e["taint"].as_str().unwrap())
+        .collect();
+    assert!(removed.contains(&UNREACHABLE_NE), "{removed:?}");
 }

@@ -77,7 +77,7 @@ fn malformed_scenarios_exit_2_with_the_file_line_and_field() {
             "explode",
         ),
         ("duration: lots\n", "duration"),
-        ("", "duration"),
+        ("", "is empty"),
     ];
     for (yaml, needle) in cases {
         let out = simulate_stdin(yaml, &[]);
@@ -173,5 +173,56 @@ fn a_tls_certificate_without_its_key_is_a_usage_error() {
         stderr(&out).contains("--tls-private-key-file"),
         "{}",
         stderr(&out)
+    );
+}
+
+#[test]
+fn serving_the_simulated_api_beyond_loopback_is_a_usage_error() {
+    let o = bin()
+        .args(["simulate", "--serve", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("--serve=0.0.0.0:0") && err.contains("loopback"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_empty_scenario_on_stdin_says_so() {
+    let o = simulate_stdin("", &[]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("the scenario on stdin is empty"), "{err}");
+}
+
+#[test]
+fn an_event_after_the_scenarios_duration_is_an_error_naming_it() {
+    let o = simulate_stdin(
+        "duration: 1m\nnodes:\n  - name: a\nevents:\n  - {at: 2m, action: stop-heartbeat, nodes: [a]}\n",
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("events[0].at") && err.contains("after the scenario's duration (1m)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unreadable_kubeconfig_is_reported_once() {
+    let o = bin()
+        .args(["run", "--kubeconfig", "/nonexistent/kubeconfig"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    assert!(
+        err.contains("--kubeconfig=/nonexistent/kubeconfig"),
+        "{err}"
     );
 }

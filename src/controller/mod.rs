@@ -240,7 +240,7 @@ struct Control<C: Cluster> {
     last_check: [Option<Timestamp>; 3],
     /// Leader with synced caches: the passes run and actions are written.
     acting: bool,
-    /// The staleness guard's last verdict (SPEC Part A item 5).
+    /// The staleness guard's last verdict (docs/differences.md#watch-staleness-guard).
     fresh: bool,
     breaker_open: bool,
     /// The "no node has a Lease" check (a wrong `--node-lease-namespace`).
@@ -257,7 +257,7 @@ struct Control<C: Cluster> {
 /// What a read afresh found: each resource read with the versions the API server listed.
 type FreshAnswers = Vec<(Resource, Result<Vec<ObjectVersion>, ApiError>)>;
 
-/// The staleness guard's reads afresh (SPEC Part A item 5) in flight. The monitor pass that
+/// The staleness guard's reads afresh (docs/differences.md#watch-staleness-guard) in flight. The monitor pass that
 /// asked for them runs once they are answered; the control loop goes on meanwhile. At 10 000
 /// nodes, a list of every node's version takes tens of milliseconds on a busy server, and while
 /// the loop waited for it, every eviction falling due in that time was late by as much (the
@@ -815,7 +815,7 @@ impl<C: Cluster> Control<C> {
         self.act(actions);
     }
 
-    /// SPEC Part A item 5: before anything can be marked Unknown, make sure the Lease and Node
+    /// The staleness guard (docs/differences.md#watch-staleness-guard): before anything can be marked Unknown, make sure the Lease and Node
     /// caches are not silently stale. A watch that delivered nothing for half the grace period
     /// (and was not checked in that time) is checked by reading its objects' versions afresh;
     /// those reads are started here and judged by `judge_fresh_reads`, so that the control loop

@@ -1266,7 +1266,7 @@ impl<C: Cluster> Inner<C> {
         if pod.metadata.deletion_timestamp.is_some() {
             return Ok(());
         }
-        // SPEC Part A item 4: the node must still carry a NoExecute taint the pod does not
+        // docs/differences.md#deletions-are-never-dropped: the node must still carry a NoExecute taint the pod does not
         // tolerate forever (kubernetes#139992). Only read, so shared with the other evictions
         // from this node: when its pods fall due together, one GET serves them all.
         let node = Self::read(self.shared_node(node_name, since).await)?;

@@ -1,6 +1,6 @@
 //! The taint manager's decisions: when each pod on a NoExecute-tainted node must go.
 //!
-//! SPEC Part A items 2 and 3: a pod's due time is the earliest `start_i + tolerationSeconds_i`
+//! docs/differences.md#countdowns-survive-restart and #schedules-follow-the-truth: a pod's due time is the earliest `start_i + tolerationSeconds_i`
 //! over the NoExecute taints it tolerates for a limited time, where `start_i` is the later of
 //! the taint's start and the pod's binding, never later than now; it is recomputed whenever the
 //! pod's tolerations or the node's taints change. An untolerated taint means "now".

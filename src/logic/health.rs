@@ -1,7 +1,7 @@
 //! Per-node health from locally observed heartbeats.
 //!
 //! A heartbeat is a change of the node's Ready `lastHeartbeatTime` or of its Lease's
-//! `renewTime` (any change, also backwards: SPEC Part A item 6). Its observation time is when
+//! `renewTime` (any change, also backwards: docs/differences.md#clock-safety). Its observation time is when
 //! the watch delivered it (`now` as handed in), never the kubelet's own timestamp, so kubelet
 //! clock skew does not matter.
 
@@ -170,7 +170,7 @@ impl HealthTracker {
         }
     }
 
-    /// Drops what is known of a deleted node (upstream leaks it; SPEC Part A item 7).
+    /// Drops what is known of a deleted node (upstream leaks it; docs/differences.md#deleted-nodes-forgotten).
     pub fn forget(&mut self, name: &str) {
         self.nodes.remove(name);
     }

@@ -1,6 +1,6 @@
 //! The node lifecycle controller's passes: the monitor pass (every `--node-monitor-period`), the
 //! NoExecute tainting pass (every 100ms) and the per-node-update work (NoSchedule condition
-//! taints, beta labels). Upstream's rules (SPEC Part B §3) with Part A's amendments.
+//! taints, beta labels). Upstream's rules, with the amendments of docs/differences.md.
 
 use super::actions::{
     Action, Component, EventRecord, EventType, ObjectRef, PodId, SeenConditions, TaintPurpose,
@@ -73,6 +73,8 @@ pub struct Monitor {
     breaker_open: bool,
     /// Nodes warned about while the breaker is open (one Warning Event per node).
     breaker_warned: BTreeSet<String>,
+    /// What the last pass counted for the breaker: not Ready, all counted, the fraction.
+    breaker_counts: (usize, usize, f64),
 }
 
 fn name_of(node: &Node) -> &str {
@@ -325,7 +327,7 @@ impl Monitor {
                 format!("Node {name} event: Registered Node {name} in Controller"),
             ));
             self.known.insert(name.clone(), uid_of(node));
-            // Part A item 1: unlike upstream, registering a node does not strip our NoExecute
+            // docs/differences.md#no-taint-flap-on-start: unlike upstream, registering a node does not strip our NoExecute
             // taints. The per-node step below removes them only from a node that is Ready; one
             // still Unknown/False keeps its taint, so no countdown restarts.
             self.ensure_zone(&zones::zone_key(node), settings, now, &mut report);
@@ -467,7 +469,7 @@ impl Monitor {
                         (UNREACHABLE, NOT_READY)
                     };
                     if self.has_taint(name, &node, other, now) {
-                        // Swap at once, not rate limited; the countdown goes on (Part A item 2).
+                        // Swap at once, not rate limited; the countdown goes on (docs/differences.md#countdowns-survive-restart).
                         if let Some(change) = taints::no_execute_change(cached, want, now) {
                             actions.push(Action::ChangeTaints {
                                 node: name.clone(),
@@ -514,10 +516,15 @@ impl Monitor {
             &mut report,
         );
 
-        // Part A item 8: the breaker over all zones.
+        // docs/differences.md#max-unhealthy-fraction: the breaker over all zones.
         self.breaker_open = settings
             .max_unhealthy_fraction
             .is_some_and(|f| counted > 0 && (not_ready as f64) / (counted as f64) > f);
+        self.breaker_counts = (
+            not_ready,
+            counted,
+            settings.max_unhealthy_fraction.unwrap_or(1.0),
+        );
         if !self.breaker_open {
             self.breaker_warned.clear();
         }
@@ -538,7 +545,7 @@ impl Monitor {
         actions: &mut Vec<Action>,
         report: &mut PassReport,
     ) {
-        // Zones with no node at all are gone, all of them in this pass (Part A item 7). A zone
+        // Zones with no node at all are gone, all of them in this pass (docs/differences.md#vanished-zones-cleaned-in-one-pass). A zone
         // of excluded nodes only keeps its queue and limiter.
         let vanished: Vec<String> = self
             .zones
@@ -649,9 +656,12 @@ impl Monitor {
                         node,
                         EventType::Warning,
                         "NoExecuteTaintingPaused",
-                        format!(
-                            "Node {name} is not ready, but NoExecute tainting is paused: more than --max-unhealthy-fraction of all nodes are not Ready"
-                        ),
+                        {
+                            let (not_ready, counted, limit) = self.breaker_counts;
+                            format!(
+                                "Node {name} is not ready, but NoExecute tainting is paused: {not_ready} of {counted} nodes are not Ready, more than --max-unhealthy-fraction={limit}"
+                            )
+                        },
                     ));
                 }
             }

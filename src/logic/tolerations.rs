@@ -3,7 +3,11 @@
 use k8s_openapi::api::core::v1::{Taint, Toleration};
 
 /// Whether `toleration` tolerates `taint`: effect empty or equal; key empty or equal; operator
-/// `Exists`, or `Equal`/empty with equal values.
+/// `Exists`, `Equal`/empty with equal values, or the numeric `Lt`/`Gt` (KEP-5471, alpha since
+/// Kubernetes 1.35 behind `TaintTolerationComparisonOperators`): the taint's value, an integer,
+/// is less (greater) than the toleration's. A pod with such a toleration exists only if the API
+/// server admitted it, so it is honoured whatever the gate says now: a pod the scheduler put on
+/// a node because it tolerates the taint is never evicted for it.
 pub fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
     let effect = toleration.effect.as_deref().unwrap_or("");
     if !effect.is_empty() && effect != taint.effect {
@@ -18,9 +22,33 @@ pub fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
         "Equal" | "" => {
             toleration.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or("")
         }
+        op @ ("Lt" | "Gt") => {
+            let (Some(wanted), Some(actual)) = (
+                decimal(toleration.value.as_deref().unwrap_or("")),
+                decimal(taint.value.as_deref().unwrap_or("")),
+            ) else {
+                // Either value is not a decimal integer: no match, as the scheduler decides.
+                return false;
+            };
+            if op == "Lt" {
+                actual < wanted
+            } else {
+                actual > wanted
+            }
+        }
         // Operators this version does not know never match.
         _ => false,
     }
+}
+
+/// A decimal integer as Kubernetes' numeric toleration operators accept it: an optional `-`,
+/// then digits without a leading zero (`0` itself aside), within 64 bits.
+fn decimal(value: &str) -> Option<i64> {
+    let digits = value.strip_prefix('-').unwrap_or(value);
+    let plain = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'));
+    if plain { value.parse().ok() } else { None }
 }
 
 /// For each taint in order, the first toleration that tolerates it (that one's
@@ -102,6 +130,52 @@ mod tests {
 
     fn tol() -> Tol {
         Tol::default()
+    }
+
+    fn valued(key: &str, value: &str) -> Taint {
+        taint(key, Some(value), "NoExecute")
+    }
+
+    #[test]
+    fn lt_tolerates_a_taint_whose_value_is_below_the_tolerations() {
+        let t = tol().key("sla").op("Lt").value("950").build();
+        assert!(tolerates(&t, &valued("sla", "900")));
+        assert!(!tolerates(&t, &valued("sla", "950")));
+        assert!(!tolerates(&t, &valued("sla", "999")));
+        assert!(tolerates(&t, &valued("sla", "-5")));
+    }
+
+    #[test]
+    fn gt_tolerates_a_taint_whose_value_is_above_the_tolerations() {
+        let t = tol().key("error-budget-hours").op("Gt").value("1").build();
+        assert!(tolerates(&t, &valued("error-budget-hours", "2")));
+        assert!(!tolerates(&t, &valued("error-budget-hours", "1")));
+        assert!(!tolerates(&t, &valued("error-budget-hours", "0")));
+    }
+
+    #[test]
+    fn numeric_operators_never_match_values_that_are_not_decimal_integers() {
+        let t = tol().key("sla").op("Gt").value("100").build();
+        for value in ["high", "950.5", "0950", "+950", "", "99999999999999999999"] {
+            assert!(!tolerates(&t, &valued("sla", value)), "{value:?}");
+        }
+        let odd = tol().key("sla").op("Lt").value("1e3").build();
+        assert!(!tolerates(&odd, &valued("sla", "5")));
+        // A taint without a value has nothing to compare.
+        assert!(!tolerates(&t, &no_execute("sla")));
+    }
+
+    #[test]
+    fn numeric_operators_still_need_the_key_and_effect_to_match() {
+        let t = tol()
+            .key("sla")
+            .op("Lt")
+            .value("950")
+            .effect("NoSchedule")
+            .build();
+        assert!(!tolerates(&t, &valued("sla", "1")));
+        let other = tol().key("other").op("Lt").value("950").build();
+        assert!(!tolerates(&other, &valued("sla", "1")));
     }
 
     #[test]

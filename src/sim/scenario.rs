@@ -1734,6 +1734,18 @@ impl Builder<'_> {
         for (e, event) in events.iter().enumerate() {
             let at = [key("events"), Seg::Index(e)];
             let with = |tail: &[Seg]| [at.as_slice(), tail].concat();
+            // An event the run never reaches is a mistake in the file, not a no-op.
+            if event.at > duration.0.value {
+                return Err(self.error(
+                    &with(&[key("at")]),
+                    format!(
+                        "at {} is after the scenario's duration ({}): it would never happen; \
+                         lengthen `duration` or move the event",
+                        humantime::format_duration(event.at),
+                        duration.0.text
+                    ),
+                ));
+            }
             let entry_of = |j: usize| {
                 let mut total = 0;
                 event

@@ -569,6 +569,17 @@ fn the_breaker_holds_no_execute_taints_back_and_warns_once_per_node() {
     let a = h.taint(5.0);
     assert!(added_no_execute(&a).is_empty());
     assert_eq!(events(&a, "NoExecuteTaintingPaused"), vec!["n0", "n1"]);
+    let message = a
+        .iter()
+        .find_map(|a| match a {
+            Action::Event(e) if e.reason == "NoExecuteTaintingPaused" => Some(e.message.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        message.contains("2 of 4 nodes are not Ready, more than --max-unhealthy-fraction=0.25"),
+        "the Event names the numbers: {message}"
+    );
     assert!(events(&h.taint(5.1), "NoExecuteTaintingPaused").is_empty());
     // One node recovers: 1 of 4 is not above 0.25, the breaker closes and tainting resumes.
     h.put(node("n1").zone("z1").ready("True", 6.0).build(), 6.0);
