@@ -712,7 +712,15 @@ impl<C: Cluster> Inner<C> {
                     self.metrics.write_retry(kind);
                     self.metrics.queue_retry(queued.name);
                     let delay = backoff(failures, key);
-                    warn!(object = key, kind, error = %e, retry_in = ?delay, "write failed, will retry");
+                    if matches!(
+                        (&action, &e),
+                        (Action::EvictPod { .. }, ApiError::TooManyRequests(_))
+                    ) {
+                        // A PodDisruptionBudget at work: expected, not a failure.
+                        info!(object = key, reason = %e, retry_in = ?delay, "eviction refused, will retry");
+                    } else {
+                        warn!(object = key, kind, error = %e, retry_in = ?delay, "write failed, will retry");
+                    }
                     self.back_off(delay).await;
                     failures += 1;
                 }
@@ -1312,9 +1320,9 @@ impl<C: Cluster> Inner<C> {
                 self.cluster.evict_pod(namespace, name, uid).await,
             ),
         };
-        if let Err(ApiError::TooManyRequests(msg)) = &result {
+        if let Err(ApiError::TooManyRequests(_)) = &result {
+            // Logged once, with its retry, by `apply`.
             self.metrics.eviction_refused();
-            info!(pod = %format!("{namespace}/{name}"), reason = %msg, "eviction refused, will retry");
         }
         // A conflict (409) is retried at once like any other: the next attempt reads the live
         // pod again and stops there if its UID precondition failed (a different pod of that

@@ -78,7 +78,7 @@ YAML
 # controller's v1_33 types lack), where the release has them.
 feature_gates() {
   case "$1" in
-    v1.37.*) echo "InPlacePodVerticalScalingSchedulerPreemption=true,CSIVolumeHealth=true" ;;
+    v1.37.*) echo "InPlacePodVerticalScalingSchedulerPreemption=true,CSIVolumeHealth=true,TaintTolerationComparisonOperators=true" ;;
     *) echo "CSIVolumeHealth=true" ;;
   esac
 }

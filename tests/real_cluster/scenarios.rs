@@ -68,6 +68,7 @@ pub const ALL: &[Scenario] = &[
     scenario!(a_start_clears_stale_condition_taints),
     scenario!(a_wrong_lease_namespace_marks_nothing),
     scenario!(metrics_over_https_need_a_token_allowed_to_get_them),
+    scenario!(numeric_tolerations_are_honoured, may_skip),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -894,6 +895,60 @@ async fn a_wrong_lease_namespace_marks_nothing(net: u8) {
         "the log says what is wrong:\n{log}"
     );
     env.common_checks();
+}
+
+/// The numeric toleration operators (KEP-5471, `TaintTolerationComparisonOperators`, alpha
+/// since 1.35; the box turns it on for 1.37): a NoExecute taint `example.com/sla=950` on a-1.
+/// The pod tolerating it with `Gt 900` (950 > 900) stays; the one with `Gt 990` and the one
+/// with `Lt 900` do not tolerate it and are deleted at once.
+async fn numeric_tolerations_are_honoured(net: u8) -> Option<String> {
+    let mut env = boxed("numeric_tolerations_are_honoured").await;
+    if !env.kbox.is_at_least(37) {
+        return Some(format!(
+            "{} does not admit the Lt/Gt operators (the box enables them from 1.37)",
+            env.kbox.version
+        ));
+    }
+    env.deploy(net, 1, &[]).await;
+    let fleet = env.fleet(&ZONE_A, false).await;
+    let sla = |op: &str, value: &str| json!([{"key": "example.com/sla", "operator": op, "value": value, "effect": "NoExecute"}]);
+    fleet
+        .add_pod("shop", "gt-900", "a-1", sla("Gt", "900"))
+        .await;
+    fleet
+        .add_pod("shop", "gt-990", "a-1", sla("Gt", "990"))
+        .await;
+    fleet
+        .add_pod("shop", "lt-900", "a-1", sla("Lt", "900"))
+        .await;
+    let kept = env.pod("shop", "gt-900").await.expect("pod");
+    assert_eq!(
+        kept["spec"]["tolerations"][0]["operator"], "Gt",
+        "the API server kept the operator"
+    );
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(env.client.clone());
+    let taint = json!({"spec": {"taints": [
+        {"key": "example.com/sla", "value": "950", "effect": "NoExecute"}]}});
+    nodes
+        .patch("a-1", &PatchParams::default(), &Patch::Merge(taint))
+        .await
+        .expect("taint a-1");
+    for pod in ["gt-990", "lt-900"] {
+        wait(
+            env.name,
+            &format!("the deletion of {pod}"),
+            15.0,
+            || async { (!env.writes("delete", "pods", pod).is_empty()).then_some(()) },
+        )
+        .await;
+    }
+    // Well past the others' deletions: the tolerating pod is still there, not terminating.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(env.writes("delete", "pods", "gt-900").is_empty());
+    let kept = env.pod("shop", "gt-900").await.expect("gt-900 kept");
+    assert!(kept["metadata"]["deletionTimestamp"].is_null(), "{kept}");
+    env.common_checks();
+    None
 }
 
 /// Fields a 1.37 API server keeps and the controller's types lack (Node
