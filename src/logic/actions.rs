@@ -102,23 +102,18 @@ impl TaintChange {
 
     /// The taints added, as `key:Effect` joined by commas (for logs).
     pub fn added(&self) -> String {
-        let keys: Vec<String> = self
-            .add
-            .iter()
-            .map(|t| format!("{}:{}", t.key, t.effect))
-            .collect();
-        keys.join(",")
+        key_effects(self.add.iter().map(|t| (&t.key, &t.effect)))
     }
 
     /// The taints removed, as `key:Effect` joined by commas (for logs).
     pub fn removed(&self) -> String {
-        let keys: Vec<String> = self
-            .remove
-            .iter()
-            .map(|t| format!("{}:{}", t.key, t.effect))
-            .collect();
-        keys.join(",")
+        key_effects(self.remove.iter().map(|t| (&t.key, &t.effect)))
     }
+}
+
+fn key_effects<'a>(taints: impl Iterator<Item = (&'a String, &'a String)>) -> String {
+    let shown: Vec<String> = taints.map(|(k, e)| format!("{k}:{e}")).collect();
+    shown.join(",")
 }
 
 impl TaintPurpose {
@@ -300,5 +295,54 @@ impl Action {
                 e.message
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_taint_change_reads_as_key_effect_and_the_reason_in_words() {
+        let action = Action::ChangeTaints {
+            node: "a-1".into(),
+            change: TaintChange {
+                add: vec![Taint {
+                    key: "node.kubernetes.io/unreachable".into(),
+                    effect: "NoExecute".into(),
+                    ..Default::default()
+                }],
+                remove: vec![TaintRef {
+                    key: "node.kubernetes.io/not-ready".into(),
+                    effect: "NoExecute".into(),
+                }],
+            },
+            purpose: TaintPurpose::Swap,
+        };
+        let text = action.describe();
+        assert!(
+            text.starts_with(
+                "add node.kubernetes.io/unreachable:NoExecute and remove \
+                 node.kubernetes.io/not-ready:NoExecute on node a-1: "
+            ),
+            "{text}"
+        );
+        assert!(text.contains("keeping its countdown"), "{text}");
+    }
+
+    #[test]
+    fn a_pod_removal_names_the_pod_the_node_and_why_without_saying_evicted() {
+        let text = Action::EvictPod {
+            namespace: "shop".into(),
+            name: "web-1".into(),
+            uid: "u".into(),
+            node: "a-1".into(),
+        }
+        .describe();
+        assert_eq!(
+            text,
+            "remove pod shop/web-1 from node a-1: it does not tolerate the node's NoExecute \
+             taints any longer"
+        );
     }
 }
