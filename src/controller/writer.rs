@@ -1142,6 +1142,13 @@ impl<C: Cluster> Inner<C> {
                 .patch_node_labels(name, resource_version(&node.metadata), &changes)
                 .await;
             self.outcome("node_labels", written)?;
+            let shown: Vec<String> = changes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            info!(
+                node = name,
+                labels = shown.join(","),
+                reason = "the beta OS and architecture labels follow the GA ones",
+                "set node labels"
+            );
         }
         Ok(())
     }
