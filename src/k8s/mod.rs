@@ -6,6 +6,7 @@ pub mod permissions;
 pub mod pod_digest;
 #[cfg(test)]
 mod tests;
+pub mod throttle;
 
 pub use error::{api_error, watch_error};
 pub use kube_cluster::KubeCluster;
