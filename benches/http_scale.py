@@ -443,6 +443,10 @@ def main():
         "pods_expected": len(added) * PODS_PER_NODE,
         "deletion_after_due_s": dist(pod_errors),
         "deletion_bursts": deletion_bursts,
+        # Requests held back by --kube-api-qps/--kube-api-burst (reason="client") or by 429s
+        # (reason="server"), and the seconds they waited, by the end of the run.
+        "api_throttled": {k: v for k, v in final.items()
+                          if k.startswith("node_lifecycle_controller_api_throttled")},
         "samples": samples,
     }
     if not a.no_decode:

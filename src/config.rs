@@ -28,6 +28,8 @@ const PROCESS_FLAGS: &[&str] = &[
     "log-level",
     "identity",
     "initial-list",
+    "kube-api-qps",
+    "kube-api-burst",
 ];
 
 /// A command line or a controller setting that cannot be used.
@@ -378,6 +380,66 @@ pub struct RunArgs {
     /// logs a warning and that watch uses paged lists for the life of the process.
     #[arg(long, value_name = "MODE", value_enum, default_value_t = InitialListArg::Paged)]
     pub initial_list: InitialListArg,
+
+    /// Requests per second the controller sends to the API server at most, on average: every
+    /// request takes a token (reads, lists, watch starts, writes, Events, leader-election Lease
+    /// renewals). When requests wait, the leader Lease goes first, then node writes and pod
+    /// deletions or evictions, then reads, then pod status marks and Events. A negative value
+    /// turns the client-side limit off (as client-go's -1); 0 is refused. Same as
+    /// kube-controller-manager's flag (upstream default 20).
+    #[arg(
+        long,
+        value_name = "QPS",
+        default_value_t = crate::k8s::throttle::DEFAULT_QPS,
+        allow_negative_numbers = true
+    )]
+    pub kube_api_qps: f64,
+
+    /// Requests the controller may send at once, above --kube-api-qps, after a quiet spell (the
+    /// token bucket's size); at least 1. Same as kube-controller-manager's flag (upstream
+    /// default 30).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = i64::from(crate::k8s::throttle::DEFAULT_BURST),
+        allow_negative_numbers = true
+    )]
+    pub kube_api_burst: i64,
+}
+
+/// The client-side rate limit of the API client (`--kube-api-qps`, `--kube-api-burst`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ApiLimits {
+    /// Requests per second; `None`: no client-side limit (a negative `--kube-api-qps`).
+    pub qps: Option<f64>,
+    pub burst: u32,
+}
+
+impl RunArgs {
+    /// Validates `--kube-api-qps` and `--kube-api-burst`.
+    pub fn api_limits(&self) -> Result<ApiLimits, ConfigError> {
+        let qps = self.kube_api_qps;
+        if !qps.is_finite() || qps == 0.0 {
+            return Err(invalid(
+                "kube-api-qps",
+                qps,
+                "must be a finite number of requests per second above 0 (or negative, for no \
+                 client-side limit)",
+            ));
+        }
+        let burst = self.kube_api_burst;
+        let Some(burst) = u32::try_from(burst).ok().filter(|b| *b >= 1) else {
+            return Err(invalid(
+                "kube-api-burst",
+                burst,
+                "must be a whole number of requests, 1 or more",
+            ));
+        };
+        Ok(ApiLimits {
+            qps: (qps > 0.0).then_some(qps),
+            burst,
+        })
+    }
 }
 
 /// A listening address that may be turned off: `--flag=` (empty) means "do not serve".
@@ -1184,6 +1246,56 @@ mod tests {
                 flag: "initial-list".into()
             }
         );
+    }
+
+    fn api_limits(args: &[&str]) -> Result<ApiLimits, ConfigError> {
+        run_args(args).unwrap().api_limits()
+    }
+
+    #[test]
+    fn the_api_client_is_limited_to_20_qps_with_bursts_of_30_by_default_as_kube_controller_manager()
+    {
+        assert_eq!(
+            api_limits(&[]),
+            Ok(ApiLimits {
+                qps: Some(20.0),
+                burst: 30
+            })
+        );
+        assert_eq!(
+            api_limits(&["--kube-api-qps=50.5", "--kube-api-burst=100"]),
+            Ok(ApiLimits {
+                qps: Some(50.5),
+                burst: 100
+            })
+        );
+    }
+
+    #[test]
+    fn a_negative_kube_api_qps_turns_the_client_side_limit_off_as_client_go_does() {
+        assert_eq!(api_limits(&["--kube-api-qps=-1"]).unwrap().qps, None);
+    }
+
+    #[test]
+    fn a_zero_or_not_finite_qps_and_a_burst_below_one_are_refused_naming_flag_and_value() {
+        for (args, start) in [
+            (["--kube-api-qps=0"], "--kube-api-qps=0 must be"),
+            (["--kube-api-qps=NaN"], "--kube-api-qps=NaN must be"),
+            (["--kube-api-qps=inf"], "--kube-api-qps=inf must be"),
+            (["--kube-api-burst=0"], "--kube-api-burst=0 must be"),
+            (["--kube-api-burst=-3"], "--kube-api-burst=-3 must be"),
+        ] {
+            let text = api_limits(&args).unwrap_err().to_string();
+            assert!(text.starts_with(start), "{args:?}: {text}");
+        }
+    }
+
+    #[test]
+    fn kube_api_qps_and_burst_are_connection_flags_that_simulate_refuses() {
+        for flag in ["kube-api-qps", "kube-api-burst"] {
+            let err = settings_from_overrides(&pairs(&[(flag, "5")])).unwrap_err();
+            assert_eq!(err, ConfigError::NotForSimulate { flag: flag.into() });
+        }
     }
 
     #[test]

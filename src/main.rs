@@ -9,6 +9,7 @@ use node_lifecycle_controller::config::{
     Cli, Command, LogFormat, OutputFormat, RunArgs, SimulateArgs, settings_from_overrides,
 };
 use node_lifecycle_controller::controller::{self, Context};
+use node_lifecycle_controller::k8s::throttle::{Classifier, ThrottleLayer, ThrottleMetrics};
 use node_lifecycle_controller::k8s::{KubeCluster, KubeReviewer, permissions};
 use node_lifecycle_controller::metrics::Metrics;
 use node_lifecycle_controller::settings::EvictionMode;
@@ -202,6 +203,13 @@ fn print_timeline(
 }
 
 fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let limits = match args.api_limits() {
+        Ok(limits) => limits,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(USAGE));
+        }
+    };
     let RunArgs {
         flags,
         kubeconfig,
@@ -214,6 +222,8 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         log_level,
         identity,
         initial_list,
+        kube_api_qps: _,
+        kube_api_burst: _,
     } = args;
     let settings = match flags.to_settings() {
         Ok(s) => s,
@@ -297,17 +307,34 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         // hold a lease renewal or the staleness check far past their deadlines.
         let mut config = config;
         config.default_retry = false;
-        let client = kube::Client::try_from(config).context("building the API client")?;
+        // Outermost, so that every request the client sends takes a token (see k8s::throttle):
+        // kube's own stack goes behind a buffer, which the throttle needs to be able to clone.
+        let leader_lease = settings.leader_elect.then_some((
+            settings.leader_elect_resource_namespace.as_str(),
+            settings.leader_elect_resource_name.as_str(),
+        ));
+        let throttle_metrics = ThrottleMetrics::new();
+        let throttle = ThrottleLayer::new(
+            limits.qps.unwrap_or(-1.0),
+            limits.burst,
+            Classifier::new(leader_lease),
+            throttle_metrics.clone(),
+        );
+        let client = kube::client::ClientBuilder::try_from(config)
+            .context("building the API client")?
+            .with_layer(&tower::buffer::BufferLayer::new(1024))
+            .with_layer(&throttle)
+            .build();
+        match limits.qps {
+            Some(qps) => tracing::info!(qps, burst = limits.burst, "API client rate limit"),
+            None => tracing::info!("API client rate limit: none (--kube-api-qps is negative)"),
+        }
         let version = client.apiserver_version().await.context(
             "cannot reach the API server (is the kubeconfig/context right, is the server up?)",
         )?;
         tracing::info!(server = %version.git_version, %identity, "connected to the API server");
 
         // Check RBAC once, up front, and name what is missing (a 403 per call later helps no one).
-        let leader_lease = settings.leader_elect.then_some((
-            settings.leader_elect_resource_namespace.as_str(),
-            settings.leader_elect_resource_name.as_str(),
-        ));
         let evict = settings.eviction_mode == EvictionMode::Evict;
         let wanted = permissions::required(
             &settings.node_lease_namespace,
@@ -359,6 +386,9 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
 
         let metrics = Arc::new(Metrics::new());
+        throttle_metrics
+            .register(metrics.registry())
+            .context("registering the API client's metrics")?;
         let endpoints = Arc::new(Admin {
             metrics: metrics.clone(),
             readiness: readiness.clone(),

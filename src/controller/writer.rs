@@ -68,6 +68,12 @@ const DRY_RUN_REMEMBERED: usize = 50_000;
 /// First retry delay; doubles up to `MAX_BACKOFF`.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// The shortest wait before retrying a write the API server answered 429 Too Many Requests
+/// (API Priority and Fairness, or max-in-flight): the server is overloaded, and 100 ms is too
+/// soon to ask again. The API client already waited out the server's `Retry-After`, when it
+/// gave one, a few times before handing the 429 on (`k8s::throttle`). Not for evictions with
+/// `--eviction-mode=evict`, whose 429 is a PodDisruptionBudget's refusal, not overload.
+const TOO_MANY_REQUESTS_BACKOFF: Duration = Duration::from_secs(1);
 /// Events are best effort (as upstream's broadcaster): a few tries, then dropped with a log line.
 const EVENT_ATTEMPTS: u32 = 5;
 
@@ -711,11 +717,15 @@ impl<C: Cluster> Inner<C> {
                     }
                     self.metrics.write_retry(kind);
                     self.metrics.queue_retry(queued.name);
-                    let delay = backoff(failures, key);
-                    if matches!(
-                        (&action, &e),
-                        (Action::EvictPod { .. }, ApiError::TooManyRequests(_))
-                    ) {
+                    let refused_by_budget = matches!(action, Action::EvictPod { .. })
+                        && self.eviction_mode == EvictionMode::Evict;
+                    let delay = match e {
+                        ApiError::TooManyRequests(_) if !refused_by_budget => {
+                            backoff(failures, key).max(TOO_MANY_REQUESTS_BACKOFF)
+                        }
+                        _ => backoff(failures, key),
+                    };
+                    if refused_by_budget && matches!(e, ApiError::TooManyRequests(_)) {
                         // A PodDisruptionBudget at work: expected, not a failure.
                         info!(object = key, reason = %e, retry_in = ?delay, "eviction refused, will retry");
                     } else {
@@ -1615,6 +1625,8 @@ mod tests {
             calls: Vec<Call>,
             /// Calls (by `what`) that fail with `Unavailable`, and how many more times.
             failing: BTreeMap<&'static str, usize>,
+            /// Calls (by `what`) that fail with `TooManyRequests`, and how many more times.
+            throttled: BTreeMap<&'static str, usize>,
             /// Calls (by `what`) that answer `NotFound`.
             missing: BTreeSet<&'static str>,
             /// Calls (by `what`) applied whose answer is lost (`Unavailable`), and how many more.
@@ -1782,6 +1794,11 @@ mod tests {
                 self.objects().failing.insert(what, times);
             }
 
+            /// The next `times` calls of `what` answer 429 Too Many Requests, not applied.
+            pub fn throttle(&self, what: &'static str, times: usize) {
+                self.objects().throttled.insert(what, times);
+            }
+
             pub fn remove_all(&self, what: &'static str) {
                 self.objects().missing.insert(what);
             }
@@ -1829,8 +1846,11 @@ mod tests {
                     });
                     let fail = take_one(&mut o.failing, what);
                     let lost = take_one(&mut o.lost, what);
+                    let throttled = take_one(&mut o.throttled, what);
                     if fail {
                         Err(ApiError::Unavailable("injected".into()))
+                    } else if throttled {
+                        Err(ApiError::TooManyRequests("injected".into()))
                     } else if o.missing.contains(what) {
                         Err(ApiError::NotFound(object.into()))
                     } else if lost {
@@ -2900,6 +2920,31 @@ mod tests {
                 ["GET lease", "PATCH node status", "GET node"],
                 "the patch was refused, and the node as read shows the heartbeat"
             );
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn a_node_write_answered_429_is_retried_after_a_second_not_the_first_100_ms() {
+            let api = Api::new();
+            api.add_node("n1");
+            api.throttle("PATCH node status", 2);
+            let (writer, metrics, _leader) = writer(&api);
+            writer.submit(vec![mark_unknown_on("n1")]);
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            let patches: Vec<Call> = api
+                .calls()
+                .into_iter()
+                .filter(|c| c.what == "PATCH node status")
+                .collect();
+            assert_eq!(patches.len(), 3, "two 429s, then applied");
+            assert_eq!(ready_of(&api.node("n1")), "Unknown");
+            assert_eq!(retries(&metrics, "node_status"), 2);
+            for pair in patches.windows(2) {
+                let gap = pair[1].start - pair[0].start;
+                assert!(
+                    gap >= TOO_MANY_REQUESTS_BACKOFF,
+                    "retried {gap:?} after a 429"
+                );
+            }
         }
 
         fn mark_unknown_on(node: &str) -> Action {

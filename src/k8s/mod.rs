@@ -7,6 +7,7 @@ pub mod pod_digest;
 mod review;
 #[cfg(test)]
 mod tests;
+pub mod throttle;
 
 pub use error::{api_error, watch_error};
 pub use kube_cluster::KubeCluster;
