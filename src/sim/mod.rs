@@ -8,6 +8,7 @@
 pub mod kubelet;
 pub mod scenario;
 pub mod serve;
+pub mod snapshot;
 pub mod store;
 pub mod timeline;
 pub mod world;
