@@ -400,6 +400,8 @@ pub enum OutputFormat {
     Table,
     /// One JSON object per line, nothing else on stdout.
     Jsonl,
+    /// One self-contained HTML page (swimlanes per zone, summary tables), on stdout.
+    Html,
 }
 
 /// Arguments of `simulate`.

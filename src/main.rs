@@ -155,7 +155,7 @@ fn simulate(args: SimulateArgs) -> ExitCode {
             );
         }
         return match served {
-            Ok(entries) => print_timeline(&entries, scenario.description.as_deref(), output),
+            Ok(entries) => print_timeline(&entries, &scenario, output),
             Err(e) => {
                 eprintln!("error: {e}");
                 ExitCode::FAILURE
@@ -177,7 +177,7 @@ fn simulate(args: SimulateArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    print_timeline(&entries, scenario.description.as_deref(), output)
+    print_timeline(&entries, &scenario, output)
 }
 
 /// The scenario's file name (for messages) and text: the built-in demo, stdin (`-`) or a file.
@@ -346,14 +346,22 @@ async fn kube_config(
 
 fn print_timeline(
     entries: &[sim::Entry],
-    description: Option<&str>,
+    scenario: &scenario::Scenario,
     output: OutputFormat,
 ) -> ExitCode {
+    let description = scenario.description.as_deref();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let written = match output {
         OutputFormat::Jsonl => sim::write_jsonl(entries, &mut out),
         OutputFormat::Table => sim::write_table(entries, description, &mut out),
+        OutputFormat::Html => {
+            let runs = [sim::report::Run {
+                label: "as is".to_string(),
+                entries,
+            }];
+            sim::report::write_html(scenario, description, &runs, &mut out)
+        }
     };
     match written.and_then(|_| out.flush()) {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,6 +6,7 @@
 //! scenario actions, then kubelet writes, all synchronously), then the controller.
 
 pub mod kubelet;
+pub mod report;
 pub mod scenario;
 pub mod serve;
 pub mod snapshot;
