@@ -454,6 +454,12 @@ pub struct SimulateArgs {
     #[arg(long, requires = "serve")]
     pub no_watch_list: bool,
 
+    /// Run the scenario a second time with this controller flag changed (FLAG=VALUE, as
+    /// --set; repeatable) and report both runs side by side (table: the two summaries and the
+    /// difference; jsonl: both timelines, each line with its `run`; html: both, and a delta).
+    #[arg(long = "compare-set", value_name = "FLAG=VALUE", value_parser = parse_set, conflicts_with = "serve")]
+    pub compare_set: Vec<(String, String)>,
+
     /// Build the scenario's starting state from a real cluster: its Nodes, Pods and
     /// PodDisruptionBudgets, read with list requests only (nothing is written to the cluster).
     /// SCENARIO, if given, is then a file of events only (docs/what-if.md).

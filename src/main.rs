@@ -84,6 +84,7 @@ fn simulate(args: SimulateArgs) -> ExitCode {
         recover,
         duration,
         save_scenario,
+        compare_set,
     } = args;
     init_logging(&log_level, LogFormat::Text);
     let from_cluster = from_cluster.then_some(FromCluster {
@@ -170,6 +171,23 @@ fn simulate(args: SimulateArgs) -> ExitCode {
             return ExitCode::from(USAGE);
         }
     };
+    // The second run's settings are checked before anything runs.
+    let compared = if compare_set.is_empty() {
+        None
+    } else {
+        let changed: Vec<(String, String)> = overrides
+            .iter()
+            .cloned()
+            .chain(compare_set.iter().cloned())
+            .collect();
+        match settings_from_overrides(&changed) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("error: --compare-set: {e}");
+                return ExitCode::from(USAGE);
+            }
+        }
+    };
     let entries = match sim::simulate(&scenario, settings, seed) {
         Ok(entries) => entries,
         Err(e) => {
@@ -177,7 +195,44 @@ fn simulate(args: SimulateArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    print_timeline(&entries, &scenario, output)
+    let Some(changed) = compared else {
+        return print_timeline(&entries, &scenario, output);
+    };
+    let other = match sim::simulate(&scenario, changed, seed) {
+        Ok(entries) => entries,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let label = format!(
+        "with {}",
+        compare_set
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let runs = [
+        sim::report::Run {
+            label: "as is".to_string(),
+            entries: &entries,
+        },
+        sim::report::Run {
+            label,
+            entries: &other,
+        },
+    ];
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let written = match output {
+        OutputFormat::Html => {
+            sim::report::write_html(&scenario, scenario.description.as_deref(), &runs, &mut out)
+        }
+        OutputFormat::Table => sim::report::write_compare_text(&scenario, &runs, &mut out),
+        OutputFormat::Jsonl => sim::report::write_compare_jsonl(&runs, &mut out),
+    };
+    finish_output(written.and_then(|_| out.flush()))
 }
 
 /// The scenario's file name (for messages) and text: the built-in demo, stdin (`-`) or a file.
@@ -363,7 +418,11 @@ fn print_timeline(
             sim::report::write_html(scenario, description, &runs, &mut out)
         }
     };
-    match written.and_then(|_| out.flush()) {
+    finish_output(written.and_then(|_| out.flush()))
+}
+
+fn finish_output(written: std::io::Result<()>) -> ExitCode {
+    match written {
         Ok(()) => ExitCode::SUCCESS,
         // A closed pipe (`| head`) is not an error worth a message.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,

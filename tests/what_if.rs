@@ -351,3 +351,65 @@ fn json(entries: &[Entry]) -> String {
     write_jsonl(entries, &mut out).expect("jsonl");
     text(&out)
 }
+
+#[test]
+fn compare_set_reports_both_runs_side_by_side_and_how_much_earlier_the_deletions_come() {
+    let out = bin()
+        .args(["simulate", "--compare-set", "node-monitor-grace-period=20s"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    assert!(
+        table.contains("as is") && table.contains("with node-monitor-grace-period=20s"),
+        "{table}"
+    );
+    assert!(table.contains("first deletion  375.0s  345.0s"), "{table}");
+    assert!(table.contains("go 30.0s earlier on average"), "{table}");
+
+    let out = bin()
+        .args([
+            "simulate",
+            "--compare-set",
+            "node-monitor-grace-period=20s",
+            "--output",
+            "jsonl",
+        ])
+        .output()
+        .unwrap();
+    let timeline = lines(&text(&out.stdout));
+    let summaries: Vec<&serde_json::Value> =
+        timeline.iter().filter(|e| e["type"] == "Summary").collect();
+    assert_eq!(summaries.len(), 2);
+    assert_eq!(summaries[0]["run"], "as is");
+    assert_eq!(summaries[1]["run"], "with node-monitor-grace-period=20s");
+    assert_eq!(summaries[1]["firstPodDeletedAt"], 345.0);
+
+    let out = bin()
+        .args([
+            "simulate",
+            "--compare-set",
+            "node-monitor-grace-period=20s",
+            "--output",
+            "html",
+        ])
+        .output()
+        .unwrap();
+    let html = text(&out.stdout);
+    assert!(html.contains("<h2>Comparison</h2>") && html.contains("<h2>as is</h2>"));
+    assert!(html.contains("<h2>with node-monitor-grace-period=20s</h2>"));
+}
+
+#[test]
+fn a_compare_set_the_controller_would_refuse_is_a_usage_error_naming_it() {
+    let out = bin()
+        .args(["simulate", "--compare-set", "node-eviction-rate=-1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("--compare-set") && err.contains("node-eviction-rate"),
+        "{err}"
+    );
+}

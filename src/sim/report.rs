@@ -8,7 +8,7 @@
 //! reports it (`set-condition`), Ready again when a stopped kubelet resumes, gone when deleted.
 
 use super::scenario::{EventAction, Scenario};
-use super::timeline::{Entry, EntryKind, format_seconds, table_line};
+use super::timeline::{Entry, EntryKind, entry_json, format_seconds, summarize, table_line};
 use crate::logic::taints::{NO_EXECUTE, NOT_READY, UNREACHABLE};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -601,6 +601,73 @@ pub fn compare(scenario: &Scenario, first: &[Entry], second: &[Entry]) -> Delta 
         &counts(scenario, first, &pa),
         &counts(scenario, second, &pb),
     )
+}
+
+/// `--compare-set` as text: the two summaries side by side, then the difference in a sentence.
+pub fn write_compare_text(
+    scenario: &Scenario,
+    runs: &[Run],
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let (a, b) = (summarize(runs[0].entries), summarize(runs[1].entries));
+    let opt = |v: Option<u64>| v.map_or("-".to_string(), secs);
+    let mut rows: Vec<(String, String, String)> = vec![
+        (String::new(), runs[0].label.clone(), runs[1].label.clone()),
+        (
+            "nodes tainted".into(),
+            a.nodes_tainted.to_string(),
+            b.nodes_tainted.to_string(),
+        ),
+        (
+            "pods deleted".into(),
+            a.pods_deleted.to_string(),
+            b.pods_deleted.to_string(),
+        ),
+        (
+            "first deletion".into(),
+            opt(a.first_pod_deleted_ms),
+            opt(b.first_pod_deleted_ms),
+        ),
+        (
+            "last deletion".into(),
+            opt(a.last_pod_deleted_ms),
+            opt(b.last_pod_deleted_ms),
+        ),
+    ];
+    let zones: BTreeSet<&String> = a.zones.keys().chain(b.zones.keys()).collect();
+    for zone in zones {
+        let states = |s: &super::timeline::Summary| {
+            s.zones
+                .get(zone)
+                .map_or("-".to_string(), |z| z.join(" -> "))
+        };
+        rows.push((format!("zone {zone}"), states(&a), states(&b)));
+    }
+    let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+    let w1 = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
+    if let Some(description) = &scenario.description {
+        writeln!(out, "Comparison: {description}")?;
+    }
+    for (name, x, y) in &rows {
+        writeln!(out, "  {name:<w0$}  {x:<w1$}  {y}")?;
+    }
+    let d = compare(scenario, runs[0].entries, runs[1].entries);
+    writeln!(out, "{}", d.sentence(&runs[1].label))
+}
+
+/// `--compare-set` as JSON lines: both timelines, each object with `run` after `t`.
+pub fn write_compare_jsonl(runs: &[Run], out: &mut dyn Write) -> io::Result<()> {
+    for run in runs {
+        let label = serde_json::Value::from(run.label.clone()).to_string();
+        for entry in run.entries {
+            let line = entry_json(entry);
+            match line.find(",\"type\"") {
+                Some(at) => writeln!(out, "{},\"run\":{label}{}", &line[..at], &line[at..])?,
+                None => writeln!(out, "{line}")?,
+            }
+        }
+    }
+    Ok(())
 }
 
 fn lanes_svg(h: &mut String, pic: &Picture) {
