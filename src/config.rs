@@ -462,6 +462,8 @@ pub enum OutputFormat {
     Table,
     /// One JSON object per line, nothing else on stdout.
     Jsonl,
+    /// One self-contained HTML page (swimlanes per zone, summary tables), on stdout.
+    Html,
 }
 
 /// Arguments of `simulate`.
@@ -513,6 +515,46 @@ pub struct SimulateArgs {
     /// numbers of streaming lists served and refused are printed to stderr at exit.
     #[arg(long, requires = "serve")]
     pub no_watch_list: bool,
+
+    /// Run the scenario a second time with this controller flag changed (FLAG=VALUE, as
+    /// --set; repeatable) and report both runs side by side (table: the two summaries and the
+    /// difference; jsonl: both timelines, each line with its `run`; html: both, and a delta).
+    #[arg(long = "compare-set", value_name = "FLAG=VALUE", value_parser = parse_set, conflicts_with = "serve")]
+    pub compare_set: Vec<(String, String)>,
+
+    /// Build the scenario's starting state from a real cluster: its Nodes, Pods and
+    /// PodDisruptionBudgets, read with list requests only (nothing is written to the cluster).
+    /// SCENARIO, if given, is then a file of events only (docs/what-if.md).
+    #[arg(long, conflicts_with = "serve")]
+    pub from_cluster: bool,
+
+    /// With --from-cluster: the kubeconfig to read (default: KUBECONFIG or ~/.kube/config, or
+    /// in-cluster credentials).
+    #[arg(long, value_name = "PATH", requires = "from_cluster")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// With --from-cluster: the kubeconfig context to use.
+    #[arg(long, value_name = "NAME", requires = "from_cluster")]
+    pub context: Option<String>,
+
+    /// With --from-cluster: nodes whose kubelets stop, `zone=ZONE[,ZONE...]` or
+    /// `nodes=NAME[,NAME...]`, then optionally `at=DURATION` (default 30s). Repeatable.
+    #[arg(long, value_name = "WHICH [at=DURATION]", num_args = 1..=2, requires = "from_cluster")]
+    pub fail: Vec<String>,
+
+    /// With --from-cluster: nodes whose kubelets come back, `zone=...` or `nodes=...`, then
+    /// `at=DURATION`. Repeatable.
+    #[arg(long, value_name = "WHICH at=DURATION", num_args = 1..=2, requires = "from_cluster")]
+    pub recover: Vec<String>,
+
+    /// With --from-cluster: virtual time to run (default: the events file's, else 15m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "from_cluster")]
+    pub duration: Option<Duration>,
+
+    /// With --from-cluster: also write the scenario (the cluster's state and the events) to
+    /// FILE, which `simulate FILE` replays identically without access to the cluster.
+    #[arg(long, value_name = "FILE", requires = "from_cluster")]
+    pub save_scenario: Option<PathBuf>,
 }
 
 /// Parses a humantime duration (`50s`, `1m`, `1m30s`); refuses negative ones with a clear message.

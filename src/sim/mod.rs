@@ -6,8 +6,10 @@
 //! scenario actions, then kubelet writes, all synchronously), then the controller.
 
 pub mod kubelet;
+pub mod report;
 pub mod scenario;
 pub mod serve;
+pub mod snapshot;
 pub mod store;
 pub mod timeline;
 pub mod world;

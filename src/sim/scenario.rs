@@ -99,6 +99,9 @@ pub struct PodSpec {
     pub node: String,
     pub tolerations: Vec<Toleration>,
     pub daemonset: bool,
+    /// The controlling owner as `Kind/name` (`ReplicaSet/web-5d8f`); `None`: none, or for a
+    /// DaemonSet pod a DaemonSet named after the pod.
+    pub owner: Option<String>,
     /// Relative to the start; `None`: the start (or, for `add-pods`, the moment they are added).
     pub bound: Option<SignedDuration>,
     pub labels: BTreeMap<String, String>,
@@ -649,6 +652,9 @@ impl Effect {
 enum Operator {
     Exists,
     Equal,
+    /// Numeric comparisons (KEP-5471): the taint's value, an integer, less or greater.
+    Lt,
+    Gt,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize)]
@@ -907,7 +913,7 @@ struct RawToleration {
 impl Validate for RawToleration {
     type Output = Toleration;
     const EXPECTING: &'static str =
-        "a toleration: {key, operator: Exists|Equal, value, effect, tolerationSeconds}";
+        "a toleration: {key, operator: Exists|Equal|Lt|Gt, value, effect, tolerationSeconds}";
     fn validate(self) -> Result<Toleration, Problem> {
         let key = self.key.filter(|k| !k.is_empty());
         let exists = matches!(self.operator, Some(Operator::Exists));
@@ -935,6 +941,8 @@ impl Validate for RawToleration {
                 match o {
                     Operator::Exists => "Exists",
                     Operator::Equal => "Equal",
+                    Operator::Lt => "Lt",
+                    Operator::Gt => "Gt",
                 }
                 .to_string()
             }),
@@ -942,6 +950,24 @@ impl Validate for RawToleration {
             effect: self.effect.map(|e| e.as_str().to_string()),
             toleration_seconds: self.toleration_seconds,
         })
+    }
+}
+
+/// A pod's owner, `Kind/name`.
+#[derive(Clone, Debug)]
+struct Owner(String);
+
+impl<'de> Deserialize<'de> for Owner {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        match text.split_once('/') {
+            Some((kind, name)) if !kind.is_empty() && !name.is_empty() && !name.contains('/') => {
+                Ok(Owner(text))
+            }
+            _ => Err(de::Error::custom(format!(
+                "`{text}` is not an owner; expected Kind/name, e.g. ReplicaSet/web-5d8f"
+            ))),
+        }
     }
 }
 
@@ -956,6 +982,7 @@ struct RawPod {
     tolerations: Vec<Checked<RawToleration>>,
     #[serde(default)]
     daemonset: bool,
+    owner: Option<Owner>,
     bound: Option<RelTime>,
     #[serde(default)]
     labels: BTreeMap<String, Text>,
@@ -976,6 +1003,7 @@ impl RawPod {
                 node: node.clone(),
                 tolerations: self.tolerations.iter().map(|t| t.0.clone()).collect(),
                 daemonset: self.daemonset,
+                owner: self.owner.as_ref().map(|o| o.0.clone()),
                 bound: self.bound.as_ref().map(|b| b.value),
                 labels: texts(self.labels.clone()),
                 ready: self.ready,
@@ -2035,6 +2063,7 @@ events:
                         node: "a-3".into(),
                         tolerations: vec![],
                         daemonset: false,
+                        owner: None,
                         bound: None,
                         labels: BTreeMap::new(),
                         ready: true,
@@ -2199,6 +2228,7 @@ events:
                 node: "n-0".into(),
                 tolerations: vec![],
                 daemonset: false,
+                owner: None,
                 bound: None,
                 labels: BTreeMap::new(),
                 ready: true,

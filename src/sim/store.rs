@@ -1291,6 +1291,11 @@ impl Store {
         self.lock().pdbs.push(pdb);
     }
 
+    /// The budgets, as the scenario gave them.
+    pub fn pdbs(&self) -> Vec<PdbSpec> {
+        self.lock().pdbs.clone()
+    }
+
     // ----- leases -----
 
     pub fn create_lease(&self, lease: &Lease) -> Result<Lease> {

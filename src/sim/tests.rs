@@ -46,6 +46,7 @@ fn pod(name: &str, node: &str) -> PodSpec {
         node: node.to_string(),
         tolerations: Vec::new(),
         daemonset: false,
+        owner: None,
         bound: None,
         labels: BTreeMap::from([("app".to_string(), "web".to_string())]),
         ready: true,

@@ -333,6 +333,16 @@ fn table_time(ms: u64) -> String {
 
 /// Writes one aligned line per entry (time first), then a summary block. The summary comes from
 /// the `Summary` entry when there is one, else it is computed from the entries.
+/// One entry as a line of the table (`75.000s  TaintAdded  a-1  + ...`), without alignment.
+pub fn table_line(entry: &Entry) -> String {
+    format!(
+        "{}  {}  {}",
+        table_time(entry.t_ms),
+        entry.kind.type_name(),
+        table_details(&entry.kind)
+    )
+}
+
 pub fn write_table(
     entries: &[Entry],
     description: Option<&str>,

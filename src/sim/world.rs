@@ -448,16 +448,31 @@ pub fn build_pod(
         spec.daemonset,
         default_toleration_seconds,
     );
-    let owner = spec.daemonset.then(|| {
-        vec![OwnerReference {
-            api_version: "apps/v1".to_string(),
-            kind: "DaemonSet".to_string(),
-            name: spec.name.clone(),
-            uid: format!("daemonset-{}-{}", spec.namespace, spec.name),
+    let owner = match spec.owner.as_deref().and_then(|o| o.split_once('/')) {
+        Some((kind, name)) => Some(vec![OwnerReference {
+            api_version: match kind {
+                "ReplicaSet" | "DaemonSet" | "StatefulSet" | "Deployment" => "apps/v1",
+                "Job" | "CronJob" => "batch/v1",
+                _ => "v1",
+            }
+            .to_string(),
+            kind: kind.to_string(),
+            name: name.to_string(),
+            uid: format!("{}-{}-{}", kind.to_lowercase(), spec.namespace, name),
             controller: Some(true),
             block_owner_deletion: Some(true),
-        }]
-    });
+        }]),
+        None => spec.daemonset.then(|| {
+            vec![OwnerReference {
+                api_version: "apps/v1".to_string(),
+                kind: "DaemonSet".to_string(),
+                name: spec.name.clone(),
+                uid: format!("daemonset-{}-{}", spec.namespace, spec.name),
+                controller: Some(true),
+                block_owner_deletion: Some(true),
+            }]
+        }),
+    };
     let ready = if spec.ready { "True" } else { "False" };
     let condition = |type_: &str, status: &str| PodCondition {
         type_: type_.to_string(),

@@ -69,6 +69,7 @@ pub const ALL: &[Scenario] = &[
     scenario!(a_wrong_lease_namespace_marks_nothing),
     scenario!(metrics_over_https_need_a_token_allowed_to_get_them),
     scenario!(numeric_tolerations_are_honoured, may_skip),
+    scenario!(what_if_from_the_real_cluster),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -1206,4 +1207,172 @@ async fn metrics_over_https_need_a_token_allowed_to_get_them(net: u8) {
         after.1 - before.1
     );
     env.common_checks();
+}
+
+/// `simulate --from-cluster` against the real API server, as a user bound to the read-only
+/// ClusterRole of docs/what-if.md: the fleet's two zones are read, zone-b's failure is played
+/// in virtual time (its pods deleted, zone-a's kept), and the audit log shows that user only
+/// reading (list/get/watch), of the three kinds. No controller is deployed: nothing else writes.
+async fn what_if_from_the_real_cluster(_net: u8) {
+    let name = "what_if_from_the_real_cluster";
+    let env = boxed(name).await;
+    let nodes = [
+        ("a-0", "zone-a"),
+        ("a-1", "zone-a"),
+        ("b-0", "zone-b"),
+        ("b-1", "zone-b"),
+    ];
+    let fleet = Fleet::start(env.client.clone(), &nodes, false).await;
+    for (node, _) in &nodes {
+        fleet
+            .add_pod("shop", &format!("web-{node}"), node, json!([]))
+            .await;
+    }
+    fleet
+        .add_pod("shop", "patient-b-0", "b-0", tolerate_both(Some(3600)))
+        .await;
+
+    // The user: a ServiceAccount bound to the documented ClusterRole.
+    let create = |path: &'static str, body: Value| {
+        let client = env.client.clone();
+        async move {
+            let request = http::Request::post(path)
+                .header("content-type", "application/json")
+                .body(serde_json::to_vec(&body).expect("json"))
+                .expect("request");
+            client
+                .request::<Value>(request)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: POST {path}: {e}"))
+        }
+    };
+    create(
+        "/api/v1/namespaces/default/serviceaccounts",
+        json!({"metadata": {"name": "what-if"}}),
+    )
+    .await;
+    create(
+        "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+        json!({
+            "metadata": {"name": "node-lifecycle-what-if"},
+            "rules": [
+                {"apiGroups": [""], "resources": ["nodes", "pods"], "verbs": ["list"]},
+                {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": ["list"]},
+            ],
+        }),
+    )
+    .await;
+    create(
+        "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+        json!({
+            "metadata": {"name": "what-if"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                "name": "node-lifecycle-what-if"},
+            "subjects": [{"kind": "ServiceAccount", "name": "what-if", "namespace": "default"}],
+        }),
+    )
+    .await;
+    let account = env.kbox.service_account_dir("default", "what-if");
+    let token = std::fs::read_to_string(account.join("token")).expect("token");
+    let kubeconfig = env.kbox.dir.join("what-if.kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: box\n  cluster: {{server: \"https://127.0.0.1:{}\", certificate-authority: \"{}\"}}\nusers:\n- name: what-if\n  user: {{token: \"{}\"}}\ncontexts:\n- name: what-if\n  context: {{cluster: box, user: what-if}}\ncurrent-context: what-if\n",
+            env.kbox.port,
+            account.join("ca.crt").display(),
+            token.trim()
+        ),
+    )
+    .expect("write the user's kubeconfig");
+
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_node-lifecycle-controller"))
+            .args(["simulate", "--from-cluster", "--kubeconfig"])
+            .arg(&kubeconfig)
+            .args([
+                "--fail",
+                "zone=zone-b",
+                "--duration",
+                "10m",
+                "--output",
+                "jsonl",
+            ])
+            .output()
+            .expect("the binary runs")
+    })
+    .await
+    .expect("join");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{name}: simulate --from-cluster: {stderr}"
+    );
+    assert!(
+        stderr.contains("nothing is written to the cluster"),
+        "{name}: {stderr}"
+    );
+    let timeline: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let deleted: BTreeSet<String> = timeline
+        .iter()
+        .filter(|e| e["type"] == "PodDeleted")
+        .filter_map(|e| e["pod"].as_str().map(str::to_string))
+        .collect();
+    let expected: BTreeSet<String> = ["shop/web-b-0", "shop/web-b-1"]
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        deleted, expected,
+        "{name}: zone-b's pods with the API server's default 300s tolerations go, the others stay"
+    );
+    report(name, format!("simulated deletions: {deleted:?}"));
+
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let user = "system:serviceaccount:default:what-if";
+    let requests = audit::by(&env.kbox.audit_log, user);
+    let listed: BTreeSet<String> = requests
+        .iter()
+        .filter(|r| r.verb == "list" && r.ok())
+        .map(|r| r.resource.clone())
+        .collect();
+    assert_eq!(
+        listed,
+        ["nodes", "pods", "poddisruptionbudgets"]
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
+        "{name}: what {user} listed"
+    );
+    let other: Vec<String> = requests
+        .iter()
+        .filter(|r| !matches!(r.verb.as_str(), "list" | "get" | "watch"))
+        .map(|r| {
+            format!(
+                "{} {} {}/{} -> {}",
+                r.verb,
+                r.what(),
+                r.namespace,
+                r.name,
+                r.code
+            )
+        })
+        .collect();
+    assert!(
+        other.is_empty(),
+        "{name}: {user} did more than read: {other:?}"
+    );
+    let refused: Vec<String> = requests
+        .iter()
+        .filter(|r| !r.ok())
+        .map(|r| format!("{} {} -> {}", r.verb, r.what(), r.code))
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "{name}: the ClusterRole lacks {refused:?}"
+    );
+    drop(fleet);
 }

@@ -498,6 +498,22 @@ async fn route(app: &App, request: Request<Incoming>) -> Result<Response<Body>, 
             ok(store.replace_node_status(&node, Origin::Controller))
         }
 
+        // ----- PodDisruptionBudgets (from the scenario; listed only, in one page) -----
+        ("GET", ["apis", "policy", "v1", "poddisruptionbudgets"]) => {
+            Ok(json_response(200, &pdb_list(&store.pdbs(), None)))
+        }
+        (
+            "GET",
+            [
+                "apis",
+                "policy",
+                "v1",
+                "namespaces",
+                ns,
+                "poddisruptionbudgets",
+            ],
+        ) => Ok(json_response(200, &pdb_list(&store.pdbs(), Some(ns)))),
+
         // ----- pods -----
         ("GET", ["api", "v1", "pods"]) => list_or_watch::<Pod>(app, None, &query, &parts.headers),
         ("GET", ["api", "v1", "namespaces", ns, "pods"]) => {
@@ -615,6 +631,38 @@ async fn route(app: &App, request: Request<Incoming>) -> Result<Response<Body>, 
     }
 }
 
+/// A PodDisruptionBudgetList of the scenario's budgets (in `namespace`, or all).
+fn pdb_list(pdbs: &[crate::sim::scenario::PdbSpec], namespace: Option<&str>) -> serde_json::Value {
+    use crate::sim::scenario::IntOrPercent;
+    let value = |v: &IntOrPercent| match v {
+        IntOrPercent::Int(i) => serde_json::json!(i),
+        IntOrPercent::Percent(p) => serde_json::json!(format!("{p}%")),
+    };
+    let items: Vec<serde_json::Value> = pdbs
+        .iter()
+        .filter(|p| namespace.is_none_or(|ns| p.namespace == ns))
+        .map(|p| {
+            let mut spec = serde_json::json!({"selector": {"matchLabels": p.selector}});
+            if let Some(v) = &p.max_unavailable {
+                spec["maxUnavailable"] = value(v);
+            }
+            if let Some(v) = &p.min_available {
+                spec["minAvailable"] = value(v);
+            }
+            serde_json::json!({
+                "metadata": {"name": p.name, "namespace": p.namespace},
+                "spec": spec,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "kind": "PodDisruptionBudgetList",
+        "apiVersion": "policy/v1",
+        "metadata": {"resourceVersion": "1"},
+        "items": items,
+    })
+}
+
 fn known_path(path: &[&str]) -> bool {
     if let ["apis", group] | ["apis", group, "v1"] = path {
         return discovery::api_group(group).is_some();
@@ -628,6 +676,15 @@ fn known_path(path: &[&str]) -> bool {
             | ["api", "v1", "nodes", ..]
             | ["api", "v1", "pods"]
             | ["api", "v1", "namespaces", _, "pods", ..]
+            | ["apis", "policy", "v1", "poddisruptionbudgets"]
+            | [
+                "apis",
+                "policy",
+                "v1",
+                "namespaces",
+                _,
+                "poddisruptionbudgets"
+            ]
             | ["apis", COORDINATION, "v1", "leases"]
             | ["apis", COORDINATION, "v1", "namespaces", _, "leases", ..]
             | ["apis", "events.k8s.io", "v1", "namespaces", _, "events"]

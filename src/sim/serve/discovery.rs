@@ -132,13 +132,12 @@ pub(super) fn group_v1(name: &str) -> Option<Value> {
             &[],
         )],
         // Evictions are served as the pods/eviction subresource of the core group. Budgets
-        // come from the scenario and are not served: listed without verbs (an empty list
-        // would make discovery clients report the group as broken).
+        // come from the scenario and are only listed (for `simulate --from-cluster`).
         "policy" => vec![resource(
             "poddisruptionbudgets",
             true,
             "PodDisruptionBudget",
-            &[],
+            &["list"],
             &["pdb"],
         )],
         "events.k8s.io" => vec![resource("events", true, "Event", &["create"], &["ev"])],
