@@ -1937,7 +1937,8 @@ pods:
   - name: web-{0..29}        # expands like nodes
     namespace: default       # default "default"
     node: a-{0..9}           # a node name or an expandable pattern: pods go round-robin over it
-    tolerations: []          # Kubernetes Toleration objects
+    tolerations: []          # Kubernetes Toleration objects (operators Exists, Equal, Lt, Gt)
+    owner: ReplicaSet/web-5d8f   # the controlling owner, Kind/name (optional; the what-if report groups by it)
     daemonset: false
     bound: -1h               # when the pod was bound to its node, relative (default: start)
     labels: {app: web}       # pod labels (optional), for PodDisruptionBudgets
