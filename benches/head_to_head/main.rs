@@ -32,7 +32,9 @@
 //!
 //! Options: `--nodes N` (200) `--pods K` (30) `--zones Z` (4) `--silent F` (0.1, per zone)
 //! `--steady S` (60) `--concurrency C` (16, the fleet's requests in flight while creating)
-//! `--only ours|upstream` `--out PATH` (target/head-to-head.md) `--keep` (keep the boxes).
+//! `--only ours|upstream` `--out PATH` (target/head-to-head.md) `--keep` (keep the boxes)
+//! `--upstream-qps Q` (kube-controller-manager's `--kube-api-qps` and `--kube-api-burst`;
+//! unset: its defaults, 20 and 30, as a default deployment runs it).
 
 #[allow(dead_code)]
 #[path = "../../tests/real_cluster/audit.rs"]
@@ -81,6 +83,7 @@ struct Opts {
     secondary_rate: f64,
     large: u32,
     unhealthy: f64,
+    upstream_qps: Option<f64>,
 }
 
 impl Opts {
@@ -101,6 +104,7 @@ impl Opts {
             secondary_rate: 0.1,
             large: 50,
             unhealthy: 0.55,
+            upstream_qps: None,
         };
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
@@ -118,6 +122,7 @@ impl Opts {
                 "--only" => o.only = Some(val()),
                 "--out" => o.out = val().into(),
                 "--keep" => o.keep = true,
+                "--upstream-qps" => o.upstream_qps = Some(num(&val())),
                 "--bench" => {}
                 _ => usage(&format!("unknown argument {a}")),
             }
@@ -133,6 +138,9 @@ impl Opts {
         if let Some(o) = &self.only {
             write!(c, " --only {o}").unwrap();
         }
+        if let Some(q) = self.upstream_qps {
+            write!(c, " --upstream-qps {q}").unwrap();
+        }
         c
     }
 }
@@ -144,7 +152,7 @@ fn num<T: std::str::FromStr>(s: &str) -> T {
 
 fn usage(why: &str) -> ! {
     eprintln!(
-        "head_to_head: {why}\nusage: cargo bench --bench head_to_head -- [--nodes N] [--pods K] [--zones Z] [--silent F] [--steady S] [--concurrency C] [--only ours|upstream] [--out PATH] [--keep]"
+        "head_to_head: {why}\nusage: cargo bench --bench head_to_head -- [--nodes N] [--pods K] [--zones Z] [--silent F] [--steady S] [--concurrency C] [--only ours|upstream] [--upstream-qps Q] [--out PATH] [--keep]"
     );
     std::process::exit(2)
 }
@@ -631,6 +639,10 @@ impl Controller {
             c.arg("--controllers=node-lifecycle-controller,taint-eviction-controller")
                 .arg("--secure-port=0")
                 .arg("--use-service-account-credentials=false");
+            if let Some(q) = o.upstream_qps {
+                c.arg(format!("--kube-api-qps={q}"))
+                    .arg(format!("--kube-api-burst={}", q.ceil() as u64));
+            }
             (c, None)
         } else {
             let addr = format!("127.0.0.1:{}", free_port());
@@ -750,6 +762,8 @@ struct NodeTimes {
     taint: Option<Timestamp>,
     time_added: Option<Timestamp>,
     untaint: Option<Timestamp>,
+    /// When its kubelet came back (recovering nodes).
+    back: Option<Timestamp>,
 }
 
 fn silent_nodes(o: &Opts) -> (BTreeSet<usize>, BTreeSet<usize>) {
@@ -832,7 +846,7 @@ async fn run(which: &'static str, o: &Opts) -> Run {
             tokio::time::sleep(Duration::from_secs(10)).await;
             let last = fleet.state.lock().unwrap().renewed[&i];
             fleet.resume(i).await;
-            (i, last)
+            (i, last, Timestamp::now())
         }
     }));
     let mut last_renewal: BTreeMap<usize, Timestamp> = BTreeMap::new();
@@ -852,7 +866,8 @@ async fn run(which: &'static str, o: &Opts) -> Run {
             last_renewal.insert(*i, s.renewed[i]);
         }
     }
-    last_renewal.extend(returned);
+    let came_back: BTreeMap<usize, Timestamp> = returned.iter().map(|r| (r.0, r.2)).collect();
+    last_renewal.extend(returned.iter().map(|r| (r.0, r.1)));
     let end_at = Timestamp::now();
     let end = c.now();
     let run_s = end.at;
@@ -885,6 +900,7 @@ async fn run(which: &'static str, o: &Opts) -> Run {
                     *i,
                     NodeTimes {
                         last_renewal: Some(last_renewal[i]),
+                        back: came_back.get(i).copied(),
                         ..NodeTimes::default()
                     },
                 )
@@ -1350,6 +1366,19 @@ fn report(o: &Opts, runs: &[Run], version: &str, started: Timestamp) -> String {
             .collect()
     };
     writeln!(s, "| Events written | ours {} {:?} / upstream {} {:?}: ours through events.k8s.io/v1 ([events-through-events-api](docs/differences.md#events-through-events-api)) |", ours.events, ev(ours), up.events, ev(up)).unwrap();
+    writeln!(s, "\n## Recovered nodes (seconds after the NoExecute taint write)\n\n| node | ours: back / untainted / pods deleted | upstream: back / untainted / pods deleted |\n|---|---|---|").unwrap();
+    for i in &recover {
+        let cell = |r: &Run| {
+            let t = r.nodes.get(i).cloned().unwrap_or_default();
+            let rel = |x: Option<Timestamp>| match (t.taint, x) {
+                (Some(a), Some(b)) => format!("{:.2}", secs_since(a, b)),
+                _ => "–".into(),
+            };
+            let gone = r.deleted.keys().filter(|p| pod_node(p) == Some(*i)).count();
+            format!("{} / {} / {gone}", rel(t.back), rel(t.untaint))
+        };
+        writeln!(s, "| {} | {} | {} |", node_name(*i), cell(ours), cell(up)).unwrap();
+    }
     s
 }
 
