@@ -1037,6 +1037,8 @@ struct Detection {
     unknown_after_grace: Vec<f64>,
     /// First NoExecute taint after Unknown.
     taint_after_unknown: Vec<f64>,
+    /// Per zone, the first NoExecute taint after its node's Unknown (no rate limit waited for).
+    first_taint_in_zone: Vec<f64>,
     /// Spacing of consecutive taints within a zone.
     spacing: Vec<f64>,
     /// Deletion after due (timeAdded + toleration), per deleted pod.
@@ -1051,6 +1053,7 @@ fn detection(r: &Run, o: &Opts, recover: &BTreeSet<usize>) -> Detection {
     let mut d = Detection {
         unknown_after_grace: vec![],
         taint_after_unknown: vec![],
+        first_taint_in_zone: vec![],
         spacing: vec![],
         deletion_late: vec![],
         deletion_late_write: vec![],
@@ -1068,6 +1071,24 @@ fn detection(r: &Run, o: &Opts, recover: &BTreeSet<usize>) -> Detection {
         }
         if let Some(x) = t.taint {
             by_zone.entry(i % o.zones).or_default().push(x);
+        }
+    }
+    for z in 0..o.zones {
+        let first = r
+            .nodes
+            .iter()
+            .filter(|(i, t)| *i % o.zones == z && t.taint.is_some())
+            .min_by_key(|(_, t)| t.taint);
+        if let Some((
+            _,
+            NodeTimes {
+                unknown: Some(u),
+                taint: Some(x),
+                ..
+            },
+        )) = first
+        {
+            d.first_taint_in_zone.push(secs_since(*u, *x));
         }
     }
     for ts in by_zone.values_mut() {
@@ -1132,8 +1153,24 @@ fn count(r: &Run, f: impl Fn(&str, &str) -> bool) -> u64 {
 }
 
 fn set_row(name: &str, a: &BTreeSet<String>, b: &BTreeSet<String>) -> (String, bool) {
-    let only_a: Vec<_> = a.difference(b).take(5).cloned().collect();
-    let only_b: Vec<_> = b.difference(a).take(5).cloned().collect();
+    // Pods are named after their node: a difference in pods is told by node.
+    let by_node = |x: &BTreeSet<String>, y: &BTreeSet<String>| -> Vec<String> {
+        let diff: Vec<&String> = x.difference(y).collect();
+        let nodes: BTreeSet<String> = diff
+            .iter()
+            .map(|p| match pod_node(p) {
+                Some(i) => format!(
+                    "{} ({} pods)",
+                    node_name(i),
+                    diff.iter().filter(|q| pod_node(q) == Some(i)).count()
+                ),
+                None => p.to_string(),
+            })
+            .collect();
+        nodes.into_iter().collect()
+    };
+    let only_a = by_node(a, b);
+    let only_b = by_node(b, a);
     let same = only_a.is_empty() && only_b.is_empty();
     let detail = if same {
         format!("same ({} entries)", a.len())
@@ -1286,7 +1323,9 @@ fn report(o: &Opts, runs: &[Run], version: &str, started: Timestamp) -> String {
     .unwrap();
     writeln!(
         s,
-        "| spacing of taints within a zone (rate {}/s) | {} | {} |",
+        "| first NoExecute taint of each zone after its Unknown | {} | {} |\n| spacing of taints within a zone (rate {}/s) | {} | {} |",
+        dist(&dov.first_taint_in_zone),
+        dist(&dup.first_taint_in_zone),
         o.rate,
         dist(&dov.spacing),
         dist(&dup.spacing)
