@@ -1231,14 +1231,19 @@ fn report(o: &Opts, runs: &[Run], version: &str, started: Timestamp) -> String {
     let (silent, _) = silent_nodes(o);
     writeln!(s, "- scenario: steady {}s after sync; {} nodes silent ({} per zone), {} of them back 10 s after their NoExecute taint; each controller in a fresh box, one after the other\n", o.steady, silent.len(), silent.len() / o.zones.max(1), recover.len()).unwrap();
     let (Some(ours), Some(up)) = (
-        runs.iter().find(|r| r.which == "ours"),
-        runs.iter().find(|r| r.which == "upstream"),
+        runs.iter().find(|r| r.which == "ours").or(runs.first()),
+        runs.iter().find(|r| r.which == "upstream").or(runs.first()),
     ) else {
-        for r in runs {
-            writeln!(s, "{}: only one side ran; no comparison", r.which).unwrap();
-        }
         return s;
     };
+    if runs.len() == 1 {
+        writeln!(
+            s,
+            "**One side only ({}): both columns are its run; the ratios mean nothing.**\n",
+            runs[0].which
+        )
+        .unwrap();
+    }
     let (dov, dup) = (detection(ours, o, &recover), detection(up, o, &recover));
     writeln!(
         s,
