@@ -1,0 +1,1459 @@
+//! Head to head with kube-controller-manager on the same real API server (issue 19).
+//!
+//! ```sh
+//! tests/kube-box/build.sh                     # once: kube-apiserver, kube-controller-manager, etcd
+//! cargo bench --bench head_to_head -- --nodes 200 --pods 30
+//! cargo bench --bench head_to_head -- --nodes 1000 --pods 30 --out target/head-to-head-1000.md
+//! ```
+//!
+//! Runs the same scenario twice, once per controller, each in a fresh cluster in a box
+//! (`tests/kube-box/box.sh`: etcd + kube-apiserver on loopback with an audit log), never both
+//! at once: upstream `kube-controller-manager --controllers=node-lifecycle-controller,
+//! taint-eviction-controller` built from the same release as the API server, then our
+//! `node-lifecycle-controller run`. Both get the same flags (grace 40 s, monitor period 5 s,
+//! eviction rates 1 and 0.1 node/s, large-cluster threshold 50, unhealthy-zone threshold 0.55),
+//! leader election off, and the same credentials: a ServiceAccount `kube-system/h2h-controller`
+//! bound to cluster-admin, so that the audit log tells the controller's requests apart.
+//!
+//! The scenario: a fake kubelet fleet (N nodes in Z zones, their Leases renewed every 10 s
+//! spread over the period, K pods per node tolerating the condition taints for: admission's
+//! 300 s, 30 s, 60 s, forever) is created and settled first; the controller starts; once it has
+//! synced the fleet is steady for `--steady` seconds; then a share of each zone's nodes go silent
+//! (stop renewing), and a third of those come back (renew and post Ready) 10 s after their
+//! NoExecute taint lands, before any of their pods is due. The run ends 75 s after the last silent node's
+//! taint could have come.
+//!
+//! What it measures, from the same run for both: RSS (after sync, steady, peak: VmRSS/VmHWM each
+//! second), CPU (utime+stime), API requests by verb and resource (audit log, by user),
+//! detection (last renewal → Unknown, Unknown → NoExecute taint, taint spacing within a zone,
+//! deletion against each pod's due time) and behaviour (the sets of nodes marked Unknown,
+//! tainted, untainted, pods marked not ready, pods deleted, compared entry by entry). The
+//! fleet's own lag (renewal completion against its schedule) is reported beside them.
+//!
+//! Options: `--nodes N` (200) `--pods K` (30) `--zones Z` (4) `--silent F` (0.1, per zone)
+//! `--steady S` (60) `--concurrency C` (16, the fleet's requests in flight while creating)
+//! `--only ours|upstream` `--out PATH` (target/head-to-head.md) `--keep` (keep the boxes)
+//! `--upstream-qps Q` (kube-controller-manager's `--kube-api-qps` and `--kube-api-burst`;
+//! unset: its defaults, 20 and 30, as a default deployment runs it).
+
+#[allow(dead_code)]
+#[path = "../../tests/real_cluster/audit.rs"]
+mod audit;
+
+use futures::StreamExt;
+use jiff::Timestamp;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+const OURS: &str = env!("CARGO_BIN_EXE_node-lifecycle-controller");
+const RENEW: Duration = Duration::from_secs(10);
+const USER: &str = "system:serviceaccount:kube-system:h2h-controller";
+const UNREACHABLE: &str = "node.kubernetes.io/unreachable";
+const NOT_READY: &str = "node.kubernetes.io/not-ready";
+const NS: &str = "h2h";
+/// Tolerations of the condition taints, by pod index modulo 4 (None: admission's 300 s for the
+/// first, forever for the last).
+const TOLERATIONS: [Option<u64>; 4] = [Some(300), Some(30), Some(60), None];
+
+#[derive(Clone)]
+struct Opts {
+    nodes: usize,
+    pods: usize,
+    zones: usize,
+    silent: f64,
+    steady: u64,
+    concurrency: usize,
+    only: Option<String>,
+    out: PathBuf,
+    keep: bool,
+    grace: u64,
+    monitor: u64,
+    rate: f64,
+    secondary_rate: f64,
+    large: u32,
+    unhealthy: f64,
+    upstream_qps: Option<f64>,
+}
+
+impl Opts {
+    fn parse() -> Opts {
+        let mut o = Opts {
+            nodes: 200,
+            pods: 30,
+            zones: 4,
+            silent: 0.1,
+            steady: 60,
+            concurrency: 16,
+            only: None,
+            out: Path::new(ROOT).join("target/head-to-head.md"),
+            keep: false,
+            grace: 40,
+            monitor: 5,
+            rate: 1.0,
+            secondary_rate: 0.1,
+            large: 50,
+            unhealthy: 0.55,
+            upstream_qps: None,
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(a) = args.next() {
+            let mut val = || {
+                args.next()
+                    .unwrap_or_else(|| usage(&format!("{a} needs a value")))
+            };
+            match a.as_str() {
+                "--nodes" => o.nodes = num(&val()),
+                "--pods" => o.pods = num(&val()),
+                "--zones" => o.zones = num(&val()),
+                "--silent" => o.silent = num(&val()),
+                "--steady" => o.steady = num(&val()),
+                "--concurrency" => o.concurrency = num(&val()),
+                "--only" => o.only = Some(val()),
+                "--out" => o.out = val().into(),
+                "--keep" => o.keep = true,
+                "--upstream-qps" => o.upstream_qps = Some(num(&val())),
+                "--bench" => {}
+                _ => usage(&format!("unknown argument {a}")),
+            }
+        }
+        o
+    }
+
+    fn command(&self) -> String {
+        let mut c = format!(
+            "cargo bench --bench head_to_head -- --nodes {} --pods {} --zones {} --silent {} --steady {}",
+            self.nodes, self.pods, self.zones, self.silent, self.steady
+        );
+        if let Some(o) = &self.only {
+            write!(c, " --only {o}").unwrap();
+        }
+        if let Some(q) = self.upstream_qps {
+            write!(c, " --upstream-qps {q}").unwrap();
+        }
+        c
+    }
+}
+
+fn num<T: std::str::FromStr>(s: &str) -> T {
+    s.parse()
+        .unwrap_or_else(|_| usage(&format!("not a number: {s}")))
+}
+
+fn usage(why: &str) -> ! {
+    eprintln!(
+        "head_to_head: {why}\nusage: cargo bench --bench head_to_head -- [--nodes N] [--pods K] [--zones Z] [--silent F] [--steady S] [--concurrency C] [--only ours|upstream] [--upstream-qps Q] [--out PATH] [--keep]"
+    );
+    std::process::exit(2)
+}
+
+fn log(msg: &str) {
+    eprintln!("[{}] {msg}", Timestamp::now().strftime("%H:%M:%S"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The box
+
+struct KubeBox {
+    dir: PathBuf,
+    server: String,
+    ca: String,
+    kubeconfig: PathBuf,
+    audit: PathBuf,
+    bin: PathBuf,
+    keep: bool,
+}
+
+fn box_script() -> PathBuf {
+    Path::new(ROOT).join("tests/kube-box/box.sh")
+}
+
+fn box_bin() -> PathBuf {
+    if let Ok(b) = std::env::var("NLC_KUBE_BOX_BIN") {
+        return b.into();
+    }
+    let out = Command::new("bash")
+        .arg(Path::new(ROOT).join("tests/kube-box/build.sh"))
+        .arg("--cached")
+        .output()
+        .expect("running build.sh");
+    if !out.status.success() {
+        eprintln!(
+            "head_to_head: no kube-box binaries: run tests/kube-box/build.sh first ({})",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        std::process::exit(1);
+    }
+    String::from_utf8_lossy(&out.stdout).trim().into()
+}
+
+impl KubeBox {
+    fn start(name: &str, keep: bool) -> KubeBox {
+        let base = Path::new(ROOT).join("target/head-to-head");
+        std::fs::create_dir_all(&base).unwrap();
+        let dir = base.join(format!("{name}-{}", std::process::id()));
+        if dir.exists() {
+            let _ = Command::new("bash")
+                .arg(box_script())
+                .arg("stop")
+                .arg(&dir)
+                .status();
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        let bin = box_bin();
+        let out = Command::new("bash")
+            .arg(box_script())
+            .env("NLC_KUBE_BOX_BIN", &bin)
+            .arg("start")
+            .arg(&dir)
+            .output()
+            .expect("running box.sh");
+        assert!(
+            out.status.success(),
+            "box.sh start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let env: BTreeMap<String, String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        KubeBox {
+            server: env["BOX_SERVER"].clone(),
+            ca: env["BOX_CA"].clone(),
+            kubeconfig: env["BOX_KUBECONFIG"].clone().into(),
+            audit: env["BOX_AUDIT_LOG"].clone().into(),
+            bin,
+            dir,
+            keep,
+        }
+    }
+
+    async fn admin(&self) -> kube::Client {
+        let kc = Kubeconfig::read_from(&self.kubeconfig).expect("admin kubeconfig");
+        let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+            .await
+            .expect("admin config");
+        kube::Client::try_from(config).expect("admin client")
+    }
+
+    /// A ServiceAccount bound to cluster-admin and a kubeconfig with its token: the
+    /// controller's identity, the same for both controllers.
+    async fn controller_kubeconfig(&self, client: &kube::Client) -> PathBuf {
+        create(
+            client,
+            "/api/v1/namespaces/kube-system/serviceaccounts",
+            &json!({"apiVersion": "v1", "kind": "ServiceAccount",
+                    "metadata": {"name": "h2h-controller", "namespace": "kube-system"}}),
+        )
+        .await;
+        create(
+            client,
+            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+            &json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                    "metadata": {"name": "h2h-controller"},
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+                    "subjects": [{"kind": "ServiceAccount", "name": "h2h-controller", "namespace": "kube-system"}]}),
+        )
+        .await;
+        let out = Command::new("bash")
+            .arg(box_script())
+            .arg("token")
+            .arg(&self.dir)
+            .args(["kube-system", "h2h-controller"])
+            .output()
+            .expect("box.sh token");
+        assert!(out.status.success(), "box.sh token failed");
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        let token = std::fs::read_to_string(dir.join("token")).expect("token");
+        let path = self.dir.join("controller.kubeconfig");
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: box\n  cluster: {{server: \"{}\", certificate-authority: \"{}\"}}\nusers:\n- name: controller\n  user: {{token: \"{}\"}}\ncontexts:\n- name: box\n  context: {{cluster: box, user: controller}}\ncurrent-context: box\n",
+                self.server,
+                self.ca,
+                token.trim()
+            ),
+        )
+        .unwrap();
+        path
+    }
+}
+
+impl Drop for KubeBox {
+    fn drop(&mut self) {
+        if self.keep {
+            eprintln!("box kept in {}", self.dir.display());
+            return;
+        }
+        let _ = Command::new("bash")
+            .arg(box_script())
+            .arg("stop")
+            .arg(&self.dir)
+            .status();
+    }
+}
+
+async fn create(client: &kube::Client, path: &str, body: &Value) {
+    for attempt in 0.. {
+        let request = http::Request::post(path)
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(body).unwrap())
+            .unwrap();
+        match client.request_text(request).await {
+            Ok(_) => return,
+            Err(e) if attempt < 5 => {
+                log(&format!("POST {path}: {e}; again"));
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => panic!("POST {path}: {e}"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fleet
+
+fn node_name(i: usize) -> String {
+    format!("node-{i:05}")
+}
+
+fn pod_name(node: usize, k: usize) -> String {
+    format!("p-{node:05}-{k:02}")
+}
+
+fn conditions(now: Timestamp) -> Value {
+    let t = format!("{:.0}", now.round(jiff::Unit::Second).unwrap_or(now));
+    let c = |ty: &str, st: &str, reason: &str| {
+        json!({"type": ty, "status": st, "reason": reason,
+        "message": reason, "lastHeartbeatTime": t, "lastTransitionTime": t})
+    };
+    json!([
+        c("MemoryPressure", "False", "KubeletHasSufficientMemory"),
+        c("DiskPressure", "False", "KubeletHasNoDiskPressure"),
+        c("PIDPressure", "False", "KubeletHasSufficientPID"),
+        c("Ready", "True", "KubeletReady"),
+    ])
+}
+
+#[derive(Default)]
+struct FleetState {
+    stopped: HashSet<usize>,
+    /// renewTime of each node's last accepted renewal.
+    renewed: HashMap<usize, Timestamp>,
+    /// Each renewal's completion after its slot in the schedule, seconds.
+    lateness: Vec<f64>,
+    failures: u64,
+}
+
+struct Fleet {
+    client: kube::Client,
+    state: Arc<Mutex<FleetState>>,
+    renewer: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        if let Some(r) = &self.renewer {
+            r.abort();
+        }
+    }
+}
+
+async fn post_ready(client: &kube::Client, node: &str) {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let status = json!({"status": {
+        "conditions": conditions(Timestamp::now()),
+        "addresses": [{"type": "Hostname", "address": node}],
+        "capacity": {"cpu": "4", "memory": "16Gi", "pods": "110"},
+        "allocatable": {"cpu": "4", "memory": "16Gi", "pods": "110"},
+        "nodeInfo": {"machineID": node, "systemUUID": node, "bootID": "boot",
+            "kernelVersion": "6.1.0", "osImage": "Debian GNU/Linux 12 (bookworm)",
+            "containerRuntimeVersion": "containerd://2.0.0", "kubeletVersion": "v1.37.2",
+            "kubeProxyVersion": "", "operatingSystem": "linux", "architecture": "amd64"}}});
+    nodes
+        .patch_status(node, &PatchParams::default(), &Patch::Merge(status))
+        .await
+        .unwrap_or_else(|e| panic!("status of {node}: {e}"));
+}
+
+async fn renew(client: &kube::Client, i: usize, state: &Mutex<FleetState>, slot: Instant) {
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
+    let now = Timestamp::now();
+    let patch = json!({"spec": {"renewTime": format!("{now:.6}")}});
+    match leases
+        .patch(&node_name(i), &PatchParams::default(), &Patch::Merge(patch))
+        .await
+    {
+        Ok(_) => {
+            let mut s = state.lock().unwrap();
+            s.renewed.insert(i, now);
+            s.lateness.push(slot.elapsed().as_secs_f64());
+        }
+        Err(_) => state.lock().unwrap().failures += 1,
+    }
+}
+
+impl Fleet {
+    /// Nodes (Ready, settled: no startup taint left), their Leases, then the pods; pods on
+    /// `with_status` nodes are reported Running and Ready (the others stay as created: only
+    /// the silent nodes' pods are ever marked not ready).
+    async fn create(client: kube::Client, o: &Opts, with_status: &BTreeSet<usize>) -> Fleet {
+        let t = Instant::now();
+        create(
+            &client,
+            "/api/v1/namespaces",
+            &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}),
+        )
+        .await;
+        create(
+            &client,
+            &format!("/api/v1/namespaces/{NS}/serviceaccounts"),
+            &json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}),
+        )
+        .await;
+        let state = Arc::new(Mutex::new(FleetState::default()));
+        futures::stream::iter(0..o.nodes)
+            .map(|i| {
+                let client = client.clone();
+                let state = Arc::clone(&state);
+                let zone = format!("zone-{}", i % o.zones);
+                async move {
+                    let name = node_name(i);
+                    create(&client, "/api/v1/nodes", &json!({"apiVersion": "v1", "kind": "Node",
+                        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name,
+                            "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+                            "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64",
+                            "topology.kubernetes.io/zone": zone, "topology.kubernetes.io/region": "box"}}}))
+                        .await;
+                    post_ready(&client, &name).await;
+                    // TaintNodesByCondition put not-ready:NoSchedule on the new node; a settled
+                    // cluster's controller removed it long ago.
+                    let nodes: Api<Node> = Api::all(client.clone());
+                    nodes
+                        .patch(&name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"taints": null}})))
+                        .await
+                        .unwrap_or_else(|e| panic!("untainting {name}: {e}"));
+                    let now = Timestamp::now();
+                    create(&client, "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
+                        &json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                            "metadata": {"name": name, "namespace": "kube-node-lease"},
+                            "spec": {"holderIdentity": name, "leaseDurationSeconds": 40,
+                                     "renewTime": format!("{now:.6}")}}))
+                        .await;
+                    state.lock().unwrap().renewed.insert(i, now);
+                }
+            })
+            .buffer_unordered(o.concurrency)
+            .collect::<Vec<()>>()
+            .await;
+        log(&format!(
+            "fleet: {} nodes in {:.1}s",
+            o.nodes,
+            t.elapsed().as_secs_f64()
+        ));
+        let mut fleet = Fleet {
+            client: client.clone(),
+            state,
+            renewer: None,
+        };
+        fleet.start_renewing(o.nodes);
+        let t = Instant::now();
+        let pods = (0..o.nodes).flat_map(|i| (0..o.pods).map(move |k| (i, k)));
+        futures::stream::iter(pods)
+            .map(|(i, k)| {
+                let client = client.clone();
+                let status = with_status.contains(&i);
+                async move {
+                    let name = pod_name(i, k);
+                    let mut tolerations = vec![];
+                    if let Some(secs) = TOLERATIONS[k % 4] {
+                        if secs != 300 {
+                            for key in [UNREACHABLE, NOT_READY] {
+                                tolerations.push(json!({"key": key, "operator": "Exists",
+                                    "effect": "NoExecute", "tolerationSeconds": secs}));
+                            }
+                        }
+                    } else {
+                        tolerations.push(json!({"operator": "Exists", "effect": "NoExecute"}));
+                    }
+                    create(&client, &format!("/api/v1/namespaces/{NS}/pods"), &json!({
+                        "apiVersion": "v1", "kind": "Pod",
+                        "metadata": {"name": name, "namespace": NS, "labels": {"app": format!("t{}", k % 4)}},
+                        "spec": {"nodeName": node_name(i), "automountServiceAccountToken": false,
+                            "containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10"}],
+                            "tolerations": tolerations}}))
+                        .await;
+                    if status {
+                        let now = format!("{:.0}", Timestamp::now().round(jiff::Unit::Second).unwrap());
+                        let c = |t: &str| json!({"type": t, "status": "True", "lastTransitionTime": now});
+                        let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
+                        pods.patch_status(&name, &PatchParams::default(), &Patch::Merge(json!({"status": {
+                            "phase": "Running",
+                            "conditions": [c("Initialized"), c("ContainersReady"), c("Ready"), c("PodScheduled")],
+                            "hostIP": "10.0.0.1", "podIP": "10.1.0.1", "startTime": now,
+                            "containerStatuses": [{"name": "app", "ready": true, "started": true,
+                                "restartCount": 0, "image": "registry.k8s.io/pause:3.10", "imageID": "",
+                                "state": {"running": {"startedAt": now}}}]}})))
+                            .await
+                            .unwrap_or_else(|e| panic!("status of {name}: {e}"));
+                    }
+                }
+            })
+            .buffer_unordered(o.concurrency)
+            .collect::<Vec<()>>()
+            .await;
+        log(&format!(
+            "fleet: {} pods in {:.1}s",
+            o.nodes * o.pods,
+            t.elapsed().as_secs_f64()
+        ));
+        fleet
+    }
+
+    /// Node i renews at i/N of each 10 s period, every renewal its own task (at most 64 in
+    /// flight), so that a slow response delays no other kubelet.
+    fn start_renewing(&mut self, n: usize) {
+        let client = self.client.clone();
+        let state = Arc::clone(&self.state);
+        self.renewer = Some(tokio::spawn(async move {
+            let start = tokio::time::Instant::now();
+            let gate = Arc::new(tokio::sync::Semaphore::new(64));
+            for k in 0u64.. {
+                let slot = start + RENEW.mul_f64(k as f64 / n as f64);
+                tokio::time::sleep_until(slot).await;
+                let i = (k % n as u64) as usize;
+                if state.lock().unwrap().stopped.contains(&i) {
+                    continue;
+                }
+                let permit = Arc::clone(&gate).acquire_owned().await.unwrap();
+                let (client, state) = (client.clone(), Arc::clone(&state));
+                tokio::spawn(async move {
+                    renew(&client, i, &state, slot.into_std()).await;
+                    drop(permit);
+                });
+            }
+        }));
+    }
+
+    fn stop(&self, nodes: &BTreeSet<usize>) {
+        self.state.lock().unwrap().stopped.extend(nodes);
+    }
+
+    async fn resume(&self, i: usize) {
+        self.state.lock().unwrap().stopped.remove(&i);
+        renew(&self.client, i, &self.state, Instant::now()).await;
+        post_ready(&self.client, &node_name(i)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The controller process and its samples
+
+#[derive(Clone, Copy, Default)]
+struct Sample {
+    at: f64,
+    rss_kib: u64,
+    hwm_kib: u64,
+    cpu_s: f64,
+}
+
+fn sample(pid: u32, started: Instant) -> Option<Sample> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = rest[11].parse::<f64>().ok()? + rest[12].parse::<f64>().ok()?;
+    Some(Sample {
+        at: started.elapsed().as_secs_f64(),
+        rss_kib: kib("VmRSS:"),
+        hwm_kib: kib("VmHWM:"),
+        cpu_s: ticks / clock_ticks(),
+    })
+}
+
+fn clock_ticks() -> f64 {
+    static T: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *T.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+struct Controller {
+    which: &'static str,
+    child: Child,
+    started: Instant,
+    log: PathBuf,
+    admin: Option<String>,
+    samples: Arc<Mutex<Vec<Sample>>>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Controller {
+    fn start(which: &'static str, b: &KubeBox, kubeconfig: &Path, o: &Opts) -> Controller {
+        let log_path = b.dir.join(format!("{which}.log"));
+        let common = [
+            format!("--node-monitor-period={}s", o.monitor),
+            format!("--node-monitor-grace-period={}s", o.grace),
+            "--node-startup-grace-period=60s".to_string(),
+            format!("--node-eviction-rate={}", o.rate),
+            format!("--secondary-node-eviction-rate={}", o.secondary_rate),
+            format!("--large-cluster-size-threshold={}", o.large),
+            format!("--unhealthy-zone-threshold={}", o.unhealthy),
+            "--leader-elect=false".to_string(),
+            format!("--kubeconfig={}", kubeconfig.display()),
+        ];
+        let (mut cmd, admin) = if which == "upstream" {
+            let mut c = Command::new(b.bin.join("kube-controller-manager"));
+            c.arg("--controllers=node-lifecycle-controller,taint-eviction-controller")
+                .arg("--secure-port=0")
+                .arg("--use-service-account-credentials=false");
+            if let Some(q) = o.upstream_qps {
+                c.arg(format!("--kube-api-qps={q}"))
+                    .arg(format!("--kube-api-burst={}", q.ceil() as u64));
+            }
+            (c, None)
+        } else {
+            let addr = format!("127.0.0.1:{}", free_port());
+            let mut c = Command::new(OURS);
+            c.arg("run")
+                .arg("--secure-address=")
+                .arg(format!("--admin-address={addr}"));
+            (c, Some(addr))
+        };
+        cmd.args(&common);
+        let out = std::fs::File::create(&log_path).unwrap();
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {which}: {e}"));
+        let started = Instant::now();
+        let samples = Arc::new(Mutex::new(Vec::new()));
+        let (pid, s) = (child.id(), Arc::clone(&samples));
+        std::thread::spawn(move || {
+            while let Some(x) = sample(pid, started) {
+                s.lock().unwrap().push(x);
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        });
+        log(&format!("{which}: started pid {pid}: {cmd:?}"));
+        Controller {
+            which,
+            child,
+            started,
+            log: log_path,
+            admin,
+            samples,
+        }
+    }
+
+    /// Whether its caches are synced: ours says so on /readyz; kube-controller-manager logs
+    /// "Caches are synced" once for each of its two controllers.
+    fn synced(&self) -> bool {
+        match &self.admin {
+            Some(addr) => {
+                let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+                    return false;
+                };
+                let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+                let _ = s.write_all(b"GET /readyz HTTP/1.0\r\nHost: x\r\n\r\n");
+                let mut buf = String::new();
+                let _ = s.read_to_string(&mut buf);
+                buf.starts_with("HTTP/1.1 200") || buf.starts_with("HTTP/1.0 200")
+            }
+            None => {
+                std::fs::read_to_string(&self.log)
+                    .unwrap_or_default()
+                    .matches("\"Caches are synced\"")
+                    .count()
+                    >= 2
+            }
+        }
+    }
+
+    fn now(&self) -> Sample {
+        sample(self.child.id(), self.started)
+            .unwrap_or_else(|| panic!("{} exited: see {}", self.which, self.log.display()))
+    }
+
+    fn stop(mut self) -> Vec<Sample> {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        for _ in 0..50 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.samples.lock().unwrap().clone()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One run
+
+struct Run {
+    which: &'static str,
+    sync_s: f64,
+    after_sync: Sample,
+    steady: Sample,
+    steady_cpu_cores: f64,
+    end: Sample,
+    run_s: f64,
+    peak_hwm_kib: u64,
+    requests: BTreeMap<(String, String), u64>,
+    /// Per silent node: last renewal, Unknown, NoExecute taint (write, timeAdded), untaint.
+    nodes: BTreeMap<usize, NodeTimes>,
+    unknown: BTreeSet<String>,
+    tainted: BTreeSet<String>,
+    untainted: BTreeSet<String>,
+    not_ready_pods: BTreeSet<String>,
+    deleted: BTreeMap<String, Timestamp>,
+    delete_attempts: u64,
+    writes_to_healthy: u64,
+    events: u64,
+    node_write_verbs: BTreeSet<String>,
+    fleet_lateness: Vec<f64>,
+    fleet_failures: u64,
+    end_at: Timestamp,
+}
+
+#[derive(Default, Clone)]
+struct NodeTimes {
+    last_renewal: Option<Timestamp>,
+    unknown: Option<Timestamp>,
+    taint: Option<Timestamp>,
+    time_added: Option<Timestamp>,
+    untaint: Option<Timestamp>,
+    /// When its kubelet came back (recovering nodes).
+    back: Option<Timestamp>,
+}
+
+fn silent_nodes(o: &Opts) -> (BTreeSet<usize>, BTreeSet<usize>) {
+    let per_zone = o.nodes / o.zones;
+    let take = ((per_zone as f64 * o.silent).round() as usize).max(1);
+    let mut silent = BTreeSet::new();
+    for z in 0..o.zones {
+        // Node i is in zone i % Z: the first `take` of each zone.
+        silent.extend((0..take).map(|j| z + j * o.zones).filter(|&i| i < o.nodes));
+    }
+    // Every third silent node comes back.
+    let recover = silent.iter().copied().step_by(3).collect();
+    (silent, recover)
+}
+
+fn secs_since(a: Timestamp, b: Timestamp) -> f64 {
+    (b.as_microsecond() - a.as_microsecond()) as f64 / 1e6
+}
+
+async fn run(which: &'static str, o: &Opts) -> Run {
+    log(&format!("{which}: starting a box"));
+    let b = KubeBox::start(which, o.keep);
+    let client = b.admin().await;
+    let kubeconfig = b.controller_kubeconfig(&client).await;
+    let (silent, recover) = silent_nodes(o);
+    let fleet = Fleet::create(client.clone(), o, &silent).await;
+    // A first round of renewals before the controller starts.
+    tokio::time::sleep(RENEW).await;
+    let c = Controller::start(which, &b, &kubeconfig, o);
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while !c.synced() {
+        assert!(
+            Instant::now() < deadline,
+            "{which} not synced after 600 s: see {}",
+            c.log.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let sync_s = c.started.elapsed().as_secs_f64();
+    let after_sync = c.now();
+    log(&format!(
+        "{which}: synced after {sync_s:.2}s, RSS {} MiB; steady for {}s",
+        after_sync.rss_kib / 1024,
+        o.steady
+    ));
+    tokio::time::sleep(Duration::from_secs(o.steady)).await;
+    let steady = c.now();
+    let steady_cpu_cores = (steady.cpu_s - after_sync.cpu_s) / (steady.at - after_sync.at);
+    let silence_at = Timestamp::now();
+    fleet.stop(&silent);
+    log(&format!(
+        "{which}: {} nodes silent ({} come back 10 s after their taint)",
+        silent.len(),
+        recover.len()
+    ));
+    let per_zone_silent = silent.len().div_ceil(o.zones) as f64;
+    let taints_by =
+        o.grace as f64 + RENEW.as_secs_f64() + o.monitor as f64 + per_zone_silent / o.rate;
+    // Each recovering kubelet comes back 10 s after its node's NoExecute taint (seen by
+    // polling), well before its 30 s pods are due, whenever the zone's rate let it come.
+    let give_up = Duration::from_secs_f64(taints_by + 10.0);
+    let back = futures::future::join_all(recover.iter().map(|&i| {
+        let fleet = &fleet;
+        async move {
+            let nodes: Api<Node> = Api::all(fleet.client.clone());
+            let t = Instant::now();
+            while t.elapsed() < give_up {
+                let tainted = nodes.get(&node_name(i)).await.ok().is_some_and(|n| {
+                    n.spec
+                        .and_then(|s| s.taints)
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|x| x.key == UNREACHABLE && x.effect == "NoExecute")
+                });
+                if tainted {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            let last = fleet.state.lock().unwrap().renewed[&i];
+            fleet.resume(i).await;
+            (i, last, Timestamp::now())
+        }
+    }));
+    let mut last_renewal: BTreeMap<usize, Timestamp> = BTreeMap::new();
+    let end_after = taints_by + 75.0;
+    let left = end_after - secs_since(silence_at, Timestamp::now());
+    let (returned, _) = tokio::join!(
+        back,
+        tokio::time::sleep(Duration::from_secs_f64(left.max(0.0)))
+    );
+    log(&format!(
+        "{which}: {} nodes came back on the way",
+        returned.len()
+    ));
+    {
+        let s = fleet.state.lock().unwrap();
+        for i in &silent {
+            last_renewal.insert(*i, s.renewed[i]);
+        }
+    }
+    let came_back: BTreeMap<usize, Timestamp> = returned.iter().map(|r| (r.0, r.2)).collect();
+    last_renewal.extend(returned.iter().map(|r| (r.0, r.1)));
+    let end_at = Timestamp::now();
+    let end = c.now();
+    let run_s = end.at;
+    let samples = c.stop();
+    let (fleet_lateness, fleet_failures) = {
+        let s = fleet.state.lock().unwrap();
+        (s.lateness.clone(), s.failures)
+    };
+    drop(fleet);
+    log(&format!("{which}: reading the audit log"));
+    let mut r = Run {
+        which,
+        sync_s,
+        after_sync,
+        steady,
+        steady_cpu_cores,
+        end,
+        run_s,
+        peak_hwm_kib: samples
+            .iter()
+            .map(|s| s.hwm_kib)
+            .max()
+            .unwrap_or(0)
+            .max(end.hwm_kib),
+        requests: BTreeMap::new(),
+        nodes: silent
+            .iter()
+            .map(|i| {
+                (
+                    *i,
+                    NodeTimes {
+                        last_renewal: Some(last_renewal[i]),
+                        back: came_back.get(i).copied(),
+                        ..NodeTimes::default()
+                    },
+                )
+            })
+            .collect(),
+        unknown: BTreeSet::new(),
+        tainted: BTreeSet::new(),
+        untainted: BTreeSet::new(),
+        not_ready_pods: BTreeSet::new(),
+        deleted: BTreeMap::new(),
+        delete_attempts: 0,
+        writes_to_healthy: 0,
+        events: 0,
+        node_write_verbs: BTreeSet::new(),
+        fleet_lateness,
+        fleet_failures,
+        end_at,
+    };
+    analyse(&mut r, &b.audit, &silent);
+    r
+}
+
+fn node_index(name: &str) -> Option<usize> {
+    name.strip_prefix("node-")?.parse().ok()
+}
+
+fn pod_node(name: &str) -> Option<usize> {
+    name.strip_prefix("p-")?.split('-').next()?.parse().ok()
+}
+
+fn analyse(r: &mut Run, audit_log: &Path, silent: &BTreeSet<usize>) {
+    for q in audit::read(audit_log) {
+        if q.user != USER {
+            continue;
+        }
+        let what = if q.verb == "list" || q.verb == "watch" || q.verb == "get" {
+            q.what()
+        } else {
+            format!("{}{}", q.what(), if q.ok() { "" } else { " (failed)" })
+        };
+        *r.requests.entry((q.verb.clone(), what)).or_default() += 1;
+        if !q.is_write() {
+            continue;
+        }
+        if q.resource == "events" {
+            r.events += 1;
+            continue;
+        }
+        let node = match q.resource.as_str() {
+            "nodes" => node_index(&q.name),
+            "pods" => pod_node(&q.name),
+            _ => None,
+        };
+        let Some(node) = node else { continue };
+        if !silent.contains(&node) {
+            r.writes_to_healthy += 1;
+            continue;
+        }
+        if !q.ok() {
+            continue;
+        }
+        let t = r.nodes.entry(node).or_default();
+        match (q.resource.as_str(), q.subresource.as_str(), q.verb.as_str()) {
+            ("nodes", "status", _) => {
+                r.node_write_verbs
+                    .insert(format!("{} nodes/status", q.verb));
+                if t.unknown.is_none() && q.body.to_string().contains("\"Unknown\"") {
+                    t.unknown = Some(q.at);
+                    r.unknown.insert(q.name.clone());
+                }
+            }
+            ("nodes", "", _) => {
+                r.node_write_verbs.insert(format!("{} nodes", q.verb));
+                if let Some(keys) = audit::no_execute_keys(&q.body) {
+                    if keys.iter().any(|k| k == UNREACHABLE) && t.taint.is_none() {
+                        t.taint = Some(q.at);
+                        t.time_added = q.body["spec"]["taints"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .find(|x| x["key"] == UNREACHABLE && x["effect"] == "NoExecute")
+                            .and_then(|x| x["timeAdded"].as_str())
+                            .and_then(|s| s.parse().ok());
+                        r.tainted.insert(q.name.clone());
+                    } else if t.taint.is_some()
+                        && t.untaint.is_none()
+                        && !keys.iter().any(|k| k == UNREACHABLE)
+                    {
+                        t.untaint = Some(q.at);
+                        r.untainted.insert(q.name.clone());
+                    }
+                }
+            }
+            ("pods", "status", _) => {
+                r.not_ready_pods.insert(q.name.clone());
+            }
+            ("pods", "", "delete") | ("pods", "eviction", _) => {
+                r.delete_attempts += 1;
+                r.deleted.entry(q.name.clone()).or_insert(q.at);
+            }
+            _ => {}
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The report
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i]
+}
+
+fn dist(v: &[f64]) -> String {
+    if v.is_empty() {
+        return "–".into();
+    }
+    let mut v = v.to_vec();
+    format!(
+        "{:.2} / {:.2} / {:.2} (n={})",
+        pct(&mut v, 0.5),
+        pct(&mut v, 0.99),
+        pct(&mut v, 1.0),
+        v.len()
+    )
+}
+
+struct Detection {
+    /// Unknown after last renewal + grace.
+    unknown_after_grace: Vec<f64>,
+    /// First NoExecute taint after Unknown.
+    taint_after_unknown: Vec<f64>,
+    /// Per zone, the first NoExecute taint after its node's Unknown (no rate limit waited for).
+    first_taint_in_zone: Vec<f64>,
+    /// Spacing of consecutive taints within a zone.
+    spacing: Vec<f64>,
+    /// Deletion after due (timeAdded + toleration), per deleted pod.
+    deletion_late: Vec<f64>,
+    /// Deletion after due, due from the taint write's own audit time.
+    deletion_late_write: Vec<f64>,
+    wrong_deletions: Vec<String>,
+    missing_deletions: Vec<String>,
+}
+
+fn detection(r: &Run, o: &Opts, recover: &BTreeSet<usize>) -> Detection {
+    let mut d = Detection {
+        unknown_after_grace: vec![],
+        taint_after_unknown: vec![],
+        first_taint_in_zone: vec![],
+        spacing: vec![],
+        deletion_late: vec![],
+        deletion_late_write: vec![],
+        wrong_deletions: vec![],
+        missing_deletions: vec![],
+    };
+    let mut by_zone: BTreeMap<usize, Vec<Timestamp>> = BTreeMap::new();
+    for (i, t) in &r.nodes {
+        if let (Some(l), Some(u)) = (t.last_renewal, t.unknown) {
+            d.unknown_after_grace
+                .push(secs_since(l, u) - o.grace as f64);
+        }
+        if let (Some(u), Some(x)) = (t.unknown, t.taint) {
+            d.taint_after_unknown.push(secs_since(u, x));
+        }
+        if let Some(x) = t.taint {
+            by_zone.entry(i % o.zones).or_default().push(x);
+        }
+    }
+    for z in 0..o.zones {
+        let first = r
+            .nodes
+            .iter()
+            .filter(|(i, t)| *i % o.zones == z && t.taint.is_some())
+            .min_by_key(|(_, t)| t.taint);
+        if let Some((
+            _,
+            NodeTimes {
+                unknown: Some(u),
+                taint: Some(x),
+                ..
+            },
+        )) = first
+        {
+            d.first_taint_in_zone.push(secs_since(*u, *x));
+        }
+    }
+    for ts in by_zone.values_mut() {
+        ts.sort();
+        d.spacing
+            .extend(ts.windows(2).map(|w| secs_since(w[0], w[1])));
+    }
+    // Expected: every 30 s and 60 s pod of a silent node that did not come back, due before the
+    // end of the run (less 5 s), deleted; nothing else.
+    for (i, t) in &r.nodes {
+        for k in 0..o.pods {
+            let name = pod_name(*i, k);
+            let tol = TOLERATIONS[k % 4];
+            let due = match (t.time_added.or(t.taint), tol) {
+                (Some(ta), Some(s)) => Some(ta + jiff::SignedDuration::from_secs(s as i64)),
+                _ => None,
+            };
+            let due_write = match (t.taint, tol) {
+                (Some(ta), Some(s)) => Some(ta + jiff::SignedDuration::from_secs(s as i64)),
+                _ => None,
+            };
+            let expected =
+                !recover.contains(i) && due.is_some_and(|d| secs_since(d, r.end_at) > 5.0);
+            match (r.deleted.get(&name), expected) {
+                (Some(at), true) => {
+                    d.deletion_late.push(secs_since(due.unwrap(), *at));
+                    d.deletion_late_write
+                        .push(secs_since(due_write.unwrap(), *at));
+                }
+                (Some(at), false) => {
+                    let early = due.is_none_or(|d| secs_since(d, *at) < -1.0);
+                    if early || recover.contains(i) {
+                        d.wrong_deletions.push(name);
+                    }
+                }
+                (None, true) => d.missing_deletions.push(name),
+                (None, false) => {}
+            }
+        }
+    }
+    d
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    if b == 0.0 || !a.is_finite() || !b.is_finite() {
+        "–".into()
+    } else {
+        format!("{:.2}", a / b)
+    }
+}
+
+fn count(r: &Run, f: impl Fn(&str, &str) -> bool) -> u64 {
+    r.requests
+        .iter()
+        .filter(|((v, w), _)| f(v, w))
+        .map(|(_, n)| n)
+        .sum()
+}
+
+fn set_row(name: &str, a: &BTreeSet<String>, b: &BTreeSet<String>) -> (String, bool) {
+    // Pods are named after their node: a difference in pods is told by node.
+    let by_node = |x: &BTreeSet<String>, y: &BTreeSet<String>| -> Vec<String> {
+        let diff: Vec<&String> = x.difference(y).collect();
+        let nodes: BTreeSet<String> = diff
+            .iter()
+            .map(|p| match pod_node(p) {
+                Some(i) => format!(
+                    "{} ({} pods)",
+                    node_name(i),
+                    diff.iter().filter(|q| pod_node(q) == Some(i)).count()
+                ),
+                None => p.to_string(),
+            })
+            .collect();
+        nodes.into_iter().collect()
+    };
+    let only_a = by_node(a, b);
+    let only_b = by_node(b, a);
+    let same = only_a.is_empty() && only_b.is_empty();
+    let detail = if same {
+        format!("same ({} entries)", a.len())
+    } else {
+        format!(
+            "**different**: ours {} / upstream {}; only ours: {:?}; only upstream: {:?}",
+            a.len(),
+            b.len(),
+            only_a,
+            only_b
+        )
+    };
+    (format!("| {name} | {detail} |"), same)
+}
+
+fn sh(cmd: &str, args: &[&str]) -> String {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+fn report(o: &Opts, runs: &[Run], version: &str, started: Timestamp) -> String {
+    let (_, recover) = silent_nodes(o);
+    let mut s = String::new();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_default();
+    writeln!(
+        s,
+        "# Head to head: {} nodes × {} pods, {} zones\n",
+        o.nodes, o.pods, o.zones
+    )
+    .unwrap();
+    writeln!(s, "- command: `{}`", o.command()).unwrap();
+    writeln!(
+        s,
+        "- started {} UTC; machine: {} × {cpu}, Linux {}; load before: {}",
+        started.strftime("%Y-%m-%d %H:%M"),
+        sh("nproc", &[]),
+        sh("uname", &["-r"]),
+        sh("cat", &["/proc/loadavg"])
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "- kube-apiserver and kube-controller-manager {version} (tests/kube-box); ours {} ({})",
+        sh("git", &["-C", ROOT, "rev-parse", "--short", "HEAD"]),
+        env!("CARGO_PKG_VERSION")
+    )
+    .unwrap();
+    writeln!(s, "- flags of both: grace {}s, monitor period {}s, startup grace 60s, eviction rate {}/s, secondary {}/s, large-cluster threshold {}, unhealthy-zone threshold {}, leader election off", o.grace, o.monitor, o.rate, o.secondary_rate, o.large, o.unhealthy).unwrap();
+    let (silent, _) = silent_nodes(o);
+    writeln!(s, "- scenario: steady {}s after sync; {} nodes silent ({} per zone), {} of them back 10 s after their NoExecute taint; each controller in a fresh box, one after the other\n", o.steady, silent.len(), silent.len() / o.zones.max(1), recover.len()).unwrap();
+    let (Some(ours), Some(up)) = (
+        runs.iter().find(|r| r.which == "ours").or(runs.first()),
+        runs.iter().find(|r| r.which == "upstream").or(runs.first()),
+    ) else {
+        return s;
+    };
+    if runs.len() == 1 {
+        writeln!(
+            s,
+            "**One side only ({}): both columns are its run; the ratios mean nothing.**\n",
+            runs[0].which
+        )
+        .unwrap();
+    }
+    let (dov, dup) = (detection(ours, o, &recover), detection(up, o, &recover));
+    writeln!(
+        s,
+        "## Cost\n\n| | ours | upstream | ours/upstream |\n|---|---:|---:|---:|"
+    )
+    .unwrap();
+    let mut row = |name: &str, a: f64, b: f64, prec: usize| {
+        writeln!(s, "| {name} | {a:.prec$} | {b:.prec$} | {} |", ratio(a, b)).unwrap();
+    };
+    row("first sync after start (s)", ours.sync_s, up.sync_s, 2);
+    row(
+        "RSS after sync (MiB)",
+        mib(ours.after_sync.rss_kib),
+        mib(up.after_sync.rss_kib),
+        1,
+    );
+    row(
+        "RSS steady (MiB)",
+        mib(ours.steady.rss_kib),
+        mib(up.steady.rss_kib),
+        1,
+    );
+    row(
+        "RSS peak, VmHWM (MiB)",
+        mib(ours.peak_hwm_kib),
+        mib(up.peak_hwm_kib),
+        1,
+    );
+    row(
+        "CPU steady (cores)",
+        ours.steady_cpu_cores,
+        up.steady_cpu_cores,
+        4,
+    );
+    row("CPU whole run (s)", ours.end.cpu_s, up.end.cpu_s, 2);
+    row(
+        "CPU whole run (cores)",
+        ours.end.cpu_s / ours.run_s,
+        up.end.cpu_s / up.run_s,
+        4,
+    );
+    let reads = |r: &Run, verb: &'static str| count(r, move |v, _| v == verb) as f64;
+    row("API: list", reads(ours, "list"), reads(up, "list"), 0);
+    row("API: watch", reads(ours, "watch"), reads(up, "watch"), 0);
+    row("API: get", reads(ours, "get"), reads(up, "get"), 0);
+    let writes = |r: &Run| count(r, |v, _| !matches!(v, "list" | "watch" | "get")) as f64;
+    row("API: writes", writes(ours), writes(up), 0);
+    let all = |r: &Run| count(r, |_, _| true) as f64;
+    row("API: all requests", all(ours), all(up), 0);
+    writeln!(s, "\nRequests by verb and resource (the controller's user in the audit log):\n\n| verb resource | ours | upstream |\n|---|---:|---:|").unwrap();
+    let keys: BTreeSet<_> = ours.requests.keys().chain(up.requests.keys()).collect();
+    for k in keys {
+        writeln!(
+            s,
+            "| {} {} | {} | {} |",
+            k.0,
+            k.1,
+            ours.requests.get(k).unwrap_or(&0),
+            up.requests.get(k).unwrap_or(&0)
+        )
+        .unwrap();
+    }
+    writeln!(
+        s,
+        "\n## Detection (seconds; p50 / p99 / max)\n\n| | ours | upstream |\n|---|---|---|"
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "| Unknown after last renewal + grace ({}s) | {} | {} |",
+        o.grace,
+        dist(&dov.unknown_after_grace),
+        dist(&dup.unknown_after_grace)
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "| first NoExecute taint after Unknown | {} | {} |",
+        dist(&dov.taint_after_unknown),
+        dist(&dup.taint_after_unknown)
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "| first NoExecute taint of each zone after its Unknown | {} | {} |\n| spacing of taints within a zone (rate {}/s) | {} | {} |",
+        dist(&dov.first_taint_in_zone),
+        dist(&dup.first_taint_in_zone),
+        o.rate,
+        dist(&dov.spacing),
+        dist(&dup.spacing)
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "| deletion after due (taint's timeAdded + toleration) | {} | {} |",
+        dist(&dov.deletion_late),
+        dist(&dup.deletion_late)
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "| deletion after due (taint write's audit time + toleration) | {} | {} |",
+        dist(&dov.deletion_late_write),
+        dist(&dup.deletion_late_write)
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "| fleet: renewal completion after its slot | {} | {} |",
+        dist(&ours.fleet_lateness),
+        dist(&up.fleet_lateness)
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "| fleet: failed renewals | {} | {} |",
+        ours.fleet_failures, up.fleet_failures
+    )
+    .unwrap();
+    writeln!(s, "\n`timeAdded` has whole seconds, so a deletion may show up to 1 s early against it; the second line measures against the taint write itself.\n").unwrap();
+    writeln!(s, "## Conformance (behaviour compared entry by entry)\n\n| scenario × outcome | result |\n|---|---|").unwrap();
+    for (label, a, b) in [
+        ("silent nodes marked Unknown", &ours.unknown, &up.unknown),
+        (
+            "silent nodes tainted unreachable:NoExecute (recovering ones 10 s before they come back)",
+            &ours.tainted,
+            &up.tainted,
+        ),
+        ("recovered nodes untainted", &ours.untainted, &up.untainted),
+        (
+            "pods marked not ready (pods/status writes)",
+            &ours.not_ready_pods,
+            &up.not_ready_pods,
+        ),
+    ] {
+        writeln!(s, "{}", set_row(label, a, b).0).unwrap();
+    }
+    let del_a: BTreeSet<String> = ours.deleted.keys().cloned().collect();
+    let del_b: BTreeSet<String> = up.deleted.keys().cloned().collect();
+    writeln!(s, "{}", set_row("pods deleted", &del_a, &del_b).0).unwrap();
+    writeln!(s, "| wrong deletions (recovered node, or > 1 s before due) | ours {} {:?} / upstream {} {:?} |", dov.wrong_deletions.len(), dov.wrong_deletions.iter().take(5).collect::<Vec<_>>(), dup.wrong_deletions.len(), dup.wrong_deletions.iter().take(5).collect::<Vec<_>>()).unwrap();
+    writeln!(s, "| missing deletions (due > 5 s before the end, not deleted) | ours {} {:?} / upstream {} {:?} |", dov.missing_deletions.len(), dov.missing_deletions.iter().take(5).collect::<Vec<_>>(), dup.missing_deletions.len(), dup.missing_deletions.iter().take(5).collect::<Vec<_>>()).unwrap();
+    writeln!(
+        s,
+        "| delete requests / pods deleted | ours {} / {} , upstream {} / {} |",
+        ours.delete_attempts,
+        ours.deleted.len(),
+        up.delete_attempts,
+        up.deleted.len()
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "| writes to healthy nodes and their pods | ours {} / upstream {} |",
+        ours.writes_to_healthy, up.writes_to_healthy
+    )
+    .unwrap();
+    writeln!(s, "| node writes (verb, resource) | ours {:?} / upstream {:?}: deliberate difference where they differ ([writes-are-guarded-patches](docs/differences.md#writes-are-guarded-patches)) |", ours.node_write_verbs, up.node_write_verbs).unwrap();
+    let ev = |r: &Run| -> BTreeSet<String> {
+        r.requests
+            .keys()
+            .filter(|(v, w)| v == "create" && w.starts_with("events"))
+            .map(|(v, w)| format!("{v} {w}"))
+            .collect()
+    };
+    writeln!(s, "| Events written | ours {} {:?} / upstream {} {:?}: ours through events.k8s.io/v1 ([events-through-events-api](docs/differences.md#events-through-events-api)) |", ours.events, ev(ours), up.events, ev(up)).unwrap();
+    writeln!(s, "\n## Recovered nodes (seconds after the NoExecute taint write)\n\n| node | ours: back / untainted / pods deleted | upstream: back / untainted / pods deleted |\n|---|---|---|").unwrap();
+    for i in &recover {
+        let cell = |r: &Run| {
+            let t = r.nodes.get(i).cloned().unwrap_or_default();
+            let rel = |x: Option<Timestamp>| match (t.taint, x) {
+                (Some(a), Some(b)) => format!("{:.2}", secs_since(a, b)),
+                _ => "–".into(),
+            };
+            let gone = r.deleted.keys().filter(|p| pod_node(p) == Some(*i)).count();
+            format!("{} / {} / {gone}", rel(t.back), rel(t.untaint))
+        };
+        writeln!(s, "| {} | {} | {} |", node_name(*i), cell(ours), cell(up)).unwrap();
+    }
+    s
+}
+
+fn main() {
+    let o = Opts::parse();
+    let started = Timestamp::now();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let which: Vec<&'static str> = match o.only.as_deref() {
+        None => vec!["upstream", "ours"],
+        Some("ours") => vec!["ours"],
+        Some("upstream") => vec!["upstream"],
+        Some(x) => usage(&format!("--only {x}: ours or upstream")),
+    };
+    let version = sh(
+        &box_bin().join("kube-apiserver").display().to_string(),
+        &["--version"],
+    );
+    let mut runs = vec![];
+    for w in which {
+        runs.push(rt.block_on(run(w, &o)));
+        let text = report(&o, &runs, &version, started);
+        if let Some(dir) = o.out.parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::write(&o.out, &text).unwrap();
+    }
+    let text = std::fs::read_to_string(&o.out).unwrap();
+    println!("{text}");
+    log(&format!("report written to {}", o.out.display()));
+}
