@@ -33,8 +33,8 @@
 //! Options: `--nodes N` (200) `--pods K` (30) `--zones Z` (4) `--silent F` (0.1, per zone)
 //! `--steady S` (60) `--concurrency C` (16, the fleet's requests in flight while creating)
 //! `--only ours|upstream` `--out PATH` (target/head-to-head.md) `--keep` (keep the boxes)
-//! `--upstream-qps Q` (kube-controller-manager's `--kube-api-qps` and `--kube-api-burst`;
-//! unset: its defaults, 20 and 30, as a default deployment runs it).
+//! `--qps Q` (`--kube-api-qps` and `--kube-api-burst` of both controllers; unset: their
+//! defaults, 20 and 30, as a default deployment runs them; `--upstream-qps` is the old name).
 
 #[allow(dead_code)]
 #[path = "../../tests/real_cluster/audit.rs"]
@@ -83,7 +83,7 @@ struct Opts {
     secondary_rate: f64,
     large: u32,
     unhealthy: f64,
-    upstream_qps: Option<f64>,
+    qps: Option<f64>,
 }
 
 impl Opts {
@@ -104,7 +104,7 @@ impl Opts {
             secondary_rate: 0.1,
             large: 50,
             unhealthy: 0.55,
-            upstream_qps: None,
+            qps: None,
         };
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
@@ -122,7 +122,7 @@ impl Opts {
                 "--only" => o.only = Some(val()),
                 "--out" => o.out = val().into(),
                 "--keep" => o.keep = true,
-                "--upstream-qps" => o.upstream_qps = Some(num(&val())),
+                "--qps" | "--upstream-qps" => o.qps = Some(num(&val())),
                 "--bench" => {}
                 _ => usage(&format!("unknown argument {a}")),
             }
@@ -138,8 +138,8 @@ impl Opts {
         if let Some(o) = &self.only {
             write!(c, " --only {o}").unwrap();
         }
-        if let Some(q) = self.upstream_qps {
-            write!(c, " --upstream-qps {q}").unwrap();
+        if let Some(q) = self.qps {
+            write!(c, " --qps {q}").unwrap();
         }
         c
     }
@@ -152,7 +152,7 @@ fn num<T: std::str::FromStr>(s: &str) -> T {
 
 fn usage(why: &str) -> ! {
     eprintln!(
-        "head_to_head: {why}\nusage: cargo bench --bench head_to_head -- [--nodes N] [--pods K] [--zones Z] [--silent F] [--steady S] [--concurrency C] [--only ours|upstream] [--upstream-qps Q] [--out PATH] [--keep]"
+        "head_to_head: {why}\nusage: cargo bench --bench head_to_head -- [--nodes N] [--pods K] [--zones Z] [--silent F] [--steady S] [--concurrency C] [--only ours|upstream] [--qps Q] [--out PATH] [--keep]"
     );
     std::process::exit(2)
 }
@@ -639,10 +639,6 @@ impl Controller {
             c.arg("--controllers=node-lifecycle-controller,taint-eviction-controller")
                 .arg("--secure-port=0")
                 .arg("--use-service-account-credentials=false");
-            if let Some(q) = o.upstream_qps {
-                c.arg(format!("--kube-api-qps={q}"))
-                    .arg(format!("--kube-api-burst={}", q.ceil() as u64));
-            }
             (c, None)
         } else {
             let addr = format!("127.0.0.1:{}", free_port());
@@ -653,6 +649,11 @@ impl Controller {
             (c, Some(addr))
         };
         cmd.args(&common);
+        // Both take kube-controller-manager's client-side rate-limit flags (defaults 20/30).
+        if let Some(q) = o.qps {
+            cmd.arg(format!("--kube-api-qps={q}"))
+                .arg(format!("--kube-api-burst={}", q.ceil() as u64));
+        }
         let out = std::fs::File::create(&log_path).unwrap();
         let child = cmd
             .stdin(Stdio::null())
