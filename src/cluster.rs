@@ -187,3 +187,28 @@ pub trait Cluster: Clone + Send + Sync + 'static {
     /// Pods as the cache keeps them: an adapter may decode only the kept fields.
     fn watch_pods(&self) -> WatchStream<CachedPod>;
 }
+
+/// How urgent the reads of a piece of work are, for a client that rations its requests: a
+/// read's path says nothing of what it is for (the GET of a pod before its deletion looks like
+/// the GET before its NotReady mark). The writer runs each attempt under its lane's urgency.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Urgency {
+    /// Reads for node writes and evictions: they go with those writes.
+    Urgent,
+    /// Reads for pod NotReady marks and Events: they wait with those writes.
+    Background,
+}
+
+tokio::task_local! {
+    static URGENCY: Urgency;
+}
+
+/// Runs `work` with its reads marked `urgency`.
+pub async fn with_urgency<F: Future>(urgency: Urgency, work: F) -> F::Output {
+    URGENCY.scope(urgency, work).await
+}
+
+/// The urgency of the work running now, if it has one.
+pub fn current_urgency() -> Option<Urgency> {
+    URGENCY.try_with(|u| *u).ok()
+}

@@ -32,7 +32,7 @@
 
 use super::tasks::Tasks;
 use crate::clock::Clock;
-use crate::cluster::{ApiError, Cluster};
+use crate::cluster::{ApiError, Cluster, Urgency, with_urgency};
 use crate::logic::actions::{Action, SeenConditions, TaintPurpose};
 use crate::logic::eviction::PodRef;
 use crate::logic::view::key_of;
@@ -125,6 +125,15 @@ impl Lane {
             Lane::Evictions => "writer_evictions",
             Lane::PodStatus => "writer_pod_status",
             Lane::Events => "writer_events",
+        }
+    }
+
+    /// How urgent the reads of this lane's attempts are, for a client that rations requests.
+    fn urgency(self) -> Urgency {
+        if self.is_primary() {
+            Urgency::Urgent
+        } else {
+            Urgency::Background
         }
     }
 
@@ -504,7 +513,8 @@ impl<C: Cluster> Writer<C> {
                         if !inner.leads_in(term) || inner.clock.now() >= p.due {
                             return;
                         }
-                        match inner.cluster.get_pod(&p.namespace, &p.name).await {
+                        let read = inner.cluster.get_pod(&p.namespace, &p.name);
+                        match with_urgency(Urgency::Urgent, read).await {
                             Ok(pod) if same_binding(&pod, &p.uid, &p.node) => {
                                 let key = key_of(Some(&p.namespace), &p.name);
                                 let at = tokio::time::Instant::now();
@@ -681,7 +691,8 @@ impl<C: Cluster> Inner<C> {
                 // burst's pod marks and Events, held ~70 MiB that way at 10k nodes.
                 let first = std::mem::take(&mut first);
                 let started = tokio::time::Instant::now();
-                let outcome = Box::pin(self.attempt(&action, first, &mut event_recorded)).await;
+                let attempt = self.attempt(&action, first, &mut event_recorded);
+                let outcome = Box::pin(with_urgency(lane.urgency(), attempt)).await;
                 self.metrics
                     .queue_worked(queued.name, started.elapsed().as_secs_f64());
                 outcome

@@ -16,6 +16,7 @@
 //!
 //! [`TokenBucket`] is the pure core (time passed in); [`Limiter`] runs it in tokio time.
 
+use crate::cluster::Urgency;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use http::{Method, Request, Response, StatusCode};
@@ -128,6 +129,16 @@ impl Classifier {
         self.leader_lease
             .as_ref()
             .is_some_and(|(ns, n)| ns == namespace && name.is_none_or(|name| name == n))
+    }
+}
+
+/// A read goes with the work it is for (`Urgency`, set by the writer per attempt): with the
+/// node writes and evictions, or with the pod marks and Events. Other classes stay.
+pub fn with_urgency(class: Class, urgency: Option<Urgency>) -> Class {
+    match (class, urgency) {
+        (Class::Read, Some(Urgency::Urgent)) => Class::Critical,
+        (Class::Read, Some(Urgency::Background)) => Class::Background,
+        (class, _) => class,
     }
 }
 
@@ -518,9 +529,12 @@ where
         let inner = self.inner.clone();
         let layer = self.layer.clone();
         async move {
-            let class = layer
-                .classifier
-                .class(request.method(), request.uri().path());
+            let class = with_urgency(
+                layer
+                    .classifier
+                    .class(request.method(), request.uri().path()),
+                crate::cluster::current_urgency(),
+            );
             let mut request = request;
             let mut retries = 0;
             loop {
@@ -827,6 +841,59 @@ mod tests {
             vec![ms(0), ms(0), ms(100), ms(200), ms(300)]
         );
         assert_eq!(metrics.count("client", Class::Read), 3);
+    }
+
+    #[test]
+    fn a_read_goes_with_the_work_it_is_for_and_other_classes_stay() {
+        assert_eq!(with_urgency(Class::Read, None), Class::Read);
+        assert_eq!(
+            with_urgency(Class::Read, Some(Urgency::Urgent)),
+            Class::Critical
+        );
+        assert_eq!(
+            with_urgency(Class::Read, Some(Urgency::Background)),
+            Class::Background
+        );
+        assert_eq!(
+            with_urgency(Class::LeaderLease, Some(Urgency::Background)),
+            Class::LeaderLease
+        );
+        assert_eq!(
+            with_urgency(Class::Background, Some(Urgency::Urgent)),
+            Class::Background
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_read_before_a_deletion_goes_before_reads_that_waited_longer() {
+        let (throttle, _) = layer(10.0, 1);
+        let (inner, log) = server(|_, _| ok());
+        let service = throttle.layer(inner);
+        let start = Instant::now();
+        // Ten reads of no particular urgency (the first takes the only token), then a read for
+        // an eviction.
+        let marks = futures::future::join_all((0..10).map(|i| {
+            service.clone().oneshot(request(
+                Method::GET,
+                &format!("/api/v1/namespaces/default/pods/m{i}"),
+            ))
+        }));
+        let eviction = async {
+            tokio::time::sleep(ms(50)).await;
+            let call = service
+                .clone()
+                .oneshot(request(Method::GET, "/api/v1/namespaces/default/pods/due"));
+            crate::cluster::with_urgency(Urgency::Urgent, call).await
+        };
+        let (_, due) = futures::future::join(marks, eviction).await;
+        assert_eq!(due.unwrap().status(), StatusCode::OK);
+        let sent = log.lock().unwrap().clone();
+        let due_at = sent
+            .iter()
+            .find(|(_, path, _)| path.ends_with("/pods/due"))
+            .map(|(_, _, at)| *at - start)
+            .expect("sent");
+        assert_eq!(due_at, ms(100), "the next token after the first: {sent:?}");
     }
 
     #[tokio::test(start_paused = true)]
