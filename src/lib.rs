@@ -33,3 +33,5 @@ pub mod logic;
 pub mod metrics;
 pub mod settings;
 pub mod sim;
+#[cfg(test)]
+pub(crate) mod testing;

@@ -35,16 +35,16 @@ use crate::clock::Clock;
 use crate::cluster::{ApiError, Cluster, Urgency, with_urgency};
 use crate::logic::actions::{Action, SeenConditions, TaintPurpose};
 use crate::logic::eviction::PodRef;
+use crate::logic::recheck::{self, SilenceSeen};
 use crate::logic::view::key_of;
-use crate::logic::{conditions, eviction, monitor, taints};
+use crate::logic::{conditions, monitor};
 use crate::metrics::Metrics;
 use crate::settings::{EvictionMode, Settings};
 use futures::future::{BoxFuture, Shared};
 use futures::{FutureExt, StreamExt};
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Node, NodeCondition, NodeStatus};
-use k8s_openapi::api::core::v1::{Pod, PodCondition, Taint};
+use k8s_openapi::api::core::v1::{Node, NodeStatus, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -515,7 +515,7 @@ impl<C: Cluster> Writer<C> {
                         }
                         let read = inner.cluster.get_pod(&p.namespace, &p.name);
                         match with_urgency(Urgency::Urgent, read).await {
-                            Ok(pod) if same_binding(&pod, &p.uid, &p.node) => {
+                            Ok(pod) if recheck::same_binding(&pod, &p.uid, &p.node) => {
                                 let key = key_of(Some(&p.namespace), &p.name);
                                 let at = tokio::time::Instant::now();
                                 inner
@@ -976,7 +976,7 @@ impl<C: Cluster> Inner<C> {
         seen: Option<&SeenConditions>,
         since: Seq,
     ) -> Result<(), Attempt> {
-        let mut node = match seen {
+        let node = match seen {
             Some(seen) => Node {
                 metadata: ObjectMeta {
                     name: Some(name.to_string()),
@@ -992,50 +992,26 @@ impl<C: Cluster> Inner<C> {
             },
             None => Self::read(self.cluster.get_node(name).await)?,
         };
-        if !self
-            .still_silent(&node, heartbeat, lease_renew, since)
-            .await?
-        {
+        let seen_alive = SilenceSeen {
+            heartbeat,
+            lease_renew,
+        };
+        if !self.still_silent(&node, seen_alive, since).await? {
             debug!(
                 node = name,
                 "kubelet posted or renewed its lease since the decision: not marking Unknown"
             );
             return Ok(());
         }
-        let had: BTreeSet<String> = node
-            .status
-            .iter()
-            .flat_map(|s| s.conditions.iter().flatten())
-            .map(|c| c.type_.clone())
-            .collect();
+        let version = resource_version(&node.metadata).to_owned();
         // Stamped at this attempt, not at the decision: a retry that lands after an outage
         // says when the conditions changed on the server.
-        let changed = conditions::mark_unknown(&mut node, self.clock.now());
-        if !changed.iter().any(|c| c == "Ready") {
+        let Some(mark) = conditions::unknown_mark(node, self.clock.now()) else {
             return Ok(());
-        }
-        // Only the conditions marked, with the fields the mark sets (all of them for a
-        // condition it adds), merged by type on the server: every other field of the live
-        // node, known to our types or not, stays as it is.
-        let marked: Vec<NodeCondition> = node
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_deref())
-            .unwrap_or_default()
-            .iter()
-            .filter(|c| changed.contains(&c.type_))
-            .map(|c| NodeCondition {
-                last_heartbeat_time: if had.contains(&c.type_) {
-                    None
-                } else {
-                    c.last_heartbeat_time.clone()
-                },
-                ..c.clone()
-            })
-            .collect();
+        };
         let written = self
             .cluster
-            .patch_node_conditions(name, resource_version(&node.metadata), &marked)
+            .patch_node_conditions(name, &version, &mark.conditions)
             .await;
         self.outcome("node_status", written)?;
         self.metrics.observe_unknown_write_delay(
@@ -1043,7 +1019,7 @@ impl<C: Cluster> Inner<C> {
         );
         info!(
             node = name,
-            conditions = changed.join(","),
+            conditions = mark.changed.join(","),
             reason =
                 "no Lease renewal or Ready heartbeat for longer than --node-monitor-grace-period",
             "marked node conditions Unknown"
@@ -1051,30 +1027,25 @@ impl<C: Cluster> Inner<C> {
         Ok(())
     }
 
-    /// Whether the live node shows no sign of life since a decision that saw this Ready
-    /// heartbeat and Lease renewTime (a retried write must still be true when it lands). The
-    /// Lease is only read, so one read of it serves every attempt that began before it started.
+    /// Whether the live node shows no sign of life since the decision (`recheck::SilenceSeen`).
+    /// The Lease is only read, so one read of it serves every attempt that began before it
+    /// started; it is not read at all when the node posted a heartbeat.
     async fn still_silent(
         &self,
         node: &Node,
-        heartbeat: Option<Timestamp>,
-        lease_renew: Option<Timestamp>,
+        seen: SilenceSeen,
         since: Seq,
     ) -> Result<bool, Attempt> {
-        if conditions::ready_heartbeat(node) != heartbeat {
+        if seen.heartbeat_posted(node) {
             return Ok(false);
         }
         let name = node.metadata.name.as_deref().unwrap_or("");
-        let renew = match self.shared_lease(name, since).await {
-            Ok(lease) => lease
-                .spec
-                .as_ref()
-                .and_then(|s| s.renew_time.as_ref())
-                .map(|t| t.0),
+        let lease = match self.shared_lease(name, since).await {
+            Ok(lease) => Some(lease),
             Err(ApiError::NotFound(_)) => None,
             Err(e) => return Err(Attempt::Retry(e)),
         };
-        Ok(renew.is_none() || renew == lease_renew)
+        Ok(seen.still_silent(node, lease.as_deref()))
     }
 
     async fn change_taints(
@@ -1084,58 +1055,23 @@ impl<C: Cluster> Inner<C> {
         purpose: &TaintPurpose,
     ) -> Result<(), Attempt> {
         let node = Self::read(self.cluster.get_node(name).await)?;
-        // Decisions are made on the cache; a write (maybe retried much later) must still be
-        // what the live node calls for.
-        let fresh_change;
-        let change = match purpose {
-            TaintPurpose::Conditions => {
-                match taints::condition_taint_change(&node, self.clock.now()) {
-                    Some(c) => {
-                        fresh_change = c;
-                        &fresh_change
-                    }
-                    None => return Ok(()),
-                }
-            }
-            TaintPurpose::ZoneEviction { .. } | TaintPurpose::Swap => {
-                let wanted = conditions::ready_status(&node).and_then(taints::no_execute_key_for);
-                let Some(key) = wanted.filter(|k| change.add.iter().all(|t| t.key == *k)) else {
-                    debug!(
-                        node = name,
-                        "the node's Ready status changed since the decision: not tainting"
-                    );
-                    return Ok(());
-                };
-                // Decided again on the live node at this attempt's time: the taint starts its
-                // pods' countdowns when it lands (a swap keeps the replaced taint's start), not
-                // when a write that failed was first decided.
-                match taints::no_execute_change(&node, key, self.clock.now()) {
-                    Some(c) => {
-                        fresh_change = c;
-                        &fresh_change
-                    }
-                    None => return Ok(()),
-                }
-            }
-            TaintPurpose::Recovery => change,
-        };
-        let mut list = node
-            .spec
-            .as_ref()
-            .and_then(|s| s.taints.clone())
-            .unwrap_or_default();
-        if !taints::apply_change(&mut list, change) {
+        let Some(write) = recheck::taints_to_write(&node, change, purpose, self.clock.now()) else {
+            debug!(
+                node = name,
+                reason = purpose.reason(),
+                "taint change no longer wanted on the live node"
+            );
             return Ok(());
-        }
+        };
         let written = self
             .cluster
-            .patch_node_taints(name, resource_version(&node.metadata), &list)
+            .patch_node_taints(name, resource_version(&node.metadata), &write.taints)
             .await;
         self.outcome("node_taints", written)?;
         info!(
             node = name,
-            added = change.added(),
-            removed = change.removed(),
+            added = write.change.added(),
+            removed = write.change.removed(),
             reason = purpose.reason(),
             "changed node taints"
         );
@@ -1151,12 +1087,7 @@ impl<C: Cluster> Inner<C> {
         wanted: &BTreeMap<String, String>,
     ) -> Result<(), Attempt> {
         let node = Self::read(self.cluster.get_node(name).await)?;
-        let labels = node.metadata.labels.as_ref();
-        let changes: BTreeMap<String, String> = wanted
-            .iter()
-            .filter(|(k, v)| labels.and_then(|l| l.get(*k)) != Some(*v))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let changes = recheck::labels_to_set(&node, wanted);
         if !changes.is_empty() {
             let written = self
                 .cluster
@@ -1183,7 +1114,7 @@ impl<C: Cluster> Inner<C> {
         node: &str,
     ) -> Result<Option<Pod>, Attempt> {
         let pod = Self::read(self.cluster.get_pod(namespace, name).await)?;
-        Ok(same_binding(&pod, uid, node).then_some(pod))
+        Ok(recheck::same_binding(&pod, uid, node).then_some(pod))
     }
 
     /// The copy of the pod read ahead of its eviction, if there is one to use: recent, of the
@@ -1196,8 +1127,8 @@ impl<C: Cluster> Inner<C> {
             .unwrap_or_else(|p| p.into_inner())
             .remove(&key_of(Some(namespace), name))?;
         let usable = at.elapsed() <= READ_AHEAD_MAX_AGE
-            && same_binding(&pod, uid, node)
-            && !has_disruption_target(&pod);
+            && recheck::same_binding(&pod, uid, node)
+            && !recheck::has_disruption_target(&pod);
         usable.then_some(pod)
     }
 
@@ -1218,36 +1149,22 @@ impl<C: Cluster> Inner<C> {
         };
         // Only read, so shared with the other attempts on this node's pods.
         let live = Self::read(self.shared_node(node, since).await)?;
-        if !self
-            .still_silent(&live, heartbeat, lease_renew, since)
-            .await?
-        {
+        let seen_alive = SilenceSeen {
+            heartbeat,
+            lease_renew,
+        };
+        if !self.still_silent(&live, seen_alive, since).await? {
             debug!(
                 node,
                 "node showed a sign of life since the decision: not marking its pod NotReady"
             );
             return Ok(());
         }
-        let Some(cond) = pod
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
-        else {
+        // This attempt's time, as for the node's conditions.
+        let Some(mark) = recheck::pod_not_ready_mark(&pod, self.clock.now()) else {
             return Ok(());
         };
-        if cond.status == "False" {
-            return Ok(());
-        }
-        // What upstream's MarkPodsNotReady changes, and only that: merged by type on the
-        // server, the condition's other fields stay as they are.
-        let marked = [PodCondition {
-            type_: "Ready".into(),
-            status: "False".into(),
-            // This attempt's time, as for the node's conditions.
-            last_transition_time: Some(Time(self.clock.now())),
-            ..Default::default()
-        }];
+        let marked = [mark];
         let written = self
             .cluster
             .patch_pod_conditions(namespace, name, resource_version(&pod.metadata), &marked)
@@ -1307,14 +1224,7 @@ impl<C: Cluster> Inner<C> {
         // from this node: when its pods fall due together, one GET serves them all.
         let node = Self::read(self.shared_node(node_name, since).await)?;
         let now = self.clock.now();
-        let taints: Vec<_> = taints::no_execute_taints(&node)
-            .into_iter()
-            .map(|t| {
-                let start = eviction::taint_start_from_api(&t).unwrap_or(now);
-                (t, start)
-            })
-            .collect();
-        let mut due = due_on_live_taints(&pod, &taints, now);
+        let mut due = recheck::due_on_live_taints(&pod, &node, now);
         if !due && from_ahead {
             // A copy read ahead is only as good as a fresh read when a write guarded by its
             // resourceVersion follows; a decision to keep the pod has none, so the pod
@@ -1323,14 +1233,14 @@ impl<C: Cluster> Inner<C> {
                 Some(pod) if pod.metadata.deletion_timestamp.is_none() => pod,
                 _ => return Ok(()),
             };
-            due = due_on_live_taints(&pod, &taints, now);
+            due = recheck::due_on_live_taints(&pod, &node, now);
         }
         if !due {
             info!(pod = %format!("{namespace}/{name}"), "no longer due for eviction: keeping it");
             return Ok(());
         }
-        if !has_disruption_target(&pod) {
-            let target = [disruption_target(now)];
+        if !recheck::has_disruption_target(&pod) {
+            let target = [recheck::disruption_target(now)];
             let version = resource_version(&pod.metadata);
             let written = self
                 .cluster
@@ -1374,50 +1284,6 @@ impl<C: Cluster> Inner<C> {
     }
 }
 
-/// Whether `pod` is due for eviction by now under the live node's NoExecute `taints` (with
-/// when each started).
-fn due_on_live_taints(pod: &Pod, taints: &[(Taint, Timestamp)], now: Timestamp) -> bool {
-    let bound = eviction::bound_at_from_api(pod).unwrap_or(now);
-    match eviction::verdict(pod, taints, bound, now) {
-        eviction::Verdict::Keep => false,
-        // API timestamps are whole seconds and rounded up here, while the taint manager may
-        // know the precise time: allow that one second, no more.
-        eviction::Verdict::At(t) => t <= crate::logic::time::add_secs(now, 1),
-        eviction::Verdict::Now => true,
-    }
-}
-
-/// Whether `pod` is the one a decision was about: the same UID, bound to the same node.
-fn same_binding(pod: &Pod, uid: &str, node: &str) -> bool {
-    pod.metadata.uid.as_deref() == Some(uid)
-        && pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node)
-}
-
-/// Whether the pod carries the DisruptionTarget condition the taint manager sets.
-fn has_disruption_target(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| {
-            cs.iter()
-                .any(|c| c.type_ == "DisruptionTarget" && c.status == "True")
-        })
-}
-
-/// Adds the DisruptionTarget condition the taint manager sets before deleting; false when it is
-/// already there.
-/// The condition upstream's taint manager adds to a pod before deleting it.
-fn disruption_target(now: Timestamp) -> PodCondition {
-    PodCondition {
-        type_: "DisruptionTarget".into(),
-        status: "True".into(),
-        reason: Some("DeletionByTaintManager".into()),
-        message: Some("Taint manager: deleting due to NoExecute taint".into()),
-        last_transition_time: Some(Time(now)),
-        ..Default::default()
-    }
-}
-
 /// The resourceVersion a patch is guarded by: the one of the object the decision was taken on.
 fn resource_version(meta: &ObjectMeta) -> &str {
     meta.resource_version.as_deref().unwrap_or_default()
@@ -1426,6 +1292,7 @@ fn resource_version(meta: &ObjectMeta) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::{PodCondition, Taint};
 
     /// A node at resourceVersion 1, Ready=True with no heartbeat time.
     fn ready_node(name: &str) -> k8s_openapi::api::core::v1::Node {
@@ -3137,17 +3004,5 @@ mod tests {
     #[test]
     fn backoff_is_the_same_for_the_same_key_and_attempt() {
         assert_eq!(backoff(3, "pod/a/b"), backoff(3, "pod/a/b"));
-    }
-
-    #[test]
-    fn the_disruption_target_condition_is_upstreams() {
-        let now: Timestamp = "2025-01-01T00:00:00Z".parse().unwrap();
-        let c = disruption_target(now);
-        assert_eq!(
-            (c.type_.as_str(), c.status.as_str()),
-            ("DisruptionTarget", "True")
-        );
-        assert_eq!(c.reason.as_deref(), Some("DeletionByTaintManager"));
-        assert_eq!(c.last_transition_time, Some(Time(now)));
     }
 }

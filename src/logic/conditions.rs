@@ -89,6 +89,52 @@ pub fn mark_unknown(node: &mut Node, now: Timestamp) -> Vec<String> {
     changed
 }
 
+/// The conditions an Unknown mark sends, and which types it changed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UnknownMark {
+    /// The changed conditions only, with the fields the mark sets (all of them for a condition
+    /// it adds): merged by type on the server, every other field of the live node, known to our
+    /// types or not, stays as it is.
+    pub conditions: Vec<NodeCondition>,
+    /// The changed types, in `UNKNOWN_ON_SILENCE` order.
+    pub changed: Vec<String>,
+}
+
+/// What marking `node` Unknown at `now` sends ([`mark_unknown`], reduced to a patch); `None`
+/// when Ready itself would not change (upstream writes nothing then).
+pub fn unknown_mark(mut node: Node, now: Timestamp) -> Option<UnknownMark> {
+    let had: Vec<String> = node
+        .status
+        .iter()
+        .flat_map(|s| s.conditions.iter().flatten())
+        .map(|c| c.type_.clone())
+        .collect();
+    let changed = mark_unknown(&mut node, now);
+    if !changed.iter().any(|c| c == "Ready") {
+        return None;
+    }
+    let conditions = node
+        .status
+        .and_then(|s| s.conditions)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| changed.contains(&c.type_))
+        .map(|c| NodeCondition {
+            // A kept condition's heartbeat is the kubelet's: not sent.
+            last_heartbeat_time: if had.contains(&c.type_) {
+                None
+            } else {
+                c.last_heartbeat_time
+            },
+            ..c
+        })
+        .collect();
+    Some(UnknownMark {
+        conditions,
+        changed,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,5 +370,35 @@ mod tests {
         let after_first = n.clone();
         assert!(mark_unknown(&mut n, ts("2025-01-01T02:00:00Z")).is_empty());
         assert_eq!(n, after_first);
+    }
+
+    #[test]
+    fn an_unknown_mark_sends_only_the_changed_conditions_and_the_heartbeats_it_adds() {
+        let n = node(vec![
+            cond("Ready", "True", HB, TR),
+            cond("DiskPressure", "Unknown", HB, TR),
+        ]);
+        let mark = unknown_mark(n, now()).unwrap();
+        assert_eq!(mark.changed, ["Ready", "MemoryPressure", "PIDPressure"]);
+        let sent: Vec<(&str, Option<&Time>)> = mark
+            .conditions
+            .iter()
+            .map(|c| (c.type_.as_str(), c.last_heartbeat_time.as_ref()))
+            .collect();
+        let added = Time(created());
+        assert_eq!(
+            sent,
+            [
+                ("Ready", None),
+                ("MemoryPressure", Some(&added)),
+                ("PIDPressure", Some(&added))
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unknown_mark_is_not_sent_when_ready_is_unknown_already() {
+        let n = node(vec![cond("Ready", "Unknown", HB, TR)]);
+        assert_eq!(unknown_mark(n, now()), None);
     }
 }

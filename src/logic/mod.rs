@@ -12,6 +12,7 @@ pub mod labels;
 pub mod leader;
 pub mod monitor;
 pub mod rate_limit;
+pub mod recheck;
 pub mod sanity;
 pub mod taints;
 pub mod time;

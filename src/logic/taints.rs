@@ -175,7 +175,8 @@ pub fn no_execute_taints(node: &Node) -> Vec<Taint> {
         .collect()
 }
 
-fn node_taints(node: &Node) -> &[Taint] {
+/// The node's taints (empty without a spec or a list).
+pub fn node_taints(node: &Node) -> &[Taint] {
     node.spec
         .as_ref()
         .and_then(|s| s.taints.as_deref())
