@@ -205,23 +205,11 @@ pub enum Action {
     /// One action per node, as upstream's `MarkPodsNotReady`, not one per pod: a pass that loses
     /// 250 of 10 000 nodes decided 7 500 pod marks and as many Events, and building and handing
     /// over those 15 000 actions took the control loop ~70 ms of CPU in the very milliseconds
-    /// the nodes' own Unknown writes needed it. The writer applies it as one `MarkPodNotReady`
-    /// per pod, and records each Event after its pod's write (as upstream does, so that the
+    /// the nodes' own Unknown writes needed it. The writer applies it pod by pod, and records each Event after its pod's write (as upstream does, so that the
     /// pod still exists).
     MarkPodsNotReady {
         node: String,
         pods: Vec<PodId>,
-        node_heartbeat: Option<Timestamp>,
-        lease_renew: Option<Timestamp>,
-        now: Timestamp,
-    },
-    /// Set one pod's Ready condition False (PUT pods/{name}/status), unless its node showed a
-    /// sign of life since the decision: what the writer makes of `MarkPodsNotReady`, pod by pod.
-    MarkPodNotReady {
-        namespace: String,
-        name: String,
-        uid: String,
-        node: String,
         node_heartbeat: Option<Timestamp>,
         lease_renew: Option<Timestamp>,
         now: Timestamp,
@@ -271,12 +259,6 @@ impl Action {
                 "mark {} pod(s) on node {node} NotReady: the node stopped reporting",
                 pods.len()
             ),
-            Action::MarkPodNotReady {
-                namespace,
-                name,
-                node,
-                ..
-            } => format!("mark pod {namespace}/{name} NotReady: node {node} stopped reporting"),
             Action::EvictPod {
                 namespace,
                 name,

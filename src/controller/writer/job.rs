@@ -1,0 +1,196 @@
+//! The writer's own work items: what the core decided, reshaped for applying.
+
+use super::lanes::Lane;
+use crate::logic::actions::{
+    Action, EventRecord, PodId, SeenConditions, TaintChange, TaintPurpose,
+};
+use crate::logic::recheck::SilenceSeen;
+use jiff::Timestamp;
+use std::collections::BTreeMap;
+
+/// What a per-object queue holds.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) enum Job {
+    /// One write, applied by attempts until it is done or no longer needed.
+    Write(Write),
+    /// The NotReady marks of a node's pods, decided together: applied as one
+    /// `Write::PodNotReady` per pod, all started at once (`WriterState::work`).
+    PodMarks {
+        node: String,
+        pods: Vec<PodId>,
+        seen_alive: SilenceSeen,
+        decided: Timestamp,
+    },
+}
+
+/// One write on one object: what an attempt applies.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) enum Write {
+    /// The node's heartbeat-loss conditions Unknown, if it is still silent.
+    NodeUnknown {
+        node: String,
+        seen_alive: SilenceSeen,
+        /// When it was decided (the Unknown write delay runs from here).
+        decided: Timestamp,
+        /// The conditions the decision saw, for the first attempt to patch without a read.
+        seen: Option<SeenConditions>,
+    },
+    Taints {
+        node: String,
+        change: TaintChange,
+        purpose: TaintPurpose,
+    },
+    Labels {
+        node: String,
+        labels: BTreeMap<String, String>,
+    },
+    /// One pod's Ready=False, if its node is still silent; records its Event after the write.
+    PodNotReady {
+        pod: PodId,
+        node: String,
+        seen_alive: SilenceSeen,
+    },
+    Evict {
+        pod: PodId,
+        node: String,
+    },
+    Event(EventRecord),
+}
+
+impl From<Action> for Job {
+    fn from(action: Action) -> Self {
+        let write = match action {
+            Action::MarkNodeUnknown {
+                node,
+                ready_heartbeat,
+                lease_renew,
+                now,
+                seen,
+            } => Write::NodeUnknown {
+                node,
+                seen_alive: SilenceSeen {
+                    heartbeat: ready_heartbeat,
+                    lease_renew,
+                },
+                decided: now,
+                seen,
+            },
+            Action::ChangeTaints {
+                node,
+                change,
+                purpose,
+            } => Write::Taints {
+                node,
+                change,
+                purpose,
+            },
+            Action::SetLabels { node, labels } => Write::Labels { node, labels },
+            Action::MarkPodsNotReady {
+                node,
+                pods,
+                node_heartbeat,
+                lease_renew,
+                now,
+            } => {
+                return Job::PodMarks {
+                    node,
+                    pods,
+                    seen_alive: SilenceSeen {
+                        heartbeat: node_heartbeat,
+                        lease_renew,
+                    },
+                    decided: now,
+                };
+            }
+            Action::EvictPod {
+                namespace,
+                name,
+                uid,
+                node,
+            } => Write::Evict {
+                pod: PodId {
+                    namespace,
+                    name,
+                    uid,
+                },
+                node,
+            },
+            Action::Event(record) => Write::Event(record),
+        };
+        Job::Write(write)
+    }
+}
+
+impl Job {
+    pub(super) fn lane(&self) -> Lane {
+        match self {
+            Job::Write(write) => write.lane(),
+            Job::PodMarks { .. } => Lane::PodStatus,
+        }
+    }
+
+    /// A static label for the kind of write (metrics, logs).
+    pub(super) fn kind(&self) -> &'static str {
+        match self {
+            Job::Write(write) => write.kind(),
+            Job::PodMarks { .. } => "pod_status",
+        }
+    }
+
+    /// How many objects the job would write.
+    pub(super) fn writes(&self) -> usize {
+        match self {
+            Job::Write(_) => 1,
+            Job::PodMarks { pods, .. } => pods.len(),
+        }
+    }
+
+    /// The object the job is about; the jobs of one object are applied in order.
+    pub(super) fn object_key(&self) -> String {
+        match self {
+            Job::Write(write) => write.object_key(),
+            // Not the node's own key: its taints must not wait behind the marks of its pods. And
+            // one key per decision: a pod whose mark keeps failing must not hold up the marks
+            // decided the next time the node goes silent (the older marks give up by themselves
+            // once they find the node back, or write what the newer ones would).
+            Job::PodMarks { node, decided, .. } => format!("pods-on/{node}/{decided}"),
+        }
+    }
+}
+
+impl Write {
+    pub(super) fn lane(&self) -> Lane {
+        match self {
+            Write::NodeUnknown { .. } | Write::Taints { .. } | Write::Labels { .. } => Lane::Nodes,
+            Write::Evict { .. } => Lane::Evictions,
+            Write::PodNotReady { .. } => Lane::PodStatus,
+            Write::Event(_) => Lane::Events,
+        }
+    }
+
+    pub(super) fn kind(&self) -> &'static str {
+        match self {
+            Write::NodeUnknown { .. } => "node_status",
+            Write::Taints { .. } => "node_taints",
+            Write::Labels { .. } => "node_labels",
+            Write::PodNotReady { .. } => "pod_status",
+            Write::Evict { .. } => "pod_delete",
+            Write::Event(_) => "event",
+        }
+    }
+
+    pub(super) fn object_key(&self) -> String {
+        match self {
+            Write::NodeUnknown { node, .. }
+            | Write::Taints { node, .. }
+            | Write::Labels { node, .. } => format!("node/{node}"),
+            Write::PodNotReady { pod, .. } | Write::Evict { pod, .. } => {
+                format!("pod/{}/{}", pod.namespace, pod.name)
+            }
+            Write::Event(e) => format!(
+                "event/{}/{}/{}",
+                e.object.kind, e.object.namespace, e.object.name
+            ),
+        }
+    }
+}

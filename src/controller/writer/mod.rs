@@ -1,0 +1,140 @@
+//! The one place that writes to the cluster.
+//!
+//! Every action is decided again on the freshest copy of its object (GET, decide, then a patch
+//! of only what changes, guarded by the resourceVersion read; deletions guarded by the UID; an
+//! Unknown mark's first attempt starts from the conditions its decision saw, guarded by their
+//! resourceVersion, which is as fresh). Never a PUT of a Node or Pod: other components own
+//! them, and a PUT would drop every field this build's types do not know. Retried
+//! with capped exponential backoff until it is applied or no longer needed, and dropped at once
+//! when this process is not the leader (or runs with `--dry-run`). Actions on one object are
+//! applied in the order they were decided; different objects proceed independently, so a pod a
+//! PodDisruptionBudget protects does not hold up anything else. The NotReady marks of a node's
+//! pods, decided together, are one object of their own: they are not ordered with those pods'
+//! evictions, two independent decisions (as upstream, where two controllers make them), each
+//! guarded by the pod's resourceVersion.
+//!
+//! Three things keep a burst from burying the writes that matter (250 nodes going silent in one
+//! pass means 250 node writes, 7 500 pod status writes and as many Events, all on one server):
+//! - **Node writes first.** A batch's node writes are handed over before its pod writes and
+//!   Events (`Writer::submit`).
+//! - **Shared reads.** Pod writes re-check their node (and its Lease) before writing. Attempts
+//!   that need the same node at about the same time share one GET of it (`SharedReads`), but only
+//!   a GET that started after the attempt itself did, so the answer is as fresh as the one the
+//!   attempt would have fetched; 30 evictions of one node's pods read that node once, not 30 times.
+//!   Reads that are changed and written back (a node's status, taints, labels) are never shared.
+//! - **Lanes with priority.** Each kind travels in its own lane of bounded width, and the
+//!   secondary lanes (pod NotReady marks, Events) shrink to a trickle while the primary ones
+//!   (node writes, evictions) have attempts waiting or in flight; see `Priority`.
+//!
+//! And evictions falling due together find their pods already read: the pods due within the
+//! next 500 ms are read ahead (`Writer::read_ahead`), and the write that follows is guarded by
+//! the copy's resourceVersion, so the copy is as good as a read at the due time.
+//!
+//! The modules, by concern: `job` (the writer's own work items, made from the core's actions),
+//! `queue` (per-object queues, the leader gate, retries with backoff), `lanes` (lanes and their
+//! priority), `reads` (shared reads and reads ahead), `writes` (one attempt at each kind of
+//! write: read, ask `logic::recheck`, write).
+
+mod job;
+mod lanes;
+mod queue;
+mod reads;
+#[cfg(test)]
+mod tests;
+mod writes;
+
+use super::tasks::Tasks;
+use crate::clock::Clock;
+use crate::cluster::Cluster;
+use crate::logic::actions::Action;
+use crate::metrics::Metrics;
+use crate::settings::{EvictionMode, Settings};
+use job::Job;
+use lanes::{Lane, Priority};
+use reads::{ReadAhead, ReadSharing};
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{Semaphore, watch};
+
+/// Hands actions to per-object workers.
+pub struct Writer<C: Cluster> {
+    state: Arc<WriterState<C>>,
+}
+
+impl<C: Cluster> Clone for Writer<C> {
+    fn clone(&self) -> Self {
+        Writer {
+            state: self.state.clone(),
+        }
+    }
+}
+
+/// What the writer's handles and workers share.
+struct WriterState<C: Cluster> {
+    cluster: C,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+    dry_run: bool,
+    eviction_mode: EvictionMode,
+    node_lease_namespace: String,
+    /// The current leader term (0: not leading).
+    leader: watch::Receiver<u64>,
+    /// Where the per-object workers run (a pod's NotReady mark hands over its Event from one).
+    tasks: Tasks,
+    /// The jobs waiting per object, with the leader term they were decided in; an object is
+    /// here while its worker runs. Plain queues under one lock, not a channel per object: at
+    /// start-up every node's RegisteredNode Event is an object of its own (BENCHMARKS.md).
+    queues: Mutex<BTreeMap<String, VecDeque<(u64, Job)>>>,
+    /// One semaphore per `Lane`, indexed by it.
+    lanes: [Semaphore; 4],
+    priority: Priority,
+    reads: Mutex<ReadSharing>,
+    read_ahead: ReadAhead,
+    /// The dry run's decisions already logged.
+    dry_run_said: Mutex<HashSet<String>>,
+}
+
+impl<C: Cluster> Writer<C> {
+    pub fn new(
+        cluster: C,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+        settings: &Settings,
+        leader: watch::Receiver<u64>,
+        tasks: Tasks,
+    ) -> Self {
+        Writer {
+            state: Arc::new(WriterState {
+                tasks,
+                cluster,
+                clock,
+                metrics,
+                dry_run: settings.dry_run,
+                eviction_mode: settings.eviction_mode,
+                node_lease_namespace: settings.node_lease_namespace.clone(),
+                leader,
+                queues: Mutex::new(BTreeMap::new()),
+                lanes: Lane::ALL.map(|l| Semaphore::new(l.width())),
+                priority: Priority::new(),
+                reads: Mutex::new(ReadSharing::default()),
+                read_ahead: ReadAhead::default(),
+                dry_run_said: Mutex::new(Default::default()),
+            }),
+        }
+    }
+
+    /// Hands over a batch of decisions; returns at once. Node writes are handed over first: a
+    /// pass that loses 250 nodes decides each node's Unknown mark next to its 30 pod marks and
+    /// Events, which would otherwise queue the last node's write behind thousands. Only node
+    /// objects are moved (their jobs all travel in the node lane), so the jobs on any one object
+    /// keep their order.
+    pub fn submit(&self, actions: Vec<Action>) {
+        let (nodes, others): (Vec<Job>, Vec<Job>) = actions
+            .into_iter()
+            .filter_map(|action| self.state.unless_dry_run(action))
+            .partition(|job| job.lane() == Lane::Nodes);
+        for job in nodes.into_iter().chain(others) {
+            self.state.enqueue(job);
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! Reads shared between attempts, and pods read ahead of their evictions.
+
+use super::{Writer, WriterState};
+use crate::cluster::{ApiError, Cluster, Urgency, with_urgency};
+use crate::logic::eviction::PodRef;
+use crate::logic::recheck;
+use crate::logic::view::key_of;
+use futures::future::{BoxFuture, Shared};
+use futures::{FutureExt, StreamExt};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::time::Instant;
+use tracing::debug;
+
+/// How long a pod read ahead of its eviction stays usable; older copies are read again.
+pub(super) const READ_AHEAD_MAX_AGE: Duration = Duration::from_secs(5);
+/// Reads ahead in flight at most.
+pub(super) const READ_AHEAD_WIDTH: usize = 16;
+/// Pods read ahead per window at most. Reads ahead are for bursts the server answers well
+/// within the window (300 pods at 10k nodes); a far larger one (a taint put on a thousand
+/// nodes by hand) could not be read in time anyway, and would hold thousands of whole pods.
+pub(super) const READ_AHEAD_MAX: usize = 1000;
+
+/// A read's position in the order of attempts and reads: a read may serve an attempt only when
+/// it started after the attempt did. A sequence number, not a clock reading: under tokio's
+/// paused clock (and the simulator's manual one) whole bursts happen in one instant, where
+/// "after" could not be told from the time.
+pub(super) type Seq = u64;
+
+/// A GET several attempts may await; the object behind an `Arc` so that joining costs no copy.
+type SharedRead<T> = Shared<BoxFuture<'static, Result<Arc<T>, ApiError>>>;
+
+/// The latest read of each object of one kind, for attempts to share.
+///
+/// Only the latest read of an object is kept: any attempt an older read could serve (one that
+/// started before it) started before the latest one too. An entry is forgotten once every
+/// attempt still running started after it, since then none can use it and no later one will.
+/// So there is at most one entry per object, and entries outlive their readers only while an
+/// older attempt still runs (a request that hangs keeps at most one entry per node).
+pub(super) struct SharedReads<T> {
+    latest: HashMap<String, (Seq, SharedRead<T>)>,
+    /// The same entries by when they started, oldest first.
+    by_start: BTreeMap<Seq, String>,
+}
+
+impl<T> Default for SharedReads<T> {
+    fn default() -> Self {
+        SharedReads {
+            latest: HashMap::new(),
+            by_start: BTreeMap::new(),
+        }
+    }
+}
+
+impl<T> SharedReads<T> {
+    /// The latest read of `name` if it started after `since`, in flight or done (failed too:
+    /// the attempt then meets that error as if it had read itself, and retries after a backoff).
+    pub(super) fn usable(&self, name: &str, since: Seq) -> Option<SharedRead<T>> {
+        match self.latest.get(name) {
+            Some((started, read)) if *started > since => Some(read.clone()),
+            _ => None,
+        }
+    }
+
+    pub(super) fn insert(&mut self, name: &str, started: Seq, read: SharedRead<T>) {
+        if let Some((old, _)) = self.latest.insert(name.to_owned(), (started, read)) {
+            self.by_start.remove(&old);
+        }
+        self.by_start.insert(started, name.to_owned());
+    }
+
+    /// Forgets the reads that started before `seq`.
+    pub(super) fn forget_before(&mut self, seq: Seq) {
+        while let Some(entry) = self.by_start.first_entry() {
+            if *entry.key() >= seq {
+                break;
+            }
+            let name = entry.remove();
+            self.latest.remove(&name);
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.latest.len()
+    }
+}
+
+/// Attempts running and the reads they may share, under one lock so that sequence numbers and
+/// entries agree.
+#[derive(Default)]
+pub(super) struct ReadSharing {
+    /// The next sequence number.
+    pub(super) next: Seq,
+    /// When each running attempt started.
+    pub(super) running: BTreeSet<Seq>,
+    pub(super) nodes: SharedReads<Node>,
+    pub(super) leases: SharedReads<Lease>,
+}
+
+impl ReadSharing {
+    fn take_seq(&mut self) -> Seq {
+        self.next += 1;
+        self.next
+    }
+}
+
+/// A running attempt; forgets the reads no running attempt can use any more when dropped
+/// (whether the attempt finished or its task was aborted).
+pub(super) struct RunningAttempt<'a> {
+    reads: &'a Mutex<ReadSharing>,
+    pub(super) since: Seq,
+}
+
+impl Drop for RunningAttempt<'_> {
+    fn drop(&mut self) {
+        let mut reads = self.reads.lock().unwrap_or_else(|p| p.into_inner());
+        reads.running.remove(&self.since);
+        let oldest = reads.running.first().copied().unwrap_or(reads.next + 1);
+        reads.nodes.forget_before(oldest);
+        reads.leases.forget_before(oldest);
+    }
+}
+
+/// Pods read ahead of their eviction (`Writer::read_ahead`), by `namespace/name`, with when
+/// they were read.
+#[derive(Default)]
+pub(super) struct ReadAhead(Mutex<HashMap<String, (Pod, Instant)>>);
+
+impl ReadAhead {
+    pub(super) fn pods(&self) -> MutexGuard<'_, HashMap<String, (Pod, Instant)>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl<C: Cluster> Writer<C> {
+    /// Reads these pods ahead of their evictions, which are due shortly. An eviction reads its
+    /// pod, then its node, then writes the pod's DisruptionTarget condition and deletes it: when
+    /// 300 pods fall due at the same instant (10 nodes tainted in the same second), that is
+    /// 1 200 requests on the server at once. The first attempt of an eviction takes its pod from
+    /// here instead, which is as good as reading it then: the condition is written with the
+    /// copy's resourceVersion, so if the pod changed since it was read ahead (a toleration
+    /// added, its deletion begun), the write is refused and the retry reads the pod again. A copy
+    /// that already carries the condition (no write to guard it) is not used. The node is read
+    /// at the time of the eviction as before; nothing here is written. Best effort: a pod that
+    /// could not be read ahead is read by its eviction.
+    pub fn read_ahead(&self, pods: Vec<PodRef>) {
+        let now = Instant::now();
+        self.state
+            .read_ahead
+            .pods()
+            .retain(|_, (_, at)| now.duration_since(*at) <= READ_AHEAD_MAX_AGE);
+        let term = *self.state.leader.borrow();
+        if self.state.dry_run || term == 0 || pods.is_empty() {
+            return;
+        }
+        let mut pods = pods;
+        pods.truncate(READ_AHEAD_MAX);
+        let state = self.state.clone();
+        self.state.tasks.spawn(async move {
+            futures::stream::iter(pods)
+                .for_each_concurrent(READ_AHEAD_WIDTH, |p| {
+                    let state = &state;
+                    async move {
+                        // Too late to help: its eviction reads the pod itself.
+                        if !state.leads_in(term) || state.clock.now() >= p.due {
+                            return;
+                        }
+                        let read = state.cluster.get_pod(&p.namespace, &p.name);
+                        match with_urgency(Urgency::Urgent, read).await {
+                            Ok(pod) if recheck::same_binding(&pod, &p.uid, &p.node) => {
+                                let key = key_of(Some(&p.namespace), &p.name);
+                                let at = Instant::now();
+                                state.read_ahead.pods().insert(key, (pod, at));
+                            }
+                            Ok(_) => {}
+                            Err(e) => debug!(pod = %p.name, error = %e, "could not read a pod ahead of its eviction"),
+                        }
+                    }
+                })
+                .await;
+        });
+    }
+
+    /// Drops every pod read ahead (leadership lost: its evictions will not come).
+    pub fn forget_read_ahead(&self) {
+        self.state.read_ahead.pods().clear();
+    }
+}
+
+impl<C: Cluster> WriterState<C> {
+    /// Registers an attempt starting now; reads it may share must start after this.
+    pub(super) fn start_attempt(&self) -> RunningAttempt<'_> {
+        let mut reads = self.reads.lock().unwrap_or_else(|p| p.into_inner());
+        let since = reads.take_seq();
+        reads.running.insert(since);
+        RunningAttempt {
+            reads: &self.reads,
+            since,
+        }
+    }
+
+    /// The object `name` of the kind `pick` selects, as read by a GET that started after the
+    /// attempt `since` did: joins such a read in flight or reuses one done, else starts one with
+    /// `get`. Never for an object that is changed and written back (another attempt may hold
+    /// the same copy).
+    async fn shared<T: Send + Sync + 'static>(
+        &self,
+        pick: fn(&mut ReadSharing) -> &mut SharedReads<T>,
+        name: &str,
+        since: Seq,
+        get: impl FnOnce() -> BoxFuture<'static, Result<T, ApiError>>,
+    ) -> Result<Arc<T>, ApiError> {
+        let read = {
+            let mut reads = self.reads.lock().unwrap_or_else(|p| p.into_inner());
+            match pick(&mut reads).usable(name, since) {
+                Some(read) => read,
+                None => {
+                    let started = reads.take_seq();
+                    let read = get().map(|r| r.map(Arc::new)).boxed().shared();
+                    pick(&mut reads).insert(name, started, read.clone());
+                    read
+                }
+            }
+        };
+        read.await
+    }
+
+    pub(super) async fn shared_node(&self, name: &str, since: Seq) -> Result<Arc<Node>, ApiError> {
+        let get = || {
+            let (cluster, name) = (self.cluster.clone(), name.to_owned());
+            async move { cluster.get_node(&name).await }.boxed()
+        };
+        self.shared(|r| &mut r.nodes, name, since, get).await
+    }
+
+    pub(super) async fn shared_lease(
+        &self,
+        name: &str,
+        since: Seq,
+    ) -> Result<Arc<Lease>, ApiError> {
+        let get = || {
+            let cluster = self.cluster.clone();
+            let (namespace, name) = (self.node_lease_namespace.clone(), name.to_owned());
+            async move { cluster.get_lease(&namespace, &name).await }.boxed()
+        };
+        self.shared(|r| &mut r.leases, name, since, get).await
+    }
+
+    /// The copy of the pod read ahead of its eviction, if there is one to use: recent, of the
+    /// pod the decision was about, and without a DisruptionTarget condition (see
+    /// `Writer::read_ahead`). Taken either way: a retry reads the pod itself.
+    pub(super) fn take_read_ahead(
+        &self,
+        namespace: &str,
+        name: &str,
+        uid: &str,
+        node: &str,
+    ) -> Option<Pod> {
+        let (pod, at) = self
+            .read_ahead
+            .pods()
+            .remove(&key_of(Some(namespace), name))?;
+        let usable = at.elapsed() <= READ_AHEAD_MAX_AGE
+            && recheck::same_binding(&pod, uid, node)
+            && !recheck::has_disruption_target(&pod);
+        usable.then_some(pod)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_are_forgotten_oldest_first_and_only_the_latest_of_an_object_is_kept() {
+        let mut reads = SharedReads::<Node>::default();
+        let read = || async { Ok(Arc::new(Node::default())) }.boxed().shared();
+        reads.insert("a", 2, read());
+        reads.insert("b", 3, read());
+        reads.insert("a", 5, read());
+        assert_eq!(reads.len(), 2);
+        assert!(reads.usable("a", 4).is_some(), "started at 5, after 4");
+        assert!(reads.usable("a", 5).is_none(), "not after itself");
+        assert!(reads.usable("b", 3).is_none());
+        reads.forget_before(4);
+        assert!(reads.usable("b", 1).is_none(), "b (3) forgotten");
+        assert!(reads.usable("a", 1).is_some(), "a (5) kept");
+        reads.forget_before(6);
+        assert_eq!(reads.len(), 0);
+        assert!(reads.by_start.is_empty());
+    }
+}

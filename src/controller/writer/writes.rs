@@ -1,0 +1,419 @@
+//! One attempt at each kind of write: read the live object, ask `logic::recheck` whether the
+//! write is still wanted and what it is, then write only that, guarded by what was read.
+
+use super::WriterState;
+use super::job::{Job, Write};
+use super::queue::Attempt;
+use super::reads::Seq;
+use crate::cluster::{ApiError, Cluster};
+use crate::logic::actions::{PodId, SeenConditions, TaintChange, TaintPurpose};
+use crate::logic::recheck::{self, SilenceSeen};
+use crate::logic::{conditions, monitor};
+use crate::settings::EvictionMode;
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{Node, NodeStatus, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tracing::{debug, info};
+
+impl<C: Cluster> WriterState<C> {
+    /// Records the outcome of one API call and classifies it.
+    pub(super) fn outcome<T>(
+        &self,
+        kind: &'static str,
+        result: Result<T, ApiError>,
+    ) -> Result<T, Attempt> {
+        match result {
+            Ok(v) => {
+                self.metrics.write(kind, "ok");
+                Ok(v)
+            }
+            Err(e) => {
+                self.metrics.write(kind, e.kind());
+                Err(match e {
+                    ApiError::Conflict(_) => Attempt::Conflict,
+                    ApiError::NotFound(_) => Attempt::Done,
+                    other => Attempt::Retry(other),
+                })
+            }
+        }
+    }
+
+    /// A read; NotFound means the action has nothing left to do.
+    pub(super) fn read<T>(result: Result<T, ApiError>) -> Result<T, Attempt> {
+        result.map_err(|e| match e {
+            ApiError::NotFound(_) => Attempt::Done,
+            other => Attempt::Retry(other),
+        })
+    }
+
+    /// One attempt at `write`; `first` when no attempt at it was made before;
+    /// `event_recorded` whether an earlier attempt at a pod mark handed over its Event.
+    pub(super) async fn attempt(
+        self: &Arc<Self>,
+        write: &Write,
+        first: bool,
+        event_recorded: &mut bool,
+    ) -> Attempt {
+        let running = self.start_attempt();
+        let since = running.since;
+        let r = match write {
+            Write::NodeUnknown {
+                node,
+                seen_alive,
+                decided,
+                seen,
+            } => {
+                let seen = seen.as_ref().filter(|_| first);
+                self.mark_node_unknown(node, *seen_alive, *decided, seen, since)
+                    .await
+            }
+            Write::Taints {
+                node,
+                change,
+                purpose,
+            } => self.change_taints(node, change, purpose).await,
+            Write::Labels { node, labels } => self.set_labels(node, labels).await,
+            Write::PodNotReady {
+                pod,
+                node,
+                seen_alive,
+            } => {
+                self.mark_pod_not_ready(pod, node, *seen_alive, since, event_recorded)
+                    .await
+            }
+            Write::Evict { pod, node } => {
+                let ahead = first
+                    .then(|| self.take_read_ahead(&pod.namespace, &pod.name, &pod.uid, node))
+                    .flatten();
+                self.evict_pod(&pod.namespace, &pod.name, &pod.uid, node, ahead, since)
+                    .await
+            }
+            Write::Event(record) => {
+                let now = self.clock.now();
+                match self.cluster.create_event(record, now).await {
+                    Ok(()) => {
+                        self.metrics.write("event", "ok");
+                        Ok(())
+                    }
+                    Err(e) => {
+                        self.metrics.write("event", e.kind());
+                        Err(Attempt::Retry(e))
+                    }
+                }
+            }
+        };
+        match r {
+            Ok(()) => Attempt::Done,
+            Err(a) => a,
+        }
+    }
+
+    /// Marks the node's conditions Unknown. The first attempt starts from the conditions the
+    /// decision saw (`seen`) and patches them guarded by their resourceVersion: if the node
+    /// changed since, the patch is refused and the retry reads the node (its own read, not a
+    /// shared one: its resourceVersion guards the write). Only the marked conditions are sent,
+    /// merged by type on the server.
+    async fn mark_node_unknown(
+        &self,
+        name: &str,
+        seen_alive: SilenceSeen,
+        decided: Timestamp,
+        seen: Option<&SeenConditions>,
+        since: Seq,
+    ) -> Result<(), Attempt> {
+        let node = match seen {
+            Some(seen) => Node {
+                metadata: ObjectMeta {
+                    name: Some(name.to_string()),
+                    resource_version: Some(seen.resource_version.clone()),
+                    creation_timestamp: seen.created.map(Time),
+                    ..Default::default()
+                },
+                spec: None,
+                status: Some(NodeStatus {
+                    conditions: Some(seen.conditions.clone()),
+                    ..Default::default()
+                }),
+            },
+            None => Self::read(self.cluster.get_node(name).await)?,
+        };
+        if !self.still_silent(&node, seen_alive, since).await? {
+            debug!(
+                node = name,
+                "kubelet posted or renewed its lease since the decision: not marking Unknown"
+            );
+            return Ok(());
+        }
+        let version = resource_version(&node.metadata).to_owned();
+        // Stamped at this attempt, not at the decision: a retry that lands after an outage
+        // says when the conditions changed on the server.
+        let Some(mark) = conditions::unknown_mark(node, self.clock.now()) else {
+            return Ok(());
+        };
+        let written = self
+            .cluster
+            .patch_node_conditions(name, &version, &mark.conditions)
+            .await;
+        self.outcome("node_status", written)?;
+        self.metrics.observe_unknown_write_delay(
+            crate::logic::time::since(self.clock.now(), decided).as_secs_f64(),
+        );
+        info!(
+            node = name,
+            conditions = mark.changed.join(","),
+            reason =
+                "no Lease renewal or Ready heartbeat for longer than --node-monitor-grace-period",
+            "marked node conditions Unknown"
+        );
+        Ok(())
+    }
+
+    /// Whether the live node shows no sign of life since the decision (`recheck::SilenceSeen`).
+    /// The Lease is only read, so one read of it serves every attempt that began before it
+    /// started; it is not read at all when the node posted a heartbeat.
+    async fn still_silent(
+        &self,
+        node: &Node,
+        seen: SilenceSeen,
+        since: Seq,
+    ) -> Result<bool, Attempt> {
+        if seen.heartbeat_posted(node) {
+            return Ok(false);
+        }
+        let name = node.metadata.name.as_deref().unwrap_or("");
+        let lease = match self.shared_lease(name, since).await {
+            Ok(lease) => Some(lease),
+            Err(ApiError::NotFound(_)) => None,
+            Err(e) => return Err(Attempt::Retry(e)),
+        };
+        Ok(seen.still_silent(node, lease.as_deref()))
+    }
+
+    async fn change_taints(
+        &self,
+        name: &str,
+        change: &TaintChange,
+        purpose: &TaintPurpose,
+    ) -> Result<(), Attempt> {
+        let node = Self::read(self.cluster.get_node(name).await)?;
+        let Some(write) = recheck::taints_to_write(&node, change, purpose, self.clock.now()) else {
+            debug!(
+                node = name,
+                reason = purpose.reason(),
+                "taint change no longer wanted on the live node"
+            );
+            return Ok(());
+        };
+        let written = self
+            .cluster
+            .patch_node_taints(name, resource_version(&node.metadata), &write.taints)
+            .await;
+        self.outcome("node_taints", written)?;
+        info!(
+            node = name,
+            added = write.change.added(),
+            removed = write.change.removed(),
+            reason = purpose.reason(),
+            "changed node taints"
+        );
+        if let TaintPurpose::ZoneEviction { zone } = purpose {
+            self.metrics.inc_zone_evictions(zone);
+        }
+        Ok(())
+    }
+
+    async fn set_labels(
+        &self,
+        name: &str,
+        wanted: &BTreeMap<String, String>,
+    ) -> Result<(), Attempt> {
+        let node = Self::read(self.cluster.get_node(name).await)?;
+        let changes = recheck::labels_to_set(&node, wanted);
+        if !changes.is_empty() {
+            let written = self
+                .cluster
+                .patch_node_labels(name, resource_version(&node.metadata), &changes)
+                .await;
+            self.outcome("node_labels", written)?;
+            let shown: Vec<String> = changes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            info!(
+                node = name,
+                labels = shown.join(","),
+                reason = "the beta OS and architecture labels follow the GA ones",
+                "set node labels"
+            );
+        }
+        Ok(())
+    }
+
+    /// The live pod, if it is still the one the decision was about (same UID, same node).
+    async fn same_pod(
+        &self,
+        namespace: &str,
+        name: &str,
+        uid: &str,
+        node: &str,
+    ) -> Result<Option<Pod>, Attempt> {
+        let pod = Self::read(self.cluster.get_pod(namespace, name).await)?;
+        Ok(recheck::same_binding(&pod, uid, node).then_some(pod))
+    }
+
+    /// Marks the pod Ready=False if its node is still silent, and hands over its Event once
+    /// the write may have landed.
+    async fn mark_pod_not_ready(
+        self: &Arc<Self>,
+        pod_id: &PodId,
+        node: &str,
+        seen_alive: SilenceSeen,
+        since: Seq,
+        event_recorded: &mut bool,
+    ) -> Result<(), Attempt> {
+        let PodId {
+            namespace,
+            name,
+            uid,
+        } = pod_id;
+        let Some(pod) = self.same_pod(namespace, name, uid, node).await? else {
+            return Ok(());
+        };
+        // Only read, so shared with the other attempts on this node's pods.
+        let live = Self::read(self.shared_node(node, since).await)?;
+        if !self.still_silent(&live, seen_alive, since).await? {
+            debug!(
+                node,
+                "node showed a sign of life since the decision: not marking its pod NotReady"
+            );
+            return Ok(());
+        }
+        // This attempt's time, as for the node's conditions.
+        let Some(mark) = recheck::pod_not_ready_mark(&pod, self.clock.now()) else {
+            return Ok(());
+        };
+        let marked = [mark];
+        let written = self
+            .cluster
+            .patch_pod_conditions(namespace, name, resource_version(&pod.metadata), &marked)
+            .await;
+        // After the write, as upstream (which records it unless the pod is gone): the pod
+        // existed and was marked, or may have been (an answer lost on the way still recorded
+        // it; the retry would find the pod marked and write nothing). Not after a conflict: the
+        // write was refused and its retry records the Event. Once per mark.
+        let may_have_landed =
+            !matches!(written, Err(ApiError::NotFound(_) | ApiError::Conflict(_)));
+        if may_have_landed && !std::mem::replace(event_recorded, true) {
+            self.enqueue(Job::from(monitor::pod_not_ready_event(
+                namespace, name, uid,
+            )));
+        }
+        self.outcome("pod_status", written)?;
+        info!(
+            pod = %format!("{namespace}/{name}"),
+            node,
+            reason = "its node stopped reporting (heartbeats older than the grace period)",
+            "marked pod NotReady"
+        );
+        Ok(())
+    }
+
+    /// Evicts the pod, if it is still due, re-checked on its live node and on the live pod or
+    /// (`ahead`) a copy read ahead of time whose write is guarded by its resourceVersion.
+    async fn evict_pod(
+        &self,
+        namespace: &str,
+        name: &str,
+        uid: &str,
+        node_name: &str,
+        ahead: Option<Pod>,
+        since: Seq,
+    ) -> Result<(), Attempt> {
+        let started = self.clock.now();
+        let from_ahead = ahead.is_some();
+        let mut pod = match ahead {
+            Some(pod) => {
+                // The node is read next. Evictions falling due together share that read if
+                // they began before it started; without a read of the pod first, this one
+                // would start it before the others of its batch had begun. Let them begin.
+                for _ in 0..2 {
+                    tokio::task::yield_now().await;
+                }
+                pod
+            }
+            None => match self.same_pod(namespace, name, uid, node_name).await? {
+                Some(pod) => pod,
+                None => return Ok(()),
+            },
+        };
+        if pod.metadata.deletion_timestamp.is_some() {
+            return Ok(());
+        }
+        // docs/differences.md#deletions-are-never-dropped: the node must still carry a NoExecute taint the pod does not
+        // tolerate forever (kubernetes#139992). Only read, so shared with the other evictions
+        // from this node: when its pods fall due together, one GET serves them all.
+        let node = Self::read(self.shared_node(node_name, since).await)?;
+        let now = self.clock.now();
+        let mut due = recheck::due_on_live_taints(&pod, &node, now);
+        if !due && from_ahead {
+            // A copy read ahead is only as good as a fresh read when a write guarded by its
+            // resourceVersion follows; a decision to keep the pod has none, so the pod
+            // decides (its tolerations may have been raised and lowered again since).
+            pod = match self.same_pod(namespace, name, uid, node_name).await? {
+                Some(pod) if pod.metadata.deletion_timestamp.is_none() => pod,
+                _ => return Ok(()),
+            };
+            due = recheck::due_on_live_taints(&pod, &node, now);
+        }
+        if !due {
+            info!(pod = %format!("{namespace}/{name}"), "no longer due for eviction: keeping it");
+            return Ok(());
+        }
+        if !recheck::has_disruption_target(&pod) {
+            let target = [recheck::disruption_target(now)];
+            let version = resource_version(&pod.metadata);
+            let written = self
+                .cluster
+                .patch_pod_conditions(namespace, name, version, &target)
+                .await;
+            self.outcome("pod_status", written)?;
+        }
+        let (write_kind, result) = match self.eviction_mode {
+            EvictionMode::Delete => (
+                "pod_delete",
+                self.cluster.delete_pod(namespace, name, uid).await,
+            ),
+            EvictionMode::Evict => (
+                "pod_evict",
+                self.cluster.evict_pod(namespace, name, uid).await,
+            ),
+        };
+        if let Err(ApiError::TooManyRequests(_)) = &result {
+            // Logged once, with its retry, by `apply`.
+            self.metrics.eviction_refused();
+        }
+        // A conflict (409) is retried at once like any other: the next attempt reads the live
+        // pod again and stops there if its UID precondition failed (a different pod of that
+        // name now exists). Taking any 409 as that case would drop a deletion that was only
+        // refused because the object was being written concurrently.
+        self.outcome(write_kind, result)?;
+        self.metrics
+            .pod_deleted(crate::logic::time::since(self.clock.now(), started).as_secs_f64());
+        let (verb, via) = match self.eviction_mode {
+            EvictionMode::Delete => ("deleted pod", "DELETE"),
+            EvictionMode::Evict => ("evicted pod", "the Eviction API"),
+        };
+        info!(
+            pod = %format!("{namespace}/{name}"),
+            node = node_name,
+            via,
+            reason = "it does not tolerate its node's NoExecute taints any longer",
+            "{verb}"
+        );
+        Ok(())
+    }
+}
+
+/// The resourceVersion a patch is guarded by: the one of the object the decision was taken on.
+fn resource_version(meta: &ObjectMeta) -> &str {
+    meta.resource_version.as_deref().unwrap_or_default()
+}
