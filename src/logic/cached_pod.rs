@@ -4,13 +4,18 @@
 //! spec and status is inline), so 300 000 of them cost the better part of a gigabyte even when
 //! stripped. The cache keeps only what decisions read, and pods share one copy of each distinct
 //! toleration list (admission gives almost every pod the same two) and of the short strings
-//! many pods repeat (namespace, node name, phase, condition statuses). [`CachedPod::to_pod`]
-//! rebuilds the Kubernetes shape the decision functions take, for the few pods one decision
-//! looks at (those of one node).
+//! many pods repeat (namespace, node name, phase, condition statuses). Decisions read it
+//! through [`CachedPod::facts`], as they read a live pod.
 
+use super::conditions::ConditionStatus;
+use super::pod::{PodFacts, key_of};
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Pod, PodCondition, PodSpec, PodStatus, Toleration};
+use k8s_openapi::api::core::v1::{Pod, Toleration};
+#[cfg(test)]
+use k8s_openapi::api::core::v1::{PodCondition, PodSpec, PodStatus};
+#[cfg(test)]
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
@@ -101,6 +106,7 @@ pub struct CachedPod {
     pub(crate) scheduled: Option<Condition>,
 }
 
+#[cfg(test)]
 fn pod_condition(type_: &str, c: &Condition) -> PodCondition {
     PodCondition {
         type_: type_.to_string(),
@@ -111,7 +117,9 @@ fn pod_condition(type_: &str, c: &Condition) -> PodCondition {
 }
 
 impl CachedPod {
-    /// The Kubernetes shape of what is kept (everything else left empty).
+    /// The Kubernetes shape of what is kept (everything else left empty): what the tests
+    /// compare a decoded pod with.
+    #[cfg(test)]
     pub fn to_pod(&self) -> Pod {
         let mut conditions = Vec::new();
         if let Some(c) = &self.ready {
@@ -143,9 +151,24 @@ impl CachedPod {
         }
     }
 
-    /// `namespace/name`, as `view::pod_key` writes it.
+    /// `namespace/name`, the key of the pod cache.
     pub fn key(&self) -> String {
-        super::view::key_of(self.namespace.as_deref(), &self.name)
+        key_of(self.namespace.as_deref(), &self.name)
+    }
+
+    /// What decisions read of the pod, borrowed from this copy.
+    pub fn facts(&self) -> PodFacts<'_> {
+        PodFacts {
+            namespace: self.namespace(),
+            name: &self.name,
+            uid: self.uid().map(Cow::Owned),
+            node: self.node(),
+            tolerations: self.tolerations.as_deref().unwrap_or_default(),
+            created: self.created,
+            deleting: self.deleting,
+            scheduled_at: self.scheduled.as_ref().and_then(|c| c.last_transition),
+            ready: self.ready.as_ref().map(|c| ConditionStatus::of(&c.status)),
+        }
     }
 
     pub fn namespace(&self) -> &str {

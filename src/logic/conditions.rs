@@ -38,6 +38,36 @@ pub fn interned_status(status: &str) -> &'static str {
     }
 }
 
+/// A condition's status: what the API writes as `True`, `False` or `Unknown`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ConditionStatus {
+    True,
+    False,
+    Unknown,
+    /// Anything else (the API allows no other value; kept apart rather than guessed).
+    Other,
+}
+
+impl ConditionStatus {
+    pub fn of(status: &str) -> Self {
+        match status {
+            "True" => ConditionStatus::True,
+            "False" => ConditionStatus::False,
+            "Unknown" => ConditionStatus::Unknown,
+            _ => ConditionStatus::Other,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConditionStatus::True => "True",
+            ConditionStatus::False => "False",
+            ConditionStatus::Unknown => "Unknown",
+            ConditionStatus::Other => "Other",
+        }
+    }
+}
+
 /// The status of the node's Ready condition (`None` when it has none).
 pub fn ready_status(node: &Node) -> Option<&str> {
     condition(node, "Ready").map(|c| c.status.as_str())

@@ -6,13 +6,12 @@
 //! pod's tolerations or the node's taints change. An untolerated taint means "now".
 
 use super::actions::{Action, Component, EventRecord, EventType, ObjectRef};
-use super::cached_pod::CachedPod;
+use super::pod::PodFacts;
 use super::taints;
 use super::time::{add_secs, round_up_next_second};
 use super::tolerations::{self, Window};
-use super::view::pod_key;
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Node, Pod, Taint};
+use k8s_openapi::api::core::v1::{Node, Taint};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The Event reason upstream's taint manager uses for both of its events.
@@ -32,21 +31,16 @@ pub enum Verdict {
 /// The verdict for a pod from its tolerations, the node's NoExecute taints with the time each
 /// started counting, and the time the pod was bound. Pure; `now` caps every start.
 pub fn verdict(
-    pod: &Pod,
+    pod: &PodFacts,
     taints: &[(Taint, Timestamp)],
     bound_at: Timestamp,
     now: Timestamp,
 ) -> Verdict {
-    if pod.metadata.deletion_timestamp.is_some() || taints.is_empty() {
+    if pod.deleting.is_some() || taints.is_empty() {
         return Verdict::Keep;
     }
     let plain: Vec<Taint> = taints.iter().map(|(t, _)| t.clone()).collect();
-    let pod_tolerations = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.tolerations.as_deref())
-        .unwrap_or(&[]);
-    let Some(used) = tolerations::matching_tolerations(&plain, pod_tolerations) else {
+    let Some(used) = tolerations::matching_tolerations(&plain, pod.tolerations) else {
         return Verdict::Now;
     };
     let mut earliest: Option<Timestamp> = None;
@@ -69,16 +63,8 @@ pub fn taint_start_from_api(taint: &Taint) -> Option<Timestamp> {
 
 /// When the pod was bound, from API data alone: its `PodScheduled` condition's
 /// lastTransitionTime, else its creationTimestamp, rounded up to the next whole second.
-pub fn bound_at_from_api(pod: &Pod) -> Option<Timestamp> {
-    let scheduled = pod
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .and_then(|cs| cs.iter().find(|c| c.type_ == "PodScheduled"))
-        .and_then(|c| c.last_transition_time.as_ref());
-    scheduled
-        .or(pod.metadata.creation_timestamp.as_ref())
-        .map(|t| round_up_next_second(t.0))
+pub fn bound_at_from_api(pod: &PodFacts) -> Option<Timestamp> {
+    pod.scheduled_at.or(pod.created).map(round_up_next_second)
 }
 
 /// A taint as the taint manager tells taints apart: key and effect (value changes do not restart
@@ -140,14 +126,6 @@ pub struct TaintManager {
     by_due: BTreeSet<(Timestamp, String)>,
     /// pod key -> UID of the pod whose `EvictPod` was issued and which is still due.
     in_flight: BTreeMap<String, String>,
-}
-
-fn pod_namespace(pod: &Pod) -> &str {
-    pod.metadata.namespace.as_deref().unwrap_or("default")
-}
-
-fn pod_name(pod: &Pod) -> &str {
-    pod.metadata.name.as_deref().unwrap_or("")
 }
 
 fn eviction_event(namespace: &str, name: &str, message: String) -> Action {
@@ -242,8 +220,8 @@ impl TaintManager {
     /// `spec.nodeName` going from empty to set while not listing, records a precise time).
     pub fn pod_seen(
         &mut self,
-        old: Option<&CachedPod>,
-        new: &CachedPod,
+        old: Option<&PodFacts>,
+        new: &PodFacts,
         now: Timestamp,
         listing: bool,
     ) {
@@ -253,8 +231,8 @@ impl TaintManager {
             // list comes through here).
             return;
         }
-        let uid = new.uid();
-        let Some(node) = new.node() else {
+        let uid = new.uid.as_deref().map(str::to_string);
+        let Some(node) = new.node else {
             self.bindings_seen.remove(&key);
             return;
         };
@@ -266,7 +244,8 @@ impl TaintManager {
         {
             self.bindings_seen.remove(&key);
         }
-        let was_bound_here = old.is_some_and(|o| o.node() == Some(node) && o.uid() == uid);
+        let was_bound_here =
+            old.is_some_and(|o| o.node == Some(node) && o.uid.as_deref() == uid.as_deref());
         if !listing && !was_bound_here && !self.bindings_seen.contains_key(&key) {
             self.bindings_seen.insert(
                 key,
@@ -299,7 +278,7 @@ impl TaintManager {
         &mut self,
         node_name: &str,
         node: Option<&Node>,
-        pods: &[&Pod],
+        pods: &[PodFacts],
         now: Timestamp,
     ) -> Vec<Action> {
         let node_taints = node.map(taints::no_execute_taints).unwrap_or_default();
@@ -312,10 +291,9 @@ impl TaintManager {
             .collect();
         let mut actions = Vec::new();
         for pod in pods {
-            let key = pod_key(pod);
-            let namespace = pod_namespace(pod);
-            let name = pod_name(pod);
-            let uid = pod.metadata.uid.clone().unwrap_or_default();
+            let key = pod.key();
+            let (namespace, name) = (pod.namespace, pod.name);
+            let uid = pod.uid_or_empty().to_string();
             let bound_at = self.bound_at(&key, node_name, pod).unwrap_or(now);
             match verdict(pod, &started, bound_at, now) {
                 Verdict::Keep => {
@@ -471,10 +449,10 @@ impl TaintManager {
 
     /// When the pod was bound to `node`: the precise time this process saw the binding appear,
     /// else the API's account of it.
-    fn bound_at(&self, key: &str, node: &str, pod: &Pod) -> Option<Timestamp> {
+    fn bound_at(&self, key: &str, node: &str, pod: &PodFacts) -> Option<Timestamp> {
         self.bindings_seen
             .get(key)
-            .filter(|b| b.node == node && b.uid == pod.metadata.uid)
+            .filter(|b| b.node == node && b.uid.as_deref() == pod.uid.as_deref())
             .map(|b| b.at)
             .or_else(|| bound_at_from_api(pod))
     }
@@ -483,7 +461,7 @@ impl TaintManager {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::core::v1::{NodeSpec, PodCondition, PodSpec, PodStatus, Toleration};
+    use k8s_openapi::api::core::v1::{NodeSpec, Pod, PodCondition, PodSpec, PodStatus, Toleration};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 
     const UNREACHABLE: &str = "node.kubernetes.io/unreachable";
@@ -655,7 +633,12 @@ mod tests {
     #[test]
     fn pod_without_a_matching_toleration_is_due_now() {
         let p = pod("p").tolerating(vec![tol(NOT_READY, Some(300))]).build();
-        let v = verdict(&p, &[(taint(UNREACHABLE), at(0))], at(0), at(5));
+        let v = verdict(
+            &PodFacts::from(&p),
+            &[(taint(UNREACHABLE), at(0))],
+            at(0),
+            at(5),
+        );
         assert_eq!(v, Verdict::Now);
     }
 
@@ -663,7 +646,12 @@ mod tests {
     fn pod_without_any_toleration_is_due_now() {
         let p = pod("p").build();
         assert_eq!(
-            verdict(&p, &[(taint(UNREACHABLE), at(0))], at(0), at(5)),
+            verdict(
+                &PodFacts::from(&p),
+                &[(taint(UNREACHABLE), at(0))],
+                at(0),
+                at(5)
+            ),
             Verdict::Now
         );
     }
@@ -671,14 +659,22 @@ mod tests {
     #[test]
     fn node_without_no_execute_taints_keeps_every_pod() {
         let p = pod("p").build();
-        assert_eq!(verdict(&p, &[], at(0), at(5)), Verdict::Keep);
+        assert_eq!(
+            verdict(&PodFacts::from(&p), &[], at(0), at(5)),
+            Verdict::Keep
+        );
     }
 
     #[test]
     fn pod_tolerating_0s_is_due_when_the_taint_started() {
         let p = pod("p").tolerating(vec![tol(UNREACHABLE, Some(0))]).build();
         assert_eq!(
-            verdict(&p, &[(taint(UNREACHABLE), at(3))], at(0), at(5)),
+            verdict(
+                &PodFacts::from(&p),
+                &[(taint(UNREACHABLE), at(3))],
+                at(0),
+                at(5)
+            ),
             Verdict::At(at(3))
         );
     }
@@ -689,7 +685,12 @@ mod tests {
             .tolerating(vec![tol(UNREACHABLE, Some(-20))])
             .build();
         assert_eq!(
-            verdict(&p, &[(taint(UNREACHABLE), at(3))], at(0), at(5)),
+            verdict(
+                &PodFacts::from(&p),
+                &[(taint(UNREACHABLE), at(3))],
+                at(0),
+                at(5)
+            ),
             Verdict::At(at(3))
         );
     }
@@ -700,7 +701,12 @@ mod tests {
             .tolerating(vec![tol(UNREACHABLE, Some(30))])
             .build();
         assert_eq!(
-            verdict(&p, &[(taint(UNREACHABLE), at(10))], at(0), at(12)),
+            verdict(
+                &PodFacts::from(&p),
+                &[(taint(UNREACHABLE), at(10))],
+                at(0),
+                at(12)
+            ),
             Verdict::At(at(40))
         );
     }
@@ -709,7 +715,12 @@ mod tests {
     fn pod_tolerating_forever_is_kept() {
         let p = pod("p").tolerating(vec![tol(UNREACHABLE, None)]).build();
         assert_eq!(
-            verdict(&p, &[(taint(UNREACHABLE), at(10))], at(0), at(12)),
+            verdict(
+                &PodFacts::from(&p),
+                &[(taint(UNREACHABLE), at(10))],
+                at(0),
+                at(12)
+            ),
             Verdict::Keep
         );
     }
@@ -720,14 +731,22 @@ mod tests {
             .tolerating(vec![tol(NOT_READY, None), tol(UNREACHABLE, None)])
             .build();
         let taints = [(taint(UNREACHABLE), at(1)), (taint(NOT_READY), at(2))];
-        assert_eq!(verdict(&p, &taints, at(0), at(1000)), Verdict::Keep);
+        assert_eq!(
+            verdict(&PodFacts::from(&p), &taints, at(0), at(1000)),
+            Verdict::Keep
+        );
     }
 
     #[test]
     fn terminating_pod_is_kept_even_when_untolerated() {
         let p = pod("p").terminating().build();
         assert_eq!(
-            verdict(&p, &[(taint(UNREACHABLE), at(0))], at(0), at(5)),
+            verdict(
+                &PodFacts::from(&p),
+                &[(taint(UNREACHABLE), at(0))],
+                at(0),
+                at(5)
+            ),
             Verdict::Keep
         );
     }
@@ -739,10 +758,16 @@ mod tests {
             .build();
         // unreachable: 0 + 100 = 100; not-ready: 80 + 30 = 110.
         let taints = [(taint(UNREACHABLE), at(0)), (taint(NOT_READY), at(80))];
-        assert_eq!(verdict(&p, &taints, at(-50), at(90)), Verdict::At(at(100)));
+        assert_eq!(
+            verdict(&PodFacts::from(&p), &taints, at(-50), at(90)),
+            Verdict::At(at(100))
+        );
         // not-ready earlier: 50 + 30 = 80.
         let taints = [(taint(UNREACHABLE), at(0)), (taint(NOT_READY), at(50))];
-        assert_eq!(verdict(&p, &taints, at(-50), at(90)), Verdict::At(at(80)));
+        assert_eq!(
+            verdict(&PodFacts::from(&p), &taints, at(-50), at(90)),
+            Verdict::At(at(80))
+        );
     }
 
     #[test]
@@ -751,7 +776,10 @@ mod tests {
             .tolerating(vec![tol(UNREACHABLE, None), tol(NOT_READY, Some(30))])
             .build();
         let taints = [(taint(UNREACHABLE), at(0)), (taint(NOT_READY), at(10))];
-        assert_eq!(verdict(&p, &taints, at(-5), at(20)), Verdict::At(at(40)));
+        assert_eq!(
+            verdict(&PodFacts::from(&p), &taints, at(-5), at(20)),
+            Verdict::At(at(40))
+        );
     }
 
     #[test]
@@ -763,7 +791,12 @@ mod tests {
             ])
             .build();
         assert_eq!(
-            verdict(&p, &[(taint(UNREACHABLE), at(0))], at(-5), at(1)),
+            verdict(
+                &PodFacts::from(&p),
+                &[(taint(UNREACHABLE), at(0))],
+                at(-5),
+                at(1)
+            ),
             Verdict::At(at(300))
         );
     }
@@ -774,7 +807,12 @@ mod tests {
             .tolerating(vec![tol(UNREACHABLE, Some(30))])
             .build();
         assert_eq!(
-            verdict(&p, &[(taint(UNREACHABLE), at(0))], at(100), at(101)),
+            verdict(
+                &PodFacts::from(&p),
+                &[(taint(UNREACHABLE), at(0))],
+                at(100),
+                at(101)
+            ),
             Verdict::At(at(130))
         );
     }
@@ -785,7 +823,12 @@ mod tests {
             .tolerating(vec![tol(UNREACHABLE, Some(30))])
             .build();
         assert_eq!(
-            verdict(&p, &[(taint(UNREACHABLE), at(500))], at(400), at(10)),
+            verdict(
+                &PodFacts::from(&p),
+                &[(taint(UNREACHABLE), at(500))],
+                at(400),
+                at(10)
+            ),
             Verdict::At(at(40))
         );
     }
@@ -808,12 +851,12 @@ mod tests {
     #[test]
     fn binding_time_from_the_api_prefers_the_pod_scheduled_condition_and_rounds_up() {
         let p = pod("p").created(at(1)).scheduled(at(7)).build();
-        assert_eq!(bound_at_from_api(&p), Some(at(8)));
+        assert_eq!(bound_at_from_api(&PodFacts::from(&p)), Some(at(8)));
         let p = pod("p").created(at(1)).build();
-        assert_eq!(bound_at_from_api(&p), Some(at(2)));
+        assert_eq!(bound_at_from_api(&PodFacts::from(&p)), Some(at(2)));
         let mut p = pod("p").build();
         p.metadata.creation_timestamp = None;
-        assert_eq!(bound_at_from_api(&p), None);
+        assert_eq!(bound_at_from_api(&PodFacts::from(&p)), None);
     }
 
     // ---- TaintManager: taint starts ----
@@ -825,7 +868,10 @@ mod tests {
         let p = pod("p")
             .tolerating(vec![tol(UNREACHABLE, Some(30))])
             .build();
-        assert!(tm.reconcile(NODE, Some(&node), &[&p], at(15)).is_empty());
+        assert!(
+            tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(15))
+                .is_empty()
+        );
         assert_eq!(tm.scheduled("ns", "p"), Some(at(41)));
         assert_eq!(tm.next_due(), Some(at(41)));
     }
@@ -840,7 +886,7 @@ mod tests {
         let p = pod("p")
             .tolerating(vec![tol(UNREACHABLE, Some(30))])
             .build();
-        tm.reconcile(NODE, Some(&after), &[&p], at(12));
+        tm.reconcile(NODE, Some(&after), &[PodFacts::from(&p)], at(12));
         assert_eq!(tm.scheduled("ns", "p"), Some(at_ms(40_300)));
     }
 
@@ -852,7 +898,7 @@ mod tests {
         let p = pod("p")
             .tolerating(vec![tol(UNREACHABLE, Some(30))])
             .build();
-        tm.reconcile(NODE, Some(&node), &[&p], at(11));
+        tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(11));
         assert_eq!(tm.scheduled("ns", "p"), Some(at_ms(40_500)));
     }
 
@@ -866,7 +912,7 @@ mod tests {
         let p = pod("p")
             .tolerating(vec![tol(UNREACHABLE, Some(30))])
             .build();
-        tm.reconcile(NODE, Some(&after), &[&p], at(25));
+        tm.reconcile(NODE, Some(&after), &[PodFacts::from(&p)], at(25));
         assert_eq!(tm.scheduled("ns", "p"), Some(at(41)));
     }
 
@@ -877,12 +923,12 @@ mod tests {
         let p = pod("p")
             .tolerating(vec![tol(UNREACHABLE, Some(30))])
             .build();
-        tm.reconcile(NODE, Some(&node), &[&p], at(25));
+        tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(25));
         assert_eq!(tm.scheduled("ns", "p"), Some(at(50)));
         // Seeing the same node again later does not restart the count.
         tm.node_seen(Some(&node), &node, at(40), false);
         tm.node_seen(None, &node, at(45), true);
-        tm.reconcile(NODE, Some(&node), &[&p], at(46));
+        tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(46));
         assert_eq!(tm.scheduled("ns", "p"), Some(at(50)));
     }
 
@@ -893,8 +939,8 @@ mod tests {
         let p = pod("p")
             .tolerating(vec![tol(UNREACHABLE, Some(30))])
             .build();
-        tm.reconcile(NODE, Some(&node), &[&p], at(5));
-        tm.reconcile(NODE, Some(&node), &[&p], at(9));
+        tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(5));
+        tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(9));
         assert_eq!(tm.scheduled("ns", "p"), Some(at(35)));
     }
 
@@ -909,7 +955,7 @@ mod tests {
         let p = pod("p")
             .tolerating(vec![tol(UNREACHABLE, Some(30))])
             .build();
-        tm.reconcile(NODE, Some(&node2), &[&p], at(31));
+        tm.reconcile(NODE, Some(&node2), &[PodFacts::from(&p)], at(31));
         assert_eq!(tm.scheduled("ns", "p"), Some(at(50)));
     }
 
@@ -923,7 +969,7 @@ mod tests {
         let p = pod("p")
             .tolerating(vec![tol(UNREACHABLE, Some(30))])
             .build();
-        tm.reconcile(NODE, Some(&node), &[&p], at(41));
+        tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(41));
         assert_eq!(tm.scheduled("ns", "p"), Some(at(70)));
     }
 
@@ -939,7 +985,7 @@ mod tests {
         let p = pod("p")
             .tolerating(vec![tol(UNREACHABLE, Some(30))])
             .build();
-        tm.reconcile(NODE, Some(&again), &[&p], at(101));
+        tm.reconcile(NODE, Some(&again), &[PodFacts::from(&p)], at(101));
         assert_eq!(tm.scheduled("ns", "p"), Some(at_ms(130_400)));
     }
 
@@ -950,12 +996,12 @@ mod tests {
         let p = pod("p")
             .tolerating(vec![tol(UNREACHABLE, Some(300)), tol(NOT_READY, Some(300))])
             .build();
-        tm.reconcile(NODE, Some(&unreachable), &[&p], at(12));
+        tm.reconcile(NODE, Some(&unreachable), &[PodFacts::from(&p)], at(12));
         assert_eq!(tm.scheduled("ns", "p"), Some(at(311)));
         let not_ready = node_with(vec![taint_added(NOT_READY, at(10))]);
         tm.node_seen(Some(&unreachable), &not_ready, at(100), false);
         assert!(
-            tm.reconcile(NODE, Some(&not_ready), &[&p], at(100))
+            tm.reconcile(NODE, Some(&not_ready), &[PodFacts::from(&p)], at(100))
                 .is_empty()
         );
         assert_eq!(tm.scheduled("ns", "p"), Some(at(311)));
@@ -973,7 +1019,12 @@ mod tests {
                     .build()
             })
             .collect();
-        tm.reconcile(NODE, Some(&node), &pods.iter().collect::<Vec<_>>(), at(12));
+        tm.reconcile(
+            NODE,
+            Some(&node),
+            &pods.iter().map(PodFacts::from).collect::<Vec<_>>(),
+            at(12),
+        );
         let names =
             |refs: Vec<PodRef>| -> Vec<String> { refs.into_iter().map(|r| r.name).collect() };
         // Counted from timeAdded rounded up to the next second (11): due at 21 (b), 31 (c),
@@ -1009,7 +1060,7 @@ mod tests {
         let p = pod("p")
             .tolerating(vec![tol(UNREACHABLE, Some(30))])
             .build();
-        tm.reconcile(NODE, Some(&node), &[&p], at(50));
+        tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(50));
         assert_eq!(tm.scheduled("ns", "p"), Some(at(80)));
     }
 
@@ -1024,8 +1075,8 @@ mod tests {
             .scheduled(at(60))
             .tolerating(vec![tol(UNREACHABLE, Some(30))])
             .build();
-        tm.pod_seen(None, &CachedPod::from(&p), at(70), true);
-        tm.reconcile(NODE, Some(&node), &[&p], at(70));
+        tm.pod_seen(None, &PodFacts::from(&p), at(70), true);
+        tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(70));
         assert_eq!(tm.scheduled("ns", "p"), Some(at(91)));
     }
 
@@ -1039,19 +1090,19 @@ mod tests {
             .unbound()
             .tolerating(tolerations.clone())
             .build();
-        tm.pod_seen(None, &CachedPod::from(&pending), at(50), false);
+        tm.pod_seen(None, &PodFacts::from(&pending), at(50), false);
         let bound = pod("p")
             .created(at(50))
             .scheduled(at(60))
             .tolerating(tolerations)
             .build();
         tm.pod_seen(
-            Some(&CachedPod::from(&pending)),
-            &CachedPod::from(&bound),
+            Some(&PodFacts::from(&pending)),
+            &PodFacts::from(&bound),
             at_ms(60_200),
             false,
         );
-        tm.reconcile(NODE, Some(&node), &[&bound], at(61));
+        tm.reconcile(NODE, Some(&node), &[PodFacts::from(&bound)], at(61));
         assert_eq!(tm.scheduled("ns", "p"), Some(at_ms(90_200)));
     }
 
@@ -1063,8 +1114,8 @@ mod tests {
             .created(at(60))
             .tolerating(vec![tol(UNREACHABLE, Some(30))])
             .build();
-        tm.pod_seen(None, &CachedPod::from(&p), at_ms(60_100), false);
-        tm.reconcile(NODE, Some(&node), &[&p], at(61));
+        tm.pod_seen(None, &PodFacts::from(&p), at_ms(60_100), false);
+        tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(61));
         assert_eq!(tm.scheduled("ns", "p"), Some(at_ms(90_100)));
     }
 
@@ -1076,8 +1127,8 @@ mod tests {
             .created(at(60))
             .tolerating(vec![tol(UNREACHABLE, Some(300))])
             .build();
-        tm.pod_seen(None, &CachedPod::from(&p), at(200), true);
-        tm.reconcile(NODE, Some(&node), &[&p], at(200));
+        tm.pod_seen(None, &PodFacts::from(&p), at(200), true);
+        tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(200));
         assert_eq!(tm.scheduled("ns", "p"), Some(at(361)));
     }
 
@@ -1089,14 +1140,14 @@ mod tests {
             .created(at(60))
             .tolerating(vec![tol(UNREACHABLE, Some(300))])
             .build();
-        tm.pod_seen(None, &CachedPod::from(&p), at(200), true);
+        tm.pod_seen(None, &PodFacts::from(&p), at(200), true);
         tm.pod_seen(
-            Some(&CachedPod::from(&p)),
-            &CachedPod::from(&p),
+            Some(&PodFacts::from(&p)),
+            &PodFacts::from(&p),
             at(210),
             false,
         );
-        tm.reconcile(NODE, Some(&node), &[&p], at(210));
+        tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(210));
         assert_eq!(tm.scheduled("ns", "p"), Some(at(361)));
     }
 
@@ -1108,7 +1159,7 @@ mod tests {
             .tolerating(vec![tol(UNREACHABLE, Some(30))])
             .build();
         p.metadata.creation_timestamp = None;
-        tm.reconcile(NODE, Some(&node), &[&p], at(100));
+        tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(100));
         assert_eq!(tm.scheduled("ns", "p"), Some(at(130)));
     }
 
@@ -1120,7 +1171,7 @@ mod tests {
         let mut tm = manager_with(&node, at(12));
         let p = pod("p").build();
         assert_eq!(
-            tm.reconcile(NODE, Some(&node), &[&p], at(12)),
+            tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(12)),
             evict_pair("p")
         );
         assert_eq!(tm.scheduled("ns", "p"), None);
@@ -1131,7 +1182,7 @@ mod tests {
         let node = node_with(vec![taint(UNREACHABLE)]);
         let mut tm = manager_with(&node, at(12));
         let p = pod("p").build();
-        let actions = tm.reconcile(NODE, Some(&node), &[&p], at(12));
+        let actions = tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(12));
         let Action::Event(e) = &actions[0] else {
             panic!("expected an event first, got {actions:?}");
         };
@@ -1148,7 +1199,7 @@ mod tests {
         let mut tm = manager_with(&node, at(12));
         let p = pod("p").tolerating(vec![tol(UNREACHABLE, Some(0))]).build();
         assert_eq!(
-            tm.reconcile(NODE, Some(&node), &[&p], at(12)),
+            tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(12)),
             evict_pair("p")
         );
     }
@@ -1161,7 +1212,7 @@ mod tests {
             .tolerating(vec![tol(UNREACHABLE, Some(30))])
             .build();
         assert_eq!(
-            tm.reconcile(NODE, Some(&node), &[&p], at(100)),
+            tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(100)),
             evict_pair("p")
         );
     }
@@ -1173,7 +1224,10 @@ mod tests {
         let p = pod("ds")
             .tolerating(vec![tol(UNREACHABLE, None), tol(NOT_READY, None)])
             .build();
-        assert!(tm.reconcile(NODE, Some(&node), &[&p], at(12)).is_empty());
+        assert!(
+            tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(12))
+                .is_empty()
+        );
         assert_eq!(tm.scheduled("ns", "ds"), None);
         assert_eq!(tm.next_due(), None);
     }
@@ -1185,7 +1239,7 @@ mod tests {
         let p = pod("p")
             .tolerating(vec![tol(UNREACHABLE, Some(30))])
             .build();
-        tm.reconcile(NODE, Some(&node), &[&p], at(12));
+        tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(12));
         assert!(tm.fire_due(at_ms(40_999)).is_empty());
         assert_eq!(tm.fire_due(at(41)), evict_pair("p"));
         assert_eq!(tm.scheduled("ns", "p"), None);
@@ -1209,7 +1263,17 @@ mod tests {
         let d = pod("d")
             .tolerating(vec![tol(UNREACHABLE, Some(100))])
             .build();
-        tm.reconcile(NODE, Some(&node), &[&a, &b, &c, &d], at(12));
+        tm.reconcile(
+            NODE,
+            Some(&node),
+            &[
+                PodFacts::from(&a),
+                PodFacts::from(&b),
+                PodFacts::from(&c),
+                PodFacts::from(&d),
+            ],
+            at(12),
+        );
         assert_eq!(tm.next_due(), Some(at(21)));
         let fired = tm.fire_due(at(50));
         let mut expected = evict_pair("c");
@@ -1226,13 +1290,13 @@ mod tests {
         let long = pod("p")
             .tolerating(vec![tol(UNREACHABLE, Some(300))])
             .build();
-        tm.reconcile(NODE, Some(&node), &[&long], at(12));
+        tm.reconcile(NODE, Some(&node), &[PodFacts::from(&long)], at(12));
         assert_eq!(tm.scheduled("ns", "p"), Some(at(311)));
         let short = pod("p")
             .tolerating(vec![tol(UNREACHABLE, Some(30))])
             .build();
         assert!(
-            tm.reconcile(NODE, Some(&node), &[&short], at(20))
+            tm.reconcile(NODE, Some(&node), &[PodFacts::from(&short)], at(20))
                 .is_empty()
         );
         assert_eq!(tm.scheduled("ns", "p"), Some(at(41)));
@@ -1246,11 +1310,14 @@ mod tests {
         let short = pod("p")
             .tolerating(vec![tol(UNREACHABLE, Some(30))])
             .build();
-        tm.reconcile(NODE, Some(&node), &[&short], at(12));
+        tm.reconcile(NODE, Some(&node), &[PodFacts::from(&short)], at(12));
         let long = pod("p")
             .tolerating(vec![tol(UNREACHABLE, Some(300))])
             .build();
-        assert!(tm.reconcile(NODE, Some(&node), &[&long], at(20)).is_empty());
+        assert!(
+            tm.reconcile(NODE, Some(&node), &[PodFacts::from(&long)], at(20))
+                .is_empty()
+        );
         assert_eq!(tm.scheduled("ns", "p"), Some(at(311)));
         assert!(tm.fire_due(at(100)).is_empty());
     }
@@ -1262,10 +1329,10 @@ mod tests {
         let short = pod("p")
             .tolerating(vec![tol(UNREACHABLE, Some(30))])
             .build();
-        tm.reconcile(NODE, Some(&node), &[&short], at(12));
+        tm.reconcile(NODE, Some(&node), &[PodFacts::from(&short)], at(12));
         let forever = pod("p").tolerating(vec![tol(UNREACHABLE, None)]).build();
         assert_eq!(
-            tm.reconcile(NODE, Some(&node), &[&forever], at(20)),
+            tm.reconcile(NODE, Some(&node), &[PodFacts::from(&forever)], at(20)),
             vec![cancelling("p")]
         );
         assert_eq!(tm.scheduled("ns", "p"), None);
@@ -1278,10 +1345,10 @@ mod tests {
         let tolerant = pod("p")
             .tolerating(vec![tol(UNREACHABLE, Some(300))])
             .build();
-        tm.reconcile(NODE, Some(&node), &[&tolerant], at(12));
+        tm.reconcile(NODE, Some(&node), &[PodFacts::from(&tolerant)], at(12));
         let intolerant = pod("p").build();
         assert_eq!(
-            tm.reconcile(NODE, Some(&node), &[&intolerant], at(20)),
+            tm.reconcile(NODE, Some(&node), &[PodFacts::from(&intolerant)], at(20)),
             evict_pair("p")
         );
         assert_eq!(tm.next_due(), None);
@@ -1294,17 +1361,20 @@ mod tests {
         let p = pod("p")
             .tolerating(vec![tol(UNREACHABLE, Some(300))])
             .build();
-        tm.reconcile(NODE, Some(&node), &[&p], at(12));
+        tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(12));
         let healthy = node_with(vec![]);
         tm.node_seen(Some(&node), &healthy, at(50), false);
         assert_eq!(
-            tm.reconcile(NODE, Some(&healthy), &[&p], at(50)),
+            tm.reconcile(NODE, Some(&healthy), &[PodFacts::from(&p)], at(50)),
             vec![cancelling("p")]
         );
         assert_eq!(tm.scheduled("ns", "p"), None);
         assert_eq!(tm.next_due(), None);
         // Nothing left to cancel: no second event.
-        assert!(tm.reconcile(NODE, Some(&healthy), &[&p], at(51)).is_empty());
+        assert!(
+            tm.reconcile(NODE, Some(&healthy), &[PodFacts::from(&p)], at(51))
+                .is_empty()
+        );
     }
 
     #[test]
@@ -1314,10 +1384,10 @@ mod tests {
         let p = pod("p")
             .tolerating(vec![tol(UNREACHABLE, Some(300))])
             .build();
-        tm.reconcile(NODE, Some(&node), &[&p], at(12));
+        tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(12));
         tm.node_gone(NODE);
         assert_eq!(
-            tm.reconcile(NODE, None, &[&p], at(50)),
+            tm.reconcile(NODE, None, &[PodFacts::from(&p)], at(50)),
             vec![cancelling("p")]
         );
     }
@@ -1329,14 +1399,14 @@ mod tests {
         let p = pod("p")
             .tolerating(vec![tol(UNREACHABLE, Some(300)), tol("custom", Some(60))])
             .build();
-        tm.reconcile(NODE, Some(&node), &[&p], at(12));
+        tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(12));
         assert_eq!(tm.scheduled("ns", "p"), Some(at(311)));
         let both = node_with(vec![
             taint_added(UNREACHABLE, at(10)),
             taint_added("custom", at(100)),
         ]);
         tm.node_seen(Some(&node), &both, at_ms(100_500), false);
-        tm.reconcile(NODE, Some(&both), &[&p], at(101));
+        tm.reconcile(NODE, Some(&both), &[PodFacts::from(&p)], at(101));
         assert_eq!(tm.scheduled("ns", "p"), Some(at_ms(160_500)));
     }
 
@@ -1346,11 +1416,17 @@ mod tests {
         let mut tm = manager_with(&node, at(12));
         let p = pod("p").build();
         assert_eq!(
-            evictions(&tm.reconcile(NODE, Some(&node), &[&p], at(12))),
+            evictions(&tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(12))),
             1
         );
-        assert!(tm.reconcile(NODE, Some(&node), &[&p], at(13)).is_empty());
-        assert!(tm.reconcile(NODE, Some(&node), &[&p], at(14)).is_empty());
+        assert!(
+            tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(13))
+                .is_empty()
+        );
+        assert!(
+            tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(14))
+                .is_empty()
+        );
         assert!(tm.fire_due(at(15)).is_empty());
     }
 
@@ -1361,9 +1437,12 @@ mod tests {
         let p = pod("p")
             .tolerating(vec![tol(UNREACHABLE, Some(30))])
             .build();
-        tm.reconcile(NODE, Some(&node), &[&p], at(12));
+        tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(12));
         assert_eq!(evictions(&tm.fire_due(at(41))), 1);
-        assert!(tm.reconcile(NODE, Some(&node), &[&p], at(42)).is_empty());
+        assert!(
+            tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(42))
+                .is_empty()
+        );
     }
 
     #[test]
@@ -1372,16 +1451,19 @@ mod tests {
         let mut tm = manager_with(&node, at(12));
         let p = pod("p").build();
         assert_eq!(
-            evictions(&tm.reconcile(NODE, Some(&node), &[&p], at(12))),
+            evictions(&tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(12))),
             1
         );
         let healthy = node_with(vec![]);
         tm.node_seen(Some(&node), &healthy, at(20), false);
         // Nothing was scheduled, so no cancellation event either.
-        assert!(tm.reconcile(NODE, Some(&healthy), &[&p], at(20)).is_empty());
+        assert!(
+            tm.reconcile(NODE, Some(&healthy), &[PodFacts::from(&p)], at(20))
+                .is_empty()
+        );
         tm.node_seen(Some(&healthy), &node, at(30), false);
         assert_eq!(
-            tm.reconcile(NODE, Some(&node), &[&p], at(30)),
+            tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(30)),
             evict_pair("p")
         );
     }
@@ -1392,11 +1474,11 @@ mod tests {
         let mut tm = manager_with(&node, at(12));
         let old = pod("p").build();
         assert_eq!(
-            evictions(&tm.reconcile(NODE, Some(&node), &[&old], at(12))),
+            evictions(&tm.reconcile(NODE, Some(&node), &[PodFacts::from(&old)], at(12))),
             1
         );
         let new = pod("p").uid("uid-p2").build();
-        let actions = tm.reconcile(NODE, Some(&node), &[&new], at(13));
+        let actions = tm.reconcile(NODE, Some(&node), &[PodFacts::from(&new)], at(13));
         assert_eq!(actions.len(), 2);
         assert!(matches!(&actions[1], Action::EvictPod { uid, .. } if uid == "uid-p2"));
     }
@@ -1408,19 +1490,24 @@ mod tests {
         let p = pod("p")
             .tolerating(vec![tol(UNREACHABLE, Some(30))])
             .build();
-        tm.reconcile(NODE, Some(&node), &[&p], at(12));
+        tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(12));
         let deleting = pod("p")
             .tolerating(vec![tol(UNREACHABLE, Some(30))])
             .terminating()
             .build();
         assert_eq!(
-            tm.reconcile(NODE, Some(&node), &[&deleting], at(20)),
+            tm.reconcile(NODE, Some(&node), &[PodFacts::from(&deleting)], at(20)),
             vec![cancelling("p")]
         );
         let untolerant_deleting = pod("q").terminating().build();
         assert!(
-            tm.reconcile(NODE, Some(&node), &[&untolerant_deleting], at(20))
-                .is_empty()
+            tm.reconcile(
+                NODE,
+                Some(&node),
+                &[PodFacts::from(&untolerant_deleting)],
+                at(20)
+            )
+            .is_empty()
         );
         assert!(tm.fire_due(at(100)).is_empty());
     }
@@ -1431,7 +1518,12 @@ mod tests {
         let mut tm = manager_with(&node, at(12));
         let done = pod("done").phase("Succeeded").build();
         let failed = pod("failed").phase("Failed").build();
-        let actions = tm.reconcile(NODE, Some(&node), &[&done, &failed], at(12));
+        let actions = tm.reconcile(
+            NODE,
+            Some(&node),
+            &[PodFacts::from(&done), PodFacts::from(&failed)],
+            at(12),
+        );
         let mut expected = evict_pair("done");
         expected.extend(evict_pair("failed"));
         assert_eq!(actions, expected);
@@ -1444,7 +1536,7 @@ mod tests {
         let p = pod("p")
             .tolerating(vec![tol(UNREACHABLE, Some(30))])
             .build();
-        tm.reconcile(NODE, Some(&node), &[&p], at(12));
+        tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(12));
         assert_eq!(tm.pod_gone("ns", "p"), vec![cancelling("p")]);
         assert_eq!(tm.scheduled("ns", "p"), None);
         assert_eq!(tm.next_due(), None);
@@ -1456,11 +1548,11 @@ mod tests {
         let node = node_with(vec![taint_added(UNREACHABLE, at(10))]);
         let mut tm = manager_with(&node, at(12));
         let p = pod("p").build();
-        tm.reconcile(NODE, Some(&node), &[&p], at(12));
+        tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(12));
         assert!(tm.pod_gone("ns", "p").is_empty());
         // A pod with the same name and UID seen again is a fresh decision.
         assert_eq!(
-            tm.reconcile(NODE, Some(&node), &[&p], at(13)),
+            tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(13)),
             evict_pair("p")
         );
     }
@@ -1473,9 +1565,9 @@ mod tests {
             .created(at(60))
             .tolerating(vec![tol(UNREACHABLE, Some(30))])
             .build();
-        tm.pod_seen(None, &CachedPod::from(&p), at_ms(60_100), false);
+        tm.pod_seen(None, &PodFacts::from(&p), at_ms(60_100), false);
         tm.pod_gone("ns", "p");
-        tm.reconcile(NODE, Some(&node), &[&p], at(62));
+        tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(62));
         assert_eq!(tm.scheduled("ns", "p"), Some(at(91)));
     }
 
@@ -1485,14 +1577,14 @@ mod tests {
         let mut tm = manager_with(&node, at(12));
         let p = pod("p").build();
         assert_eq!(
-            evictions(&tm.reconcile(NODE, Some(&node), &[&p], at(12))),
+            evictions(&tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(12))),
             1
         );
         let tolerant = pod("p")
             .tolerating(vec![tol(UNREACHABLE, Some(60))])
             .build();
         assert!(
-            tm.reconcile(NODE, Some(&node), &[&tolerant], at(20))
+            tm.reconcile(NODE, Some(&node), &[PodFacts::from(&tolerant)], at(20))
                 .is_empty()
         );
         assert_eq!(tm.scheduled("ns", "p"), Some(at(71)));

@@ -11,6 +11,7 @@ pub mod health;
 pub mod labels;
 pub mod leader;
 pub mod monitor;
+pub mod pod;
 pub mod rate_limit;
 pub mod recheck;
 pub mod sanity;

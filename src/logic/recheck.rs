@@ -9,6 +9,7 @@
 use super::actions::{TaintChange, TaintPurpose};
 use super::conditions;
 use super::eviction::{self, Verdict};
+use super::pod::PodFacts;
 use super::taints;
 use super::time;
 use jiff::Timestamp;
@@ -123,8 +124,9 @@ pub fn due_on_live_taints(pod: &Pod, node: &Node, now: Timestamp) -> bool {
             (t, start)
         })
         .collect();
-    let bound = eviction::bound_at_from_api(pod).unwrap_or(now);
-    match eviction::verdict(pod, &taints, bound, now) {
+    let pod = PodFacts::from(pod);
+    let bound = eviction::bound_at_from_api(&pod).unwrap_or(now);
+    match eviction::verdict(&pod, &taints, bound, now) {
         Verdict::Keep => false,
         // API timestamps are whole seconds and rounded up here, while the taint manager may
         // know the precise time: allow that one second, no more.

@@ -3,8 +3,8 @@
 use super::{Writer, WriterState};
 use crate::cluster::{ApiError, Cluster, Urgency, with_urgency};
 use crate::logic::eviction::PodRef;
+use crate::logic::pod::key_of;
 use crate::logic::recheck;
-use crate::logic::view::key_of;
 use futures::future::{BoxFuture, Shared};
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::coordination::v1::Lease;
