@@ -138,7 +138,8 @@ fn controller_path(dir: &Path) -> serde_json::Result<Duration> {
             let list: kube::core::ObjectList<PodDigest> = serde_json::from_str(text)?;
             for digest in list.items {
                 let (key, old) = view.put_pod(digest.into_cached());
-                taints.pod_seen(old.as_ref(), &view.pods[&key], now, true);
+                let old = old.as_ref().map(|o| o.facts());
+                taints.pod_seen(old.as_ref(), &view.pods[&key].facts(), now, true);
             }
         }
         drop(std::hint::black_box(view));

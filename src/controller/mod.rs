@@ -27,7 +27,7 @@ use crate::settings::{NODE_EVICTION_PERIOD, Settings};
 use futures::FutureExt;
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::Node;
 use kube::runtime::watcher::Event;
 use std::collections::BTreeSet;
 use std::mem::take;
@@ -189,11 +189,6 @@ pub async fn run<C: Cluster>(ctx: Context<C>) -> Result<(), Error> {
         let _ = done.await;
     }
     Ok(())
-}
-
-/// Borrows each pod, for the decision functions that take a list of references.
-fn refs(pods: &[Pod]) -> Vec<&Pod> {
-    pods.iter().collect()
 }
 
 fn idx(r: Resource) -> usize {
@@ -509,7 +504,7 @@ impl<C: Cluster> Control<C> {
                 self.taint_manager.node_seen(None, node, now, true);
             }
             for pod in self.view.pods.values() {
-                self.taint_manager.pod_seen(None, pod, now, true);
+                self.taint_manager.pod_seen(None, &pod.facts(), now, true);
             }
         }
         if term != 0 && !self.acting && self.synced() {
@@ -589,7 +584,7 @@ impl<C: Cluster> Control<C> {
             actions.extend(self.taint_manager.reconcile(
                 &name,
                 self.view.nodes.get(&name),
-                &refs(&pods),
+                &pods,
                 now,
             ));
         }
@@ -702,10 +697,7 @@ impl<C: Cluster> Control<C> {
             old.as_ref().map(taints::no_execute_taints) != Some(taints::no_execute_taints(node));
         if taints_changed && !listing {
             let pods = self.view.pods_on(&name);
-            actions.extend(
-                self.taint_manager
-                    .reconcile(&name, Some(node), &refs(&pods), now),
-            );
+            actions.extend(self.taint_manager.reconcile(&name, Some(node), &pods, now));
         }
         self.act(actions);
     }
@@ -716,7 +708,7 @@ impl<C: Cluster> Control<C> {
         if self.acting {
             let now = self.clock.now();
             let pods = self.view.pods_on(name);
-            let actions = self.taint_manager.reconcile(name, None, &refs(&pods), now);
+            let actions = self.taint_manager.reconcile(name, None, &pods, now);
             self.act(actions);
         }
     }
@@ -791,7 +783,9 @@ impl<C: Cluster> Control<C> {
     fn pod_applied(&mut self, pod: CachedPod, now: Timestamp, listing: bool) -> view::PodKey {
         let (key, old) = self.view.put_pod(pod);
         let pod = &self.view.pods[&key];
-        self.taint_manager.pod_seen(old.as_ref(), pod, now, listing);
+        let seen_before = old.as_ref().map(CachedPod::facts);
+        self.taint_manager
+            .pod_seen(seen_before.as_ref(), &pod.facts(), now, listing);
         if !self.acting || listing || old.is_some_and(|old| !old.schedule_differs(pod)) {
             return key;
         }
@@ -799,7 +793,7 @@ impl<C: Cluster> Control<C> {
             let actions = self.taint_manager.reconcile(
                 node_name,
                 self.view.nodes.get(node_name),
-                &[&pod.to_pod()],
+                &[pod.facts()],
                 now,
             );
             self.act(actions);
