@@ -4,7 +4,8 @@
 //! records what the API server actually applied, not these intentions.
 
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{NodeCondition, Taint};
+use k8s_openapi::api::core::v1::{Node, NodeCondition, NodeStatus, Taint};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use std::collections::BTreeMap;
 
 /// Which controller an Event comes from (upstream's reporting components).
@@ -155,14 +156,32 @@ pub enum TaintPurpose {
 
 /// A node's conditions at one resourceVersion, with its creation time (which conditions the
 /// kubelet never posted get as their heartbeat). The writer's first attempt at an Unknown mark
-/// patches the changed conditions guarded by that version instead of reading the node: at 10k
-/// nodes a pass that loses 250 of them made 750 requests (read node, read Lease, write) where
-/// 500 do, in the milliseconds that decide whether the marks land within 100 ms.
+/// patches the changed conditions guarded by that version instead of reading the node: one
+/// request fewer per silent node, when the marks must land fast (BENCHMARKS.md).
 #[derive(Clone, Debug, PartialEq)]
 pub struct SeenConditions {
     pub resource_version: String,
     pub created: Option<Timestamp>,
     pub conditions: Vec<NodeCondition>,
+}
+
+impl SeenConditions {
+    /// The node `name` as far as these conditions show it: what an Unknown mark starts from.
+    pub fn as_node(&self, name: &str) -> Node {
+        Node {
+            metadata: ObjectMeta {
+                name: Some(name.to_string()),
+                resource_version: Some(self.resource_version.clone()),
+                creation_timestamp: self.created.map(Time),
+                ..Default::default()
+            },
+            spec: None,
+            status: Some(NodeStatus {
+                conditions: Some(self.conditions.clone()),
+                ..Default::default()
+            }),
+        }
+    }
 }
 
 /// A pod by namespace, name and UID (the UID guards against a namesake created since).
@@ -202,11 +221,11 @@ pub enum Action {
     /// the node shows a sign of life first (`node_heartbeat`, `lease_renew` as in
     /// `MarkNodeUnknown`), and record a `NodeNotReady` Warning Event on each pod written.
     ///
-    /// One action per node, as upstream's `MarkPodsNotReady`, not one per pod: a pass that loses
-    /// 250 of 10 000 nodes decided 7 500 pod marks and as many Events, and building and handing
-    /// over those 15 000 actions took the control loop ~70 ms of CPU in the very milliseconds
-    /// the nodes' own Unknown writes needed it. The writer applies it pod by pod, and records each Event after its pod's write (as upstream does, so that the
-    /// pod still exists).
+    /// One action per node, as upstream's `MarkPodsNotReady`, not one per pod: building and
+    /// handing over one action per pod cost the control loop CPU in the very milliseconds the
+    /// nodes' own Unknown writes needed it (BENCHMARKS.md). The writer applies it pod by pod,
+    /// and records each Event after its pod's write (as upstream does, so that the pod still
+    /// exists).
     MarkPodsNotReady {
         node: String,
         pods: Vec<PodId>,

@@ -27,17 +27,6 @@ pub fn condition<'a>(node: &'a Node, type_: &str) -> Option<&'a NodeCondition> {
         .and_then(|cs| cs.iter().find(|c| c.type_ == type_))
 }
 
-/// A condition status as a static string (`Other` for anything unexpected), so code that keeps
-/// or collects statuses per node borrows nothing and allocates nothing.
-pub fn interned_status(status: &str) -> &'static str {
-    match status {
-        "True" => "True",
-        "False" => "False",
-        "Unknown" => "Unknown",
-        _ => "Other",
-    }
-}
-
 /// A condition's status: what the API writes as `True`, `False` or `Unknown`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ConditionStatus {
@@ -69,8 +58,8 @@ impl ConditionStatus {
 }
 
 /// The status of the node's Ready condition (`None` when it has none).
-pub fn ready_status(node: &Node) -> Option<&str> {
-    condition(node, "Ready").map(|c| c.status.as_str())
+pub fn ready_status(node: &Node) -> Option<ConditionStatus> {
+    condition(node, "Ready").map(|c| ConditionStatus::of(&c.status))
 }
 
 /// The Ready condition's `lastHeartbeatTime`.
@@ -235,7 +224,7 @@ mod tests {
             cond("DiskPressure", "False", "2025-01-01T00:00:05Z", TR),
             cond("Ready", "Unknown", HB, TR),
         ]);
-        assert_eq!(ready_status(&n), Some("Unknown"));
+        assert_eq!(ready_status(&n), Some(ConditionStatus::Unknown));
         assert_eq!(ready_heartbeat(&n), Some(ts(HB)));
     }
 
@@ -282,7 +271,7 @@ mod tests {
             cond("PIDPressure", "Unknown", HB, TR),
         ]);
         assert_eq!(mark_unknown(&mut n, now()), ["Ready"]);
-        assert_eq!(ready_status(&n), Some("Unknown"));
+        assert_eq!(ready_status(&n), Some(ConditionStatus::Unknown));
     }
 
     #[test]
@@ -316,7 +305,7 @@ mod tests {
         let mut n = Node::default();
         n.metadata.creation_timestamp = Some(Time(created()));
         assert_eq!(mark_unknown(&mut n, now()).len(), 4);
-        assert_eq!(ready_status(&n), Some("Unknown"));
+        assert_eq!(ready_status(&n), Some(ConditionStatus::Unknown));
         assert_eq!(ready_heartbeat(&n), Some(created()));
     }
 

@@ -5,7 +5,7 @@
 //! the watch delivered it (`now` as handed in), never the kubelet's own timestamp, so kubelet
 //! clock skew does not matter.
 
-use super::conditions;
+use super::conditions::{self, ConditionStatus};
 use super::taints::{self, NOT_READY, UNREACHABLE};
 use super::time;
 use super::zones;
@@ -20,9 +20,8 @@ use std::time::Duration;
 /// pass then need not walk every cached node's conditions and taints.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct NodeSummary {
-    /// The Ready condition's status (`None`: no Ready condition), as a static string so that
-    /// nothing is borrowed from the node: `True`, `False`, `Unknown` or `Other`.
-    pub ready: Option<&'static str>,
+    /// The Ready condition's status (`None`: no Ready condition).
+    pub ready: Option<ConditionStatus>,
     /// The Ready condition's `lastHeartbeatTime`.
     pub ready_heartbeat: Option<Timestamp>,
     /// Whether the node carries our NoExecute taints (not-ready, unreachable).
@@ -34,7 +33,7 @@ impl NodeSummary {
     pub fn of(node: &Node) -> Self {
         let ready = conditions::condition(node, "Ready");
         NodeSummary {
-            ready: ready.map(|c| conditions::interned_status(&c.status)),
+            ready: ready.map(|c| ConditionStatus::of(&c.status)),
             ready_heartbeat: ready
                 .and_then(|c| c.last_heartbeat_time.as_ref())
                 .map(|t| t.0),
@@ -353,17 +352,17 @@ mod tests {
     fn the_summary_follows_a_ready_node_that_becomes_not_ready_and_ready_again() {
         let mut h = HealthTracker::new();
         h.observe_node(&node("a", Some(0)), at(0), &s());
-        assert_eq!(summary(&h, "a").ready, Some("True"));
+        assert_eq!(summary(&h, "a").ready, Some(ConditionStatus::True));
         assert_eq!(summary(&h, "a").ready_heartbeat, Some(at(0)));
         h.observe_node(&with_status(node("a", Some(10)), "False"), at(10), &s());
-        assert_eq!(summary(&h, "a").ready, Some("False"));
+        assert_eq!(summary(&h, "a").ready, Some(ConditionStatus::False));
         assert_eq!(summary(&h, "a").ready_heartbeat, Some(at(10)));
         h.observe_node(&with_status(node("a", Some(20)), "Unknown"), at(20), &s());
-        assert_eq!(summary(&h, "a").ready, Some("Unknown"));
+        assert_eq!(summary(&h, "a").ready, Some(ConditionStatus::Unknown));
         h.observe_node(&with_status(node("a", Some(30)), "Bogus"), at(30), &s());
-        assert_eq!(summary(&h, "a").ready, Some("Other"));
+        assert_eq!(summary(&h, "a").ready, Some(ConditionStatus::Other));
         h.observe_node(&node("a", Some(40)), at(40), &s());
-        assert_eq!(summary(&h, "a").ready, Some("True"));
+        assert_eq!(summary(&h, "a").ready, Some(ConditionStatus::True));
         h.observe_node(&node("a", None), at(50), &s());
         assert_eq!(summary(&h, "a").ready, None);
         assert_eq!(summary(&h, "a").ready_heartbeat, None);
@@ -433,7 +432,7 @@ mod tests {
         h.observe_lease(&lease("a", 0), at(0));
         assert_eq!(h.get("a").unwrap().summary, None);
         h.observe_node(&node("a", Some(0)), at(1), &s());
-        assert_eq!(summary(&h, "a").ready, Some("True"));
+        assert_eq!(summary(&h, "a").ready, Some(ConditionStatus::True));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use super::actions::{
     Action, Component, EventRecord, EventType, ObjectRef, PodId, SeenConditions, TaintPurpose,
 };
-use super::conditions;
+use super::conditions::{self, ConditionStatus};
 use super::health::{HealthTracker, NodeSummary};
 use super::labels;
 use super::rate_limit::{Outcome, ZoneQueue};
@@ -125,7 +125,7 @@ pub fn pod_not_ready_event(namespace: &str, name: &str, uid: &str) -> Action {
 /// them), and takes the entry for `name` if there is one. A pass over the name-ordered cached
 /// nodes walks the monitor's own maps this way instead of looking up each node: one string
 /// comparison per step rather than a tree search per node.
-fn seek<'a, V>(
+fn advance_to<'a, V>(
     walk: &mut Peekable<impl Iterator<Item = (&'a String, V)>>,
     name: &str,
     mut skipped: impl FnMut(&'a String),
@@ -142,9 +142,12 @@ fn seek<'a, V>(
 /// The node's Ready status as the controller last decided it: Unknown when we marked it so
 /// (`marked`: the heartbeat that decision saw) for its current heartbeat, even before our write
 /// shows in the cache.
-fn decided_ready(marked: Option<&Option<Timestamp>>, node: &NodeSummary) -> Option<&'static str> {
+fn decided_ready(
+    marked: Option<&Option<Timestamp>>,
+    node: &NodeSummary,
+) -> Option<ConditionStatus> {
     if marked.is_some_and(|hb| *hb == node.ready_heartbeat) {
-        return Some("Unknown");
+        return Some(ConditionStatus::Unknown);
     }
     node.ready
 }
@@ -314,7 +317,7 @@ impl Monitor {
         let mut gone = Vec::new();
         let mut known = self.known.iter().peekable();
         for (name, node) in &view.nodes {
-            if seek(&mut known, name, |k| gone.push(k.clone())).is_none() {
+            if advance_to(&mut known, name, |k| gone.push(k.clone())).is_none() {
                 appeared.push((name, node));
             }
         }
@@ -351,7 +354,7 @@ impl Monitor {
         }
 
         // Per node: Unknown marking, NoExecute decisions, pod marking, zone health.
-        let mut zone_ready: BTreeMap<String, Vec<Option<&'static str>>> = BTreeMap::new();
+        let mut zone_ready: BTreeMap<String, Vec<Option<ConditionStatus>>> = BTreeMap::new();
         let mut counted = 0usize;
         let mut not_ready = 0usize;
         let mut present: BTreeSet<String> = BTreeSet::new();
@@ -364,8 +367,8 @@ impl Monitor {
         let mut marked_by_name = marked_before.iter().peekable();
         let mut marked_now = Vec::new();
         for (name, cached) in &view.nodes {
-            let health = seek(&mut health_by_name, name, |_| {});
-            let marked = seek(&mut marked_by_name, name, |_| {});
+            let health = advance_to(&mut health_by_name, name, |_| {});
+            let marked = advance_to(&mut marked_by_name, name, |_| {});
             // Zone key, exclusion and what the pass reads of the node's status and taints were
             // worked out when the node was observed.
             let (key, excluded, expired) = match health {
@@ -396,7 +399,7 @@ impl Monitor {
             let mut current_ready = observed_ready;
             // Marking Unknown changes Ready unless it is Unknown already (upstream writes only
             // then); a node without Ready gets one appended.
-            if heartbeats_fresh && observed_ready != Some("Unknown") && expired {
+            if heartbeats_fresh && observed_ready != Some(ConditionStatus::Unknown) && expired {
                 let heartbeat = node.ready_heartbeat;
                 let lease_renew = lease_renew(view, name);
                 actions.push(Action::MarkNodeUnknown {
@@ -408,7 +411,7 @@ impl Monitor {
                 });
                 marked_now.push((name.clone(), heartbeat));
                 report.marked_unknown.push(name.clone());
-                current_ready = Some("Unknown");
+                current_ready = Some(ConditionStatus::Unknown);
             }
 
             if !excluded {
@@ -419,7 +422,7 @@ impl Monitor {
                     }
                 }
                 counted += 1;
-                if current_ready != Some("True") {
+                if current_ready != Some(ConditionStatus::True) {
                     not_ready += 1;
                 }
             }
@@ -430,7 +433,7 @@ impl Monitor {
             };
 
             // Controller-detected heartbeat loss: NodeNotReady and the pods' Ready=False.
-            if ready != "True" && observed_ready == Some("True") {
+            if ready != ConditionStatus::True && observed_ready == Some(ConditionStatus::True) {
                 let lease_renew = lease_renew(view, name);
                 actions.push(node_event(
                     cached,
@@ -438,16 +441,16 @@ impl Monitor {
                     "NodeNotReady",
                     format!("Node {name} status is now: NodeNotReady"),
                 ));
-                // The cache's pods, not Kubernetes-shaped copies: a pass that loses 250 nodes
-                // goes over 7 500 of them here. Their Events come from the writer, after each
-                // pod's write.
+                // Read from the cache's copies, not rebuilt: a zone outage goes over thousands
+                // here. Their Events come from the writer, after each pod's write.
                 let pods: Vec<PodId> = view
-                    .cached_pods_on(name)
-                    .filter(|pod| pod.ready.as_ref().is_some_and(|c| &*c.status != "False"))
+                    .pods_on(name)
+                    .into_iter()
+                    .filter(|pod| pod.ready.is_some_and(|s| s != ConditionStatus::False))
                     .map(|pod| PodId {
-                        namespace: pod.namespace().to_string(),
-                        name: pod.name().to_string(),
-                        uid: pod.uid().unwrap_or_default(),
+                        namespace: pod.namespace.to_string(),
+                        name: pod.name.to_string(),
+                        uid: pod.uid.map(Cow::into_owned).unwrap_or_default(),
                     })
                     .collect();
                 if !pods.is_empty() {
@@ -462,8 +465,8 @@ impl Monitor {
             }
 
             match ready {
-                "False" | "Unknown" => {
-                    let (want, other) = if ready == "False" {
+                ConditionStatus::False | ConditionStatus::Unknown => {
+                    let (want, other) = if ready == ConditionStatus::False {
                         (NOT_READY, UNREACHABLE)
                     } else {
                         (UNREACHABLE, NOT_READY)
@@ -487,7 +490,7 @@ impl Monitor {
                         z.queue.requeue(name, uid, now);
                     }
                 }
-                "True" => {
+                ConditionStatus::True => {
                     if self.has_any_taint(name, &node, now) {
                         self.remove_no_execute(name, now, &mut actions);
                     }
@@ -539,7 +542,7 @@ impl Monitor {
         &mut self,
         view: &ClusterView,
         present: &BTreeSet<String>,
-        zone_ready: BTreeMap<String, Vec<Option<&'static str>>>,
+        zone_ready: BTreeMap<String, Vec<Option<ConditionStatus>>>,
         now: Timestamp,
         settings: &Settings,
         actions: &mut Vec<Action>,

@@ -1,6 +1,7 @@
 //! Which taints the conditions ask for, and the changes that bring a node there.
 
 use super::actions::{TaintChange, TaintRef};
+use super::conditions::ConditionStatus;
 use super::conditions::condition;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Node, Taint};
@@ -85,11 +86,11 @@ pub fn condition_taint_change(node: &Node, now: Timestamp) -> Option<TaintChange
 
 /// The NoExecute taint key for a Ready status: `False` -> not-ready, `Unknown` -> unreachable,
 /// anything else -> none.
-pub fn no_execute_key_for(ready_status: &str) -> Option<&'static str> {
+pub fn no_execute_key_for(ready_status: ConditionStatus) -> Option<&'static str> {
     match ready_status {
-        "False" => Some(NOT_READY),
-        "Unknown" => Some(UNREACHABLE),
-        _ => None,
+        ConditionStatus::False => Some(NOT_READY),
+        ConditionStatus::Unknown => Some(UNREACHABLE),
+        ConditionStatus::True | ConditionStatus::Other => None,
     }
 }
 
@@ -465,11 +466,14 @@ mod tests {
 
     #[test]
     fn ready_status_maps_to_its_no_execute_key() {
-        assert_eq!(no_execute_key_for("False"), Some(NOT_READY));
-        assert_eq!(no_execute_key_for("Unknown"), Some(UNREACHABLE));
-        assert_eq!(no_execute_key_for("True"), None);
-        assert_eq!(no_execute_key_for(""), None);
-        assert_eq!(no_execute_key_for("false"), None);
+        assert_eq!(no_execute_key_for(ConditionStatus::False), Some(NOT_READY));
+        assert_eq!(
+            no_execute_key_for(ConditionStatus::Unknown),
+            Some(UNREACHABLE)
+        );
+        assert_eq!(no_execute_key_for(ConditionStatus::True), None);
+        assert_eq!(no_execute_key_for(ConditionStatus::of("")), None);
+        assert_eq!(no_execute_key_for(ConditionStatus::of("false")), None);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Zones: keys, disruption states and the eviction rate each state allows.
 
+use super::conditions::ConditionStatus;
 use crate::settings::Settings;
 use k8s_openapi::api::core::v1::Node;
 
@@ -74,10 +75,13 @@ impl ZoneState {
 /// and some not Ready -> Full; more than 2 not Ready and a fraction >= threshold -> Partial;
 /// else Normal.
 pub fn compute_zone_state(
-    ready: &[Option<&str>],
+    ready: &[Option<ConditionStatus>],
     unhealthy_zone_threshold: f64,
 ) -> (usize, ZoneState) {
-    let healthy = ready.iter().filter(|r| **r == Some("True")).count();
+    let healthy = ready
+        .iter()
+        .filter(|r| **r == Some(ConditionStatus::True))
+        .count();
     let not_ready = ready.len() - healthy;
     let state = if healthy == 0 && not_ready > 0 {
         ZoneState::FullDisruption
@@ -223,11 +227,18 @@ mod tests {
     #[test]
     fn a_zone_with_no_ready_node_is_fully_disrupted() {
         assert_eq!(
-            compute_zone_state(&[Some("False")], 0.55),
+            compute_zone_state(&[Some(ConditionStatus::False)], 0.55),
             (1, ZoneState::FullDisruption)
         );
         assert_eq!(
-            compute_zone_state(&[Some("Unknown"), None, Some("False")], 0.55),
+            compute_zone_state(
+                &[
+                    Some(ConditionStatus::Unknown),
+                    None,
+                    Some(ConditionStatus::False)
+                ],
+                0.55
+            ),
             (3, ZoneState::FullDisruption)
         );
     }
@@ -235,7 +246,7 @@ mod tests {
     #[test]
     fn nodes_without_a_ready_condition_count_as_not_ready() {
         assert_eq!(
-            compute_zone_state(&[None, Some("True")], 0.55),
+            compute_zone_state(&[None, Some(ConditionStatus::True)], 0.55),
             (1, ZoneState::Normal)
         );
         assert_eq!(
@@ -247,7 +258,10 @@ mod tests {
     #[test]
     fn only_the_exact_status_true_counts_as_ready() {
         assert_eq!(
-            compute_zone_state(&[Some("true"), Some("")], 0.55),
+            compute_zone_state(
+                &[Some(ConditionStatus::Other), Some(ConditionStatus::Other)],
+                0.55
+            ),
             (2, ZoneState::FullDisruption)
         );
     }
@@ -255,10 +269,19 @@ mod tests {
     #[test]
     fn partial_disruption_needs_more_than_two_unhealthy_nodes() {
         // 2 of 3 not ready: 67% >= 55% but only two.
-        let two = [Some("False"), Some("Unknown"), Some("True")];
+        let two = [
+            Some(ConditionStatus::False),
+            Some(ConditionStatus::Unknown),
+            Some(ConditionStatus::True),
+        ];
         assert_eq!(compute_zone_state(&two, 0.55), (2, ZoneState::Normal));
         // 3 of 4 not ready: 75%.
-        let three = [Some("False"), Some("Unknown"), None, Some("True")];
+        let three = [
+            Some(ConditionStatus::False),
+            Some(ConditionStatus::Unknown),
+            None,
+            Some(ConditionStatus::True),
+        ];
         assert_eq!(
             compute_zone_state(&three, 0.55),
             (3, ZoneState::PartialDisruption)
@@ -267,8 +290,8 @@ mod tests {
 
     #[test]
     fn partial_disruption_needs_the_unhealthy_fraction_to_reach_the_threshold() {
-        let mut ready = vec![Some("True"); 7];
-        ready.extend([Some("False"); 3]);
+        let mut ready = vec![Some(ConditionStatus::True); 7];
+        ready.extend([Some(ConditionStatus::False); 3]);
         // 3/10 = 30%
         assert_eq!(compute_zone_state(&ready, 0.55), (3, ZoneState::Normal));
         assert_eq!(
@@ -280,7 +303,14 @@ mod tests {
 
     #[test]
     fn a_fraction_exactly_at_the_threshold_is_partial() {
-        let ready = [Some("True"), Some("True"), Some("True"), None, None, None];
+        let ready = [
+            Some(ConditionStatus::True),
+            Some(ConditionStatus::True),
+            Some(ConditionStatus::True),
+            None,
+            None,
+            None,
+        ];
         assert_eq!(
             compute_zone_state(&ready, 0.5),
             (3, ZoneState::PartialDisruption)

@@ -72,9 +72,8 @@ impl Lane {
 
 /// Lets the secondary lanes (pod NotReady marks, Events) yield to the primary ones (node writes,
 /// evictions). Node writes decide everything after them (taints, then evictions) and evictions
-/// are due at precise times, but all lanes share one API server: measured at 10 000 nodes, with
-/// 250 nodes going silent in one pass, the 7 500 pod marks and Events that pass also produced
-/// delayed its Unknown writes by up to 4.6 s and deletions by 295 ms (p99) past due.
+/// are due at precise times, but all lanes share one API server, and a zone outage's pod marks
+/// and Events delayed its node writes by seconds without this (BENCHMARKS.md).
 ///
 /// While any primary attempt is waiting for its lane or in flight, a secondary attempt that
 /// holds its lane's permit starts only if it also gets one of its lane's few yielding slots

@@ -199,10 +199,9 @@ impl<C: Cluster> WriterState<C> {
                     return;
                 }
                 queued.started();
-                // Boxed: an attempt's future (kube's request futures inside) is ~6 KiB, and
-                // unboxed it would be part of every queued object's task from its spawn, while
-                // it waits for a permit: 10 000 RegisteredNode Events at start-up, or a failure
-                // burst's pod marks and Events, held ~70 MiB that way at 10k nodes.
+                // Boxed: an attempt's future (kube's request futures inside) is large, and
+                // unboxed it would be held by every queued object's task while it waits for a
+                // permit (BENCHMARKS.md).
                 let first = std::mem::take(&mut first);
                 let started = tokio::time::Instant::now();
                 let attempt = self.attempt(&write, first, &mut event_recorded);

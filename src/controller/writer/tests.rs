@@ -1322,7 +1322,7 @@ mod shared_reads {
     }
 
     fn ready_of(node: &Node) -> &str {
-        crate::logic::conditions::ready_status(node).unwrap_or("")
+        crate::logic::conditions::ready_status(node).map_or("", |s| s.as_str())
     }
 
     #[tokio::test(start_paused = true)]

@@ -11,8 +11,8 @@ use crate::logic::recheck::{self, SilenceSeen};
 use crate::logic::{conditions, monitor};
 use crate::settings::EvictionMode;
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Node, NodeStatus, Pod};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tracing::{debug, info};
@@ -124,19 +124,7 @@ impl<C: Cluster> WriterState<C> {
         since: Seq,
     ) -> Result<(), Attempt> {
         let node = match seen {
-            Some(seen) => Node {
-                metadata: ObjectMeta {
-                    name: Some(name.to_string()),
-                    resource_version: Some(seen.resource_version.clone()),
-                    creation_timestamp: seen.created.map(Time),
-                    ..Default::default()
-                },
-                spec: None,
-                status: Some(NodeStatus {
-                    conditions: Some(seen.conditions.clone()),
-                    ..Default::default()
-                }),
-            },
+            Some(seen) => seen.as_node(name),
             None => Self::read(self.cluster.get_node(name).await)?,
         };
         if !self.still_silent(&node, seen_alive, since).await? {

@@ -1,9 +1,7 @@
 use super::*;
 use crate::logic::actions::TaintChange;
 use k8s_openapi::api::coordination::v1::LeaseSpec;
-use k8s_openapi::api::core::v1::{
-    NodeCondition, NodeSpec, NodeStatus, Pod, PodCondition, PodSpec, PodStatus, Taint,
-};
+use k8s_openapi::api::core::v1::{NodeCondition, NodeSpec, NodeStatus, Pod, Taint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 
 fn at(secs: f64) -> Timestamp {
@@ -78,23 +76,7 @@ impl NodeB {
 }
 
 fn pod(name: &str, node: &str) -> Pod {
-    let mut p = Pod::default();
-    p.metadata.name = Some(name.into());
-    p.metadata.namespace = Some("default".into());
-    p.metadata.uid = Some(format!("uid-{name}"));
-    p.spec = Some(PodSpec {
-        node_name: Some(node.into()),
-        ..Default::default()
-    });
-    p.status = Some(PodStatus {
-        conditions: Some(vec![PodCondition {
-            type_: "Ready".into(),
-            status: "True".into(),
-            ..Default::default()
-        }]),
-        ..Default::default()
-    });
-    p
+    crate::testing::pod(name, node).build()
 }
 
 fn lease(name: &str, renew: f64) -> Lease {
