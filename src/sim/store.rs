@@ -12,7 +12,7 @@ use crate::cluster::{
     ApiError, Cluster, ObjectVersion, Result, WatchStream, conditions_patch, labels_patch,
     taints_patch,
 };
-use crate::controller::Hooks;
+use crate::controller::Observer;
 use crate::logic::actions::EventRecord;
 use crate::logic::cached_pod::CachedPod;
 use crate::logic::time::truncate_to_second;
@@ -1730,7 +1730,7 @@ impl SimHooks {
     }
 }
 
-impl Hooks for SimHooks {
+impl Observer for SimHooks {
     fn zone_state(&self, zone: &str, state: ZoneState) {
         if state != ZoneState::Initial {
             self.store.record(EntryKind::ZoneState {
