@@ -847,7 +847,6 @@ mod tests {
     use super::*;
     use crate::clock::TokioClock;
     use crate::logic::taints::NOT_READY;
-    use crate::sim::scenario::WatchResource;
     use crate::sim::{SimCluster, Store, world};
     use k8s_openapi::api::core::v1::{NodeCondition, NodeSpec, NodeStatus, Taint};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -921,18 +920,6 @@ mod tests {
     async fn run_for(event_loop: &mut EventLoop<SimCluster>, seconds: u64) {
         let (_stop, shutdown) = tokio_watch::channel(false);
         let _ = tokio::time::timeout(Duration::from_secs(seconds), event_loop.run(shutdown)).await;
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn nothing_is_written_until_every_watch_has_listed() {
-        let (store, _term, _guard, mut event_loop) = start(1);
-        let stall = store.begin_stall(WatchResource::Pods);
-        run_for(&mut event_loop, 10).await;
-        assert!(!event_loop.watches.synced());
-        assert!(tainted(&store), "no write while the pods are not listed");
-        store.end_stall(WatchResource::Pods, stall);
-        run_for(&mut event_loop, 10).await;
-        assert!(!tainted(&store), "written once every cache synced");
     }
 
     #[tokio::test(start_paused = true)]
