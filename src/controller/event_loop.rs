@@ -248,13 +248,10 @@ impl<C: Cluster> EventLoop<C> {
                 _ = sleep_until_opt(self.next_monitor) => {
                     self.catch_up().await;
                     self.next_monitor = None;
-                    match self.check_heartbeats() {
-                        Some(fresh) => {
-                            self.state.monitor_pass(fresh);
-                            self.next_monitor = Some(Instant::now() + period);
-                        }
-                        // The pass runs when the reads are answered (the branch below).
-                        None => {}
+                    // `None`: the pass runs when the reads are answered (the branch below).
+                    if let Some(fresh) = self.check_heartbeats() {
+                        self.state.monitor_pass(fresh);
+                        self.next_monitor = Some(Instant::now() + period);
                     }
                 }
                 (started, answers) = fresh_reads::answers(&mut self.fresh_reads) => {
@@ -935,7 +932,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn stepping_down_stops_acting_and_clears_the_leaders_verdicts() {
-        let (store, term, _guard, mut event_loop) = start(1);
+        let (_store, term, _guard, mut event_loop) = start(1);
         run_for(&mut event_loop, 10).await;
         assert!(event_loop.state.leadership.acting());
         event_loop.state.guard.nodes.stale = true;
