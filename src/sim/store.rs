@@ -1717,6 +1717,16 @@ impl Cluster for SimCluster {
             .map_ok(|e| crate::cluster::map_event(e, CachedPod::from))
             .boxed()
     }
+
+    /// Lets every task woken at this virtual instant run first: the world writes at the very
+    /// instant a controller timer fires, and the watch forwarders pass those writes on. Four
+    /// scheduler rounds: world step, forwarders, and a chained write and its forwarding (the
+    /// golden timelines depend on it).
+    async fn caught_up(&self) {
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
+        }
+    }
 }
 
 /// Records the controller's zone state changes in the timeline.
