@@ -23,7 +23,6 @@ use crate::logic::zones::{self, ZoneState};
 use crate::logic::{taints, time};
 use crate::metrics::Metrics;
 use crate::settings::{NODE_EVICTION_PERIOD, Settings};
-use futures::FutureExt;
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -44,17 +43,6 @@ const INBOX: usize = 4096;
 /// `Writer::read_ahead`): long enough for a burst of reads to be over by then, short enough
 /// that the copies are rarely outdated.
 const READ_AHEAD: Duration = Duration::from_millis(500);
-
-/// Lets every task woken at this same instant run before a timed pass. Only the simulator
-/// has such tasks: its world writes at the very instant a timer fires, and its watch
-/// forwarders must pass those writes on, so that a pass never acts on data older than its own
-/// instant (the golden timelines depend on it). Against a real API server nothing else
-/// happens "at the same instant", and the yields cost nothing.
-async fn let_this_instant_land() {
-    for _ in 0..4 {
-        tokio::task::yield_now().await;
-    }
-}
 
 async fn sleep_until_opt(at: Option<Instant>) {
     match at {
@@ -263,6 +251,7 @@ impl<C: Cluster> EventLoop<C> {
                 }
                 _ = sleep_until_opt(self.next_taint) => {
                     self.catch_up().await;
+                    self.take_answered_reads();
                     let reading = self.fresh_reads.is_some();
                     self.state.tainting_pass(reading);
                     self.next_taint = Some(Instant::now() + NODE_EVICTION_PERIOD);
@@ -307,7 +296,7 @@ impl<C: Cluster> EventLoop<C> {
 
     /// Before a timed pass: every watch event already waiting is applied first.
     async fn catch_up(&mut self) {
-        let_this_instant_land().await;
+        self.cluster.caught_up().await;
         while let Ok(delivery) = self.inbox.try_recv() {
             self.deliver(delivery);
         }
@@ -397,20 +386,26 @@ impl<C: Cluster> EventLoop<C> {
             Check::Read(what) => what,
         };
         let limit = (grace / 2).min(Duration::from_secs(10));
-        let mut reads = fresh_reads::read(
+        let reads = fresh_reads::read(
             &self.cluster,
             &state.settings.node_lease_namespace,
             what.clone(),
             limit,
         );
-        // Answered at once (the simulator's store): judged in the same instant.
-        match (&mut reads).now_or_never() {
-            Some(answers) => Some(self.judge_fresh_reads(now, answers)),
-            None => {
-                self.fresh_reads = Some(InFlight::spawn(now, what, reads));
-                None
-            }
-        }
+        self.fresh_reads = Some(InFlight::spawn(now, what, reads));
+        None
+    }
+
+    /// The monitor pass waiting for reads that were answered by now (a tainting pass that
+    /// coincides with the monitor pass then has its verdict, not the doubt of reads in flight).
+    fn take_answered_reads(&mut self) {
+        let Some((started, answers)) = fresh_reads::answered(&mut self.fresh_reads) else {
+            return;
+        };
+        self.fresh_reads = None;
+        let fresh = self.judge_fresh_reads(started, answers);
+        self.state.monitor_pass(fresh);
+        self.next_monitor = Some(Instant::now() + self.state.settings.node_monitor_period);
     }
 
     /// Judges the reads afresh that started at `started`: whether the heartbeat data can be

@@ -77,16 +77,30 @@ pub async fn answers(reads: &mut Option<InFlight>) -> (Timestamp, Answers) {
     let Some(reads) = reads else {
         return std::future::pending().await;
     };
-    let answers = match (&mut reads.answers).await {
-        Ok(answers) => answers,
-        Err(ended) => reads
-            .what
-            .iter()
-            .map(|w| {
-                let e = ApiError::Other(format!("read afresh ended: {ended}"));
-                (*w, Err(e))
-            })
-            .collect(),
-    };
-    (reads.started, answers)
+    let answers = (&mut reads.answers).await;
+    (reads.started, reads.answers_of(answers))
+}
+
+/// The answers of the reads in flight if they have all come in, without waiting.
+pub fn answered(reads: &mut Option<InFlight>) -> Option<(Timestamp, Answers)> {
+    let reads = reads.as_mut()?;
+    let answers = (&mut reads.answers).now_or_never()?;
+    Some((reads.started, reads.answers_of(answers)))
+}
+
+impl InFlight {
+    /// The task's answers, or a failed read of each resource if the task ended without them.
+    fn answers_of(&self, joined: Result<Answers, tokio::task::JoinError>) -> Answers {
+        match joined {
+            Ok(answers) => answers,
+            Err(ended) => self
+                .what
+                .iter()
+                .map(|w| {
+                    let e = ApiError::Other(format!("read afresh ended: {ended}"));
+                    (*w, Err(e))
+                })
+                .collect(),
+        }
+    }
 }
