@@ -621,7 +621,7 @@ mod tests {
 
     fn admin() -> Admin {
         let metrics = Arc::new(Metrics::new());
-        metrics.init_zone_evictions("z");
+        metrics.monitor.init_zone_evictions("z");
         Admin {
             metrics,
             readiness: Arc::new(Readiness::default()),
@@ -690,7 +690,7 @@ mod tests {
     #[test]
     fn metrics_are_served_in_prometheus_text_format() {
         let m = Metrics::new();
-        m.init_zone_evictions("z");
+        m.monitor.init_zone_evictions("z");
         let reply = respond("/metrics", &m, &Readiness::default());
         assert_eq!(reply.status, StatusCode::OK);
         assert!(reply.content_type.starts_with("text/plain"));

@@ -360,7 +360,7 @@ impl<C: Cluster> EventLoop<C> {
             self.state.guard.watch_mut(w).last_delivery = Some(now);
         }
         let state = &self.state;
-        state.metrics.watch_event(resource.name());
+        state.metrics.watches.event(resource.name());
         state
             .observer
             .readiness(self.watches.synced(), state.leadership.leading());
@@ -369,7 +369,10 @@ impl<C: Cluster> EventLoop<C> {
             Resource::Leases => state.view.leases.len(),
             Resource::Pods => state.view.pods.len(),
         };
-        state.metrics.set_cache_size(resource.name(), cached);
+        state
+            .metrics
+            .watches
+            .set_cache_size(resource.name(), cached);
     }
 
     /// The staleness guard before a monitor pass: its verdict, or `None` when it started reads
@@ -431,7 +434,7 @@ impl<C: Cluster> EventLoop<C> {
                         "watch is stale: the API server has moved on; restarting it and holding back"
                     );
                     report(true);
-                    self.state.metrics.watch_restarted(r.name());
+                    self.state.metrics.watches.restarted(r.name());
                     self.start_watch(r);
                 }
                 Finding::Unconfirmed(e) => {
@@ -622,7 +625,7 @@ impl<C: Cluster> State<C> {
         self.fresh = fresh;
         let started = std::time::Instant::now();
         let mut last = started;
-        let metrics = &self.metrics;
+        let metrics = &self.metrics.monitor;
         let mut node_done = || {
             let t = std::time::Instant::now();
             metrics.observe_node_health_duration((t - last).as_secs_f64());
@@ -632,15 +635,18 @@ impl<C: Cluster> State<C> {
             self.monitor
                 .monitor_pass_timed(&self.view, now, &self.settings, fresh, &mut node_done);
         self.metrics
+            .monitor
             .observe_all_nodes_health_duration(started.elapsed().as_secs_f64());
         for zone in &report.new_zones {
-            self.metrics.init_zone_evictions(zone);
+            self.metrics.monitor.init_zone_evictions(zone);
         }
         for zone in &report.vanished_zones {
-            self.metrics.set_zone_health(zone, 0, 0);
+            self.metrics.monitor.set_zone_health(zone, 0, 0);
         }
         for (zone, size, unhealthy) in &report.zone_health {
-            self.metrics.set_zone_health(zone, *size, *unhealthy);
+            self.metrics
+                .monitor
+                .set_zone_health(zone, *size, *unhealthy);
         }
         for (zone, state) in &report.zone_changes {
             if *state != ZoneState::Initial {
@@ -674,12 +680,13 @@ impl<C: Cluster> State<C> {
         let started = std::time::Instant::now();
         let actions = self.monitor.tainting_pass(&self.view, now, fresh);
         self.metrics
+            .monitor
             .observe_tainting_pass_duration(started.elapsed().as_secs_f64());
         for a in &actions {
             if let Action::Event(e) = a
                 && e.reason == "NoExecuteTaintingPaused"
             {
-                self.metrics.breaker_held_node();
+                self.metrics.monitor.breaker_held_node();
             }
         }
         self.act(actions);

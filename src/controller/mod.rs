@@ -69,7 +69,7 @@ pub async fn run<C: Cluster>(ctx: Context<C>) {
 
     // Leadership term (0: not leading); without leader election this process leads for good.
     let (leader_tx, leader_rx) = tokio_watch::channel(u64::from(!settings.leader_elect));
-    metrics.set_leader(!settings.leader_elect);
+    metrics.leadership.set_leader(!settings.leader_elect);
     let leader_done = if settings.leader_elect {
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
         let leader_loop = leader_election::LeaderLoop {

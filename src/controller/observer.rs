@@ -61,13 +61,14 @@ impl Observer for Fanout {
 /// The gauges that follow the reports.
 impl Observer for Metrics {
     fn watch_stale(&self, resource: &'static str, stale: bool) {
-        self.set_watch_stale(resource, stale);
+        self.watches.set_stale(resource, stale);
     }
     fn breaker(&self, open: bool) {
-        self.set_breaker_open(open);
+        self.monitor.set_breaker_open(open);
     }
     fn suspicion(&self, check: &'static str, detail: Option<&str>) {
-        self.set_suspected_misconfiguration(check, detail.is_some());
+        self.monitor
+            .set_suspected_misconfiguration(check, detail.is_some());
     }
     fn stood_down(&self) {
         Metrics::stood_down(self);
