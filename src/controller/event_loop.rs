@@ -846,9 +846,10 @@ mod tests {
     use super::*;
     use crate::clock::TokioClock;
     use crate::logic::taints::NOT_READY;
+    use crate::sim::kubelet::NODE_LEASE_NAMESPACE as NODE_LEASE;
     use crate::sim::{SimCluster, Store, world};
     use k8s_openapi::api::core::v1::{NodeCondition, NodeSpec, NodeStatus, Taint};
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 
     /// A Ready node still carrying admission's `not-ready` NoSchedule taint: the first thing
     /// an acting controller writes is that taint's removal.
@@ -917,8 +918,67 @@ mod tests {
 
     /// Runs `event_loop` for `seconds` of virtual time.
     async fn run_for(event_loop: &mut EventLoop<SimCluster>, seconds: u64) {
+        run_until(event_loop, Duration::from_secs(seconds)).await;
+    }
+
+    /// Runs `event_loop` for `time` of virtual time.
+    async fn run_until(event_loop: &mut EventLoop<SimCluster>, time: Duration) {
         let (_stop, shutdown) = tokio_watch::channel(false);
-        let _ = tokio::time::timeout(Duration::from_secs(seconds), event_loop.run(shutdown)).await;
+        let _ = tokio::time::timeout(time, event_loop.run(shutdown)).await;
+    }
+
+    /// Ready node `name` (no taints) with its Lease, both renewed now.
+    fn node_with_lease(store: &Store, name: &str) {
+        let mut node = Node::default();
+        node.metadata.name = Some(name.into());
+        node.status = Some(NodeStatus {
+            conditions: Some(vec![NodeCondition {
+                type_: "Ready".into(),
+                status: "True".into(),
+                last_heartbeat_time: Some(Time(store.now())),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        });
+        store.create_node(&node).unwrap();
+        let lease = crate::sim::kubelet::node_lease(name, store, store.now());
+        store.create_lease(&lease).unwrap();
+    }
+
+    fn no_execute_taints(store: &Store, name: &str) -> Vec<String> {
+        let node = store.get_node(name).unwrap();
+        let taints = node.spec.and_then(|s| s.taints).unwrap_or_default();
+        taints
+            .into_iter()
+            .filter(|t| t.effect == crate::logic::taints::NO_EXECUTE)
+            .map(|t| t.key)
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_node_found_silent_by_a_pass_that_reads_afresh_is_tainted_at_that_instant() {
+        let (store, _term, _guard, mut event_loop) = start(1);
+        node_with_lease(&store, "silent");
+        node_with_lease(&store, "alive");
+        run_for(&mut event_loop, 30).await;
+        // "alive" keeps its zone from looking fully disrupted when "silent" goes Unknown.
+        let mut lease = store.get_lease(NODE_LEASE, "alive").unwrap();
+        lease.spec.as_mut().unwrap().renew_time = Some(MicroTime(store.now()));
+        store.replace_lease(&lease).unwrap();
+        run_for(&mut event_loop, 32).await;
+        // "silent" is marked Unknown at 55 s (past its 50 s grace) and its NoExecute taint is
+        // due at 65 s; the pass at 65 s must read afresh first.
+        for w in [Heartbeats::Leases, Heartbeats::Nodes] {
+            let watch = event_loop.state.guard.watch_mut(w);
+            (watch.last_delivery, watch.last_check) = (None, None);
+        }
+        run_until(&mut event_loop, Duration::from_millis(3_050)).await;
+        assert_eq!(
+            no_execute_taints(&store, "silent"),
+            [crate::logic::taints::UNREACHABLE],
+            "tainted in the instant of the pass, not by the tainting pass after it"
+        );
+        assert!(no_execute_taints(&store, "alive").is_empty());
     }
 
     #[tokio::test(start_paused = true)]
