@@ -4,7 +4,7 @@
 
 use super::kubeconfig::{self, KubeconfigError};
 use super::{USAGE, causes};
-use crate::config::{OutputFormat, SimulateArgs, settings_from_overrides};
+use crate::config::{FromClusterArgs, OutputFormat, SimulateArgs, settings_from_overrides};
 use crate::sim::snapshot::SnapshotError;
 use crate::sim::{self, scenario};
 use std::io::{Read, Write};
@@ -34,23 +34,11 @@ pub fn simulate(args: SimulateArgs) -> ExitCode {
         inject_conflicts,
         no_watch_list,
         from_cluster,
-        kubeconfig,
-        context,
-        fail,
-        recover,
-        duration,
-        save_scenario,
+        from,
         compare_set,
     } = args;
     crate::logging::init(&log_level, false);
-    let from_cluster = from_cluster.then_some(FromCluster {
-        kubeconfig,
-        context,
-        fail,
-        recover,
-        duration,
-        save_scenario,
-    });
+    let from_cluster = from_cluster.then_some(from);
     if let Some(addr) = serve.filter(|a| !a.ip().is_loopback()) {
         eprintln!(
             "error: --serve={addr}: the simulated API server has no authentication; serve it on \
@@ -219,20 +207,10 @@ fn read_scenario(path: Option<&std::path::Path>) -> Result<(String, String), Exi
     })
 }
 
-/// The `--from-cluster` flags.
-struct FromCluster {
-    kubeconfig: Option<std::path::PathBuf>,
-    context: Option<String>,
-    fail: Vec<String>,
-    recover: Vec<String>,
-    duration: Option<std::time::Duration>,
-    save_scenario: Option<std::path::PathBuf>,
-}
-
 /// Reads the cluster (list only) and builds the scenario text; `events` is the optional file of
 /// events. Writes it to `--save-scenario` when asked. Returns the name to parse it under.
 fn scenario_from_cluster(
-    from: FromCluster,
+    from: FromClusterArgs,
     events: Option<&std::path::Path>,
     set: &[(String, String)],
 ) -> Result<(String, String), ExitCode> {
