@@ -346,15 +346,18 @@ impl<C: Cluster> EventLoop<C> {
         if delivery.generation != self.watches.generation(resource) {
             return;
         }
-        let state = &mut self.state;
+        let update = &mut CacheUpdate {
+            state: &mut self.state,
+            now,
+        };
         match delivery.event {
             ResourceEvent::Error(r, e) => {
                 warn!(resource = r.name(), error = %e, "watch failed; it will re-list");
                 return;
             }
-            ResourceEvent::Node(ev) => self.watches.nodes.handle(*ev, &mut Nodes { state, now }),
-            ResourceEvent::Lease(ev) => self.watches.leases.handle(*ev, &mut Leases { state, now }),
-            ResourceEvent::Pod(ev) => self.watches.pods.handle(*ev, &mut Pods { state, now }),
+            ResourceEvent::Node(ev) => self.watches.nodes.handle(*ev, update),
+            ResourceEvent::Lease(ev) => self.watches.leases.handle(*ev, update),
+            ResourceEvent::Pod(ev) => self.watches.pods.handle(*ev, update),
         }
         if let Some(w) = heartbeats(resource) {
             self.state.guard.watch_mut(w).last_delivery = Some(now);
@@ -505,6 +508,11 @@ impl<C: Cluster> State<C> {
         for pod in self.view.pods.values() {
             self.taint_manager.pod_seen(None, pod, now, true);
         }
+    }
+
+    /// A watch re-listing by itself (after an error) is as stale as a restarted one.
+    fn relist_started(&mut self, w: Heartbeats) {
+        self.guard.watch_mut(w).relisting = true;
     }
 
     /// A watch's complete list arrived: whatever the guard said of it, its cache is as fresh
@@ -693,13 +701,15 @@ impl<C: Cluster> State<C> {
     }
 }
 
-/// The Node watch's cache.
-struct Nodes<'a, C: Cluster> {
+/// A watch event's update of the caches and the decision state, at `now` (one `Cache` per
+/// resource).
+struct CacheUpdate<'a, C: Cluster> {
     state: &'a mut State<C>,
     now: Timestamp,
 }
 
-impl<C: Cluster> Cache<Node> for Nodes<'_, C> {
+/// The Node watch's cache.
+impl<C: Cluster> Cache<Node> for CacheUpdate<'_, C> {
     type Key = String;
 
     fn apply(&mut self, node: Node, listing: bool) -> Option<String> {
@@ -742,8 +752,7 @@ impl<C: Cluster> Cache<Node> for Nodes<'_, C> {
     }
 
     fn list_started(&mut self) {
-        // A watch re-listing by itself (after an error) is as stale as a restarted one.
-        self.state.guard.nodes.relisting = true;
+        self.state.relist_started(Heartbeats::Nodes);
     }
 
     fn listed(&mut self) {
@@ -753,12 +762,7 @@ impl<C: Cluster> Cache<Node> for Nodes<'_, C> {
 }
 
 /// The Lease watch's cache.
-struct Leases<'a, C: Cluster> {
-    state: &'a mut State<C>,
-    now: Timestamp,
-}
-
-impl<C: Cluster> Cache<Lease> for Leases<'_, C> {
+impl<C: Cluster> Cache<Lease> for CacheUpdate<'_, C> {
     type Key = String;
 
     fn apply(&mut self, lease: Lease, _listing: bool) -> Option<String> {
@@ -781,8 +785,7 @@ impl<C: Cluster> Cache<Lease> for Leases<'_, C> {
     }
 
     fn list_started(&mut self) {
-        // A watch re-listing by itself (after an error) is as stale as a restarted one.
-        self.state.guard.leases.relisting = true;
+        self.state.relist_started(Heartbeats::Leases);
     }
 
     fn listed(&mut self) {
@@ -791,12 +794,7 @@ impl<C: Cluster> Cache<Lease> for Leases<'_, C> {
 }
 
 /// The Pod watch's cache.
-struct Pods<'a, C: Cluster> {
-    state: &'a mut State<C>,
-    now: Timestamp,
-}
-
-impl<C: Cluster> Cache<CachedPod> for Pods<'_, C> {
+impl<C: Cluster> Cache<CachedPod> for CacheUpdate<'_, C> {
     type Key = PodKey;
 
     /// Caches a pod and schedules what it calls for.
