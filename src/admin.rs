@@ -13,7 +13,7 @@
 //! The reviews go through the [`Reviewer`] trait: `k8s::KubeReviewer` asks the API server, the
 //! tests a fake.
 
-use crate::controller::Hooks;
+use crate::controller::Observer;
 use crate::logic::zones::ZoneState;
 use crate::metrics::Metrics;
 use futures::future::BoxFuture;
@@ -111,7 +111,7 @@ pub trait Reviewer: Send + Sync {
         path: &'a str,
     ) -> BoxFuture<'a, Result<bool, ReviewError>>;
 }
-/// What `/readyz` reports, kept up to date through the controller's hooks.
+/// What `/readyz` reports, kept up to date through the controller's observer.
 #[derive(Default)]
 pub struct Readiness {
     state: Mutex<ReadyState>,
@@ -177,7 +177,7 @@ impl Readiness {
     }
 }
 
-impl Hooks for Readiness {
+impl Observer for Readiness {
     fn zone_state(&self, _zone: &str, _state: ZoneState) {}
 
     fn readiness(&self, synced: bool, leader: bool) {
@@ -621,7 +621,7 @@ mod tests {
 
     fn admin() -> Admin {
         let metrics = Arc::new(Metrics::new());
-        metrics.init_zone_evictions("z");
+        metrics.monitor.init_zone_evictions("z");
         Admin {
             metrics,
             readiness: Arc::new(Readiness::default()),
@@ -690,7 +690,7 @@ mod tests {
     #[test]
     fn metrics_are_served_in_prometheus_text_format() {
         let m = Metrics::new();
-        m.init_zone_evictions("z");
+        m.monitor.init_zone_evictions("z");
         let reply = respond("/metrics", &m, &Readiness::default());
         assert_eq!(reply.status, StatusCode::OK);
         assert!(reply.content_type.starts_with("text/plain"));

@@ -186,6 +186,13 @@ pub trait Cluster: Clone + Send + Sync + 'static {
     fn watch_leases(&self, namespace: &str) -> WatchStream<Lease>;
     /// Pods as the cache keeps them: an adapter may decode only the kept fields.
     fn watch_pods(&self) -> WatchStream<CachedPod>;
+
+    /// Resolves once what the cluster did up to the current instant has reached the watch
+    /// streams' readers, so a timed pass never acts on data older than its own instant. A
+    /// real API server has no "same instant" to wait for; a simulated one (virtual time) does.
+    fn caught_up(&self) -> impl Future<Output = ()> + Send {
+        std::future::ready(())
+    }
 }
 
 /// How urgent the reads of a piece of work are, for a client that rations its requests: a

@@ -528,6 +528,13 @@ pub struct SimulateArgs {
     #[arg(long, conflicts_with = "serve")]
     pub from_cluster: bool,
 
+    #[command(flatten)]
+    pub from: FromClusterArgs,
+}
+
+/// The `--from-cluster` options of `simulate`.
+#[derive(Debug, Clone, Args)]
+pub struct FromClusterArgs {
     /// With --from-cluster: the kubeconfig to read (default: KUBECONFIG or ~/.kube/config, or
     /// in-cluster credentials).
     #[arg(long, value_name = "PATH", requires = "from_cluster")]

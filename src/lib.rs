@@ -25,6 +25,7 @@
 pub mod admin;
 pub mod clock;
 pub mod cluster;
+pub mod commands;
 pub mod config;
 pub mod controller;
 pub mod k8s;

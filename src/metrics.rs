@@ -1,8 +1,10 @@
 //! Prometheus metrics: upstream's names, labels and buckets kept exactly
 //! (`node_collector_*`, `taint_eviction_controller_*`), ours prefixed `node_lifecycle_controller_`.
 //!
-//! Each component records through the methods here; one registry per controller process (the
-//! simulator makes one per simulated controller).
+//! Each component owns a group that registers its own metrics (the monitor's, the watches',
+//! leadership's, the writer's; the API client's are `k8s::throttle::ThrottleMetrics`);
+//! [`Metrics`] composes them on one registry per controller process (the simulator makes one
+//! per simulated controller).
 
 use prometheus::core::Collector;
 use prometheus::{
@@ -15,123 +17,13 @@ use prometheus::{
 const NODE_COLLECTOR: &str = "node_collector";
 const TAINT_EVICTION: &str = "taint_eviction_controller";
 const OURS: &str = "node_lifecycle_controller";
+/// client-go's metrics have no subsystem of ours.
+const CLIENT_GO: &str = "";
 
 /// Upstream's taint-eviction latency buckets (5ms to 4m).
 const POD_DELETION_BUCKETS: [f64; 12] = [
     0.005, 0.025, 0.1, 0.5, 1.0, 2.5, 10.0, 30.0, 60.0, 120.0, 180.0, 240.0,
 ];
-
-pub struct Metrics {
-    registry: Registry,
-    zone_health: GaugeVec,
-    zone_size: GaugeVec,
-    unhealthy_nodes_in_zone: GaugeVec,
-    evictions_total: IntCounterVec,
-    update_node_health_duration: Histogram,
-    update_all_nodes_health_duration: Histogram,
-    pod_deletions_total: IntCounter,
-    pod_deletion_duration: Histogram,
-    leader: IntGauge,
-    writes_total: IntCounterVec,
-    write_retries_total: IntCounterVec,
-    dropped_writes_total: IntCounterVec,
-    cache_objects: IntGaugeVec,
-    watch_stale: IntGaugeVec,
-    watch_restarts_total: IntCounterVec,
-    watch_events_total: IntCounterVec,
-    tainting_pass_duration: Histogram,
-    unknown_write_delay: Histogram,
-    breaker_open: IntGauge,
-    breaker_held_nodes_total: IntCounter,
-    pod_eviction_refusals_total: IntCounter,
-    suspected_misconfiguration: IntGaugeVec,
-    zone_info: IntGaugeVec,
-    leader_election_master_status: GaugeVec,
-    workqueue: WorkQueueMetrics,
-}
-
-/// client-go's work-queue metrics (`workqueue_*`, label `name`), for the writer's lanes: a
-/// KCM operator's dashboards graph these for every controller's queues.
-struct WorkQueueMetrics {
-    depth: IntGaugeVec,
-    adds_total: IntCounterVec,
-    queue_duration: HistogramVec,
-    work_duration: HistogramVec,
-    retries_total: IntCounterVec,
-}
-
-/// client-go's work-queue latency buckets: 10 ns to 1 000 s, ×10 apart.
-fn workqueue_buckets() -> Vec<f64> {
-    exponential_buckets(10e-9, 10.0, 12).expect("valid exponential buckets")
-}
-
-impl WorkQueueMetrics {
-    fn new(r: &Registry) -> Self {
-        let name = &["name"];
-        let counter = |metric: &str, help: &str| {
-            register(
-                r,
-                IntCounterVec::new(Opts::new(metric, help).subsystem("workqueue"), name)
-                    .expect("valid counter"),
-            )
-        };
-        let histogram = |metric: &str, help: &str| {
-            register(
-                r,
-                HistogramVec::new(
-                    HistogramOpts::new(metric, help)
-                        .subsystem("workqueue")
-                        .buckets(workqueue_buckets()),
-                    name,
-                )
-                .expect("valid histogram"),
-            )
-        };
-        WorkQueueMetrics {
-            depth: register(
-                r,
-                IntGaugeVec::new(
-                    Opts::new("depth", "[ALPHA] Current depth of workqueue").subsystem("workqueue"),
-                    name,
-                )
-                .expect("valid gauge"),
-            ),
-            adds_total: counter(
-                "adds_total",
-                "[ALPHA] Total number of adds handled by workqueue",
-            ),
-            queue_duration: histogram(
-                "queue_duration_seconds",
-                "[ALPHA] How long in seconds an item stays in workqueue before being requested.",
-            ),
-            work_duration: histogram(
-                "work_duration_seconds",
-                "[ALPHA] How long in seconds processing an item from workqueue takes.",
-            ),
-            retries_total: counter(
-                "retries_total",
-                "[ALPHA] Total number of retries handled by workqueue",
-            ),
-        }
-    }
-}
-
-fn opts(subsystem: &str, name: &str, help: &str) -> Opts {
-    Opts::new(name, help).subsystem(subsystem)
-}
-
-fn histogram(subsystem: &str, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
-    Histogram::with_opts(
-        HistogramOpts::new(name, help)
-            .subsystem(subsystem)
-            .buckets(buckets),
-    )
-    .expect("valid histogram options")
-}
-
-fn upstream_exponential(start: f64) -> Vec<f64> {
-    exponential_buckets(start, 4.0, 8).expect("valid exponential buckets")
-}
 
 /// Registers a collector and hands it back; names are fixed here, so a clash is a bug.
 fn register<C: Collector + Clone + 'static>(registry: &Registry, collector: C) -> C {
@@ -141,8 +33,85 @@ fn register<C: Collector + Clone + 'static>(registry: &Registry, collector: C) -
     collector
 }
 
+/// Registers the metrics of one subsystem (`node_collector`, ours, ...).
+struct Registrar<'a> {
+    registry: &'a Registry,
+    subsystem: &'static str,
+}
+
+impl<'a> Registrar<'a> {
+    fn new(registry: &'a Registry, subsystem: &'static str) -> Self {
+        Registrar {
+            registry,
+            subsystem,
+        }
+    }
+    fn opts(&self, name: &str, help: &str) -> Opts {
+        Opts::new(name, help).subsystem(self.subsystem)
+    }
+    fn histogram_opts(&self, name: &str, help: &str, buckets: Vec<f64>) -> HistogramOpts {
+        HistogramOpts::new(name, help)
+            .subsystem(self.subsystem)
+            .buckets(buckets)
+    }
+    fn int_gauge(&self, name: &str, help: &str) -> IntGauge {
+        let gauge = IntGauge::with_opts(self.opts(name, help)).expect("valid gauge");
+        register(self.registry, gauge)
+    }
+    fn int_counter(&self, name: &str, help: &str) -> IntCounter {
+        let counter = IntCounter::with_opts(self.opts(name, help)).expect("valid counter");
+        register(self.registry, counter)
+    }
+    fn gauge_vec(&self, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+        let gauge = GaugeVec::new(self.opts(name, help), labels).expect("valid gauge");
+        register(self.registry, gauge)
+    }
+    fn int_gauge_vec(&self, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+        let gauge = IntGaugeVec::new(self.opts(name, help), labels).expect("valid gauge");
+        register(self.registry, gauge)
+    }
+    fn int_counter_vec(&self, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+        let counter = IntCounterVec::new(self.opts(name, help), labels).expect("valid counter");
+        register(self.registry, counter)
+    }
+    fn histogram(&self, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
+        let histogram = Histogram::with_opts(self.histogram_opts(name, help, buckets))
+            .expect("valid histogram");
+        register(self.registry, histogram)
+    }
+    fn histogram_vec(
+        &self,
+        name: &str,
+        help: &str,
+        buckets: Vec<f64>,
+        labels: &[&str],
+    ) -> HistogramVec {
+        let histogram = HistogramVec::new(self.histogram_opts(name, help, buckets), labels)
+            .expect("valid histogram");
+        register(self.registry, histogram)
+    }
+}
+
+fn upstream_exponential(start: f64) -> Vec<f64> {
+    exponential_buckets(start, 4.0, 8).expect("valid exponential buckets")
+}
+
+/// client-go's work-queue latency buckets: 10 ns to 1 000 s, ×10 apart.
+fn workqueue_buckets() -> Vec<f64> {
+    exponential_buckets(10e-9, 10.0, 12).expect("valid exponential buckets")
+}
+
+/// Every metric of one controller process, by the component that records it.
+pub struct Metrics {
+    registry: Registry,
+    pub monitor: MonitorMetrics,
+    pub watches: WatchMetrics,
+    pub leadership: LeadershipMetrics,
+    pub writer: WriterMetrics,
+}
+
 impl Metrics {
-    /// Creates and registers every metric.
+    /// Creates every component's metrics on a registry of their own.
     pub fn new() -> Self {
         let registry = Registry::new();
         // process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds, ...: what
@@ -153,286 +122,11 @@ impl Metrics {
                 prometheus::process_collector::ProcessCollector::for_self(),
             ))
             .expect("process metrics are registered once per registry");
-        let r = &registry;
-        let zone = &["zone"];
-        let kind = &["kind"];
-        let resource = &["resource"];
         Metrics {
-            zone_health: register(
-                r,
-                GaugeVec::new(
-                    opts(
-                        NODE_COLLECTOR,
-                        "zone_health",
-                        "[ALPHA] Gauge measuring percentage of healthy nodes per zone.",
-                    ),
-                    zone,
-                )
-                .expect("valid gauge"),
-            ),
-            zone_size: register(
-                r,
-                GaugeVec::new(
-                    opts(
-                        NODE_COLLECTOR,
-                        "zone_size",
-                        "[ALPHA] Gauge measuring number of registered Nodes per zones.",
-                    ),
-                    zone,
-                )
-                .expect("valid gauge"),
-            ),
-            unhealthy_nodes_in_zone: register(
-                r,
-                GaugeVec::new(
-                    opts(
-                        NODE_COLLECTOR,
-                        "unhealthy_nodes_in_zone",
-                        "[ALPHA] Gauge measuring number of not Ready Nodes per zones.",
-                    ),
-                    zone,
-                )
-                .expect("valid gauge"),
-            ),
-            evictions_total: register(
-                r,
-                IntCounterVec::new(
-                    opts(
-                        NODE_COLLECTOR,
-                        "evictions_total",
-                        "[STABLE] Number of Node evictions that happened since current instance \
-                         of NodeController started.",
-                    ),
-                    zone,
-                )
-                .expect("valid counter"),
-            ),
-            update_node_health_duration: register(
-                r,
-                histogram(
-                    NODE_COLLECTOR,
-                    "update_node_health_duration_seconds",
-                    "[ALPHA] Duration in seconds for NodeController to update the health of a \
-                     single node.",
-                    upstream_exponential(0.001),
-                ),
-            ),
-            update_all_nodes_health_duration: register(
-                r,
-                histogram(
-                    NODE_COLLECTOR,
-                    "update_all_nodes_health_duration_seconds",
-                    "[ALPHA] Duration in seconds for NodeController to update the health of all \
-                     nodes.",
-                    upstream_exponential(0.01),
-                ),
-            ),
-            pod_deletions_total: register(
-                r,
-                IntCounter::with_opts(opts(
-                    TAINT_EVICTION,
-                    "pod_deletions_total",
-                    "[ALPHA] Total number of Pods deleted by TaintEvictionController since its \
-                     start.",
-                ))
-                .expect("valid counter"),
-            ),
-            pod_deletion_duration: register(
-                r,
-                histogram(
-                    TAINT_EVICTION,
-                    "pod_deletion_duration_seconds",
-                    "[ALPHA] Latency, in seconds, between the time when a taint effect has been \
-                     activated for the Pod and its deletion via TaintEvictionController.",
-                    POD_DELETION_BUCKETS.to_vec(),
-                ),
-            ),
-            leader: register(
-                r,
-                IntGauge::with_opts(opts(
-                    OURS,
-                    "leader",
-                    "1 while this process holds the leader lease, 0 while it stands by.",
-                ))
-                .expect("valid gauge"),
-            ),
-            writes_total: register(
-                r,
-                IntCounterVec::new(
-                    opts(
-                        OURS,
-                        "writes_total",
-                        "API writes made, by kind and outcome.",
-                    ),
-                    &["kind", "outcome"],
-                )
-                .expect("valid counter"),
-            ),
-            write_retries_total: register(
-                r,
-                IntCounterVec::new(
-                    opts(
-                        OURS,
-                        "write_retries_total",
-                        "API writes retried after a failure, by kind.",
-                    ),
-                    kind,
-                )
-                .expect("valid counter"),
-            ),
-            dropped_writes_total: register(
-                r,
-                IntCounterVec::new(
-                    opts(
-                        OURS,
-                        "dropped_writes_total",
-                        "Writes decided but not made (not leader, dry run, or a zone taint back to its queue), by kind and reason.",
-                    ),
-                    &["kind", "reason"],
-                )
-                .expect("valid counter"),
-            ),
-            cache_objects: register(
-                r,
-                IntGaugeVec::new(
-                    opts(
-                        OURS,
-                        "cache_objects",
-                        "Objects held in the watch caches, by resource.",
-                    ),
-                    resource,
-                )
-                .expect("valid gauge"),
-            ),
-            watch_stale: register(
-                r,
-                IntGaugeVec::new(
-                    opts(
-                        OURS,
-                        "watch_stale",
-                        "1 while a watch is found to have stopped delivering, by resource.",
-                    ),
-                    resource,
-                )
-                .expect("valid gauge"),
-            ),
-            watch_restarts_total: register(
-                r,
-                IntCounterVec::new(
-                    opts(
-                        OURS,
-                        "watch_restarts_total",
-                        "Watches restarted because they went stale.",
-                    ),
-                    resource,
-                )
-                .expect("valid counter"),
-            ),
-            watch_events_total: register(
-                r,
-                IntCounterVec::new(
-                    opts(
-                        OURS,
-                        "watch_events_total",
-                        "Watch events received (including the items of each list), by resource.",
-                    ),
-                    resource,
-                )
-                .expect("valid counter"),
-            ),
-            tainting_pass_duration: register(
-                r,
-                histogram(
-                    OURS,
-                    "tainting_pass_duration_seconds",
-                    "Duration in seconds of one pass over the NoExecute tainting queues.",
-                    exponential_buckets(0.00001, 4.0, 10).expect("valid exponential buckets"),
-                ),
-            ),
-            unknown_write_delay: register(
-                r,
-                histogram(
-                    OURS,
-                    "unknown_write_delay_seconds",
-                    "Seconds from the monitor pass that found a node's heartbeats expired to the \
-                     API server accepting its Unknown conditions.",
-                    // Fine around the 100 ms that issue 5 aims at, so that a burst's slowest
-                    // writes show how far past it they are.
-                    vec![
-                        0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.5, 1.0,
-                        2.5, 5.0, 10.0, 30.0,
-                    ],
-                ),
-            ),
-            breaker_open: register(
-                r,
-                IntGauge::with_opts(opts(
-                    OURS,
-                    "breaker_open",
-                    "1 while NoExecute tainting is paused because too many nodes are not Ready.",
-                ))
-                .expect("valid gauge"),
-            ),
-            breaker_held_nodes_total: register(
-                r,
-                IntCounter::with_opts(opts(
-                    OURS,
-                    "breaker_held_nodes_total",
-                    "NoExecute taints held back while the breaker was open.",
-                ))
-                .expect("valid counter"),
-            ),
-            pod_eviction_refusals_total: register(
-                r,
-                IntCounter::with_opts(opts(
-                    OURS,
-                    "pod_eviction_refusals_total",
-                    "Evictions refused by the Eviction API (429, a PodDisruptionBudget).",
-                ))
-                .expect("valid counter"),
-            ),
-            suspected_misconfiguration: register(
-                r,
-                IntGaugeVec::new(
-                    opts(
-                        OURS,
-                        "suspected_misconfiguration",
-                        "1 while a start-up or running check finds the controller's inputs \
-                         implausible (check=\"node_leases\": nodes exist but none has a Lease \
-                         in --node-lease-namespace); Unknown marking is held back meanwhile.",
-                    ),
-                    &["check"],
-                )
-                .expect("valid gauge"),
-            ),
-            zone_info: register(
-                r,
-                IntGaugeVec::new(
-                    opts(
-                        OURS,
-                        "zone_info",
-                        "1 for every zone the controller counts: the raw zone key of upstream's \
-                         node_collector_* metrics (region, a NUL byte, zone) next to its \
-                         readable parts, for joins on `zone`.",
-                    ),
-                    &["zone", "region", "zone_name"],
-                )
-                .expect("valid gauge"),
-            ),
-            leader_election_master_status: register(
-                r,
-                GaugeVec::new(
-                    Opts::new(
-                        "leader_election_master_status",
-                        "[ALPHA] Gauge of if the reporting system is master of the relevant \
-                         lease, 0 indicates backup, 1 indicates master. 'name' is the string \
-                         used to identify the lease. Please make sure to group by name.",
-                    ),
-                    &["name"],
-                )
-                .expect("valid gauge"),
-            ),
-            workqueue: WorkQueueMetrics::new(r),
+            monitor: MonitorMetrics::register(&registry),
+            watches: WatchMetrics::register(&registry),
+            leadership: LeadershipMetrics::register(&registry),
+            writer: WriterMetrics::register(&registry),
             registry,
         }
     }
@@ -448,8 +142,143 @@ impl Metrics {
         }
         String::from_utf8_lossy(&buf).into_owned()
     }
+    /// Leadership lost: the gauges only the leader's passes keep up to date are cleared, so a
+    /// standby does not go on showing the last leader's view.
+    pub fn stood_down(&self) {
+        self.monitor.stood_down();
+        self.watches.stood_down();
+    }
 
-    // --- node_collector_* (upstream names) ---
+    // The writer reaches its metrics here (it is being moved; its call sites follow later).
+    pub fn write(&self, kind: &'static str, outcome: &'static str) {
+        self.writer.write(kind, outcome);
+    }
+    pub fn write_retry(&self, kind: &'static str) {
+        self.writer.write_retry(kind);
+    }
+    pub fn dropped_write(&self, kind: &'static str, reason: &'static str) {
+        self.writer.dropped_writes(kind, reason, 1);
+    }
+    pub fn dropped_writes(&self, kind: &'static str, reason: &'static str, count: usize) {
+        self.writer.dropped_writes(kind, reason, count);
+    }
+    pub fn queue_added(&self, queue: &'static str) {
+        self.writer.queue_added(queue);
+    }
+    pub fn queue_left(&self, queue: &'static str, waited: Option<f64>) {
+        self.writer.queue_left(queue, waited);
+    }
+    pub fn queue_worked(&self, queue: &'static str, seconds: f64) {
+        self.writer.queue_worked(queue, seconds);
+    }
+    pub fn queue_retry(&self, queue: &'static str) {
+        self.writer.queue_retry(queue);
+    }
+    pub fn observe_unknown_write_delay(&self, seconds: f64) {
+        self.writer.observe_unknown_write_delay(seconds);
+    }
+    pub fn pod_deleted(&self, latency_seconds: f64) {
+        self.writer.pod_deleted(latency_seconds);
+    }
+    pub fn eviction_refused(&self) {
+        self.writer.eviction_refused();
+    }
+    pub fn inc_zone_evictions(&self, zone_key: &str) {
+        self.monitor.inc_zone_evictions(zone_key);
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The monitor's passes: upstream's `node_collector_*` zone metrics and pass durations, and
+/// ours about the zones, the breaker and the input checks.
+pub struct MonitorMetrics {
+    zone_health: GaugeVec,
+    zone_size: GaugeVec,
+    unhealthy_nodes_in_zone: GaugeVec,
+    evictions_total: IntCounterVec,
+    update_node_health_duration: Histogram,
+    update_all_nodes_health_duration: Histogram,
+    zone_info: IntGaugeVec,
+    tainting_pass_duration: Histogram,
+    breaker_open: IntGauge,
+    breaker_held_nodes_total: IntCounter,
+    suspected_misconfiguration: IntGaugeVec,
+}
+
+impl MonitorMetrics {
+    fn register(registry: &Registry) -> Self {
+        let upstream = Registrar::new(registry, NODE_COLLECTOR);
+        let ours = Registrar::new(registry, OURS);
+        let zone = &["zone"];
+        MonitorMetrics {
+            zone_health: upstream.gauge_vec(
+                "zone_health",
+                "[ALPHA] Gauge measuring percentage of healthy nodes per zone.",
+                zone,
+            ),
+            zone_size: upstream.gauge_vec(
+                "zone_size",
+                "[ALPHA] Gauge measuring number of registered Nodes per zones.",
+                zone,
+            ),
+            unhealthy_nodes_in_zone: upstream.gauge_vec(
+                "unhealthy_nodes_in_zone",
+                "[ALPHA] Gauge measuring number of not Ready Nodes per zones.",
+                zone,
+            ),
+            evictions_total: upstream.int_counter_vec(
+                "evictions_total",
+                "[STABLE] Number of Node evictions that happened since current instance of \
+                 NodeController started.",
+                zone,
+            ),
+            update_node_health_duration: upstream.histogram(
+                "update_node_health_duration_seconds",
+                "[ALPHA] Duration in seconds for NodeController to update the health of a \
+                 single node.",
+                upstream_exponential(0.001),
+            ),
+            update_all_nodes_health_duration: upstream.histogram(
+                "update_all_nodes_health_duration_seconds",
+                "[ALPHA] Duration in seconds for NodeController to update the health of all \
+                 nodes.",
+                upstream_exponential(0.01),
+            ),
+            zone_info: ours.int_gauge_vec(
+                "zone_info",
+                "1 for every zone the controller counts: the raw zone key of upstream's \
+                 node_collector_* metrics (region, a NUL byte, zone) next to its \
+                 readable parts, for joins on `zone`.",
+                &["zone", "region", "zone_name"],
+            ),
+            tainting_pass_duration: ours.histogram(
+                "tainting_pass_duration_seconds",
+                "Duration in seconds of one pass over the NoExecute tainting queues.",
+                exponential_buckets(0.00001, 4.0, 10).expect("valid exponential buckets"),
+            ),
+            breaker_open: ours.int_gauge(
+                "breaker_open",
+                "1 while NoExecute tainting is paused because too many nodes are not Ready.",
+            ),
+            breaker_held_nodes_total: ours.int_counter(
+                "breaker_held_nodes_total",
+                "NoExecute taints held back while the breaker was open.",
+            ),
+            suspected_misconfiguration: ours.int_gauge_vec(
+                "suspected_misconfiguration",
+                "1 while a start-up or running check finds the controller's inputs \
+                 implausible (check=\"node_leases\": nodes exist but none has a Lease \
+                 in --node-lease-namespace); Unknown marking is held back meanwhile.",
+                &["check"],
+            ),
+        }
+    }
+
     /// `node_collector_zone_size`, `node_collector_zone_health` (100·(size−unhealthy)/size, 100
     /// when size is 0) and `node_collector_unhealthy_nodes_in_zone` for the raw zone key.
     ///
@@ -496,45 +325,17 @@ impl Metrics {
     pub fn observe_all_nodes_health_duration(&self, seconds: f64) {
         self.update_all_nodes_health_duration.observe(seconds);
     }
-
-    // --- taint_eviction_controller_* (upstream names) ---
-    /// `taint_eviction_controller_pod_deletions_total` += 1 and
-    /// `taint_eviction_controller_pod_deletion_duration_seconds` observes `latency_seconds`
-    /// (in seconds, not upstream's ×1e9; buckets 0.005,0.025,0.1,0.5,1,2.5,10,30,60,120,180,240).
-    pub fn pod_deleted(&self, latency_seconds: f64) {
-        self.pod_deletions_total.inc();
-        self.pod_deletion_duration.observe(latency_seconds);
+    /// `node_lifecycle_controller_tainting_pass_duration_seconds` (buckets 10µs·4^k, k=0..9).
+    pub fn observe_tainting_pass_duration(&self, seconds: f64) {
+        self.tainting_pass_duration.observe(seconds);
     }
-
-    // --- node_lifecycle_controller_* (ours) ---
-    /// `node_lifecycle_controller_leader` gauge (1 leader, 0 standby).
-    pub fn set_leader(&self, leader: bool) {
-        self.leader.set(i64::from(leader));
+    /// `node_lifecycle_controller_breaker_open` gauge and
+    /// `node_lifecycle_controller_breaker_held_nodes_total` (NoExecute taints held back).
+    pub fn set_breaker_open(&self, open: bool) {
+        self.breaker_open.set(i64::from(open));
     }
-    /// client-go's `leader_election_master_status{name}` (1 leader, 0 standby), `name` being
-    /// the Lease's name, as kube-controller-manager reports it with leader election on.
-    pub fn set_leader_election_status(&self, lease_name: &str, leader: bool) {
-        self.leader_election_master_status
-            .with_label_values(&[lease_name])
-            .set(if leader { 1.0 } else { 0.0 });
-    }
-    /// Leadership lost: the gauges only the leader's passes keep up to date are cleared
-    /// (zone gauges and zone info removed; breaker, stale watches, suspicions to 0), so a
-    /// standby does not go on showing the last leader's view.
-    pub fn stood_down(&self) {
-        self.zone_health.reset();
-        self.zone_size.reset();
-        self.unhealthy_nodes_in_zone.reset();
-        self.zone_info.reset();
-        self.breaker_open.set(0);
-        for (gauge, labels) in [
-            (&self.watch_stale, ["nodes", "leases"].as_slice()),
-            (&self.suspected_misconfiguration, ["node_leases"].as_slice()),
-        ] {
-            for label in labels {
-                gauge.with_label_values(&[label]).set(0);
-            }
-        }
+    pub fn breaker_held_node(&self) {
+        self.breaker_held_nodes_total.inc();
     }
     /// `node_lifecycle_controller_suspected_misconfiguration{check}` (1 while suspected).
     pub fn set_suspected_misconfiguration(&self, check: &'static str, suspected: bool) {
@@ -542,36 +343,214 @@ impl Metrics {
             .with_label_values(&[check])
             .set(i64::from(suspected));
     }
-    /// `workqueue_adds_total{name}` += 1 and `workqueue_depth{name}` += 1: an item waits.
-    pub fn queue_added(&self, queue: &'static str) {
-        self.workqueue.adds_total.with_label_values(&[queue]).inc();
-        self.workqueue.depth.with_label_values(&[queue]).inc();
+    /// Zone gauges and zone info removed; breaker and suspicions to 0.
+    fn stood_down(&self) {
+        self.zone_health.reset();
+        self.zone_size.reset();
+        self.unhealthy_nodes_in_zone.reset();
+        self.zone_info.reset();
+        self.breaker_open.set(0);
+        self.set_suspected_misconfiguration("node_leases", false);
     }
-    /// `workqueue_depth{name}` −= 1 and `workqueue_queue_duration_seconds{name}` observes how
-    /// long the item waited; `waited` is `None` for an item that left without being worked on.
-    pub fn queue_left(&self, queue: &'static str, waited: Option<f64>) {
-        self.workqueue.depth.with_label_values(&[queue]).dec();
-        if let Some(seconds) = waited {
-            self.workqueue
-                .queue_duration
-                .with_label_values(&[queue])
-                .observe(seconds);
+}
+
+/// The control loop's watches and caches.
+pub struct WatchMetrics {
+    cache_objects: IntGaugeVec,
+    watch_stale: IntGaugeVec,
+    watch_restarts_total: IntCounterVec,
+    watch_events_total: IntCounterVec,
+}
+
+impl WatchMetrics {
+    fn register(registry: &Registry) -> Self {
+        let ours = Registrar::new(registry, OURS);
+        let resource = &["resource"];
+        WatchMetrics {
+            cache_objects: ours.int_gauge_vec(
+                "cache_objects",
+                "Objects held in the watch caches, by resource.",
+                resource,
+            ),
+            watch_stale: ours.int_gauge_vec(
+                "watch_stale",
+                "1 while a watch is found to have stopped delivering, by resource.",
+                resource,
+            ),
+            watch_restarts_total: ours.int_counter_vec(
+                "watch_restarts_total",
+                "Watches restarted because they went stale.",
+                resource,
+            ),
+            watch_events_total: ours.int_counter_vec(
+                "watch_events_total",
+                "Watch events received (including the items of each list), by resource.",
+                resource,
+            ),
         }
     }
-    /// `workqueue_work_duration_seconds{name}`: one attempt at an item.
-    pub fn queue_worked(&self, queue: &'static str, seconds: f64) {
-        self.workqueue
-            .work_duration
-            .with_label_values(&[queue])
-            .observe(seconds);
+
+    /// `node_lifecycle_controller_cache_objects{resource}` (nodes, leases, pods).
+    pub fn set_cache_size(&self, resource: &'static str, count: usize) {
+        let count = i64::try_from(count).unwrap_or(i64::MAX);
+        self.cache_objects.with_label_values(&[resource]).set(count);
     }
-    /// `workqueue_retries_total{name}` += 1.
-    pub fn queue_retry(&self, queue: &'static str) {
-        self.workqueue
-            .retries_total
-            .with_label_values(&[queue])
+    /// `node_lifecycle_controller_watch_stale{resource}` gauge (1 while stale).
+    pub fn set_stale(&self, resource: &'static str, stale: bool) {
+        self.watch_stale
+            .with_label_values(&[resource])
+            .set(i64::from(stale));
+    }
+    /// `node_lifecycle_controller_watch_restarts_total{resource}` on each restart.
+    pub fn restarted(&self, resource: &'static str) {
+        self.watch_restarts_total
+            .with_label_values(&[resource])
             .inc();
     }
+    /// `node_lifecycle_controller_watch_events_total{resource}`.
+    pub fn event(&self, resource: &'static str) {
+        self.watch_events_total.with_label_values(&[resource]).inc();
+    }
+    /// The staleness guard's verdicts are the leader's: back to 0.
+    fn stood_down(&self) {
+        for resource in ["nodes", "leases"] {
+            self.set_stale(resource, false);
+        }
+    }
+}
+
+/// Leader election.
+pub struct LeadershipMetrics {
+    leader: IntGauge,
+    leader_election_master_status: GaugeVec,
+}
+
+impl LeadershipMetrics {
+    fn register(registry: &Registry) -> Self {
+        LeadershipMetrics {
+            leader: Registrar::new(registry, OURS).int_gauge(
+                "leader",
+                "1 while this process holds the leader lease, 0 while it stands by.",
+            ),
+            leader_election_master_status: Registrar::new(registry, CLIENT_GO).gauge_vec(
+                "leader_election_master_status",
+                "[ALPHA] Gauge of if the reporting system is master of the relevant lease, 0 \
+                 indicates backup, 1 indicates master. 'name' is the string used to identify \
+                 the lease. Please make sure to group by name.",
+                &["name"],
+            ),
+        }
+    }
+
+    /// `node_lifecycle_controller_leader` gauge (1 leader, 0 standby).
+    pub fn set_leader(&self, leader: bool) {
+        self.leader.set(i64::from(leader));
+    }
+    /// client-go's `leader_election_master_status{name}` (1 leader, 0 standby), `name` being
+    /// the Lease's name, as kube-controller-manager reports it with leader election on.
+    pub fn set_election_status(&self, lease_name: &str, leader: bool) {
+        self.leader_election_master_status
+            .with_label_values(&[lease_name])
+            .set(if leader { 1.0 } else { 0.0 });
+    }
+}
+
+/// The writer: its API writes, upstream's `taint_eviction_controller_*` pod deletions, and
+/// client-go's work-queue metrics (`workqueue_*`, label `name`) for its lanes, which a KCM
+/// operator's dashboards graph for every controller's queues.
+pub struct WriterMetrics {
+    writes_total: IntCounterVec,
+    write_retries_total: IntCounterVec,
+    dropped_writes_total: IntCounterVec,
+    unknown_write_delay: Histogram,
+    pod_deletions_total: IntCounter,
+    pod_deletion_duration: Histogram,
+    pod_eviction_refusals_total: IntCounter,
+    queue_depth: IntGaugeVec,
+    queue_adds_total: IntCounterVec,
+    queue_duration: HistogramVec,
+    queue_work_duration: HistogramVec,
+    queue_retries_total: IntCounterVec,
+}
+
+impl WriterMetrics {
+    fn register(registry: &Registry) -> Self {
+        let ours = Registrar::new(registry, OURS);
+        let upstream = Registrar::new(registry, TAINT_EVICTION);
+        let workqueue = Registrar::new(registry, "workqueue");
+        let name = &["name"];
+        WriterMetrics {
+            writes_total: ours.int_counter_vec(
+                "writes_total",
+                "API writes made, by kind and outcome.",
+                &["kind", "outcome"],
+            ),
+            write_retries_total: ours.int_counter_vec(
+                "write_retries_total",
+                "API writes retried after a failure, by kind.",
+                &["kind"],
+            ),
+            dropped_writes_total: ours.int_counter_vec(
+                "dropped_writes_total",
+                "Writes decided but not made (not leader, dry run, or a zone taint back to its queue), by kind and reason.",
+                &["kind", "reason"],
+            ),
+            unknown_write_delay: ours.histogram(
+                "unknown_write_delay_seconds",
+                "Seconds from the monitor pass that found a node's heartbeats expired to the \
+                 API server accepting its Unknown conditions.",
+                // Fine around the 100 ms that issue 5 aims at, so that a burst's slowest
+                // writes show how far past it they are.
+                vec![
+                    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.5, 1.0, 2.5,
+                    5.0, 10.0, 30.0,
+                ],
+            ),
+            pod_deletions_total: upstream.int_counter(
+                "pod_deletions_total",
+                "[ALPHA] Total number of Pods deleted by TaintEvictionController since its \
+                 start.",
+            ),
+            pod_deletion_duration: upstream.histogram(
+                "pod_deletion_duration_seconds",
+                "[ALPHA] Latency, in seconds, between the time when a taint effect has been \
+                 activated for the Pod and its deletion via TaintEvictionController.",
+                POD_DELETION_BUCKETS.to_vec(),
+            ),
+            pod_eviction_refusals_total: ours.int_counter(
+                "pod_eviction_refusals_total",
+                "Evictions refused by the Eviction API (429, a PodDisruptionBudget).",
+            ),
+            queue_depth: workqueue.int_gauge_vec(
+                "depth",
+                "[ALPHA] Current depth of workqueue",
+                name,
+            ),
+            queue_adds_total: workqueue.int_counter_vec(
+                "adds_total",
+                "[ALPHA] Total number of adds handled by workqueue",
+                name,
+            ),
+            queue_duration: workqueue.histogram_vec(
+                "queue_duration_seconds",
+                "[ALPHA] How long in seconds an item stays in workqueue before being requested.",
+                workqueue_buckets(),
+                name,
+            ),
+            queue_work_duration: workqueue.histogram_vec(
+                "work_duration_seconds",
+                "[ALPHA] How long in seconds processing an item from workqueue takes.",
+                workqueue_buckets(),
+                name,
+            ),
+            queue_retries_total: workqueue.int_counter_vec(
+                "retries_total",
+                "[ALPHA] Total number of retries handled by workqueue",
+                name,
+            ),
+        }
+    }
+
     /// `node_lifecycle_controller_writes_total{kind,outcome}`; kind e.g. `node_status`,
     /// `node_taints`, `node_labels`, `pod_status`, `pod_delete`, `pod_evict`, `event`, `lease`;
     /// outcome `ok` or an `ApiError::kind()`.
@@ -582,64 +561,53 @@ impl Metrics {
     pub fn write_retry(&self, kind: &'static str) {
         self.write_retries_total.with_label_values(&[kind]).inc();
     }
-    /// `node_lifecycle_controller_dropped_writes_total{kind,reason}`; reason `not_leader`, `dry_run`
-    /// or `requeued` (a zone taint that failed, back to its zone's queue).
-    pub fn dropped_write(&self, kind: &'static str, reason: &'static str) {
-        self.dropped_writes(kind, reason, 1);
-    }
-    /// `dropped_write`, `count` times at once (an action that would have written several objects).
+    /// `node_lifecycle_controller_dropped_writes_total{kind,reason}` += `count`; reason
+    /// `not_leader`, `dry_run` or `requeued` (a zone taint that failed, back to its zone's queue).
     pub fn dropped_writes(&self, kind: &'static str, reason: &'static str, count: usize) {
         self.dropped_writes_total
             .with_label_values(&[kind, reason])
             .inc_by(count as u64);
-    }
-    /// `node_lifecycle_controller_cache_objects{resource}` (nodes, leases, pods).
-    pub fn set_cache_size(&self, resource: &'static str, count: usize) {
-        let count = i64::try_from(count).unwrap_or(i64::MAX);
-        self.cache_objects.with_label_values(&[resource]).set(count);
-    }
-    /// `node_lifecycle_controller_watch_stale{resource}` gauge (1 while stale) and
-    /// `node_lifecycle_controller_watch_restarts_total{resource}` on each restart.
-    pub fn set_watch_stale(&self, resource: &'static str, stale: bool) {
-        self.watch_stale
-            .with_label_values(&[resource])
-            .set(i64::from(stale));
-    }
-    pub fn watch_restarted(&self, resource: &'static str) {
-        self.watch_restarts_total
-            .with_label_values(&[resource])
-            .inc();
-    }
-    /// `node_lifecycle_controller_watch_events_total{resource}`.
-    pub fn watch_event(&self, resource: &'static str) {
-        self.watch_events_total.with_label_values(&[resource]).inc();
-    }
-    /// `node_lifecycle_controller_tainting_pass_duration_seconds` (buckets 10µs·4^k, k=0..9).
-    pub fn observe_tainting_pass_duration(&self, seconds: f64) {
-        self.tainting_pass_duration.observe(seconds);
     }
     /// `node_lifecycle_controller_unknown_write_delay_seconds`: what the controller adds to
     /// the monitor period before a silent node shows Unknown (its write queue and the API).
     pub fn observe_unknown_write_delay(&self, seconds: f64) {
         self.unknown_write_delay.observe(seconds);
     }
-    /// `node_lifecycle_controller_breaker_open` gauge and
-    /// `node_lifecycle_controller_breaker_held_nodes_total` (NoExecute taints held back).
-    pub fn set_breaker_open(&self, open: bool) {
-        self.breaker_open.set(i64::from(open));
-    }
-    pub fn breaker_held_node(&self) {
-        self.breaker_held_nodes_total.inc();
+    /// `taint_eviction_controller_pod_deletions_total` += 1 and
+    /// `taint_eviction_controller_pod_deletion_duration_seconds` observes `latency_seconds`
+    /// (in seconds, not upstream's ×1e9; buckets 0.005,0.025,0.1,0.5,1,2.5,10,30,60,120,180,240).
+    pub fn pod_deleted(&self, latency_seconds: f64) {
+        self.pod_deletions_total.inc();
+        self.pod_deletion_duration.observe(latency_seconds);
     }
     /// `node_lifecycle_controller_pod_eviction_refusals_total` (429 from the Eviction API).
     pub fn eviction_refused(&self) {
         self.pod_eviction_refusals_total.inc();
     }
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
+    /// `workqueue_adds_total{name}` += 1 and `workqueue_depth{name}` += 1: an item waits.
+    pub fn queue_added(&self, queue: &'static str) {
+        self.queue_adds_total.with_label_values(&[queue]).inc();
+        self.queue_depth.with_label_values(&[queue]).inc();
+    }
+    /// `workqueue_depth{name}` −= 1 and `workqueue_queue_duration_seconds{name}` observes how
+    /// long the item waited; `waited` is `None` for an item that left without being worked on.
+    pub fn queue_left(&self, queue: &'static str, waited: Option<f64>) {
+        self.queue_depth.with_label_values(&[queue]).dec();
+        if let Some(seconds) = waited {
+            self.queue_duration
+                .with_label_values(&[queue])
+                .observe(seconds);
+        }
+    }
+    /// `workqueue_work_duration_seconds{name}`: one attempt at an item.
+    pub fn queue_worked(&self, queue: &'static str, seconds: f64) {
+        self.queue_work_duration
+            .with_label_values(&[queue])
+            .observe(seconds);
+    }
+    /// `workqueue_retries_total{name}` += 1.
+    pub fn queue_retry(&self, queue: &'static str) {
+        self.queue_retries_total.with_label_values(&[queue]).inc();
     }
 }
 
@@ -656,11 +624,11 @@ mod tests {
     #[test]
     fn render_shows_upstream_names_help_texts_and_types() {
         let m = Metrics::new();
-        m.set_zone_health("region\0zone", 3, 1);
-        m.init_zone_evictions("region\0zone");
-        m.observe_node_health_duration(0.002);
-        m.observe_all_nodes_health_duration(0.02);
-        m.pod_deleted(1.0);
+        m.monitor.set_zone_health("region\0zone", 3, 1);
+        m.monitor.init_zone_evictions("region\0zone");
+        m.monitor.observe_node_health_duration(0.002);
+        m.monitor.observe_all_nodes_health_duration(0.02);
+        m.writer.pod_deleted(1.0);
         let text = m.render();
         for line in [
             "# HELP node_collector_zone_health [ALPHA] Gauge measuring percentage of healthy nodes per zone.",
@@ -744,8 +712,8 @@ mod tests {
     #[test]
     fn zone_health_is_the_healthy_percentage_and_100_for_an_empty_zone() {
         let m = Metrics::new();
-        m.set_zone_health("a", 4, 1);
-        m.set_zone_health("", 0, 0);
+        m.monitor.set_zone_health("a", 4, 1);
+        m.monitor.set_zone_health("", 0, 0);
         let text = m.render();
         assert_eq!(
             sample(&text, "node_collector_zone_health{zone=\"a\"}"),
@@ -764,7 +732,7 @@ mod tests {
     #[test]
     fn deletion_latency_in_seconds_lands_in_its_bucket_not_in_inf() {
         let m = Metrics::new();
-        m.pod_deleted(7.0);
+        m.writer.pod_deleted(7.0);
         let text = m.render();
         let bucket = |le: &str| {
             sample(
@@ -793,9 +761,9 @@ mod tests {
     #[test]
     fn zone_evictions_start_at_zero_and_count_up_without_being_reset_by_a_second_init() {
         let m = Metrics::new();
-        m.init_zone_evictions("a");
-        m.inc_zone_evictions("a");
-        m.init_zone_evictions("a");
+        m.monitor.init_zone_evictions("a");
+        m.monitor.inc_zone_evictions("a");
+        m.monitor.init_zone_evictions("a");
         assert_eq!(
             sample(&m.render(), "node_collector_evictions_total{zone=\"a\"}"),
             Some(1.0)
@@ -805,17 +773,17 @@ mod tests {
     #[test]
     fn our_metrics_are_prefixed_and_labelled() {
         let m = Metrics::new();
-        m.set_leader(true);
-        m.write("node_status", "ok");
-        m.write("node_status", "conflict");
-        m.write_retry("pod_delete");
-        m.dropped_write("event", "dry_run");
-        m.set_cache_size("nodes", 12);
-        m.set_watch_stale("leases", true);
-        m.watch_restarted("leases");
-        m.set_breaker_open(true);
-        m.breaker_held_node();
-        m.eviction_refused();
+        m.leadership.set_leader(true);
+        m.writer.write("node_status", "ok");
+        m.writer.write("node_status", "conflict");
+        m.writer.write_retry("pod_delete");
+        m.writer.dropped_writes("event", "dry_run", 1);
+        m.watches.set_cache_size("nodes", 12);
+        m.watches.set_stale("leases", true);
+        m.watches.restarted("leases");
+        m.monitor.set_breaker_open(true);
+        m.monitor.breaker_held_node();
+        m.writer.eviction_refused();
         let text = m.render();
         for (series, value) in [
             ("node_lifecycle_controller_leader", 1.0),
@@ -853,8 +821,8 @@ mod tests {
         ] {
             assert_eq!(sample(&text, series), Some(value), "{series} in\n{text}");
         }
-        m.set_leader(false);
-        m.set_watch_stale("leases", false);
+        m.leadership.set_leader(false);
+        m.watches.set_stale("leases", false);
         let text = m.render();
         assert_eq!(sample(&text, "node_lifecycle_controller_leader"), Some(0.0));
         assert_eq!(
@@ -870,7 +838,7 @@ mod tests {
     fn each_instance_has_its_own_registry() {
         let a = Metrics::new();
         let b = Metrics::new();
-        a.pod_deleted(0.1);
+        a.writer.pod_deleted(0.1);
         assert_eq!(
             sample(&b.render(), "taint_eviction_controller_pod_deletions_total"),
             Some(0.0)
@@ -885,23 +853,23 @@ mod tests {
     fn every_zone_has_an_info_series_with_its_readable_parts_until_it_vanishes() {
         let m = Metrics::new();
         let key = format!("eu-west{}eu-west-1a", crate::logic::zones::KEY_SEPARATOR);
-        m.set_zone_health(&key, 3, 0);
+        m.monitor.set_zone_health(&key, 3, 0);
         let series = format!(
             "node_lifecycle_controller_zone_info{{region=\"eu-west\",zone=\"{key}\",zone_name=\"eu-west-1a\"}}"
         );
         assert_eq!(sample(&m.render(), &series), Some(1.0), "{}", m.render());
-        m.set_zone_health(&key, 0, 0);
+        m.monitor.set_zone_health(&key, 0, 0);
         assert_eq!(sample(&m.render(), &series), None);
     }
 
     #[test]
     fn the_writer_queues_show_as_client_go_workqueue_metrics() {
         let m = Metrics::new();
-        m.queue_added("writer_nodes");
-        m.queue_added("writer_nodes");
-        m.queue_left("writer_nodes", Some(0.002));
-        m.queue_worked("writer_nodes", 0.01);
-        m.queue_retry("writer_nodes");
+        m.writer.queue_added("writer_nodes");
+        m.writer.queue_added("writer_nodes");
+        m.writer.queue_left("writer_nodes", Some(0.002));
+        m.writer.queue_worked("writer_nodes", 0.01);
+        m.writer.queue_retry("writer_nodes");
         let text = m.render();
         let q = |name: &str| sample(&text, &format!("workqueue_{name}{{name=\"writer_nodes\"}}"));
         assert_eq!(q("depth"), Some(1.0));
@@ -915,10 +883,12 @@ mod tests {
     #[test]
     fn leader_election_status_is_reported_by_lease_name_as_client_go_does() {
         let m = Metrics::new();
-        m.set_leader_election_status("node-lifecycle-controller", true);
+        m.leadership
+            .set_election_status("node-lifecycle-controller", true);
         let series = "leader_election_master_status{name=\"node-lifecycle-controller\"}";
         assert_eq!(sample(&m.render(), series), Some(1.0));
-        m.set_leader_election_status("node-lifecycle-controller", false);
+        m.leadership
+            .set_election_status("node-lifecycle-controller", false);
         assert_eq!(sample(&m.render(), series), Some(0.0));
     }
 
@@ -932,10 +902,11 @@ mod tests {
     #[test]
     fn a_replica_that_stands_down_stops_showing_the_leaders_view() {
         let m = Metrics::new();
-        m.set_zone_health("z", 4, 3);
-        m.set_breaker_open(true);
-        m.set_watch_stale("leases", true);
-        m.set_suspected_misconfiguration("node_leases", true);
+        m.monitor.set_zone_health("z", 4, 3);
+        m.monitor.set_breaker_open(true);
+        m.watches.set_stale("leases", true);
+        m.monitor
+            .set_suspected_misconfiguration("node_leases", true);
         m.stood_down();
         let text = m.render();
         assert_eq!(

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use node_lifecycle_controller::clock::{Clock, TokioClock};
 use node_lifecycle_controller::config::settings_from_overrides;
-use node_lifecycle_controller::controller::{self, Context, Hooks};
+use node_lifecycle_controller::controller::{self, Context, Observer};
 use node_lifecycle_controller::metrics::Metrics;
 use node_lifecycle_controller::sim::world::{self, ControllerControl, World};
 use node_lifecycle_controller::sim::{self, SimCluster, SimHooks, Store, scenario};
@@ -21,19 +21,19 @@ struct One {
 impl ControllerControl for One {
     fn start(&mut self) {
         let settings = settings_from_overrides(&[("dry-run".into(), "true".into())]).unwrap();
-        let hooks: Arc<dyn Hooks> = Arc::new(SimHooks::new(self.store.clone()));
+        let observer: Arc<dyn Observer> = Arc::new(SimHooks::new(self.store.clone()));
         let clock: Arc<dyn Clock> = Arc::new(self.store.clock());
         let ctx = Context {
             cluster: SimCluster::new(self.store.clone()),
             clock,
             settings,
             identity: "dry".into(),
-            hooks,
+            observer,
             metrics: self.metrics.clone(),
             shutdown: self.shutdown.subscribe(),
         };
         tokio::spawn(async move {
-            let _ = controller::run(ctx).await;
+            controller::run(ctx).await;
         });
     }
     fn restart(&mut self) {}

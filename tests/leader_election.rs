@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use node_lifecycle_controller::clock::{Clock, TokioClock};
 use node_lifecycle_controller::config::settings_from_overrides;
-use node_lifecycle_controller::controller::{self, Context, Hooks};
+use node_lifecycle_controller::controller::{self, Context, Observer};
 use node_lifecycle_controller::metrics::Metrics;
 use node_lifecycle_controller::sim::world::{self, ControllerControl, World};
 use node_lifecycle_controller::sim::{self, SimCluster, SimHooks, Store, scenario};
@@ -43,19 +43,19 @@ impl ControllerControl for Replicas {
         let store = self.1.clone().expect("store");
         for name in ["replica-a", "replica-b"] {
             let (shutdown, rx) = watch::channel(false);
-            let hooks: Arc<dyn Hooks> = Arc::new(SimHooks::new(store.clone()));
+            let observer: Arc<dyn Observer> = Arc::new(SimHooks::new(store.clone()));
             let clock: Arc<dyn Clock> = Arc::new(store.clock());
             let ctx = Context {
                 cluster: SimCluster::new(store.clone()),
                 clock,
                 settings: settings_from_overrides(&[]).unwrap(),
                 identity: name.to_string(),
-                hooks,
+                observer,
                 metrics: Arc::new(Metrics::new()),
                 shutdown: rx,
             };
             let handle = tokio::spawn(async move {
-                let _ = controller::run(ctx).await;
+                controller::run(ctx).await;
             });
             self.0.lock().unwrap().push(Replica { shutdown, handle });
         }

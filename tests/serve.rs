@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::Node;
 use kube::core::WatchEvent;
 use node_lifecycle_controller::clock::SystemClock;
 use node_lifecycle_controller::cluster::{Cluster, ObjectVersion};
-use node_lifecycle_controller::controller::{self, Context, NoHooks};
+use node_lifecycle_controller::controller::{self, Context, NoObserver};
 use node_lifecycle_controller::k8s::KubeCluster;
 use node_lifecycle_controller::metrics::Metrics;
 use node_lifecycle_controller::settings::Settings;
@@ -116,7 +116,7 @@ async fn the_production_controller_over_http_marks_taints_and_evicts_on_time() {
         clock: Arc::new(SystemClock),
         settings,
         identity: "serve-test".to_string(),
-        hooks: Arc::new(NoHooks),
+        observer: Arc::new(NoObserver),
         metrics: Arc::new(Metrics::new()),
         shutdown,
     };

@@ -31,7 +31,7 @@ impl Resource {
 
 /// One watch event of any resource.
 #[derive(Debug)]
-pub enum Delivery {
+pub enum ResourceEvent {
     Node(Box<Event<Node>>),
     Lease(Box<Event<Lease>>),
     Pod(Box<Event<CachedPod>>),
@@ -39,35 +39,39 @@ pub enum Delivery {
     Error(Resource, ApiError),
 }
 
-/// A delivery with the generation of the watch that produced it.
+impl ResourceEvent {
+    pub fn resource(&self) -> Resource {
+        match self {
+            ResourceEvent::Node(_) => Resource::Nodes,
+            ResourceEvent::Lease(_) => Resource::Leases,
+            ResourceEvent::Pod(_) => Resource::Pods,
+            ResourceEvent::Error(r, _) => *r,
+        }
+    }
+}
+
+/// An event with the generation of the watch that produced it.
 #[derive(Debug)]
-pub struct Tagged {
+pub struct Delivery {
     pub generation: u64,
-    pub delivery: Delivery,
+    pub event: ResourceEvent,
 }
 
 /// Spawns a task that forwards every event of `stream` into `inbox`, wrapped by `wrap`.
 pub fn forward<K: Send + 'static>(
     mut stream: WatchStream<K>,
     generation: u64,
-    inbox: mpsc::Sender<Tagged>,
+    inbox: mpsc::Sender<Delivery>,
     resource: Resource,
-    wrap: fn(Event<K>) -> Delivery,
+    wrap: fn(Event<K>) -> ResourceEvent,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         while let Some(item) = stream.next().await {
-            let delivery = match item {
+            let event = match item {
                 Ok(event) => wrap(event),
-                Err(e) => Delivery::Error(resource, e),
+                Err(e) => ResourceEvent::Error(resource, e),
             };
-            if inbox
-                .send(Tagged {
-                    generation,
-                    delivery,
-                })
-                .await
-                .is_err()
-            {
+            if inbox.send(Delivery { generation, event }).await.is_err() {
                 return;
             }
         }

@@ -7,6 +7,7 @@ pub mod actions;
 pub mod cached_pod;
 pub mod conditions;
 pub mod eviction;
+pub mod freshness;
 pub mod health;
 pub mod labels;
 pub mod leader;

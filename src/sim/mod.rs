@@ -18,7 +18,7 @@ pub use store::{SimCluster, SimHooks, Store};
 pub use timeline::{Entry, EntryKind, Summary, write_jsonl, write_table};
 
 use crate::clock::{Clock, TokioClock};
-use crate::controller::{self, Context, Hooks};
+use crate::controller::{self, Context, Observer};
 use crate::metrics::Metrics;
 use crate::settings::Settings;
 use kubelet::millis;
@@ -41,20 +41,25 @@ struct ControllerSlot {
     store: Store,
     clock: TokioClock,
     settings: Settings,
-    hooks: Arc<dyn Hooks>,
+    observer: Arc<dyn Observer>,
     shutdown: watch::Sender<bool>,
     started: u32,
     handle: Option<JoinHandle<()>>,
 }
 
 impl ControllerSlot {
-    fn new(store: Store, clock: TokioClock, settings: Settings, hooks: Arc<dyn Hooks>) -> Self {
+    fn new(
+        store: Store,
+        clock: TokioClock,
+        settings: Settings,
+        observer: Arc<dyn Observer>,
+    ) -> Self {
         let (shutdown, _) = watch::channel(false);
         ControllerSlot {
             store,
             clock,
             settings,
-            hooks,
+            observer,
             shutdown,
             started: 0,
             handle: None,
@@ -72,23 +77,20 @@ impl ControllerControl for ControllerSlot {
         let clock: Arc<dyn Clock> = Arc::new(self.clock);
         let settings = self.settings.clone();
         let identity = format!("sim-controller-{}", self.started);
-        let hooks = Arc::clone(&self.hooks);
+        let observer = Arc::clone(&self.observer);
         let shutdown = self.shutdown.subscribe();
         self.handle = Some(tokio::spawn(async move {
-            // Built inside the task: a controller process that fails to start only ends itself.
             let metrics = Arc::new(Metrics::new());
             let ctx = Context {
                 cluster,
                 clock,
                 settings,
                 identity,
-                hooks,
+                observer,
                 metrics,
                 shutdown,
             };
-            if let Err(error) = controller::run(ctx).await {
-                tracing::error!(error = %error, "simulated controller stopped");
-            }
+            controller::run(ctx).await;
         }));
     }
 
@@ -135,9 +137,13 @@ fn run_keeping_store(
         let store = Store::new(clock);
         prepare(&store);
         let controller = settings.map(|settings| {
-            let hooks: Arc<dyn Hooks> = Arc::new(SimHooks::new(store.clone()));
-            Box::new(ControllerSlot::new(store.clone(), clock, settings, hooks))
-                as Box<dyn ControllerControl>
+            let observer: Arc<dyn Observer> = Arc::new(SimHooks::new(store.clone()));
+            Box::new(ControllerSlot::new(
+                store.clone(),
+                clock,
+                settings,
+                observer,
+            )) as Box<dyn ControllerControl>
         });
         let world = World::new(scenario, seed, store.clone(), controller);
         let world_task = tokio::spawn(world.run());

@@ -12,7 +12,7 @@ use crate::cluster::{
     ApiError, Cluster, ObjectVersion, Result, WatchStream, conditions_patch, labels_patch,
     taints_patch,
 };
-use crate::controller::Hooks;
+use crate::controller::Observer;
 use crate::logic::actions::EventRecord;
 use crate::logic::cached_pod::CachedPod;
 use crate::logic::time::truncate_to_second;
@@ -1717,6 +1717,16 @@ impl Cluster for SimCluster {
             .map_ok(|e| crate::cluster::map_event(e, CachedPod::from))
             .boxed()
     }
+
+    /// Lets every task woken at this virtual instant run first: the world writes at the very
+    /// instant a controller timer fires, and the watch forwarders pass those writes on. Four
+    /// scheduler rounds: world step, forwarders, and a chained write and its forwarding (the
+    /// golden timelines depend on it).
+    async fn caught_up(&self) {
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
+        }
+    }
 }
 
 /// Records the controller's zone state changes in the timeline.
@@ -1730,7 +1740,7 @@ impl SimHooks {
     }
 }
 
-impl Hooks for SimHooks {
+impl Observer for SimHooks {
     fn zone_state(&self, zone: &str, state: ZoneState) {
         if state != ZoneState::Initial {
             self.store.record(EntryKind::ZoneState {

@@ -10,7 +10,7 @@ use super::timeline::{Entry, EntryKind};
 use super::world::{World, admit_tolerations, epoch};
 use crate::clock::TokioClock;
 use crate::cluster::{ApiError, Cluster, ObjectVersion};
-use crate::controller::Hooks;
+use crate::controller::Observer;
 use crate::logic::actions::{Component, EventRecord, EventType, ObjectRef};
 use crate::logic::zones::ZoneState;
 use futures::StreamExt;

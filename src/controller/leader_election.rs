@@ -71,7 +71,7 @@ impl<C: Cluster> LeaderLoop<C> {
             s.leader_elect_resource_namespace.clone(),
             s.leader_elect_resource_name.clone(),
         );
-        self.metrics.set_leader_election_status(&name, false);
+        self.metrics.leadership.set_election_status(&name, false);
         let mut elector = Elector::new(&self.identity, s.leader_elect_lease_duration);
         let mut last_renew: Option<Timestamp> = None;
         loop {
@@ -116,12 +116,12 @@ impl<C: Cluster> LeaderLoop<C> {
                         };
                         match result {
                             Ok(_) => {
-                                self.metrics.write("lease", "ok");
+                                self.metrics.writer.write("lease", "ok");
                                 renewed = true;
                                 last_renew = Some(now);
                             }
                             Err(e) => {
-                                self.metrics.write("lease", e.kind());
+                                self.metrics.writer.write("lease", e.kind());
                                 warn!(error = %e, "cannot write the leader lease");
                             }
                         }
@@ -167,9 +167,10 @@ impl<C: Cluster> LeaderLoop<C> {
         let term = *self.leader.borrow();
         if (term != 0) != leader {
             info!(identity = %self.identity, leader, "leadership changed");
-            self.metrics.set_leader(leader);
+            self.metrics.leadership.set_leader(leader);
             self.metrics
-                .set_leader_election_status(&self.settings.leader_elect_resource_name, leader);
+                .leadership
+                .set_election_status(&self.settings.leader_elect_resource_name, leader);
             let next = if leader {
                 self.terms
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed)

@@ -1,0 +1,311 @@
+//! The staleness guard's rules (docs/differences.md#watch-staleness-guard): nothing is marked
+//! Unknown while the Lease or Node watch may have silently stopped delivering.
+//!
+//! A watch that delivered nothing for half the grace period (and was not checked in that time)
+//! is checked by reading its objects' versions afresh; the caller does the reads, these rules
+//! decide what to read and what the answers mean.
+
+use super::time;
+use jiff::Timestamp;
+use std::time::Duration;
+
+/// The two watches whose data the heartbeat rules trust.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Heartbeats {
+    Leases,
+    Nodes,
+}
+
+impl Heartbeats {
+    /// In the order they are checked.
+    pub const ALL: [Heartbeats; 2] = [Heartbeats::Leases, Heartbeats::Nodes];
+}
+
+/// What the guard knows of one watch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WatchFreshness {
+    /// A (re)started watch whose first full list has not arrived yet: its data is not fresh.
+    pub relisting: bool,
+    /// Flagged stale by the guard, until found fresh or re-listed.
+    pub stale: bool,
+    /// When it last delivered an object event.
+    pub last_delivery: Option<Timestamp>,
+    /// When the guard last read its objects afresh.
+    pub last_check: Option<Timestamp>,
+}
+
+impl WatchFreshness {
+    /// A watch just (re)started: not fresh until listed, and given a full period before it can
+    /// look quiet.
+    pub fn restarted(&mut self, now: Timestamp) {
+        self.relisting = true;
+        self.last_delivery = Some(now);
+    }
+
+    /// Its full list arrived: as fresh as the server. Returns whether a stale flag came down.
+    pub fn listed(&mut self) -> bool {
+        self.relisting = false;
+        std::mem::take(&mut self.stale)
+    }
+}
+
+/// The Lease and Node watches, as the guard sees them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Guard {
+    pub leases: WatchFreshness,
+    pub nodes: WatchFreshness,
+}
+
+/// Before a monitor pass: trust the data, or read afresh first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Check {
+    /// Whether the heartbeat data can be trusted.
+    Verdict(bool),
+    /// Read these afresh and `judge` the answers before the pass.
+    Read(Vec<Heartbeats>),
+}
+
+/// What one read afresh showed of its watch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Finding<E> {
+    /// Up to date (or it delivered meanwhile, so it is not stalled).
+    Fresh,
+    /// The server moved on without it: restart the watch.
+    MovedOn,
+    /// The read failed: nothing can be confirmed.
+    Unconfirmed(E),
+    /// It re-lists, which brings it up to date: nothing to judge.
+    Relisting,
+}
+
+impl Guard {
+    pub fn watch(&self, w: Heartbeats) -> &WatchFreshness {
+        match w {
+            Heartbeats::Leases => &self.leases,
+            Heartbeats::Nodes => &self.nodes,
+        }
+    }
+
+    pub fn watch_mut(&mut self, w: Heartbeats) -> &mut WatchFreshness {
+        match w {
+            Heartbeats::Leases => &mut self.leases,
+            Heartbeats::Nodes => &mut self.nodes,
+        }
+    }
+
+    fn relisting(&self) -> bool {
+        self.leases.relisting || self.nodes.relisting
+    }
+
+    /// What to do before a monitor pass at `now`: a watch quiet for half the grace period (and
+    /// unchecked for as long) is read afresh, and counts as checked from `now`.
+    pub fn check(&mut self, now: Timestamp, grace: Duration) -> Check {
+        if self.relisting() {
+            return Check::Verdict(false);
+        }
+        let half_grace = grace / 2;
+        let quiet = |t: Option<Timestamp>| t.is_none_or(|t| time::since(now, t) > half_grace);
+        let mut to_read = Vec::new();
+        for w in Heartbeats::ALL {
+            let watch = self.watch_mut(w);
+            if quiet(watch.last_delivery) && quiet(watch.last_check) {
+                watch.last_check = Some(now);
+                to_read.push(w);
+            }
+        }
+        if to_read.is_empty() {
+            Check::Verdict(true)
+        } else {
+            Check::Read(to_read)
+        }
+    }
+
+    /// Judges the reads afresh started at `started`: `moved_on` says whether a listing shows
+    /// objects the cache does not have. Updates the watches' flags and returns the verdict and
+    /// what each read found (the caller restarts the watches that moved on, and reports).
+    pub fn judge<L, E>(
+        &mut self,
+        started: Timestamp,
+        answers: Vec<(Heartbeats, Result<L, E>)>,
+        moved_on: impl Fn(Heartbeats, &L) -> bool,
+    ) -> (bool, Vec<(Heartbeats, Finding<E>)>) {
+        // A watch that re-lists (restarted while the reads were in flight) has no full data yet.
+        let mut fresh = !self.relisting();
+        let mut findings = Vec::with_capacity(answers.len());
+        for (w, answer) in answers {
+            let watch = self.watch_mut(w);
+            if watch.relisting {
+                // Its re-list brings it up to date; read afresh once it is quiet again.
+                watch.last_check = None;
+                findings.push((w, Finding::Relisting));
+                continue;
+            }
+            // A watch that delivered while its read was in flight is not stalled, and its cache
+            // may now be newer than the read, which would look like a moved-on server.
+            let delivered = watch.last_delivery.is_some_and(|t| t >= started);
+            let finding = match answer {
+                _ if delivered => Finding::Fresh,
+                Ok(listed) if moved_on(w, &listed) => Finding::MovedOn,
+                Ok(_) => Finding::Fresh,
+                Err(e) => Finding::Unconfirmed(e),
+            };
+            let watch = self.watch_mut(w);
+            watch.stale = !matches!(finding, Finding::Fresh);
+            if watch.stale {
+                watch.last_check = None;
+                fresh = false;
+            }
+            findings.push((w, finding));
+        }
+        (fresh, findings)
+    }
+
+    /// Reads afresh that will never be judged: the watches they read count as unchecked, so
+    /// the next pass that finds them quiet reads them again.
+    pub fn forget_reads(&mut self, reads: &[Heartbeats]) {
+        for w in reads {
+            self.watch_mut(*w).last_check = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GRACE: Duration = Duration::from_secs(40);
+
+    fn at(s: i64) -> Timestamp {
+        Timestamp::from_second(1_000_000 + s).unwrap()
+    }
+
+    /// Both watches delivered at `t`, listed.
+    fn guard_delivered_at(t: i64) -> Guard {
+        let watch = WatchFreshness {
+            last_delivery: Some(at(t)),
+            ..Default::default()
+        };
+        Guard {
+            leases: watch,
+            nodes: watch,
+        }
+    }
+
+    type Answer = Result<bool, &'static str>;
+
+    /// Judges with answers whose `Ok(moved)` says whether the server moved on.
+    fn judge(
+        guard: &mut Guard,
+        started: i64,
+        answers: Vec<(Heartbeats, Answer)>,
+    ) -> (bool, Vec<(Heartbeats, Finding<&'static str>)>) {
+        guard.judge(at(started), answers, |_, moved| *moved)
+    }
+
+    #[test]
+    fn a_relisting_watch_makes_the_data_untrusted_without_reading() {
+        let mut guard = guard_delivered_at(0);
+        guard.nodes.restarted(at(0));
+        assert_eq!(guard.check(at(1), GRACE), Check::Verdict(false));
+    }
+
+    #[test]
+    fn watches_that_delivered_within_half_the_grace_period_are_trusted_without_reading() {
+        let mut guard = guard_delivered_at(0);
+        assert_eq!(guard.check(at(20), GRACE), Check::Verdict(true));
+    }
+
+    #[test]
+    fn a_watch_quiet_for_half_the_grace_period_is_read_once_then_trusted_until_quiet_again() {
+        let mut guard = guard_delivered_at(0);
+        guard.leases.last_delivery = Some(at(20));
+        assert_eq!(
+            guard.check(at(21), GRACE),
+            Check::Read(vec![Heartbeats::Nodes])
+        );
+        assert_eq!(guard.nodes.last_check, Some(at(21)));
+        assert_eq!(guard.check(at(30), GRACE), Check::Verdict(true));
+        assert_eq!(
+            guard.check(at(42), GRACE),
+            Check::Read(vec![Heartbeats::Leases, Heartbeats::Nodes])
+        );
+    }
+
+    #[test]
+    fn a_read_showing_the_server_moved_on_flags_the_watch_stale_and_distrusts_the_data() {
+        let mut guard = guard_delivered_at(0);
+        let (fresh, findings) = judge(&mut guard, 30, vec![(Heartbeats::Nodes, Ok(true))]);
+        assert!(!fresh);
+        assert_eq!(findings, vec![(Heartbeats::Nodes, Finding::MovedOn)]);
+        assert!(guard.nodes.stale);
+        assert_eq!(guard.nodes.last_check, None, "read again at the next pass");
+    }
+
+    #[test]
+    fn a_failed_read_confirms_nothing_and_distrusts_the_data() {
+        let mut guard = guard_delivered_at(0);
+        let (fresh, findings) = judge(&mut guard, 30, vec![(Heartbeats::Leases, Err("503"))]);
+        assert!(!fresh);
+        assert_eq!(
+            findings,
+            vec![(Heartbeats::Leases, Finding::Unconfirmed("503"))]
+        );
+        assert!(guard.leases.stale);
+    }
+
+    #[test]
+    fn a_read_matching_the_cache_takes_the_stale_flag_down() {
+        let mut guard = guard_delivered_at(0);
+        guard.nodes.stale = true;
+        let (fresh, findings) = judge(&mut guard, 30, vec![(Heartbeats::Nodes, Ok(false))]);
+        assert!(fresh);
+        assert_eq!(findings, vec![(Heartbeats::Nodes, Finding::Fresh)]);
+        assert!(!guard.nodes.stale);
+    }
+
+    #[test]
+    fn a_watch_that_delivered_while_its_read_was_in_flight_is_fresh_whatever_the_read_says() {
+        let mut guard = guard_delivered_at(31);
+        let (fresh, findings) = judge(
+            &mut guard,
+            30,
+            vec![
+                (Heartbeats::Nodes, Ok(true)),
+                (Heartbeats::Leases, Err("x")),
+            ],
+        );
+        assert!(fresh);
+        assert!(findings.iter().all(|(_, f)| *f == Finding::Fresh));
+    }
+
+    #[test]
+    fn a_watch_restarted_while_its_read_was_in_flight_is_not_judged_and_the_data_is_untrusted() {
+        let mut guard = guard_delivered_at(0);
+        guard.nodes.last_check = Some(at(30));
+        guard.nodes.restarted(at(31));
+        let (fresh, findings) = judge(&mut guard, 30, vec![(Heartbeats::Nodes, Ok(true))]);
+        assert!(!fresh);
+        assert_eq!(findings, vec![(Heartbeats::Nodes, Finding::Relisting)]);
+        assert!(!guard.nodes.stale);
+        assert_eq!(guard.nodes.last_check, None);
+    }
+
+    #[test]
+    fn a_full_list_takes_the_stale_flag_down_and_says_so_once() {
+        let mut guard = guard_delivered_at(0);
+        guard.leases.stale = true;
+        guard.leases.restarted(at(1));
+        assert!(guard.leases.listed());
+        assert!(!guard.leases.listed());
+        assert!(!guard.leases.relisting);
+    }
+
+    #[test]
+    fn reads_never_judged_leave_their_watches_unchecked() {
+        let mut guard = guard_delivered_at(0);
+        assert!(matches!(guard.check(at(30), GRACE), Check::Read(_)));
+        guard.forget_reads(&[Heartbeats::Nodes]);
+        assert_eq!(guard.nodes.last_check, None);
+        assert_eq!(guard.leases.last_check, Some(at(30)));
+    }
+}
