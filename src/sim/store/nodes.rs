@@ -35,6 +35,32 @@ fn taint_list(node: &Node) -> Vec<(String, Option<String>, String)> {
         .collect()
 }
 
+/// The stored node `node` names (and its name), if `node`'s preconditions hold for it.
+fn checked_stored(state: &State, node: &Node) -> Result<(String, Node)> {
+    let name = node.metadata.name.clone().unwrap_or_default();
+    let stored = state
+        .nodes
+        .get(&name)
+        .map(|n| Node::clone(n))
+        .ok_or_else(|| ApiError::NotFound(format!("nodes \"{name}\" not found")))?;
+    check_preconditions(
+        &stored.metadata,
+        &node.metadata,
+        &format!("nodes \"{name}\""),
+    )?;
+    Ok((name, stored))
+}
+
+/// Stores `updated` as the node `name` and tells the watches; returns it.
+fn store_changed(state: &mut State, name: String, updated: Node) -> Node {
+    let updated = Arc::new(updated);
+    state.nodes.insert(name, Arc::clone(&updated));
+    state
+        .node_watchers
+        .deliver(None, Event::Apply(Arc::clone(&updated)));
+    Arc::unwrap_or_clone(updated)
+}
+
 impl Store {
     /// Creates a node; the server sets uid, resourceVersion and (when missing) creationTimestamp.
     pub fn create_node(&self, node: &Node) -> Result<Node> {
@@ -94,17 +120,7 @@ impl Store {
     }
 
     fn write_node(&self, state: &mut State, node: &Node, origin: Origin) -> Result<Node> {
-        let name = node.metadata.name.clone().unwrap_or_default();
-        let stored = state
-            .nodes
-            .get(&name)
-            .map(|n| Node::clone(n))
-            .ok_or_else(|| ApiError::NotFound(format!("nodes \"{name}\" not found")))?;
-        check_preconditions(
-            &stored.metadata,
-            &node.metadata,
-            &format!("nodes \"{name}\""),
-        )?;
+        let (name, stored) = checked_stored(state, node)?;
         let mut updated = stored.clone();
         updated.metadata = merge_metadata(&stored.metadata, &node.metadata);
         updated.spec = node.spec.clone();
@@ -131,12 +147,7 @@ impl Store {
                 self.record_locked(state, kind);
             }
         }
-        let updated = Arc::new(updated);
-        state.nodes.insert(name, Arc::clone(&updated));
-        state
-            .node_watchers
-            .deliver(None, Event::Apply(Arc::clone(&updated)));
-        Ok(Arc::unwrap_or_clone(updated))
+        Ok(store_changed(state, name, updated))
     }
 
     /// PUT nodes/{name}/status: changes status only.
@@ -176,17 +187,7 @@ impl Store {
     }
 
     fn write_node_status(&self, state: &mut State, node: &Node, origin: Origin) -> Result<Node> {
-        let name = node.metadata.name.clone().unwrap_or_default();
-        let stored = state
-            .nodes
-            .get(&name)
-            .map(|n| Node::clone(n))
-            .ok_or_else(|| ApiError::NotFound(format!("nodes \"{name}\" not found")))?;
-        check_preconditions(
-            &stored.metadata,
-            &node.metadata,
-            &format!("nodes \"{name}\""),
-        )?;
+        let (name, stored) = checked_stored(state, node)?;
         let mut updated = stored.clone();
         updated.status = node.status.clone();
         truncate_node_status(&mut updated.status);
@@ -220,12 +221,7 @@ impl Store {
                 self.record_locked(state, kind);
             }
         }
-        let updated = Arc::new(updated);
-        state.nodes.insert(name, Arc::clone(&updated));
-        state
-            .node_watchers
-            .deliver(None, Event::Apply(Arc::clone(&updated)));
-        Ok(Arc::unwrap_or_clone(updated))
+        Ok(store_changed(state, name, updated))
     }
 
     /// Applies `change` to the stored node (metadata and spec), unconditionally.

@@ -29,6 +29,14 @@ fn pod_node(pod: &Pod) -> String {
         .unwrap_or_default()
 }
 
+/// The pod stored under `key`.
+fn stored<'a>(state: &'a State, key: &Key) -> Result<&'a Arc<StoredPod>> {
+    state
+        .pods
+        .get(key)
+        .ok_or_else(|| ApiError::NotFound(format!("pods \"{}\" not found", key.1)))
+}
+
 impl Store {
     pub fn create_pod(&self, pod: &Pod) -> Result<Pod> {
         let mut state = self.lock();
@@ -57,11 +65,7 @@ impl Store {
         if let Some(observer) = &state.observer {
             observer.pod_read(t_ms, &format!("{namespace}/{name}"));
         }
-        state
-            .pods
-            .get(&(namespace.to_string(), name.to_string()))
-            .map(|p| p.to_pod())
-            .ok_or_else(|| ApiError::NotFound(format!("pods \"{name}\" not found")))
+        stored(&state, &(namespace.to_string(), name.to_string())).map(|p| p.to_pod())
     }
 
     pub fn list_pods(&self) -> Vec<Pod> {
@@ -85,10 +89,7 @@ impl Store {
     ) -> Result<Pod> {
         let mut state = self.lock();
         let key = (namespace.to_string(), name.to_string());
-        let stored = state
-            .pods
-            .get(&key)
-            .ok_or_else(|| ApiError::NotFound(format!("pods \"{name}\" not found")))?;
+        let stored = stored(&state, &key)?;
         let pod: Pod = patched(&stored.to_pod(), patch, kind, &format!("pods \"{name}\""))?;
         if pod.metadata.name.as_deref() != Some(name)
             || pod.metadata.namespace.as_deref() != Some(namespace)
@@ -108,11 +109,7 @@ impl Store {
             .clone()
             .unwrap_or_else(|| "default".to_string());
         let key = (namespace.clone(), name.clone());
-        let stored = state
-            .pods
-            .get(&key)
-            .map(|p| p.to_pod())
-            .ok_or_else(|| ApiError::NotFound(format!("pods \"{name}\" not found")))?;
+        let stored = stored(state, &key)?.to_pod();
         check_preconditions(&stored.metadata, &pod.metadata, &format!("pods \"{name}\""))?;
         let mut updated = stored.clone();
         updated.status = pod.status.clone();
@@ -157,11 +154,7 @@ impl Store {
     ) -> Result<Pod> {
         let mut state = self.lock();
         let key = (namespace.to_string(), name.to_string());
-        let stored = state
-            .pods
-            .get(&key)
-            .map(|p| p.to_pod())
-            .ok_or_else(|| ApiError::NotFound(format!("pods \"{name}\" not found")))?;
+        let stored = stored(&state, &key)?.to_pod();
         let mut updated = stored.clone();
         change(&mut updated);
         updated.metadata = merge_metadata(&stored.metadata, &updated.metadata);
@@ -190,11 +183,7 @@ impl Store {
     }
 
     fn stored_pod_with_uid(state: &State, key: &Key, uid: &str) -> Result<Arc<StoredPod>> {
-        let pod = state
-            .pods
-            .get(key)
-            .cloned()
-            .ok_or_else(|| ApiError::NotFound(format!("pods \"{}\" not found", key.1)))?;
+        let pod = Arc::clone(stored(state, key)?);
         if !uid.is_empty() && pod.uid() != Some(uid) {
             return Err(ApiError::Conflict(format!(
                 "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
