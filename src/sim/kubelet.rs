@@ -3,6 +3,7 @@
 
 use super::scenario::{Heartbeat, KubeletConfig};
 use super::store::Store;
+use crate::cluster::ApiError;
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::{Node, NodeCondition, NodeStatus};
@@ -229,26 +230,26 @@ impl Kubelet {
 
     /// Whether the stored status differs from what the kubelet would post (heartbeats aside).
     fn differs(&self, store: &Store) -> bool {
-        let Ok(node) = store.get_node(&self.name) else {
-            return false;
-        };
-        let stored: &[NodeCondition] = node
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_deref())
-            .unwrap_or(&[]);
-        self.desired()
-            .iter()
-            .any(|(type_, status, reason, message)| {
-                match stored.iter().find(|c| &c.type_ == type_) {
-                    None => true,
-                    Some(c) => {
-                        &c.status != status
-                            || c.reason.as_deref() != Some(*reason)
-                            || c.message.as_deref() != Some(*message)
+        store
+            .read_node(&self.name, |node| {
+                let stored: &[NodeCondition] = node
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_deref())
+                    .unwrap_or(&[]);
+                self.conditions.iter().any(|(type_, status)| {
+                    let (reason, message) = condition_text(type_, status);
+                    match stored.iter().find(|c| &c.type_ == type_) {
+                        None => true,
+                        Some(c) => {
+                            &c.status != status
+                                || c.reason.as_deref() != Some(reason)
+                                || c.message.as_deref() != Some(message)
+                        }
                     }
-                }
+                })
             })
+            .unwrap_or(false)
     }
 
     /// Writes the kubelet's conditions with a new heartbeat (others' conditions are kept).
@@ -293,19 +294,14 @@ impl Kubelet {
 
     fn renew_lease(&self, store: &Store) {
         let now = store.now();
-        match store.get_lease(NODE_LEASE_NAMESPACE, &self.name) {
-            Ok(mut lease) => {
-                let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
-                spec.renew_time = Some(MicroTime(now));
-                spec.holder_identity = Some(self.name.clone());
-                spec.lease_duration_seconds = Some(LEASE_DURATION_SECONDS);
-                // Kubelet renewals are unconditional here: the kubelet owns its Lease.
-                lease.metadata.resource_version = None;
-                let _ = store.replace_lease(&lease);
-            }
-            Err(_) => {
-                let _ = store.create_lease(&node_lease(&self.name, store, now));
-            }
+        // Kubelet renewals are unconditional here: the kubelet owns its Lease.
+        let renewed = store.update_lease_spec(NODE_LEASE_NAMESPACE, &self.name, |spec| {
+            spec.renew_time = Some(MicroTime(now));
+            spec.holder_identity = Some(self.name.clone());
+            spec.lease_duration_seconds = Some(LEASE_DURATION_SECONDS);
+        });
+        if let Err(ApiError::NotFound(_)) = renewed {
+            let _ = store.create_lease(&node_lease(&self.name, store, now));
         }
     }
 }

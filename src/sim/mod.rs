@@ -8,13 +8,15 @@
 pub mod kubelet;
 pub mod report;
 pub mod scenario;
+pub mod seam;
 pub mod serve;
 pub mod snapshot;
 pub mod store;
 pub mod timeline;
 pub mod world;
 
-pub use store::{SimCluster, SimHooks, Store};
+pub use seam::{SimCluster, SimHooks};
+pub use store::Store;
 pub use timeline::{Entry, EntryKind, Summary, write_jsonl, write_table};
 
 use crate::clock::{Clock, TokioClock};

@@ -5,12 +5,13 @@ use super::scenario::{
     EventAction, Heartbeat, IntOrPercent, KubeletConfig, NodeSpec, PdbSpec, PodSpec, Scenario,
     ScenarioEvent, TaintSpec, WatchResource,
 };
-use super::store::{Origin, SimCluster, SimHooks, Store};
+use super::seam::{SimCluster, SimHooks};
+use super::store::{Observer, Origin, Store};
 use super::timeline::{Entry, EntryKind};
 use super::world::{World, admit_tolerations, epoch};
 use crate::clock::TokioClock;
 use crate::cluster::{ApiError, Cluster, ObjectVersion};
-use crate::controller::Observer;
+use crate::controller::Observer as _;
 use crate::logic::actions::{Component, EventRecord, EventType, ObjectRef};
 use crate::logic::zones::ZoneState;
 use futures::StreamExt;
@@ -21,6 +22,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::watcher::Event;
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 // ----- builders -----
@@ -1211,7 +1213,11 @@ fn a_node_that_stops_heartbeating_is_tainted_and_its_pods_deleted_by_the_control
 fn the_controller_reads_pods_half_a_second_before_their_eviction_and_not_again_at_it() {
     let s = one_node_lost();
     let settings = crate::settings::Settings::default();
-    let (entries, store) = super::run_keeping_store(&s, 0, Some(settings), |_| ()).unwrap();
+    let observed = Arc::new(Recorder::default());
+    let (entries, _) = super::run_keeping_store(&s, 0, Some(settings), |store| {
+        store.observe(observed.clone())
+    })
+    .unwrap();
     let deleted: Vec<(u64, String)> = entries
         .iter()
         .filter_map(|e| match &e.kind {
@@ -1221,7 +1227,7 @@ fn the_controller_reads_pods_half_a_second_before_their_eviction_and_not_again_a
         .collect();
     assert_eq!(deleted.len(), 1, "{deleted:?}");
     let (at, pod) = &deleted[0];
-    let reads: Vec<u64> = store
+    let reads: Vec<u64> = observed
         .pod_reads()
         .into_iter()
         .filter(|(t, p)| p == pod && *t + 5_000 >= *at)
@@ -1231,16 +1237,50 @@ fn the_controller_reads_pods_half_a_second_before_their_eviction_and_not_again_a
     assert_eq!(reads, [at - 500], "{pod} deleted at {at} ms");
 }
 
+/// What the store told its observer.
+#[derive(Default)]
+struct Recorder {
+    /// Every GET of a pod: (ms since the start, `namespace/name`).
+    pod_reads: Mutex<Vec<(u64, String)>>,
+    /// The staleness guard's verdicts: (ms since the start, resource, stale).
+    stale_verdicts: Mutex<Vec<(u64, String, bool)>>,
+}
+
+impl Observer for Recorder {
+    fn pod_read(&self, t_ms: u64, pod: &str) {
+        let mut reads = self.pod_reads.lock().unwrap();
+        reads.push((t_ms, pod.to_string()));
+    }
+
+    fn watch_stale(&self, t_ms: u64, resource: &str, stale: bool) {
+        let mut verdicts = self.stale_verdicts.lock().unwrap();
+        verdicts.push((t_ms, resource.to_string(), stale));
+    }
+}
+
+impl Recorder {
+    fn pod_reads(&self) -> Vec<(u64, String)> {
+        self.pod_reads.lock().unwrap().clone()
+    }
+
+    fn stale_verdicts(&self) -> Vec<(u64, String, bool)> {
+        self.stale_verdicts.lock().unwrap().clone()
+    }
+}
+
 /// Runs `scenario` with the controller's lists of node and Lease versions (the staleness
-/// guard's reads afresh) taking 8 s to arrive.
+/// guard's reads afresh) taking 8 s to arrive; returns the timeline and what was observed.
 fn run_with_slow_version_lists(
     scenario: &Scenario,
     settings: crate::settings::Settings,
-) -> (Vec<Entry>, Store) {
-    super::run_keeping_store(scenario, 0, Some(settings), |store| {
-        store.delay_version_lists(Duration::from_secs(8))
+) -> (Vec<Entry>, Arc<Recorder>) {
+    let observed = Arc::new(Recorder::default());
+    let (entries, _) = super::run_keeping_store(scenario, 0, Some(settings), |store| {
+        store.delay_version_lists(Duration::from_secs(8));
+        store.observe(observed.clone());
     })
-    .unwrap()
+    .unwrap();
+    (entries, observed)
 }
 
 #[test]
@@ -1268,11 +1308,11 @@ events:
     )
     .unwrap();
     let settings = crate::settings::Settings::default();
-    let (entries, store) = run_with_slow_version_lists(&s, settings);
+    let (entries, observed) = run_with_slow_version_lists(&s, settings);
     // The Node watch delivered a-2's change while the list was on its way: it is not stale,
     // though the list, older than the cache now, does not match it.
     assert_eq!(
-        store.stale_verdicts(),
+        observed.stale_verdicts(),
         [(48_000, "nodes".to_string(), false)]
     );
     let at = |wanted: &dyn Fn(&EntryKind) -> bool| {
@@ -1304,8 +1344,8 @@ fn a_stalled_lease_watch_marks_nothing_unknown_when_the_fresh_read_is_slow_too()
     )
     .unwrap();
     let settings = crate::settings::Settings::default();
-    let (entries, store) = run_with_slow_version_lists(&s, settings);
-    let verdicts = store.stale_verdicts();
+    let (entries, observed) = run_with_slow_version_lists(&s, settings);
+    let verdicts = observed.stale_verdicts();
     assert!(
         verdicts.iter().any(|(_, r, stale)| r == "leases" && *stale),
         "{verdicts:?}"
@@ -1355,7 +1395,7 @@ events:
         node_eviction_rate: RATE,
         ..Default::default()
     };
-    let (entries, store) = run_with_slow_version_lists(&s, settings);
+    let (entries, observed) = run_with_slow_version_lists(&s, settings);
     let tainted = |name: &str| {
         entries
             .iter()
@@ -1370,7 +1410,7 @@ events:
             .unwrap_or_else(|| panic!("{name} not tainted: {entries:?}"))
     };
     let (first, second) = (tainted("a-0"), tainted("a-1"));
-    let verdicts = store.stale_verdicts();
+    let verdicts = observed.stale_verdicts();
     // The read that began before a-1's turn and was answered after it.
     let read = verdicts
         .iter()

@@ -11,7 +11,7 @@
 use super::ServeOptions;
 use super::discovery;
 use super::pages::Pages;
-use super::watch::{self, Served};
+use super::watch::{self, Listed, Served};
 use crate::cluster::ApiError;
 use crate::sim::store::{Origin, PatchKind, Store};
 use crate::sim::timeline::EntryKind;
@@ -774,14 +774,14 @@ fn list_or_watch<K: Served>(
     let (items, resource_version, start) = match query.get("continue").filter(|t| !t.is_empty()) {
         Some(token) => {
             let (rv, after) = parse_continue(token)?;
-            let items = app.pages.find::<Arc<K>>(&scope, rv).ok_or_else(|| {
+            let items = app.pages.find::<Arc<K::Item>>(&scope, rv).ok_or_else(|| {
                 HttpError::new(
                     410,
                     "Expired",
                     format!("the continue token {token:?} is too old; list again"),
                 )
             })?;
-            let start = items.partition_point(|item| watch::key(&**item) <= after);
+            let start = items.partition_point(|item| item.key() <= after);
             (items, rv, start)
         }
         None => {
@@ -796,7 +796,7 @@ fn list_or_watch<K: Served>(
         && items.len() - start > limit
     {
         end = start + limit;
-        let (ns, name) = watch::key(&*items[end - 1]);
+        let (ns, name) = items[end - 1].key();
         next = Some(format!("{resource_version}:{ns}:{name}"));
         if start == 0 {
             app.pages.keep(scope, resource_version, Arc::clone(&items));
@@ -819,7 +819,7 @@ fn list_or_watch<K: Served>(
     struct PartialObjectMetadata<'a> {
         api_version: &'static str,
         kind: &'static str,
-        metadata: &'a ObjectMeta,
+        metadata: std::borrow::Cow<'a, ObjectMeta>,
     }
     let page = &items[start..end];
     if wants_metadata_only(headers) {

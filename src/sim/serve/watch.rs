@@ -22,6 +22,7 @@
 
 use super::ServeOptions;
 use super::api::{Body, FieldProblem, HttpError, Query, status_json};
+use crate::sim::store::stored_pod::StoredPod;
 use crate::sim::store::{Store, WatchEventType, WatchMark, WatchPoll};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Bytes, Frame};
@@ -30,6 +31,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -57,9 +59,11 @@ pub(super) trait Served:
     + k8s_openapi::Resource
     + k8s_openapi::Metadata<Ty = ObjectMeta>
 {
+    /// How the store lists the objects: pods in its compact form, others as they are.
+    type Item: Listed;
     /// The objects and the resourceVersion they are current at, shared with the store where
-    /// it keeps them shared (pods), so that listing 300 000 of them copies no object.
-    fn list(store: &Store, namespace: Option<&str>) -> (Vec<Arc<Self>>, u64);
+    /// it keeps them shared (nodes, pods), so that listing 300 000 of them copies no object.
+    fn list(store: &Store, namespace: Option<&str>) -> (Vec<Arc<Self::Item>>, u64);
     fn poll(
         store: &Store,
         mark: &WatchMark,
@@ -68,7 +72,47 @@ pub(super) trait Served:
     ) -> WatchPoll<Self>;
 }
 
+/// What a list (or a watch's initial events) serves of an object: itself, serialized when sent.
+pub(super) trait Listed: Serialize + Send + Sync + 'static {
+    fn metadata(&self) -> Cow<'_, ObjectMeta>;
+
+    /// (namespace or "", name): the store's listing order.
+    fn key(&self) -> (String, String) {
+        let meta = self.metadata();
+        (
+            meta.namespace.clone().unwrap_or_default(),
+            meta.name.clone().unwrap_or_default(),
+        )
+    }
+}
+
+impl Listed for Node {
+    fn metadata(&self) -> Cow<'_, ObjectMeta> {
+        Cow::Borrowed(&self.metadata)
+    }
+}
+
+impl Listed for Lease {
+    fn metadata(&self) -> Cow<'_, ObjectMeta> {
+        Cow::Borrowed(&self.metadata)
+    }
+}
+
+impl Listed for StoredPod {
+    fn metadata(&self) -> Cow<'_, ObjectMeta> {
+        Cow::Owned(self.to_pod().metadata)
+    }
+
+    fn key(&self) -> (String, String) {
+        (
+            self.namespace().unwrap_or_default().to_string(),
+            self.name().to_string(),
+        )
+    }
+}
+
 impl Served for Node {
+    type Item = Node;
     fn list(store: &Store, _: Option<&str>) -> (Vec<Arc<Self>>, u64) {
         store.list_nodes_at()
     }
@@ -78,7 +122,8 @@ impl Served for Node {
 }
 
 impl Served for Pod {
-    fn list(store: &Store, namespace: Option<&str>) -> (Vec<Arc<Self>>, u64) {
+    type Item = StoredPod;
+    fn list(store: &Store, namespace: Option<&str>) -> (Vec<Arc<StoredPod>>, u64) {
         store.list_pods_at(namespace)
     }
     fn poll(store: &Store, mark: &WatchMark, ns: Option<&str>, since: u64) -> WatchPoll<Self> {
@@ -87,6 +132,7 @@ impl Served for Pod {
 }
 
 impl Served for Lease {
+    type Item = Lease;
     fn list(store: &Store, namespace: Option<&str>) -> (Vec<Arc<Self>>, u64) {
         let (leases, rv) = store.list_leases_at(namespace);
         (leases.into_iter().map(Arc::new).collect(), rv)
@@ -94,15 +140,6 @@ impl Served for Lease {
     fn poll(store: &Store, mark: &WatchMark, ns: Option<&str>, since: u64) -> WatchPoll<Self> {
         store.poll_lease_watch(mark, ns, since)
     }
-}
-
-/// (namespace or "", name): the store's listing order.
-pub(super) fn key<K: k8s_openapi::Metadata<Ty = ObjectMeta>>(object: &K) -> (String, String) {
-    let meta = object.metadata();
-    (
-        meta.namespace.clone().unwrap_or_default(),
-        meta.name.clone().unwrap_or_default(),
-    )
 }
 
 /// Appends one `WatchEvent` line to `buffer`.
@@ -130,8 +167,8 @@ fn line<T: Serialize>(kind: &str, object: &T) -> Bytes {
 }
 
 /// The current objects a watch starts with, serialized frame by frame as the body is polled.
-struct Initial<K> {
-    objects: std::vec::IntoIter<Arc<K>>,
+struct Initial<K: Served> {
+    objects: std::vec::IntoIter<Arc<K::Item>>,
     /// A streaming list: end with the initial-events-end bookmark.
     end_bookmark: bool,
 }
@@ -151,7 +188,7 @@ impl<K: Served> Initial<K> {
     }
 }
 
-struct WatchState<K> {
+struct WatchState<K: Served> {
     store: Store,
     namespace: Option<String>,
     mark: WatchMark,
@@ -618,7 +655,7 @@ mod tests {
     #[test]
     fn initial_objects_are_sent_in_frames_of_whole_lines_in_order() {
         let count = 20_000;
-        let mut initial = Initial {
+        let mut initial = Initial::<Lease> {
             objects: (0..count)
                 .map(|i| Arc::new(lease(i)))
                 .collect::<Vec<_>>()
