@@ -240,9 +240,7 @@ impl<C: Cluster> EventLoop<C> {
                 (started, answers) = fresh_reads::answers(&mut self.fresh_reads) => {
                     self.fresh_reads = None;
                     self.catch_up().await;
-                    let fresh = self.judge_fresh_reads(started, answers);
-                    self.state.monitor_pass(fresh);
-                    self.next_monitor = Some(Instant::now() + period);
+                    self.reads_answered(started, answers);
                 }
                 _ = sleep_until_opt(self.next_taint) => {
                     self.catch_up().await;
@@ -404,6 +402,11 @@ impl<C: Cluster> EventLoop<C> {
             return;
         };
         self.fresh_reads = None;
+        self.reads_answered(started, answers);
+    }
+
+    /// The monitor pass that waited for the staleness guard's reads, with their verdict.
+    fn reads_answered(&mut self, started: Timestamp, answers: fresh_reads::Answers) {
         let fresh = self.judge_fresh_reads(started, answers);
         self.state.monitor_pass(fresh);
         self.next_monitor = Some(Instant::now() + self.state.settings.node_monitor_period);
