@@ -9,6 +9,9 @@ use std::path::Path;
 pub struct Request {
     pub user: String,
     pub verb: String,
+    /// The resource's API group ("" for core/v1); read by the head-to-head bench.
+    #[allow(dead_code)]
+    pub api_group: String,
     pub resource: String,
     pub subresource: String,
     pub namespace: String,
@@ -53,6 +56,7 @@ pub fn read(path: &Path) -> Vec<Request> {
             Request {
                 user: s(&e["user"]["username"]),
                 verb: s(&e["verb"]),
+                api_group: s(&e["objectRef"]["apiGroup"]),
                 resource: s(&e["objectRef"]["resource"]),
                 subresource: s(&e["objectRef"]["subresource"]),
                 namespace: s(&e["objectRef"]["namespace"]),
