@@ -363,3 +363,19 @@ fn a_row_renders_its_class_and_its_anchors() {
     );
     assert!(md.contains("only upstream: node-00001"), "{md}");
 }
+
+#[test]
+fn only_a_ready_false_condition_counts_as_a_not_ready_mark() {
+    use serde_json::json;
+    let mark = json!({"status": {"conditions": [{"type": "Ready", "status": "False"}]}});
+    let full = json!({"metadata": {"name": "p"}, "status": {"phase": "Running", "conditions": [
+        {"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "False"}]}});
+    let disruption = json!({"status": {"conditions": [
+        {"type": "DisruptionTarget", "status": "True", "reason": "DeletionByTaintManager"}]}});
+    let ready = json!({"status": {"conditions": [{"type": "Ready", "status": "True"}]}});
+    assert!(is_not_ready_mark(&mark));
+    assert!(is_not_ready_mark(&full));
+    assert!(!is_not_ready_mark(&disruption));
+    assert!(!is_not_ready_mark(&ready));
+    assert!(!is_not_ready_mark(&json!(null)));
+}

@@ -77,6 +77,16 @@ pub fn pod_node(name: &str) -> Option<usize> {
     name.strip_prefix("p-")?.split('-').next()?.parse().ok()
 }
 
+/// Whether a `pods/status` write (its audit request body) marks the pod not ready: it sets the
+/// Ready condition to False. The DisruptionTarget condition written before a deletion does not.
+pub fn is_not_ready_mark(body: &serde_json::Value) -> bool {
+    body["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Ready" && c["status"] == "False")
+}
+
 /// The node an entry (a node or a pod name) is about.
 fn node_of(entry: &str) -> String {
     match pod_node(entry) {

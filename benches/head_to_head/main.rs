@@ -1053,7 +1053,7 @@ fn analyse(r: &mut Run, audit_log: &Path, silent: &BTreeSet<usize>) {
                     }
                 }
             }
-            ("pods", "status", _) => {
+            ("pods", "status", _) if conformance::is_not_ready_mark(&q.body) => {
                 r.not_ready_pods.insert(q.name.clone());
             }
             ("pods", "", "delete") | ("pods", "eviction", _) => {
