@@ -172,15 +172,12 @@ pub struct Row {
 }
 
 impl Row {
+    /// The row as markdown; a rule shows as its anchor (the report lists what each one says)
+    /// with how many entries it explains.
     pub fn markdown(&self) -> String {
         let rules = |rs: &[(&Rule, usize)]| {
             rs.iter()
-                .map(|(r, n)| {
-                    format!(
-                        "{} ({n}; [{}](docs/differences.md#{}))",
-                        r.name, r.anchor, r.anchor
-                    )
-                })
+                .map(|(r, n)| format!("[{}](docs/differences.md#{}) ({n})", r.anchor, r.anchor))
                 .collect::<Vec<_>>()
                 .join("; ")
         };
