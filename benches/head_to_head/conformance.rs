@@ -433,7 +433,7 @@ pub fn classify(s: &Scenario, ours: &Side, up: &Side) -> Vec<Row> {
         entries.push((e.clone(), after_back.then_some(&RECHECKED)));
     }
     rows.push(Row {
-        outcome: "wrong deletions (node came back, or > 1 s before due)".into(),
+        outcome: "wrong deletions (after the node came back, or > 1 s before due)".into(),
         class: tally(&entries),
         detail: format!(
             "ours {}{}, upstream {}{}",

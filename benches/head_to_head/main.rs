@@ -1177,8 +1177,13 @@ fn detection(r: &Run, o: &Opts, recover: &BTreeSet<usize>) -> Detection {
                 (Some(ta), Some(s)) => Some(ta + jiff::SignedDuration::from_secs(s as i64)),
                 _ => None,
             };
-            let expected =
-                !recover.contains(i) && due.is_some_and(|d| secs_since(d, r.end_at) > 5.0);
+            // A recovering node's pods are due for deletion only if they fell due well before
+            // its kubelet came back (in this run: it comes back 10 s after it saw the taint,
+            // later when that is late).
+            let before_back = |d: Timestamp| {
+                t.back.is_none_or(|b| secs_since(d, b) > 5.0) || !recover.contains(i)
+            };
+            let expected = due.is_some_and(|d| secs_since(d, r.end_at) > 5.0 && before_back(d));
             match (r.deleted.get(&name), expected) {
                 (Some(at), true) => {
                     d.deletion_late.push(secs_since(due.unwrap(), *at));
@@ -1187,7 +1192,8 @@ fn detection(r: &Run, o: &Opts, recover: &BTreeSet<usize>) -> Detection {
                 }
                 (Some(at), false) => {
                     let early = due.is_none_or(|d| secs_since(d, *at) < -1.0);
-                    if early || recover.contains(i) {
+                    let after_back = t.back.is_some_and(|b| *at > b);
+                    if early || after_back {
                         d.wrong_deletions.push(name);
                     }
                 }
