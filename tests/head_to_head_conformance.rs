@@ -379,3 +379,25 @@ fn only_a_ready_false_condition_counts_as_a_not_ready_mark() {
     assert!(!is_not_ready_mark(&ready));
     assert!(!is_not_ready_mark(&json!(null)));
 }
+
+#[test]
+fn a_write_verb_the_other_side_never_reached_is_explained_only_at_its_rate_limit() {
+    // Ours, at its limit, wrote no pod at all; upstream patched pods/status (DisruptionTarget).
+    let mut ours = side();
+    ours.write_verbs = set(&["patch nodes", "patch nodes/status"]);
+    ours.peak_rate = 20.0;
+    let mut up = upstream();
+    up.write_verbs.insert("patch pods/status".into());
+    let rows = classify(&scenario(), &ours, &up);
+    assert_eq!(
+        row(&rows, "how nodes and pods are written").class,
+        Class::Deliberate(vec![(&RATE_LIMITED, 1), (&PATCHES, 3)])
+    );
+    // Not at its limit: the same gap is unexplained.
+    ours.peak_rate = 5.0;
+    let rows = classify(&scenario(), &ours, &up);
+    assert_eq!(
+        row(&rows, "how nodes and pods are written").class,
+        Class::Unexplained(1, vec![(&PATCHES, 3)])
+    );
+}

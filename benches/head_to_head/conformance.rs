@@ -20,7 +20,8 @@
 //!
 //! Outside the sets: the wrong deletions are explained only by rule 1 (and only upstream's);
 //! the missing ones only by rule 3; writes to healthy nodes never; write verbs by
-//! [`PATCHES`] (ours patches where upstream updates); Event API groups by [`EVENTS_API`].
+//! [`PATCHES`] (ours patches where upstream updates), or by rule 3 when the other side, at its
+//! rate limit, never wrote that resource at all; Event API groups by [`EVENTS_API`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -473,12 +474,28 @@ pub fn classify(s: &Scenario, ours: &Side, up: &Side) -> Vec<Row> {
             ours.writes_to_healthy, up.writes_to_healthy
         ),
     });
+    // A verb one side used on a resource the other, at its rate limit, never wrote at all is
+    // work not reached (rule 3); otherwise ours' patches against upstream's updates.
+    let verb_rule = |e: &String, other: &Side, own_verb: &str| {
+        let what = e.split_once(' ').map_or("", |(_, w)| w);
+        let other_wrote = other
+            .write_verbs
+            .iter()
+            .any(|v| v.ends_with(&format!(" {what}")));
+        if e.starts_with(own_verb) {
+            Some(&PATCHES)
+        } else if !other_wrote && other.saturated() {
+            Some(&RATE_LIMITED)
+        } else {
+            None
+        }
+    };
     let mut entries = vec![];
     for e in ours.write_verbs.difference(&up.write_verbs) {
-        entries.push((e.clone(), e.starts_with("patch ").then_some(&PATCHES)));
+        entries.push((e.clone(), verb_rule(e, up, "patch ")));
     }
     for e in up.write_verbs.difference(&ours.write_verbs) {
-        entries.push((e.clone(), e.starts_with("update ").then_some(&PATCHES)));
+        entries.push((e.clone(), verb_rule(e, ours, "update ")));
     }
     rows.push(Row {
         outcome: "how nodes and pods are written".into(),
