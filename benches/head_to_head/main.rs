@@ -146,7 +146,12 @@ impl Opts {
                 "--out" => o.out = val().into(),
                 "--keep" => o.keep = true,
                 "--qps" | "--upstream-qps" => o.qps = Some(num(&val())),
-                "--scenario" => o.scenario = val(),
+                "--scenario" => {
+                    o.scenario = val();
+                    if !matches!(o.scenario.as_str(), "spread" | "zone-outage") {
+                        usage(&format!("--scenario {}: spread or zone-outage", o.scenario));
+                    }
+                }
                 "--outage" => o.outage = num(&val()),
                 "--bench" => {}
                 _ => usage(&format!("unknown argument {a}")),
