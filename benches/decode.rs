@@ -7,12 +7,13 @@
 //! (parsing only: no JSON client can be faster), into `serde_json::Value`, and into the typed
 //! `k8s_openapi` list (what kube does before the controller sees an object). For pods a fourth
 //! line times the controller's own path for the same pages: kube's decode of the list into
-//! the pod watch's digests, the conversion into cached pods, and their insertion into the
-//! view and the taint manager as a first list does (no I/O, no async, one thread).
+//! the pod watch's digests, their interning and insertion into the pod cache, and the taint
+//! manager's bookkeeping, as a first list does (no I/O, no async, one thread).
 
 use k8s_openapi::List;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
+use node_lifecycle_controller::cache::PodCache;
 use node_lifecycle_controller::k8s::pod_digest::PodDigest;
 use node_lifecycle_controller::logic::eviction::TaintManager;
 use node_lifecycle_controller::logic::view::ClusterView;
@@ -128,7 +129,7 @@ fn decode<T: DeserializeOwned>(pages: &[Vec<u8>]) -> serde_json::Result<()> {
 fn controller_path(dir: &Path) -> serde_json::Result<Duration> {
     let pages = read_pages(dir, "pods").map_err(serde_json::Error::io)?;
     median(|| {
-        let mut view = ClusterView::default();
+        let mut view = ClusterView::<PodCache>::default();
         let mut taints = TaintManager::new();
         let now = jiff::Timestamp::UNIX_EPOCH;
         for page in &pages {
@@ -137,7 +138,7 @@ fn controller_path(dir: &Path) -> serde_json::Result<Duration> {
             })?;
             let list: kube::core::ObjectList<PodDigest> = serde_json::from_str(text)?;
             for digest in list.items {
-                let (key, old) = view.put_pod(digest.into_cached());
+                let (key, old) = view.pods.put(digest.into_watched());
                 let old = old.as_ref().map(|o| o.facts());
                 taints.pod_seen(old.as_ref(), &view.pods[&key].facts(), now, true);
             }

@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::{
     Node, NodeCondition, NodeStatus, Pod, PodCondition, PodSpec, PodStatus, Toleration,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use node_lifecycle_controller::cache::PodCache;
 use node_lifecycle_controller::logic::eviction::TaintManager;
 use node_lifecycle_controller::logic::monitor::Monitor;
 use node_lifecycle_controller::logic::pod::PodFacts;
@@ -83,7 +84,7 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 
 fn bench(nodes: usize) {
     let settings = Settings::default();
-    let mut view = ClusterView::default();
+    let mut view = ClusterView::<PodCache>::default();
     let mut monitor = Monitor::new();
     let mut tm = TaintManager::new();
     for i in 0..nodes {
@@ -95,7 +96,7 @@ fn bench(nodes: usize) {
         for j in 0..30 {
             let p = pod(&format!("p-{i}-{j}"), &name);
             tm.pod_seen(None, &PodFacts::from(&p), at(0), true);
-            view.put_pod(p);
+            view.pods.put(p);
         }
     }
     monitor.monitor_pass(&view, at(0), &settings, true);

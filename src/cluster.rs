@@ -5,8 +5,8 @@
 //! for evictions a PodDisruptionBudget refuses). Everything above this trait — reflector caches,
 //! decision core, loops, writer, leader gate — is shared by production and simulation.
 
+use crate::cache::WatchedPod;
 use crate::logic::actions::EventRecord;
-use crate::logic::cached_pod::CachedPod;
 pub use crate::logic::view::ObjectVersion;
 use futures::stream::BoxStream;
 use jiff::Timestamp;
@@ -184,8 +184,8 @@ pub trait Cluster: Clone + Send + Sync + 'static {
 
     fn watch_nodes(&self) -> WatchStream<Node>;
     fn watch_leases(&self, namespace: &str) -> WatchStream<Lease>;
-    /// Pods as the cache keeps them: an adapter may decode only the kept fields.
-    fn watch_pods(&self) -> WatchStream<CachedPod>;
+    /// Pods as the cache takes them in: an adapter may decode only the kept fields.
+    fn watch_pods(&self) -> WatchStream<WatchedPod>;
 
     /// Resolves once what the cluster did up to the current instant has reached the watch
     /// streams' readers, so a timed pass never acts on data older than its own instant. A

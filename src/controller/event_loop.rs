@@ -10,10 +10,10 @@ use super::reflector::{Cache, Listing, Reflector};
 use super::tasks::Tasks;
 use super::watch::{self, Delivery, Resource, ResourceEvent};
 use super::writer::Writer;
+use crate::cache::{CachedPod, PodCache, WatchedPod};
 use crate::clock::Clock;
 use crate::cluster::Cluster;
 use crate::logic::actions::Action;
-use crate::logic::cached_pod::CachedPod;
 use crate::logic::eviction::TaintManager;
 use crate::logic::freshness::{Check, Finding, Guard, Heartbeats};
 use crate::logic::monitor::Monitor;
@@ -55,7 +55,7 @@ async fn sleep_until_opt(at: Option<Instant>) {
 struct Watches {
     nodes: Reflector<Node, String>,
     leases: Reflector<Lease, String>,
-    pods: Reflector<CachedPod, PodKey>,
+    pods: Reflector<WatchedPod, PodKey>,
 }
 
 impl Watches {
@@ -79,7 +79,7 @@ struct State<C: Cluster> {
     observer: Arc<dyn Observer>,
     metrics: Arc<Metrics>,
     writer: Writer<C>,
-    view: ClusterView,
+    view: ClusterView<PodCache>,
     monitor: Monitor,
     taint_manager: TaintManager,
     leadership: Leadership,
@@ -559,8 +559,8 @@ impl<C: Cluster> State<C> {
             .collect();
         let nodes: Vec<String> = self
             .view
-            .pods_by_node
-            .keys()
+            .pods
+            .nodes()
             .filter(|name| {
                 busy.contains(name.as_str())
                     || self
@@ -595,7 +595,7 @@ impl<C: Cluster> State<C> {
     }
 
     fn pod_deleted(&mut self, key: &str) {
-        let Some(pod) = self.view.remove_pod(key) else {
+        let Some(pod) = self.view.pods.remove(key) else {
             return;
         };
         let actions = self.taint_manager.pod_gone(pod.namespace(), pod.name());
@@ -788,13 +788,13 @@ impl<C: Cluster> Cache<Lease> for CacheUpdate<'_, C> {
 }
 
 /// The Pod watch's cache.
-impl<C: Cluster> Cache<CachedPod> for CacheUpdate<'_, C> {
+impl<C: Cluster> Cache<WatchedPod> for CacheUpdate<'_, C> {
     type Key = PodKey;
 
     /// Caches a pod and schedules what it calls for.
-    fn apply(&mut self, pod: CachedPod, listing: bool) -> Option<PodKey> {
+    fn apply(&mut self, pod: WatchedPod, listing: bool) -> Option<PodKey> {
         let (state, now) = (&mut *self.state, self.now);
-        let (key, old) = state.view.put_pod(pod);
+        let (key, old) = state.view.pods.put(pod);
         let pod = &state.view.pods[&key];
         let seen_before = old.as_ref().map(CachedPod::facts);
         state
@@ -815,7 +815,7 @@ impl<C: Cluster> Cache<CachedPod> for CacheUpdate<'_, C> {
         Some(key)
     }
 
-    fn key_of(pod: &CachedPod) -> Option<PodKey> {
+    fn key_of(pod: &WatchedPod) -> Option<PodKey> {
         Some(pod.key().into())
     }
 
@@ -824,12 +824,12 @@ impl<C: Cluster> Cache<CachedPod> for CacheUpdate<'_, C> {
     }
 
     fn vanished(&self, listed: &BTreeSet<PodKey>) -> Vec<String> {
-        view::vanished(&self.state.view.pods, listed)
+        view::vanished(self.state.view.pods.by_key(), listed)
     }
 
     fn listed(&mut self) {
         // Strings and toleration lists only the vanished pods used.
-        crate::logic::cached_pod::shared().prune();
+        self.state.view.pods.prune();
         self.state.reconcile_all();
     }
 }

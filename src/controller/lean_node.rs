@@ -1,5 +1,5 @@
 //! What the controller keeps of a node: only the fields its decisions read (pods are kept as
-//! `logic::cached_pod::CachedPod`). Writes never start from these copies: the writer reads the
+//! `cache::CachedPod`). Writes never start from these copies: the writer reads the
 //! live object first, so nothing dropped here can be lost.
 
 use k8s_openapi::api::core::v1::{Node, NodeSpec, NodeStatus};

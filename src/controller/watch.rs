@@ -2,8 +2,8 @@
 //! tagged with the resource and a generation, into the controller's single inbox. Restarting a
 //! watch (the staleness guard) bumps the generation, so late events of the old stream are ignored.
 
+use crate::cache::WatchedPod;
 use crate::cluster::{ApiError, WatchStream};
-use crate::logic::cached_pod::CachedPod;
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Node;
@@ -34,7 +34,7 @@ impl Resource {
 pub enum ResourceEvent {
     Node(Box<Event<Node>>),
     Lease(Box<Event<Lease>>),
-    Pod(Box<Event<CachedPod>>),
+    Pod(Box<Event<WatchedPod>>),
     /// The watch failed; it re-lists by itself.
     Error(Resource, ApiError),
 }

@@ -2,12 +2,12 @@
 
 use super::error::{api_error, watch_error};
 use super::pod_digest::PodDigest;
+use crate::cache::WatchedPod;
 use crate::cluster::{
     ApiError, Cluster, ObjectVersion, Result, WatchStream, conditions_patch, labels_patch,
     map_event, taints_patch,
 };
 use crate::logic::actions::{Component, EventRecord, EventType};
-use crate::logic::cached_pod::CachedPod;
 use crate::settings::InitialList;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
@@ -467,10 +467,10 @@ impl Cluster for KubeCluster {
     }
 
     /// Decoded as [`PodDigest`]s: only what the cache keeps (see `pod_digest`).
-    fn watch_pods(&self) -> WatchStream<CachedPod> {
+    fn watch_pods(&self) -> WatchStream<WatchedPod> {
         let lists = self.lists("pods", &self.streaming_refused.pods);
         watch(Api::<PodDigest>::all(self.client.clone()), lists)
-            .map_ok(|event| map_event(event, PodDigest::into_cached))
+            .map_ok(|event| map_event(event, PodDigest::into_watched))
             .boxed()
     }
 }

@@ -3,22 +3,21 @@
 //! Decoding a list page into `k8s_openapi`'s `Pod` allocates every container, volume, env var
 //! and managed field, then the cache throws them away. At 300 000 pods that decoding was most
 //! of the first sync's CPU, and after it, allocating and freeing the kept strings was most of
-//! the rest: a pod repeats its namespace, node name, phase, condition types and statuses and
-//! the strings of its tolerations, and only the name and UID are its own. So `PodDigest` reads
-//! the kept fields into a [`CachedPod`] while `serde` parses them: repeated strings and
-//! toleration lists are looked up in the shared table (`cached_pod::shared`) from the parsed
-//! text, canonical UUIDs become their 16 bytes, conditions other than Ready and PodScheduled
-//! are parsed and dropped without allocating, and everything else is skipped. It is the pods
+//! the rest. So `PodDigest` reads the kept fields into a [`WatchedPod`] while `serde` parses
+//! them: the values most pods repeat (phase, condition statuses, toleration operators and
+//! effects) are borrowed statics (`cache::Text`), canonical UUIDs become their 16 bytes,
+//! conditions other than Ready and PodScheduled are parsed and dropped without allocating, and
+//! everything else is skipped. The pod cache interns the rest when it keeps the pod: decoding
+//! runs inside kube, where no table of the cache's can be reached. It is the pods
 //! resource (`/api/v1/pods`) to kube, so the watcher, list paging and watch protocol are
 //! kube's own.
 
-use crate::logic::cached_pod::{CachedPod, Condition, TolerationRef, Uid, shared};
+use crate::cache::{Text, Uid, WatchedCondition, WatchedPod, WatchedToleration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use serde::Deserialize;
 use serde::de::{Deserializer, SeqAccess, Visitor};
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
 
 /// A pod as the cache keeps it, with the resourceVersion kube's watcher tracks.
 #[derive(Clone, Debug, Deserialize)]
@@ -26,11 +25,11 @@ use std::sync::Arc;
 pub struct PodDigest {
     /// Only `resourceVersion` is set: it is all kube reads of a watched object.
     metadata: ObjectMeta,
-    pod: CachedPod,
+    pod: WatchedPod,
 }
 
 impl PodDigest {
-    pub fn into_cached(self) -> CachedPod {
+    pub fn into_watched(self) -> WatchedPod {
         self.pod
     }
 }
@@ -49,7 +48,7 @@ struct WirePod {
 #[serde(rename_all = "camelCase")]
 struct WireMeta {
     name: Option<Box<str>>,
-    namespace: Option<SharedStr>,
+    namespace: Option<WireText>,
     uid: Option<WireUid>,
     resource_version: Option<String>,
     creation_timestamp: Option<Time>,
@@ -59,23 +58,23 @@ struct WireMeta {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WireSpec {
-    node_name: Option<SharedStr>,
+    node_name: Option<WireText>,
     tolerations: Option<Vec<WireToleration>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WireToleration {
-    key: Option<SharedStr>,
-    operator: Option<SharedStr>,
-    value: Option<SharedStr>,
-    effect: Option<SharedStr>,
+    key: Option<WireText>,
+    operator: Option<WireText>,
+    value: Option<WireText>,
+    effect: Option<WireText>,
     toleration_seconds: Option<i64>,
 }
 
 #[derive(Deserialize)]
 struct WireStatus {
-    phase: Option<SharedStr>,
+    phase: Option<WireText>,
     #[serde(default)]
     conditions: Option<KeptConditions>,
 }
@@ -96,12 +95,12 @@ fn from_text<'de, D: Deserializer<'de>, T>(d: D, f: fn(&str) -> T) -> Result<T, 
     d.deserialize_str(Text(f))
 }
 
-/// A string from the shared table, looked up from the parsed text without allocating it.
-struct SharedStr(Arc<str>);
+/// A string read from the parsed text as a [`Text`] (a common value allocates nothing).
+struct WireText(Text);
 
-impl<'de> Deserialize<'de> for SharedStr {
+impl<'de> Deserialize<'de> for WireText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        from_text(d, |v| SharedStr(shared().string(v)))
+        from_text(d, |v| WireText(crate::cache::text(v)))
     }
 }
 
@@ -137,25 +136,25 @@ struct WireCondition {
     /// Missing or null is `""` to k8s-openapi: a type the cache does not keep.
     #[serde(rename = "type")]
     type_: Option<ConditionType>,
-    status: Option<SharedStr>,
+    status: Option<WireText>,
     last_transition_time: Option<Time>,
 }
 
 impl WireCondition {
-    fn kept(self) -> Condition {
-        Condition {
-            status: self.status.map_or_else(|| shared().string(""), |s| s.0),
+    fn kept(self) -> WatchedCondition {
+        WatchedCondition {
+            status: self.status.map_or(Text::Borrowed(""), |s| s.0),
             last_transition: self.last_transition_time.map(|t| t.0),
         }
     }
 }
 
-/// The first Ready and PodScheduled conditions of a pod's list (as `CachedPod::from` keeps
+/// The first Ready and PodScheduled conditions of a pod's list (as `WatchedPod::from` keeps
 /// them), read without collecting the list.
 #[derive(Default)]
 struct KeptConditions {
-    ready: Option<Condition>,
-    scheduled: Option<Condition>,
+    ready: Option<WatchedCondition>,
+    scheduled: Option<WatchedCondition>,
 }
 
 impl<'de> Deserialize<'de> for KeptConditions {
@@ -197,24 +196,22 @@ impl From<WirePod> for PodDigest {
         let conditions = conditions.unwrap_or_default();
         let meta = meta.unwrap_or_default();
         let tolerations = tolerations.map(|list| {
-            let refs: Vec<TolerationRef> = list
-                .iter()
-                .map(|t| TolerationRef {
-                    key: t.key.as_ref().map(|s| &*s.0),
-                    operator: t.operator.as_ref().map(|s| &*s.0),
-                    value: t.value.as_ref().map(|s| &*s.0),
-                    effect: t.effect.as_ref().map(|s| &*s.0),
+            list.into_iter()
+                .map(|t| WatchedToleration {
+                    key: t.key.map(|s| s.0),
+                    operator: t.operator.map(|s| s.0),
+                    value: t.value.map(|s| s.0),
+                    effect: t.effect.map(|s| s.0),
                     seconds: t.toleration_seconds,
                 })
-                .collect();
-            shared().tolerations(&refs)
+                .collect()
         });
         PodDigest {
             metadata: ObjectMeta {
                 resource_version: meta.resource_version,
                 ..Default::default()
             },
-            pod: CachedPod {
+            pod: WatchedPod {
                 namespace: meta.namespace.map(|s| s.0),
                 name: meta.name.unwrap_or_default(),
                 uid: meta.uid.map(|u| u.0),
@@ -260,8 +257,10 @@ impl kube::Resource for PodDigest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::{CachedPod, Interner};
     use k8s_openapi::api::core::v1::Pod;
     use serde_json::json;
+    use std::sync::Arc;
 
     fn full_pod_json() -> serde_json::Value {
         json!({
@@ -293,10 +292,20 @@ mod tests {
         })
     }
 
-    fn cached(json: serde_json::Value) -> CachedPod {
+    fn watched(json: serde_json::Value) -> WatchedPod {
         serde_json::from_value::<PodDigest>(json)
             .unwrap()
-            .into_cached()
+            .into_watched()
+    }
+
+    /// As a cache of its own keeps it.
+    fn cached(json: serde_json::Value) -> CachedPod {
+        Interner::default().intern(watched(json))
+    }
+
+    /// A full pod as a cache of its own keeps it.
+    fn cached_pod(pod: Pod) -> CachedPod {
+        Interner::default().intern(pod.into())
     }
 
     #[test]
@@ -306,7 +315,10 @@ mod tests {
         let digest: PodDigest = serde_json::from_value(json).unwrap();
         assert_eq!(digest.metadata.resource_version.as_deref(), Some("42"));
         assert!(digest.metadata.labels.is_none() && digest.metadata.name.is_none());
-        assert_eq!(digest.into_cached(), CachedPod::from(full));
+        assert_eq!(
+            Interner::default().intern(digest.into_watched()),
+            cached_pod(full)
+        );
     }
 
     #[test]
@@ -323,7 +335,7 @@ mod tests {
         let pod = cached(json.clone());
         assert_eq!(
             pod,
-            CachedPod::from(serde_json::from_value::<Pod>(json).unwrap())
+            cached_pod(serde_json::from_value::<Pod>(json).unwrap())
         );
         let status = pod.to_pod().status.unwrap();
         let conditions = status.conditions.unwrap();
@@ -343,7 +355,9 @@ mod tests {
     }
 
     #[test]
-    fn decoded_pods_share_their_node_name_and_toleration_list() {
+    fn decoded_pods_kept_by_one_cache_share_their_node_name_and_toleration_list() {
+        let mut table = Interner::default();
+        let mut cached = |json| table.intern(watched(json));
         let a = cached(full_pod_json());
         let mut other = full_pod_json();
         other["metadata"]["name"] = json!("web-1");
@@ -387,7 +401,7 @@ mod tests {
             ]}}),
         ] {
             let full: Pod = serde_json::from_value(json.clone()).unwrap();
-            assert_eq!(cached(json), CachedPod::from(full));
+            assert_eq!(cached(json), cached_pod(full));
         }
     }
 

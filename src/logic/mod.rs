@@ -4,7 +4,6 @@
 //! testable with plain data and lets the simulator and production share it line for line.
 
 pub mod actions;
-pub mod cached_pod;
 pub mod conditions;
 pub mod eviction;
 pub mod freshness;

@@ -11,7 +11,7 @@ use super::labels;
 use super::rate_limit::{Outcome, ZoneQueue};
 use super::taints::{self, NOT_READY, UNREACHABLE};
 use super::time;
-use super::view::ClusterView;
+use super::view::{ClusterView, PodsByNode};
 use super::zones::{self, ZoneState};
 use crate::settings::Settings;
 use jiff::Timestamp;
@@ -153,7 +153,7 @@ fn decided_ready(
 }
 
 /// The renewTime of the node's Lease as cached.
-fn lease_renew(view: &ClusterView, node: &str) -> Option<Timestamp> {
+fn lease_renew<P>(view: &ClusterView<P>, node: &str) -> Option<Timestamp> {
     view.leases
         .get(node)?
         .spec
@@ -288,7 +288,7 @@ impl Monitor {
     /// then nothing is marked Unknown and no NoExecute taint is queued on that data.
     pub fn monitor_pass(
         &mut self,
-        view: &ClusterView,
+        view: &ClusterView<impl PodsByNode>,
         now: Timestamp,
         settings: &Settings,
         heartbeats_fresh: bool,
@@ -301,7 +301,7 @@ impl Monitor {
     /// a clock in here.
     pub fn monitor_pass_timed(
         &mut self,
-        view: &ClusterView,
+        view: &ClusterView<impl PodsByNode>,
         now: Timestamp,
         settings: &Settings,
         heartbeats_fresh: bool,
@@ -538,9 +538,9 @@ impl Monitor {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn handle_disruption(
+    fn handle_disruption<P>(
         &mut self,
-        view: &ClusterView,
+        view: &ClusterView<P>,
         present: &BTreeSet<String>,
         zone_ready: BTreeMap<String, Vec<Option<ConditionStatus>>>,
         now: Timestamp,
@@ -638,9 +638,9 @@ impl Monitor {
 
     /// One NoExecute tainting pass at `now`: each zone's queue hands out the nodes its rate
     /// allows. `heartbeats_fresh` false (stale watch) adds no taint.
-    pub fn tainting_pass(
+    pub fn tainting_pass<P>(
         &mut self,
-        view: &ClusterView,
+        view: &ClusterView<P>,
         now: Timestamp,
         heartbeats_fresh: bool,
     ) -> Vec<Action> {

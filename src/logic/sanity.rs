@@ -36,7 +36,7 @@ pub struct LeaseVerdict {
 }
 
 /// Whether at least one node has a Lease of the same name in the cache.
-pub fn some_node_has_a_lease(view: &ClusterView) -> bool {
+pub fn some_node_has_a_lease<P>(view: &ClusterView<P>) -> bool {
     // Walk the smaller map and look names up in the other: at 10k nodes either is cheap, and
     // in the normal case the first name hits.
     if view.leases.len() <= view.nodes.len() {
@@ -53,9 +53,9 @@ impl LeaseCheck {
     }
 
     /// Judges the cached view at `now`; `namespace` names `--node-lease-namespace` in the message.
-    pub fn judge(
+    pub fn judge<P>(
         &mut self,
-        view: &ClusterView,
+        view: &ClusterView<P>,
         now: Timestamp,
         grace: Duration,
         namespace: &str,
@@ -101,7 +101,7 @@ mod tests {
         Timestamp::from_second(1_700_000_000 + secs as i64).unwrap()
     }
 
-    fn view(nodes: &[&str], leases: &[&str]) -> ClusterView {
+    fn view(nodes: &[&str], leases: &[&str]) -> ClusterView<()> {
         let mut v = ClusterView::default();
         for n in nodes {
             let mut node = Node::default();

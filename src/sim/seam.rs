@@ -4,12 +4,12 @@
 
 use super::store::{Origin, PatchKind, Store};
 use super::timeline::EntryKind;
+use crate::cache::WatchedPod;
 use crate::cluster::{
     Cluster, ObjectVersion, Result, WatchStream, conditions_patch, labels_patch, taints_patch,
 };
 use crate::controller::Observer;
 use crate::logic::actions::EventRecord;
-use crate::logic::cached_pod::CachedPod;
 use crate::logic::zones::ZoneState;
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -165,8 +165,8 @@ impl Cluster for SimCluster {
         self.store.watch_leases(namespace)
     }
 
-    fn watch_pods(&self) -> WatchStream<CachedPod> {
-        self.store.watch_pods_as(|p| CachedPod::from(p.to_pod()))
+    fn watch_pods(&self) -> WatchStream<WatchedPod> {
+        self.store.watch_pods_as(|p| WatchedPod::from(p.to_pod()))
     }
 
     /// Lets every task woken at this virtual instant run first: the world writes at the very

@@ -106,7 +106,7 @@ mod lanes {
         fn watch_leases(&self, _: &str) -> WatchStream<Lease> {
             unreachable!("the writer does not watch")
         }
-        fn watch_pods(&self) -> WatchStream<crate::logic::cached_pod::CachedPod> {
+        fn watch_pods(&self) -> WatchStream<crate::cache::WatchedPod> {
             unreachable!("the writer does not watch")
         }
     }
@@ -617,7 +617,7 @@ mod api {
         fn watch_leases(&self, _: &str) -> WatchStream<Lease> {
             unreachable!("the writer does not watch")
         }
-        fn watch_pods(&self) -> WatchStream<crate::logic::cached_pod::CachedPod> {
+        fn watch_pods(&self) -> WatchStream<crate::cache::WatchedPod> {
             unreachable!("the writer does not watch")
         }
     }

@@ -92,7 +92,7 @@ fn lease(name: &str, renew: f64) -> Lease {
 /// A monitor with a view, fed like the controller feeds it.
 struct Harness {
     m: Monitor,
-    view: ClusterView,
+    view: ClusterView<Vec<Pod>>,
     s: Settings,
 }
 
@@ -216,8 +216,8 @@ fn lease_renewals_keep_a_node_healthy_without_status_updates() {
 #[test]
 fn the_unknown_flip_marks_pods_not_ready_once() {
     let mut h = Harness::new(vec![node("a").build()]);
-    h.view.put_pod(pod("p1", "a"));
-    h.view.put_pod(pod("p2", "b"));
+    h.view.pods.push(pod("p1", "a"));
+    h.view.pods.push(pod("p2", "b"));
     let mut already = pod("p3", "a");
     already
         .status
@@ -227,7 +227,7 @@ fn the_unknown_flip_marks_pods_not_ready_once() {
         .as_mut()
         .unwrap()[0]
         .status = "False".into();
-    h.view.put_pod(already);
+    h.view.pods.push(already);
     h.pass(0.0);
     let r = h.pass(55.0);
     let marked: Vec<_> = r

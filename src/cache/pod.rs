@@ -1,14 +1,15 @@
-//! A pod as the controller's cache keeps it.
+//! A pod as the watch delivers it ([`WatchedPod`]) and as the cache keeps it ([`CachedPod`]).
 //!
 //! `k8s_openapi`'s `Pod` is over 2 KiB before a single string is allocated (every field of the
 //! spec and status is inline), so 300 000 of them cost the better part of a gigabyte even when
 //! stripped. The cache keeps only what decisions read, and pods share one copy of each distinct
 //! toleration list (admission gives almost every pod the same two) and of the short strings
-//! many pods repeat (namespace, node name, phase, condition statuses). Decisions read it
-//! through [`CachedPod::facts`], as they read a live pod.
+//! many pods repeat (namespace, node name, phase, condition statuses), through the interner of
+//! the cache that holds them. Decisions read it through [`CachedPod::facts`], as they read a
+//! live pod.
 
-use super::conditions::ConditionStatus;
-use super::pod::{PodFacts, key_of};
+use crate::logic::conditions::ConditionStatus;
+use crate::logic::pod::{PodFacts, key_of};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Pod, Toleration};
 #[cfg(test)]
@@ -16,9 +17,7 @@ use k8s_openapi::api::core::v1::{PodCondition, PodSpec, PodStatus};
 #[cfg(test)]
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashSet};
-use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
 /// A pod condition the cache keeps (Ready, PodScheduled): status and last transition.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -198,18 +197,123 @@ impl CachedPod {
     }
 }
 
-impl From<&Pod> for CachedPod {
-    /// A copy of `pod` taken as `From<Pod>` takes it. Only tests and benches start from a
-    /// borrowed pod; the pod watch hands its pods over.
-    fn from(pod: &Pod) -> Self {
-        CachedPod::from(pod.clone())
+/// An owned string of a watched pod. The values most pods repeat are borrowed statics (see
+/// [`text`]), so that decoding them allocates nothing before the cache interns them.
+pub type Text = Cow<'static, str>;
+
+/// The strings that recur across almost every pod of a cluster, whatever its workloads.
+const COMMON: [&str; 15] = [
+    "default",
+    "True",
+    "False",
+    "Unknown",
+    "Pending",
+    "Running",
+    "Succeeded",
+    "Failed",
+    "Exists",
+    "Equal",
+    "NoExecute",
+    "NoSchedule",
+    "PreferNoSchedule",
+    "node.kubernetes.io/not-ready",
+    "node.kubernetes.io/unreachable",
+];
+
+/// `s` as a [`Text`]: a common value borrowed, anything else copied.
+pub fn text(s: &str) -> Text {
+    match COMMON.iter().find(|c| **c == s) {
+        Some(common) => Cow::Borrowed(common),
+        None => Cow::Owned(s.to_owned()),
     }
 }
 
-impl From<Pod> for CachedPod {
-    /// Keeps what decisions read of `pod`, sharing its strings and toleration list through
-    /// [`shared`]. The pod watch of `run` decodes pods straight into this shape instead
-    /// (`k8s::pod_digest`); the simulation and tests come through here.
+/// A pod condition as watched: status and last transition.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WatchedCondition {
+    pub(crate) status: Text,
+    pub(crate) last_transition: Option<Timestamp>,
+}
+
+/// A toleration as watched, before its list is looked up in the cache's interner.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WatchedToleration {
+    pub(crate) key: Option<Text>,
+    pub(crate) operator: Option<Text>,
+    pub(crate) value: Option<Text>,
+    pub(crate) effect: Option<Text>,
+    pub(crate) seconds: Option<i64>,
+}
+
+impl WatchedToleration {
+    pub(crate) fn matches(&self, t: &Toleration) -> bool {
+        self.key.as_deref() == t.key.as_deref()
+            && self.operator.as_deref() == t.operator.as_deref()
+            && self.value.as_deref() == t.value.as_deref()
+            && self.effect.as_deref() == t.effect.as_deref()
+            && self.seconds == t.toleration_seconds
+    }
+
+    pub(crate) fn to_toleration(&self) -> Toleration {
+        let string = |s: &Option<Text>| s.as_deref().map(str::to_string);
+        Toleration {
+            key: string(&self.key),
+            operator: string(&self.operator),
+            value: string(&self.value),
+            effect: string(&self.effect),
+            toleration_seconds: self.seconds,
+        }
+    }
+}
+
+impl From<Toleration> for WatchedToleration {
+    fn from(t: Toleration) -> Self {
+        WatchedToleration {
+            key: t.key.map(Cow::Owned),
+            operator: t.operator.map(Cow::Owned),
+            value: t.value.map(Cow::Owned),
+            effect: t.effect.map(Cow::Owned),
+            seconds: t.toleration_seconds,
+        }
+    }
+}
+
+/// The fields of a pod that decisions read, owned and not yet shared: what the pod watch
+/// delivers. The cache that keeps it turns it into a [`CachedPod`] with its own interner, so
+/// that no table outlives or is shared beyond the cache (see `Interner::intern`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WatchedPod {
+    pub(crate) namespace: Option<Text>,
+    pub(crate) name: Box<str>,
+    pub(crate) uid: Option<Uid>,
+    pub(crate) created: Option<Timestamp>,
+    pub(crate) deleting: Option<Timestamp>,
+    pub(crate) node_name: Option<Text>,
+    pub(crate) tolerations: Option<Vec<WatchedToleration>>,
+    pub(crate) phase: Option<Text>,
+    pub(crate) ready: Option<WatchedCondition>,
+    pub(crate) scheduled: Option<WatchedCondition>,
+}
+
+impl WatchedPod {
+    /// `namespace/name`, the key of the pod cache.
+    pub fn key(&self) -> String {
+        key_of(self.namespace.as_deref(), &self.name)
+    }
+}
+
+impl From<&Pod> for WatchedPod {
+    /// A copy of `pod` taken as `From<Pod>` takes it. Only tests and benches start from a
+    /// borrowed pod; the pod watch hands its pods over.
+    fn from(pod: &Pod) -> Self {
+        WatchedPod::from(pod.clone())
+    }
+}
+
+impl From<Pod> for WatchedPod {
+    /// Keeps what decisions read of `pod`, moving its strings. The pod watch of `run` decodes
+    /// pods straight into this shape instead (`k8s::pod_digest`); the simulation and tests
+    /// come through here.
     fn from(pod: Pod) -> Self {
         let Pod {
             metadata: meta,
@@ -218,157 +322,39 @@ impl From<Pod> for CachedPod {
         } = pod;
         let (node_name, tolerations) = spec.map_or((None, None), |s| (s.node_name, s.tolerations));
         let (phase, conditions) = status.map_or((None, None), |s| (s.phase, s.conditions));
-        let conditions = conditions.unwrap_or_default();
-        let mut shared = shared();
+        let mut conditions = conditions.unwrap_or_default();
         let mut condition = |type_: &str| {
-            conditions
-                .iter()
-                .find(|c| c.type_ == type_)
-                .map(|c| Condition {
-                    status: shared.string(&c.status),
-                    last_transition: c.last_transition_time.as_ref().map(|t| t.0),
-                })
+            let i = conditions.iter().position(|c| c.type_ == type_)?;
+            let c = conditions.remove(i);
+            Some(WatchedCondition {
+                status: Cow::Owned(c.status),
+                last_transition: c.last_transition_time.map(|t| t.0),
+            })
         };
         let (ready, scheduled) = (condition("Ready"), condition("PodScheduled"));
-        let list = tolerations.map(|list| {
-            let refs: Vec<TolerationRef> = list.iter().map(TolerationRef::from).collect();
-            shared.tolerations(&refs)
-        });
-        CachedPod {
-            namespace: meta.namespace.as_deref().map(|s| shared.string(s)),
+        WatchedPod {
+            namespace: meta.namespace.map(Cow::Owned),
             name: meta.name.unwrap_or_default().into_boxed_str(),
             uid: meta.uid.as_deref().map(Uid::parse),
             created: meta.creation_timestamp.map(|t| t.0),
             deleting: meta.deletion_timestamp.map(|t| t.0),
-            node_name: node_name.as_deref().map(|s| shared.string(s)),
-            tolerations: list,
-            phase: phase.as_deref().map(|s| shared.string(s)),
+            node_name: node_name.map(Cow::Owned),
+            tolerations: tolerations.map(|list| list.into_iter().map(Into::into).collect()),
+            phase: phase.map(Cow::Owned),
             ready,
             scheduled,
         }
     }
 }
-
-/// A toleration's fields, borrowed: what a shared list is looked up by, so that a decoded pod
-/// whose list is already shared allocates nothing for it.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct TolerationRef<'a> {
-    pub key: Option<&'a str>,
-    pub operator: Option<&'a str>,
-    pub value: Option<&'a str>,
-    pub effect: Option<&'a str>,
-    pub seconds: Option<i64>,
-}
-
-impl<'a> From<&'a Toleration> for TolerationRef<'a> {
-    fn from(t: &'a Toleration) -> Self {
-        TolerationRef {
-            key: t.key.as_deref(),
-            operator: t.operator.as_deref(),
-            value: t.value.as_deref(),
-            effect: t.effect.as_deref(),
-            seconds: t.toleration_seconds,
-        }
-    }
-}
-
-impl TolerationRef<'_> {
-    fn matches(&self, t: &Toleration) -> bool {
-        self.key == t.key.as_deref()
-            && self.operator == t.operator.as_deref()
-            && self.value == t.value.as_deref()
-            && self.effect == t.effect.as_deref()
-            && self.seconds == t.toleration_seconds
-    }
-
-    fn to_toleration(self) -> Toleration {
-        Toleration {
-            key: self.key.map(str::to_string),
-            operator: self.operator.map(str::to_string),
-            value: self.value.map(str::to_string),
-            effect: self.effect.map(str::to_string),
-            toleration_seconds: self.seconds,
-        }
-    }
-}
-
-/// One shared copy of each distinct toleration list and of each repeated string.
-#[derive(Debug, Default)]
-pub struct Shared {
-    /// Toleration lists by a hash of their content; equal hashes are told apart by comparing.
-    lists: BTreeMap<u64, Vec<Arc<[Toleration]>>>,
-    /// Only looked up, never iterated for a decision, so its order does not matter.
-    strings: HashSet<Arc<str>>,
-}
-
-/// A hash of a toleration list's content (`Toleration` itself does not implement `Hash`).
-fn content_hash(list: &[TolerationRef]) -> u64 {
-    let mut h = DefaultHasher::new();
-    for t in list {
-        (t.key, t.operator, t.value, t.effect, t.seconds).hash(&mut h);
-    }
-    h.finish()
-}
-
-/// The table every cached pod shares its strings and toleration lists through. It is one for
-/// the process because pods are made where no state can be passed in: inside `serde`'s
-/// decoding of a list page, which kube drives (`k8s::pod_digest`). Sharing changes no value,
-/// only how many copies of it exist, so decisions stay functions of their inputs.
-static SHARED: LazyLock<Mutex<Shared>> = LazyLock::new(Mutex::default);
-
-/// The process's shared table (see [`SHARED`]); a panic elsewhere while holding it cannot
-/// leave it inconsistent (each call is a single insert or look-up), so poisoning is ignored.
-pub fn shared() -> MutexGuard<'static, Shared> {
-    SHARED.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-impl Shared {
-    /// The shared copy of `s` (added if new).
-    pub fn string(&mut self, s: &str) -> Arc<str> {
-        if let Some(shared) = self.strings.get(s) {
-            return Arc::clone(shared);
-        }
-        let new: Arc<str> = s.into();
-        self.strings.insert(Arc::clone(&new));
-        new
-    }
-
-    /// The shared copy of the toleration list `list` describes (added if new).
-    pub fn tolerations(&mut self, list: &[TolerationRef]) -> Arc<[Toleration]> {
-        let bucket = self.lists.entry(content_hash(list)).or_default();
-        let same = |shared: &&Arc<[Toleration]>| {
-            shared.len() == list.len() && list.iter().zip(shared.iter()).all(|(r, t)| r.matches(t))
-        };
-        if let Some(shared) = bucket.iter().find(same) {
-            return Arc::clone(shared);
-        }
-        let new: Arc<[Toleration]> = list.iter().map(|t| t.to_toleration()).collect();
-        bucket.push(Arc::clone(&new));
-        new
-    }
-
-    /// Forgets what no pod uses any more (its only holder is this table).
-    pub fn prune(&mut self) {
-        self.lists.retain(|_, bucket| {
-            bucket.retain(|list| Arc::strong_count(list) > 1);
-            !bucket.is_empty()
-        });
-        self.strings.retain(|s| Arc::strong_count(s) > 1);
-    }
-
-    /// How many distinct toleration lists and strings are kept.
-    pub fn len(&self) -> usize {
-        self.lists.values().map(Vec::len).sum::<usize>() + self.strings.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::Interner;
+    use std::collections::BTreeMap;
+
+    fn cached(pod: &Pod) -> CachedPod {
+        Interner::default().intern(pod.into())
+    }
 
     #[test]
     fn a_canonical_uuid_is_kept_as_bytes_and_prints_back_the_same() {
@@ -467,7 +453,7 @@ mod tests {
         let mut pod = full_pod();
         let uid = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
         pod.metadata.uid = Some(uid.into());
-        let cached = CachedPod::from(pod);
+        let cached = cached(&pod);
         assert_eq!(cached.uid().as_deref(), Some(uid));
         assert_eq!(cached.to_pod().metadata.uid.as_deref(), Some(uid));
     }
@@ -475,7 +461,7 @@ mod tests {
     #[test]
     fn the_rebuilt_pod_has_every_field_decisions_read_and_nothing_else() {
         let pod = full_pod();
-        let rebuilt = CachedPod::from(&pod).to_pod();
+        let rebuilt = cached(&pod).to_pod();
         let meta = &rebuilt.metadata;
         assert_eq!(meta.namespace.as_deref(), Some("ns"));
         assert_eq!(meta.name.as_deref(), Some("p"));
@@ -505,40 +491,20 @@ mod tests {
 
     #[test]
     fn an_empty_pod_stays_empty_where_decisions_look() {
-        let rebuilt = CachedPod::from(&Pod::default()).to_pod();
+        let rebuilt = cached(&Pod::default()).to_pod();
         assert!(rebuilt.status.is_none());
         let spec = rebuilt.spec.unwrap();
         assert!(spec.node_name.is_none() && spec.tolerations.is_none());
-        let cached = CachedPod::from(&Pod::default());
+        let cached = cached(&Pod::default());
         assert_eq!(cached.key(), "default/");
         assert_eq!(cached.node(), None);
     }
 
     #[test]
-    fn equal_toleration_lists_and_strings_are_shared_and_unused_ones_pruned() {
-        let mut table = Shared::default();
-        let list = [toleration("k", Some(30))];
-        let refs: Vec<TolerationRef> = list.iter().map(TolerationRef::from).collect();
-        let (a, b) = (table.tolerations(&refs), table.tolerations(&refs));
-        assert!(Arc::ptr_eq(&a, &b));
-        assert_eq!(&a[..], &list[..]);
-        let (x, y) = (table.string("n"), table.string("n"));
-        assert!(Arc::ptr_eq(&x, &y));
-        let other = [toleration("k", Some(31))];
-        let c = table.tolerations(&other.iter().map(TolerationRef::from).collect::<Vec<_>>());
-        assert!(!Arc::ptr_eq(&a, &c));
-        assert_eq!(table.len(), 3);
-        drop(c);
-        table.prune();
-        assert_eq!(table.len(), 2);
-        drop((a, b, x, y));
-        table.prune();
-        assert!(table.is_empty());
-    }
-
-    #[test]
-    fn pods_converted_anywhere_share_one_copy_of_their_strings_and_tolerations() {
-        let (a, b) = (CachedPod::from(&full_pod()), CachedPod::from(&full_pod()));
+    fn pods_interned_by_one_table_share_one_copy_of_their_strings_and_tolerations() {
+        let mut table = Interner::default();
+        let a = table.intern(WatchedPod::from(full_pod()));
+        let b = table.intern(WatchedPod::from(full_pod()));
         assert!(Arc::ptr_eq(
             a.tolerations.as_ref().unwrap(),
             b.tolerations.as_ref().unwrap()
@@ -554,18 +520,24 @@ mod tests {
     }
 
     #[test]
+    fn common_strings_are_borrowed_and_others_copied() {
+        assert!(matches!(text("True"), Cow::Borrowed("True")));
+        assert!(matches!(text("n-1"), Cow::Owned(s) if s == "n-1"));
+    }
+
+    #[test]
     fn only_schedule_relevant_changes_differ() {
-        let a = CachedPod::from(&full_pod());
+        let a = cached(&full_pod());
         let mut pod = full_pod();
         pod.status.as_mut().unwrap().phase = Some("Succeeded".into());
-        assert!(!a.schedule_differs(&CachedPod::from(&pod)));
+        assert!(!a.schedule_differs(&cached(&pod)));
         pod.spec.as_mut().unwrap().node_name = Some("m".into());
-        assert!(a.schedule_differs(&CachedPod::from(&pod)));
+        assert!(a.schedule_differs(&cached(&pod)));
         let mut pod = full_pod();
         pod.metadata.uid = Some("v".into());
-        assert!(a.schedule_differs(&CachedPod::from(&pod)));
+        assert!(a.schedule_differs(&cached(&pod)));
         let mut pod = full_pod();
         pod.spec.as_mut().unwrap().tolerations = None;
-        assert!(a.schedule_differs(&CachedPod::from(&pod)));
+        assert!(a.schedule_differs(&cached(&pod)));
     }
 }
