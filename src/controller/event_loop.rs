@@ -8,7 +8,7 @@ use super::lean_node::lean_node;
 use super::observer::Observer;
 use super::reflector::{Cache, Listing, Reflector};
 use super::tasks::Tasks;
-use super::watch::{self, Delivery, Resource, ResourceEvent};
+use super::watch::{self, Resource, ResourceEvent, StampedEvent};
 use super::writer::Writer;
 use crate::cache::{CachedPod, PodCache, WatchedPod};
 use crate::clock::Clock;
@@ -95,8 +95,8 @@ struct State<C: Cluster> {
 pub struct EventLoop<C: Cluster> {
     cluster: C,
     tasks: Tasks,
-    inbox_tx: mpsc::Sender<Delivery>,
-    inbox: mpsc::Receiver<Delivery>,
+    inbox_tx: mpsc::Sender<StampedEvent>,
+    inbox: mpsc::Receiver<StampedEvent>,
     watches: Watches,
     state: State<C>,
     next_monitor: Option<Instant>,
@@ -333,7 +333,7 @@ impl<C: Cluster> EventLoop<C> {
         self.state.reconcile_node_updates();
     }
 
-    fn deliver(&mut self, delivery: Delivery) {
+    fn deliver(&mut self, delivery: StampedEvent) {
         let now = self.state.clock.now();
         let resource = delivery.event.resource();
         if delivery.generation != self.watches.generation(resource) {

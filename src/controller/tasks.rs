@@ -6,10 +6,10 @@ use std::sync::{Arc, Mutex};
 use tokio::task::{AbortHandle, JoinSet};
 
 #[derive(Clone, Default)]
-pub struct Tasks(Arc<Mutex<Inner>>);
+pub struct Tasks(Arc<Mutex<Spawned>>);
 
 #[derive(Default)]
-struct Inner {
+struct Spawned {
     /// The writer's per-object tasks: thousands in a failure burst. A `JoinSet` reaps a
     /// finished task in O(1), so a burst of spawns stays linear (see BENCHMARKS.md).
     spawned: JoinSet<()>,
@@ -21,7 +21,7 @@ struct Inner {
 }
 
 impl Tasks {
-    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+    fn inner(&self) -> std::sync::MutexGuard<'_, Spawned> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 

@@ -52,7 +52,7 @@ impl ResourceEvent {
 
 /// An event with the generation of the watch that produced it.
 #[derive(Debug)]
-pub struct Delivery {
+pub struct StampedEvent {
     pub generation: u64,
     pub event: ResourceEvent,
 }
@@ -61,7 +61,7 @@ pub struct Delivery {
 pub fn forward<K: Send + 'static>(
     mut stream: WatchStream<K>,
     generation: u64,
-    inbox: mpsc::Sender<Delivery>,
+    inbox: mpsc::Sender<StampedEvent>,
     resource: Resource,
     wrap: fn(Event<K>) -> ResourceEvent,
 ) -> JoinHandle<()> {
@@ -71,7 +71,11 @@ pub fn forward<K: Send + 'static>(
                 Ok(event) => wrap(event),
                 Err(e) => ResourceEvent::Error(resource, e),
             };
-            if inbox.send(Delivery { generation, event }).await.is_err() {
+            if inbox
+                .send(StampedEvent { generation, event })
+                .await
+                .is_err()
+            {
                 return;
             }
         }
