@@ -148,44 +148,6 @@ impl Metrics {
         self.monitor.stood_down();
         self.watches.stood_down();
     }
-
-    // The writer reaches its metrics here (it is being moved; its call sites follow later).
-    pub fn write(&self, kind: &'static str, outcome: &'static str) {
-        self.writer.write(kind, outcome);
-    }
-    pub fn write_retry(&self, kind: &'static str) {
-        self.writer.write_retry(kind);
-    }
-    pub fn dropped_write(&self, kind: &'static str, reason: &'static str) {
-        self.writer.dropped_writes(kind, reason, 1);
-    }
-    pub fn dropped_writes(&self, kind: &'static str, reason: &'static str, count: usize) {
-        self.writer.dropped_writes(kind, reason, count);
-    }
-    pub fn queue_added(&self, queue: &'static str) {
-        self.writer.queue_added(queue);
-    }
-    pub fn queue_left(&self, queue: &'static str, waited: Option<f64>) {
-        self.writer.queue_left(queue, waited);
-    }
-    pub fn queue_worked(&self, queue: &'static str, seconds: f64) {
-        self.writer.queue_worked(queue, seconds);
-    }
-    pub fn queue_retry(&self, queue: &'static str) {
-        self.writer.queue_retry(queue);
-    }
-    pub fn observe_unknown_write_delay(&self, seconds: f64) {
-        self.writer.observe_unknown_write_delay(seconds);
-    }
-    pub fn pod_deleted(&self, latency_seconds: f64) {
-        self.writer.pod_deleted(latency_seconds);
-    }
-    pub fn eviction_refused(&self) {
-        self.writer.eviction_refused();
-    }
-    pub fn inc_zone_evictions(&self, zone_key: &str) {
-        self.monitor.inc_zone_evictions(zone_key);
-    }
 }
 
 impl Default for Metrics {

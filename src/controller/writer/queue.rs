@@ -60,10 +60,12 @@ impl<C: Cluster> WriterState<C> {
         self.say_dry_run(&action);
         let job = Job::from(action);
         self.metrics
+            .writer
             .dropped_writes(job.kind(), "dry_run", job.writes());
         if let Job::PodMarks { .. } = job {
             // And the pods' Events, which the marks would have recorded.
             self.metrics
+                .writer
                 .dropped_writes("event", "dry_run", job.writes());
         }
         None
@@ -76,9 +78,11 @@ impl<C: Cluster> WriterState<C> {
         if term == 0 {
             debug!(kind = job.kind(), "not the leader: dropping write");
             self.metrics
+                .writer
                 .dropped_writes(job.kind(), "not_leader", job.writes());
             if let Job::PodMarks { .. } = job {
                 self.metrics
+                    .writer
                     .dropped_writes("event", "not_leader", job.writes());
             }
             return;
@@ -179,7 +183,7 @@ impl<C: Cluster> WriterState<C> {
         loop {
             // The leader gate sits where writes happen: losing the lease stops all acting at once.
             if !self.leads_in(term) {
-                self.metrics.dropped_write(kind, "not_leader");
+                self.metrics.writer.dropped_writes(kind, "not_leader", 1);
                 return;
             }
             let outcome = {
@@ -195,7 +199,7 @@ impl<C: Cluster> WriterState<C> {
                 };
                 // Waiting may have taken long: check the gate again right before acting.
                 if !self.leads_in(term) {
-                    self.metrics.dropped_write(kind, "not_leader");
+                    self.metrics.writer.dropped_writes(kind, "not_leader", 1);
                     return;
                 }
                 queued.started();
@@ -207,14 +211,15 @@ impl<C: Cluster> WriterState<C> {
                 let attempt = self.attempt(&write, first, &mut event_recorded);
                 let outcome = Box::pin(with_urgency(lane.urgency(), attempt)).await;
                 self.metrics
+                    .writer
                     .queue_worked(queued.name, started.elapsed().as_secs_f64());
                 outcome
             };
             match outcome {
                 Attempt::Done => return,
                 Attempt::Conflict => {
-                    self.metrics.write_retry(kind);
-                    self.metrics.queue_retry(queued.name);
+                    self.metrics.writer.write_retry(kind);
+                    self.metrics.writer.queue_retry(queued.name);
                     conflicts += 1;
                     if conflicts > 3 {
                         // Someone keeps changing the object: back off like any other failure.
@@ -236,11 +241,11 @@ impl<C: Cluster> WriterState<C> {
                         // taint outside that rate. Back to the zone's queue (the monitor queues
                         // the node again once this attempt's taint is not seen) for a new token.
                         warn!(object = key, zone, error = %e, "zone taint failed: back to its zone's queue");
-                        self.metrics.dropped_write(kind, "requeued");
+                        self.metrics.writer.dropped_writes(kind, "requeued", 1);
                         return;
                     }
-                    self.metrics.write_retry(kind);
-                    self.metrics.queue_retry(queued.name);
+                    self.metrics.writer.write_retry(kind);
+                    self.metrics.writer.queue_retry(queued.name);
                     let refused_by_budget = matches!(write, Write::Evict { .. })
                         && self.eviction_mode == EvictionMode::Evict;
                     let delay = match e {
@@ -285,7 +290,7 @@ pub(super) struct Queued<'a> {
 
 impl<'a> Queued<'a> {
     fn new(metrics: &'a Metrics, name: &'static str) -> Self {
-        metrics.queue_added(name);
+        metrics.writer.queue_added(name);
         Queued {
             metrics,
             name,
@@ -297,6 +302,7 @@ impl<'a> Queued<'a> {
     fn started(&mut self) {
         if let Some(since) = self.since.take() {
             self.metrics
+                .writer
                 .queue_left(self.name, Some(since.elapsed().as_secs_f64()));
         }
     }
@@ -305,7 +311,7 @@ impl<'a> Queued<'a> {
 impl Drop for Queued<'_> {
     fn drop(&mut self) {
         if self.since.is_some() {
-            self.metrics.queue_left(self.name, None);
+            self.metrics.writer.queue_left(self.name, None);
         }
     }
 }

@@ -26,11 +26,11 @@ impl<C: Cluster> WriterState<C> {
     ) -> Result<T, Attempt> {
         match result {
             Ok(v) => {
-                self.metrics.write(kind, "ok");
+                self.metrics.writer.write(kind, "ok");
                 Ok(v)
             }
             Err(e) => {
-                self.metrics.write(kind, e.kind());
+                self.metrics.writer.write(kind, e.kind());
                 Err(match e {
                     ApiError::Conflict(_) => Attempt::Conflict,
                     ApiError::NotFound(_) => Attempt::Done,
@@ -94,11 +94,11 @@ impl<C: Cluster> WriterState<C> {
                 let now = self.clock.now();
                 match self.cluster.create_event(record, now).await {
                     Ok(()) => {
-                        self.metrics.write("event", "ok");
+                        self.metrics.writer.write("event", "ok");
                         Ok(())
                     }
                     Err(e) => {
-                        self.metrics.write("event", e.kind());
+                        self.metrics.writer.write("event", e.kind());
                         Err(Attempt::Retry(e))
                     }
                 }
@@ -145,7 +145,7 @@ impl<C: Cluster> WriterState<C> {
             .patch_node_conditions(name, &version, &mark.conditions)
             .await;
         self.outcome("node_status", written)?;
-        self.metrics.observe_unknown_write_delay(
+        self.metrics.writer.observe_unknown_write_delay(
             crate::logic::time::since(self.clock.now(), decided).as_secs_f64(),
         );
         info!(
@@ -207,7 +207,7 @@ impl<C: Cluster> WriterState<C> {
             "changed node taints"
         );
         if let TaintPurpose::ZoneEviction { zone } = purpose {
-            self.metrics.inc_zone_evictions(zone);
+            self.metrics.monitor.inc_zone_evictions(zone);
         }
         Ok(())
     }
@@ -377,7 +377,7 @@ impl<C: Cluster> WriterState<C> {
         };
         if let Err(ApiError::TooManyRequests(_)) = &result {
             // Logged once, with its retry, by `apply`.
-            self.metrics.eviction_refused();
+            self.metrics.writer.eviction_refused();
         }
         // A conflict (409) is retried at once like any other: the next attempt reads the live
         // pod again and stops there if its UID precondition failed (a different pod of that
@@ -385,6 +385,7 @@ impl<C: Cluster> WriterState<C> {
         // refused because the object was being written concurrently.
         self.outcome(write_kind, result)?;
         self.metrics
+            .writer
             .pod_deleted(crate::logic::time::since(self.clock.now(), started).as_secs_f64());
         let (verb, via) = match self.eviction_mode {
             EvictionMode::Delete => ("deleted pod", "DELETE"),
