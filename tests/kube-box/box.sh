@@ -4,6 +4,8 @@
 #   box.sh start DIR        start one in DIR (which must not exist); prints DIR/env when ready
 #   box.sh token DIR NS SA  a ServiceAccount's credentials as a kubelet mounts them (TokenRequest)
 #   box.sh stop DIR         stop exactly the processes `start` recorded in DIR/pids, remove DIR
+#   box.sh freeze|thaw DIR etcd|kube-apiserver   SIGSTOP / SIGCONT one of them (a hang)
+#   box.sh down|up DIR      stop kube-apiserver (SIGTERM) / start it again on the same etcd
 #
 # The binaries come from $NLC_KUBE_BOX_BIN, else from build.sh (the newest pinned release, or
 # $NLC_KUBE_BOX_VERSION, e.g. 1.34). What `start` sets up:
@@ -18,7 +20,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-usage() { echo "usage: box.sh start DIR | token DIR NAMESPACE SERVICEACCOUNT | stop DIR" >&2; exit 2; }
+usage() { echo "usage: box.sh start DIR | token DIR NAMESPACE SERVICEACCOUNT | stop DIR | freeze|thaw DIR etcd|kube-apiserver | down|up DIR" >&2; exit 2; }
 die() { echo "box.sh: $*" >&2; exit 1; }
 
 free_port() {
@@ -83,6 +85,27 @@ feature_gates() {
   esac
 }
 
+# Starts kube-apiserver for the box in $1 (binaries $2, etcd on port $3, serving on $4,
+# release $5) in the background and records its PID; `start` and `restart` share it.
+apiserver() {
+  local dir=$1 bin=$2 etcd_port=$3 port=$4 version=$5
+  "$bin/kube-apiserver" \
+    --etcd-servers "http://127.0.0.1:$etcd_port" \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$port" \
+    --cert-dir "$dir/apiserver-certs" \
+    --tls-cert-file "$dir/serving.crt" --tls-private-key-file "$dir/serving.key" \
+    --client-ca-file "$dir/ca.crt" \
+    --authorization-mode RBAC \
+    --service-account-issuer https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file "$dir/sa.pub" --service-account-signing-key-file "$dir/sa.key" \
+    --service-cluster-ip-range 10.96.0.0/24 --endpoint-reconciler-type none \
+    --audit-policy-file "$dir/audit-policy.yaml" --audit-log-path "$dir/audit.log" \
+    --audit-log-format json --audit-log-mode blocking --audit-log-maxbackup 0 \
+    --feature-gates "$(feature_gates "$version")" \
+    --profiling=false --v 1 >> "$dir/kube-apiserver.log" 2>&1 &
+  echo "$! kube-apiserver" >> "$dir/pids"
+}
+
 start() {
   local dir=$1
   [[ -e "$dir" ]] && die "$dir exists: give start a new directory"
@@ -117,21 +140,7 @@ start() {
 
   local version
   version=$("$bin/kube-apiserver" --version | awk '{print $2}')
-  "$bin/kube-apiserver" \
-    --etcd-servers "http://127.0.0.1:$etcd_port" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$port" \
-    --cert-dir "$dir/apiserver-certs" \
-    --tls-cert-file "$dir/serving.crt" --tls-private-key-file "$dir/serving.key" \
-    --client-ca-file "$dir/ca.crt" \
-    --authorization-mode RBAC \
-    --service-account-issuer https://kubernetes.default.svc.cluster.local \
-    --service-account-key-file "$dir/sa.pub" --service-account-signing-key-file "$dir/sa.key" \
-    --service-cluster-ip-range 10.96.0.0/24 --endpoint-reconciler-type none \
-    --audit-policy-file "$dir/audit-policy.yaml" --audit-log-path "$dir/audit.log" \
-    --audit-log-format json --audit-log-mode blocking --audit-log-maxbackup 0 \
-    --feature-gates "$(feature_gates "$version")" \
-    --profiling=false --v 1 > "$dir/kube-apiserver.log" 2>&1 &
-  echo "$! kube-apiserver" >> "$dir/pids"
+  apiserver "$dir" "$bin" "$etcd_port" "$port" "$version"
   local server="https://127.0.0.1:$port"
   wait_for kube-apiserver 90 curl -fsS --cacert "$dir/ca.crt" --cert "$dir/admin.crt" --key "$dir/admin.key" "$server/readyz"
 
@@ -161,6 +170,7 @@ BOX_KUBECONFIG=$dir/admin.kubeconfig
 BOX_AUDIT_LOG=$dir/audit.log
 BOX_VERSION=$version
 BOX_BIN=$bin
+BOX_ETCD_PORT=$etcd_port
 EOF
   box_started=true
   cat "$dir/env"
@@ -192,6 +202,44 @@ ours() {
     tr '\0' ' ' < "/proc/$1/cmdline" | grep -q "/$2 "
 }
 
+# The newest recorded PID of program $2 in box $1 that still runs it.
+pid_of() {
+  local dir=$1 name=$2 pid n
+  [[ -f "$dir/pids" ]] || die "$dir has no pids file: not a box"
+  while read -r pid n; do
+    if [[ "$n" == "$name" ]] && ours "$pid" "$name"; then echo "$pid"; return 0; fi
+  done < <(tac "$dir/pids")
+  die "$name is not running in $dir"
+}
+
+# Control-plane faults, for the scenarios that must survive them:
+#   freeze DIR etcd|kube-apiserver   SIGSTOP: requests hang instead of failing
+#   thaw DIR etcd|kube-apiserver     SIGCONT: everything held completes at once
+#   down DIR                         SIGTERM kube-apiserver and wait until it is gone
+#   up DIR                           start kube-apiserver again on the same etcd, port and
+#                                    certificates; returns once it is ready
+fault() {
+  local verb=$1 dir=$2 name=${3:-kube-apiserver}
+  [[ "$name" == etcd || "$name" == kube-apiserver ]] || usage
+  case "$verb" in
+    freeze) kill -STOP "$(pid_of "$dir" "$name")" ;;
+    thaw) kill -CONT "$(pid_of "$dir" "$name")" ;;
+    down)
+      local pid
+      pid=$(pid_of "$dir" kube-apiserver)
+      kill -TERM "$pid"
+      for _ in $(seq 1 100); do ours "$pid" kube-apiserver || return 0; sleep 0.1; done
+      kill -KILL "$pid" 2>/dev/null || true
+      ;;
+    up)
+      # shellcheck disable=SC1091
+      source "$dir/env"
+      apiserver "$dir" "$BOX_BIN" "$BOX_ETCD_PORT" "$BOX_PORT" "$BOX_VERSION"
+      wait_for kube-apiserver 90 curl -fsS --cacert "$dir/ca.crt" --cert "$dir/admin.crt" --key "$dir/admin.key" "$BOX_SERVER/readyz"
+      ;;
+  esac
+}
+
 stop() {
   local dir=$1
   [[ -f "$dir/pids" ]] || die "$dir has no pids file: not a box (nothing stopped)"
@@ -199,6 +247,8 @@ stop() {
   # Only processes that are still the ones started (same PID, same program), newest first.
   tac "$dir/pids" | while read -r pid name; do
     if ours "$pid" "$name"; then
+      # A frozen process (the fault verbs) handles SIGTERM only once it runs again.
+      kill -CONT "$pid" 2>/dev/null || true
       kill -TERM "$pid" 2>/dev/null || true
       for _ in $(seq 1 50); do
         ours "$pid" "$name" || break
@@ -214,5 +264,7 @@ case "${1:-}" in
   start) [[ $# -eq 2 ]] || usage; start "$2" ;;
   token) [[ $# -eq 4 ]] || usage; token "$2" "$3" "$4" ;;
   stop) [[ $# -eq 2 ]] || usage; stop "$2" ;;
+  freeze | thaw) [[ $# -eq 3 ]] || usage; fault "$1" "$2" "$3" ;;
+  down | up) [[ $# -eq 2 ]] || usage; fault "$1" "$2" ;;
   *) usage ;;
 esac
