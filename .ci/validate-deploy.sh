@@ -319,8 +319,8 @@ if problems:
     sys.exit("chart defaults drifted from the binary:\n  " + "\n  ".join(problems))
 print(f"{len(defaults)} flags: chart defaults equal the binary's; {len(CHART_CHOICES)} are the chart's own choice")
 
-# Parsing and validation happen before the kubeconfig is read: exit 1 with that message means
-# the whole command line was accepted (a usage error, such as `run run`, exits 2).
+# Parsing and validation happen before the kubeconfig is read: the missing kubeconfig's own
+# usage error (exit 2, naming --kubeconfig) means the rest of the command line was accepted.
 # The TLS files are read before that too (a missing one is a usage error): the ones the pod
 # would mount are stood in for by a certificate and key made here.
 tls_dir = os.path.dirname(default_render)
@@ -334,7 +334,7 @@ for path in (default_render, all_render):
     line = [f"{a.partition('=')[0]}={stand_in[a.partition('=')[0]]}" if a.partition("=")[0] in stand_in else a
             for a in argv(path)]
     p = subprocess.run(line + ["--kubeconfig=/nonexistent/kubeconfig"], capture_output=True, text=True, timeout=30)
-    if p.returncode != 1 or "--kubeconfig=/nonexistent/kubeconfig" not in p.stderr:
+    if p.returncode != 2 or "error: --kubeconfig=/nonexistent/kubeconfig: cannot read it" not in p.stderr:
         sys.exit(f"the image's command line rendered in {path} fails (exit {p.returncode}): {' '.join(line)}\n{p.stderr}")
     print(f"accepted: {' '.join(line)}")
 PY
