@@ -142,6 +142,20 @@ if ! diff -u "$INSTALL_YAML" "$work/install.yaml"; then
 fi
 echo "up to date"
 
+step "manifests/metrics-reader.yaml is the chart's metrics-reader ClusterRole (name and rules)"
+"$venv/bin/python" - "$work/default.yaml" manifests/metrics-reader.yaml <<'PY'
+import sys, yaml
+def role(path):
+    for doc in yaml.safe_load_all(open(path)):
+        if doc and doc.get("kind") == "ClusterRole" and doc["metadata"]["name"].endswith("-metrics-reader"):
+            return doc["metadata"]["name"], doc["rules"]
+    sys.exit(f"no metrics-reader ClusterRole in {path}")
+chart, manifest = role(sys.argv[1]), role(sys.argv[2])
+if chart != manifest:
+    sys.exit(f"the chart renders {chart}, {sys.argv[2]} has {manifest}")
+print(f"{manifest[0]}: same rules")
+PY
+
 step "values.schema.json: good values render, bad values are rejected"
 good=(
   "--set evictionMode=evict"
@@ -330,7 +344,7 @@ step "kubernetes-validate --strict against Kubernetes $KUBE_OLDEST and $kube_new
 for version in "$KUBE_OLDEST" "$kube_newest"; do
   # Objects of CRDs (ServiceMonitor, PrometheusRule) have no bundled schema: a warning only.
   "$venv/bin/kubernetes-validate" --strict --quiet -k "$version" \
-    "$INSTALL_YAML" "$work/all-values.yaml" manifests/examples/*.yaml
+    "$INSTALL_YAML" "$work/all-values.yaml" manifests/examples/*.yaml manifests/metrics-reader.yaml
   echo "Kubernetes $version: valid"
 done
 

@@ -17,6 +17,7 @@ mod audit;
 mod deploy;
 mod fleet;
 mod kube_box;
+mod recipes;
 mod scenarios;
 mod scrape;
 
@@ -78,6 +79,13 @@ fn main() -> ExitCode {
         }
     }
     let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
+    let registered: Vec<&scenarios::Scenario> = scenarios::ALL.iter().chain(recipes::ALL).collect();
+    let names: Vec<&str> = registered.iter().map(|s| s.name).collect();
+    if let Err(e) = recipes::check_docs(&names) {
+        println!("real_cluster: FAILED: {e}");
+        summary("FAILED", e);
+        return ExitCode::FAILURE;
+    }
     let bin = match preconditions() {
         Ok(bin) => bin,
         Err(why) => {
@@ -91,8 +99,8 @@ fn main() -> ExitCode {
         }
     };
     let _ = BOX_BIN.set(bin.clone());
-    let chosen: Vec<&scenarios::Scenario> = scenarios::ALL
-        .iter()
+    let chosen: Vec<&scenarios::Scenario> = registered
+        .into_iter()
         .filter(|s| filters.is_empty() || filters.iter().any(|f| s.name.contains(f.as_str())))
         .filter(|s| !skips.iter().any(|f| s.name.contains(f.as_str())))
         .collect();
