@@ -79,6 +79,21 @@ pub fn take(base: &Path, cargo: u32) -> Vec<Outcome> {
         })
         .collect();
     let _ = std::fs::remove_dir_all(&dir);
+    // Lines of runs that never reached their summary (a failure stopped cargo, or the binary
+    // ran alone) are of no use after a day.
+    if let Ok(entries) = std::fs::read_dir(base.join("test-summary")) {
+        for e in entries.flatten() {
+            let old = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age.as_secs() > 24 * 3600);
+            if old {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
     outcomes
 }
 
