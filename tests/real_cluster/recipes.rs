@@ -179,11 +179,12 @@ fn try_it_on_a_real_api_server(_net: u8) {
 /// docs/serving.md's grant without the chart, run as written: the controller started outside
 /// the chart (admin credentials, so that it may review tokens), a scraper refused (403) until
 /// the doc's two commands have run, then allowed (200, once the 10 s cache of the refusal ends).
-async fn metrics_reader_without_the_chart(net: u8) {
+async fn metrics_reader_without_the_chart(_net: u8) {
     let name = "metrics_reader_without_the_chart";
     let kbox = KubeBox::start(name).unwrap_or_else(|e| panic!("{name}: {e}"));
     let client = kbox.admin().await;
-    let addr: std::net::SocketAddr = format!("127.77.{net}.1:10257").parse().expect("addr");
+    // A free port of its own: the binary runs outside the chart, on no replica's address.
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
     let log = std::fs::File::create(kbox.logs.join("controller.log")).expect("log");
     let mut controller = Command::new(env!("CARGO_BIN_EXE_node-lifecycle-controller"))
         .args(["run", "--leader-elect=false", "--identity=recipes"])
