@@ -1,5 +1,6 @@
 //! The binary as a user meets it: the README's main command, and clear errors with exit code 2
-//! for bad scenarios and flags (never a panic).
+//! for bad scenarios, flags and the files or contexts they name, 1 for a cluster that fails
+//! (never a panic; docs/user-guide.md#exit-codes).
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
