@@ -12,6 +12,7 @@
 
 mod audit;
 mod deploy;
+mod faults;
 mod fleet;
 mod kube_box;
 mod scenarios;
@@ -89,6 +90,7 @@ fn main() -> ExitCode {
     let _ = BOX_BIN.set(bin.clone());
     let chosen: Vec<&scenarios::Scenario> = scenarios::ALL
         .iter()
+        .chain(faults::ALL)
         .filter(|s| filters.is_empty() || filters.iter().any(|f| s.name.contains(f.as_str())))
         .filter(|s| !skips.iter().any(|f| s.name.contains(f.as_str())))
         .collect();
