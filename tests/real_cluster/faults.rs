@@ -198,79 +198,8 @@ async fn outage(fault: Fault, net: u8) {
         },
     )
     .await;
-    let marks = env.writes("patch", "nodes/status", LOST_LATE);
-    assert_eq!(marks.len(), 1, "{name}: {LOST_LATE} marked Unknown once");
-    let late_mark = since(marks[0].at, ended);
-    let late_mark_from_ending = since(marks[0].at, ending);
-    assert!(
-        late_mark_from_ending >= GRACE && late_mark <= bound,
-        "{name}: {LOST_LATE} marked Unknown {late_mark_from_ending:.3}s after the fault began to \
-         end and {late_mark:.3}s after it had ended (allowed: a whole grace period of {GRACE}s \
-         after fresh answers, within {bound}s of the end)"
-    );
-    assert_unknown(&env, LOST_LATE, &n);
-    let late_added = env.no_execute_added(LOST_LATE, UNREACHABLE);
-    assert_eq!(
-        late_added.len(),
-        1,
-        "{name}: {LOST_LATE}'s taint written once"
-    );
-    let late_ta = time_added(&n, UNREACHABLE).expect("timeAdded");
-    let mut lateness = Vec::new();
-    for (suffix, seconds) in [("t0", 0.0), ("t5", 5.0)] {
-        let pod = pod_name(LOST_LATE, suffix);
-        lateness
-            .push(deleted_on_schedule(&env, &pod, late_ta, seconds, (fault_start, ended)).await);
-    }
-
     // Long enough after the fault for any mark its time would have caused to show.
     sleep_until(ended + SignedDuration::from_secs_f64(bound + 8.0)).await;
-
-    // LOST_EARLY: marked and tainted before the fault, once, and still so.
-    let n = env.node(LOST_EARLY).await;
-    let marks = env.writes("patch", "nodes/status", LOST_EARLY);
-    assert_eq!(marks.len(), 1, "{name}: {LOST_EARLY} marked Unknown once");
-    let early_mark = since(marks[0].at, early_last);
-    assert!(
-        (GRACE..=bound).contains(&early_mark),
-        "{name}: {LOST_EARLY} marked Unknown {early_mark:.3}s after its last renewal (allowed \
-         {GRACE} to {bound})"
-    );
-    assert_unknown(&env, LOST_EARLY, &n);
-    assert!(
-        has_taint(&n, UNREACHABLE, "NoExecute"),
-        "{name}: {LOST_EARLY} still tainted: {:?}",
-        taints(&n)
-    );
-    let early_added = env.no_execute_added(LOST_EARLY, UNREACHABLE);
-    assert_eq!(
-        early_added.len(),
-        1,
-        "{name}: {LOST_EARLY}'s taint written once (timeAdded kept)"
-    );
-    let early_ta = time_added(&n, UNREACHABLE).expect("timeAdded");
-    for (suffix, seconds) in [("t0", 0.0), ("t5", 5.0), ("t30", 30.0)] {
-        let pod = pod_name(LOST_EARLY, suffix);
-        lateness
-            .push(deleted_on_schedule(&env, &pod, early_ta, seconds, (fault_start, ended)).await);
-    }
-    // LOST_LATE's 30 s pod is not due yet; the forever pods never are. All marked not ready.
-    for pod in [
-        pod_name(LOST_LATE, "t30"),
-        pod_name(LOST_LATE, "forever"),
-        pod_name(LOST_EARLY, "forever"),
-    ] {
-        let p = env.pod(SHOP, &pod).await.expect("pod stays");
-        assert!(
-            p["metadata"]["deletionTimestamp"].is_null(),
-            "{name}: {pod} deleted before it was due"
-        );
-        assert_eq!(
-            condition(&p, "Ready").expect("Ready")["status"],
-            "False",
-            "{name}: {pod} marked not ready"
-        );
-    }
 
     // The healthy nodes: no mark, no taint, no write to their pods, in the audit log and in
     // the objects.
@@ -368,6 +297,77 @@ async fn outage(fault: Fault, net: u8) {
         restores.is_empty(),
         "{name}: kubelets found a Ready condition they had not written: {restores:?}"
     );
+
+    let marks = env.writes("patch", "nodes/status", LOST_LATE);
+    assert_eq!(marks.len(), 1, "{name}: {LOST_LATE} marked Unknown once");
+    let late_mark = since(marks[0].at, ended);
+    let late_mark_from_ending = since(marks[0].at, ending);
+    assert!(
+        late_mark_from_ending >= GRACE && late_mark <= bound,
+        "{name}: {LOST_LATE} marked Unknown {late_mark_from_ending:.3}s after the fault began to \
+         end and {late_mark:.3}s after it had ended (allowed: a whole grace period of {GRACE}s \
+         after fresh answers, within {bound}s of the end)"
+    );
+    assert_unknown(&env, LOST_LATE, &n);
+    let late_added = env.no_execute_added(LOST_LATE, UNREACHABLE);
+    assert_eq!(
+        late_added.len(),
+        1,
+        "{name}: {LOST_LATE}'s taint written once"
+    );
+    let late_ta = time_added(&n, UNREACHABLE).expect("timeAdded");
+    let mut lateness = Vec::new();
+    for (suffix, seconds) in [("t0", 0.0), ("t5", 5.0)] {
+        let pod = pod_name(LOST_LATE, suffix);
+        lateness
+            .push(deleted_on_schedule(&env, &pod, late_ta, seconds, (fault_start, ended)).await);
+    }
+
+    // LOST_EARLY: marked and tainted before the fault, once, and still so.
+    let n = env.node(LOST_EARLY).await;
+    let marks = env.writes("patch", "nodes/status", LOST_EARLY);
+    assert_eq!(marks.len(), 1, "{name}: {LOST_EARLY} marked Unknown once");
+    let early_mark = since(marks[0].at, early_last);
+    assert!(
+        (GRACE..=bound).contains(&early_mark),
+        "{name}: {LOST_EARLY} marked Unknown {early_mark:.3}s after its last renewal (allowed \
+         {GRACE} to {bound})"
+    );
+    assert_unknown(&env, LOST_EARLY, &n);
+    assert!(
+        has_taint(&n, UNREACHABLE, "NoExecute"),
+        "{name}: {LOST_EARLY} still tainted: {:?}",
+        taints(&n)
+    );
+    let early_added = env.no_execute_added(LOST_EARLY, UNREACHABLE);
+    assert_eq!(
+        early_added.len(),
+        1,
+        "{name}: {LOST_EARLY}'s taint written once (timeAdded kept)"
+    );
+    let early_ta = time_added(&n, UNREACHABLE).expect("timeAdded");
+    for (suffix, seconds) in [("t0", 0.0), ("t5", 5.0), ("t30", 30.0)] {
+        let pod = pod_name(LOST_EARLY, suffix);
+        lateness
+            .push(deleted_on_schedule(&env, &pod, early_ta, seconds, (fault_start, ended)).await);
+    }
+    // LOST_LATE's 30 s pod is not due yet; the forever pods never are. All marked not ready.
+    for pod in [
+        pod_name(LOST_LATE, "t30"),
+        pod_name(LOST_LATE, "forever"),
+        pod_name(LOST_EARLY, "forever"),
+    ] {
+        let p = env.pod(SHOP, &pod).await.expect("pod stays");
+        assert!(
+            p["metadata"]["deletionTimestamp"].is_null(),
+            "{name}: {pod} deleted before it was due"
+        );
+        assert_eq!(
+            condition(&p, "Ready").expect("Ready")["status"],
+            "False",
+            "{name}: {pod} marked not ready"
+        );
+    }
 
     let leadership = match leader_before {
         Some(before) => {
