@@ -67,6 +67,9 @@ const LOST_EARLY: &str = "lost-early";
 const LOST_LATE: &str = "lost-late";
 const SHOP: &str = "shop";
 
+/// A `box.sh` fault verb and the process it acts on, if it names one.
+type BoxVerb = (&'static str, Option<&'static str>);
+
 #[derive(Clone, Copy)]
 enum Fault {
     /// SIGSTOP/SIGCONT on kube-apiserver: requests and watches hang, then all complete. Two
@@ -91,12 +94,7 @@ impl Fault {
     }
 
     /// `box.sh` verbs that start and end it.
-    fn verbs(
-        self,
-    ) -> (
-        (&'static str, Option<&'static str>),
-        (&'static str, Option<&'static str>),
-    ) {
+    fn verbs(self) -> (BoxVerb, BoxVerb) {
         match self {
             Fault::ApiServerFrozen => (
                 ("freeze", Some("kube-apiserver")),
@@ -390,8 +388,13 @@ async fn outage(fault: Fault, net: u8) {
                         .count()
                 })
                 .sum();
+            let acquired = lease["spec"]["acquireTime"]
+                .as_str()
+                .and_then(|t| t.parse::<Timestamp>().ok())
+                .map_or("?".into(), |t| format!("{:.1}s", since(t, fault_start)));
             format!(
-                "; leader {before} before, {after} after ({} transitions, {lost} step-downs logged)",
+                "; leader {before} before, {after} after (acquired {acquired} after the fault \
+                 began, {} transitions, {lost} step-downs logged)",
                 lease["spec"]["leaseTransitions"]
             )
         }
