@@ -477,7 +477,7 @@ fn assert_unknown(env: &Env, node: &str, n: &Value) {
 
 /// The pod deleted once, not before the taint's `timeAdded` + `toleration`. Due before the
 /// fault (or after it): within 1.5 s of that (`timeAdded` drops its fraction of a second). Due
-/// during the fault, when no write can land: within 10 s of its end. Returns the lateness.
+/// during the fault (or within 1.5 s before it), when no write can land: within 10 s of its end. Returns the lateness.
 async fn deleted_on_schedule(
     env: &Env,
     pod: &str,
@@ -486,7 +486,8 @@ async fn deleted_on_schedule(
     (fault_start, fault_end): (Timestamp, Timestamp),
 ) -> f64 {
     let due = time_added + SignedDuration::from_secs_f64(toleration);
-    let deadline = if due > fault_start && due < fault_end {
+    // Due a moment before the fault, its deletion may be caught by it too.
+    let deadline = if due + SignedDuration::from_secs_f64(1.5) > fault_start && due < fault_end {
         fault_end + SignedDuration::from_secs(10)
     } else {
         due + SignedDuration::from_secs_f64(1.5)
