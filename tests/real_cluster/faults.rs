@@ -51,15 +51,20 @@ pub const ALL: &[Scenario] = &[
 
 /// How long each fault lasts: more than twice the grace period.
 const FAULT: Duration = Duration::from_secs(45);
-/// Healthy nodes per zone (two zones). 50 healthy nodes with four pods each is what two cores
-/// shared with other boxes carry reliably.
+/// Healthy nodes per zone (two zones), ten pods on each.
 const HEALTHY_PER_ZONE: usize = 25;
-/// Each node's pods tolerate `unreachable` for these seconds (None: forever).
-const TOLERATIONS: [(&str, Option<u64>); 4] = [
-    ("t0", Some(0)),
-    ("t5", Some(5)),
-    ("t30", Some(30)),
-    ("forever", None),
+/// Each node's pods tolerate `unreachable` for these seconds (None: forever), two of each.
+const TOLERATIONS: [(&str, Option<u64>); 10] = [
+    ("t0-a", Some(0)),
+    ("t0-b", Some(0)),
+    ("t5-a", Some(5)),
+    ("t5-b", Some(5)),
+    ("t30-a", Some(30)),
+    ("t30-b", Some(30)),
+    ("t60-a", Some(60)),
+    ("t60-b", Some(60)),
+    ("forever-a", None),
+    ("forever-b", None),
 ];
 /// Its kubelet stops 30 s before the fault: marked and tainted before it.
 const LOST_EARLY: &str = "lost-early";
@@ -314,12 +319,6 @@ async fn outage(fault: Fault, net: u8) {
         "{name}: {LOST_LATE}'s taint written once"
     );
     let late_ta = time_added(&n, UNREACHABLE).expect("timeAdded");
-    let mut lateness = Vec::new();
-    for (suffix, seconds) in [("t0", 0.0), ("t5", 5.0)] {
-        let pod = pod_name(LOST_LATE, suffix);
-        lateness
-            .push(deleted_on_schedule(&env, &pod, late_ta, seconds, (fault_start, ended)).await);
-    }
 
     // LOST_EARLY: marked and tainted before the fault, once, and still so.
     let n = env.node(LOST_EARLY).await;
@@ -344,28 +343,8 @@ async fn outage(fault: Fault, net: u8) {
         "{name}: {LOST_EARLY}'s taint written once (timeAdded kept)"
     );
     let early_ta = time_added(&n, UNREACHABLE).expect("timeAdded");
-    for (suffix, seconds) in [("t0", 0.0), ("t5", 5.0), ("t30", 30.0)] {
-        let pod = pod_name(LOST_EARLY, suffix);
-        lateness
-            .push(deleted_on_schedule(&env, &pod, early_ta, seconds, (fault_start, ended)).await);
-    }
-    // LOST_LATE's 30 s pod is not due yet; the forever pods never are. All marked not ready.
-    for pod in [
-        pod_name(LOST_LATE, "t30"),
-        pod_name(LOST_LATE, "forever"),
-        pod_name(LOST_EARLY, "forever"),
-    ] {
-        let p = env.pod(SHOP, &pod).await.expect("pod stays");
-        assert!(
-            p["metadata"]["deletionTimestamp"].is_null(),
-            "{name}: {pod} deleted before it was due"
-        );
-        assert_eq!(
-            condition(&p, "Ready").expect("Ready")["status"],
-            "False",
-            "{name}: {pod} marked not ready"
-        );
-    }
+    let mut lateness = lost_pods(&env, LOST_LATE, late_ta, (fault_start, ended)).await;
+    lateness.extend(lost_pods(&env, LOST_EARLY, early_ta, (fault_start, ended)).await);
 
     let leadership = match leader_before {
         Some(before) => {
@@ -407,8 +386,8 @@ async fn outage(fault: Fault, net: u8) {
              {pods_took:.0}s; {failed_during} renewals failed or timed out, every healthy Lease \
              renewed {:.1}s after the end; 0 healthy marks, taints or pod writes; {LOST_LATE} \
              Unknown {late_mark:.2}s after the end (bound {bound:.0}s), {LOST_EARLY} \
-             {early_mark:.2}s after its last renewal, before the fault; pods deleted {:.2?}s \
-             after their due times{leadership}",
+             {early_mark:.2}s after its last renewal, before the fault; pods deleted (s after due) \
+             {:?}{leadership}",
             fault_desc(fault),
             since(ended, fault_start),
             since(ended, ending),
@@ -420,6 +399,44 @@ async fn outage(fault: Fault, net: u8) {
     );
     env.common_checks();
     drop(fleet);
+}
+
+/// The pods of a lost node whose NoExecute taint has `time_added`: each one due by now
+/// (`time_added` + its toleration) deleted on schedule, the others there and marked not ready.
+/// Returns each deletion's lateness.
+async fn lost_pods(
+    env: &Env,
+    node: &str,
+    time_added: Timestamp,
+    fault: (Timestamp, Timestamp),
+) -> Vec<String> {
+    let mut lateness = Vec::new();
+    for (suffix, seconds) in TOLERATIONS {
+        let pod = pod_name(node, suffix);
+        let due = seconds.map(|s| time_added + SignedDuration::from_secs(s as i64));
+        match (seconds, due) {
+            (Some(seconds), Some(due)) if due <= Timestamp::now() => {
+                let late = deleted_on_schedule(env, &pod, time_added, seconds as f64, fault).await;
+                lateness.push(format!("{pod} {late:.2}"));
+            }
+            _ => {
+                let p = env.pod(SHOP, &pod).await.expect("pod stays");
+                assert!(
+                    p["metadata"]["deletionTimestamp"].is_null()
+                        && env.writes("delete", "pods", &pod).is_empty(),
+                    "{}: {pod} deleted before it was due ({due:?})",
+                    env.name
+                );
+                assert_eq!(
+                    condition(&p, "Ready").expect("Ready")["status"],
+                    "False",
+                    "{}: {pod} marked not ready",
+                    env.name
+                );
+            }
+        }
+    }
+    lateness
 }
 
 fn fault_desc(fault: Fault) -> &'static str {
