@@ -189,6 +189,8 @@ async fn outage(fault: Fault, net: u8) {
     )
     .await;
 
+    let (landed_late, oldest_landing) = fleet.late_landings();
+
     // LOST_LATE: silent for a whole grace period counted from the fault's end.
     let bound = GRACE + PERIOD + 1.0;
     let n = wait(
@@ -383,8 +385,8 @@ async fn outage(fault: Fault, net: u8) {
         name,
         format!(
             "{} {:.1}s (ended {:.1}s after it began to end); {} healthy nodes, {} pods created in \
-             {pods_took:.0}s; {failed_during} renewals failed or timed out, every healthy Lease \
-             renewed {:.1}s after the end; 0 healthy marks, taints or pod writes; {LOST_LATE} \
+             {pods_took:.0}s; {failed_during} renewals failed or timed out, {landed_late} landed late \
+             (oldest renewTime {oldest_landing:.1}s old), every healthy Lease renewed {:.1}s after the end; 0 healthy marks, taints or pod writes; {LOST_LATE} \
              Unknown {late_mark:.2}s after the end (bound {bound:.0}s), {LOST_EARLY} \
              {early_mark:.2}s after its last renewal, before the fault; pods deleted (s after due) \
              {:?}{leadership}",

@@ -51,6 +51,10 @@ struct State {
     /// Renewal attempts that failed or timed out, and the last error.
     failed_renewals: u64,
     last_error: Option<String>,
+    /// Renewals answered more than a second after they were built (held by a hung server),
+    /// and the oldest renewTime such a renewal carried, in seconds before it landed.
+    landed_late: u64,
+    oldest_landing: f64,
     /// Times a kubelet found a Ready condition it had not written and posted its own.
     restores: Vec<(String, Timestamp)>,
 }
@@ -250,6 +254,13 @@ impl Fleet {
         self.state.lock().unwrap().failed_renewals
     }
 
+    /// Renewals that landed more than a second after they were built, and the oldest one's
+    /// age when it landed (seconds).
+    pub fn late_landings(&self) -> (u64, f64) {
+        let s = self.state.lock().unwrap();
+        (s.landed_late, s.oldest_landing)
+    }
+
     /// The kubelets that found a Ready condition they had not written and restored their own,
     /// and when.
     pub fn restores(&self) -> Vec<(String, Timestamp)> {
@@ -425,6 +436,11 @@ async fn renew(
     }
     match answer {
         Ok(Ok(_)) => {
+            let age = Timestamp::now().duration_since(now).as_secs_f64();
+            if age > 1.0 {
+                s.landed_late += 1;
+                s.oldest_landing = s.oldest_landing.max(age);
+            }
             let last = s.renewed.entry(name.to_string()).or_insert(now);
             *last = (*last).max(now);
             Renewal::Renewed
