@@ -399,7 +399,9 @@ async fn outage(fault: Fault, net: u8) {
             lateness
         ),
     );
-    env.common_checks();
+    // The restarted server's first 403s, before its authorizer synced, are its own.
+    let starting = matches!(fault, Fault::ApiServerRestarted).then_some((ending, ended));
+    env.common_checks_starting(starting);
     drop(fleet);
 }
 
