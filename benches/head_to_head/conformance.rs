@@ -18,6 +18,12 @@
 //!    QPS). What waits under the limit is each controller's own choice. It explains a missing
 //!    entry, never an extra one.
 //!
+//! A control-plane fault scenario (api-freeze, api-restart, etcd-freeze) adds rows that are not
+//! comparisons but checks, each side on its own: a live node (its kubelet renewing throughout)
+//! marked Unknown, tainted, or its pods marked not ready or deleted, is `wrong` whichever side
+//! did it and whatever the other did; so is the node that died before the fault not marked
+//! Unknown within a grace period and a monitor period of the fault's end, or never tainted.
+//!
 //! Outside the sets: the wrong deletions are explained only by rule 1 (and only upstream's);
 //! the missing ones only by rule 3; writes to healthy nodes never; write verbs by
 //! [`PATCHES`] (ours patches where upstream updates), or by rule 3 when the other side, at its
@@ -117,6 +123,14 @@ pub struct Side {
     /// Its busiest 10 s, in requests a second, and its client-side QPS.
     pub peak_rate: f64,
     pub qps: f64,
+    /// Fault scenarios: when the fault ended, seconds after the silence.
+    pub fault_end: Option<f64>,
+    /// What it wrote against live nodes (their kubelets renewing): marks and taints (seconds
+    /// after the silence), pods marked not ready, pods deleted.
+    pub live_unknown: BTreeMap<String, f64>,
+    pub live_tainted: BTreeMap<String, f64>,
+    pub live_not_ready: BTreeSet<String>,
+    pub live_deleted: BTreeMap<String, f64>,
 }
 
 impl Side {
@@ -150,10 +164,19 @@ impl Outage {
     }
 }
 
+/// A control-plane fault: the nodes that died before it, and the bound on their marks.
+#[derive(Clone, Debug)]
+pub struct Fault {
+    pub dead: BTreeSet<String>,
+    pub grace: f64,
+    pub monitor: f64,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Scenario {
     pub recovering: BTreeSet<String>,
     pub outage: Option<Outage>,
+    pub fault: Option<Fault>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -163,6 +186,8 @@ pub enum Class {
     Deliberate(Vec<(&'static Rule, usize)>),
     /// How many entries no rule explains, and the rules that explain the others.
     Unexplained(usize, Vec<(&'static Rule, usize)>),
+    /// Wrong on its own, whatever the other side did: the sides that did it.
+    Wrong(Vec<&'static str>),
 }
 
 #[derive(Clone, Debug)]
@@ -192,6 +217,7 @@ impl Row {
                 "**unexplained (possible bug)**: {n} entries; the others: {}",
                 rules(rs)
             ),
+            Class::Wrong(sides) => format!("**wrong**: {}", sides.join(", ")),
         };
         format!("| {} | {} | {} |", self.outcome, class, self.detail)
     }
@@ -288,9 +314,122 @@ fn zone_check(o: &Outage, s: &Side) -> Result<String, (String, bool)> {
     }
 }
 
+/// `Wrong` naming the sides for which `bad` holds, or `Same`.
+fn wrong_if(ours: &Side, up: &Side, bad: impl Fn(&Side) -> bool) -> Class {
+    let sides: Vec<&'static str> = [("ours", ours), ("upstream", up)]
+        .into_iter()
+        .filter(|(_, s)| bad(s))
+        .map(|(n, _)| n)
+        .collect();
+    if sides.is_empty() {
+        Class::Same
+    } else {
+        Class::Wrong(sides)
+    }
+}
+
+/// Times after the fault's end: "node-00003 +1.2 s, …" (at most eight).
+fn after_end(side: &Side, m: &BTreeMap<String, f64>) -> String {
+    let end = side.fault_end.unwrap_or(0.0);
+    let mut parts: Vec<String> = m
+        .iter()
+        .take(8)
+        .map(|(k, t)| format!("{k} {:+.1} s", t - end))
+        .collect();
+    if m.len() > 8 {
+        parts.push(format!("… {} in all", m.len()));
+    }
+    parts.join(", ")
+}
+
+/// The fault's checks: nothing written against live nodes, and the dead node found.
+fn fault_rows(f: &Fault, ours: &Side, up: &Side) -> Vec<Row> {
+    let mut rows = vec![];
+    let nodes = |outcome: &str, m: fn(&Side) -> &BTreeMap<String, f64>| Row {
+        outcome: outcome.to_string(),
+        class: wrong_if(ours, up, |s| !m(s).is_empty()),
+        detail: format!(
+            "ours {}{}, upstream {}{} (s after the fault's end)",
+            m(ours).len(),
+            paren(after_end(ours, m(ours))),
+            m(up).len(),
+            paren(after_end(up, m(up)))
+        ),
+    };
+    rows.push(nodes("live nodes marked Unknown", |s| &s.live_unknown));
+    rows.push(nodes("live nodes tainted unreachable:NoExecute", |s| {
+        &s.live_tainted
+    }));
+    rows.push(Row {
+        outcome: "live nodes' pods marked not ready".into(),
+        class: wrong_if(ours, up, |s| !s.live_not_ready.is_empty()),
+        detail: format!(
+            "ours {}{}, upstream {}{}",
+            ours.live_not_ready.len(),
+            paren(by_node(ours.live_not_ready.iter())),
+            up.live_not_ready.len(),
+            paren(by_node(up.live_not_ready.iter()))
+        ),
+    });
+    rows.push(Row {
+        outcome: "live nodes' pods deleted".into(),
+        class: wrong_if(ours, up, |s| !s.live_deleted.is_empty()),
+        detail: format!(
+            "ours {}{}, upstream {}{}",
+            ours.live_deleted.len(),
+            paren(by_node(ours.live_deleted.keys())),
+            up.live_deleted.len(),
+            paren(by_node(up.live_deleted.keys()))
+        ),
+    });
+    let bound = f.grace + f.monitor;
+    let dead = |m: fn(&Side) -> &BTreeMap<String, f64>, s: &Side| {
+        let found: BTreeMap<String, f64> = f
+            .dead
+            .iter()
+            .filter_map(|n| m(s).get(n).map(|t| (n.clone(), *t)))
+            .collect();
+        let text = if found.is_empty() {
+            "never".to_string()
+        } else {
+            after_end(s, &found)
+        };
+        (found, text)
+    };
+    let late = |s: &Side| {
+        let (found, _) = dead(|s| &s.unknown, s);
+        let end = s.fault_end.unwrap_or(f64::INFINITY);
+        found.len() < f.dead.len() || found.values().any(|t| t - end > bound)
+    };
+    rows.push(Row {
+        outcome: format!(
+            "dead node marked Unknown, at most grace + monitor period ({bound:.0} s) after the fault's end"
+        ),
+        class: wrong_if(ours, up, late),
+        detail: format!(
+            "ours {}; upstream {} (s after the fault's end)",
+            dead(|s| &s.unknown, ours).1,
+            dead(|s| &s.unknown, up).1
+        ),
+    });
+    rows.push(Row {
+        outcome: "dead node tainted unreachable:NoExecute".into(),
+        class: wrong_if(ours, up, |s| dead(|s| &s.tainted, s).0.len() < f.dead.len()),
+        detail: format!(
+            "ours {}; upstream {} (s after the fault's end)",
+            dead(|s| &s.tainted, ours).1,
+            dead(|s| &s.tainted, up).1
+        ),
+    });
+    rows
+}
+
 /// The conformance rows of one scenario.
 pub fn classify(s: &Scenario, ours: &Side, up: &Side) -> Vec<Row> {
     let mut rows = vec![];
+    if let Some(f) = &s.fault {
+        rows.extend(fault_rows(f, ours, up));
+    }
     let lacking = |present_in_ours: bool| if present_in_ours { up } else { ours };
 
     // The outage zone's rate first: the taint sets' rule 2 depends on it.
