@@ -432,13 +432,14 @@ fn fault() -> Scenario {
     }
 }
 
-const FAULT_ROWS: [&str; 6] = [
+const FAULT_ROWS: [&str; 7] = [
     "live nodes marked Unknown",
     "live nodes tainted",
     "live nodes' pods marked not ready",
     "live nodes' pods deleted",
     "dead node marked Unknown",
     "dead node tainted",
+    "dead node keeps its taint",
 ];
 
 #[test]
@@ -536,5 +537,20 @@ fn the_dead_node_marked_within_grace_and_period_of_the_end_is_right_and_later_is
             .detail
             .starts_with("ours never; upstream node-00000 +25.0 s"),
         "{rows:?}"
+    );
+}
+
+#[test]
+fn the_dead_node_untainted_while_its_kubelet_is_gone_is_wrong_for_that_side() {
+    let mut up = fault_side();
+    up.untainted = set(&["node-00000"]);
+    let rows = classify(&fault(), &fault_side(), &up);
+    assert_eq!(
+        row(&rows, "dead node keeps its taint").class,
+        Class::Wrong(vec!["upstream"])
+    );
+    assert_eq!(
+        row(&rows, "dead node keeps its taint").detail,
+        "untainted: ours 0, upstream 1"
     );
 }

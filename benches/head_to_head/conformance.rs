@@ -22,7 +22,8 @@
 //! comparisons but checks, each side on its own: a live node (its kubelet renewing throughout)
 //! marked Unknown, tainted, or its pods marked not ready or deleted, is `wrong` whichever side
 //! did it and whatever the other did; so is the node that died before the fault not marked
-//! Unknown within a grace period and a monitor period of the fault's end, or never tainted.
+//! Unknown within a grace period and a monitor period of the fault's end, never tainted, or
+//! untainted while its kubelet is still gone.
 //!
 //! Outside the sets: the wrong deletions are explained only by rule 1 (and only upstream's);
 //! the missing ones only by rule 3; writes to healthy nodes never; write verbs by
@@ -419,6 +420,17 @@ fn fault_rows(f: &Fault, ours: &Side, up: &Side) -> Vec<Row> {
             "ours {}; upstream {} (s after the fault's end)",
             dead(|s| &s.tainted, ours).1,
             dead(|s| &s.tainted, up).1
+        ),
+    });
+    // Its kubelet never comes back: nothing may take the taint off.
+    let untainted = |s: &Side| f.dead.iter().filter(|n| s.untainted.contains(*n)).count();
+    rows.push(Row {
+        outcome: "dead node keeps its taint to the end (its kubelet never came back)".into(),
+        class: wrong_if(ours, up, |s| untainted(s) > 0),
+        detail: format!(
+            "untainted: ours {}, upstream {}",
+            untainted(ours),
+            untainted(up)
         ),
     });
     rows

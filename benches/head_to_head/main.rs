@@ -5,6 +5,7 @@
 //! cargo bench --bench head_to_head -- --nodes 200 --pods 30
 //! cargo bench --bench head_to_head -- --nodes 1000 --pods 30 --out target/head-to-head-1000.md
 //! cargo bench --bench head_to_head -- --nodes 1000 --pods 30 --scenario zone-outage
+//! cargo bench --bench head_to_head -- --scenario api-freeze     # or api-restart, etcd-freeze
 //! ```
 //!
 //! Runs the same scenario twice, once per controller, each in a fresh cluster in a box
@@ -17,7 +18,9 @@
 //! bound to cluster-admin, so that the audit log tells the controller's requests apart.
 //!
 //! The scenario: a fake kubelet fleet (N nodes in Z zones, their Leases renewed every 10 s
-//! spread over the period, K pods per node tolerating the condition taints for: admission's
+//! spread over the period, each kubelet on its own as a kubelet is: every request bounded by a
+//! 10 s timeout, failures retried with backoff from 200 ms doubling to 7 s, each renewal
+//! conditional on the Lease's last resourceVersion; K pods per node tolerating the condition taints for: admission's
 //! 300 s, 30 s, 60 s, forever) is created and settled first; the controller starts; once it has
 //! synced the fleet is steady for `--steady` seconds; then a share of each zone's nodes go silent
 //! (stop renewing), and a third of those come back (renew and post Ready) 10 s after their
@@ -29,6 +32,17 @@
 //! PartialDisruption, where upstream's rules slow its taints to the secondary rate (0.1 node/s)
 //! for a zone larger than the large-cluster threshold (50 nodes), and stop them for a smaller
 //! one. The zone's taints are watched for 120 s after the grace; the run ends 75 s later.
+//!
+//! `--scenario api-freeze|api-restart|etcd-freeze` (issue 24) is a control-plane fault instead,
+//! with its own defaults (50 nodes, 10 pods, 2 zones, grace 20 s, monitor period 2 s, steady
+//! 30 s): nobody fails but node-00000, whose kubelet stops `--lead` (30) s before the fault; the
+//! fault (`box.sh freeze/thaw kube-apiserver`, `down/up`, `freeze/thaw etcd`) lasts
+//! `--fault-seconds` (45); the run ends `--after` (60) s after it. The pods tolerate the
+//! condition taints for 0 s, 5 s, 30 s, 60 s and forever, and are all Running and Ready; each
+//! kubelet also runs a 10 s status loop that posts Ready again when it finds a condition it did
+//! not write. The report adds the fault's table (the dead node against the fault's end, what
+//! was written against live nodes, the fleet under the fault), and the conformance table calls
+//! any mark, taint, pod mark or deletion of a live node wrong for the side that wrote it.
 //!
 //! What it measures, from the same run for both: RSS (after sync, steady, peak: VmRSS/VmHWM each
 //! second), CPU (utime+stime), API requests by verb and resource (audit log, by user),
@@ -48,7 +62,10 @@
 //! `--only ours|upstream` `--out PATH` (target/head-to-head.md) `--keep` (keep the boxes)
 //! `--qps Q` (`--kube-api-qps` and `--kube-api-burst` of both controllers; unset: their
 //! defaults, 20 and 30, as a default deployment runs them; `--upstream-qps` is the old name)
-//! `--scenario spread|zone-outage` (spread) `--outage F` (0.75, zone-outage's share of zone 0).
+//! `--scenario spread|zone-outage|api-freeze|api-restart|etcd-freeze` (spread) `--outage F` (0.75,
+//! zone-outage's share of zone 0) `--grace S` `--monitor S` (40, 5) `--fault-seconds S` (45)
+//! `--lead S` (30) `--after S` (60). The audit log of each run is kept beside the boxes, as
+//! `target/head-to-head/SCENARIO-SIDE.audit.log`.
 
 #[allow(dead_code)]
 #[path = "../../tests/real_cluster/audit.rs"]
