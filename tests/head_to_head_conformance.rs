@@ -554,3 +554,41 @@ fn the_dead_node_untainted_while_its_kubelet_is_gone_is_wrong_for_that_side() {
         "untainted: ours 0, upstream 1"
     );
 }
+
+#[test]
+fn under_a_fault_writes_to_live_nodes_are_wrong_for_the_side_that_made_them() {
+    let mut up = fault_side();
+    up.writes_to_healthy = 77;
+    let rows = classify(&fault(), &fault_side(), &up);
+    assert_eq!(
+        row(&rows, "writes to healthy").class,
+        Class::Wrong(vec!["upstream"])
+    );
+}
+
+#[test]
+fn pods_a_side_never_deleted_because_it_untainted_the_dead_node_are_not_rate_limit_lateness() {
+    // Upstream, at its limit, untainted the dead node and so never deleted its 60 s pods.
+    let mut ours = fault_side();
+    ours.deleted.insert("p-00000-03".into(), 76.0);
+    let mut up = fault_side();
+    up.untainted = set(&["node-00000"]);
+    up.missing_deletions = set(&["p-00000-03"]);
+    up.peak_rate = 19.0;
+    let rows = classify(&fault(), &ours, &up);
+    assert_eq!(
+        row(&rows, "pods deleted").class,
+        Class::Unexplained(1, vec![])
+    );
+    assert_eq!(
+        row(&rows, "missing deletions").class,
+        Class::Unexplained(1, vec![])
+    );
+    // The same gap on a node it kept tainted is lateness at its limit.
+    up.untainted.clear();
+    let rows = classify(&fault(), &ours, &up);
+    assert_eq!(
+        row(&rows, "pods deleted").class,
+        Class::Deliberate(vec![(&RATE_LIMITED, 1)])
+    );
+}

@@ -16,7 +16,7 @@
 //! 3. [`RATE_LIMITED`]: an entry that the side lacking it had not reached by the end of the run,
 //!    when that side was at its client-side rate limit (its busiest 10 s reached 90 % of its
 //!    QPS). What waits under the limit is each controller's own choice. It explains a missing
-//!    entry, never an extra one.
+//!    entry, never an extra one, nor one on a dead node that side untainted under a fault.
 //!
 //! A control-plane fault scenario (api-freeze, api-restart, etcd-freeze) adds rows that are not
 //! comparisons but checks, each side on its own: a live node (its kubelet renewing throughout)
@@ -26,7 +26,8 @@
 //! untainted while its kubelet is still gone.
 //!
 //! Outside the sets: the wrong deletions are explained only by rule 1 (and only upstream's);
-//! the missing ones only by rule 3; writes to healthy nodes never; write verbs by
+//! the missing ones only by rule 3; writes to healthy nodes never (under a fault they are wrong
+//! for the side that made them); write verbs by
 //! [`PATCHES`] (ours patches where upstream updates), or by rule 3 when the other side, at its
 //! rate limit, never wrote that resource at all; Event API groups by [`EVENTS_API`].
 
@@ -483,6 +484,11 @@ pub fn classify(s: &Scenario, ours: &Side, up: &Side) -> Vec<Row> {
         NotReady,
         Deleted,
     }
+    // A side that untainted a dead node did not fall behind on it: it stopped, wrongly (the
+    // fault's row says so), so what it then lacks there is not lateness.
+    let gave_up = |side: &Side, node: &str| {
+        s.fault.as_ref().is_some_and(|f| f.dead.contains(node)) && side.untainted.contains(node)
+    };
     let explain = |kind: Kind, entry: &str, in_ours: bool| -> Option<&'static Rule> {
         let node = node_of(entry);
         if !in_ours && s.recovering.contains(&node) {
@@ -504,7 +510,7 @@ pub fn classify(s: &Scenario, ours: &Side, up: &Side) -> Vec<Row> {
         {
             return Some(&ZONE_TIMING);
         }
-        if lacking(in_ours).saturated() {
+        if lacking(in_ours).saturated() && !gave_up(lacking(in_ours), &node) {
             return Some(&RATE_LIMITED);
         }
         None
@@ -598,7 +604,8 @@ pub fn classify(s: &Scenario, ours: &Side, up: &Side) -> Vec<Row> {
     let mut entries = vec![];
     for side in [ours, up] {
         for e in &side.missing_deletions {
-            entries.push((e.clone(), side.saturated().then_some(&RATE_LIMITED)));
+            let late = side.saturated() && !gave_up(side, &node_of(e));
+            entries.push((e.clone(), late.then_some(&RATE_LIMITED)));
         }
     }
     rows.push(Row {
@@ -615,7 +622,10 @@ pub fn classify(s: &Scenario, ours: &Side, up: &Side) -> Vec<Row> {
     let healthy = ours.writes_to_healthy + up.writes_to_healthy;
     rows.push(Row {
         outcome: "writes to healthy nodes and their pods".into(),
-        class: if healthy == 0 {
+        class: if s.fault.is_some() {
+            // Under a fault the rows above say what they were; each is wrong on its own.
+            wrong_if(ours, up, |s| s.writes_to_healthy > 0)
+        } else if healthy == 0 {
             Class::Same
         } else {
             Class::Unexplained(healthy as usize, vec![])
