@@ -198,11 +198,11 @@ impl Monitor {
         }
     }
 
-    /// The API server answers again after an outage: nothing seen (or not seen) before `now`
-    /// is evidence of silence, so every node's grace period counts from `now`
+    /// The API server answered again at `at` after an outage: nothing seen (or not seen) before
+    /// is evidence of silence, so every node's grace period counts from `at` at the earliest
     /// (docs/differences.md#control-plane-outages). Marks already written stay.
-    pub fn api_answered(&mut self, now: Timestamp) {
-        self.health.reset_all(now);
+    pub fn api_answered(&mut self, at: Timestamp) {
+        self.health.reset_all(at);
     }
 
     /// A node Lease arrived through the watch at `now`.
