@@ -1718,7 +1718,8 @@ fn scenario(o: &Opts, runs: &[&Run]) -> conformance::Scenario {
     }
 }
 
-fn report(o: &Opts, runs: &[Run], version: &str, started: Timestamp) -> String {
+/// `load` is /proc/loadavg as read when the command started (read here, it would be the end's).
+fn report(o: &Opts, runs: &[Run], version: &str, started: Timestamp, load: &str) -> String {
     let (_, recover) = silent_nodes(o);
     let mut s = String::new();
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
@@ -1741,7 +1742,7 @@ fn report(o: &Opts, runs: &[Run], version: &str, started: Timestamp) -> String {
         started.strftime("%Y-%m-%d %H:%M"),
         sh("nproc", &[]),
         sh("uname", &["-r"]),
-        sh("cat", &["/proc/loadavg"])
+        load
     )
     .unwrap();
     writeln!(
@@ -2117,6 +2118,7 @@ fn fault_section(s: &mut String, o: &Opts, ours: &Run, up: &Run) {
 fn main() {
     let o = Opts::parse();
     let started = Timestamp::now();
+    let load = sh("cat", &["/proc/loadavg"]);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -2135,7 +2137,7 @@ fn main() {
     let mut runs = vec![];
     for w in which {
         runs.push(rt.block_on(run(w, &o)));
-        let text = report(&o, &runs, &version, started);
+        let text = report(&o, &runs, &version, started, &load);
         if let Some(dir) = o.out.parent() {
             std::fs::create_dir_all(dir).unwrap();
         }
