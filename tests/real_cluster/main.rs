@@ -15,6 +15,7 @@ mod record;
 
 mod audit;
 mod deploy;
+mod faults;
 mod fleet;
 mod kube_box;
 mod recipes;
@@ -79,7 +80,11 @@ fn main() -> ExitCode {
         }
     }
     let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
-    let registered: Vec<&scenarios::Scenario> = scenarios::ALL.iter().chain(recipes::ALL).collect();
+    let registered: Vec<&scenarios::Scenario> = scenarios::ALL
+        .iter()
+        .chain(recipes::ALL)
+        .chain(faults::ALL)
+        .collect();
     let names: Vec<&str> = registered.iter().map(|s| s.name).collect();
     if let Err(e) = recipes::check_docs(&names) {
         println!("real_cluster: FAILED: {e}");
