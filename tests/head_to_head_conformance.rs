@@ -55,6 +55,7 @@ fn scenario() -> Scenario {
     Scenario {
         recovering: set(&["node-00001"]),
         outage: None,
+        fault: None,
     }
 }
 
@@ -255,6 +256,7 @@ fn outage(zone_size: usize) -> Scenario {
             monitor: 5.0,
             end: 170.0,
         }),
+        fault: None,
     }
 }
 
@@ -399,5 +401,194 @@ fn a_write_verb_the_other_side_never_reached_is_explained_only_at_its_rate_limit
     assert_eq!(
         row(&rows, "how nodes and pods are written").class,
         Class::Unexplained(1, vec![(&PATCHES, 3)])
+    );
+}
+
+/// A 45 s fault ending 75 s after node-00000's kubelet stopped; grace 20 s, period 2 s. The
+/// dead node was marked at 25 s and tainted at 26 s (before the fault), its 0 s pod deleted at
+/// once; nothing was written against a live node.
+fn fault_side() -> Side {
+    Side {
+        unknown: times(&[("node-00000", 25.0)]),
+        tainted: times(&[("node-00000", 26.0)]),
+        not_ready: set(&["p-00000-00", "p-00000-01"]),
+        deleted: times(&[("p-00000-00", 26.2)]),
+        write_verbs: set(&["patch nodes", "patch nodes/status", "patch pods/status"]),
+        peak_rate: 2.0,
+        qps: 20.0,
+        fault_end: Some(75.0),
+        ..Side::default()
+    }
+}
+
+fn fault() -> Scenario {
+    Scenario {
+        fault: Some(Fault {
+            dead: set(&["node-00000"]),
+            grace: 20.0,
+            monitor: 2.0,
+        }),
+        ..Scenario::default()
+    }
+}
+
+const FAULT_ROWS: [&str; 7] = [
+    "live nodes marked Unknown",
+    "live nodes tainted",
+    "live nodes' pods marked not ready",
+    "live nodes' pods deleted",
+    "dead node marked Unknown",
+    "dead node tainted",
+    "dead node keeps its taint",
+];
+
+#[test]
+fn a_fault_that_marks_no_live_node_and_finds_the_dead_one_is_same_in_every_row() {
+    let rows = classify(&fault(), &fault_side(), &fault_side());
+    for outcome in FAULT_ROWS {
+        assert_eq!(row(&rows, outcome).class, Class::Same, "{outcome}");
+    }
+    assert!(rows.iter().all(|r| r.class == Class::Same), "{rows:?}");
+    assert!(
+        row(&rows, "dead node marked Unknown")
+            .detail
+            .contains("node-00000 -50.0 s"),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn a_scenario_without_a_fault_has_no_fault_rows() {
+    let rows = classify(&scenario(), &side(), &side());
+    assert!(
+        rows.iter().all(|r| !r.outcome.starts_with("live nodes")),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter().all(|r| !r.outcome.starts_with("dead node")),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn a_live_node_marked_tainted_and_its_pods_deleted_is_wrong_for_the_side_that_did_it() {
+    let mut ours = fault_side();
+    ours.live_unknown = times(&[("node-00007", 75.3), ("node-00012", 75.9)]);
+    ours.live_tainted = times(&[("node-00007", 76.0)]);
+    ours.live_not_ready = set(&["p-00007-00", "p-00007-01", "p-00012-00"]);
+    ours.live_deleted = times(&[("p-00007-00", 76.1)]);
+    let rows = classify(&fault(), &ours, &fault_side());
+    for outcome in &FAULT_ROWS[..4] {
+        assert_eq!(
+            row(&rows, outcome).class,
+            Class::Wrong(vec!["ours"]),
+            "{outcome}"
+        );
+    }
+    let marked = row(&rows, "live nodes marked Unknown");
+    assert!(
+        marked
+            .detail
+            .contains("ours 2 (node-00007 +0.3 s, node-00012 +0.9 s)"),
+        "{marked:?}"
+    );
+    assert!(marked.markdown().contains("**wrong**: ours"), "{marked:?}");
+    // The dead node's rows are untouched by it.
+    assert_eq!(row(&rows, "dead node marked Unknown").class, Class::Same);
+}
+
+#[test]
+fn the_same_live_node_marked_by_both_sides_is_wrong_for_both_not_same() {
+    let mut ours = fault_side();
+    ours.live_unknown = times(&[("node-00007", 75.3)]);
+    let mut up = fault_side();
+    up.live_unknown = times(&[("node-00007", 75.1)]);
+    let rows = classify(&fault(), &ours, &up);
+    assert_eq!(
+        row(&rows, "live nodes marked Unknown").class,
+        Class::Wrong(vec!["ours", "upstream"])
+    );
+}
+
+#[test]
+fn the_dead_node_marked_within_grace_and_period_of_the_end_is_right_and_later_is_wrong() {
+    // Marked only after the fault: at the end + 22 s (the bound) it is in time.
+    let mut up = fault_side();
+    up.unknown = times(&[("node-00000", 97.0)]);
+    up.tainted = times(&[("node-00000", 98.0)]);
+    let rows = classify(&fault(), &fault_side(), &up);
+    assert_eq!(row(&rows, "dead node marked Unknown").class, Class::Same);
+    // At the end + 25 s it is late; never marked and never tainted is wrong too.
+    up.unknown = times(&[("node-00000", 100.0)]);
+    let mut ours = fault_side();
+    ours.unknown.clear();
+    ours.tainted.clear();
+    let rows = classify(&fault(), &ours, &up);
+    assert_eq!(
+        row(&rows, "dead node marked Unknown").class,
+        Class::Wrong(vec!["ours", "upstream"])
+    );
+    assert_eq!(
+        row(&rows, "dead node tainted").class,
+        Class::Wrong(vec!["ours"])
+    );
+    assert!(
+        row(&rows, "dead node marked Unknown")
+            .detail
+            .starts_with("ours never; upstream node-00000 +25.0 s"),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn the_dead_node_untainted_while_its_kubelet_is_gone_is_wrong_for_that_side() {
+    let mut up = fault_side();
+    up.untainted = set(&["node-00000"]);
+    let rows = classify(&fault(), &fault_side(), &up);
+    assert_eq!(
+        row(&rows, "dead node keeps its taint").class,
+        Class::Wrong(vec!["upstream"])
+    );
+    assert_eq!(
+        row(&rows, "dead node keeps its taint").detail,
+        "untainted: ours 0, upstream 1"
+    );
+}
+
+#[test]
+fn under_a_fault_writes_to_live_nodes_are_wrong_for_the_side_that_made_them() {
+    let mut up = fault_side();
+    up.writes_to_healthy = 77;
+    let rows = classify(&fault(), &fault_side(), &up);
+    assert_eq!(
+        row(&rows, "writes to healthy").class,
+        Class::Wrong(vec!["upstream"])
+    );
+}
+
+#[test]
+fn pods_a_side_never_deleted_because_it_untainted_the_dead_node_are_not_rate_limit_lateness() {
+    // Upstream, at its limit, untainted the dead node and so never deleted its 60 s pods.
+    let mut ours = fault_side();
+    ours.deleted.insert("p-00000-03".into(), 76.0);
+    let mut up = fault_side();
+    up.untainted = set(&["node-00000"]);
+    up.missing_deletions = set(&["p-00000-03"]);
+    up.peak_rate = 19.0;
+    let rows = classify(&fault(), &ours, &up);
+    assert_eq!(
+        row(&rows, "pods deleted").class,
+        Class::Unexplained(1, vec![])
+    );
+    assert_eq!(
+        row(&rows, "missing deletions").class,
+        Class::Unexplained(1, vec![])
+    );
+    // The same gap on a node it kept tainted is lateness at its limit.
+    up.untainted.clear();
+    let rows = classify(&fault(), &ours, &up);
+    assert_eq!(
+        row(&rows, "pods deleted").class,
+        Class::Deliberate(vec![(&RATE_LIMITED, 1)])
     );
 }

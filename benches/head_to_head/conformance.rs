@@ -16,10 +16,18 @@
 //! 3. [`RATE_LIMITED`]: an entry that the side lacking it had not reached by the end of the run,
 //!    when that side was at its client-side rate limit (its busiest 10 s reached 90 % of its
 //!    QPS). What waits under the limit is each controller's own choice. It explains a missing
-//!    entry, never an extra one.
+//!    entry, never an extra one, nor one on a dead node that side untainted under a fault.
+//!
+//! A control-plane fault scenario (api-freeze, api-restart, etcd-freeze) adds rows that are not
+//! comparisons but checks, each side on its own: a live node (its kubelet renewing throughout)
+//! marked Unknown, tainted, or its pods marked not ready or deleted, is `wrong` whichever side
+//! did it and whatever the other did; so is the node that died before the fault not marked
+//! Unknown within a grace period and a monitor period of the fault's end, never tainted, or
+//! untainted while its kubelet is still gone.
 //!
 //! Outside the sets: the wrong deletions are explained only by rule 1 (and only upstream's);
-//! the missing ones only by rule 3; writes to healthy nodes never; write verbs by
+//! the missing ones only by rule 3; writes to healthy nodes never (under a fault they are wrong
+//! for the side that made them); write verbs by
 //! [`PATCHES`] (ours patches where upstream updates), or by rule 3 when the other side, at its
 //! rate limit, never wrote that resource at all; Event API groups by [`EVENTS_API`].
 
@@ -117,6 +125,14 @@ pub struct Side {
     /// Its busiest 10 s, in requests a second, and its client-side QPS.
     pub peak_rate: f64,
     pub qps: f64,
+    /// Fault scenarios: when the fault ended, seconds after the silence.
+    pub fault_end: Option<f64>,
+    /// What it wrote against live nodes (their kubelets renewing): marks and taints (seconds
+    /// after the silence), pods marked not ready, pods deleted.
+    pub live_unknown: BTreeMap<String, f64>,
+    pub live_tainted: BTreeMap<String, f64>,
+    pub live_not_ready: BTreeSet<String>,
+    pub live_deleted: BTreeMap<String, f64>,
 }
 
 impl Side {
@@ -150,10 +166,19 @@ impl Outage {
     }
 }
 
+/// A control-plane fault: the nodes that died before it, and the bound on their marks.
+#[derive(Clone, Debug)]
+pub struct Fault {
+    pub dead: BTreeSet<String>,
+    pub grace: f64,
+    pub monitor: f64,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Scenario {
     pub recovering: BTreeSet<String>,
     pub outage: Option<Outage>,
+    pub fault: Option<Fault>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -163,6 +188,8 @@ pub enum Class {
     Deliberate(Vec<(&'static Rule, usize)>),
     /// How many entries no rule explains, and the rules that explain the others.
     Unexplained(usize, Vec<(&'static Rule, usize)>),
+    /// Wrong on its own, whatever the other side did: the sides that did it.
+    Wrong(Vec<&'static str>),
 }
 
 #[derive(Clone, Debug)]
@@ -192,6 +219,7 @@ impl Row {
                 "**unexplained (possible bug)**: {n} entries; the others: {}",
                 rules(rs)
             ),
+            Class::Wrong(sides) => format!("**wrong**: {}", sides.join(", ")),
         };
         format!("| {} | {} | {} |", self.outcome, class, self.detail)
     }
@@ -288,9 +316,133 @@ fn zone_check(o: &Outage, s: &Side) -> Result<String, (String, bool)> {
     }
 }
 
+/// `Wrong` naming the sides for which `bad` holds, or `Same`.
+fn wrong_if(ours: &Side, up: &Side, bad: impl Fn(&Side) -> bool) -> Class {
+    let sides: Vec<&'static str> = [("ours", ours), ("upstream", up)]
+        .into_iter()
+        .filter(|(_, s)| bad(s))
+        .map(|(n, _)| n)
+        .collect();
+    if sides.is_empty() {
+        Class::Same
+    } else {
+        Class::Wrong(sides)
+    }
+}
+
+/// Times after the fault's end: "node-00003 +1.2 s, …" (at most eight).
+fn after_end(side: &Side, m: &BTreeMap<String, f64>) -> String {
+    let end = side.fault_end.unwrap_or(0.0);
+    let mut parts: Vec<String> = m
+        .iter()
+        .take(8)
+        .map(|(k, t)| format!("{k} {:+.1} s", t - end))
+        .collect();
+    if m.len() > 8 {
+        parts.push(format!("… {} in all", m.len()));
+    }
+    parts.join(", ")
+}
+
+/// The fault's checks: nothing written against live nodes, and the dead node found.
+fn fault_rows(f: &Fault, ours: &Side, up: &Side) -> Vec<Row> {
+    let mut rows = vec![];
+    let nodes = |outcome: &str, m: fn(&Side) -> &BTreeMap<String, f64>| Row {
+        outcome: outcome.to_string(),
+        class: wrong_if(ours, up, |s| !m(s).is_empty()),
+        detail: format!(
+            "ours {}{}, upstream {}{} (s after the fault's end)",
+            m(ours).len(),
+            paren(after_end(ours, m(ours))),
+            m(up).len(),
+            paren(after_end(up, m(up)))
+        ),
+    };
+    rows.push(nodes("live nodes marked Unknown", |s| &s.live_unknown));
+    rows.push(nodes("live nodes tainted unreachable:NoExecute", |s| {
+        &s.live_tainted
+    }));
+    rows.push(Row {
+        outcome: "live nodes' pods marked not ready".into(),
+        class: wrong_if(ours, up, |s| !s.live_not_ready.is_empty()),
+        detail: format!(
+            "ours {}{}, upstream {}{}",
+            ours.live_not_ready.len(),
+            paren(by_node(ours.live_not_ready.iter())),
+            up.live_not_ready.len(),
+            paren(by_node(up.live_not_ready.iter()))
+        ),
+    });
+    rows.push(Row {
+        outcome: "live nodes' pods deleted".into(),
+        class: wrong_if(ours, up, |s| !s.live_deleted.is_empty()),
+        detail: format!(
+            "ours {}{}, upstream {}{}",
+            ours.live_deleted.len(),
+            paren(by_node(ours.live_deleted.keys())),
+            up.live_deleted.len(),
+            paren(by_node(up.live_deleted.keys()))
+        ),
+    });
+    let bound = f.grace + f.monitor;
+    let dead = |m: fn(&Side) -> &BTreeMap<String, f64>, s: &Side| {
+        let found: BTreeMap<String, f64> = f
+            .dead
+            .iter()
+            .filter_map(|n| m(s).get(n).map(|t| (n.clone(), *t)))
+            .collect();
+        let text = if found.is_empty() {
+            "never".to_string()
+        } else {
+            after_end(s, &found)
+        };
+        (found, text)
+    };
+    let late = |s: &Side| {
+        let (found, _) = dead(|s| &s.unknown, s);
+        let end = s.fault_end.unwrap_or(f64::INFINITY);
+        found.len() < f.dead.len() || found.values().any(|t| t - end > bound)
+    };
+    rows.push(Row {
+        outcome: format!(
+            "dead node marked Unknown, at most grace + monitor period ({bound:.0} s) after the fault's end"
+        ),
+        class: wrong_if(ours, up, late),
+        detail: format!(
+            "ours {}; upstream {} (s after the fault's end)",
+            dead(|s| &s.unknown, ours).1,
+            dead(|s| &s.unknown, up).1
+        ),
+    });
+    rows.push(Row {
+        outcome: "dead node tainted unreachable:NoExecute".into(),
+        class: wrong_if(ours, up, |s| dead(|s| &s.tainted, s).0.len() < f.dead.len()),
+        detail: format!(
+            "ours {}; upstream {} (s after the fault's end)",
+            dead(|s| &s.tainted, ours).1,
+            dead(|s| &s.tainted, up).1
+        ),
+    });
+    // Its kubelet never comes back: nothing may take the taint off.
+    let untainted = |s: &Side| f.dead.iter().filter(|n| s.untainted.contains(*n)).count();
+    rows.push(Row {
+        outcome: "dead node keeps its taint to the end (its kubelet never came back)".into(),
+        class: wrong_if(ours, up, |s| untainted(s) > 0),
+        detail: format!(
+            "untainted: ours {}, upstream {}",
+            untainted(ours),
+            untainted(up)
+        ),
+    });
+    rows
+}
+
 /// The conformance rows of one scenario.
 pub fn classify(s: &Scenario, ours: &Side, up: &Side) -> Vec<Row> {
     let mut rows = vec![];
+    if let Some(f) = &s.fault {
+        rows.extend(fault_rows(f, ours, up));
+    }
     let lacking = |present_in_ours: bool| if present_in_ours { up } else { ours };
 
     // The outage zone's rate first: the taint sets' rule 2 depends on it.
@@ -332,6 +484,11 @@ pub fn classify(s: &Scenario, ours: &Side, up: &Side) -> Vec<Row> {
         NotReady,
         Deleted,
     }
+    // A side that untainted a dead node did not fall behind on it: it stopped, wrongly (the
+    // fault's row says so), so what it then lacks there is not lateness.
+    let gave_up = |side: &Side, node: &str| {
+        s.fault.as_ref().is_some_and(|f| f.dead.contains(node)) && side.untainted.contains(node)
+    };
     let explain = |kind: Kind, entry: &str, in_ours: bool| -> Option<&'static Rule> {
         let node = node_of(entry);
         if !in_ours && s.recovering.contains(&node) {
@@ -353,7 +510,7 @@ pub fn classify(s: &Scenario, ours: &Side, up: &Side) -> Vec<Row> {
         {
             return Some(&ZONE_TIMING);
         }
-        if lacking(in_ours).saturated() {
+        if lacking(in_ours).saturated() && !gave_up(lacking(in_ours), &node) {
             return Some(&RATE_LIMITED);
         }
         None
@@ -447,7 +604,8 @@ pub fn classify(s: &Scenario, ours: &Side, up: &Side) -> Vec<Row> {
     let mut entries = vec![];
     for side in [ours, up] {
         for e in &side.missing_deletions {
-            entries.push((e.clone(), side.saturated().then_some(&RATE_LIMITED)));
+            let late = side.saturated() && !gave_up(side, &node_of(e));
+            entries.push((e.clone(), late.then_some(&RATE_LIMITED)));
         }
     }
     rows.push(Row {
@@ -464,7 +622,10 @@ pub fn classify(s: &Scenario, ours: &Side, up: &Side) -> Vec<Row> {
     let healthy = ours.writes_to_healthy + up.writes_to_healthy;
     rows.push(Row {
         outcome: "writes to healthy nodes and their pods".into(),
-        class: if healthy == 0 {
+        class: if s.fault.is_some() {
+            // Under a fault the rows above say what they were; each is wrong on its own.
+            wrong_if(ours, up, |s| s.writes_to_healthy > 0)
+        } else if healthy == 0 {
             Class::Same
         } else {
             Class::Unexplained(healthy as usize, vec![])

@@ -5,6 +5,7 @@
 //! cargo bench --bench head_to_head -- --nodes 200 --pods 30
 //! cargo bench --bench head_to_head -- --nodes 1000 --pods 30 --out target/head-to-head-1000.md
 //! cargo bench --bench head_to_head -- --nodes 1000 --pods 30 --scenario zone-outage
+//! cargo bench --bench head_to_head -- --scenario api-freeze     # or api-restart, etcd-freeze
 //! ```
 //!
 //! Runs the same scenario twice, once per controller, each in a fresh cluster in a box
@@ -17,7 +18,9 @@
 //! bound to cluster-admin, so that the audit log tells the controller's requests apart.
 //!
 //! The scenario: a fake kubelet fleet (N nodes in Z zones, their Leases renewed every 10 s
-//! spread over the period, K pods per node tolerating the condition taints for: admission's
+//! spread over the period, each kubelet on its own as a kubelet is: every request bounded by a
+//! 10 s timeout, failures retried with backoff from 200 ms doubling to 7 s, each renewal
+//! conditional on the Lease's last resourceVersion; K pods per node tolerating the condition taints for: admission's
 //! 300 s, 30 s, 60 s, forever) is created and settled first; the controller starts; once it has
 //! synced the fleet is steady for `--steady` seconds; then a share of each zone's nodes go silent
 //! (stop renewing), and a third of those come back (renew and post Ready) 10 s after their
@@ -29,6 +32,17 @@
 //! PartialDisruption, where upstream's rules slow its taints to the secondary rate (0.1 node/s)
 //! for a zone larger than the large-cluster threshold (50 nodes), and stop them for a smaller
 //! one. The zone's taints are watched for 120 s after the grace; the run ends 75 s later.
+//!
+//! `--scenario api-freeze|api-restart|etcd-freeze` (issue 24) is a control-plane fault instead,
+//! with its own defaults (50 nodes, 10 pods, 2 zones, grace 20 s, monitor period 2 s, steady
+//! 30 s): nobody fails but node-00000, whose kubelet stops `--lead` (30) s before the fault; the
+//! fault (`box.sh freeze/thaw kube-apiserver`, `down/up`, `freeze/thaw etcd`) lasts
+//! `--fault-seconds` (45); the run ends `--after` (60) s after it. The pods tolerate the
+//! condition taints for 0 s, 5 s, 30 s, 60 s and forever, and are all Running and Ready; each
+//! kubelet also runs a 10 s status loop that posts Ready again when it finds a condition it did
+//! not write. The report adds the fault's table (the dead node against the fault's end, what
+//! was written against live nodes, the fleet under the fault), and the conformance table calls
+//! any mark, taint, pod mark or deletion of a live node wrong for the side that wrote it.
 //!
 //! What it measures, from the same run for both: RSS (after sync, steady, peak: VmRSS/VmHWM each
 //! second), CPU (utime+stime), API requests by verb and resource (audit log, by user),
@@ -48,7 +62,10 @@
 //! `--only ours|upstream` `--out PATH` (target/head-to-head.md) `--keep` (keep the boxes)
 //! `--qps Q` (`--kube-api-qps` and `--kube-api-burst` of both controllers; unset: their
 //! defaults, 20 and 30, as a default deployment runs them; `--upstream-qps` is the old name)
-//! `--scenario spread|zone-outage` (spread) `--outage F` (0.75, zone-outage's share of zone 0).
+//! `--scenario spread|zone-outage|api-freeze|api-restart|etcd-freeze` (spread) `--outage F` (0.75,
+//! zone-outage's share of zone 0) `--grace S` `--monitor S` (40, 5) `--fault-seconds S` (45)
+//! `--lead S` (30) `--after S` (60). The audit log of each run is kept beside the boxes, as
+//! `target/head-to-head/SCENARIO-SIDE.audit.log`.
 
 #[allow(dead_code)]
 #[path = "../../tests/real_cluster/audit.rs"]
@@ -101,26 +118,90 @@ struct Opts {
     large: u32,
     unhealthy: f64,
     qps: Option<f64>,
-    /// `spread` (a share of every zone) or `zone-outage` (most of zone 0).
+    /// `spread` (a share of every zone), `zone-outage` (most of zone 0), or a control-plane
+    /// fault: `api-freeze`, `api-restart`, `etcd-freeze`.
     scenario: String,
     /// zone-outage: the share of zone 0 that goes silent.
     outage: f64,
+    /// Fault scenarios: how long the fault lasts, how long the run goes on after it, and how
+    /// long before it the dead node's kubelet stops.
+    fault_seconds: u64,
+    after: u64,
+    lead: u64,
+}
+
+/// A control-plane fault: how `box.sh` begins and ends it.
+#[derive(Clone, Copy, PartialEq)]
+enum Fault {
+    /// kube-apiserver SIGSTOPped: requests hang, then all complete at once.
+    ApiFreeze,
+    /// kube-apiserver SIGTERMed, then started again on the same etcd: connections refused.
+    ApiRestart,
+    /// etcd SIGSTOPped: the API server up, its storage calls hanging.
+    EtcdFreeze,
+}
+
+impl Fault {
+    fn parse(s: &str) -> Option<Fault> {
+        match s {
+            "api-freeze" => Some(Fault::ApiFreeze),
+            "api-restart" => Some(Fault::ApiRestart),
+            "etcd-freeze" => Some(Fault::EtcdFreeze),
+            _ => None,
+        }
+    }
+
+    /// box.sh's arguments (after the verb's DIR) that begin and end it.
+    fn begin(self) -> (&'static str, Option<&'static str>) {
+        match self {
+            Fault::ApiFreeze => ("freeze", Some("kube-apiserver")),
+            Fault::ApiRestart => ("down", None),
+            Fault::EtcdFreeze => ("freeze", Some("etcd")),
+        }
+    }
+
+    fn end(self) -> (&'static str, Option<&'static str>) {
+        match self {
+            Fault::ApiFreeze => ("thaw", Some("kube-apiserver")),
+            Fault::ApiRestart => ("up", None),
+            Fault::EtcdFreeze => ("thaw", Some("etcd")),
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Fault::ApiFreeze => "kube-apiserver frozen (SIGSTOP, then SIGCONT)",
+            Fault::ApiRestart => {
+                "kube-apiserver stopped (SIGTERM), then started again on the same etcd"
+            }
+            Fault::EtcdFreeze => "etcd frozen (SIGSTOP, then SIGCONT), kube-apiserver up",
+        }
+    }
 }
 
 impl Opts {
     fn parse() -> Opts {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        // A fault scenario has its own defaults (a small fleet, issue 24's grace and period);
+        // flags given override them wherever they stand.
+        let fault = args
+            .iter()
+            .position(|a| a == "--scenario")
+            .and_then(|i| args.get(i + 1))
+            .and_then(|s| Fault::parse(s))
+            .is_some();
         let mut o = Opts {
-            nodes: 200,
-            pods: 30,
-            zones: 4,
+            nodes: if fault { 50 } else { 200 },
+            pods: if fault { 10 } else { 30 },
+            zones: if fault { 2 } else { 4 },
             silent: 0.1,
-            steady: 60,
+            steady: if fault { 30 } else { 60 },
             concurrency: 16,
             only: None,
             out: Path::new(ROOT).join("target/head-to-head.md"),
             keep: false,
-            grace: 40,
-            monitor: 5,
+            grace: if fault { 20 } else { 40 },
+            monitor: if fault { 2 } else { 5 },
             rate: 1.0,
             secondary_rate: 0.1,
             large: 50,
@@ -128,8 +209,11 @@ impl Opts {
             qps: None,
             scenario: "spread".into(),
             outage: 0.75,
+            fault_seconds: 45,
+            after: 60,
+            lead: 30,
         };
-        let mut args = std::env::args().skip(1);
+        let mut args = args.into_iter();
         while let Some(a) = args.next() {
             let mut val = || {
                 args.next()
@@ -148,11 +232,21 @@ impl Opts {
                 "--qps" | "--upstream-qps" => o.qps = Some(num(&val())),
                 "--scenario" => {
                     o.scenario = val();
-                    if !matches!(o.scenario.as_str(), "spread" | "zone-outage") {
-                        usage(&format!("--scenario {}: spread or zone-outage", o.scenario));
+                    if !matches!(o.scenario.as_str(), "spread" | "zone-outage")
+                        && o.fault().is_none()
+                    {
+                        usage(&format!(
+                            "--scenario {}: spread, zone-outage, api-freeze, api-restart or etcd-freeze",
+                            o.scenario
+                        ));
                     }
                 }
                 "--outage" => o.outage = num(&val()),
+                "--fault-seconds" => o.fault_seconds = num(&val()),
+                "--after" => o.after = num(&val()),
+                "--lead" => o.lead = num(&val()),
+                "--grace" => o.grace = num(&val()),
+                "--monitor" => o.monitor = num(&val()),
                 "--bench" => {}
                 _ => usage(&format!("unknown argument {a}")),
             }
@@ -161,10 +255,35 @@ impl Opts {
     }
 
     fn command(&self) -> String {
+        if self.fault().is_some() {
+            let mut c = format!(
+                "cargo bench --bench head_to_head -- --scenario {} --nodes {} --pods {} --zones {} --steady {} --lead {} --fault-seconds {} --after {} --grace {} --monitor {}",
+                self.scenario,
+                self.nodes,
+                self.pods,
+                self.zones,
+                self.steady,
+                self.lead,
+                self.fault_seconds,
+                self.after,
+                self.grace,
+                self.monitor
+            );
+            if let Some(o) = &self.only {
+                write!(c, " --only {o}").unwrap();
+            }
+            if let Some(q) = self.qps {
+                write!(c, " --qps {q}").unwrap();
+            }
+            return c;
+        }
         let mut c = format!(
             "cargo bench --bench head_to_head -- --nodes {} --pods {} --zones {} --silent {} --steady {}",
             self.nodes, self.pods, self.zones, self.silent, self.steady
         );
+        if (self.grace, self.monitor) != (40, 5) {
+            write!(c, " --grace {} --monitor {}", self.grace, self.monitor).unwrap();
+        }
         if let Some(o) = &self.only {
             write!(c, " --only {o}").unwrap();
         }
@@ -183,6 +302,21 @@ impl Opts {
         self.scenario == "zone-outage"
     }
 
+    fn fault(&self) -> Option<Fault> {
+        Fault::parse(&self.scenario)
+    }
+
+    /// The pods' tolerations of the condition taints, by pod index modulo their number (None:
+    /// forever; 300: admission's default, written by none). A fault scenario has issue 24's:
+    /// 0 s, 5 s, 30 s, 60 s and forever.
+    fn tolerations(&self) -> &'static [Option<u64>] {
+        if self.fault().is_some() {
+            &[Some(0), Some(5), Some(30), Some(60), None]
+        } else {
+            &TOLERATIONS
+        }
+    }
+
     /// The QPS its client-side limit allows (the flag, or both controllers' default 20).
     fn qps_limit(&self) -> f64 {
         self.qps.unwrap_or(20.0)
@@ -196,7 +330,7 @@ fn num<T: std::str::FromStr>(s: &str) -> T {
 
 fn usage(why: &str) -> ! {
     eprintln!(
-        "head_to_head: {why}\nusage: cargo bench --bench head_to_head -- [--nodes N] [--pods K] [--zones Z] [--silent F] [--steady S] [--concurrency C] [--only ours|upstream] [--qps Q] [--scenario spread|zone-outage] [--outage F] [--out PATH] [--keep]"
+        "head_to_head: {why}\nusage: cargo bench --bench head_to_head -- [--nodes N] [--pods K] [--zones Z] [--silent F] [--steady S] [--concurrency C] [--only ours|upstream] [--qps Q] [--grace S] [--monitor S] [--scenario spread|zone-outage|api-freeze|api-restart|etcd-freeze] [--outage F] [--fault-seconds S] [--after S] [--lead S] [--out PATH] [--keep]"
     );
     std::process::exit(2)
 }
@@ -335,6 +469,31 @@ impl KubeBox {
     }
 }
 
+impl KubeBox {
+    /// Begins or ends a control-plane fault with box.sh, off the runtime's threads (`up`
+    /// waits until the restarted server is ready).
+    async fn fault(&self, (verb, target): (&'static str, Option<&'static str>)) {
+        let (script, dir, bin) = (box_script(), self.dir.clone(), self.bin.clone());
+        let out = tokio::task::spawn_blocking(move || {
+            let mut c = Command::new("bash");
+            c.arg(script)
+                .env("NLC_KUBE_BOX_BIN", bin)
+                .arg(verb)
+                .arg(dir);
+            c.args(target);
+            c.output()
+        })
+        .await
+        .unwrap()
+        .expect("running box.sh");
+        assert!(
+            out.status.success(),
+            "box.sh {verb}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 impl Drop for KubeBox {
     fn drop(&mut self) {
         if self.keep {
@@ -383,14 +542,27 @@ fn conditions(now: Timestamp) -> Value {
     ])
 }
 
+/// A kubelet's request timeout and its retries' backoff (200 ms doubling to 7 s), so that a
+/// hung or restarting API server looks to the fleet as it does to real kubelets.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+const BACKOFF_FIRST: Duration = Duration::from_millis(200);
+const BACKOFF_MAX: Duration = Duration::from_secs(7);
+
 #[derive(Default)]
 struct FleetState {
     stopped: HashSet<usize>,
     /// renewTime of each node's last accepted renewal.
     renewed: HashMap<usize, Timestamp>,
-    /// Each renewal's completion after its slot in the schedule, seconds.
-    lateness: Vec<f64>,
-    failures: u64,
+    /// Each Lease's resourceVersion as last written, the precondition of its next renewal: a
+    /// renewal abandoned during a fault and applied late then fails instead of moving
+    /// renewTime back (kubelets update with the version they read, as here).
+    versions: HashMap<usize, String>,
+    /// Each accepted renewal: its node, its slot in the schedule, when it completed.
+    done: Vec<(usize, Instant, Instant)>,
+    /// When each failed attempt (timeout, error, conflict) failed.
+    failed: Vec<Instant>,
+    /// When a kubelet's status loop found its Ready condition not its own and restored it.
+    restored: Vec<(usize, Instant)>,
 }
 
 struct Fleet {
@@ -398,20 +570,19 @@ struct Fleet {
     /// Seconds to create the nodes (with their Leases), and the pods.
     created_s: (f64, f64),
     state: Arc<Mutex<FleetState>>,
-    renewer: Option<tokio::task::JoinHandle<()>>,
+    kubelets: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for Fleet {
     fn drop(&mut self) {
-        if let Some(r) = &self.renewer {
-            r.abort();
+        for k in &self.kubelets {
+            k.abort();
         }
     }
 }
 
-async fn post_ready(client: &kube::Client, node: &str) {
-    let nodes: Api<Node> = Api::all(client.clone());
-    let status = json!({"status": {
+fn node_status(node: &str) -> Value {
+    json!({"status": {
         "conditions": conditions(Timestamp::now()),
         "addresses": [{"type": "Hostname", "address": node}],
         "capacity": {"cpu": "4", "memory": "16Gi", "pods": "110"},
@@ -419,27 +590,99 @@ async fn post_ready(client: &kube::Client, node: &str) {
         "nodeInfo": {"machineID": node, "systemUUID": node, "bootID": "boot",
             "kernelVersion": "6.1.0", "osImage": "Debian GNU/Linux 12 (bookworm)",
             "containerRuntimeVersion": "containerd://2.0.0", "kubeletVersion": "v1.37.2",
-            "kubeProxyVersion": "", "operatingSystem": "linux", "architecture": "amd64"}}});
+            "kubeProxyVersion": "", "operatingSystem": "linux", "architecture": "amd64"}}})
+}
+
+async fn post_ready(client: &kube::Client, node: &str) {
+    let nodes: Api<Node> = Api::all(client.clone());
     nodes
-        .patch_status(node, &PatchParams::default(), &Patch::Merge(status))
+        .patch_status(
+            node,
+            &PatchParams::default(),
+            &Patch::Merge(node_status(node)),
+        )
         .await
         .unwrap_or_else(|e| panic!("status of {node}: {e}"));
 }
 
+/// One renewal as a kubelet makes it: renewTime taken at each attempt, each attempt bounded by
+/// the request timeout, failures retried with backoff until one is accepted or the node is
+/// stopped.
 async fn renew(client: &kube::Client, i: usize, state: &Mutex<FleetState>, slot: Instant) {
     let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
-    let now = Timestamp::now();
-    let patch = json!({"spec": {"renewTime": format!("{now:.6}")}});
-    match leases
-        .patch(&node_name(i), &PatchParams::default(), &Patch::Merge(patch))
-        .await
-    {
-        Ok(_) => {
-            let mut s = state.lock().unwrap();
-            s.renewed.insert(i, now);
-            s.lateness.push(slot.elapsed().as_secs_f64());
+    let name = node_name(i);
+    let mut backoff = BACKOFF_FIRST;
+    loop {
+        let now = Timestamp::now();
+        let mut patch = json!({"spec": {"renewTime": format!("{now:.6}")}});
+        if let Some(v) = state.lock().unwrap().versions.get(&i) {
+            patch["metadata"] = json!({ "resourceVersion": v });
         }
-        Err(_) => state.lock().unwrap().failures += 1,
+        let (pp, patch) = (PatchParams::default(), Patch::Merge(patch));
+        match tokio::time::timeout(REQUEST_TIMEOUT, leases.patch(&name, &pp, &patch)).await {
+            Ok(Ok(lease)) => {
+                let mut s = state.lock().unwrap();
+                s.renewed.insert(i, now);
+                if let Some(v) = lease.metadata.resource_version {
+                    s.versions.insert(i, v);
+                }
+                s.done.push((i, slot, Instant::now()));
+                return;
+            }
+            Ok(Err(kube::Error::Api(status))) if status.is_conflict() => {
+                state.lock().unwrap().failed.push(Instant::now());
+                // Someone (an attempt applied late) wrote it: read the version again.
+                if let Ok(Ok(lease)) =
+                    tokio::time::timeout(REQUEST_TIMEOUT, leases.get(&name)).await
+                    && let Some(v) = lease.metadata.resource_version
+                {
+                    state.lock().unwrap().versions.insert(i, v);
+                }
+            }
+            _ => state.lock().unwrap().failed.push(Instant::now()),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+        if state.lock().unwrap().stopped.contains(&i) {
+            return;
+        }
+    }
+}
+
+/// A kubelet's status loop, every 10 s: when the node's Ready condition is not the True it
+/// writes (a controller marked it), it posts its own status again, as kubelets do.
+async fn status_loop(
+    client: kube::Client,
+    i: usize,
+    state: Arc<Mutex<FleetState>>,
+    first: tokio::time::Instant,
+) {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let name = node_name(i);
+    let mut next = first;
+    loop {
+        tokio::time::sleep_until(next).await;
+        next += RENEW;
+        if state.lock().unwrap().stopped.contains(&i) {
+            continue;
+        }
+        let Ok(Ok(node)) = tokio::time::timeout(REQUEST_TIMEOUT, nodes.get(&name)).await else {
+            continue;
+        };
+        let ready = node
+            .status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+        if ready {
+            continue;
+        }
+        let (pp, patch) = (PatchParams::default(), Patch::Merge(node_status(&name)));
+        let post = nodes.patch_status(&name, &pp, &patch);
+        if let Ok(Ok(_)) = tokio::time::timeout(REQUEST_TIMEOUT, post).await {
+            state.lock().unwrap().restored.push((i, Instant::now()));
+        }
     }
 }
 
@@ -506,19 +749,20 @@ impl Fleet {
             client: client.clone(),
             created_s: (nodes_s, 0.0),
             state,
-            renewer: None,
+            kubelets: vec![],
         };
-        fleet.start_renewing(o.nodes);
+        fleet.start_kubelets(o.nodes, o.fault().is_some());
         let t = Instant::now();
         let pods = (0..o.nodes).flat_map(|i| (0..o.pods).map(move |k| (i, k)));
         futures::stream::iter(pods)
             .map(|(i, k)| {
                 let client = client.clone();
                 let status = with_status.contains(&i);
+                let tols = o.tolerations();
                 async move {
                     let name = pod_name(i, k);
                     let mut tolerations = vec![];
-                    if let Some(secs) = TOLERATIONS[k % 4] {
+                    if let Some(secs) = tols[k % tols.len()] {
                         if secs != 300 {
                             for key in [UNREACHABLE, NOT_READY] {
                                 tolerations.push(json!({"key": key, "operator": "Exists",
@@ -530,7 +774,7 @@ impl Fleet {
                     }
                     create(&client, &format!("/api/v1/namespaces/{NS}/pods"), &json!({
                         "apiVersion": "v1", "kind": "Pod",
-                        "metadata": {"name": name, "namespace": NS, "labels": {"app": format!("t{}", k % 4)}},
+                        "metadata": {"name": name, "namespace": NS, "labels": {"app": format!("t{}", k % tols.len())}},
                         "spec": {"nodeName": node_name(i), "automountServiceAccountToken": false,
                             "containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10"}],
                             "tolerations": tolerations}}))
@@ -563,29 +807,39 @@ impl Fleet {
         fleet
     }
 
-    /// Node i renews at i/N of each 10 s period, every renewal its own task (at most 64 in
-    /// flight), so that a slow response delays no other kubelet.
-    fn start_renewing(&mut self, n: usize) {
-        let client = self.client.clone();
-        let state = Arc::clone(&self.state);
-        self.renewer = Some(tokio::spawn(async move {
-            let start = tokio::time::Instant::now();
-            let gate = Arc::new(tokio::sync::Semaphore::new(64));
-            for k in 0u64.. {
-                let slot = start + RENEW.mul_f64(k as f64 / n as f64);
-                tokio::time::sleep_until(slot).await;
-                let i = (k % n as u64) as usize;
-                if state.lock().unwrap().stopped.contains(&i) {
-                    continue;
+    /// One task per kubelet: node i renews at i/N of each 10 s period, on its own, so that
+    /// a hung request delays no other kubelet; after a renewal that took longer than a period
+    /// (retries), its schedule starts again from that renewal, as a kubelet's does. With
+    /// `status`, each also runs its status loop (`status_loop`).
+    fn start_kubelets(&mut self, n: usize, status: bool) {
+        let start = tokio::time::Instant::now();
+        for i in 0..n {
+            let (client, state) = (self.client.clone(), Arc::clone(&self.state));
+            let first = start + RENEW.mul_f64(i as f64 / n as f64);
+            self.kubelets.push(tokio::spawn(async move {
+                let mut slot = first;
+                loop {
+                    tokio::time::sleep_until(slot).await;
+                    if !state.lock().unwrap().stopped.contains(&i) {
+                        renew(&client, i, &state, slot.into_std()).await;
+                    }
+                    slot += RENEW;
+                    let now = tokio::time::Instant::now();
+                    if slot < now {
+                        slot = now + RENEW;
+                    }
                 }
-                let permit = Arc::clone(&gate).acquire_owned().await.unwrap();
-                let (client, state) = (client.clone(), Arc::clone(&state));
-                tokio::spawn(async move {
-                    renew(&client, i, &state, slot.into_std()).await;
-                    drop(permit);
-                });
+            }));
+            if status {
+                let (client, state) = (self.client.clone(), Arc::clone(&self.state));
+                self.kubelets.push(tokio::spawn(status_loop(
+                    client,
+                    i,
+                    state,
+                    first + RENEW / 2,
+                )));
             }
-        }));
+        }
     }
 
     fn stop(&self, nodes: &BTreeSet<usize>) {
@@ -802,6 +1056,37 @@ struct Run {
     fleet_create_s: (f64, f64),
     silence_at: Timestamp,
     end_at: Timestamp,
+    /// Fault scenarios: the fault, and the fleet under it.
+    fault: Option<FaultRun>,
+    /// What was written against live nodes (never expected): their marks and taints, their
+    /// pods marked not ready, their pods deleted.
+    live: BTreeMap<usize, NodeTimes>,
+    live_not_ready: BTreeSet<String>,
+    live_deleted: BTreeMap<String, Timestamp>,
+}
+
+struct FaultRun {
+    begin: Timestamp,
+    /// When it was over: thawed, or the restarted server ready.
+    end: Timestamp,
+    /// How long ending it took (`up` waits until the restarted server is ready).
+    ending_s: f64,
+    /// The fleet's failed renewal attempts during it and the 15 s after.
+    failed_attempts: u64,
+    /// Per live kubelet, its first accepted renewal after the end, seconds after it.
+    back_after: Vec<f64>,
+    never_back: usize,
+    /// Kubelets that found their Ready condition not their own and restored it, seconds after
+    /// the end.
+    restored: Vec<(usize, f64)>,
+}
+
+fn secs_since_instant(a: Instant, b: Instant) -> f64 {
+    if b >= a {
+        b.duration_since(a).as_secs_f64()
+    } else {
+        -a.duration_since(b).as_secs_f64()
+    }
 }
 
 #[derive(Default, Clone)]
@@ -817,6 +1102,10 @@ struct NodeTimes {
 
 fn silent_nodes(o: &Opts) -> (BTreeSet<usize>, BTreeSet<usize>) {
     let per_zone = o.nodes / o.zones;
+    if o.fault().is_some() {
+        // One node, dead before the fault; every other kubelet lives throughout.
+        return (BTreeSet::from([0]), BTreeSet::new());
+    }
     if o.zone_outage() {
         // Zone 0 (nodes 0, Z, 2Z, …) loses `outage` of its nodes; none comes back, so that
         // the zone stays in its disrupted state for the whole run.
@@ -845,7 +1134,14 @@ async fn run(which: &'static str, o: &Opts) -> Run {
     let client = b.admin().await;
     let kubeconfig = b.controller_kubeconfig(&client).await;
     let (silent, recover) = silent_nodes(o);
-    let fleet = Fleet::create(client.clone(), o, &silent).await;
+    // A fault scenario's pods are all Running and Ready, so that a not-ready mark on a live
+    // node's pod shows in the audit log.
+    let with_status = if o.fault().is_some() {
+        (0..o.nodes).collect()
+    } else {
+        silent.clone()
+    };
+    let fleet = Fleet::create(client.clone(), o, &with_status).await;
     // A first round of renewals before the controller starts.
     tokio::time::sleep(RENEW).await;
     let c = Controller::start(which, &b, &kubeconfig, o);
@@ -875,68 +1171,127 @@ async fn run(which: &'static str, o: &Opts) -> Run {
         silent.len(),
         recover.len()
     ));
-    let per_zone_silent = silent.len().div_ceil(o.zones) as f64;
-    // zone-outage: the disrupted zone's reduced rate would take far longer than a run; watch
-    // it for 120 s.
-    let taint_window = if o.zone_outage() {
-        120.0
-    } else {
-        per_zone_silent / o.rate
-    };
-    let taints_by = o.grace as f64 + RENEW.as_secs_f64() + o.monitor as f64 + taint_window;
-    // Each recovering kubelet comes back 10 s after its node's NoExecute taint (seen by
-    // polling), well before its 30 s pods are due, whenever the zone's rate let it come.
-    let give_up = Duration::from_secs_f64(taints_by + 10.0);
-    let back = futures::future::join_all(recover.iter().map(|&i| {
-        let fleet = &fleet;
-        async move {
-            let nodes: Api<Node> = Api::all(fleet.client.clone());
-            let t = Instant::now();
-            while t.elapsed() < give_up {
-                let tainted = nodes.get(&node_name(i)).await.ok().is_some_and(|n| {
-                    n.spec
-                        .and_then(|s| s.taints)
-                        .unwrap_or_default()
-                        .iter()
-                        .any(|x| x.key == UNREACHABLE && x.effect == "NoExecute")
-                });
-                if tainted {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            tokio::time::sleep(Duration::from_secs(10)).await;
-            let last = fleet.state.lock().unwrap().renewed[&i];
-            fleet.resume(i).await;
-            (i, last, Timestamp::now())
-        }
-    }));
     let mut last_renewal: BTreeMap<usize, Timestamp> = BTreeMap::new();
-    let end_after = taints_by + 75.0;
-    let left = end_after - secs_since(silence_at, Timestamp::now());
-    let (returned, _) = tokio::join!(
-        back,
-        tokio::time::sleep(Duration::from_secs_f64(left.max(0.0)))
-    );
-    log(&format!(
-        "{which}: {} nodes came back on the way",
-        returned.len()
-    ));
-    {
+    let (returned, window) = if let Some(f) = o.fault() {
+        // The dead node's kubelet stopped `lead` s before the fault; the fault lasts
+        // `fault_seconds`; the run goes on `after` s past its end.
+        tokio::time::sleep(Duration::from_secs(o.lead)).await;
+        let begin = (Instant::now(), Timestamp::now());
+        log(&format!("{which}: fault begins: {}", f.describe()));
+        b.fault(f.begin()).await;
+        tokio::time::sleep_until((begin.0 + Duration::from_secs(o.fault_seconds)).into()).await;
+        let ending = Instant::now();
+        b.fault(f.end()).await;
+        let end = (Instant::now(), Timestamp::now());
+        log(&format!(
+            "{which}: fault ended ({:.1} s to end it); {} s more",
+            ending.elapsed().as_secs_f64(),
+            o.after
+        ));
+        tokio::time::sleep(Duration::from_secs(o.after)).await;
         let s = fleet.state.lock().unwrap();
         for i in &silent {
             last_renewal.insert(*i, s.renewed[i]);
         }
-    }
+        (vec![], Some((begin, end, end.0 - ending)))
+    } else {
+        let per_zone_silent = silent.len().div_ceil(o.zones) as f64;
+        // zone-outage: the disrupted zone's reduced rate would take far longer than a run; watch
+        // it for 120 s.
+        let taint_window = if o.zone_outage() {
+            120.0
+        } else {
+            per_zone_silent / o.rate
+        };
+        let taints_by = o.grace as f64 + RENEW.as_secs_f64() + o.monitor as f64 + taint_window;
+        // Each recovering kubelet comes back 10 s after its node's NoExecute taint (seen by
+        // polling), well before its 30 s pods are due, whenever the zone's rate let it come.
+        let give_up = Duration::from_secs_f64(taints_by + 10.0);
+        let back = futures::future::join_all(recover.iter().map(|&i| {
+            let fleet = &fleet;
+            async move {
+                let nodes: Api<Node> = Api::all(fleet.client.clone());
+                let t = Instant::now();
+                while t.elapsed() < give_up {
+                    let tainted = nodes.get(&node_name(i)).await.ok().is_some_and(|n| {
+                        n.spec
+                            .and_then(|s| s.taints)
+                            .unwrap_or_default()
+                            .iter()
+                            .any(|x| x.key == UNREACHABLE && x.effect == "NoExecute")
+                    });
+                    if tainted {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                let last = fleet.state.lock().unwrap().renewed[&i];
+                fleet.resume(i).await;
+                (i, last, Timestamp::now())
+            }
+        }));
+        let end_after = taints_by + 75.0;
+        let left = end_after - secs_since(silence_at, Timestamp::now());
+        let (returned, _) = tokio::join!(
+            back,
+            tokio::time::sleep(Duration::from_secs_f64(left.max(0.0)))
+        );
+        log(&format!(
+            "{which}: {} nodes came back on the way",
+            returned.len()
+        ));
+        {
+            let s = fleet.state.lock().unwrap();
+            for i in &silent {
+                last_renewal.insert(*i, s.renewed[i]);
+            }
+        }
+        (returned, None)
+    };
     let came_back: BTreeMap<usize, Timestamp> = returned.iter().map(|r| (r.0, r.2)).collect();
     last_renewal.extend(returned.iter().map(|r| (r.0, r.1)));
     let end_at = Timestamp::now();
     let end = c.now();
     let run_s = end.at;
     let samples = c.stop();
-    let (fleet_lateness, fleet_failures) = {
+    let (fleet_lateness, fleet_failures, fault) = {
         let s = fleet.state.lock().unwrap();
-        (s.lateness.clone(), s.failures)
+        // The fleet's own lag is measured outside the fault (and the 15 s after it, while the
+        // kubelets' retries land); the fault's effect on it is reported on its own.
+        let span = window.map(|(b, e, _)| (b.0, e.0 + Duration::from_secs(15)));
+        let in_fault = |t0: Instant, t1: Instant| span.is_some_and(|(a, b)| t1 >= a && t0 <= b);
+        let lateness = s
+            .done
+            .iter()
+            .filter(|(_, slot, at)| !in_fault(*slot, *at))
+            .map(|(_, slot, at)| at.saturating_duration_since(*slot).as_secs_f64())
+            .collect();
+        let failures = s.failed.iter().filter(|t| !in_fault(**t, **t)).count() as u64;
+        let fault = window.map(|(begin, end, ending)| {
+            let first_back = |i: usize| {
+                s.done
+                    .iter()
+                    .filter(|(n, _, at)| *n == i && *at >= end.0)
+                    .map(|(_, _, at)| at.duration_since(end.0).as_secs_f64())
+                    .reduce(f64::min)
+            };
+            let live: Vec<usize> = (0..o.nodes).filter(|i| !silent.contains(i)).collect();
+            FaultRun {
+                begin: begin.1,
+                end: end.1,
+                ending_s: ending.as_secs_f64(),
+                failed_attempts: s.failed.len() as u64 - failures,
+                back_after: live.iter().filter_map(|i| first_back(*i)).collect(),
+                never_back: live.iter().filter(|i| first_back(**i).is_none()).count(),
+                restored: s
+                    .restored
+                    .iter()
+                    .map(|(i, at)| (*i, secs_since_instant(end.0, *at)))
+                    .collect(),
+            }
+        });
+        (lateness, failures, fault)
     };
     log(&format!("{which}: reading the audit log"));
     let mut r = Run {
@@ -983,10 +1338,68 @@ async fn run(which: &'static str, o: &Opts) -> Run {
         fleet_create_s: fleet.created_s,
         silence_at,
         end_at,
+        fault,
+        live: BTreeMap::new(),
+        live_not_ready: BTreeSet::new(),
+        live_deleted: BTreeMap::new(),
     };
     drop(fleet);
     analyse(&mut r, &b.audit, &silent);
+    // The audit log outlives the box, for checking a report's entries against it.
+    let kept = b
+        .dir
+        .with_file_name(format!("{}-{which}.audit.log", o.scenario));
+    if let Err(e) = std::fs::copy(&b.audit, &kept) {
+        log(&format!("keeping the audit log: {e}"));
+    }
     r
+}
+
+/// What one successful write of the controller did to a node or one of its pods.
+enum Seen {
+    Unknown,
+    Tainted,
+    Untainted,
+    NotReady,
+    Deleted,
+}
+
+/// Classifies a write, recording the node's first Unknown mark, NoExecute taint and untaint
+/// in `t`.
+fn observe(q: &audit::Request, t: &mut NodeTimes) -> Option<Seen> {
+    match (q.resource.as_str(), q.subresource.as_str(), q.verb.as_str()) {
+        ("nodes", "status", _)
+            if t.unknown.is_none() && q.body.to_string().contains("\"Unknown\"") =>
+        {
+            t.unknown = Some(q.at);
+            Some(Seen::Unknown)
+        }
+        ("nodes", "", _) => {
+            let keys = audit::no_execute_keys(&q.body)?;
+            if keys.iter().any(|k| k == UNREACHABLE) && t.taint.is_none() {
+                t.taint = Some(q.at);
+                t.time_added = q.body["spec"]["taints"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|x| x["key"] == UNREACHABLE && x["effect"] == "NoExecute")
+                    .and_then(|x| x["timeAdded"].as_str())
+                    .and_then(|s| s.parse().ok());
+                Some(Seen::Tainted)
+            } else if t.taint.is_some()
+                && t.untaint.is_none()
+                && !keys.iter().any(|k| k == UNREACHABLE)
+            {
+                t.untaint = Some(q.at);
+                Some(Seen::Untainted)
+            } else {
+                None
+            }
+        }
+        ("pods", "status", _) if conformance::is_not_ready_mark(&q.body) => Some(Seen::NotReady),
+        ("pods", "", "delete") | ("pods", "eviction", _) => Some(Seen::Deleted),
+        _ => None,
+    }
 }
 
 fn analyse(r: &mut Run, audit_log: &Path, silent: &BTreeSet<usize>) {
@@ -1019,53 +1432,48 @@ fn analyse(r: &mut Run, audit_log: &Path, silent: &BTreeSet<usize>) {
             _ => None,
         };
         let Some(node) = node else { continue };
-        if !silent.contains(&node) {
+        let live = !silent.contains(&node);
+        if live {
             r.writes_to_healthy += 1;
-            continue;
         }
         if !q.ok() {
+            continue;
+        }
+        if live {
+            let t = r.live.entry(node).or_default();
+            match observe(&q, t) {
+                Some(Seen::NotReady) => {
+                    r.live_not_ready.insert(q.name.clone());
+                }
+                Some(Seen::Deleted) => {
+                    r.live_deleted.entry(q.name.clone()).or_insert(q.at);
+                }
+                _ => {}
+            }
             continue;
         }
         if matches!(q.resource.as_str(), "nodes" | "pods") && q.verb != "delete" {
             r.write_verbs.insert(format!("{} {}", q.verb, q.what()));
         }
         let t = r.nodes.entry(node).or_default();
-        match (q.resource.as_str(), q.subresource.as_str(), q.verb.as_str()) {
-            ("nodes", "status", _)
-                if t.unknown.is_none() && q.body.to_string().contains("\"Unknown\"") =>
-            {
-                t.unknown = Some(q.at);
+        match observe(&q, t) {
+            Some(Seen::Unknown) => {
                 r.unknown.insert(q.name.clone());
             }
-            ("nodes", "", _) => {
-                if let Some(keys) = audit::no_execute_keys(&q.body) {
-                    if keys.iter().any(|k| k == UNREACHABLE) && t.taint.is_none() {
-                        t.taint = Some(q.at);
-                        t.time_added = q.body["spec"]["taints"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .find(|x| x["key"] == UNREACHABLE && x["effect"] == "NoExecute")
-                            .and_then(|x| x["timeAdded"].as_str())
-                            .and_then(|s| s.parse().ok());
-                        r.tainted.insert(q.name.clone());
-                    } else if t.taint.is_some()
-                        && t.untaint.is_none()
-                        && !keys.iter().any(|k| k == UNREACHABLE)
-                    {
-                        t.untaint = Some(q.at);
-                        r.untainted.insert(q.name.clone());
-                    }
-                }
+            Some(Seen::Tainted) => {
+                r.tainted.insert(q.name.clone());
             }
-            ("pods", "status", _) if conformance::is_not_ready_mark(&q.body) => {
+            Some(Seen::Untainted) => {
+                r.untainted.insert(q.name.clone());
+            }
+            Some(Seen::NotReady) => {
                 r.not_ready_pods.insert(q.name.clone());
             }
-            ("pods", "", "delete") | ("pods", "eviction", _) => {
+            Some(Seen::Deleted) => {
                 r.delete_attempts += 1;
                 r.deleted.entry(q.name.clone()).or_insert(q.at);
             }
-            _ => {}
+            None => {}
         }
     }
     // The busiest 10 s (a sliding window over whole seconds).
@@ -1173,7 +1581,7 @@ fn detection(r: &Run, o: &Opts, recover: &BTreeSet<usize>) -> Detection {
     for (i, t) in &r.nodes {
         for k in 0..o.pods {
             let name = pod_name(*i, k);
-            let tol = TOLERATIONS[k % 4];
+            let tol = o.tolerations()[k % o.tolerations().len()];
             let due = match (t.time_added.or(t.taint), tol) {
                 (Some(ta), Some(s)) => Some(ta + jiff::SignedDuration::from_secs(s as i64)),
                 _ => None,
@@ -1266,6 +1674,23 @@ fn side(r: &Run, d: &Detection, o: &Opts) -> conformance::Side {
         events: r.events,
         peak_rate: r.peak_rate,
         qps: o.qps_limit(),
+        fault_end: r.fault.as_ref().map(|f| rel(f.end)),
+        live_unknown: r
+            .live
+            .iter()
+            .filter_map(|(i, t)| t.unknown.map(|x| (node_name(*i), rel(x))))
+            .collect(),
+        live_tainted: r
+            .live
+            .iter()
+            .filter_map(|(i, t)| t.taint.map(|x| (node_name(*i), rel(x))))
+            .collect(),
+        live_not_ready: r.live_not_ready.clone(),
+        live_deleted: r
+            .live_deleted
+            .iter()
+            .map(|(p, t)| (p.clone(), rel(*t)))
+            .collect(),
     }
 }
 
@@ -1285,10 +1710,16 @@ fn scenario(o: &Opts, runs: &[&Run]) -> conformance::Scenario {
                 .map(|r| secs_since(r.silence_at, r.end_at))
                 .fold(f64::INFINITY, f64::min),
         }),
+        fault: o.fault().map(|_| conformance::Fault {
+            dead: silent.iter().map(|i| node_name(*i)).collect(),
+            grace: o.grace as f64,
+            monitor: o.monitor as f64,
+        }),
     }
 }
 
-fn report(o: &Opts, runs: &[Run], version: &str, started: Timestamp) -> String {
+/// `load` is /proc/loadavg as read when the command started (read here, it would be the end's).
+fn report(o: &Opts, runs: &[Run], version: &str, started: Timestamp, load: &str) -> String {
     let (_, recover) = silent_nodes(o);
     let mut s = String::new();
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
@@ -1311,7 +1742,7 @@ fn report(o: &Opts, runs: &[Run], version: &str, started: Timestamp) -> String {
         started.strftime("%Y-%m-%d %H:%M"),
         sh("nproc", &[]),
         sh("uname", &["-r"]),
-        sh("cat", &["/proc/loadavg"])
+        load
     )
     .unwrap();
     writeln!(
@@ -1323,7 +1754,9 @@ fn report(o: &Opts, runs: &[Run], version: &str, started: Timestamp) -> String {
     .unwrap();
     writeln!(s, "- flags of both: grace {}s, monitor period {}s, startup grace 60s, eviction rate {}/s, secondary {}/s, large-cluster threshold {}, unhealthy-zone threshold {}, leader election off", o.grace, o.monitor, o.rate, o.secondary_rate, o.large, o.unhealthy).unwrap();
     let (silent, _) = silent_nodes(o);
-    if o.zone_outage() {
+    if let Some(f) = o.fault() {
+        writeln!(s, "- scenario: {}: {}; steady {}s after sync, then one node's kubelet (node-00000) stops; {}s later the fault, for {}s; the run goes on {}s after it ends; every other kubelet renews on its own schedule throughout (each request bounded by a {}s timeout, failures retried with backoff from {}ms doubling to {}s) and restores its node's Ready condition within its 10 s status loop when it finds one it did not write; pods tolerate unreachable/not-ready for 0 s, 5 s, 30 s, 60 s and forever; each controller in a fresh box, one after the other\n", o.scenario, f.describe(), o.steady, o.lead, o.fault_seconds, o.after, REQUEST_TIMEOUT.as_secs(), BACKOFF_FIRST.as_millis(), BACKOFF_MAX.as_secs()).unwrap();
+    } else if o.zone_outage() {
         writeln!(s, "- scenario: zone outage: steady {}s after sync; {} of zone-0's {} nodes silent ({:.0} %), none back, the other zones healthy; the zone's taints watched for 120 s; each controller in a fresh box, one after the other\n", o.steady, silent.len(), o.nodes.div_ceil(o.zones), o.outage * 100.0).unwrap();
     } else {
         writeln!(s, "- scenario: spread: steady {}s after sync; {} nodes silent ({} per zone), {} of them back 10 s after their NoExecute taint; each controller in a fresh box, one after the other\n", o.steady, silent.len(), silent.len() / o.zones.max(1), recover.len()).unwrap();
@@ -1498,7 +1931,7 @@ fn report(o: &Opts, runs: &[Run], version: &str, started: Timestamp) -> String {
     let name = if o.zone_outage() {
         "zone outage"
     } else {
-        "spread"
+        o.scenario.as_str()
     };
     for row in &rows {
         writeln!(
@@ -1533,6 +1966,12 @@ fn report(o: &Opts, runs: &[Run], version: &str, started: Timestamp) -> String {
         up.deleted.len()
     )
     .unwrap();
+    if o.fault().is_some() {
+        fault_section(&mut s, o, ours, up);
+    }
+    if recover.is_empty() {
+        return s;
+    }
     writeln!(s, "\n## Recovered nodes (seconds after the NoExecute taint write)\n\n| node | ours: back / untainted / pods deleted | upstream: back / untainted / pods deleted |\n|---|---|---|").unwrap();
     for i in &recover {
         let cell = |r: &Run| {
@@ -1549,9 +1988,137 @@ fn report(o: &Opts, runs: &[Run], version: &str, started: Timestamp) -> String {
     s
 }
 
+/// The fault scenarios' own table: the fault, the dead node against the fault's end, what was
+/// written against live nodes, and the fleet under the fault.
+fn fault_section(s: &mut String, o: &Opts, ours: &Run, up: &Run) {
+    let (silent, _) = silent_nodes(o);
+    writeln!(
+        s,
+        "\n## The fault (seconds after its end unless said)\n\n| | ours | upstream |\n|---|---|---|"
+    )
+    .unwrap();
+    let mut row = |name: &str, f: &dyn Fn(&Run, &FaultRun) -> String| {
+        let cell = |r: &Run| r.fault.as_ref().map_or("–".into(), |x| f(r, x));
+        writeln!(s, "| {name} | {} | {} |", cell(ours), cell(up)).unwrap();
+    };
+    let at = |x: &FaultRun, t: Option<Timestamp>| {
+        t.map_or("never".into(), |t| format!("{:+.2}", secs_since(x.end, t)))
+    };
+    row("began (UTC); lasted (s), of which ending it", &|_, x| {
+        format!(
+            "{}; {:.1}, {:.1}",
+            x.begin.strftime("%H:%M:%S"),
+            secs_since(x.begin, x.end),
+            x.ending_s
+        )
+    });
+    for i in &silent {
+        let t = |r: &Run| r.nodes.get(i).cloned().unwrap_or_default();
+        row(
+            &format!("dead {}: kubelet stopped; last renewal", node_name(*i)),
+            &|r, x| {
+                format!(
+                    "{}; {}",
+                    at(x, Some(r.silence_at)),
+                    at(x, t(r).last_renewal)
+                )
+            },
+        );
+        row(
+            &format!("dead {}: marked Unknown", node_name(*i)),
+            &|r, x| at(x, t(r).unknown),
+        );
+        row(
+            &format!("dead {}: tainted unreachable:NoExecute", node_name(*i)),
+            &|r, x| at(x, t(r).taint),
+        );
+        row(
+            &format!("dead {}: pods deleted (of {})", node_name(*i), o.pods),
+            &|r, x| {
+                let mut d: Vec<f64> = r
+                    .deleted
+                    .iter()
+                    .filter(|(p, _)| pod_node(p) == Some(*i))
+                    .map(|(_, t)| secs_since(x.end, *t))
+                    .collect();
+                d.sort_by(f64::total_cmp);
+                let times: Vec<String> = d.iter().map(|t| format!("{t:+.1}")).collect();
+                format!("{} ({})", d.len(), times.join(", "))
+            },
+        );
+    }
+    let live_nodes = |r: &Run, x: &FaultRun, f: fn(&NodeTimes) -> Option<Timestamp>| {
+        let mut v: Vec<f64> = r
+            .live
+            .values()
+            .filter_map(f)
+            .map(|t| secs_since(x.end, t))
+            .collect();
+        v.sort_by(f64::total_cmp);
+        match (v.first(), v.last()) {
+            (Some(a), Some(b)) => format!("**{}** ({a:+.2} … {b:+.2})", v.len()),
+            _ => "0".into(),
+        }
+    };
+    row("live nodes marked Unknown", &|r, x| {
+        live_nodes(r, x, |t| t.unknown)
+    });
+    row("live nodes tainted unreachable:NoExecute", &|r, x| {
+        live_nodes(r, x, |t| t.taint)
+    });
+    row("live nodes untainted", &|r, x| {
+        live_nodes(r, x, |t| t.untaint)
+    });
+    row(
+        "live nodes' pods marked not ready",
+        &|r, _| match r.live_not_ready.len() {
+            0 => "0".into(),
+            n => format!("**{n}**"),
+        },
+    );
+    row("live nodes' pods deleted", &|r, x| {
+        let v: Vec<f64> = r
+            .live_deleted
+            .values()
+            .map(|t| secs_since(x.end, *t))
+            .collect();
+        match v.len() {
+            0 => "0".into(),
+            n => format!(
+                "**{n}** ({:+.2} … {:+.2})",
+                v.iter().copied().fold(f64::INFINITY, f64::min),
+                v.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+            ),
+        }
+    });
+    row("kubelets that restored their Ready condition", &|_, x| {
+        let v: Vec<f64> = x.restored.iter().map(|(_, t)| *t).collect();
+        if v.is_empty() {
+            "0".into()
+        } else {
+            format!("{} (p50 / p99 / max: {})", v.len(), dist(&v))
+        }
+    });
+    row(
+        "fleet: failed renewal attempts (during the fault and 15 s after)",
+        &|_, x| x.failed_attempts.to_string(),
+    );
+    row(
+        "fleet: each live kubelet's first renewal after the end (p50 / p99 / max)",
+        &|_, x| {
+            let mut t = dist(&x.back_after);
+            if x.never_back > 0 {
+                write!(t, "; **{} never**", x.never_back).unwrap();
+            }
+            t
+        },
+    );
+}
+
 fn main() {
     let o = Opts::parse();
     let started = Timestamp::now();
+    let load = sh("cat", &["/proc/loadavg"]);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -1570,7 +2137,7 @@ fn main() {
     let mut runs = vec![];
     for w in which {
         runs.push(rt.block_on(run(w, &o)));
-        let text = report(&o, &runs, &version, started);
+        let text = report(&o, &runs, &version, started, &load);
         if let Some(dir) = o.out.parent() {
             std::fs::create_dir_all(dir).unwrap();
         }
