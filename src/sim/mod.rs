@@ -170,4 +170,6 @@ pub(crate) fn finish_timeline(mut entries: Vec<Entry>, duration_ms: u64) -> Vec<
 }
 
 #[cfg(test)]
+mod fault_tests;
+#[cfg(test)]
 mod tests;

@@ -181,7 +181,16 @@ pub enum EventAction {
         tolerations: Vec<Toleration>,
     },
     RestartController,
+    /// The controller's connection fails (kubelets still reach the API server).
     ApiOutage {
+        duration: Duration,
+    },
+    /// Every request and watch stalls, unanswered, then all complete at once.
+    ApiHang {
+        duration: Duration,
+    },
+    /// The API server goes away for everyone, then a fresh one answers (410 on resumed watches).
+    ApiRestart {
         duration: Duration,
     },
     StallWatch {
@@ -226,7 +235,7 @@ const MAX_EXPANSION: u64 = 100_000;
 
 const ACTIONS: &str = "stop-heartbeat, resume-heartbeat, set-condition, add-taint, remove-taint, \
                        delete-node, add-nodes, add-pods, delete-pods, set-tolerations, \
-                       restart-controller, api-outage, stall-watch";
+                       restart-controller, api-outage, api-hang, api-restart, stall-watch";
 
 fn default_namespace() -> String {
     "default".to_string()
@@ -1216,7 +1225,7 @@ impl Validate for RawEvent {
             "add-pods" | "delete-pods" => &["pods"],
             "set-tolerations" => &["pods", "tolerations"],
             "restart-controller" => &[],
-            "api-outage" => &["duration"],
+            "api-outage" | "api-hang" | "api-restart" => &["duration"],
             "stall-watch" => &["resource", "duration"],
             other => {
                 return Err(Problem::new(
@@ -1374,11 +1383,14 @@ impl Validate for RawEvent {
                 EventAction::SetTolerations { pods, tolerations }
             }
             "restart-controller" => EventAction::RestartController,
-            "api-outage" => {
+            "api-outage" | "api-hang" | "api-restart" => {
                 let duration = need(duration, "duration", act)?.0;
                 fields.insert("duration".into(), duration.text.into());
-                EventAction::ApiOutage {
-                    duration: duration.value,
+                let duration = duration.value;
+                match act {
+                    "api-outage" => EventAction::ApiOutage { duration },
+                    "api-hang" => EventAction::ApiHang { duration },
+                    _ => EventAction::ApiRestart { duration },
                 }
             }
             _ => {
@@ -1835,6 +1847,8 @@ impl Builder<'_> {
                 EventAction::AddNodes { .. }
                 | EventAction::RestartController
                 | EventAction::ApiOutage { .. }
+                | EventAction::ApiHang { .. }
+                | EventAction::ApiRestart { .. }
                 | EventAction::StallWatch { .. } => {}
             }
         }

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 // ----- builders -----
 
-fn node(name: &str) -> NodeSpec {
+pub(super) fn node(name: &str) -> NodeSpec {
     NodeSpec {
         name: name.to_string(),
         zone: Some("zone-a".to_string()),
@@ -55,7 +55,7 @@ fn pod(name: &str, node: &str) -> PodSpec {
     }
 }
 
-fn scenario(nodes: Vec<NodeSpec>, pods: Vec<PodSpec>) -> Scenario {
+pub(super) fn scenario(nodes: Vec<NodeSpec>, pods: Vec<PodSpec>) -> Scenario {
     Scenario {
         description: None,
         duration: Duration::from_secs(60),
@@ -69,7 +69,7 @@ fn scenario(nodes: Vec<NodeSpec>, pods: Vec<PodSpec>) -> Scenario {
     }
 }
 
-fn event(at_secs: u64, name: &str, action: EventAction) -> ScenarioEvent {
+pub(super) fn event(at_secs: u64, name: &str, action: EventAction) -> ScenarioEvent {
     let mut fields = serde_json::Map::new();
     fields.insert("action".to_string(), serde_json::json!(name));
     ScenarioEvent {
@@ -84,14 +84,14 @@ fn new_store() -> Store {
 }
 
 /// A store holding the scenario's initial objects, with no kubelet running.
-fn built(scenario: &Scenario) -> Store {
+pub(super) fn built(scenario: &Scenario) -> Store {
     let store = new_store();
     let _world = World::new(scenario, 0, store.clone(), None);
     store
 }
 
 /// A store whose world (kubelets, scenario events) runs in the background.
-fn running(scenario: &Scenario, seed: u64) -> Store {
+pub(super) fn running(scenario: &Scenario, seed: u64) -> Store {
     let store = new_store();
     let world = World::new(scenario, seed, store.clone(), None);
     tokio::spawn(world.run());
@@ -106,7 +106,7 @@ fn ts(s: &str) -> jiff::Timestamp {
     s.parse().unwrap()
 }
 
-fn condition_status(node: &Node, type_: &str) -> Option<String> {
+pub(super) fn condition_status(node: &Node, type_: &str) -> Option<String> {
     node.status
         .as_ref()?
         .conditions
@@ -131,7 +131,7 @@ fn set_pod_condition(pod: &mut Pod, type_: &str, status: &str) {
     });
 }
 
-async fn settle() {
+pub(super) async fn settle() {
     tokio::time::sleep(Duration::from_millis(1)).await;
 }
 

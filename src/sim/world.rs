@@ -32,11 +32,13 @@ fn offset(t: Timestamp, d: SignedDuration) -> Timestamp {
     })
 }
 
-/// Something the world must undo later.
+/// A fault the world must end later.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Pending {
-    OutageEnd,
-    StallEnd(WatchResource, u64),
+    Outage,
+    Hang,
+    Restart,
+    Stall(WatchResource, u64),
 }
 
 /// What restart-controller does; the driver provides it.
@@ -154,11 +156,23 @@ impl World {
             }
         });
         due.sort_by_key(|p| (p.0, p.1));
+        let faults_ended = !due.is_empty();
         for (_, _, pending) in due {
             match pending {
-                Pending::OutageEnd => self.store.end_outage(),
-                Pending::StallEnd(resource, id) => self.store.end_stall(resource, id),
+                Pending::Outage => self.store.end_outage(),
+                Pending::Hang => {
+                    if self.store.end_hang() {
+                        for kubelet in self.kubelets.values_mut() {
+                            kubelet.hang_ended(&self.store, now_ms);
+                        }
+                    }
+                }
+                Pending::Restart => self.store.end_restart(),
+                Pending::Stall(resource, id) => self.store.end_stall(resource, id),
             }
+        }
+        if faults_ended {
+            self.reindex_kubelets();
         }
         while let Some(event) = self.events.get(self.next_event) {
             if millis(event.at) > now_ms {
@@ -304,13 +318,24 @@ impl World {
             }
             EventAction::ApiOutage { duration } => {
                 self.store.begin_outage();
-                self.schedule(now_ms.saturating_add(millis(*duration)), Pending::OutageEnd);
+                self.schedule(now_ms.saturating_add(millis(*duration)), Pending::Outage);
+            }
+            EventAction::ApiHang { duration } => {
+                self.store.begin_hang();
+                self.schedule(now_ms.saturating_add(millis(*duration)), Pending::Hang);
+            }
+            EventAction::ApiRestart { duration } => {
+                self.store.begin_restart();
+                for kubelet in self.kubelets.values_mut() {
+                    kubelet.connection_reset(now_ms);
+                }
+                self.schedule(now_ms.saturating_add(millis(*duration)), Pending::Restart);
             }
             EventAction::StallWatch { resource, duration } => {
                 let id = self.store.begin_stall(*resource);
                 self.schedule(
                     now_ms.saturating_add(millis(*duration)),
-                    Pending::StallEnd(*resource, id),
+                    Pending::Stall(*resource, id),
                 );
             }
         }
