@@ -1976,6 +1976,8 @@ events:
   - {at: 5m, action: restart-controller}
   - {at: 6m, action: api-outage, duration: 30s}
   - {at: 7m, action: stall-watch, resource: leases, duration: 2m}
+  - {at: 10m, action: api-hang, duration: 45s}
+  - {at: 12m, action: api-restart, duration: 45s}
 "#;
 
     #[test]
@@ -2100,6 +2102,8 @@ events:
                 &EventAction::ResumeHeartbeat {
                     nodes: strings(&["a-3"])
                 },
+                &EventAction::ApiHang { duration: secs(45) },
+                &EventAction::ApiRestart { duration: secs(45) },
             ]
         );
     }
@@ -2110,7 +2114,9 @@ events:
         let at: Vec<u64> = s.events.iter().map(|e| e.at.as_secs()).collect();
         assert_eq!(
             at,
-            [30, 40, 60, 120, 120, 120, 180, 180, 240, 300, 360, 420, 480]
+            [
+                30, 40, 60, 120, 120, 120, 180, 180, 240, 300, 360, 420, 480, 600, 720
+            ]
         );
         let actions: Vec<&str> = s.events[3..6]
             .iter()
@@ -2156,6 +2162,11 @@ events:
         assert_eq!(
             fields[11],
             json!({"action": "stall-watch", "resource": "leases", "duration": "2m"})
+        );
+        assert_eq!(fields[13], json!({"action": "api-hang", "duration": "45s"}));
+        assert_eq!(
+            fields[14],
+            json!({"action": "api-restart", "duration": "45s"})
         );
         assert!(
             s.events

@@ -24,6 +24,9 @@ pub(super) struct Faults {
     /// Number of API hangs in progress, and the stall that holds every watch meanwhile.
     pub(super) hangs: u32,
     pub(super) hang_stall: Option<u64>,
+    /// Wakes the requests a hang holds, in the order they came (a `watch` channel would wake
+    /// them in a random order, and the timeline must follow from the seed alone).
+    pub(super) hang_over: Arc<tokio::sync::Notify>,
     /// Counts the outages begun (a watch opened before the latest one is closed by it).
     pub(super) outage_epoch: u64,
     pub(super) stall_counter: u64,
@@ -73,16 +76,16 @@ impl Store {
     /// Waits while the API hangs (a restart ends the wait: the held connection is reset).
     pub async fn through_hang(&self) {
         loop {
-            let mut changes = {
+            let hang_over = Arc::clone(&self.lock().faults.hang_over);
+            // Created before the check, so the end of the hang cannot slip in between.
+            let woken = hang_over.notified();
+            {
                 let state = self.lock();
                 if state.faults.hangs == 0 || state.faults.restarts > 0 {
                     return;
                 }
-                state.changes.subscribe()
-            };
-            if changes.changed().await.is_err() {
-                return;
             }
+            woken.await;
         }
     }
 
@@ -126,6 +129,7 @@ impl Store {
             state.node_watchers.unhang(id);
             state.pod_watchers.unhang(id);
             state.lease_watchers.unhang(id);
+            state.faults.hang_over.notify_waiters();
         }
         state.faults.hangs == 0 && state.faults.restarts == 0
     }
@@ -133,7 +137,11 @@ impl Store {
     /// An API restart begins: the server is gone for everyone (requests refused, held ones
     /// reset, watches cut), and the one that comes back has no watch history.
     pub fn begin_restart(&self) {
-        self.lock().faults.restarts += 1;
+        {
+            let mut state = self.lock();
+            state.faults.restarts += 1;
+            state.faults.hang_over.notify_waiters();
+        }
         self.begin_outage();
     }
 
