@@ -10,6 +10,7 @@
 //! where a skipped tier is a failure. A scenario that cannot run against this release (the
 //! fields of `no_data_lost` are 1.37's) is reported skipped, never ok, and under CI fails too. `NLC_REAL_CLUSTER_JOBS` (default 3): boxes at once.
 
+mod admission;
 mod audit;
 mod deploy;
 mod fleet;
@@ -89,6 +90,7 @@ fn main() -> ExitCode {
     let _ = BOX_BIN.set(bin.clone());
     let chosen: Vec<&scenarios::Scenario> = scenarios::ALL
         .iter()
+        .chain(admission::ALL)
         .filter(|s| filters.is_empty() || filters.iter().any(|f| s.name.contains(f.as_str())))
         .filter(|s| !skips.iter().any(|f| s.name.contains(f.as_str())))
         .collect();
