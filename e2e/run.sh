@@ -56,7 +56,7 @@ if [[ -z "${HELM:-}" ]]; then
   if command -v helm >/dev/null 2>&1; then
     HELM=helm
   else
-    HELM=$(compgen -G "$root/target/deploy-tools/helm-*" | head -n 1 || true)
+    HELM=$(bash "$root/tests/kube-box/helm.sh" --cached 2>/dev/null || true)
   fi
 fi
 command -v kubectl >/dev/null 2>&1 || { echo "error: kubectl is needed" >&2; exit 1; }

@@ -564,6 +564,30 @@ pub struct FromClusterArgs {
     pub save_scenario: Option<PathBuf>,
 }
 
+/// What to say when a boolean flag is given its value as a word of its own
+/// (`--leader-elect false`): the flag takes an optional value only after `=`, so clap reads
+/// `false` as a stray argument and its own message does not say why.
+pub fn separate_bool_value(args: &[std::ffi::OsString]) -> Option<String> {
+    let command = Cli::command();
+    let bool_flags: Vec<String> = command
+        .get_subcommands()
+        .flat_map(|sub| sub.get_arguments())
+        .filter(|a| {
+            a.get_value_names()
+                .is_some_and(|names| names.iter().any(|n| n.as_str() == "BOOL"))
+        })
+        .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+        .collect();
+    args.windows(2).find_map(|pair| {
+        let (flag, value) = (pair[0].to_str()?, pair[1].to_str()?);
+        (bool_flags.iter().any(|f| f == flag) && matches!(value, "true" | "false")).then(|| {
+            format!(
+                "{flag} takes its value after '=': write {flag}={value} (a separate                  '{value}' is read as another argument)"
+            )
+        })
+    })
+}
+
 /// Parses a humantime duration (`50s`, `1m`, `1m30s`); refuses negative ones with a clear message.
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let trimmed = text.trim();

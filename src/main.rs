@@ -2,8 +2,9 @@
 //! Usage errors exit 2; other failures exit 1.
 
 use clap::Parser;
+use clap::error::ErrorKind;
 use node_lifecycle_controller::commands::{self, causes};
-use node_lifecycle_controller::config::{Cli, Command};
+use node_lifecycle_controller::config::{Cli, Command, separate_bool_value};
 use std::process::ExitCode;
 
 /// mimalloc instead of the C library's allocator: watch events and requests are decoded into
@@ -13,10 +14,16 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => {
-            let _ = e.print();
+            match separate_bool_value(&args).filter(|_| e.kind() == ErrorKind::UnknownArgument) {
+                Some(hint) => eprintln!("error: {hint}"),
+                None => {
+                    let _ = e.print();
+                }
+            }
             return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
         }
     };
@@ -24,7 +31,7 @@ fn main() -> ExitCode {
         Command::Simulate(args) => commands::simulate::simulate(args),
         Command::Run(args) => commands::run::run(args).unwrap_or_else(|e| {
             eprintln!("error: {}", causes(&e));
-            ExitCode::FAILURE
+            ExitCode::from(e.exit_code())
         }),
     }
 }

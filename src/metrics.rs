@@ -322,6 +322,7 @@ pub struct WatchMetrics {
     watch_stale: IntGaugeVec,
     watch_restarts_total: IntCounterVec,
     watch_events_total: IntCounterVec,
+    api_outages_total: IntCounter,
 }
 
 impl WatchMetrics {
@@ -349,6 +350,11 @@ impl WatchMetrics {
                 "Watch events received (including the items of each list), by resource.",
                 resource,
             ),
+            api_outages_total: ours.int_counter(
+                "api_outages_total",
+                "Outages of the API server ended (requests failed or hung, heartbeat watches cut \
+                 or stalled); after each, every node's grace period restarted.",
+            ),
         }
     }
 
@@ -372,6 +378,10 @@ impl WatchMetrics {
     /// `node_lifecycle_controller_watch_events_total{resource}`.
     pub fn event(&self, resource: &'static str) {
         self.watch_events_total.with_label_values(&[resource]).inc();
+    }
+    /// `node_lifecycle_controller_api_outages_total`: an outage of the API server ended.
+    pub fn outage_ended(&self) {
+        self.api_outages_total.inc();
     }
     /// The staleness guard's verdicts are the leader's: back to 0.
     fn stood_down(&self) {
@@ -743,6 +753,7 @@ mod tests {
         m.watches.set_cache_size("nodes", 12);
         m.watches.set_stale("leases", true);
         m.watches.restarted("leases");
+        m.watches.outage_ended();
         m.monitor.set_breaker_open(true);
         m.monitor.breaker_held_node();
         m.writer.eviction_refused();
@@ -777,6 +788,7 @@ mod tests {
                 "node_lifecycle_controller_watch_restarts_total{resource=\"leases\"}",
                 1.0,
             ),
+            ("node_lifecycle_controller_api_outages_total", 1.0),
             ("node_lifecycle_controller_breaker_open", 1.0),
             ("node_lifecycle_controller_breaker_held_nodes_total", 1.0),
             ("node_lifecycle_controller_pod_eviction_refusals_total", 1.0),

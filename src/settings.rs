@@ -80,7 +80,7 @@ impl Default for Settings {
 }
 
 /// How often a kubelet renews its Lease by default (a quarter of its 40 s lease duration).
-const KUBELET_LEASE_RENEW: Duration = Duration::from_secs(10);
+pub const KUBELET_LEASE_RENEW: Duration = Duration::from_secs(10);
 
 impl Settings {
     /// Settings that are allowed but unusual enough to say so at start: each would make the

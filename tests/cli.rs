@@ -1,5 +1,6 @@
 //! The binary as a user meets it: the README's main command, and clear errors with exit code 2
-//! for bad scenarios and flags (never a panic).
+//! for bad scenarios, flags and the files or contexts they name, 1 for a cluster that fails
+//! (never a panic; docs/user-guide.md#exit-codes).
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
@@ -213,16 +214,115 @@ fn an_event_after_the_scenarios_duration_is_an_error_naming_it() {
 }
 
 #[test]
-fn an_unreadable_kubeconfig_is_reported_once() {
-    let o = bin()
-        .args(["run", "--kubeconfig", "/nonexistent/kubeconfig"])
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    let err = stderr(&o);
-    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+fn an_unreadable_kubeconfig_is_a_usage_error_naming_the_flag_and_its_path_once() {
+    for command in [
+        &["run"][..],
+        &["simulate", "--from-cluster", "--fail", "zone=a"][..],
+    ] {
+        let o = bin()
+            .args(command)
+            .args(["--kubeconfig", "/nonexistent/kubeconfig"])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{command:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("error: --kubeconfig=/nonexistent/kubeconfig: cannot read it: No such file or directory"),
+            "{command:?}: {err}"
+        );
+        assert_eq!(err.matches("/nonexistent/kubeconfig").count(), 1, "{err}");
+    }
+}
+
+/// A kubeconfig in a fresh directory whose one context, `box`, points at `server`.
+fn kubeconfig(name: &str, server: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: box\n  cluster: {{server: \"{server}\"}}\n\
+             users:\n- name: u\n  user: {{token: t}}\ncontexts:\n- name: box\n  context: {{cluster: box, user: u}}\n\
+             current-context: box\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn a_context_the_kubeconfig_lacks_is_a_usage_error_listing_its_contexts() {
+    let path = kubeconfig("context", "https://127.0.0.1:1");
+    for command in [
+        &["run"][..],
+        &["simulate", "--from-cluster", "--fail", "zone=a"][..],
+    ] {
+        let o = bin()
+            .args(command)
+            .arg("--kubeconfig")
+            .arg(&path)
+            .args(["--context", "prod"])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{command:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!(
+                "error: --context=prod: the kubeconfig {} has no context of that name (its contexts: box)",
+                path.display()
+            )),
+            "{command:?}: {err}"
+        );
+        assert!(!err.contains("current context"), "{err}");
+    }
+}
+
+#[test]
+fn a_server_that_cannot_be_reached_is_a_runtime_failure_exit_1() {
+    // Port 1 on loopback: nothing listens, the connection is refused at once.
+    let path = kubeconfig("unreachable", "https://127.0.0.1:1");
+    for command in [
+        &["run", "--secure-address="][..],
+        &["simulate", "--from-cluster", "--fail", "zone=a"][..],
+    ] {
+        let o = bin()
+            .args(command)
+            .arg("--kubeconfig")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{command:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("Connection refused"),
+            "{command:?}: {}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
+fn a_boolean_flag_with_its_value_as_a_separate_word_says_to_write_it_with_equals() {
+    for (flag, value) in [("--leader-elect", "false"), ("--dry-run", "true")] {
+        let o = bin()
+            .args(["run", flag, value, "--kubeconfig=/nonexistent"])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.starts_with(&format!(
+                "error: {flag} takes its value after '=': write {flag}={value}"
+            )),
+            "{err}"
+        );
+    }
+    // Any other stray word keeps clap's own message.
+    let o = bin().args(["run", "--dry-run", "maybe"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
     assert!(
-        err.contains("--kubeconfig=/nonexistent/kubeconfig"),
-        "{err}"
+        stderr(&o).contains("unexpected argument 'maybe'"),
+        "{}",
+        stderr(&o)
     );
 }

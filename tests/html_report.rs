@@ -20,16 +20,36 @@ fn ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
 }
 
-/// Chromium, or `None` (and a note) when a test may be skipped here.
+#[path = "summary/record.rs"]
+mod record;
+
+/// Chromium, or `None` (and a note) when a test may be skipped here; either way, a line for
+/// the summary that `cargo test` prints last.
 fn browser_or_skip(test: &str) -> Option<PathBuf> {
+    let outcome = |status: &str, detail: &str, enable: &str| {
+        record::write(&record::Outcome {
+            status: status.into(),
+            what: format!("html_report: {test}"),
+            detail: detail.into(),
+            enable: enable.into(),
+        })
+    };
     match chromium() {
-        Some(c) => Some(c),
+        Some(c) => {
+            outcome("ran", &format!("in {}", c.display()), "");
+            Some(c)
+        }
         None if ci() => {
             panic!("{test}: chromium is not installed, and CI is set: .ci/run installs it")
         }
         None => {
             eprintln!(
                 "{test}: SKIPPED: no chromium on PATH (apt-get install chromium); CI fails instead"
+            );
+            outcome(
+                "SKIPPED",
+                "no chromium on PATH (the report's browser test)",
+                "apt-get install chromium",
             );
             None
         }

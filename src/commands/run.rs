@@ -37,6 +37,17 @@ pub enum RunError {
     Admin(#[from] AdminError),
 }
 
+impl RunError {
+    /// 2 when the command line named a kubeconfig or context that cannot be used (a usage
+    /// error, as a bad flag value), else 1 (the cluster or the machine failed).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Kubeconfig(k) if k.is_usage() => USAGE,
+            _ => 1,
+        }
+    }
+}
+
 /// Runs the controller; a usage error is reported here and comes back as exit code 2.
 pub fn run(args: RunArgs) -> Result<ExitCode, RunError> {
     let usage = |e: &dyn std::fmt::Display| {

@@ -261,7 +261,10 @@ fn scenario_from_cluster(
     });
     let (server, snapshot) = read.map_err(|e| {
         eprintln!("error: {}", causes(&e));
-        ExitCode::FAILURE
+        match e {
+            ReadError::Kubeconfig(k) if k.is_usage() => ExitCode::from(USAGE),
+            _ => ExitCode::FAILURE,
+        }
     })?;
     let source = from.context.clone().unwrap_or(server);
     let what_if = snapshot::WhatIf {

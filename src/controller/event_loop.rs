@@ -3,6 +3,7 @@
 //! Every decision is a call into `logic`; the writer applies the actions in tasks of its own.
 
 use super::fresh_reads::{self, InFlight};
+use super::leader_election::Contact;
 use super::leadership::Leadership;
 use super::lean_node::lean_node;
 use super::observer::Observer;
@@ -105,6 +106,8 @@ pub struct EventLoop<C: Cluster> {
     read_ahead_until: Option<Timestamp>,
     /// The staleness guard's reads afresh, when a monitor pass waits for them.
     fresh_reads: Option<InFlight>,
+    /// The leader election's news of the API server's answers.
+    contact: mpsc::UnboundedReceiver<Contact>,
 }
 
 impl<C: Cluster> EventLoop<C> {
@@ -117,7 +120,7 @@ impl<C: Cluster> EventLoop<C> {
         metrics: Arc<Metrics>,
         writer: Writer<C>,
         tasks: Tasks,
-        leader: tokio_watch::Receiver<u64>,
+        (leader, contact): (tokio_watch::Receiver<u64>, mpsc::UnboundedReceiver<Contact>),
     ) -> Self {
         let (inbox_tx, inbox) = mpsc::channel(INBOX);
         let mut event_loop = EventLoop {
@@ -149,6 +152,7 @@ impl<C: Cluster> EventLoop<C> {
             next_taint: None,
             read_ahead_until: None,
             fresh_reads: None,
+            contact,
         };
         for r in [Resource::Nodes, Resource::Leases, Resource::Pods] {
             event_loop.start_watch(r);
@@ -227,6 +231,7 @@ impl<C: Cluster> EventLoop<C> {
                         return;
                     }
                 }
+                Some(contact) = self.contact.recv() => self.state.election_heard(contact),
                 _ = self.state.leadership.changed() => self.leadership_changed(),
                 _ = sleep_until_opt(self.next_monitor) => {
                     self.catch_up().await;
@@ -237,10 +242,10 @@ impl<C: Cluster> EventLoop<C> {
                         self.next_monitor = Some(Instant::now() + period);
                     }
                 }
-                (started, answers) = fresh_reads::answers(&mut self.fresh_reads) => {
+                (span, answers) = fresh_reads::answers(&mut self.fresh_reads, &*self.state.clock) => {
                     self.fresh_reads = None;
                     self.catch_up().await;
-                    self.reads_answered(started, answers);
+                    self.reads_answered(span, answers);
                 }
                 _ = sleep_until_opt(self.next_taint) => {
                     self.catch_up().await;
@@ -346,6 +351,10 @@ impl<C: Cluster> EventLoop<C> {
         match delivery.event {
             ResourceEvent::Error(r, e) => {
                 warn!(resource = r.name(), error = %e, "watch failed; it will re-list");
+                if heartbeats(r).is_some() {
+                    // A cut heartbeat watch: renewals may be missed until it is back.
+                    self.state.guard.api_away(now);
+                }
                 return;
             }
             ResourceEvent::Node(ev) => self.watches.nodes.handle(*ev, update),
@@ -380,7 +389,8 @@ impl<C: Cluster> EventLoop<C> {
         }
         let now = state.clock.now();
         let grace = state.settings.node_monitor_grace_period;
-        let what = match state.guard.check(now, grace) {
+        let period = state.settings.node_monitor_period;
+        let what = match state.guard.check(now, grace, period) {
             Check::Verdict(fresh) => return Some(fresh),
             Check::Read(what) => what,
         };
@@ -391,35 +401,42 @@ impl<C: Cluster> EventLoop<C> {
             what.clone(),
             limit,
         );
-        self.fresh_reads = Some(InFlight::spawn(now, what, reads));
+        self.fresh_reads = Some(InFlight::spawn(state.clock.clone(), what, reads));
         None
     }
 
     /// The monitor pass waiting for reads that were answered by now (a tainting pass that
     /// coincides with the monitor pass then has its verdict, not the doubt of reads in flight).
     fn take_answered_reads(&mut self) {
-        let Some((started, answers)) = fresh_reads::answered(&mut self.fresh_reads) else {
+        let Some((span, answers)) =
+            fresh_reads::answered(&mut self.fresh_reads, &*self.state.clock)
+        else {
             return;
         };
         self.fresh_reads = None;
-        self.reads_answered(started, answers);
+        self.reads_answered(span, answers);
     }
 
     /// The monitor pass that waited for the staleness guard's reads, with their verdict.
-    fn reads_answered(&mut self, started: Timestamp, answers: fresh_reads::Answers) {
-        let fresh = self.judge_fresh_reads(started, answers);
+    fn reads_answered(&mut self, span: fresh_reads::Span, answers: fresh_reads::Answers) {
+        let fresh = self.judge_fresh_reads(span, answers);
         self.state.monitor_pass(fresh);
         self.next_monitor = Some(Instant::now() + self.state.settings.node_monitor_period);
     }
 
-    /// Judges the reads afresh that started at `started`: whether the heartbeat data can be
+    /// Judges the reads afresh sent and answered at `span`: whether the heartbeat data can be
     /// trusted; a watch whose objects moved on is restarted.
-    fn judge_fresh_reads(&mut self, started: Timestamp, answers: fresh_reads::Answers) -> bool {
+    fn judge_fresh_reads(
+        &mut self,
+        span: fresh_reads::Span,
+        answers: fresh_reads::Answers,
+    ) -> bool {
         let view = &self.state.view;
+        let grace = self.state.settings.node_monitor_grace_period;
         let (fresh, findings) = self
             .state
             .guard
-            .judge(started, answers, |w, listed| match w {
+            .judge(span, grace, answers, |w, listed| match w {
                 Heartbeats::Leases => view::moved_on(&view.leases, listed),
                 Heartbeats::Nodes => view::moved_on(&view.nodes, listed),
             });
@@ -505,6 +522,30 @@ impl<C: Cluster> State<C> {
         }
         for pod in self.view.pods.values() {
             self.taint_manager.pod_seen(None, &pod.facts(), now, true);
+        }
+    }
+
+    /// What the leader election heard: evidence of an outage, or answers again. While acting,
+    /// the monitor pass's trusted verdict ends an outage; a standby has only the election.
+    fn election_heard(&mut self, contact: Contact) {
+        match contact {
+            Contact::Unanswered(at) => self.guard.api_away(at),
+            Contact::Answered(at) if !self.acting() => self.api_answered(at),
+            Contact::Answered(_) => {}
+        }
+    }
+
+    /// Fresh answers at `now` end an outage in progress: no node's silence before `now` counts
+    /// (docs/differences.md#control-plane-outages).
+    fn api_answered(&mut self, now: Timestamp) {
+        if let Some(since) = self.guard.api_answered() {
+            let away = time::since(now, since);
+            warn!(
+                away_seconds = away.as_secs_f64(),
+                "the API server answers again after an outage: every node's grace period counts from now"
+            );
+            self.metrics.watches.outage_ended();
+            self.monitor.api_answered(now);
         }
     }
 
@@ -625,6 +666,9 @@ impl<C: Cluster> State<C> {
                 self.observer.suspicion("node_leases", None);
             }
             None => {}
+        }
+        if fresh {
+            self.api_answered(now);
         }
         // No node with a Lease: the heartbeat data is not to be trusted, as with a stale watch.
         let fresh = fresh && !leases.hold;
@@ -903,8 +947,16 @@ mod tests {
             tasks.clone(),
         );
         let observer = Arc::new(crate::controller::NoObserver);
+        let (_, contact) = mpsc::unbounded_channel();
         let event_loop = EventLoop::new(
-            cluster, clock, settings, observer, metrics, writer, tasks, term,
+            cluster,
+            clock,
+            settings,
+            observer,
+            metrics,
+            writer,
+            tasks,
+            (term, contact),
         );
         (store, term_tx, guard, event_loop)
     }
@@ -972,6 +1024,89 @@ mod tests {
             "tainted in the instant of the pass, not by the tainting pass after it"
         );
         assert!(no_execute_taints(&store, "alive").is_empty());
+    }
+
+    /// The kubelet of `name` renews its Lease now.
+    fn renew(store: &Store, name: &str) {
+        let mut lease = store.get_lease(NODE_LEASE, name).unwrap();
+        lease.spec.as_mut().unwrap().renew_time = Some(MicroTime(store.now()));
+        store.replace_lease(&lease).unwrap();
+    }
+
+    fn ready(store: &Store, name: &str) -> String {
+        let node = store.get_node(name).unwrap();
+        crate::logic::conditions::condition(&node, "Ready")
+            .map(|c| c.status.clone())
+            .unwrap_or_default()
+    }
+
+    /// Nodes `alive-0`, `alive-1` (renewing until the outage, and 5 s after it, as a
+    /// kubelet's backoff has it) and `dead` (silent from the start); an outage from 20 s to
+    /// 80 s, longer than the 50 s grace period.
+    async fn through_an_outage(event_loop: &mut EventLoop<SimCluster>, store: &Store) {
+        for name in ["alive-0", "alive-1", "dead"] {
+            node_with_lease(store, name);
+        }
+        run_for(event_loop, 20).await;
+        renew(store, "alive-0");
+        renew(store, "alive-1");
+        store.begin_outage();
+        run_for(event_loop, 60).await;
+        store.end_outage();
+        run_for(event_loop, 5).await;
+        renew(store, "alive-0");
+        renew(store, "alive-1");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn time_the_api_was_away_marks_no_node_but_a_dead_one_is_marked_a_grace_period_after() {
+        let (store, _term, _guard, mut event_loop) = start(1);
+        through_an_outage(&mut event_loop, &store).await;
+        // 85 s: the renewals that the outage held back have landed; 129 s: just short of a
+        // full grace period after the outage ended (80 s + 50 s).
+        run_for(&mut event_loop, 44).await;
+        for name in ["alive-0", "alive-1"] {
+            assert_eq!(ready(&store, name), "True", "{name} marked");
+        }
+        assert_eq!(
+            ready(&store, "dead"),
+            "True",
+            "marked before 50 s after the outage"
+        );
+        // A pass every 5 s: marked within a period (and a second) of its grace.
+        run_for(&mut event_loop, 7).await;
+        assert_eq!(ready(&store, "dead"), "Unknown", "dead not marked by 136 s");
+        assert_eq!(ready(&store, "alive-0"), "True");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_standby_whose_election_went_unanswered_counts_silence_from_the_answers() {
+        let (store, term, _guard, mut event_loop) = start(0);
+        let (contact_tx, contact) = mpsc::unbounded_channel();
+        event_loop.contact = contact;
+        let at = |s: i64| time::add_secs(world::epoch(), s);
+        for name in ["alive-0", "alive-1"] {
+            node_with_lease(&store, name);
+        }
+        run_for(&mut event_loop, 20).await;
+        renew(&store, "alive-0");
+        renew(&store, "alive-1");
+        // A hang from 21 s to 80 s: the watches stay open and quiet, the kubelets' renewals
+        // are held back; only the election's requests tell the standby.
+        contact_tx.send(Contact::Unanswered(at(21))).unwrap();
+        run_for(&mut event_loop, 60).await;
+        contact_tx.send(Contact::Answered(at(80))).unwrap();
+        run_for(&mut event_loop, 2).await;
+        term.send(1).unwrap();
+        // It leads from 82 s; the held-back renewals land at 85 s.
+        run_for(&mut event_loop, 3).await;
+        renew(&store, "alive-0");
+        renew(&store, "alive-1");
+        run_for(&mut event_loop, 30).await;
+        assert!(event_loop.state.leadership.acting());
+        for name in ["alive-0", "alive-1"] {
+            assert_eq!(ready(&store, name), "True", "{name} marked at the takeover");
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,11 +1,13 @@
 //! The staleness guard's reads afresh (its rules: `logic::freshness`), in a task of their own:
 //! the control loop goes on meanwhile, and their pages are decoded there, not in the loop.
 
+use crate::clock::Clock;
 use crate::cluster::{ApiError, Cluster, ObjectVersion};
 use crate::logic::freshness::Heartbeats;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use jiff::Timestamp;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What the reads found: each watch's objects with the versions the API server listed.
@@ -48,19 +50,27 @@ pub struct InFlight {
     pub started: Timestamp,
     /// What is read, for answers that never come (the task ended).
     pub what: Vec<Heartbeats>,
-    answers: tokio::task::JoinHandle<Answers>,
+    /// The answers, with when they came (taken in the task: a busy loop must not make a
+    /// prompt answer look slow).
+    answers: tokio::task::JoinHandle<(Answers, Timestamp)>,
 }
+
+/// When reads afresh were sent and answered.
+pub type Span = (Timestamp, Timestamp);
 
 impl InFlight {
     pub fn spawn(
-        started: Timestamp,
+        clock: Arc<dyn Clock>,
         what: Vec<Heartbeats>,
         reads: BoxFuture<'static, Answers>,
     ) -> Self {
         InFlight {
-            started,
+            started: clock.now(),
             what,
-            answers: tokio::spawn(reads),
+            answers: tokio::spawn(async move {
+                let answers = reads.await;
+                (answers, clock.now())
+            }),
         }
     }
 }
@@ -72,35 +82,43 @@ impl Drop for InFlight {
     }
 }
 
-/// The answers of the reads in flight, if any (else never ready), with when they started.
-pub async fn answers(reads: &mut Option<InFlight>) -> (Timestamp, Answers) {
+/// The answers of the reads in flight, if any (else never ready), with when they were sent
+/// and answered.
+pub async fn answers(reads: &mut Option<InFlight>, clock: &dyn Clock) -> (Span, Answers) {
     let Some(reads) = reads else {
         return std::future::pending().await;
     };
     let answers = (&mut reads.answers).await;
-    (reads.started, reads.answers_of(answers))
+    reads.answers_of(answers, clock)
 }
 
 /// The answers of the reads in flight if they have all come in, without waiting.
-pub fn answered(reads: &mut Option<InFlight>) -> Option<(Timestamp, Answers)> {
+pub fn answered(reads: &mut Option<InFlight>, clock: &dyn Clock) -> Option<(Span, Answers)> {
     let reads = reads.as_mut()?;
     let answers = (&mut reads.answers).now_or_never()?;
-    Some((reads.started, reads.answers_of(answers)))
+    Some(reads.answers_of(answers, clock))
 }
 
 impl InFlight {
     /// The task's answers, or a failed read of each resource if the task ended without them.
-    fn answers_of(&self, joined: Result<Answers, tokio::task::JoinError>) -> Answers {
+    fn answers_of(
+        &self,
+        joined: Result<(Answers, Timestamp), tokio::task::JoinError>,
+        clock: &dyn Clock,
+    ) -> (Span, Answers) {
         match joined {
-            Ok(answers) => answers,
-            Err(ended) => self
-                .what
-                .iter()
-                .map(|w| {
-                    let e = ApiError::Other(format!("read afresh ended: {ended}"));
-                    (*w, Err(e))
-                })
-                .collect(),
+            Ok((answers, at)) => ((self.started, at), answers),
+            Err(ended) => {
+                let answers = self
+                    .what
+                    .iter()
+                    .map(|w| {
+                        let e = ApiError::Other(format!("read afresh ended: {ended}"));
+                        (*w, Err(e))
+                    })
+                    .collect();
+                ((self.started, clock.now()), answers)
+            }
         }
     }
 }

@@ -14,7 +14,7 @@ use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 pub fn record_of(lease: &Lease) -> LeaseRecord {
@@ -49,6 +49,39 @@ async fn bounded<T>(
         .unwrap_or_else(|_| Err(ApiError::Unavailable(format!("no answer within {limit:?}"))))
 }
 
+/// What the leader election learns of the API server, for the outage rule
+/// (docs/differences.md#control-plane-outages): a standby has no other requests to go by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Contact {
+    /// A request sent at this time failed as unavailable, or was answered late.
+    Unanswered(Timestamp),
+    /// The first prompt answer after those, at this time.
+    Answered(Timestamp),
+}
+
+/// Tells the control loop about the API server's answers, on changes only.
+struct ContactReport {
+    tx: mpsc::UnboundedSender<Contact>,
+    slow: Duration,
+    away: bool,
+}
+
+impl ContactReport {
+    /// A request sent at `sent` came back at `now`; `unavailable`: it failed as unavailable.
+    fn heard(&mut self, sent: Timestamp, now: Timestamp, unavailable: bool) {
+        let late = crate::logic::time::since(now, sent) > self.slow;
+        let contact = if unavailable || late {
+            (!self.away).then_some(Contact::Unanswered(sent))
+        } else {
+            self.away.then_some(Contact::Answered(now))
+        };
+        if let Some(contact) = contact {
+            self.away = matches!(contact, Contact::Unanswered(_));
+            let _ = self.tx.send(contact);
+        }
+    }
+}
+
 pub struct LeaderLoop<C: Cluster> {
     pub cluster: C,
     pub clock: Arc<dyn Clock>,
@@ -61,6 +94,8 @@ pub struct LeaderLoop<C: Cluster> {
     pub shutdown: watch::Receiver<bool>,
     /// Terms handed out so far.
     pub terms: std::sync::atomic::AtomicU64,
+    /// Where the API server's answers to the election's requests are reported.
+    pub contact: mpsc::UnboundedSender<Contact>,
 }
 
 impl<C: Cluster> LeaderLoop<C> {
@@ -74,6 +109,12 @@ impl<C: Cluster> LeaderLoop<C> {
         self.metrics.leadership.set_election_status(&name, false);
         let mut elector = Elector::new(&self.identity, s.leader_elect_lease_duration);
         let mut last_renew: Option<Timestamp> = None;
+        let mut contact = ContactReport {
+            tx: self.contact.clone(),
+            slow: crate::logic::freshness::slow_answer(s.node_monitor_grace_period),
+            away: false,
+        };
+        let unavailable = |r: &Result<_, ApiError>| matches!(r, Err(ApiError::Unavailable(_)));
         loop {
             let now = self.clock.now();
             // A hung request must not keep a leader acting past its renew deadline: every call
@@ -88,6 +129,7 @@ impl<C: Cluster> LeaderLoop<C> {
                 None => s.leader_elect_renew_deadline,
             };
             let read = bounded(budget, self.cluster.get_lease(&ns, &name)).await;
+            contact.heard(now, self.clock.now(), unavailable(&read));
             let read = match read {
                 Ok(lease) => Some(Some(lease)),
                 Err(ApiError::NotFound(_)) => Some(None),
@@ -101,6 +143,7 @@ impl<C: Cluster> LeaderLoop<C> {
                 let current = existing.as_ref().map(record_of);
                 match elector.decide(current.as_ref(), now) {
                     Decision::Write(record) => {
+                        let sent = self.clock.now();
                         let result = match existing {
                             Some(mut lease) => {
                                 apply_record(&mut lease, &record);
@@ -114,6 +157,7 @@ impl<C: Cluster> LeaderLoop<C> {
                                 bounded(budget, self.cluster.create_lease(&lease)).await
                             }
                         };
+                        contact.heard(sent, self.clock.now(), unavailable(&result));
                         match result {
                             Ok(_) => {
                                 self.metrics.writer.write("lease", "ok");

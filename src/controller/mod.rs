@@ -69,6 +69,7 @@ pub async fn run<C: Cluster>(ctx: Context<C>) {
 
     // Leadership term (0: not leading); without leader election this process leads for good.
     let (leader_tx, leader_rx) = tokio_watch::channel(u64::from(!settings.leader_elect));
+    let (contact_tx, contact_rx) = tokio::sync::mpsc::unbounded_channel();
     metrics.leadership.set_leader(!settings.leader_elect);
     let leader_done = if settings.leader_elect {
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
@@ -81,6 +82,7 @@ pub async fn run<C: Cluster>(ctx: Context<C>) {
             leader: leader_tx,
             shutdown: shutdown.clone(),
             terms: Default::default(),
+            contact: contact_tx,
         };
         tasks.spawn(
             async move {
@@ -107,7 +109,14 @@ pub async fn run<C: Cluster>(ctx: Context<C>) {
         tasks.clone(),
     );
     let mut event_loop = EventLoop::new(
-        cluster, clock, settings, observer, metrics, writer, tasks, leader_rx,
+        cluster,
+        clock,
+        settings,
+        observer,
+        metrics,
+        writer,
+        tasks,
+        (leader_rx, contact_rx),
     );
     event_loop
         .run(shutdown)

@@ -101,7 +101,7 @@ impl KubeCluster {
                 .list_metadata(&params)
                 .map_err(|e| ApiError::Other(format!("building a metadata list request: {e}")))?;
             let page: VersionList = self.client.request(request).await.map_err(api_error)?;
-            versions.extend(page.items.into_iter().map(|item| ObjectVersion {
+            versions.extend(page.items.into_iter().flatten().map(|item| ObjectVersion {
                 name: item.metadata.name,
                 resource_version: item.metadata.resource_version,
             }));
@@ -160,8 +160,9 @@ const VERSION_PAGE: u32 = 500;
 struct VersionList {
     #[serde(default)]
     metadata: VersionListMeta,
+    /// A real API server writes an empty list as `"items": null`.
     #[serde(default)]
-    items: Vec<VersionItem>,
+    items: Option<Vec<VersionItem>>,
 }
 
 #[derive(Default, serde::Deserialize)]

@@ -202,6 +202,16 @@ async fn node_versions_come_from_a_consistent_metadata_only_list() {
 }
 
 #[tokio::test]
+async fn an_empty_list_written_as_null_items_is_read_as_empty() {
+    // What kube-apiserver 1.37 answers for a namespace without Leases.
+    let empty = json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList",
+                       "metadata": {"resourceVersion": "9"}, "items": null});
+    let (c, _) = cluster(vec![ok(empty.clone()), ok(empty)]);
+    assert_eq!(c.list_lease_versions("kube-node-leases").await.unwrap(), []);
+    assert_eq!(c.list_node_versions().await.unwrap(), []);
+}
+
+#[tokio::test]
 async fn node_versions_are_read_in_pages_of_500_following_the_continue_token() {
     let mut first = metadata_list(&[("a", "1")]);
     first["metadata"]["continue"] = json!("page-2");

@@ -4,8 +4,13 @@
 //! A watch that delivered nothing for half the grace period (and was not checked in that time)
 //! is checked by reading its objects' versions afresh; the caller does the reads, these rules
 //! decide what to read and what the answers mean.
+//!
+//! The guard also keeps the outage rule's evidence (docs/differences.md#control-plane-outages):
+//! time during which the API server did not answer is no evidence of silence against a node,
+//! so when answers come back every node's silence counts afresh from that instant.
 
 use super::time;
+use crate::settings::KUBELET_LEASE_RENEW;
 use jiff::Timestamp;
 use std::time::Duration;
 
@@ -54,6 +59,34 @@ impl WatchFreshness {
 pub struct Guard {
     pub leases: WatchFreshness,
     pub nodes: WatchFreshness,
+    /// When the API server was first seen not answering, in an episode not yet over.
+    pub away_since: Option<Timestamp>,
+}
+
+/// How long a watch may stay quiet before it is read afresh: half the grace period. The Lease
+/// watch sooner with a short grace period: a hang from S holds back the renewal of a node that
+/// renewed just before S, which looks silent after S + grace - renewal interval; the read must
+/// have started (at the first pass, within a `period`, after the limit) early enough to be
+/// answered late, more than `slow_answer` after it was sent, by then. Cheap wherever it can
+/// happen at all: a Lease watch is quiet for seconds only in a small cluster.
+pub fn quiet_limit(w: Heartbeats, grace: Duration, period: Duration) -> Duration {
+    let half_grace = grace / 2;
+    match w {
+        Heartbeats::Nodes => half_grace,
+        Heartbeats::Leases => grace
+            .saturating_sub(KUBELET_LEASE_RENEW + slow_answer(grace) + period)
+            .min(half_grace),
+    }
+}
+
+/// An answer later than this is no answer: the server was not serving (a hang, a stalled
+/// etcd), so what it held back may land right after it. A quarter of the grace period, at most
+/// 5 s: a prompt list takes milliseconds, and the kubelets' renewals are due every 10 s.
+/// Applied to the Lease list only: the Lease watch is never quiet for half a grace period while
+/// a kubelet lives, whereas a quiet Node watch is ordinary, and a slow Node list mere load
+/// (counted as an outage, it would restart every countdown at every check).
+pub fn slow_answer(grace: Duration) -> Duration {
+    (grace / 4).min(Duration::from_secs(5))
 }
 
 /// Before a monitor pass: trust the data, or read afresh first.
@@ -97,16 +130,17 @@ impl Guard {
         self.leases.relisting || self.nodes.relisting
     }
 
-    /// What to do before a monitor pass at `now`: a watch quiet for half the grace period (and
-    /// unchecked for as long) is read afresh, and counts as checked from `now`.
-    pub fn check(&mut self, now: Timestamp, grace: Duration) -> Check {
+    /// What to do before a monitor pass at `now` (passes every `period`): a watch quiet for
+    /// `quiet_limit` (and unchecked for as long) is read afresh, and counts as checked from
+    /// `now`.
+    pub fn check(&mut self, now: Timestamp, grace: Duration, period: Duration) -> Check {
         if self.relisting() {
             return Check::Verdict(false);
         }
-        let half_grace = grace / 2;
-        let quiet = |t: Option<Timestamp>| t.is_none_or(|t| time::since(now, t) > half_grace);
         let mut to_read = Vec::new();
         for w in Heartbeats::ALL {
+            let limit = quiet_limit(w, grace, period);
+            let quiet = |t: Option<Timestamp>| t.is_none_or(|t| time::since(now, t) > limit);
             let watch = self.watch_mut(w);
             if quiet(watch.last_delivery) && quiet(watch.last_check) {
                 watch.last_check = Some(now);
@@ -120,19 +154,39 @@ impl Guard {
         }
     }
 
-    /// Judges the reads afresh started at `started`: `moved_on` says whether a listing shows
-    /// objects the cache does not have. Updates the watches' flags and returns the verdict and
-    /// what each read found (the caller restarts the watches that moved on, and reports).
+    /// Evidence at `at` that the API server does not answer (a failed or slow request, a cut
+    /// or stalled heartbeat watch): an episode begins, or goes on.
+    pub fn api_away(&mut self, at: Timestamp) {
+        self.away_since.get_or_insert(at);
+    }
+
+    /// Fresh answers are back (a trusted verdict, or a prompt answer to a standby): ends the
+    /// episode in progress, returning when it began. The caller then counts every node's
+    /// silence from now.
+    pub fn api_answered(&mut self) -> Option<Timestamp> {
+        self.away_since.take()
+    }
+
+    /// Judges the reads afresh started at `started` and answered at `answered`: `moved_on`
+    /// says whether a listing shows objects the cache does not have. Updates the watches'
+    /// flags and returns the verdict and what each read found (the caller restarts the watches
+    /// that moved on, and reports). A read that failed or showed a stalled watch, and a Lease
+    /// read answered later than `slow_answer`, are also evidence of an outage.
     pub fn judge<L, E>(
         &mut self,
-        started: Timestamp,
+        (started, answered): (Timestamp, Timestamp),
+        grace: Duration,
         answers: Vec<(Heartbeats, Result<L, E>)>,
         moved_on: impl Fn(Heartbeats, &L) -> bool,
     ) -> (bool, Vec<(Heartbeats, Finding<E>)>) {
+        let slow = time::since(answered, started) > slow_answer(grace);
         // A watch that re-lists (restarted while the reads were in flight) has no full data yet.
         let mut fresh = !self.relisting();
         let mut findings = Vec::with_capacity(answers.len());
         for (w, answer) in answers {
+            if slow && w == Heartbeats::Leases {
+                self.api_away(started);
+            }
             let watch = self.watch_mut(w);
             if watch.relisting {
                 // Its re-list brings it up to date; read afresh once it is quiet again.
@@ -154,6 +208,7 @@ impl Guard {
             if watch.stale {
                 watch.last_check = None;
                 fresh = false;
+                self.api_away(started);
             }
             findings.push((w, finding));
         }
@@ -174,6 +229,7 @@ mod tests {
     use super::*;
 
     const GRACE: Duration = Duration::from_secs(40);
+    const PERIOD: Duration = Duration::from_secs(5);
 
     fn at(s: i64) -> Timestamp {
         Timestamp::from_second(1_000_000 + s).unwrap()
@@ -188,31 +244,34 @@ mod tests {
         Guard {
             leases: watch,
             nodes: watch,
+            away_since: None,
         }
     }
 
     type Answer = Result<bool, &'static str>;
 
-    /// Judges with answers whose `Ok(moved)` says whether the server moved on.
+    /// Judges with answers, promptly answered, whose `Ok(moved)` says whether the server moved on.
     fn judge(
         guard: &mut Guard,
         started: i64,
         answers: Vec<(Heartbeats, Answer)>,
     ) -> (bool, Vec<(Heartbeats, Finding<&'static str>)>) {
-        guard.judge(at(started), answers, |_, moved| *moved)
+        guard.judge((at(started), at(started)), GRACE, answers, |_, moved| {
+            *moved
+        })
     }
 
     #[test]
     fn a_relisting_watch_makes_the_data_untrusted_without_reading() {
         let mut guard = guard_delivered_at(0);
         guard.nodes.restarted(at(0));
-        assert_eq!(guard.check(at(1), GRACE), Check::Verdict(false));
+        assert_eq!(guard.check(at(1), GRACE, PERIOD), Check::Verdict(false));
     }
 
     #[test]
     fn watches_that_delivered_within_half_the_grace_period_are_trusted_without_reading() {
         let mut guard = guard_delivered_at(0);
-        assert_eq!(guard.check(at(20), GRACE), Check::Verdict(true));
+        assert_eq!(guard.check(at(20), GRACE, PERIOD), Check::Verdict(true));
     }
 
     #[test]
@@ -220,13 +279,13 @@ mod tests {
         let mut guard = guard_delivered_at(0);
         guard.leases.last_delivery = Some(at(20));
         assert_eq!(
-            guard.check(at(21), GRACE),
+            guard.check(at(21), GRACE, PERIOD),
             Check::Read(vec![Heartbeats::Nodes])
         );
         assert_eq!(guard.nodes.last_check, Some(at(21)));
-        assert_eq!(guard.check(at(30), GRACE), Check::Verdict(true));
+        assert_eq!(guard.check(at(30), GRACE, PERIOD), Check::Verdict(true));
         assert_eq!(
-            guard.check(at(42), GRACE),
+            guard.check(at(42), GRACE, PERIOD),
             Check::Read(vec![Heartbeats::Leases, Heartbeats::Nodes])
         );
     }
@@ -301,9 +360,80 @@ mod tests {
     }
 
     #[test]
+    fn a_prompt_read_matching_the_cache_is_no_evidence_of_an_outage() {
+        let mut guard = guard_delivered_at(0);
+        let (fresh, _) = judge(&mut guard, 30, vec![(Heartbeats::Leases, Ok(false))]);
+        assert!(fresh);
+        assert_eq!(guard.api_answered(), None);
+    }
+
+    #[test]
+    fn a_failed_or_stalled_read_begins_an_outage_at_the_read_and_a_later_one_does_not_move_it() {
+        for answer in [Err("503"), Ok(true)] {
+            let mut guard = guard_delivered_at(0);
+            judge(&mut guard, 30, vec![(Heartbeats::Leases, answer)]);
+            judge(&mut guard, 40, vec![(Heartbeats::Leases, Err("503"))]);
+            assert_eq!(guard.api_answered(), Some(at(30)));
+            assert_eq!(
+                guard.api_answered(),
+                None,
+                "the episode is over once answered"
+            );
+        }
+    }
+
+    #[test]
+    fn a_read_answered_later_than_a_quarter_of_the_grace_period_is_an_outage_even_when_fresh() {
+        // GRACE is 40 s: a quarter is 10 s, capped at 5 s.
+        assert_eq!(slow_answer(GRACE), Duration::from_secs(5));
+        assert_eq!(slow_answer(Duration::from_secs(12)), Duration::from_secs(3));
+        let mut guard = guard_delivered_at(0);
+        let answers = vec![(Heartbeats::Leases, Ok::<bool, &str>(false))];
+        let (fresh, _) = guard.judge((at(30), at(35)), GRACE, answers.clone(), |_, m| *m);
+        assert!(fresh);
+        assert_eq!(guard.api_answered(), None, "5 s is not later than 5 s");
+        let (fresh, _) = guard.judge((at(30), at(36)), GRACE, answers, |_, m| *m);
+        assert!(fresh, "the data is as fresh as the answer");
+        assert_eq!(guard.api_answered(), Some(at(30)));
+    }
+
+    #[test]
+    fn the_lease_watch_is_read_soon_enough_to_see_a_hang_before_a_renewal_it_holds_looks_late() {
+        let period = Duration::from_secs(2);
+        let lease = |g| quiet_limit(Heartbeats::Leases, Duration::from_secs(g), period).as_secs();
+        let nodes = |g| quiet_limit(Heartbeats::Nodes, Duration::from_secs(g), period).as_secs();
+        // Grace 20 s, passes every 2 s: a hang from S is read by S + 5 s and counts once
+        // answered after S + 10 s; a node renewing at S - 10 s looks silent only after that.
+        assert_eq!(
+            (lease(20), slow_answer(Duration::from_secs(20)).as_secs()),
+            (3, 5)
+        );
+        assert_eq!(lease(30), 13);
+        for g in [40, 50, 300] {
+            assert_eq!(lease(g), g / 2, "half the grace period from {g} s on");
+            assert_eq!(nodes(g), g / 2);
+        }
+        assert_eq!(nodes(20), 10);
+        let five = Duration::from_secs(5);
+        assert_eq!(
+            quiet_limit(Heartbeats::Leases, Duration::from_secs(20), five),
+            Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn a_slow_node_list_is_load_not_an_outage() {
+        let mut guard = guard_delivered_at(0);
+        let answers = vec![(Heartbeats::Nodes, Ok::<bool, &str>(false))];
+        let (fresh, _) = guard.judge((at(30), at(38)), GRACE, answers, |_, m| *m);
+        assert!(fresh);
+        assert_eq!(guard.api_answered(), None);
+    }
+
+    #[test]
     fn reads_never_judged_leave_their_watches_unchecked() {
         let mut guard = guard_delivered_at(0);
-        assert!(matches!(guard.check(at(30), GRACE), Check::Read(_)));
+        assert!(matches!(guard.check(at(30), GRACE, PERIOD), Check::Read(_)));
         guard.forget_reads(&[Heartbeats::Nodes]);
         assert_eq!(guard.nodes.last_check, None);
         assert_eq!(guard.leases.last_check, Some(at(30)));

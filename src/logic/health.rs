@@ -174,10 +174,11 @@ impl HealthTracker {
         self.nodes.remove(name);
     }
 
-    /// Grants every node a fresh grace period (leaving the all-zones-down mode).
-    pub fn reset_all(&mut self, now: Timestamp) {
+    /// Grants every node a fresh grace period from `at` (leaving the all-zones-down mode, the
+    /// end of an API outage); a heartbeat observed after `at` keeps its later time.
+    pub fn reset_all(&mut self, at: Timestamp) {
         for h in self.nodes.values_mut() {
-            h.probe = now;
+            h.probe = h.probe.max(at);
         }
     }
 
@@ -443,6 +444,17 @@ mod tests {
         }
         let names: Vec<&str> = h.by_name().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn a_reset_grants_a_full_grace_period_from_then_but_never_moves_a_later_heartbeat_back() {
+        let mut h = HealthTracker::new();
+        h.observe_node(&node("a", Some(0)), at(0), &s());
+        h.observe_node(&node("b", Some(0)), at(0), &s());
+        h.observe_lease(&lease("b", 30), at(30));
+        h.reset_all(at(20));
+        assert_eq!(h.get("a").unwrap().probe, at(20));
+        assert_eq!(h.get("b").unwrap().probe, at(30));
     }
 
     #[test]

@@ -198,6 +198,13 @@ impl Monitor {
         }
     }
 
+    /// The API server answered again at `at` after an outage: nothing seen (or not seen) before
+    /// is evidence of silence, so every node's grace period counts from `at` at the earliest
+    /// (docs/differences.md#control-plane-outages). Marks already written stay.
+    pub fn api_answered(&mut self, at: Timestamp) {
+        self.health.reset_all(at);
+    }
+
     /// A node Lease arrived through the watch at `now`.
     pub fn observe_lease(&mut self, lease: &Lease, now: Timestamp) {
         self.health.observe_lease(lease, now);

@@ -318,7 +318,7 @@ pub fn scenario_text(
     }
     if unbound > 0 {
         notes.0.push(format!(
-            "{unbound} pod(s) left out: not bound to a node of the cluster (pending, or on a \
+            "{unbound} pod(s) left out: not bound to a node of the cluster (not scheduled yet, or on a \
              node that is gone)"
         ));
     }
@@ -334,7 +334,23 @@ pub fn scenario_text(
             )));
         }
     };
-    let zones: BTreeSet<&str> = node_zone.values().flatten().map(String::as_str).collect();
+    // A zone is named as the command prints it (`region/zone`, the controller's zone key) or
+    // by its zone label alone.
+    let shown: BTreeMap<&str, String> = nodes
+        .iter()
+        .map(|n| {
+            let key = crate::logic::zones::zone_key(n);
+            (
+                n.metadata.name.as_deref().unwrap_or_default(),
+                crate::logic::zones::display(&key),
+            )
+        })
+        .collect();
+    let zones: BTreeSet<&str> = shown
+        .values()
+        .filter(|z| !z.is_empty())
+        .map(String::as_str)
+        .collect();
     for change in what_if.changes {
         let names: Vec<String> = match &change.target {
             Target::Zones(wanted) => {
@@ -344,7 +360,10 @@ pub fn scenario_text(
                     names.extend(
                         node_zone
                             .iter()
-                            .filter(|(_, z)| z.as_deref() == Some(zone.as_str()))
+                            .filter(|(n, z)| {
+                                z.as_deref() == Some(zone.as_str())
+                                    || shown.get(n.as_str()) == Some(zone)
+                            })
                             .map(|(n, _)| n.clone()),
                     );
                     if names.len() == before {
@@ -721,6 +740,81 @@ mod tests {
         );
         let e = parse_change(Change::Fail, &words("zone=b nodes=a")).unwrap_err();
         assert!(e.to_string().contains("given twice"), "{e}");
+    }
+
+    fn node_in(name: &str, region: &str, zone: &str) -> Node {
+        serde_json::from_value(serde_json::json!({"metadata": {"name": name, "labels": {
+            REGION: region, ZONE: zone}}}))
+        .expect("node")
+    }
+
+    #[test]
+    fn a_zone_is_named_as_the_report_prints_it_or_by_its_label_alone() {
+        let snapshot = Snapshot {
+            nodes: vec![
+                node_in("a-0", "demo", "zone-a"),
+                node_in("b-0", "demo", "zone-b"),
+            ],
+            pods: vec![],
+            pdbs: vec![],
+            taken_at: Timestamp::UNIX_EPOCH,
+        };
+        for which in ["zone=demo/zone-a", "zone=zone-a"] {
+            let changes = [parse_change(Change::Fail, &words(which)).unwrap()];
+            let what_if = WhatIf {
+                changes: &changes,
+                source: "test",
+                ..WhatIf::default()
+            };
+            let (text, _) =
+                scenario_text(&snapshot, &what_if).unwrap_or_else(|e| panic!("{which}: {e}"));
+            assert!(
+                text.contains("action: stop-heartbeat")
+                    && text.contains("- a-0")
+                    && !text.contains("- b-0"),
+                "{which}: {text}"
+            );
+        }
+        let changes = [parse_change(Change::Fail, &words("zone=zone-x")).unwrap()];
+        let what_if = WhatIf {
+            changes: &changes,
+            source: "test",
+            ..WhatIf::default()
+        };
+        let e = scenario_text(&snapshot, &what_if).unwrap_err().to_string();
+        assert!(e.contains("(its zones: demo/zone-a, demo/zone-b)"), "{e}");
+    }
+
+    #[test]
+    fn a_pending_pod_bound_to_a_node_is_kept_and_an_unbound_one_left_out() {
+        let pod = |name: &str, node: Option<&str>| -> Pod {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": name, "namespace": "shop"},
+                "spec": {"nodeName": node, "containers": []},
+                "status": {"phase": "Pending"},
+            }))
+            .expect("pod")
+        };
+        let snapshot = Snapshot {
+            nodes: vec![node_in("a-0", "demo", "zone-a")],
+            pods: vec![pod("bound", Some("a-0")), pod("unbound", None)],
+            pdbs: vec![],
+            taken_at: Timestamp::UNIX_EPOCH,
+        };
+        let what_if = WhatIf {
+            source: "test",
+            ..WhatIf::default()
+        };
+        let (text, notes) = scenario_text(&snapshot, &what_if).unwrap();
+        assert!(
+            text.contains("name: bound") && !text.contains("unbound"),
+            "{text}"
+        );
+        assert!(
+            notes.0.iter().any(|n| n.starts_with("1 pod(s) left out")),
+            "{:?}",
+            notes.0
+        );
     }
 
     #[test]

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the cluster in a box for one pinned Kubernetes release (k8s-MAJOR.MINOR/, written by
 # pin.sh): kube-apiserver, kube-controller-manager and etcd, from the Go module proxy's sources.
-# The binaries are cached under $NLC_KUBE_BOX_CACHE (default ~/.cache/node-lifecycle-controller/
-# kube-box), keyed by the release and a hash of its go.sum, so a second run builds nothing.
+# The binaries are cached under $NLC_KUBE_BOX_CACHE (default $NLC_CACHE/kube-box, and $NLC_CACHE
+# ~/.cache/node-lifecycle-controller), keyed by the release and a hash of its go.sum, so a second
+# run builds nothing.
 # Prints the directory that holds the three binaries on its last line.
 #
 #   tests/kube-box/build.sh          # the newest pinned release
@@ -18,7 +19,7 @@ src="$here/k8s-$minor"
 [[ -f "$src/go.mod" ]] || { echo "build.sh: no pinned release $minor (have: $(pinned | tr '\n' ' '))" >&2; exit 2; }
 version=$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" { print $3 }' "$src/go.mod")
 key="$version-$(sha256sum "$src/go.sum" | cut -c1-12)"
-cache=${NLC_KUBE_BOX_CACHE:-$HOME/.cache/node-lifecycle-controller/kube-box}
+cache=${NLC_KUBE_BOX_CACHE:-${NLC_CACHE:-$HOME/.cache/node-lifecycle-controller}/kube-box}
 out="$cache/$key"
 tools=(kube-apiserver kube-controller-manager etcd)
 

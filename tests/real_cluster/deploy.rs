@@ -21,15 +21,19 @@ const BIN: &str = env!("CARGO_BIN_EXE_node-lifecycle-controller");
 /// Where the Dockerfile puts the binary.
 const IMAGE_BIN: &str = "/usr/local/bin/node-lifecycle-controller";
 
+/// `$NLC_HELM`, else the pinned helm that `tests/kube-box/helm.sh` installed, else `helm`.
 fn helm() -> PathBuf {
     if let Ok(h) = std::env::var("NLC_HELM") {
         return h.into();
     }
-    let pinned = Path::new(ROOT).join("target/deploy-tools/helm-v3.17.3");
-    if pinned.exists() {
-        return pinned;
+    let pinned = Command::new("bash")
+        .arg(Path::new(ROOT).join("tests/kube-box/helm.sh"))
+        .arg("--cached")
+        .output();
+    match pinned {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().into(),
+        _ => "helm".into(),
     }
-    "helm".into()
 }
 
 /// Whether a helm binary can be run (the tier's precondition).
@@ -38,7 +42,7 @@ pub fn helm_available() -> Result<(), String> {
         Ok(o) if o.status.success() => Ok(()),
         Ok(o) => Err(format!("{} version: {}", helm().display(), o.status)),
         Err(e) => Err(format!(
-            "no helm ({}: {e}); .ci/validate-deploy.sh installs it, or set NLC_HELM",
+            "no helm ({}: {e}); tests/kube-box/helm.sh installs the pinned one, or set NLC_HELM",
             helm().display()
         )),
     }

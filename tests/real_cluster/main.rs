@@ -10,11 +10,15 @@
 //! where a skipped tier is a failure. A scenario that cannot run against this release (the
 //! fields of `no_data_lost` are 1.37's) is reported skipped, never ok, and under CI fails too. `NLC_REAL_CLUSTER_JOBS` (default 3): boxes at once.
 
+#[path = "../summary/record.rs"]
+mod record;
+
 mod admission;
 mod audit;
 mod deploy;
 mod fleet;
 mod kube_box;
+mod recipes;
 mod scenarios;
 mod scrape;
 
@@ -76,10 +80,22 @@ fn main() -> ExitCode {
         }
     }
     let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
+    let registered: Vec<&scenarios::Scenario> = scenarios::ALL
+        .iter()
+        .chain(recipes::ALL)
+        .chain(admission::ALL)
+        .collect();
+    let names: Vec<&str> = registered.iter().map(|s| s.name).collect();
+    if let Err(e) = recipes::check_docs(&names) {
+        println!("real_cluster: FAILED: {e}");
+        summary("FAILED", e);
+        return ExitCode::FAILURE;
+    }
     let bin = match preconditions() {
         Ok(bin) => bin,
         Err(why) => {
             println!("real_cluster: SKIPPED: {why}");
+            summary("SKIPPED", why);
             if ci {
                 println!("real_cluster: a skipped tier fails under CI");
                 return ExitCode::FAILURE;
@@ -88,9 +104,8 @@ fn main() -> ExitCode {
         }
     };
     let _ = BOX_BIN.set(bin.clone());
-    let chosen: Vec<&scenarios::Scenario> = scenarios::ALL
-        .iter()
-        .chain(admission::ALL)
+    let chosen: Vec<&scenarios::Scenario> = registered
+        .into_iter()
         .filter(|s| filters.is_empty() || filters.iter().any(|f| s.name.contains(f.as_str())))
         .filter(|s| !skips.iter().any(|f| s.name.contains(f.as_str())))
         .collect();
@@ -133,6 +148,7 @@ fn main() -> ExitCode {
         results
     });
     let (mut passed, mut skipped, mut failed) = (0, 0, 0);
+    let mut skipped_names = Vec::new();
     for (name, result) in results {
         match result {
             Ok((elapsed, None)) => {
@@ -144,6 +160,7 @@ fn main() -> ExitCode {
             }
             Ok((_, Some(why))) => {
                 skipped += 1;
+                skipped_names.push(format!("{name}: {why}"));
                 println!("real_cluster: {name} ... SKIPPED: {why}");
             }
             Err(e) => {
@@ -157,6 +174,24 @@ fn main() -> ExitCode {
         "real_cluster: {passed} passed, {skipped} skipped, {failed} failed, in {:.0}s",
         started.elapsed().as_secs_f64()
     );
+    let status = match (failed, skipped) {
+        (0, 0) => "ran",
+        (0, _) => "SKIPPED",
+        _ => "FAILED",
+    };
+    summary(
+        status,
+        format!(
+            "{} scenario(s) against the box in {bin}: {passed} passed, {skipped} skipped{}, \
+             {failed} failed",
+            chosen.len(),
+            if skipped_names.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", skipped_names.join("; "))
+            }
+        ),
+    );
     if failed > 0 || (ci && skipped > 0) {
         if failed == 0 {
             println!("real_cluster: a skipped scenario fails under CI");
@@ -165,6 +200,20 @@ fn main() -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The tier's line in the summary that `cargo test` prints last (tests/zz_summary.rs).
+fn summary(status: &str, detail: String) {
+    record::write(&record::Outcome {
+        status: status.into(),
+        what: "real-cluster tier".into(),
+        detail,
+        enable: if status == "ran" {
+            String::new()
+        } else {
+            "tests/kube-box/tier.sh (installs helm, builds the box, runs the tier)".into()
+        },
+    });
 }
 
 /// The message a scenario panicked with.
