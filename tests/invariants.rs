@@ -21,10 +21,12 @@
 //!    `api-outage`, `api-hang` or `api-restart`): a node whose kubelet never stopped is never
 //!    marked and none of its pods deleted; a stopped node is not marked before the lower
 //!    bound of 2; and a stopped node is marked no later than max(stop + grace, end of the last
-//!    absence of the API that overlapped its countdown + grace) + one monitor period +
-//!    `MARK_SLACK`, absences chaining (one that begins before the extended deadline extends
-//!    it again). No exemption: only controller restarts and stalled watches near the stop
-//!    leave its deadline unchecked, as they did before.
+//!    absence of the API that began before the mark was due and ended after the stop's last
+//!    renewal + grace) + one monitor period + a slack (one more monitor period + 1 s when the
+//!    API was away: the grace period counts from the first pass that trusts its caches again;
+//!    `mark_slack`), absences chaining (one that begins before the extended deadline
+//!    extends it again). No exemption: only controller restarts and stalled watches near the
+//!    stop leave its deadline unchecked, as they did before.
 //!
 //! `NLC_INVARIANT_SCENARIOS` (default 100, about 45 s unoptimized) sets how many,
 //! `NLC_INVARIANT_SEED` (default 1) the first seed; scenario i uses seed + i. A failure prints
@@ -41,10 +43,13 @@ use std::fmt::Write as _;
 const UNREACHABLE: &str = "node.kubernetes.io/unreachable";
 const NOT_READY: &str = "node.kubernetes.io/not-ready";
 const RENEW: f64 = 10.0;
-/// What property 6 allows beyond a monitor period after a mark falls due: the staleness
-/// guard's read afresh that must be answered (and trusted) before the pass that marks, and
-/// the write itself.
-const MARK_SLACK: f64 = 1.0;
+/// What properties 2 and 6 allow beyond a monitor period after a mark falls due: 1 s for the
+/// reads afresh and the write; and when an absence of the API moved the due time, one more
+/// monitor period, as the grace period then counts from the first pass that trusts its caches
+/// again (up to a monitor period after the absence ends).
+fn mark_slack(g: &Gen, extended: bool) -> f64 {
+    if extended { g.period + 1.0 } else { 1.0 }
+}
 
 /// splitmix64: small, seedable, the same everywhere.
 struct Rng(u64);
@@ -434,16 +439,18 @@ impl Gen {
     }
 
     /// The latest a node stopped at `stop` may be marked (property 6): a grace period after
-    /// the stop or after the end of the last time the API was away that overlapped its
-    /// countdown, whichever is later; a monitor period for the pass; and the slack.
+    /// the stop, or after the end of the last absence of the API that began before the mark
+    /// was made (its countdown, the pass that marks, or the write itself held or refused),
+    /// whichever is later; then a monitor period for the pass, and the slack.
     fn mark_deadline(&self, stop: f64) -> (f64, bool) {
+        let latest = |due: f64, extended: bool| due + self.period + mark_slack(self, extended);
         let mut due = stop + self.grace;
         let mut extended = false;
         loop {
             let later = self
                 .api_away()
                 .into_iter()
-                .filter(|(a, b)| *a <= due && *b >= stop - RENEW)
+                .filter(|(a, b)| *a <= latest(due, extended) && *b >= stop - RENEW)
                 .map(|(_, b)| b + self.grace)
                 .fold(due, f64::max);
             if later <= due {
@@ -452,7 +459,7 @@ impl Gen {
             due = later;
             extended = true;
         }
-        (due + self.period + MARK_SLACK, extended)
+        (latest(due, extended), extended)
     }
 
     /// Whether the node's kubelet never stopped and never reported NotReady up to `t`.
