@@ -310,3 +310,50 @@ async fn a_stopped_kubelet_neither_renews_nor_restores_ready_after_a_fault() {
     let n = store.get_node("a-0").unwrap();
     assert_eq!(condition_status(&n, "Ready").as_deref(), Some("Unknown"));
 }
+
+fn label(node: &mut k8s_openapi::api::core::v1::Node, key: &str) {
+    node.metadata
+        .labels
+        .get_or_insert_with(Default::default)
+        .insert(key.to_string(), "x".to_string());
+}
+
+#[tokio::test(start_paused = true)]
+async fn over_http_a_hang_stalls_every_watch_and_a_restart_expires_older_versions() {
+    use super::store::WatchPoll;
+    let store = built(&scenario(vec![node("a-0")], vec![]));
+    store.enable_watch_history(100);
+    let before = store.resource_version();
+    let opened = store.watch_mark();
+    store.begin_hang();
+    let opened_during = store.watch_mark();
+    store
+        .update_node("a-0", |n| label(n, "during-the-hang"))
+        .unwrap();
+    assert_eq!(store.poll_node_watch(&opened, before), WatchPoll::Stalled);
+    assert_eq!(
+        store.poll_node_watch(&opened_during, before),
+        WatchPoll::Stalled
+    );
+    store.end_hang();
+    assert!(matches!(
+        store.poll_node_watch(&opened, before),
+        WatchPoll::Events(events, _) if events.len() == 1
+    ));
+
+    let cursor = store.resource_version();
+    store.begin_restart();
+    assert_eq!(store.poll_node_watch(&opened, cursor), WatchPoll::Closed);
+    store
+        .update_node("a-0", |n| label(n, "during-the-restart"))
+        .unwrap();
+    store.end_restart();
+    // The client watches again from its cursor: the fresh server no longer has it.
+    let reopened = store.watch_mark();
+    assert_eq!(store.poll_node_watch(&reopened, cursor), WatchPoll::Expired);
+    let now = store.resource_version();
+    assert_eq!(
+        store.poll_node_watch(&reopened, now),
+        WatchPoll::Events(Vec::new(), now)
+    );
+}
