@@ -14,8 +14,7 @@ use std::time::Duration;
 /// The faults in progress.
 #[derive(Debug, Default)]
 pub(super) struct Faults {
-    /// Number of API outages in progress.
-    /// Counts `api-outage` and `api-restart` alike: both refuse the controller's calls.
+    /// Number of API outages and restarts in progress: both refuse the controller's calls.
     pub(super) outages: u32,
     /// Number of API restarts in progress (the server is down for kubelets too).
     pub(super) restarts: u32,
