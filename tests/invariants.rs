@@ -43,6 +43,9 @@ use std::fmt::Write as _;
 const UNREACHABLE: &str = "node.kubernetes.io/unreachable";
 const NOT_READY: &str = "node.kubernetes.io/not-ready";
 const RENEW: f64 = 10.0;
+/// How long after the API server answers again a running kubelet's sign of life reaches it at
+/// the latest: its next Lease retry (at most 7 s) or its next status loop (10 s).
+const KUBELET_CATCH_UP: f64 = 10.0;
 /// What properties 2 and 6 allow beyond a monitor period after a mark falls due: 1 s for the
 /// reads afresh and the write; and when an absence of the API moved the due time, one more
 /// monitor period, as the grace period then counts from the first pass that trusts its caches
@@ -447,17 +450,19 @@ impl Gen {
         let mut due = stop + self.grace;
         let mut extended = false;
         loop {
-            let later = self
+            let overlapping: Vec<f64> = self
                 .api_away()
                 .into_iter()
                 .filter(|(a, b)| *a <= latest(due, extended) && *b >= stop - RENEW)
                 .map(|(_, b)| b + self.grace)
-                .fold(due, f64::max);
-            if later <= due {
+                .collect();
+            let later = overlapping.iter().copied().fold(due, f64::max);
+            let was = extended;
+            extended |= !overlapping.is_empty();
+            if later <= due && extended == was {
                 break;
             }
             due = later;
-            extended = true;
         }
         (latest(due, extended), extended)
     }
@@ -503,18 +508,59 @@ impl Gen {
     }
 
     /// The node's kubelet events up to `t`, in order: (time, what). A `set-condition` writes
-    /// the node's status, which is a sign of life like a renewal.
+    /// the node's status, which is a sign of life like a renewal. A sign of life given while
+    /// the API server hangs or restarts reaches it only afterwards: it counts from the end of
+    /// that absence + `KUBELET_CATCH_UP` (the retry backoff's cap, 7 s, or the next turn of
+    /// the 10 s status loop), and not at all when the kubelet stops before then.
     fn heartbeat_changes(&self, node: &str, t: f64) -> Vec<(f64, Beat)> {
-        self.events
+        let mine: Vec<(f64, Beat)> = self
+            .events
             .iter()
-            .filter(|(at, _)| (*at as f64) <= t)
             .filter_map(|(at, act)| match act {
                 Act::Stop(n) if n == node => Some((*at as f64, Beat::Stop)),
                 Act::Resume(n) if n == node => Some((*at as f64, Beat::Resume)),
                 Act::Ready(n, _) if n == node => Some((*at as f64, Beat::Status)),
                 _ => None,
             })
-            .collect()
+            .collect();
+        let mut changes: Vec<(f64, Beat)> = Vec::new();
+        for (i, (at, beat)) in mine.iter().enumerate() {
+            let seen = match beat {
+                Beat::Stop => *at,
+                Beat::Resume | Beat::Status => self.reaches_the_server(*at),
+            };
+            let stopped_first = seen > *at
+                && mine[i + 1..]
+                    .iter()
+                    .any(|(s, b)| matches!(b, Beat::Stop) && *s < seen);
+            if seen <= t && !stopped_first {
+                changes.push((seen, *beat));
+            }
+        }
+        changes.sort_by(|a, b| a.0.total_cmp(&b.0));
+        changes
+    }
+
+    /// When a kubelet's write made at `at` reaches the API server: at once, or after the
+    /// hangs and restarts (chained) in progress then.
+    fn reaches_the_server(&self, at: f64) -> f64 {
+        let mut seen = at;
+        loop {
+            let later = self
+                .events
+                .iter()
+                .filter_map(|(a, act)| match act {
+                    Act::Hang(d) | Act::ApiRestart(d) => Some((*a as f64, (*a + *d) as f64)),
+                    _ => None,
+                })
+                .filter(|(a, b)| *a <= seen && seen < *b)
+                .map(|(_, b)| b + KUBELET_CATCH_UP)
+                .fold(seen, f64::max);
+            if later <= seen {
+                return seen;
+            }
+            seen = later;
+        }
     }
 
     /// Since when the node has shown no sign of life at `t`, if its kubelet is stopped.

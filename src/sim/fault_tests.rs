@@ -357,3 +357,27 @@ async fn over_http_a_hang_stalls_every_watch_and_a_restart_expires_older_version
         WatchPoll::Events(Vec::new(), now)
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_watch_cut_by_an_outage_that_ends_during_a_hang_relists_when_the_hang_ends() {
+    let store = built(&scenario(vec![node("a-0")], vec![]));
+    let cluster = SimCluster::new(store.clone());
+    let mut watch = cluster.watch_leases(NODE_LEASE_NAMESPACE);
+    for _ in 0..3 {
+        watch.next().await;
+    }
+    store.begin_outage();
+    assert!(watch.next().await.unwrap().is_err());
+    store.begin_hang();
+    store.end_outage();
+    // The list the watch would re-list with is held by the hang: nothing yet.
+    let held = tokio::time::timeout(Duration::from_secs(30), watch.next()).await;
+    assert!(held.is_err());
+    let mut lease = store.get_lease(NODE_LEASE_NAMESPACE, "a-0").unwrap();
+    lease.spec.as_mut().unwrap().holder_identity = Some("renewed meanwhile".into());
+    store.replace_lease(&lease).unwrap();
+    store.end_hang();
+    assert!(matches!(watch.next().await, Some(Ok(Event::Init))));
+    assert!(matches!(watch.next().await, Some(Ok(Event::InitApply(l)))
+        if l.spec.as_ref().unwrap().holder_identity.as_deref() == Some("renewed meanwhile")));
+}

@@ -55,6 +55,25 @@ pub enum ApiState {
     Down,
 }
 
+/// Every cut watch re-lists the objects as they are now (after a restart, told 410 Gone first).
+fn reconnect_cut_watches(state: &mut super::State) {
+    let gone = std::mem::take(&mut state.faults.expired).then(gone_error);
+    let gone = gone.as_ref();
+    let nodes: Vec<Arc<Node>> = state.nodes.values().cloned().collect();
+    state.node_watchers.reconnect_all(gone, |_| nodes.clone());
+    let pods: Vec<Arc<StoredPod>> = state.pods.values().cloned().collect();
+    state.pod_watchers.reconnect_all(gone, |_| pods.clone());
+    let leases = &state.leases;
+    let list = |ns: Option<&str>| {
+        leases
+            .iter()
+            .filter(|((lns, _), _)| ns.is_none_or(|want| want == lns))
+            .map(|(_, l)| l.clone())
+            .collect()
+    };
+    state.lease_watchers.reconnect_all(gone, list);
+}
+
 impl Store {
     /// Refuses a call during an API outage or restart.
     pub(crate) fn check_available(&self) -> Result<()> {
@@ -129,6 +148,10 @@ impl Store {
             state.pod_watchers.unhang(id);
             state.lease_watchers.unhang(id);
             state.faults.hang_over.notify_waiters();
+            // A watch cut before or during the hang re-lists only now: its list was held too.
+            if state.faults.outages == 0 {
+                reconnect_cut_watches(&mut state);
+            }
         }
         state.faults.hangs == 0 && state.faults.restarts == 0
     }
@@ -179,23 +202,8 @@ impl Store {
         let mut state = self.lock();
         state.faults.outages = state.faults.outages.saturating_sub(1);
         state.changes.send_modify(|v| *v += 1);
-        if state.faults.outages == 0 {
-            let state = &mut *state;
-            let gone = std::mem::take(&mut state.faults.expired).then(gone_error);
-            let gone = gone.as_ref();
-            let nodes: Vec<Arc<Node>> = state.nodes.values().cloned().collect();
-            state.node_watchers.reconnect_all(gone, |_| nodes.clone());
-            let pods: Vec<Arc<StoredPod>> = state.pods.values().cloned().collect();
-            state.pod_watchers.reconnect_all(gone, |_| pods.clone());
-            let leases = &state.leases;
-            let list = |ns: Option<&str>| {
-                leases
-                    .iter()
-                    .filter(|((lns, _), _)| ns.is_none_or(|want| want == lns))
-                    .map(|(_, l)| l.clone())
-                    .collect()
-            };
-            state.lease_watchers.reconnect_all(gone, list);
+        if state.faults.outages == 0 && state.faults.hangs == 0 {
+            reconnect_cut_watches(&mut state);
         }
     }
 
