@@ -351,9 +351,9 @@ impl<C: Cluster> EventLoop<C> {
         match delivery.event {
             ResourceEvent::Error(r, e) => {
                 warn!(resource = r.name(), error = %e, "watch failed; it will re-list");
-                if heartbeats(r).is_some() {
+                if let Some(w) = heartbeats(r) {
                     // A cut heartbeat watch: renewals may be missed until it is back.
-                    self.state.guard.api_away(now);
+                    self.state.guard.watch_failed(w, now);
                 }
                 return;
             }
@@ -362,7 +362,7 @@ impl<C: Cluster> EventLoop<C> {
             ResourceEvent::Pod(ev) => self.watches.pods.handle(*ev, update),
         }
         if let Some(w) = heartbeats(resource) {
-            self.state.guard.watch_mut(w).last_delivery = Some(now);
+            self.state.guard.delivered(w, now);
         }
         let state = &self.state;
         state.metrics.watches.event(resource.name());

@@ -2,6 +2,7 @@
 
 use super::error::{api_error, watch_error};
 use super::pod_digest::PodDigest;
+use super::watch_backoff::WatchBackoff;
 use crate::cache::WatchedPod;
 use crate::cluster::{
     ApiError, Cluster, ObjectVersion, Result, WatchStream, conditions_patch, labels_patch,
@@ -208,7 +209,8 @@ impl KubeCluster {
     }
 }
 
-/// `kube::runtime::watcher` with the default backoff, errors as `ApiError::Unavailable`.
+/// `kube::runtime::watcher` with a short backoff ([`WatchBackoff`]), errors as
+/// `ApiError::Unavailable`.
 fn watch<K>(api: Api<K>, lists: Lists) -> WatchStream<K>
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
@@ -217,7 +219,10 @@ where
         Lists::Paged => watcher(api, watcher::Config::default()).boxed(),
         Lists::Streaming { resource, refused } => streaming_or_paged(api, resource, refused),
     };
-    events.default_backoff().map_err(watch_error).boxed()
+    events
+        .backoff(WatchBackoff::default())
+        .map_err(watch_error)
+        .boxed()
 }
 
 /// A watcher with streaming lists that, when the API server refuses them, warns once and goes

@@ -8,6 +8,7 @@ mod review;
 #[cfg(test)]
 mod tests;
 pub mod throttle;
+mod watch_backoff;
 
 pub use error::{api_error, watch_error};
 pub use kube_cluster::KubeCluster;

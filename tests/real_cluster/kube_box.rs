@@ -109,6 +109,31 @@ impl KubeBox {
         PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
     }
 
+    /// A control-plane fault (`box.sh freeze|thaw DIR etcd|kube-apiserver`, `down|up DIR`),
+    /// run off the async workers: `up` waits for the restarted server to be ready, and a
+    /// blocked worker would delay the fleet's kubelets.
+    pub async fn fault(&self, verb: &'static str, process: Option<&'static str>) {
+        let dir = self.dir.clone();
+        let name = self.name.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new("bash")
+                .arg(script())
+                .arg(verb)
+                .arg(&dir)
+                .args(process)
+                .output()
+        })
+        .await
+        .expect("join")
+        .expect("box.sh runs");
+        assert!(
+            out.status.success(),
+            "{name}: box.sh {verb} {}: {}",
+            process.unwrap_or_default(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Whether this release has the 1.37 fields the "no data lost" scenario plants.
     pub fn is_at_least(&self, minor: u32) -> bool {
         self.version

@@ -16,6 +16,7 @@ mod record;
 mod admission;
 mod audit;
 mod deploy;
+mod faults;
 mod fleet;
 mod kube_box;
 mod recipes;
@@ -83,6 +84,7 @@ fn main() -> ExitCode {
     let registered: Vec<&scenarios::Scenario> = scenarios::ALL
         .iter()
         .chain(recipes::ALL)
+        .chain(faults::ALL)
         .chain(admission::ALL)
         .collect();
     let names: Vec<&str> = registered.iter().map(|s| s.name).collect();

@@ -19,16 +19,16 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-const GRACE: f64 = 20.0;
-const PERIOD: f64 = 2.0;
+pub(crate) const GRACE: f64 = 20.0;
+pub(crate) const PERIOD: f64 = 2.0;
 const PRIMARY_RATE: f64 = 0.5;
 const SECONDARY_RATE: f64 = 0.2;
 /// The fleet of most scenarios: one zone of three nodes, a-1 the one that fails.
 const ZONE_A: [(&str, &str); 3] = [("a-0", "zone-a"), ("a-1", "zone-a"), ("a-2", "zone-a")];
-const CONTROLLER: &str = "system:serviceaccount:kube-system:node-lifecycle-controller";
+pub(crate) const CONTROLLER: &str = "system:serviceaccount:kube-system:node-lifecycle-controller";
 
 /// A scenario's run: `Some(reason)` when it could not run here (said as skipped, not passed).
-type Run = fn(u8) -> Pin<Box<dyn Future<Output = Option<String>> + Send>>;
+pub type Run = fn(u8) -> Pin<Box<dyn Future<Output = Option<String>> + Send>>;
 
 pub struct Scenario {
     pub name: &'static str,
@@ -67,6 +67,7 @@ pub const ALL: &[Scenario] = &[
     scenario!(no_data_lost, may_skip),
     scenario!(a_start_clears_stale_condition_taints),
     scenario!(a_wrong_lease_namespace_marks_nothing),
+    scenario!(an_empty_lease_namespace_marks_nothing),
     scenario!(metrics_over_https_need_a_token_allowed_to_get_them),
     scenario!(numeric_tolerations_are_honoured, may_skip),
     scenario!(what_if_from_the_real_cluster),
@@ -75,22 +76,22 @@ pub const ALL: &[Scenario] = &[
 // ---------------------------------------------------------------------------------------------
 // Set-up and checks shared by the scenarios.
 
-struct Env {
-    kbox: KubeBox,
-    client: kube::Client,
-    replicas: Vec<Replica>,
-    name: &'static str,
+pub(crate) struct Env {
+    pub(crate) kbox: KubeBox,
+    pub(crate) client: kube::Client,
+    pub(crate) replicas: Vec<Replica>,
+    pub(crate) name: &'static str,
 }
 
 /// A box with the chart deployed (`Env::deploy`).
-async fn deployed(name: &'static str, net: u8, replicas: u8, set: &[&str]) -> Env {
+pub(crate) async fn deployed(name: &'static str, net: u8, replicas: u8, set: &[&str]) -> Env {
     let mut env = boxed(name).await;
     env.deploy(net, replicas, set).await;
     env
 }
 
 /// A box with nothing deployed yet.
-async fn boxed(name: &'static str) -> Env {
+pub(crate) async fn boxed(name: &'static str) -> Env {
     let kbox = KubeBox::start(name).unwrap_or_else(|e| panic!("{name}: {e}"));
     let client = kbox.admin().await;
     Env {
@@ -104,7 +105,7 @@ async fn boxed(name: &'static str) -> Env {
 impl Env {
     /// The chart installed with `set`, `replicas` pods of its Deployment running, one of them
     /// leading (every scenario keeps the chart's leader election).
-    async fn deploy(&mut self, net: u8, replicas: u8, set: &[&str]) {
+    pub(crate) async fn deploy(&mut self, net: u8, replicas: u8, set: &[&str]) {
         deploy::helm_install(&self.kbox, set);
         for i in 0..replicas {
             let replica = deploy::start_replica(&self.kbox, &self.client, net, i).await;
@@ -114,12 +115,12 @@ impl Env {
     }
 
     /// The pod name holding the leader Lease, waiting up to `seconds` for one.
-    async fn leader(&self, seconds: f64) -> String {
+    pub(crate) async fn leader(&self, seconds: f64) -> String {
         wait(self.name, "a leader", seconds, || self.holder()).await
     }
 
     /// The replica holding the leader Lease now, if one does.
-    async fn holder(&self) -> Option<String> {
+    pub(crate) async fn holder(&self) -> Option<String> {
         let lease = self
             .get(&format!(
                 "/apis/coordination.k8s.io/v1/namespaces/{NAMESPACE}/leases/{RELEASE}"
@@ -132,23 +133,23 @@ impl Env {
             .then_some(holder)
     }
 
-    async fn get(&self, path: &str) -> Option<Value> {
+    pub(crate) async fn get(&self, path: &str) -> Option<Value> {
         let request = http::Request::get(path).body(Vec::new()).expect("request");
         self.client.request::<Value>(request).await.ok()
     }
 
-    async fn node(&self, name: &str) -> Value {
+    pub(crate) async fn node(&self, name: &str) -> Value {
         self.get(&format!("/api/v1/nodes/{name}"))
             .await
             .unwrap_or_else(|| panic!("{}: node {name} is readable", self.name))
     }
 
-    async fn pod(&self, namespace: &str, name: &str) -> Option<Value> {
+    pub(crate) async fn pod(&self, namespace: &str, name: &str) -> Option<Value> {
         self.get(&format!("/api/v1/namespaces/{namespace}/pods/{name}"))
             .await
     }
 
-    async fn fleet(&self, nodes: &[(&str, &str)], new_fields: bool) -> Fleet {
+    pub(crate) async fn fleet(&self, nodes: &[(&str, &str)], new_fields: bool) -> Fleet {
         let fleet = Fleet::start(self.client.clone(), nodes, new_fields).await;
         // The controller takes every node in: beta labels, and admission's not-ready NoSchedule
         // taint removed once the node is Ready.
@@ -165,7 +166,7 @@ impl Env {
     }
 
     /// Waits up to `seconds` for `node` to carry the NoExecute taint `key`; the node then.
-    async fn tainted(&self, node: &str, key: &str, seconds: f64) -> Value {
+    pub(crate) async fn tainted(&self, node: &str, key: &str, seconds: f64) -> Value {
         wait(
             self.name,
             &format!("{node} tainted {key}:NoExecute"),
@@ -189,12 +190,12 @@ impl Env {
         .await
     }
 
-    fn controller_requests(&self) -> Vec<Request> {
+    pub(crate) fn controller_requests(&self) -> Vec<Request> {
         audit::by(&self.kbox.audit_log, CONTROLLER)
     }
 
     /// When the NoExecute taint `key` landed on `node` (the controller's patch that added it).
-    fn no_execute_added(&self, node: &str, key: &str) -> Vec<Timestamp> {
+    pub(crate) fn no_execute_added(&self, node: &str, key: &str) -> Vec<Timestamp> {
         let mut had = false;
         let mut added = Vec::new();
         for r in self.controller_requests() {
@@ -215,7 +216,7 @@ impl Env {
     }
 
     /// The controller's successful writes of `what` (`resource[/subresource]`) to `name`.
-    fn writes(&self, verb: &str, what: &str, name: &str) -> Vec<Request> {
+    pub(crate) fn writes(&self, verb: &str, what: &str, name: &str) -> Vec<Request> {
         self.controller_requests()
             .into_iter()
             .filter(|r| r.verb == verb && r.what() == what && r.name == name && r.ok())
@@ -223,7 +224,7 @@ impl Env {
     }
 
     /// The checks every scenario ends with.
-    fn common_checks(&self) {
+    pub(crate) fn common_checks(&self) {
         let requests = self.controller_requests();
         assert!(
             !requests.is_empty(),
@@ -296,7 +297,7 @@ impl Env {
 }
 
 /// Polls `f` every 200 ms until it gives a value, for at most `seconds`.
-async fn wait<T, F, Fut>(scenario: &str, what: &str, seconds: f64, mut f: F) -> T
+pub(crate) async fn wait<T, F, Fut>(scenario: &str, what: &str, seconds: f64, mut f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -314,7 +315,7 @@ where
     }
 }
 
-fn taints(node: &Value) -> Vec<(String, String)> {
+pub(crate) fn taints(node: &Value) -> Vec<(String, String)> {
     node["spec"]["taints"]
         .as_array()
         .map(|ts| {
@@ -330,12 +331,12 @@ fn taints(node: &Value) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-fn has_taint(node: &Value, key: &str, effect: &str) -> bool {
+pub(crate) fn has_taint(node: &Value, key: &str, effect: &str) -> bool {
     taints(node).iter().any(|(k, e)| k == key && e == effect)
 }
 
 /// The `timeAdded` of the node's NoExecute taint `key`.
-fn time_added(node: &Value, key: &str) -> Option<Timestamp> {
+pub(crate) fn time_added(node: &Value, key: &str) -> Option<Timestamp> {
     node["spec"]["taints"]
         .as_array()?
         .iter()
@@ -345,7 +346,7 @@ fn time_added(node: &Value, key: &str) -> Option<Timestamp> {
         .ok()
 }
 
-fn condition<'a>(object: &'a Value, type_: &str) -> Option<&'a Value> {
+pub(crate) fn condition<'a>(object: &'a Value, type_: &str) -> Option<&'a Value> {
     object["status"]["conditions"]
         .as_array()?
         .iter()
@@ -356,11 +357,11 @@ fn secs(d: SignedDuration) -> f64 {
     d.as_secs_f64()
 }
 
-fn since(later: Timestamp, earlier: Timestamp) -> f64 {
+pub(crate) fn since(later: Timestamp, earlier: Timestamp) -> f64 {
     secs(later.duration_since(earlier))
 }
 
-fn report(scenario: &str, line: String) {
+pub(crate) fn report(scenario: &str, line: String) {
     println!("real_cluster: {scenario}: {line}");
 }
 
@@ -856,15 +857,45 @@ async fn dry_run_writes_nothing(net: u8) {
 /// Leases are out of sight. Nothing is marked Unknown, no pod NotReady, no taint, although
 /// every Node's status heartbeat is far older than the grace period; the log says why.
 async fn a_wrong_lease_namespace_marks_nothing(net: u8) {
-    let env = deployed(
-        "a_wrong_lease_namespace_marks_nothing",
+    wrong_lease_namespace("a_wrong_lease_namespace_marks_nothing", net, "kube-system").await;
+}
+
+/// The same with a namespace that exists and holds no Lease at all (issue 24, a new user's
+/// typo): the real server answers its empty metadata list with `"items": null`, which the
+/// client once failed to decode, so the staleness guard held back every 5 s with a serde error
+/// instead of only reporting the misconfiguration.
+async fn an_empty_lease_namespace_marks_nothing(net: u8) {
+    wrong_lease_namespace(
+        "an_empty_lease_namespace_marks_nothing",
         net,
-        1,
-        &["nodeLeaseNamespace=kube-system"],
+        "kube-node-leases",
     )
     .await;
+}
+
+async fn wrong_lease_namespace(name: &'static str, net: u8, namespace: &str) {
+    let mut env = boxed(name).await;
+    // The chart grants reading Leases there with a Role in that namespace: it must exist.
+    fleet::ensure_namespace(&env.client, namespace).await;
+    env.deploy(net, 1, &[&format!("nodeLeaseNamespace={namespace}")])
+        .await;
     let fleet = Fleet::start(env.client.clone(), &ZONE_A, false).await;
     fleet.add_pod("shop", "web", "a-1", json!([])).await;
+    // What the server answers for the metadata list the staleness guard reads.
+    let request = http::Request::get(format!(
+        "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+    ))
+    .header(
+        "accept",
+        "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
+    )
+    .body(Vec::new())
+    .expect("request");
+    let answered: Value = env
+        .client
+        .request(request)
+        .await
+        .expect("metadata list of the Lease namespace");
     // Two grace periods and more: the suspicion is reported after one.
     tokio::time::sleep(Duration::from_secs_f64(2.0 * GRACE + PERIOD + 5.0)).await;
     let writes: Vec<String> = env
@@ -877,23 +908,56 @@ async fn a_wrong_lease_namespace_marks_nothing(net: u8) {
         .filter(|r| matches!(r.resource.as_str(), "nodes" | "pods"))
         .map(|r| format!("{} {} {}", r.verb, r.what(), r.name))
         .collect();
-    assert!(writes.is_empty(), "wrote {writes:?}");
+    assert!(writes.is_empty(), "{name}: wrote {writes:?}");
     for node in ["a-0", "a-1", "a-2"] {
         let n = env.node(node).await;
         assert_eq!(condition(&n, "Ready").expect("Ready")["status"], "True");
         assert!(
             !has_taint(&n, UNREACHABLE, "NoExecute") && !has_taint(&n, UNREACHABLE, "NoSchedule"),
-            "{node} tainted: {:?}",
+            "{name}: {node} tainted: {:?}",
             taints(&n)
         );
     }
+    // The replica says it on /readyz (not ready: only an operator can fix it) and in its log.
+    let expected = format!("none of the 3 nodes has a Lease in namespace \"{namespace}\"");
+    let addr: std::net::SocketAddr = format!("127.77.{net}.1:10257").parse().expect("addr");
+    let (status, body) = scrape::https_get(addr, "/readyz", None)
+        .await
+        .unwrap_or_else(|e| panic!("{name}: /readyz: {e}"));
+    assert!(
+        status == 503
+            && body.contains("suspected misconfiguration (node_leases)")
+            && body.contains(&expected),
+        "{name}: /readyz answered {status}: {body}"
+    );
     let log = std::fs::read_to_string(env.kbox.logs.join(format!("{}.log", env.replicas[0].pod)))
         .unwrap_or_default();
     assert!(
-        log.contains("suspected misconfiguration")
-            && log.contains("none of the 3 nodes has a Lease in namespace")
-            && log.contains("kube-system"),
-        "the log says what is wrong:\n{log}"
+        log.contains("suspected misconfiguration") && log.contains(&expected),
+        "{name}: the log says what is wrong:\n{log}"
+    );
+    // The guard's reads of the namespace are decoded, empty or not: no read of it failed.
+    let failed: Vec<&str> = log
+        .lines()
+        .filter(|l| {
+            l.contains("cannot confirm the watch is fresh") || l.contains("invalid type: null")
+        })
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{name}: the staleness guard could not read the Lease namespace ({} times), first:\n{}",
+        failed.len(),
+        failed[..failed.len().min(2)].join("\n")
+    );
+    let items = match &answered["items"] {
+        Value::Array(a) => format!("{} items", a.len()),
+        other => format!("\"items\": {other}"),
+    };
+    report(
+        name,
+        format!(
+            "the server listed {namespace}'s Lease metadata with {items}; /readyz {status}, nothing marked"
+        ),
     );
     env.common_checks();
 }
