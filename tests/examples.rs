@@ -57,6 +57,10 @@ examples! {
     restart_mid_countdown => "restart-mid-countdown",
     stalled_lease_watch => "stalled-lease-watch",
     api_outage => "api-outage",
+    api_hang => "api-hang",
+    api_hang_after_a_node_died => "api-hang-after-a-node-died",
+    api_restart => "api-restart",
+    api_restart_after_a_node_died => "api-restart-after-a-node-died",
     pdb_evict_mode => "pdb-evict-mode",
     dry_run => "dry-run",
 }

@@ -1,8 +1,9 @@
 //! Simulated kubelets: Lease renewals and node status posts, on a per-node phase drawn from the
-//! seed.
+//! seed, and their recovery from an API server that hangs or restarts: a renewal that fails or
+//! times out is retried with a doubling backoff, one in flight when a hang ends lands then.
 
 use super::scenario::{Heartbeat, KubeletConfig};
-use super::store::Store;
+use super::store::{ApiState, Store};
 use crate::cluster::ApiError;
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
@@ -14,6 +15,12 @@ use std::time::Duration;
 pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
 /// The kubelet's default `nodeLeaseDurationSeconds`.
 const LEASE_DURATION_SECONDS: i32 = 40;
+/// How long a kubelet waits for an answer to a heartbeat (its heartbeat client's timeout:
+/// the status update frequency, 10 s, capped by the Lease duration).
+pub const REQUEST_TIMEOUT_MS: u64 = 10_000;
+/// The Lease controller's retry backoff: 200 ms after the first failure, doubling up to 7 s.
+pub const FIRST_RETRY_MS: u64 = 200;
+pub const MAX_RETRY_MS: u64 = 7_000;
 
 /// The condition types a kubelet posts, in the order nodes show them.
 pub const KUBELET_CONDITIONS: [&str; 4] =
@@ -89,9 +96,16 @@ pub struct Kubelet {
     lease_interval_ms: u64,
     status_interval_ms: u64,
     report_interval_ms: u64,
+    /// The next Lease action: a renewal, a retry, or the timeout of the one in flight.
     next_lease_ms: u64,
     next_status_ms: u64,
     last_report_ms: u64,
+    /// A renewal held by a hung API server: the `renewTime` it was built with.
+    lease_in_flight: Option<Timestamp>,
+    /// The wait before the last retry; `None` once a renewal succeeds.
+    lease_backoff_ms: Option<u64>,
+    /// When a status sync held by a hung API server was sent.
+    status_sent_ms: Option<u64>,
 }
 
 impl Kubelet {
@@ -125,6 +139,9 @@ impl Kubelet {
             next_lease_ms: now_ms.saturating_add(phase_ms(seed, name, 1, lease_interval_ms)),
             next_status_ms: now_ms.saturating_add(phase_ms(seed, name, 2, status_interval_ms)),
             last_report_ms: now_ms,
+            lease_in_flight: None,
+            lease_backoff_ms: None,
+            status_sent_ms: None,
         }
     }
 
@@ -176,44 +193,134 @@ impl Kubelet {
     /// Does the periodic work due at `now_ms`.
     pub fn tick(&mut self, store: &Store, now_ms: u64) {
         if self.mode == Heartbeat::Lease && self.next_lease_ms <= now_ms {
-            if self.running {
-                self.renew_lease(store);
+            if self.lease_in_flight.take().is_some() {
+                // Its request timed out, the API server still silent.
+                self.retry_lease_later(now_ms);
+            } else if self.running {
+                self.attempt_lease(store, now_ms, false);
+            } else {
+                self.next_lease_ms = advance(self.next_lease_ms, self.lease_interval_ms, now_ms);
             }
-            self.next_lease_ms = advance(self.next_lease_ms, self.lease_interval_ms, now_ms);
         }
         if self.mode != Heartbeat::None && self.next_status_ms <= now_ms {
-            if self.running && self.posting {
+            if self.running && self.posting && !self.status_busy(now_ms) {
+                self.sync_status(store, now_ms);
+            }
+            self.next_status_ms = advance(self.next_status_ms, self.status_interval_ms, now_ms);
+        }
+    }
+
+    /// One Lease renewal; `out_of_turn` (resume-heartbeat) leaves the schedule alone when it
+    /// succeeds.
+    fn attempt_lease(&mut self, store: &Store, now_ms: u64, out_of_turn: bool) {
+        match store.api_state() {
+            ApiState::Up => {
+                self.renew_lease(store, store.now());
+                if self.lease_backoff_ms.take().is_some() {
+                    // The Lease controller's period starts again once a sync succeeds.
+                    self.next_lease_ms = now_ms.saturating_add(self.lease_interval_ms);
+                } else if !out_of_turn {
+                    self.next_lease_ms =
+                        advance(self.next_lease_ms, self.lease_interval_ms, now_ms);
+                }
+            }
+            ApiState::Down => self.retry_lease_later(now_ms),
+            ApiState::Hung => {
+                self.lease_in_flight = Some(store.now());
+                self.next_lease_ms = now_ms.saturating_add(REQUEST_TIMEOUT_MS);
+            }
+        }
+    }
+
+    /// A renewal failed: the next attempt after the backoff.
+    fn retry_lease_later(&mut self, now_ms: u64) {
+        let wait = self
+            .lease_backoff_ms
+            .map_or(FIRST_RETRY_MS, |b| b.saturating_mul(2).min(MAX_RETRY_MS));
+        self.lease_backoff_ms = Some(wait);
+        self.next_lease_ms = now_ms.saturating_add(wait);
+    }
+
+    /// Whether a status sync is still waiting for its answer.
+    fn status_busy(&self, now_ms: u64) -> bool {
+        self.status_sent_ms
+            .is_some_and(|sent| now_ms < sent.saturating_add(REQUEST_TIMEOUT_MS))
+    }
+
+    /// The status loop's work: post when a report is due or the node shows other than what the
+    /// kubelet reports (e.g. the controller's Unknown mark); a failed sync waits for the next
+    /// turn of the loop, a held one completes when the hang ends.
+    fn sync_status(&mut self, store: &Store, now_ms: u64) {
+        self.status_sent_ms = None;
+        match store.api_state() {
+            ApiState::Up => {
                 let report_due =
                     now_ms.saturating_sub(self.last_report_ms) >= self.report_interval_ms;
                 if self.mode == Heartbeat::Status || report_due || self.differs(store) {
                     self.post_status(store, now_ms);
                 }
             }
-            self.next_status_ms = advance(self.next_status_ms, self.status_interval_ms, now_ms);
+            ApiState::Down => {}
+            ApiState::Hung => self.status_sent_ms = Some(now_ms),
         }
     }
 
-    /// stop-heartbeat: no more Lease renewals or status posts.
-    pub fn stop(&mut self) {
-        self.running = false;
+    /// The API server answers again after a hang: the renewal in flight lands with the
+    /// `renewTime` it was built with, and a status sync in flight completes now.
+    pub fn hang_ended(&mut self, store: &Store, now_ms: u64) {
+        if let Some(built) = self.lease_in_flight.take() {
+            self.renew_lease(store, built);
+            self.lease_backoff_ms = None;
+            self.next_lease_ms = now_ms.saturating_add(self.lease_interval_ms);
+        }
+        if self.status_busy(now_ms) {
+            self.sync_status(store, now_ms);
+        }
+        self.status_sent_ms = None;
     }
 
-    /// resume-heartbeat: renews the Lease and posts Ready=True at once, then goes on.
+    /// The API server went away with requests held (a restart during a hang): they fail now.
+    pub fn connection_reset(&mut self, now_ms: u64) {
+        if self.lease_in_flight.take().is_some() {
+            self.retry_lease_later(now_ms);
+        }
+        self.status_sent_ms = None;
+    }
+
+    /// stop-heartbeat: no more Lease renewals or status posts (nor those in flight).
+    pub fn stop(&mut self) {
+        self.running = false;
+        self.lease_in_flight = None;
+        self.lease_backoff_ms = None;
+        self.status_sent_ms = None;
+    }
+
+    /// resume-heartbeat: renews the Lease and posts Ready=True at once (as far as the API
+    /// server answers), then goes on.
     pub fn resume(&mut self, store: &Store, now_ms: u64) {
         self.running = true;
         self.posting = true;
         self.set("Ready", "True");
-        if self.mode == Heartbeat::Lease {
-            self.renew_lease(store);
+        if self.mode == Heartbeat::Lease && self.lease_in_flight.is_none() {
+            self.attempt_lease(store, now_ms, true);
         }
-        self.post_status(store, now_ms);
+        self.post_now(store, now_ms);
+    }
+
+    /// A post out of the status loop's turn: at once, held, or lost with a refused request.
+    fn post_now(&mut self, store: &Store, now_ms: u64) {
+        match store.api_state() {
+            ApiState::Up => self.post_status(store, now_ms),
+            ApiState::Down => {}
+            ApiState::Hung => self.status_sent_ms = Some(now_ms),
+        }
     }
 
     /// set-condition: posts it at once and keeps reporting that status.
     pub fn set_condition(&mut self, store: &Store, type_: &str, status: &str, now_ms: u64) {
         self.posting = true;
         self.set(type_, status);
-        self.post_status(store, now_ms);
+        self.post_now(store, now_ms);
     }
 
     fn set(&mut self, type_: &str, status: &str) {
@@ -292,8 +399,9 @@ impl Kubelet {
         }
     }
 
-    fn renew_lease(&self, store: &Store) {
-        let now = store.now();
+    /// Writes the Lease with `renew_time`, the instant the renewal was built.
+    fn renew_lease(&self, store: &Store, renew_time: Timestamp) {
+        let now = renew_time;
         // Kubelet renewals are unconditional here: the kubelet owns its Lease.
         let renewed = store.update_lease_spec(NODE_LEASE_NAMESPACE, &self.name, |spec| {
             spec.renew_time = Some(MicroTime(now));

@@ -5,6 +5,7 @@
 //! [`SimCluster`] on a paused tokio clock. At one instant the world acts first (fault ends,
 //! scenario actions, then kubelet writes, all synchronously), then the controller.
 
+pub mod admission;
 pub mod kubelet;
 pub mod report;
 pub mod scenario;
@@ -169,5 +170,7 @@ pub(crate) fn finish_timeline(mut entries: Vec<Entry>, duration_ms: u64) -> Vec<
     entries
 }
 
+#[cfg(test)]
+mod fault_tests;
 #[cfg(test)]
 mod tests;

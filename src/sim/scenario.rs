@@ -181,7 +181,16 @@ pub enum EventAction {
         tolerations: Vec<Toleration>,
     },
     RestartController,
+    /// The controller's connection fails (kubelets still reach the API server).
     ApiOutage {
+        duration: Duration,
+    },
+    /// Every request and watch stalls, unanswered, then all complete at once.
+    ApiHang {
+        duration: Duration,
+    },
+    /// The API server goes away for everyone, then a fresh one answers (410 on resumed watches).
+    ApiRestart {
         duration: Duration,
     },
     StallWatch {
@@ -226,7 +235,7 @@ const MAX_EXPANSION: u64 = 100_000;
 
 const ACTIONS: &str = "stop-heartbeat, resume-heartbeat, set-condition, add-taint, remove-taint, \
                        delete-node, add-nodes, add-pods, delete-pods, set-tolerations, \
-                       restart-controller, api-outage, stall-watch";
+                       restart-controller, api-outage, api-hang, api-restart, stall-watch";
 
 fn default_namespace() -> String {
     "default".to_string()
@@ -1216,7 +1225,7 @@ impl Validate for RawEvent {
             "add-pods" | "delete-pods" => &["pods"],
             "set-tolerations" => &["pods", "tolerations"],
             "restart-controller" => &[],
-            "api-outage" => &["duration"],
+            "api-outage" | "api-hang" | "api-restart" => &["duration"],
             "stall-watch" => &["resource", "duration"],
             other => {
                 return Err(Problem::new(
@@ -1374,11 +1383,14 @@ impl Validate for RawEvent {
                 EventAction::SetTolerations { pods, tolerations }
             }
             "restart-controller" => EventAction::RestartController,
-            "api-outage" => {
+            "api-outage" | "api-hang" | "api-restart" => {
                 let duration = need(duration, "duration", act)?.0;
                 fields.insert("duration".into(), duration.text.into());
-                EventAction::ApiOutage {
-                    duration: duration.value,
+                let duration = duration.value;
+                match act {
+                    "api-outage" => EventAction::ApiOutage { duration },
+                    "api-hang" => EventAction::ApiHang { duration },
+                    _ => EventAction::ApiRestart { duration },
                 }
             }
             _ => {
@@ -1835,6 +1847,8 @@ impl Builder<'_> {
                 EventAction::AddNodes { .. }
                 | EventAction::RestartController
                 | EventAction::ApiOutage { .. }
+                | EventAction::ApiHang { .. }
+                | EventAction::ApiRestart { .. }
                 | EventAction::StallWatch { .. } => {}
             }
         }
@@ -1962,6 +1976,8 @@ events:
   - {at: 5m, action: restart-controller}
   - {at: 6m, action: api-outage, duration: 30s}
   - {at: 7m, action: stall-watch, resource: leases, duration: 2m}
+  - {at: 10m, action: api-hang, duration: 45s}
+  - {at: 12m, action: api-restart, duration: 45s}
 "#;
 
     #[test]
@@ -2086,6 +2102,8 @@ events:
                 &EventAction::ResumeHeartbeat {
                     nodes: strings(&["a-3"])
                 },
+                &EventAction::ApiHang { duration: secs(45) },
+                &EventAction::ApiRestart { duration: secs(45) },
             ]
         );
     }
@@ -2096,7 +2114,9 @@ events:
         let at: Vec<u64> = s.events.iter().map(|e| e.at.as_secs()).collect();
         assert_eq!(
             at,
-            [30, 40, 60, 120, 120, 120, 180, 180, 240, 300, 360, 420, 480]
+            [
+                30, 40, 60, 120, 120, 120, 180, 180, 240, 300, 360, 420, 480, 600, 720
+            ]
         );
         let actions: Vec<&str> = s.events[3..6]
             .iter()
@@ -2142,6 +2162,11 @@ events:
         assert_eq!(
             fields[11],
             json!({"action": "stall-watch", "resource": "leases", "duration": "2m"})
+        );
+        assert_eq!(fields[13], json!({"action": "api-hang", "duration": "45s"}));
+        assert_eq!(
+            fields[14],
+            json!({"action": "api-restart", "duration": "45s"})
         );
         assert!(
             s.events

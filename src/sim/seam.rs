@@ -17,7 +17,8 @@ use k8s_openapi::api::core::v1::{Node, NodeCondition, Pod, PodCondition, Taint};
 use std::collections::BTreeMap;
 
 /// The controller's view of the simulated API server: every call goes through the store's
-/// semantics, fails during an API outage, and is recorded in the timeline when it applies.
+/// semantics, waits through an API hang, fails during an API outage or restart, and is
+/// recorded in the timeline when it applies.
 #[derive(Clone)]
 pub struct SimCluster {
     store: Store,
@@ -28,15 +29,15 @@ impl SimCluster {
         SimCluster { store }
     }
 
-    /// The controller's PATCH of a node (or its status), refused like any call in an outage.
-    fn controller_patch(
+    /// The controller's PATCH of a node (or its status), held or refused like any call.
+    async fn controller_patch(
         &self,
         name: &str,
         patch: &serde_json::Value,
         kind: PatchKind,
         status: bool,
     ) -> Result<()> {
-        self.store.check_available()?;
+        self.store.answer().await?;
         self.store
             .patch_node(name, patch, kind, status, Origin::Controller)?;
         Ok(())
@@ -45,12 +46,12 @@ impl SimCluster {
 
 impl Cluster for SimCluster {
     async fn get_node(&self, name: &str) -> Result<Node> {
-        self.store.check_available()?;
+        self.store.answer().await?;
         self.store.get_node(name)
     }
 
     async fn list_node_versions(&self) -> Result<Vec<ObjectVersion>> {
-        self.store.check_available()?;
+        self.store.answer().await?;
         let versions = self.store.node_versions();
         self.store.version_list_delay().await;
         Ok(versions)
@@ -68,6 +69,7 @@ impl Cluster for SimCluster {
             PatchKind::Merge,
             false,
         )
+        .await
     }
 
     async fn patch_node_labels(
@@ -82,6 +84,7 @@ impl Cluster for SimCluster {
             PatchKind::Merge,
             false,
         )
+        .await
     }
 
     async fn patch_node_conditions(
@@ -92,10 +95,11 @@ impl Cluster for SimCluster {
     ) -> Result<()> {
         let patch = conditions_patch(resource_version, conditions);
         self.controller_patch(name, &patch, PatchKind::Strategic, true)
+            .await
     }
 
     async fn get_pod(&self, namespace: &str, name: &str) -> Result<Pod> {
-        self.store.check_available()?;
+        self.store.answer().await?;
         self.store.get_pod(namespace, name)
     }
 
@@ -106,7 +110,7 @@ impl Cluster for SimCluster {
         resource_version: &str,
         conditions: &[PodCondition],
     ) -> Result<()> {
-        self.store.check_available()?;
+        self.store.answer().await?;
         let patch = conditions_patch(resource_version, conditions);
         self.store.patch_pod_status(
             namespace,
@@ -119,40 +123,40 @@ impl Cluster for SimCluster {
     }
 
     async fn delete_pod(&self, namespace: &str, name: &str, uid: &str) -> Result<()> {
-        self.store.check_available()?;
+        self.store.answer().await?;
         self.store
             .delete_pod(namespace, name, uid, Origin::Controller)
     }
 
     async fn evict_pod(&self, namespace: &str, name: &str, uid: &str) -> Result<()> {
-        self.store.check_available()?;
+        self.store.answer().await?;
         self.store.evict_pod(namespace, name, uid)
     }
 
     async fn list_lease_versions(&self, namespace: &str) -> Result<Vec<ObjectVersion>> {
-        self.store.check_available()?;
+        self.store.answer().await?;
         let versions = self.store.lease_versions(namespace);
         self.store.version_list_delay().await;
         Ok(versions)
     }
 
     async fn get_lease(&self, namespace: &str, name: &str) -> Result<Lease> {
-        self.store.check_available()?;
+        self.store.answer().await?;
         self.store.get_lease(namespace, name)
     }
 
     async fn create_lease(&self, lease: &Lease) -> Result<Lease> {
-        self.store.check_available()?;
+        self.store.answer().await?;
         self.store.create_lease(lease)
     }
 
     async fn replace_lease(&self, lease: &Lease) -> Result<Lease> {
-        self.store.check_available()?;
+        self.store.answer().await?;
         self.store.replace_lease(lease)
     }
 
     async fn create_event(&self, event: &EventRecord, _now: Timestamp) -> Result<()> {
-        self.store.check_available()?;
+        self.store.answer().await?;
         self.store.create_event(event);
         Ok(())
     }

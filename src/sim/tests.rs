@@ -8,7 +8,7 @@ use super::scenario::{
 use super::seam::{SimCluster, SimHooks};
 use super::store::{Observer, Origin, Store};
 use super::timeline::{Entry, EntryKind};
-use super::world::{World, admit_tolerations, epoch};
+use super::world::{World, epoch};
 use crate::clock::TokioClock;
 use crate::cluster::{ApiError, Cluster, ObjectVersion};
 use crate::controller::Observer as _;
@@ -16,9 +16,7 @@ use crate::logic::actions::{Component, EventRecord, EventType, ObjectRef};
 use crate::logic::zones::ZoneState;
 use futures::StreamExt;
 use jiff::SignedDuration;
-use k8s_openapi::api::core::v1::{
-    Node, NodeSpec as K8sNodeSpec, Pod, PodCondition, Taint, Toleration,
-};
+use k8s_openapi::api::core::v1::{Node, NodeSpec as K8sNodeSpec, Pod, PodCondition, Taint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::watcher::Event;
 use std::collections::BTreeMap;
@@ -27,7 +25,7 @@ use std::time::Duration;
 
 // ----- builders -----
 
-fn node(name: &str) -> NodeSpec {
+pub(super) fn node(name: &str) -> NodeSpec {
     NodeSpec {
         name: name.to_string(),
         zone: Some("zone-a".to_string()),
@@ -55,7 +53,7 @@ fn pod(name: &str, node: &str) -> PodSpec {
     }
 }
 
-fn scenario(nodes: Vec<NodeSpec>, pods: Vec<PodSpec>) -> Scenario {
+pub(super) fn scenario(nodes: Vec<NodeSpec>, pods: Vec<PodSpec>) -> Scenario {
     Scenario {
         description: None,
         duration: Duration::from_secs(60),
@@ -69,7 +67,7 @@ fn scenario(nodes: Vec<NodeSpec>, pods: Vec<PodSpec>) -> Scenario {
     }
 }
 
-fn event(at_secs: u64, name: &str, action: EventAction) -> ScenarioEvent {
+pub(super) fn event(at_secs: u64, name: &str, action: EventAction) -> ScenarioEvent {
     let mut fields = serde_json::Map::new();
     fields.insert("action".to_string(), serde_json::json!(name));
     ScenarioEvent {
@@ -84,14 +82,14 @@ fn new_store() -> Store {
 }
 
 /// A store holding the scenario's initial objects, with no kubelet running.
-fn built(scenario: &Scenario) -> Store {
+pub(super) fn built(scenario: &Scenario) -> Store {
     let store = new_store();
     let _world = World::new(scenario, 0, store.clone(), None);
     store
 }
 
 /// A store whose world (kubelets, scenario events) runs in the background.
-fn running(scenario: &Scenario, seed: u64) -> Store {
+pub(super) fn running(scenario: &Scenario, seed: u64) -> Store {
     let store = new_store();
     let world = World::new(scenario, seed, store.clone(), None);
     tokio::spawn(world.run());
@@ -106,7 +104,7 @@ fn ts(s: &str) -> jiff::Timestamp {
     s.parse().unwrap()
 }
 
-fn condition_status(node: &Node, type_: &str) -> Option<String> {
+pub(super) fn condition_status(node: &Node, type_: &str) -> Option<String> {
     node.status
         .as_ref()?
         .conditions
@@ -131,7 +129,7 @@ fn set_pod_condition(pod: &mut Pod, type_: &str, status: &str) {
     });
 }
 
-async fn settle() {
+pub(super) async fn settle() {
     tokio::time::sleep(Duration::from_millis(1)).await;
 }
 
@@ -731,76 +729,6 @@ async fn a_not_ready_pod_may_be_evicted_while_the_budget_is_met() {
 }
 
 // ----- admission -----
-
-fn toleration(key: &str, operator: &str, effect: &str, seconds: Option<i64>) -> Toleration {
-    Toleration {
-        key: (!key.is_empty()).then(|| key.to_string()),
-        operator: Some(operator.to_string()),
-        effect: (!effect.is_empty()).then(|| effect.to_string()),
-        toleration_seconds: seconds,
-        value: None,
-    }
-}
-
-#[test]
-fn admission_adds_the_default_tolerations_only_where_none_tolerates_the_taint() {
-    let added = admit_tolerations(&[], false, Some(300));
-    assert_eq!(
-        added,
-        vec![
-            toleration(
-                "node.kubernetes.io/not-ready",
-                "Exists",
-                "NoExecute",
-                Some(300)
-            ),
-            toleration(
-                "node.kubernetes.io/unreachable",
-                "Exists",
-                "NoExecute",
-                Some(300)
-            ),
-        ]
-    );
-    let own = vec![toleration(
-        "node.kubernetes.io/unreachable",
-        "Exists",
-        "NoExecute",
-        Some(30),
-    )];
-    let added = admit_tolerations(&own, false, Some(300));
-    assert_eq!(added.len(), 2);
-    assert_eq!(
-        added[1].key.as_deref(),
-        Some("node.kubernetes.io/not-ready")
-    );
-    let everything = vec![toleration("", "Exists", "", None)];
-    assert_eq!(admit_tolerations(&everything, false, Some(300)), everything);
-    assert!(admit_tolerations(&[], false, None).is_empty());
-}
-
-#[test]
-fn daemonset_pods_tolerate_both_taints_forever() {
-    let own = vec![toleration(
-        "node.kubernetes.io/unreachable",
-        "Exists",
-        "NoExecute",
-        Some(30),
-    )];
-    let added = admit_tolerations(&own, true, Some(300));
-    assert_eq!(
-        added,
-        vec![
-            toleration(
-                "node.kubernetes.io/unreachable",
-                "Exists",
-                "NoExecute",
-                None
-            ),
-            toleration("node.kubernetes.io/not-ready", "Exists", "NoExecute", None),
-        ]
-    );
-}
 
 // ----- world and kubelets -----
 

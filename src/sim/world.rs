@@ -1,19 +1,18 @@
 //! The simulated world: the initial objects, the API server's admission defaults, the kubelets
 //! and the scenario's events, all applied at their virtual instants.
 
+use super::admission::admit_tolerations;
 use super::kubelet::{Kubelet, NODE_LEASE_NAMESPACE, millis, node_lease};
 use super::scenario::{
     EventAction, Heartbeat, PodSpec, Scenario, ScenarioEvent, TaintSpec, WatchResource,
 };
 use super::store::Store;
 use super::timeline::EntryKind;
-use crate::logic::taints::{NO_EXECUTE, NOT_READY, UNREACHABLE};
 use crate::logic::time::add;
-use crate::logic::tolerations::tolerates;
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::{
     Container, Node, NodeSpec as K8sNodeSpec, NodeStatus, Pod, PodCondition, PodSpec as K8sPodSpec,
-    PodStatus, Taint, Toleration,
+    PodStatus, Taint,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use std::collections::BTreeMap;
@@ -32,11 +31,13 @@ fn offset(t: Timestamp, d: SignedDuration) -> Timestamp {
     })
 }
 
-/// Something the world must undo later.
+/// A fault the world must end later.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Pending {
-    OutageEnd,
-    StallEnd(WatchResource, u64),
+    Outage,
+    Hang,
+    Restart,
+    Stall(WatchResource, u64),
 }
 
 /// What restart-controller does; the driver provides it.
@@ -154,11 +155,23 @@ impl World {
             }
         });
         due.sort_by_key(|p| (p.0, p.1));
+        let faults_ended = !due.is_empty();
         for (_, _, pending) in due {
             match pending {
-                Pending::OutageEnd => self.store.end_outage(),
-                Pending::StallEnd(resource, id) => self.store.end_stall(resource, id),
+                Pending::Outage => self.store.end_outage(),
+                Pending::Hang => {
+                    if self.store.end_hang() {
+                        for kubelet in self.kubelets.values_mut() {
+                            kubelet.hang_ended(&self.store, now_ms);
+                        }
+                    }
+                }
+                Pending::Restart => self.store.end_restart(),
+                Pending::Stall(resource, id) => self.store.end_stall(resource, id),
             }
+        }
+        if faults_ended {
+            self.reindex_kubelets();
         }
         while let Some(event) = self.events.get(self.next_event) {
             if millis(event.at) > now_ms {
@@ -304,13 +317,24 @@ impl World {
             }
             EventAction::ApiOutage { duration } => {
                 self.store.begin_outage();
-                self.schedule(now_ms.saturating_add(millis(*duration)), Pending::OutageEnd);
+                self.schedule(now_ms.saturating_add(millis(*duration)), Pending::Outage);
+            }
+            EventAction::ApiHang { duration } => {
+                self.store.begin_hang();
+                self.schedule(now_ms.saturating_add(millis(*duration)), Pending::Hang);
+            }
+            EventAction::ApiRestart { duration } => {
+                self.store.begin_restart();
+                for kubelet in self.kubelets.values_mut() {
+                    kubelet.connection_reset(now_ms);
+                }
+                self.schedule(now_ms.saturating_add(millis(*duration)), Pending::Restart);
             }
             EventAction::StallWatch { resource, duration } => {
                 let id = self.store.begin_stall(*resource);
                 self.schedule(
                     now_ms.saturating_add(millis(*duration)),
-                    Pending::StallEnd(*resource, id),
+                    Pending::Stall(*resource, id),
                 );
             }
         }
@@ -390,49 +414,6 @@ impl World {
         );
         let _ = self.store.create_pod(&pod);
     }
-}
-
-/// Kubernetes' DefaultTolerationSeconds admission and the DaemonSet controller's tolerations.
-pub fn admit_tolerations(
-    declared: &[Toleration],
-    daemonset: bool,
-    default_toleration_seconds: Option<i64>,
-) -> Vec<Toleration> {
-    let mut tolerations = declared.to_vec();
-    for key in [NOT_READY, UNREACHABLE] {
-        let ours = Toleration {
-            key: Some(key.to_string()),
-            operator: Some("Exists".to_string()),
-            effect: Some(NO_EXECUTE.to_string()),
-            ..Toleration::default()
-        };
-        if daemonset {
-            // AddOrUpdateTolerationInPodSpec: replace an equal one (ignoring seconds), else append.
-            let same = |t: &Toleration| {
-                t.key == ours.key
-                    && t.operator.as_deref().unwrap_or("Equal") == "Exists"
-                    && t.effect == ours.effect
-                    && t.value.as_deref().unwrap_or("").is_empty()
-            };
-            match tolerations.iter_mut().find(|t| same(t)) {
-                Some(existing) => *existing = ours,
-                None => tolerations.push(ours),
-            }
-        } else if let Some(seconds) = default_toleration_seconds {
-            let taint = Taint {
-                key: key.to_string(),
-                effect: NO_EXECUTE.to_string(),
-                ..Taint::default()
-            };
-            if !tolerations.iter().any(|t| tolerates(t, &taint)) {
-                tolerations.push(Toleration {
-                    toleration_seconds: Some(seconds),
-                    ..ours
-                });
-            }
-        }
-    }
-    tolerations
 }
 
 /// A pod as the API server stores it after scheduling and admission.

@@ -13,6 +13,7 @@
 #[path = "../summary/record.rs"]
 mod record;
 
+mod admission;
 mod audit;
 mod deploy;
 mod faults;
@@ -84,6 +85,7 @@ fn main() -> ExitCode {
         .iter()
         .chain(recipes::ALL)
         .chain(faults::ALL)
+        .chain(admission::ALL)
         .collect();
     let names: Vec<&str> = registered.iter().map(|s| s.name).collect();
     if let Err(e) = recipes::check_docs(&names) {

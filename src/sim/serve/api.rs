@@ -428,6 +428,8 @@ fn ok<T: Serialize>(value: Result<T, ApiError>) -> Result<Response<Body>, HttpEr
 
 async fn route(app: &App, request: Request<Incoming>) -> Result<Response<Body>, HttpError> {
     let (parts, body) = request.into_parts();
+    // A hung API server answers nothing until the hang ends, then everything at once.
+    app.store.through_hang().await;
     if app.store.in_outage() {
         return Err(HttpError::new(
             503,

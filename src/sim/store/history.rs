@@ -72,6 +72,14 @@ impl<K: Stored> History<K> {
     }
 }
 
+impl<K> History<K> {
+    /// Forgets every change up to `now` (a restarted server's watch cache starts empty).
+    pub(super) fn expire(&mut self, now: u64) {
+        self.events.clear();
+        self.expired_before = self.expired_before.max(now);
+    }
+}
+
 /// What a watch over HTTP recorded when it opened, to tell which faults concern it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WatchMark {
@@ -103,6 +111,9 @@ fn poll_watch<T: Stored, K>(
 ) -> WatchPoll<K> {
     if state.faults.outages > 0 || state.faults.outage_epoch != mark.outage_epoch {
         return WatchPoll::Closed;
+    }
+    if state.faults.hangs > 0 {
+        return WatchPoll::Stalled;
     }
     if watchers
         .active_stalls

@@ -20,6 +20,7 @@ mod pods;
 pub mod stored_pod;
 mod watches;
 
+pub use faults::ApiState;
 pub use history::{WatchEventType, WatchMark, WatchPoll};
 pub use observer::Observer;
 pub use patch::{PatchKind, apply_patch, merge_patch};

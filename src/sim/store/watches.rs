@@ -93,6 +93,8 @@ pub(super) struct Watchers<K> {
     pub(super) history: Option<History<K>>,
     /// The stalls in progress on this resource (for watches over HTTP).
     pub(super) active_stalls: BTreeSet<u64>,
+    /// The stall of an API hang in progress, which holds watches opened during it too.
+    hang: Option<u64>,
 }
 
 impl<K: Stored> Watchers<K> {
@@ -101,6 +103,7 @@ impl<K: Stored> Watchers<K> {
             list: Vec::new(),
             history: None,
             active_stalls: BTreeSet::new(),
+            hang: None,
         }
     }
 
@@ -142,15 +145,45 @@ impl<K: Stored> Watchers<K> {
         });
     }
 
-    pub(super) fn reconnect_all(&mut self, list: impl Fn(Option<&str>) -> Vec<K>) {
+    /// Re-lists every cut watch; `gone` first when resuming it is refused (after a restart).
+    pub(super) fn reconnect_all(
+        &mut self,
+        gone: Option<&ApiError>,
+        list: impl Fn(Option<&str>) -> Vec<K>,
+    ) {
         self.list.retain_mut(|w| {
             if !w.disconnected {
                 return !w.tx.is_closed();
             }
             w.disconnected = false;
+            if let Some(gone) = gone
+                && !w.push(Err(gone.clone()))
+            {
+                return false;
+            }
             let objects = list(w.namespace.as_deref());
             w.relist(objects)
         });
+    }
+
+    /// An API hang holds every watch, and those opened before it ends, in stall `id`.
+    pub(super) fn hang(&mut self, id: u64) {
+        self.hang = Some(id);
+        for w in &mut self.list {
+            w.stalls.insert(id);
+        }
+    }
+
+    pub(super) fn unhang(&mut self, id: u64) {
+        self.hang = None;
+        self.unstall(id);
+    }
+
+    /// A fresh API server's watch history starts now: resuming from before it answers 410.
+    pub(super) fn expire_history(&mut self, now: u64) {
+        if let Some(history) = self.history.as_mut() {
+            history.expire(now);
+        }
     }
 
     pub(super) fn stall(&mut self, id: u64) {
@@ -186,7 +219,7 @@ impl<K: Stored> Watchers<K> {
             tx,
             namespace,
             disconnected: false,
-            stalls: BTreeSet::new(),
+            stalls: self.hang.into_iter().collect(),
             buffer: Vec::new(),
         };
         if outage {
