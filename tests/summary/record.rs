@@ -100,8 +100,8 @@ pub fn take(base: &Path, cargo: u32) -> Vec<Outcome> {
 /// The parts that are not in `cargo test` at all, and how to run them.
 pub const ELSEWHERE: &[(&str, &str)] = &[
     (
-        "invariants over 600 more random scenarios (release build)",
-        "NLC_INVARIANT_SEED=101 NLC_INVARIANT_SCENARIOS=600 cargo test --release --test invariants",
+        "invariants over 2 000 more random scenarios (release build)",
+        "NLC_INVARIANT_SEED=101 NLC_INVARIANT_SCENARIOS=2000 cargo test --release --test invariants",
     ),
     ("end-to-end tests on kind (Docker and kind)", "e2e/run.sh"),
 ];
