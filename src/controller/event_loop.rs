@@ -351,9 +351,11 @@ impl<C: Cluster> EventLoop<C> {
         match delivery.event {
             ResourceEvent::Error(r, e) => {
                 warn!(resource = r.name(), error = %e, "watch failed; it will re-list");
-                if let Some(w) = heartbeats(r) {
-                    // A cut heartbeat watch: renewals may be missed until it is back.
-                    self.state.guard.watch_failed(w, now);
+                // A heartbeat watch cut or refused: renewals may be missed until it is back. An
+                // answer (410 Gone after a restart, 403) is not an outage.
+                if heartbeats(r).is_some() && matches!(e, crate::cluster::ApiError::Unavailable(_))
+                {
+                    self.state.guard.api_away(now);
                 }
                 return;
             }
@@ -362,7 +364,7 @@ impl<C: Cluster> EventLoop<C> {
             ResourceEvent::Pod(ev) => self.watches.pods.handle(*ev, update),
         }
         if let Some(w) = heartbeats(resource) {
-            self.state.guard.delivered(w, now);
+            self.state.guard.watch_mut(w).last_delivery = Some(now);
         }
         let state = &self.state;
         state.metrics.watches.event(resource.name());

@@ -21,10 +21,17 @@ pub fn api_error(err: kube::Error) -> ApiError {
     }
 }
 
-/// Maps a watcher error: the watch re-lists by itself after a backoff, so every error is
-/// `Unavailable` to the caller, with the underlying cause in the message.
+/// Maps a watcher error (the watch resumes or re-lists by itself after a backoff): the
+/// server's answers by their status (410 Gone, after a restart or a compaction, is not
+/// `Unavailable`), a request that got no answer as `Unavailable`.
 pub fn watch_error(err: watcher::Error) -> ApiError {
-    ApiError::Unavailable(err.to_string())
+    match err {
+        watcher::Error::WatchError(status) => status_error(&status),
+        watcher::Error::InitialListFailed(e)
+        | watcher::Error::WatchStartFailed(e)
+        | watcher::Error::WatchFailed(e) => api_error(e),
+        other => ApiError::Other(other.to_string()),
+    }
 }
 
 fn status_error(status: &Status) -> ApiError {
@@ -59,6 +66,17 @@ mod tests {
 
     fn api(code: u16, reason: &str, message: &str) -> kube::Error {
         kube::Error::Api(Status::failure(message, reason).with_code(code).boxed())
+    }
+
+    #[test]
+    fn a_watch_answered_gone_is_not_an_outage_but_one_that_got_no_answer_is() {
+        let gone = Status::failure("too old resource version", "Expired").with_code(410);
+        let expired = watch_error(watcher::Error::WatchError(gone.boxed()));
+        assert_eq!(expired, ApiError::Other("too old resource version".into()));
+        let refused = watch_error(watcher::Error::WatchFailed(api(503, "", "m")));
+        assert_eq!(refused, ApiError::Unavailable("m".into()));
+        let forbidden = watch_error(watcher::Error::WatchStartFailed(api(403, "", "m")));
+        assert_eq!(forbidden, ApiError::Forbidden("m".into()));
     }
 
     #[test]
@@ -134,14 +152,12 @@ mod tests {
     }
 
     #[test]
-    fn watcher_errors_are_unavailable_whatever_their_cause() {
+    fn watcher_errors_keep_the_servers_answer_with_its_message() {
         let forbidden = watcher::Error::InitialListFailed(api(403, "Forbidden", "no list"));
-        assert!(
-            matches!(watch_error(forbidden), ApiError::Unavailable(m) if m.contains("no list"))
-        );
+        assert!(matches!(watch_error(forbidden), ApiError::Forbidden(m) if m.contains("no list")));
         assert!(matches!(
             watch_error(watcher::Error::NoResourceVersion),
-            ApiError::Unavailable(_)
+            ApiError::Other(_)
         ));
     }
 }

@@ -736,12 +736,12 @@ async fn watch_leases_lists_in_the_given_namespace() {
 }
 
 #[tokio::test]
-async fn watch_pods_lists_pods_of_all_namespaces_and_yields_errors_as_unavailable() {
+async fn watch_pods_lists_pods_of_all_namespaces_and_yields_the_servers_refusal() {
     let (c, seen) = cluster(vec![status(403, "Forbidden")]);
     let events: Vec<_> = c.watch_pods().take(2).collect().await;
     assert!(matches!(events[0], Ok(Event::Init)), "{events:?}");
     assert!(
-        matches!(&events[1], Err(ApiError::Unavailable(m)) if m.contains("Forbidden from the mock")),
+        matches!(&events[1], Err(ApiError::Forbidden(m)) if m.contains("Forbidden from the mock")),
         "{events:?}"
     );
     assert_eq!(seen.lock().unwrap()[0].path, "/api/v1/pods");

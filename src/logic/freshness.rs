@@ -31,9 +31,6 @@ impl Heartbeats {
 pub struct WatchFreshness {
     /// A (re)started watch whose first full list has not arrived yet: its data is not fresh.
     pub relisting: bool,
-    /// Failed, and not delivered since (backing off before it resumes or re-lists): whatever
-    /// it misses meanwhile, its data is not fresh.
-    pub down: bool,
     /// Flagged stale by the guard, until found fresh or re-listed.
     pub stale: bool,
     /// When it last delivered an object event.
@@ -129,25 +126,8 @@ impl Guard {
         }
     }
 
-    /// Whether a watch re-lists or is down: its data is not fresh, whatever reads say.
     fn relisting(&self) -> bool {
-        [&self.leases, &self.nodes]
-            .iter()
-            .any(|w| w.relisting || w.down)
-    }
-
-    /// A heartbeat watch failed at `now`: it is down until it delivers again, and the failure
-    /// is evidence of an outage.
-    pub fn watch_failed(&mut self, w: Heartbeats, now: Timestamp) {
-        self.watch_mut(w).down = true;
-        self.api_away(now);
-    }
-
-    /// A heartbeat watch delivered at `now`.
-    pub fn delivered(&mut self, w: Heartbeats, now: Timestamp) {
-        let watch = self.watch_mut(w);
-        watch.down = false;
-        watch.last_delivery = Some(now);
+        self.leases.relisting || self.nodes.relisting
     }
 
     /// What to do before a monitor pass at `now` (passes every `period`): a watch quiet for
@@ -439,18 +419,6 @@ mod tests {
             quiet_limit(Heartbeats::Leases, Duration::from_secs(20), five),
             Duration::ZERO
         );
-    }
-
-    #[test]
-    fn a_failed_watch_distrusts_the_data_until_it_delivers_again_and_begins_an_outage() {
-        let mut guard = guard_delivered_at(0);
-        guard.watch_failed(Heartbeats::Nodes, at(10));
-        assert_eq!(guard.check(at(11), GRACE, PERIOD), Check::Verdict(false));
-        assert_eq!(guard.check(at(40), GRACE, PERIOD), Check::Verdict(false));
-        guard.delivered(Heartbeats::Nodes, at(41));
-        guard.delivered(Heartbeats::Leases, at(41));
-        assert_eq!(guard.check(at(42), GRACE, PERIOD), Check::Verdict(true));
-        assert_eq!(guard.api_answered(), Some(at(10)));
     }
 
     #[test]
