@@ -353,9 +353,9 @@ impl<C: Cluster> EventLoop<C> {
                 warn!(resource = r.name(), error = %e, "watch failed; it will re-list");
                 // A heartbeat watch cut or refused: renewals may be missed until it is back. An
                 // answer (410 Gone after a restart, 403) is not an outage.
-                if heartbeats(r).is_some() && matches!(e, crate::cluster::ApiError::Unavailable(_))
-                {
-                    self.state.guard.api_away(now);
+                if let Some(w) = heartbeats(r) {
+                    let unanswered = matches!(e, crate::cluster::ApiError::Unavailable(_));
+                    self.state.guard.watch_failed(w, now, unanswered);
                 }
                 return;
             }
@@ -364,7 +364,7 @@ impl<C: Cluster> EventLoop<C> {
             ResourceEvent::Pod(ev) => self.watches.pods.handle(*ev, update),
         }
         if let Some(w) = heartbeats(resource) {
-            self.state.guard.watch_mut(w).last_delivery = Some(now);
+            self.state.guard.delivered(w, now);
         }
         let state = &self.state;
         state.metrics.watches.event(resource.name());

@@ -31,6 +31,9 @@ impl Heartbeats {
 pub struct WatchFreshness {
     /// A (re)started watch whose first full list has not arrived yet: its data is not fresh.
     pub relisting: bool,
+    /// Failed, and neither delivered nor found fresh by a read since: read at every pass until
+    /// it is (a watch resumed with nothing to deliver is found fresh by its read).
+    pub down: bool,
     /// Flagged stale by the guard, until found fresh or re-listed.
     pub stale: bool,
     /// When it last delivered an object event.
@@ -130,6 +133,22 @@ impl Guard {
         self.leases.relisting || self.nodes.relisting
     }
 
+    /// A heartbeat watch failed at `now`; `unanswered`: it got no answer (cut, refused, 5xx),
+    /// which is evidence of an outage (a 410 Gone or a 403 is an answer).
+    pub fn watch_failed(&mut self, w: Heartbeats, now: Timestamp, unanswered: bool) {
+        self.watch_mut(w).down = true;
+        if unanswered {
+            self.api_away(now);
+        }
+    }
+
+    /// A heartbeat watch delivered at `now`: it is up.
+    pub fn delivered(&mut self, w: Heartbeats, now: Timestamp) {
+        let watch = self.watch_mut(w);
+        watch.down = false;
+        watch.last_delivery = Some(now);
+    }
+
     /// What to do before a monitor pass at `now` (passes every `period`): a watch quiet for
     /// `quiet_limit` (and unchecked for as long) is read afresh, and counts as checked from
     /// `now`.
@@ -142,7 +161,7 @@ impl Guard {
             let limit = quiet_limit(w, grace, period);
             let quiet = |t: Option<Timestamp>| t.is_none_or(|t| time::since(now, t) > limit);
             let watch = self.watch_mut(w);
-            if quiet(watch.last_delivery) && quiet(watch.last_check) {
+            if watch.down || (quiet(watch.last_delivery) && quiet(watch.last_check)) {
                 watch.last_check = Some(now);
                 to_read.push(w);
             }
@@ -205,6 +224,7 @@ impl Guard {
             };
             let watch = self.watch_mut(w);
             watch.stale = !matches!(finding, Finding::Fresh);
+            watch.down &= watch.stale;
             if watch.stale {
                 watch.last_check = None;
                 fresh = false;
@@ -212,6 +232,8 @@ impl Guard {
             }
             findings.push((w, finding));
         }
+        // A watch down and not read this time is no fresher for the others' answers.
+        let fresh = fresh && !self.leases.down && !self.nodes.down;
         (fresh, findings)
     }
 
@@ -419,6 +441,33 @@ mod tests {
             quiet_limit(Heartbeats::Leases, Duration::from_secs(20), five),
             Duration::ZERO
         );
+    }
+
+    #[test]
+    fn a_failed_watch_is_read_at_every_pass_and_trusted_once_read_fresh_or_delivering() {
+        let mut guard = guard_delivered_at(0);
+        guard.watch_failed(Heartbeats::Nodes, at(10), true);
+        assert_eq!(
+            guard.check(at(11), GRACE, PERIOD),
+            Check::Read(vec![Heartbeats::Nodes])
+        );
+        let (fresh, _) = judge(&mut guard, 11, vec![(Heartbeats::Nodes, Err("refused"))]);
+        assert!(!fresh);
+        assert_eq!(
+            guard.check(at(16), GRACE, PERIOD),
+            Check::Read(vec![Heartbeats::Nodes])
+        );
+        // Resumed with nothing to deliver: its read finds it fresh.
+        let (fresh, _) = judge(&mut guard, 16, vec![(Heartbeats::Nodes, Ok(false))]);
+        assert!(fresh);
+        assert!(!guard.nodes.down);
+        assert_eq!(guard.api_answered(), Some(at(10)));
+        // One answered 410 Gone: down until it delivers, but no outage.
+        guard.watch_failed(Heartbeats::Leases, at(20), false);
+        assert!(matches!(guard.check(at(21), GRACE, PERIOD), Check::Read(_)));
+        guard.delivered(Heartbeats::Leases, at(22));
+        assert!(!guard.leases.down);
+        assert_eq!(guard.api_answered(), None);
     }
 
     #[test]
