@@ -9,7 +9,9 @@
 //!    shortest matching toleration, as the pod's tolerations are then), nor with no such taint;
 //! 2. a node is marked Unknown only when its kubelet has been silent for the grace period
 //!    (less one renew interval, the most its last renewal can precede the stop), and when
-//!    nothing disturbs the controller, within grace + one monitor period + 1 s of the stop;
+//!    nothing disturbs the controller, within grace + one monitor period + 1 s of the stop, or
+//!    of the cluster leaving full disruption after the stop (every node's grace period starts
+//!    over then, as upstream's does: seed 36611);
 //! 3. within a zone, consecutive rate-limited NoExecute taints are no closer than the rate of
 //!    the zone's state allows (pairs across a state change, or within a minute of a restart,
 //!    an outage, a hang or a stalled watch, are not compared: writes held back then land as
@@ -446,8 +448,10 @@ impl Gen {
     /// The latest a node stopped at `stop` may be marked (property 6): a grace period after
     /// the stop, or after the end of the last absence of the API that began before the mark
     /// was made (its countdown, the pass that marks, or the write itself held or refused),
-    /// whichever is later; then a monitor period for the pass, and the slack.
-    fn mark_deadline(&self, stop: f64) -> (f64, bool) {
+    /// whichever is later; then a monitor period for the pass, and the slack. `fresh_starts`
+    /// are the instants the cluster left full disruption (every zone down), when every node's
+    /// grace period starts over, as upstream's does: one after the stop moves the due time.
+    fn mark_deadline(&self, stop: f64, fresh_starts: &[f64]) -> (f64, bool) {
         let latest = |due: f64, extended: bool| due + self.period + mark_slack(self, extended);
         let mut due = stop + self.grace;
         let mut extended = false;
@@ -458,7 +462,15 @@ impl Gen {
                 .filter(|(a, b)| *a <= latest(due, extended) && *b >= stop - RENEW)
                 .map(|(_, b)| b + self.grace)
                 .collect();
-            let later = overlapping.iter().copied().fold(due, f64::max);
+            let restarted = fresh_starts
+                .iter()
+                .filter(|x| **x >= stop && **x <= latest(due, extended))
+                .map(|x| x + self.grace);
+            let later = overlapping
+                .iter()
+                .copied()
+                .chain(restarted)
+                .fold(due, f64::max);
             let was = extended;
             extended |= !overlapping.is_empty();
             if later <= due && extended == was {
@@ -697,6 +709,7 @@ fn check(g: &Gen, seed: u64) -> Result<(), String> {
     let mut state_changed: BTreeMap<String, f64> = BTreeMap::new();
     let mut last_zone_taint: BTreeMap<String, f64> = BTreeMap::new();
     let mut marked: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut fresh_starts: Vec<f64> = Vec::new();
     let restarts: Vec<f64> = g
         .events
         .iter()
@@ -708,7 +721,14 @@ fn check(g: &Gen, seed: u64) -> Result<(), String> {
         match e["type"].as_str().unwrap_or_default() {
             "ZoneState" => {
                 let zone = e["zone"].as_str().unwrap_or_default().to_string();
+                let all_full = |states: &BTreeMap<String, String>| {
+                    !states.is_empty() && states.values().all(|s| s == "FullDisruption")
+                };
+                let were = all_full(&states);
                 states.insert(zone.clone(), e["state"].as_str().unwrap_or_default().into());
+                if were && !all_full(&states) {
+                    fresh_starts.push(t);
+                }
                 state_changed.insert(zone, t);
             }
             "NodeConditionsUnknown" => {
@@ -837,7 +857,7 @@ fn check(g: &Gen, seed: u64) -> Result<(), String> {
     for (at, act) in &g.events {
         let Act::Stop(node) = act else { continue };
         let at = *at as f64;
-        let (deadline, extended) = g.mark_deadline(at);
+        let (deadline, extended) = g.mark_deadline(at, &fresh_starts);
         let still_silent = g.silent_since(node, deadline) == Some(at);
         if still_silent
             && deadline < end
@@ -947,10 +967,11 @@ fn random_scenarios_keep_every_invariant() {
 /// that failed in an outage was retried with its first attempt's `timeAdded` (issue 18,
 /// defect 1); 776 landed two taints of a zone 0.95 s apart at 1 node/s, both held back by an
 /// outage (the pacing exemption of property 3); 7 and 182 taught the checker that a status
-/// write is a sign of life and that a node may be marked more than once.
+/// write is a sign of life and that a node may be marked more than once; 36611, that a
+/// one-zone cluster leaving full disruption gives every node a fresh grace period.
 #[test]
 fn seeds_that_once_broke_an_invariant_keep_them_all() {
-    for seed in [7, 182, 213, 776] {
+    for seed in [7, 182, 213, 776, 36611] {
         if let Err(e) = check(&Gen::random(seed), seed) {
             panic!("seed {seed}: {e}");
         }
