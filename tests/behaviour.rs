@@ -650,6 +650,48 @@ events:
     }
 }
 
+/// Issue 25, B1': the API server hangs at the instant the controller marks two nodes of a zone
+/// Unknown, so both marks are held for 8 s. A zone's token is taken when a taint is written,
+/// once its node's mark is in the cache, never while the taint would wait behind the mark: the
+/// second taint lands a full 10 s after the first, and the pod tolerating 30 s goes 30 s after
+/// its own taint. (Before: the first taint's token was spent as the hang began, its taint
+/// landed when the hang ended at 58 s, the second 2 s later at 60 s, and p-1 went at 90 s.)
+#[test]
+fn zone_taints_held_behind_their_nodes_unknown_marks_still_land_at_the_zones_rate() {
+    let tl = timeline(
+        r#"
+description: zone taints held with their nodes' Unknown marks by an API hang
+duration: 3m
+controller: {node-monitor-period: 5s, node-monitor-grace-period: 30s}
+kubelet: {lease-renew-interval: 5s, status-update-frequency: 5s}
+nodes:
+- {name: "a-{0..3}", zone: zone-a}
+pods:
+- {name: p-1, node: a-1, tolerations: [{key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 30}]}
+events:
+- {at: 20s, action: stop-heartbeat, nodes: [a-0, a-1]}
+- {at: 50s, action: api-hang, duration: 8s}
+"#,
+    );
+    let mut times: Vec<f64> = ["a-0", "a-1"]
+        .iter()
+        .flat_map(|n| taint_added(&tl, n, UNREACHABLE_NE))
+        .collect();
+    times.sort_by(f64::total_cmp);
+    assert_eq!(times.len(), 2, "{times:?}");
+    assert!(
+        times[1] - times[0] >= 10.0 - 0.01,
+        "zone taints at {times:?}: closer than the zone's rate (0.1 node/s) allows"
+    );
+    let p1 = taint_added(&tl, "a-1", UNREACHABLE_NE);
+    let deleted = deleted_at(&tl, "default/p-1").expect("p-1 deleted");
+    assert!(
+        deleted >= p1[0] + 30.0 - 0.01 && deleted >= 98.0 - 0.01,
+        "p-1 deleted at {deleted}, its node's taint landed at {}",
+        p1[0]
+    );
+}
+
 /// The healthy-cluster example with a typo in the Lease namespace: no node has a Lease there.
 const HEALTHY_TWO_ZONES: &str = r#"
 duration: 10m

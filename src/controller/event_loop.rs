@@ -249,6 +249,10 @@ impl<C: Cluster> EventLoop<C> {
                 }
                 _ = sleep_until_opt(self.next_taint) => {
                     self.catch_up().await;
+                    // Once more: the writes the events just applied called for (a freshly
+                    // marked node's NoSchedule taints) may land first, and a zone taint then
+                    // need not wait behind them (`Monitor::tainting_pass`).
+                    self.catch_up().await;
                     self.take_answered_reads();
                     let reading = self.fresh_reads.is_some();
                     self.state.tainting_pass(reading);

@@ -915,8 +915,15 @@ mod writer {
         (w, tx)
     }
 
+    /// Node n1 reported NotReady, still carrying the `unreachable` NoExecute taint (what a swap
+    /// to `not-ready` replaces).
     fn not_ready_node(rv: &str) -> Value {
         let mut n = node("n1", rv);
+        n.spec.get_or_insert_with(Default::default).taints = Some(vec![Taint {
+            key: "node.kubernetes.io/unreachable".into(),
+            effect: "NoExecute".into(),
+            ..Default::default()
+        }]);
         n.status = Some(NodeStatus {
             conditions: Some(vec![NodeCondition {
                 type_: "Ready".into(),

@@ -683,10 +683,28 @@ impl Monitor {
                 let Some(node) = view.nodes.get(&queued.node) else {
                     return Outcome::Done;
                 };
-                // The status at tainting time, as this controller last decided it.
                 let summary = NodeSummary::of(node);
+                // Our Unknown mark the cache does not show yet (its write is on its way, or
+                // retried through an outage): the node waits, without a token, until it lands.
+                // Upstream queues a node only once its Unknown write succeeded, and takes the
+                // token in the call that writes the taint; a token taken now would be spent
+                // while the taint waited behind the mark, and the next taint of the zone could
+                // land right behind it (docs/differences.md#zone-token-spent-when-the-taint-is-written).
                 let marked = self.marked_unknown.get(&queued.node);
-                let Some(ready) = decided_ready(marked, &summary) else {
+                if decided_ready(marked, &summary) != summary.ready {
+                    return Outcome::NotYet;
+                }
+                // The same goes for a write of the node's own that the cache still calls for
+                // (its NoSchedule condition taints, its beta labels): the writer applies the
+                // node's writes in order, so the taint would wait behind it, retried through
+                // an outage, with its token spent.
+                if taints::condition_taint_change(node, now).is_some()
+                    || labels::beta_label_updates(node).is_some()
+                {
+                    return Outcome::NotYet;
+                }
+                // The status at tainting time, as the cache shows it.
+                let Some(ready) = summary.ready else {
                     return Outcome::RetryAfter(NO_READY_RETRY);
                 };
                 let Some(key) = taints::no_execute_key_for(ready) else {

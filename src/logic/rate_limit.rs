@@ -3,7 +3,8 @@
 //! Mirrors upstream's `RateLimitedTimedQueue` (token bucket with burst 1 that starts full,
 //! unique FIFO ordered by process time) without two of its bugs: a token is spent only when the
 //! head of the queue is actually due, and a stopped limiter resumes for any positive rate,
-//! including exactly 1.
+//! including exactly 1. An entry may also be not ready yet (`Outcome::NotYet`): it keeps its
+//! place and spends no token, and the entries behind it are tried instead.
 
 use crate::logic::time;
 use jiff::Timestamp;
@@ -97,6 +98,9 @@ pub enum Outcome {
     Done,
     /// Try again after this long (the entry stays, its process time moves).
     RetryAfter(Duration),
+    /// Not to be processed yet, and nothing was done: the entry keeps its place, no token is
+    /// spent, and the entries behind it are tried; it is tried again at the next pass.
+    NotYet,
 }
 
 /// Position of a waiting entry: process time, then insertion sequence.
@@ -217,24 +221,44 @@ impl ZoneQueue {
         };
     }
     /// Processes due entries in process-time order (ties: insertion order) while tokens last:
-    /// a token is spent only for an entry whose process time has come.
+    /// `f` is called only while a token is there, for an entry whose process time has come,
+    /// and the token is spent by the call itself (so in the same call as what `f` does with
+    /// it), unless `f` answers `NotYet`: then the entry keeps its place and the token, and the
+    /// next due entry is tried.
     pub fn try_process(&mut self, now: Timestamp, mut f: impl FnMut(&Queued) -> Outcome) {
+        // The last entry found not ready in this pass: the walk goes on behind it.
+        let mut after: Option<Slot> = None;
         loop {
-            let Some((&slot, head)) = self.waiting.first_key_value() else {
+            let next = match after {
+                None => self.waiting.iter().next(),
+                Some(slot) => self
+                    .waiting
+                    .range((std::ops::Bound::Excluded(slot), std::ops::Bound::Unbounded))
+                    .next(),
+            };
+            let Some((&slot, head)) = next else {
                 return;
             };
-            if head.process_at > now || !self.limiter.try_accept(now) {
+            if head.process_at > now || !self.limiter.has_token(now) {
                 return;
             }
-            let outcome = f(head);
+            let retry = match f(head) {
+                Outcome::NotYet => {
+                    after = Some(slot);
+                    continue;
+                }
+                Outcome::Done => None,
+                Outcome::RetryAfter(wait) => Some(wait),
+            };
+            self.limiter.try_accept(now);
             let Some(mut entry) = self.waiting.remove(&slot) else {
                 return;
             };
-            match outcome {
-                Outcome::Done => {
+            match retry {
+                None => {
                     self.known.insert(entry.node, None);
                 }
-                Outcome::RetryAfter(wait) => {
+                Some(wait) => {
                     entry.process_at = time::add(now, wait);
                     self.insert(entry);
                 }
@@ -739,6 +763,52 @@ mod tests {
         q.swap_limiter(0.1, t(3));
         assert!(pass(&mut q, t(12)).is_empty());
         assert_eq!(pass(&mut q, t(13)), ["a"]);
+    }
+
+    #[test]
+    fn an_entry_not_ready_yet_keeps_its_place_and_the_token_goes_to_the_next() {
+        let mut q = ZoneQueue::new(0.1, t(0));
+        q.add("a", "", t(0));
+        q.add("b", "", t(0));
+        let mut seen = Vec::new();
+        q.try_process(t(0), |e| {
+            seen.push(e.node.clone());
+            if e.node == "a" {
+                Outcome::NotYet
+            } else {
+                Outcome::Done
+            }
+        });
+        assert_eq!(seen, ["a", "b"]);
+        assert_eq!(q.get("a").unwrap().process_at, t(0));
+        assert!(!q.limiter().has_token(t(9)));
+        assert_eq!(pass(&mut q, t(10)), ["a"]);
+    }
+
+    #[test]
+    fn an_entry_not_ready_yet_spends_no_token() {
+        let mut q = ZoneQueue::new(0.1, t(0));
+        q.add("a", "", t(0));
+        for ms in [0, 100, 200] {
+            q.try_process(t_ms(ms), |_| Outcome::NotYet);
+        }
+        assert!(q.limiter().has_token(t_ms(300)));
+        assert_eq!(pass(&mut q, t_ms(300)), ["a"]);
+        assert!(!q.limiter().has_token(t_ms(300)));
+    }
+
+    #[test]
+    fn nothing_is_asked_about_an_entry_while_the_bucket_is_empty() {
+        let mut q = ZoneQueue::new(0.1, t(0));
+        q.add("a", "", t(0));
+        q.add("b", "", t(0));
+        assert_eq!(pass(&mut q, t(0)), ["a"]);
+        let mut asked = 0;
+        q.try_process(t(5), |_| {
+            asked += 1;
+            Outcome::Done
+        });
+        assert_eq!(asked, 0);
     }
 
     #[test]

@@ -74,6 +74,16 @@ pub fn taints_to_write(
             let key = conditions::ready_status(node)
                 .and_then(taints::no_execute_key_for)
                 .filter(|k| decided.add.iter().all(|t| t.key == *k))?;
+            if *purpose == TaintPurpose::Swap
+                && ![taints::NOT_READY, taints::UNREACHABLE]
+                    .iter()
+                    .any(|k| *k != key && taints::has_no_execute(node, k))
+            {
+                // The taint to replace is gone from the live node (a cache that lagged behind
+                // its removal, as when every zone went down): a new taint is its zone queue's
+                // to give, at its rate, not a swap's.
+                return None;
+            }
             taints::no_execute_change(node, key, now)?
         }
         TaintPurpose::Recovery => decided.clone(),
@@ -223,6 +233,20 @@ mod tests {
         assert_eq!(write.taints.len(), 1);
         assert_eq!(write.taints[0].key, UNREACHABLE);
         assert_eq!(write.taints[0].time_added, Some(Time(at(3))));
+    }
+
+    #[test]
+    fn a_swap_whose_replaced_taint_is_gone_from_the_live_node_writes_nothing() {
+        let cached = node("n")
+            .ready("Unknown")
+            .taint(NOT_READY, "NoExecute", Some(3))
+            .build();
+        let decided = taints::no_execute_change(&cached, UNREACHABLE, at(5)).unwrap();
+        let live = node("n").ready("Unknown").build();
+        assert_eq!(
+            taints_to_write(&live, &decided, &TaintPurpose::Swap, at(9)),
+            None
+        );
     }
 
     #[test]

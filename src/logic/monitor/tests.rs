@@ -108,7 +108,19 @@ impl Harness {
         }
         h
     }
-    fn put(&mut self, n: Node, t: f64) {
+    /// The node as the watch delivers it, once the NoSchedule condition taints its update
+    /// calls for have landed too (the writer applies them before a NoExecute taint).
+    fn put(&mut self, mut n: Node, t: f64) {
+        if let Some(change) = taints::condition_taint_change(&n, at(t)) {
+            let mut list = n
+                .spec
+                .clone()
+                .unwrap_or_default()
+                .taints
+                .unwrap_or_default();
+            taints::apply_change(&mut list, &change);
+            n.spec.get_or_insert_with(Default::default).taints = Some(list);
+        }
         self.m.observe_node(&n, at(t), &self.s);
         self.view.nodes.insert(n.metadata.name.clone().unwrap(), n);
     }
@@ -282,7 +294,7 @@ fn a_node_reported_not_ready_by_its_kubelet_is_tainted_without_grace_and_without
 }
 
 #[test]
-fn the_flipped_node_is_queued_in_the_same_pass_and_tainted_at_once() {
+fn the_flipped_node_is_queued_in_the_same_pass_and_tainted_as_soon_as_its_mark_shows() {
     let mut h = Harness::new(vec![
         node("a").zone("z").build(),
         node("b").zone("z").build(),
@@ -293,9 +305,114 @@ fn the_flipped_node_is_queued_in_the_same_pass_and_tainted_at_once() {
     h.pass(0.0);
     let r = h.pass(55.0);
     assert_eq!(unknown_marks(&r.actions), vec!["a"]);
+    assert_eq!(h.m.queued(&zones::zone_key(&h.view.nodes["a"])), 1);
+    h.apply(&r.actions, 55.0);
     let t = h.taint(55.0);
     assert_eq!(
         added_no_execute(&t),
+        vec![("a".to_string(), UNREACHABLE.to_string())]
+    );
+}
+
+/// Three nodes of zone z and two healthy ones; a and b go silent and are marked at 55 s.
+fn two_marked_in_one_zone() -> (Harness, PassReport) {
+    let mut h = Harness::new(
+        ["a", "b", "c", "d", "e"]
+            .iter()
+            .map(|n| node(n).zone("z").build())
+            .collect(),
+    );
+    for n in ["c", "d", "e"] {
+        h.put(node(n).zone("z").ready("True", 50.0).build(), 50.0);
+    }
+    h.pass(0.0);
+    let r = h.pass(55.0);
+    assert_eq!(unknown_marks(&r.actions), vec!["a", "b"]);
+    (h, r)
+}
+
+#[test]
+fn a_zone_spends_no_token_on_a_node_whose_unknown_mark_the_cache_does_not_show_yet() {
+    let (mut h, r) = two_marked_in_one_zone();
+    // The marks are held (a hang, an outage): nothing is tainted, and the token stays.
+    for i in 0..100 {
+        assert!(added_no_execute(&h.taint(55.0 + f64::from(i) * 0.1)).is_empty());
+    }
+    assert_eq!(h.m.queued(&zones::zone_key(&h.view.nodes["a"])), 2);
+    // They land at 65 s: the first taint goes at once, the next a whole 10 s later.
+    h.apply(&r.actions, 65.0);
+    let first = h.taint(65.0);
+    assert_eq!(
+        added_no_execute(&first),
+        vec![("a".to_string(), UNREACHABLE.to_string())]
+    );
+    h.apply(&first, 65.0);
+    assert!(added_no_execute(&h.taint(74.9)).is_empty());
+    assert_eq!(
+        added_no_execute(&h.taint(75.0)),
+        vec![("b".to_string(), UNREACHABLE.to_string())]
+    );
+}
+
+#[test]
+fn a_node_whose_mark_landed_is_tainted_before_one_queued_ahead_whose_mark_did_not() {
+    let (mut h, r) = two_marked_in_one_zone();
+    // Only b's mark lands: b takes the token, a waits in its place.
+    let b_only: Vec<Action> = r
+        .actions
+        .iter()
+        .filter(|a| matches!(a, Action::MarkNodeUnknown { node, .. } if node == "b"))
+        .cloned()
+        .collect();
+    h.apply(&b_only, 55.0);
+    assert_eq!(
+        added_no_execute(&h.taint(55.0)),
+        vec![("b".to_string(), UNREACHABLE.to_string())]
+    );
+    h.apply(&r.actions, 56.0);
+    assert!(added_no_execute(&h.taint(64.9)).is_empty());
+    assert_eq!(
+        added_no_execute(&h.taint(65.0)),
+        vec![("a".to_string(), UNREACHABLE.to_string())]
+    );
+}
+
+#[test]
+fn a_node_whose_noschedule_taint_the_cache_does_not_show_yet_waits_without_a_token() {
+    let (mut h, r) = two_marked_in_one_zone();
+    h.apply(&r.actions, 55.0);
+    // a's NoSchedule taint is still on its way (retried through an outage, say): the writer
+    // would hold a's NoExecute taint behind it, so b takes the token.
+    let mut a = h.view.nodes["a"].clone();
+    a.spec.get_or_insert_with(Default::default).taints = Some(Vec::new());
+    h.m.observe_node(&a, at(55.0), &h.s);
+    h.view.nodes.insert("a".into(), a);
+    assert_eq!(
+        added_no_execute(&h.taint(55.0)),
+        vec![("b".to_string(), UNREACHABLE.to_string())]
+    );
+}
+
+#[test]
+fn a_zone_taint_whose_write_failed_is_released_again_with_a_new_token() {
+    let (mut h, r) = two_marked_in_one_zone();
+    h.apply(&r.actions, 55.0);
+    // a's taint is released at 55 s and its write fails: the cache never shows it.
+    assert_eq!(added_no_execute(&h.taint(55.0)).len(), 1);
+    // b takes the next token at 65 s.
+    let b = h.taint(65.0);
+    assert_eq!(
+        added_no_execute(&b),
+        vec![("b".to_string(), UNREACHABLE.to_string())]
+    );
+    h.apply(&b, 65.0);
+    // a's taint, no longer assumed on its way, is queued again by the next pass and waits for
+    // the token after b's: 75 s, not at once.
+    h.pass(70.0);
+    assert_eq!(h.m.queued(&zones::zone_key(&h.view.nodes["a"])), 1);
+    assert!(added_no_execute(&h.taint(74.9)).is_empty());
+    assert_eq!(
+        added_no_execute(&h.taint(75.0)),
         vec![("a".to_string(), UNREACHABLE.to_string())]
     );
 }
