@@ -497,7 +497,8 @@ impl<C: Cluster> State<C> {
 
     fn act(&self, actions: Vec<Action>) {
         if self.acting() && !actions.is_empty() {
-            self.writer.submit(actions);
+            self.writer
+                .submit_seen(actions, |name| self.view.nodes.get(name));
         }
     }
 

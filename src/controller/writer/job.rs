@@ -6,6 +6,7 @@ use crate::logic::actions::{
 };
 use crate::logic::recheck::SilenceSeen;
 use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Node;
 use std::collections::BTreeMap;
 
 /// What a per-object queue holds.
@@ -39,6 +40,9 @@ pub(super) enum Write {
         node: String,
         change: TaintChange,
         purpose: TaintPurpose,
+        /// The cached node the decision was taken on, for the first attempt to write from
+        /// without a read (the patch is guarded by its resourceVersion).
+        seen: Option<Box<Node>>,
     },
     Labels {
         node: String,
@@ -83,6 +87,7 @@ impl From<Action> for Job {
                 node,
                 change,
                 purpose,
+                seen: None,
             },
             Action::SetLabels { node, labels } => Write::Labels { node, labels },
             Action::MarkPodsNotReady {
@@ -122,6 +127,14 @@ impl From<Action> for Job {
 }
 
 impl Job {
+    /// Gives a taint change the cached node its decision was taken on (`cached` looks it up).
+    pub(super) fn with_seen<'a>(mut self, cached: impl Fn(&str) -> Option<&'a Node>) -> Self {
+        if let Job::Write(Write::Taints { node, seen, .. }) = &mut self {
+            *seen = cached(node).map(|n| Box::new(n.clone()));
+        }
+        self
+    }
+
     pub(super) fn lane(&self) -> Lane {
         match self {
             Job::Write(write) => write.lane(),

@@ -50,6 +50,7 @@ use crate::logic::actions::Action;
 use crate::metrics::Metrics;
 use crate::settings::{EvictionMode, Settings};
 use job::Job;
+use k8s_openapi::api::core::v1::Node;
 use lanes::{Lane, Priority};
 use reads::{ReadAhead, ReadSharing};
 use std::collections::{BTreeMap, HashSet, VecDeque};
@@ -129,9 +130,16 @@ impl<C: Cluster> Writer<C> {
     /// objects are moved (their jobs all travel in the node lane), so the jobs on any one object
     /// keep their order.
     pub fn submit(&self, actions: Vec<Action>) {
+        self.submit_seen(actions, |_| None);
+    }
+
+    /// `submit`, with `cached` giving the cached node a decision was taken on: a taint
+    /// change's first attempt writes from it instead of reading the node.
+    pub fn submit_seen<'a>(&self, actions: Vec<Action>, cached: impl Fn(&str) -> Option<&'a Node>) {
         let (nodes, others): (Vec<Job>, Vec<Job>) = actions
             .into_iter()
             .filter_map(|action| self.state.unless_dry_run(action))
+            .map(|job| job.with_seen(&cached))
             .partition(|job| job.lane() == Lane::Nodes);
         for job in nodes.into_iter().chain(others) {
             self.state.enqueue(job);

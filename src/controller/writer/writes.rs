@@ -73,7 +73,11 @@ impl<C: Cluster> WriterState<C> {
                 node,
                 change,
                 purpose,
-            } => self.change_taints(node, change, purpose).await,
+                seen,
+            } => {
+                let seen = seen.as_deref().filter(|_| first);
+                self.change_taints(node, change, purpose, seen).await
+            }
             Write::Labels { node, labels } => self.set_labels(node, labels).await,
             Write::PodNotReady {
                 pod,
@@ -179,24 +183,43 @@ impl<C: Cluster> WriterState<C> {
         Ok(seen.still_silent(node, lease.as_deref()))
     }
 
+    /// Changes the node's taints as the node calls for now: the first attempt decides on the
+    /// cached node the decision saw (`seen`) and writes guarded by its resourceVersion, so a
+    /// node that moved since refuses the patch (409) and the retry reads it live, as upstream
+    /// reads after a failed write. A cached copy can justify a write, never the lack of one:
+    /// when it calls for none, the live node decides.
     async fn change_taints(
         &self,
         name: &str,
         change: &TaintChange,
         purpose: &TaintPurpose,
+        seen: Option<&Node>,
     ) -> Result<(), Attempt> {
-        let node = Self::read(self.cluster.get_node(name).await)?;
-        let Some(write) = recheck::taints_to_write(&node, change, purpose, self.clock.now()) else {
-            debug!(
-                node = name,
-                reason = purpose.reason(),
-                "taint change no longer wanted on the live node"
-            );
-            return Ok(());
+        let now = self.clock.now();
+        let from_cache = seen.and_then(|node| {
+            recheck::taints_to_write(node, change, purpose, now)
+                .map(|write| (resource_version(&node.metadata).to_owned(), write))
+        });
+        let (version, write) = match from_cache {
+            Some(found) => found,
+            None => {
+                let node = Self::read(self.cluster.get_node(name).await)?;
+                match recheck::taints_to_write(&node, change, purpose, self.clock.now()) {
+                    Some(write) => (resource_version(&node.metadata).to_owned(), write),
+                    None => {
+                        debug!(
+                            node = name,
+                            reason = purpose.reason(),
+                            "taint change no longer wanted on the live node"
+                        );
+                        return Ok(());
+                    }
+                }
+            }
         };
         let written = self
             .cluster
-            .patch_node_taints(name, resource_version(&node.metadata), &write.taints)
+            .patch_node_taints(name, &version, &write.taints)
             .await;
         self.outcome("node_taints", written)?;
         info!(
