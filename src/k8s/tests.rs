@@ -999,6 +999,18 @@ mod writer {
         n
     }
 
+    /// A cache holding one node.
+    struct NodeCopy(Node);
+
+    impl crate::controller::writer::Cached for NodeCopy {
+        fn node(&self, _: &str) -> Option<Node> {
+            Some(self.0.clone())
+        }
+        fn pod(&self, _: &str, _: &str) -> Option<Pod> {
+            None
+        }
+    }
+
     fn methods_and_versions(seen: &Arc<Mutex<Vec<Seen>>>) -> Vec<(String, String)> {
         seen.lock()
             .unwrap()
@@ -1017,7 +1029,7 @@ mod writer {
         let (c, seen) = cluster(vec![ok(not_ready_node("5"))]);
         let (w, _leader) = writer(c, Settings::default());
         let cached = cached_node("4", "False");
-        w.submit_seen(vec![taint_not_ready()], |_| Some(&cached));
+        w.submit_seen(vec![taint_not_ready()], &NodeCopy(cached));
         tokio::time::sleep(Duration::from_secs(5)).await;
         assert_eq!(
             methods_and_versions(&seen),
@@ -1040,7 +1052,7 @@ mod writer {
         ]);
         let (w, _leader) = writer(c, Settings::default());
         let cached = cached_node("4", "False");
-        w.submit_seen(vec![taint_not_ready()], |_| Some(&cached));
+        w.submit_seen(vec![taint_not_ready()], &NodeCopy(cached));
         tokio::time::sleep(Duration::from_secs(5)).await;
         assert_eq!(
             methods_and_versions(&seen),
@@ -1059,7 +1071,7 @@ mod writer {
         let (c, seen) = cluster(vec![ok(not_ready_node("6")), ok(not_ready_node("7"))]);
         let (w, _leader) = writer(c, Settings::default());
         let cached = cached_node("4", "True");
-        w.submit_seen(vec![taint_not_ready()], |_| Some(&cached));
+        w.submit_seen(vec![taint_not_ready()], &NodeCopy(cached));
         tokio::time::sleep(Duration::from_secs(5)).await;
         assert_eq!(
             methods_and_versions(&seen),

@@ -6,8 +6,27 @@ use crate::logic::actions::{
 };
 use crate::logic::recheck::SilenceSeen;
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{Node, Pod};
 use std::collections::BTreeMap;
+
+/// The controller's cached copies, which decisions were taken on: a write's first attempt
+/// starts from them instead of reading the object, guarded by their resourceVersion.
+pub trait Cached {
+    fn node(&self, name: &str) -> Option<Node>;
+    fn pod(&self, namespace: &str, name: &str) -> Option<Pod>;
+}
+
+/// No cached copies: every write reads its object first.
+pub struct NothingCached;
+
+impl Cached for NothingCached {
+    fn node(&self, _: &str) -> Option<Node> {
+        None
+    }
+    fn pod(&self, _: &str, _: &str) -> Option<Pod> {
+        None
+    }
+}
 
 /// What a per-object queue holds.
 #[derive(Clone, Debug, PartialEq)]
@@ -57,6 +76,9 @@ pub(super) enum Write {
     Evict {
         pod: PodId,
         node: String,
+        /// The cached pod the decision was taken on, for the first attempt to write from
+        /// without a read (its writes are guarded by its resourceVersion).
+        seen: Option<Box<Pod>>,
     },
     Event(EventRecord),
 }
@@ -119,6 +141,7 @@ impl From<Action> for Job {
                     uid,
                 },
                 node,
+                seen: None,
             },
             Action::Event(record) => Write::Event(record),
         };
@@ -127,10 +150,16 @@ impl From<Action> for Job {
 }
 
 impl Job {
-    /// Gives a taint change the cached node its decision was taken on (`cached` looks it up).
-    pub(super) fn with_seen<'a>(mut self, cached: impl Fn(&str) -> Option<&'a Node>) -> Self {
-        if let Job::Write(Write::Taints { node, seen, .. }) = &mut self {
-            *seen = cached(node).map(|n| Box::new(n.clone()));
+    /// Gives a taint change or an eviction the cached object its decision was taken on.
+    pub(super) fn with_seen(mut self, cached: &dyn Cached) -> Self {
+        match &mut self {
+            Job::Write(Write::Taints { node, seen, .. }) => {
+                *seen = cached.node(node).map(Box::new);
+            }
+            Job::Write(Write::Evict { pod, seen, .. }) => {
+                *seen = cached.pod(&pod.namespace, &pod.name).map(Box::new);
+            }
+            _ => {}
         }
         self
     }

@@ -50,9 +50,9 @@ use crate::logic::actions::Action;
 use crate::metrics::Metrics;
 use crate::settings::{EvictionMode, Settings};
 use job::Job;
-use k8s_openapi::api::core::v1::Node;
+pub use job::{Cached, NothingCached};
 use lanes::{Lane, Priority};
-use reads::{ReadAhead, ReadSharing};
+use reads::ReadSharing;
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Semaphore, watch};
@@ -90,7 +90,6 @@ struct WriterState<C: Cluster> {
     lanes: [Semaphore; 4],
     priority: Priority,
     reads: Mutex<ReadSharing>,
-    read_ahead: ReadAhead,
     /// The dry run's decisions already logged.
     dry_run_said: Mutex<HashSet<String>>,
 }
@@ -118,7 +117,6 @@ impl<C: Cluster> Writer<C> {
                 lanes: Lane::ALL.map(|l| Semaphore::new(l.width())),
                 priority: Priority::new(),
                 reads: Mutex::new(ReadSharing::default()),
-                read_ahead: ReadAhead::default(),
                 dry_run_said: Mutex::new(Default::default()),
             }),
         }
@@ -130,16 +128,16 @@ impl<C: Cluster> Writer<C> {
     /// objects are moved (their jobs all travel in the node lane), so the jobs on any one object
     /// keep their order.
     pub fn submit(&self, actions: Vec<Action>) {
-        self.submit_seen(actions, |_| None);
+        self.submit_seen(actions, &NothingCached);
     }
 
-    /// `submit`, with `cached` giving the cached node a decision was taken on: a taint
-    /// change's first attempt writes from it instead of reading the node.
-    pub fn submit_seen<'a>(&self, actions: Vec<Action>, cached: impl Fn(&str) -> Option<&'a Node>) {
+    /// `submit`, with `cached` giving the cached copies the decisions were taken on: a taint
+    /// change's or an eviction's first attempt writes from them instead of reading the object.
+    pub fn submit_seen(&self, actions: Vec<Action>, cached: &dyn Cached) {
         let (nodes, others): (Vec<Job>, Vec<Job>) = actions
             .into_iter()
             .filter_map(|action| self.state.unless_dry_run(action))
-            .map(|job| job.with_seen(&cached))
+            .map(|job| job.with_seen(cached))
             .partition(|job| job.lane() == Lane::Nodes);
         for job in nodes.into_iter().chain(others) {
             self.state.enqueue(job);

@@ -87,12 +87,25 @@ impl<C: Cluster> WriterState<C> {
                 self.mark_pod_not_ready(pod, node, *seen_alive, since, event_recorded)
                     .await
             }
-            Write::Evict { pod, node } => {
-                let ahead = first
-                    .then(|| self.take_read_ahead(&pod.namespace, &pod.name, &pod.uid, node))
-                    .flatten();
-                self.evict_pod(&pod.namespace, &pod.name, &pod.uid, node, ahead, since)
-                    .await
+            Write::Evict { pod, node, seen } => {
+                // The cached copy serves the first attempt only, and only when its writes can
+                // be guarded: it has a resourceVersion, it is this pod on this node, and it
+                // has no DisruptionTarget yet (the condition's patch carries the version).
+                let seen = seen.as_deref().filter(|seen| {
+                    first
+                        && seen.metadata.resource_version.is_some()
+                        && recheck::same_binding(seen, &pod.uid, node)
+                        && !recheck::has_disruption_target(seen)
+                });
+                self.evict_pod(
+                    &pod.namespace,
+                    &pod.name,
+                    &pod.uid,
+                    node,
+                    seen.cloned(),
+                    since,
+                )
+                .await
             }
             Write::Event(record) => {
                 let now = self.clock.now();
@@ -329,19 +342,23 @@ impl<C: Cluster> WriterState<C> {
     }
 
     /// Evicts the pod, if it is still due, re-checked on its live node and on the live pod or
-    /// (`ahead`) a copy read ahead of time whose write is guarded by its resourceVersion.
+    /// (`seen`) the cached copy the decision was taken on, whose write is guarded by its
+    /// resourceVersion: a pod that changed since refuses the DisruptionTarget patch (409) and
+    /// the retry reads it live. The node is the question ("has it come back?"), and no pod
+    /// precondition answers it: it is read live, once for the evictions of one node that fall
+    /// due together.
     async fn evict_pod(
         &self,
         namespace: &str,
         name: &str,
         uid: &str,
         node_name: &str,
-        ahead: Option<Pod>,
+        seen: Option<Pod>,
         since: Seq,
     ) -> Result<(), Attempt> {
         let started = self.clock.now();
-        let from_ahead = ahead.is_some();
-        let mut pod = match ahead {
+        let from_cache = seen.is_some();
+        let mut pod = match seen {
             Some(pod) => {
                 // The node is read next. Evictions falling due together share that read if
                 // they began before it started; without a read of the pod first, this one
@@ -365,9 +382,9 @@ impl<C: Cluster> WriterState<C> {
         let node = Self::read(self.shared_node(node_name, since).await)?;
         let now = self.clock.now();
         let mut due = recheck::due_on_live_taints(&pod, &node, now);
-        if !due && from_ahead {
-            // A copy read ahead is only as good as a fresh read when a write guarded by its
-            // resourceVersion follows; a decision to keep the pod has none, so the pod
+        if !due && from_cache {
+            // A cached copy is only as good as a fresh read when a write guarded by its
+            // resourceVersion follows; a decision to keep the pod has none, so the live pod
             // decides (its tolerations may have been raised and lowered again since).
             pod = match self.same_pod(namespace, name, uid, node_name).await? {
                 Some(pod) if pod.metadata.deletion_timestamp.is_none() => pod,
