@@ -38,6 +38,8 @@ pub(super) enum Job {
     PodMarks {
         node: String,
         pods: Vec<PodId>,
+        /// The cached pods the decision was taken on, in the order of `pods` (see `Cached`).
+        seen: Vec<Option<Box<Pod>>>,
         seen_alive: SilenceSeen,
         decided: Timestamp,
     },
@@ -72,6 +74,8 @@ pub(super) enum Write {
         pod: PodId,
         node: String,
         seen_alive: SilenceSeen,
+        /// The cached pod the decision was taken on (see `Cached`).
+        seen: Option<Box<Pod>>,
     },
     Evict {
         pod: PodId,
@@ -121,6 +125,7 @@ impl From<Action> for Job {
             } => {
                 return Job::PodMarks {
                     node,
+                    seen: Vec::new(),
                     pods,
                     seen_alive: SilenceSeen {
                         heartbeat: node_heartbeat,
@@ -150,7 +155,8 @@ impl From<Action> for Job {
 }
 
 impl Job {
-    /// Gives a taint change or an eviction the cached object its decision was taken on.
+    /// Gives a taint change, an eviction or pod marks the cached objects their decision was
+    /// taken on.
     pub(super) fn with_seen(mut self, cached: &dyn Cached) -> Self {
         match &mut self {
             Job::Write(Write::Taints { node, seen, .. }) => {
@@ -158,6 +164,12 @@ impl Job {
             }
             Job::Write(Write::Evict { pod, seen, .. }) => {
                 *seen = cached.pod(&pod.namespace, &pod.name).map(Box::new);
+            }
+            Job::PodMarks { pods, seen, .. } => {
+                *seen = pods
+                    .iter()
+                    .map(|p| cached.pod(&p.namespace, &p.name).map(Box::new))
+                    .collect();
             }
             _ => {}
         }

@@ -139,6 +139,7 @@ impl<C: Cluster> WriterState<C> {
                     Job::PodMarks {
                         node,
                         pods,
+                        seen,
                         seen_alive,
                         decided: _,
                     },
@@ -146,12 +147,14 @@ impl<C: Cluster> WriterState<C> {
                     // All the node's pods at once (each still waits for its lane), so that
                     // their attempts start together and share one read of the node and one of
                     // its Lease, as when they were actions of their own.
-                    futures::stream::iter(pods)
-                        .for_each_concurrent(None, |pod| {
+                    let seen = seen.into_iter().chain(std::iter::repeat_with(|| None));
+                    futures::stream::iter(pods.into_iter().zip(seen))
+                        .for_each_concurrent(None, |(pod, seen)| {
                             let mark = Write::PodNotReady {
                                 pod,
                                 node: node.clone(),
                                 seen_alive,
+                                seen,
                             };
                             let key = mark.object_key();
                             let this = &self;

@@ -820,6 +820,43 @@ mod shared_reads {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn pods_marked_not_ready_from_cached_copies_are_not_read() {
+        let api = Api::new();
+        api.add_node("n1");
+        let pods = api.add_pods(30, "n1");
+        let (writer, _, _leader) = writer(&api);
+        writer.submit_seen(vec![mark_pods_not_ready(&pods, "n1")], &CopiesOf(&api));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        for p in &pods {
+            assert_eq!(ready_status(&api.pod(p).unwrap()).as_deref(), Some("False"));
+        }
+        assert_eq!(api.count("GET pod"), 0);
+        assert_eq!(
+            api.count("PATCH pod status"),
+            30,
+            "each marked exactly once"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pod_mark_on_a_cached_copy_that_moved_is_refused_and_decided_on_the_live_pod() {
+        let api = Api::new();
+        api.add_node("n1");
+        let pods = api.add_pods(1, "n1");
+        let (writer, _, _leader) = writer(&api);
+        let cached = api.pod(&pods[0]);
+        api.tolerate_forever(&pods[0]);
+        writer.submit_seen(vec![mark_pods_not_ready(&pods, "n1")], &PodCopy(cached));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(
+            ready_status(&api.pod(&pods[0]).unwrap()).as_deref(),
+            Some("False")
+        );
+        assert_eq!(api.count("PATCH pod status"), 2, "refused, then written");
+        assert_eq!(api.count("GET pod"), 1, "read after the refusal");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_pod_changed_since_the_cached_copy_refuses_the_write_and_is_read_again() {
         let (api, pods) = tainted_node_with_pods(1);
         let (writer, metrics, _leader) = writer(&api);

@@ -83,8 +83,16 @@ impl<C: Cluster> WriterState<C> {
                 pod,
                 node,
                 seen_alive,
+                seen,
             } => {
-                self.mark_pod_not_ready(pod, node, *seen_alive, since, event_recorded)
+                // As for evictions: the cached copy serves a first attempt whose write it can
+                // guard.
+                let seen = seen.as_deref().filter(|seen| {
+                    first
+                        && seen.metadata.resource_version.is_some()
+                        && recheck::same_binding(seen, &pod.uid, node)
+                });
+                self.mark_pod_not_ready(pod, node, *seen_alive, seen, since, event_recorded)
                     .await
             }
             Write::Evict { pod, node, seen } => {
@@ -285,12 +293,15 @@ impl<C: Cluster> WriterState<C> {
     }
 
     /// Marks the pod Ready=False if its node is still silent, and hands over its Event once
-    /// the write may have landed.
+    /// the write may have landed. The pod is the cached copy the decision saw (`seen`), whose
+    /// resourceVersion guards the write, or read live; a copy already marked is read live
+    /// before the mark is dropped.
     async fn mark_pod_not_ready(
         self: &Arc<Self>,
         pod_id: &PodId,
         node: &str,
         seen_alive: SilenceSeen,
+        seen: Option<&Pod>,
         since: Seq,
         event_recorded: &mut bool,
     ) -> Result<(), Attempt> {
@@ -299,8 +310,13 @@ impl<C: Cluster> WriterState<C> {
             name,
             uid,
         } = pod_id;
-        let Some(pod) = self.same_pod(namespace, name, uid, node).await? else {
-            return Ok(());
+        let seen = seen.filter(|pod| recheck::pod_not_ready_mark(pod, self.clock.now()).is_some());
+        let pod = match seen {
+            Some(pod) => pod.clone(),
+            None => match self.same_pod(namespace, name, uid, node).await? {
+                Some(pod) => pod,
+                None => return Ok(()),
+            },
         };
         // Only read, so shared with the other attempts on this node's pods.
         let live = Self::read(self.shared_node(node, since).await)?;
