@@ -1,17 +1,21 @@
 //! The one place that writes to the cluster.
 //!
-//! Every action is decided again on the freshest copy of its object (GET, decide, then a patch
-//! of only what changes, guarded by the resourceVersion read; deletions guarded by the UID; an
-//! Unknown mark's first attempt starts from the conditions its decision saw, guarded by their
-//! resourceVersion, which is as fresh). Never a PUT of a Node or Pod: other components own
-//! them, and a PUT would drop every field this build's types do not know. Retried
-//! with capped exponential backoff until it is applied or no longer needed, and dropped at once
-//! when this process is not the leader (or runs with `--dry-run`). Actions on one object are
-//! applied in the order they were decided; different objects proceed independently, so a pod a
-//! PodDisruptionBudget protects does not hold up anything else. The NotReady marks of a node's
-//! pods, decided together, are one object of their own: they are not ordered with those pods'
-//! evictions, two independent decisions (as upstream, where two controllers make them), each
-//! guarded by the pod's resourceVersion.
+//! Every action is decided again before it is written. The first attempt starts from the
+//! cached copy the decision was taken on (`Cached`: the node or pod with its resourceVersion)
+//! and writes a patch of only what changes, guarded by that resourceVersion, so an object that
+//! moved since refuses it (409) and the retry reads the live object; a copy is never trusted to
+//! drop a write (when it calls for none, the live object decides). Deletions are guarded by the
+//! UID. What no precondition on the written object can answer is read live: whether a pod's
+//! node has come back (before its pods' marks and evictions) and whether a kubelet renewed its
+//! Lease (before marks). Never a PUT of a Node or Pod: other components own them, and a PUT
+//! would drop every field this build's types do not know. Retried with capped exponential
+//! backoff until it is applied or no longer needed, and dropped at once when this process is
+//! not the leader (or runs with `--dry-run`). Actions on one object are applied in the order
+//! they were decided; different objects proceed independently, so a pod a PodDisruptionBudget
+//! protects does not hold up anything else. The NotReady marks of a node's pods, decided
+//! together, are one object of their own: they are not ordered with those pods' evictions, two
+//! independent decisions (as upstream, where two controllers make them), each guarded by the
+//! pod's resourceVersion.
 //!
 //! Three things keep a burst from burying the writes that matter (250 nodes going silent in one
 //! pass means 250 node writes, 7 500 pod status writes and as many Events, all on one server):
@@ -26,14 +30,10 @@
 //!   secondary lanes (pod NotReady marks, Events) shrink to a trickle while the primary ones
 //!   (node writes, evictions) have attempts waiting or in flight; see `Priority`.
 //!
-//! And evictions falling due together find their pods already read: the pods due within the
-//! next 500 ms are read ahead (`Writer::read_ahead`), and the write that follows is guarded by
-//! the copy's resourceVersion, so the copy is as good as a read at the due time.
-//!
-//! The modules, by concern: `job` (the writer's own work items, made from the core's actions),
-//! `queue` (per-object queues, the leader gate, retries with backoff), `lanes` (lanes and their
-//! priority), `reads` (shared reads and reads ahead), `writes` (one attempt at each kind of
-//! write: read, ask `logic::recheck`, write).
+//! The modules, by concern: `job` (the writer's own work items, made from the core's actions
+//! and the cached copies they were decided on), `queue` (per-object queues, the leader gate,
+//! retries with backoff), `lanes` (lanes and their priority), `reads` (shared reads), `writes`
+//! (one attempt at each kind of write: read if it must, ask `logic::recheck`, write).
 
 mod job;
 mod lanes;

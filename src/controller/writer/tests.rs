@@ -1,4 +1,4 @@
-//! The writer's tests: lanes, shared reads, reads ahead, priority, backoff, against API doubles.
+//! The writer's tests: lanes, shared reads, cached copies, priority, backoff, against API doubles.
 
 use super::lanes::Lane;
 use super::queue::{FIRST_BACKOFF, MAX_BACKOFF, TOO_MANY_REQUESTS_BACKOFF, backoff};
