@@ -377,8 +377,9 @@ pub struct RunArgs {
     /// (KEP-3157 "WatchList": one watch streams the current objects, so that decoding overlaps
     /// with the server's encoding; Kubernetes 1.32 and 1.34+ serve them by default, 1.33 only
     /// with its WatchList feature gate on). A streaming list the API server refuses (422 or 400)
-    /// logs a warning and that watch uses paged lists for the life of the process.
-    #[arg(long, value_name = "MODE", value_enum, default_value_t = InitialListArg::Paged)]
+    /// logs a warning and that watch uses paged lists for the life of the process. Default
+    /// `streaming`, as client-go's informers since 1.35.
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = InitialListArg::Streaming)]
     pub initial_list: InitialListArg,
 
     /// Requests per second, on average, per controller, as kube-controller-manager's flag means
@@ -1302,14 +1303,17 @@ mod tests {
     }
 
     #[test]
-    fn initial_list_defaults_to_paged_and_accepts_streaming() {
-        assert_eq!(run_args(&[]).unwrap().initial_list, InitialListArg::Paged);
+    fn initial_list_defaults_to_streaming_and_accepts_paged() {
+        assert_eq!(
+            run_args(&[]).unwrap().initial_list,
+            InitialListArg::Streaming
+        );
         let streaming = run_args(&["--initial-list=streaming"])
             .unwrap()
             .initial_list;
         assert_eq!(InitialList::from(streaming), InitialList::Streaming);
         let paged = run_args(&["--initial-list", "paged"]).unwrap().initial_list;
-        assert_eq!(InitialList::from(paged), InitialList::default());
+        assert_eq!(InitialList::from(paged), InitialList::Paged);
     }
 
     #[test]
