@@ -753,6 +753,7 @@ impl<C: Cluster> Cache<Node> for CacheUpdate<'_, C> {
         state.monitor.observe_node(&node, now, &state.settings);
         let old = state.view.nodes.insert(name.clone(), node);
         let node = &state.view.nodes[&name];
+        state.writer.node_changed(&name);
         state
             .taint_manager
             .node_seen(old.as_ref(), node, now, listing);
@@ -799,6 +800,7 @@ impl<C: Cluster> Cache<Lease> for CacheUpdate<'_, C> {
     fn apply(&mut self, lease: Lease, _listing: bool) -> Option<String> {
         self.state.monitor.observe_lease(&lease, self.now);
         let name = lease.metadata.name.clone()?;
+        self.state.writer.lease_changed(&name);
         self.state.view.leases.insert(name.clone(), lease);
         Some(name)
     }

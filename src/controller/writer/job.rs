@@ -1,6 +1,7 @@
 //! The writer's own work items: what the core decided, reshaped for applying.
 
 use super::lanes::Lane;
+use super::reads::Batch;
 use crate::logic::actions::{
     Action, EventRecord, PodId, SeenConditions, TaintChange, TaintPurpose,
 };
@@ -40,6 +41,8 @@ pub(super) enum Job {
         pods: Vec<PodId>,
         /// The cached pods the decision was taken on, in the order of `pods` (see `Cached`).
         seen: Vec<Option<Box<Pod>>>,
+        /// The decision's place among the writer's reads (see `Writer::submit_seen`).
+        batch: Option<Batch>,
         seen_alive: SilenceSeen,
         decided: Timestamp,
     },
@@ -76,6 +79,8 @@ pub(super) enum Write {
         seen_alive: SilenceSeen,
         /// The cached pod the decision was taken on (see `Cached`).
         seen: Option<Box<Pod>>,
+        /// See `Job::PodMarks`.
+        batch: Option<Batch>,
     },
     Evict {
         pod: PodId,
@@ -83,6 +88,8 @@ pub(super) enum Write {
         /// The cached pod the decision was taken on, for the first attempt to write from
         /// without a read (its writes are guarded by its resourceVersion).
         seen: Option<Box<Pod>>,
+        /// See `Job::PodMarks`.
+        batch: Option<Batch>,
     },
     Event(EventRecord),
 }
@@ -126,6 +133,7 @@ impl From<Action> for Job {
                 return Job::PodMarks {
                     node,
                     seen: Vec::new(),
+                    batch: None,
                     pods,
                     seen_alive: SilenceSeen {
                         heartbeat: node_heartbeat,
@@ -147,6 +155,7 @@ impl From<Action> for Job {
                 },
                 node,
                 seen: None,
+                batch: None,
             },
             Action::Event(record) => Write::Event(record),
         };
@@ -157,15 +166,22 @@ impl From<Action> for Job {
 impl Job {
     /// Gives a taint change, an eviction or pod marks the cached objects their decision was
     /// taken on.
-    pub(super) fn with_seen(mut self, cached: &dyn Cached) -> Self {
+    /// Pod writes also get `decided`, the batch of decisions they were handed over in.
+    pub(super) fn with_seen(mut self, cached: &dyn Cached, decided: &Batch) -> Self {
         match &mut self {
             Job::Write(Write::Taints { node, seen, .. }) => {
                 *seen = cached.node(node).map(Box::new);
             }
-            Job::Write(Write::Evict { pod, seen, .. }) => {
+            Job::Write(Write::Evict {
+                pod, seen, batch, ..
+            }) => {
                 *seen = cached.pod(&pod.namespace, &pod.name).map(Box::new);
+                *batch = Some(decided.clone());
             }
-            Job::PodMarks { pods, seen, .. } => {
+            Job::PodMarks {
+                pods, seen, batch, ..
+            } => {
+                *batch = Some(decided.clone());
                 *seen = pods
                     .iter()
                     .map(|p| cached.pod(&p.namespace, &p.name).map(Box::new))
@@ -213,6 +229,15 @@ impl Job {
 }
 
 impl Write {
+    /// The batch a pod write's first attempt shares reads with, taken: later attempts read
+    /// for themselves.
+    pub(super) fn take_batch(&mut self) -> Option<Batch> {
+        match self {
+            Write::Evict { batch, .. } | Write::PodNotReady { batch, .. } => batch.take(),
+            _ => None,
+        }
+    }
+
     pub(super) fn lane(&self) -> Lane {
         match self {
             Write::NodeUnknown { .. } | Write::Taints { .. } | Write::Labels { .. } => Lane::Nodes,

@@ -52,7 +52,7 @@ use crate::settings::{EvictionMode, Settings};
 use job::Job;
 pub use job::{Cached, NothingCached};
 use lanes::{Lane, Priority};
-use reads::ReadSharing;
+use reads::{Batch, ReadSharing};
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Semaphore, watch};
@@ -89,7 +89,7 @@ struct WriterState<C: Cluster> {
     /// One semaphore per `Lane`, indexed by it.
     lanes: [Semaphore; 4],
     priority: Priority,
-    reads: Mutex<ReadSharing>,
+    reads: Arc<Mutex<ReadSharing>>,
     /// The dry run's decisions already logged.
     dry_run_said: Mutex<HashSet<String>>,
 }
@@ -116,7 +116,7 @@ impl<C: Cluster> Writer<C> {
                 queues: Mutex::new(BTreeMap::new()),
                 lanes: Lane::ALL.map(|l| Semaphore::new(l.width())),
                 priority: Priority::new(),
-                reads: Mutex::new(ReadSharing::default()),
+                reads: Arc::new(Mutex::new(ReadSharing::default())),
                 dry_run_said: Mutex::new(Default::default()),
             }),
         }
@@ -127,20 +127,44 @@ impl<C: Cluster> Writer<C> {
     /// Events, which would otherwise queue the last node's write behind thousands. Only node
     /// objects are moved (their jobs all travel in the node lane), so the jobs on any one object
     /// keep their order.
+    /// The node `name` changed (as the Node watch delivered it): reads of it that started
+    /// before serve no attempt any more.
+    pub fn node_changed(&self, name: &str) {
+        self.state.lock_reads().node_changed(name);
+    }
+
+    /// The Lease `name` changed (a renewal): as `node_changed`.
+    pub fn lease_changed(&self, name: &str) {
+        self.state.lock_reads().lease_changed(name);
+    }
+
     pub fn submit(&self, actions: Vec<Action>) {
         self.submit_seen(actions, &NothingCached);
     }
 
     /// `submit`, with `cached` giving the cached copies the decisions were taken on: a taint
     /// change's or an eviction's first attempt writes from them instead of reading the object.
+    ///
+    /// The first attempts of the pod writes decided together (the evictions falling due at one
+    /// instant, a node's pod marks) share one read of their node (and its Lease) if it started
+    /// after the decision and no change of that object was seen on the watch since it started
+    /// (`node_changed`, `lease_changed`): under the client-side limit they start one token
+    /// apart, and each would otherwise read the node again.
     pub fn submit_seen(&self, actions: Vec<Action>, cached: &dyn Cached) {
+        let decided = Batch::new(&self.state.reads);
         let (nodes, others): (Vec<Job>, Vec<Job>) = actions
             .into_iter()
             .filter_map(|action| self.state.unless_dry_run(action))
-            .map(|job| job.with_seen(cached))
+            .map(|job| job.with_seen(cached, &decided))
             .partition(|job| job.lane() == Lane::Nodes);
         for job in nodes.into_iter().chain(others) {
             self.state.enqueue(job);
         }
+    }
+}
+
+impl<C: Cluster> WriterState<C> {
+    fn lock_reads(&self) -> std::sync::MutexGuard<'_, ReadSharing> {
+        self.reads.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

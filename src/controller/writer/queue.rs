@@ -140,6 +140,7 @@ impl<C: Cluster> WriterState<C> {
                         node,
                         pods,
                         seen,
+                        batch,
                         seen_alive,
                         decided: _,
                     },
@@ -155,6 +156,7 @@ impl<C: Cluster> WriterState<C> {
                                 node: node.clone(),
                                 seen_alive,
                                 seen,
+                                batch: batch.clone(),
                             };
                             let key = mark.object_key();
                             let this = &self;
@@ -174,7 +176,7 @@ impl<C: Cluster> WriterState<C> {
 
     /// Applies one write: attempts under its lane's bound and priority, retried with backoff
     /// until done, while this process leads in the term it was decided in.
-    async fn apply(self: &Arc<Self>, key: &str, term: u64, write: Write) {
+    async fn apply(self: &Arc<Self>, key: &str, term: u64, mut write: Write) {
         let kind = write.kind();
         let lane = write.lane();
         let mut queued = Queued::new(&self.metrics, lane.queue_name());
@@ -213,6 +215,7 @@ impl<C: Cluster> WriterState<C> {
                 let started = tokio::time::Instant::now();
                 let attempt = self.attempt(&write, first, &mut event_recorded);
                 let outcome = Box::pin(with_urgency(lane.urgency(), attempt)).await;
+                drop(write.take_batch());
                 self.metrics
                     .writer
                     .queue_worked(queued.name, started.elapsed().as_secs_f64());

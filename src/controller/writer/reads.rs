@@ -6,7 +6,7 @@ use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Node;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 /// A read's position in the order of attempts and reads: a read may serve an attempt only when
@@ -80,14 +80,19 @@ impl<T> SharedReads<T> {
 pub(super) struct ReadSharing {
     /// The next sequence number.
     pub(super) next: Seq,
-    /// When each running attempt started.
-    pub(super) running: BTreeSet<Seq>,
+    /// From when each running attempt may share reads (its start, or its decision for a first
+    /// attempt), with how many attempts share that point.
+    pub(super) running: BTreeMap<Seq, usize>,
     pub(super) nodes: SharedReads<Node>,
     pub(super) leases: SharedReads<Lease>,
+    /// When a change of each node and of each Lease was last seen on the watch: a read that
+    /// started before it serves nobody any more.
+    changed_nodes: HashMap<String, Seq>,
+    changed_leases: HashMap<String, Seq>,
 }
 
 impl ReadSharing {
-    fn take_seq(&mut self) -> Seq {
+    pub(super) fn take_seq(&mut self) -> Seq {
         self.next += 1;
         self.next
     }
@@ -103,19 +108,101 @@ pub(super) struct RunningAttempt<'a> {
 impl Drop for RunningAttempt<'_> {
     fn drop(&mut self) {
         let mut reads = self.reads.lock().unwrap_or_else(|p| p.into_inner());
-        reads.running.remove(&self.since);
-        let oldest = reads.running.first().copied().unwrap_or(reads.next + 1);
-        reads.nodes.forget_before(oldest);
-        reads.leases.forget_before(oldest);
+        reads.unregister(self.since);
+    }
+}
+
+impl ReadSharing {
+    /// A change of the node `name` was seen on the watch.
+    pub(super) fn node_changed(&mut self, name: &str) {
+        let seq = self.take_seq();
+        self.changed_nodes.insert(name.to_owned(), seq);
+    }
+
+    /// A change of the Lease `name` was seen on the watch.
+    pub(super) fn lease_changed(&mut self, name: &str) {
+        let seq = self.take_seq();
+        self.changed_leases.insert(name.to_owned(), seq);
+    }
+
+    fn register(&mut self, since: Seq) {
+        *self.running.entry(since).or_default() += 1;
+    }
+
+    /// Unregisters `since` and forgets the reads no registered attempt or batch can use.
+    fn unregister(&mut self, since: Seq) {
+        if let Some(count) = self.running.get_mut(&since) {
+            *count -= 1;
+            if *count == 0 {
+                self.running.remove(&since);
+            }
+        }
+        let oldest = self
+            .running
+            .first_key_value()
+            .map(|(seq, _)| *seq)
+            .unwrap_or(self.next + 1);
+        self.nodes.forget_before(oldest);
+        self.leases.forget_before(oldest);
+    }
+}
+
+/// Pod writes decided together, handed over at one `Writer::submit_seen`: their first attempts
+/// may share reads that started after the decision. Registered as running (so such reads are
+/// kept) until every job holding it has dropped it, after its first attempt or unattempted.
+#[derive(Clone)]
+pub(super) struct Batch(Arc<BatchInner>);
+
+struct BatchInner {
+    seq: Seq,
+    reads: Arc<Mutex<ReadSharing>>,
+}
+
+impl Batch {
+    pub(super) fn new(reads: &Arc<Mutex<ReadSharing>>) -> Self {
+        let mut locked = reads.lock().unwrap_or_else(|p| p.into_inner());
+        let seq = locked.take_seq();
+        locked.register(seq);
+        Batch(Arc::new(BatchInner {
+            seq,
+            reads: Arc::clone(reads),
+        }))
+    }
+
+    pub(super) fn seq(&self) -> Seq {
+        self.0.seq
+    }
+}
+
+impl Drop for BatchInner {
+    fn drop(&mut self) {
+        let mut reads = self.reads.lock().unwrap_or_else(|p| p.into_inner());
+        reads.unregister(self.seq);
+    }
+}
+
+impl PartialEq for Batch {
+    fn eq(&self, other: &Self) -> bool {
+        self.seq() == other.seq()
+    }
+}
+
+impl std::fmt::Debug for Batch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Batch({})", self.seq())
     }
 }
 
 impl<C: Cluster> WriterState<C> {
-    /// Registers an attempt starting now; reads it may share must start after this.
-    pub(super) fn start_attempt(&self) -> RunningAttempt<'_> {
+    /// Registers an attempt starting now; reads it may share must start after this, or after
+    /// `decided` (a first attempt's decision: see `Writer::submit_seen`).
+    pub(super) fn start_attempt(&self, decided: Option<Seq>) -> RunningAttempt<'_> {
         let mut reads = self.reads.lock().unwrap_or_else(|p| p.into_inner());
-        let since = reads.take_seq();
-        reads.running.insert(since);
+        let since = match decided {
+            Some(seq) => seq,
+            None => reads.take_seq(),
+        };
+        reads.register(since);
         RunningAttempt {
             reads: &self.reads,
             since,
@@ -129,13 +216,15 @@ impl<C: Cluster> WriterState<C> {
     async fn shared<T: Send + Sync + 'static>(
         &self,
         pick: fn(&mut ReadSharing) -> &mut SharedReads<T>,
+        changed: fn(&ReadSharing) -> &HashMap<String, Seq>,
         name: &str,
         since: Seq,
         get: impl FnOnce() -> BoxFuture<'static, Result<T, ApiError>>,
     ) -> Result<Arc<T>, ApiError> {
         let read = {
             let mut reads = self.reads.lock().unwrap_or_else(|p| p.into_inner());
-            match pick(&mut reads).usable(name, since) {
+            let changed = changed(&reads).get(name).copied().unwrap_or(0);
+            match pick(&mut reads).usable(name, since.max(changed)) {
                 Some(read) => read,
                 None => {
                     let started = reads.take_seq();
@@ -153,7 +242,8 @@ impl<C: Cluster> WriterState<C> {
             let (cluster, name) = (self.cluster.clone(), name.to_owned());
             async move { cluster.get_node(&name).await }.boxed()
         };
-        self.shared(|r| &mut r.nodes, name, since, get).await
+        self.shared(|r| &mut r.nodes, |r| &r.changed_nodes, name, since, get)
+            .await
     }
 
     pub(super) async fn shared_lease(
@@ -166,7 +256,8 @@ impl<C: Cluster> WriterState<C> {
             let (namespace, name) = (self.node_lease_namespace.clone(), name.to_owned());
             async move { cluster.get_lease(&namespace, &name).await }.boxed()
         };
-        self.shared(|r| &mut r.leases, name, since, get).await
+        self.shared(|r| &mut r.leases, |r| &r.changed_leases, name, since, get)
+            .await
     }
 }
 

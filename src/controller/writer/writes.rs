@@ -4,7 +4,7 @@
 use super::WriterState;
 use super::job::{Job, Write};
 use super::queue::Attempt;
-use super::reads::Seq;
+use super::reads::{Batch, Seq};
 use crate::cluster::{ApiError, Cluster};
 use crate::logic::actions::{PodId, SeenConditions, TaintChange, TaintPurpose};
 use crate::logic::recheck::{self, SilenceSeen};
@@ -56,7 +56,11 @@ impl<C: Cluster> WriterState<C> {
         first: bool,
         event_recorded: &mut bool,
     ) -> Attempt {
-        let running = self.start_attempt();
+        let batch = match write {
+            Write::Evict { batch, .. } | Write::PodNotReady { batch, .. } => batch.as_ref(),
+            _ => None,
+        };
+        let running = self.start_attempt(batch.filter(|_| first).map(Batch::seq));
         let since = running.since;
         let r = match write {
             Write::NodeUnknown {
@@ -84,6 +88,7 @@ impl<C: Cluster> WriterState<C> {
                 node,
                 seen_alive,
                 seen,
+                ..
             } => {
                 // As for evictions: the cached copy serves a first attempt whose write it can
                 // guard.
@@ -95,7 +100,9 @@ impl<C: Cluster> WriterState<C> {
                 self.mark_pod_not_ready(pod, node, *seen_alive, seen, since, event_recorded)
                     .await
             }
-            Write::Evict { pod, node, seen } => {
+            Write::Evict {
+                pod, node, seen, ..
+            } => {
                 // The cached copy serves the first attempt only, and only when its writes can
                 // be guarded: it has a resourceVersion, it is this pod on this node, and it
                 // has no DisruptionTarget yet (the condition's patch carries the version).
