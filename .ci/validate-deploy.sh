@@ -291,10 +291,9 @@ for arg in line[2:]:
         sys.exit(f"the pod's command line has an argument that is not a flag, {arg!r}: {' '.join(line)}")
     name, _, value = arg[2:].partition("=")
     rendered[name] = value
-# Chart values that deliberately differ from the binary's flag defaults, and what they are:
-# the binary keeps kube-controller-manager's client budget, the chart ships the measured one
-# (docs/api-load.md#advice-for-big-clusters).
-CHART_CHOICES = {"kube-api-qps": "100", "kube-api-burst": "200"}
+# Chart values that deliberately differ from the binary's flag defaults, and what they are
+# (none today: the chart renders every flag at the binary's default).
+CHART_CHOICES = {}
 problems = []
 for flag, chosen in CHART_CHOICES.items():
     if rendered.get(flag) != chosen:

@@ -377,16 +377,19 @@ pub struct RunArgs {
     /// (KEP-3157 "WatchList": one watch streams the current objects, so that decoding overlaps
     /// with the server's encoding; Kubernetes 1.32 and 1.34+ serve them by default, 1.33 only
     /// with its WatchList feature gate on). A streaming list the API server refuses (422 or 400)
-    /// logs a warning and that watch uses paged lists for the life of the process.
-    #[arg(long, value_name = "MODE", value_enum, default_value_t = InitialListArg::Paged)]
+    /// logs a warning and that watch uses paged lists for the life of the process. Default
+    /// `streaming`, as client-go's informers since 1.35.
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = InitialListArg::Streaming)]
     pub initial_list: InitialListArg,
 
-    /// Requests per second the controller sends to the API server at most, on average: every
-    /// request takes a token (reads, lists, watch starts, writes, Events, leader-election Lease
-    /// renewals). When requests wait, the leader Lease goes first, then node writes and pod
-    /// deletions or evictions, then reads, then pod status marks and Events. A negative value
-    /// turns the client-side limit off (as client-go's -1); 0 is refused. Same as
-    /// kube-controller-manager's flag (upstream default 20).
+    /// Requests per second, on average, per controller, as kube-controller-manager's flag means
+    /// it (default 20): kube-controller-manager gives each controller its own client and limit,
+    /// and this process does the work of two (node lifecycle and taint eviction), so its one
+    /// limiter allows twice this (40 at the default). Every request takes a token (reads,
+    /// lists, watch starts, writes, Events, leader-election Lease renewals). When requests
+    /// wait, the leader Lease goes first, then node writes and pod deletions or evictions, then
+    /// reads, then pod status marks and Events. A negative value turns the client-side limit
+    /// off (as client-go's -1); 0 is refused.
     #[arg(
         long,
         value_name = "QPS",
@@ -395,9 +398,9 @@ pub struct RunArgs {
     )]
     pub kube_api_qps: f64,
 
-    /// Requests the controller may send at once, above --kube-api-qps, after a quiet spell (the
-    /// token bucket's size); at least 1. Same as kube-controller-manager's flag (upstream
-    /// default 30).
+    /// Requests that may go at once, above --kube-api-qps, after a quiet spell (the token
+    /// bucket's size), per controller as kube-controller-manager's flag (default 30); at least
+    /// 1. The process's one bucket holds twice this (60 at the default).
     #[arg(
         long,
         value_name = "N",
@@ -407,12 +410,29 @@ pub struct RunArgs {
     pub kube_api_burst: i64,
 }
 
-/// The client-side rate limit of the API client (`--kube-api-qps`, `--kube-api-burst`).
+/// The client-side rate limit of the API client (`--kube-api-qps`, `--kube-api-burst`), as
+/// given: per controller.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ApiLimits {
     /// Requests per second; `None`: no client-side limit (a negative `--kube-api-qps`).
     pub qps: Option<f64>,
     pub burst: u32,
+}
+
+/// The kube-controller-manager controllers whose work this process does (node lifecycle and
+/// taint eviction), each of which has a client and a limit of its own there.
+pub const CONTROLLERS: u32 = 2;
+
+impl ApiLimits {
+    /// The process's one limiter: the sum of the two controllers' envelopes, so that a
+    /// deployment with kube-controller-manager's flags gets the budget the two built-in
+    /// controllers had together (40 QPS, burst 60 at the defaults).
+    pub fn envelope(self) -> ApiLimits {
+        ApiLimits {
+            qps: self.qps.map(|q| q * f64::from(CONTROLLERS)),
+            burst: self.burst.saturating_mul(CONTROLLERS),
+        }
+    }
 }
 
 impl RunArgs {
@@ -1283,14 +1303,17 @@ mod tests {
     }
 
     #[test]
-    fn initial_list_defaults_to_paged_and_accepts_streaming() {
-        assert_eq!(run_args(&[]).unwrap().initial_list, InitialListArg::Paged);
+    fn initial_list_defaults_to_streaming_and_accepts_paged() {
+        assert_eq!(
+            run_args(&[]).unwrap().initial_list,
+            InitialListArg::Streaming
+        );
         let streaming = run_args(&["--initial-list=streaming"])
             .unwrap()
             .initial_list;
         assert_eq!(InitialList::from(streaming), InitialList::Streaming);
         let paged = run_args(&["--initial-list", "paged"]).unwrap().initial_list;
-        assert_eq!(InitialList::from(paged), InitialList::default());
+        assert_eq!(InitialList::from(paged), InitialList::Paged);
     }
 
     #[test]
@@ -1341,6 +1364,30 @@ mod tests {
                 qps: Some(50.5),
                 burst: 100
             })
+        );
+    }
+
+    #[test]
+    fn the_process_limiter_holds_both_controllers_envelopes_40_and_60_at_the_defaults() {
+        assert_eq!(
+            api_limits(&[]).unwrap().envelope(),
+            ApiLimits {
+                qps: Some(40.0),
+                burst: 60
+            }
+        );
+        assert_eq!(
+            api_limits(&["--kube-api-qps=7.5", "--kube-api-burst=1"])
+                .unwrap()
+                .envelope(),
+            ApiLimits {
+                qps: Some(15.0),
+                burst: 2
+            }
+        );
+        assert_eq!(
+            api_limits(&["--kube-api-qps=-1"]).unwrap().envelope().qps,
+            None
         );
     }
 

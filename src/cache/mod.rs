@@ -10,6 +10,6 @@ mod pod;
 mod pods;
 
 pub use interner::Interner;
-pub(crate) use pod::Uid;
 pub use pod::{CachedPod, Text, WatchedCondition, WatchedPod, WatchedToleration, text};
+pub(crate) use pod::{Uid, version_of};
 pub use pods::PodCache;

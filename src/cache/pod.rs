@@ -11,10 +11,7 @@
 use crate::logic::conditions::ConditionStatus;
 use crate::logic::pod::{PodFacts, key_of};
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Pod, Toleration};
-#[cfg(test)]
-use k8s_openapi::api::core::v1::{PodCondition, PodSpec, PodStatus};
-#[cfg(test)]
+use k8s_openapi::api::core::v1::{Pod, PodCondition, PodSpec, PodStatus, Toleration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -96,6 +93,9 @@ pub struct CachedPod {
     pub(crate) namespace: Option<Arc<str>>,
     pub(crate) name: Box<str>,
     pub(crate) uid: Option<Uid>,
+    /// The resourceVersion, which guards the writes decided on this copy; 0 when it is not a
+    /// decimal number (kube-apiserver's always are), and then a write reads the pod first.
+    pub(crate) version: u64,
     pub(crate) created: Option<Timestamp>,
     pub(crate) deleting: Option<Timestamp>,
     pub(crate) node_name: Option<Arc<str>>,
@@ -105,7 +105,11 @@ pub struct CachedPod {
     pub(crate) scheduled: Option<Condition>,
 }
 
-#[cfg(test)]
+/// A resourceVersion as the cache keeps it (`CachedPod::version`).
+pub(crate) fn version_of(text: Option<&str>) -> u64 {
+    text.and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
 fn pod_condition(type_: &str, c: &Condition) -> PodCondition {
     PodCondition {
         type_: type_.to_string(),
@@ -116,9 +120,8 @@ fn pod_condition(type_: &str, c: &Condition) -> PodCondition {
 }
 
 impl CachedPod {
-    /// The Kubernetes shape of what is kept (everything else left empty): what the tests
-    /// compare a decoded pod with.
-    #[cfg(test)]
+    /// The Kubernetes shape of what is kept (everything else left empty): what the writer
+    /// decides a pod's write on, and what the tests compare a decoded pod with.
     pub fn to_pod(&self) -> Pod {
         let mut conditions = Vec::new();
         if let Some(c) = &self.ready {
@@ -137,6 +140,7 @@ impl CachedPod {
                 namespace: self.namespace.as_deref().map(str::to_string),
                 name: Some(self.name.to_string()),
                 uid: self.uid(),
+                resource_version: (self.version != 0).then(|| self.version.to_string()),
                 creation_timestamp: self.created.map(Time),
                 deletion_timestamp: self.deleting.map(Time),
                 ..Default::default()
@@ -286,6 +290,8 @@ pub struct WatchedPod {
     pub(crate) namespace: Option<Text>,
     pub(crate) name: Box<str>,
     pub(crate) uid: Option<Uid>,
+    /// See `CachedPod::version`.
+    pub(crate) version: u64,
     pub(crate) created: Option<Timestamp>,
     pub(crate) deleting: Option<Timestamp>,
     pub(crate) node_name: Option<Text>,
@@ -336,6 +342,7 @@ impl From<Pod> for WatchedPod {
             namespace: meta.namespace.map(Cow::Owned),
             name: meta.name.unwrap_or_default().into_boxed_str(),
             uid: meta.uid.as_deref().map(Uid::parse),
+            version: version_of(meta.resource_version.as_deref()),
             created: meta.creation_timestamp.map(|t| t.0),
             deleting: meta.deletion_timestamp.map(|t| t.0),
             node_name: node_name.map(Cow::Owned),
@@ -459,6 +466,13 @@ mod tests {
     }
 
     #[test]
+    fn a_resource_version_that_is_not_a_number_is_not_kept() {
+        let mut pod = full_pod();
+        pod.metadata.resource_version = Some("abc".into());
+        assert_eq!(cached(&pod).to_pod().metadata.resource_version, None);
+    }
+
+    #[test]
     fn the_rebuilt_pod_has_every_field_decisions_read_and_nothing_else() {
         let pod = full_pod();
         let rebuilt = cached(&pod).to_pod();
@@ -468,7 +482,8 @@ mod tests {
         assert_eq!(meta.uid.as_deref(), Some("u"));
         assert_eq!(meta.creation_timestamp, pod.metadata.creation_timestamp);
         assert_eq!(meta.deletion_timestamp, pod.metadata.deletion_timestamp);
-        assert!(meta.annotations.is_none() && meta.resource_version.is_none());
+        assert_eq!(meta.resource_version.as_deref(), Some("7"));
+        assert!(meta.annotations.is_none());
         let spec = rebuilt.spec.as_ref().unwrap();
         assert_eq!(spec.node_name.as_deref(), Some("n"));
         assert_eq!(spec.tolerations, Some(vec![toleration("k", Some(30))]));

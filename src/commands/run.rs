@@ -54,8 +54,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode, RunError> {
         eprintln!("error: {e}");
         Ok(ExitCode::from(USAGE))
     };
-    let limits = match args.api_limits() {
-        Ok(limits) => limits,
+    let (given, limits) = match args.api_limits() {
+        Ok(limits) => (limits, limits.envelope()),
         Err(e) => return usage(&e),
     };
     let RunArgs {
@@ -125,7 +125,14 @@ pub fn run(args: RunArgs) -> Result<ExitCode, RunError> {
             .with_layer(&throttle)
             .build();
         match limits.qps {
-            Some(qps) => tracing::info!(qps, burst = limits.burst, "API client rate limit"),
+            Some(qps) => tracing::info!(
+                qps,
+                burst = limits.burst,
+                per_controller_qps = given.qps,
+                per_controller_burst = given.burst,
+                "API client rate limit: the node lifecycle and taint eviction controllers' \
+                 envelopes together"
+            ),
             None => tracing::info!("API client rate limit: none (--kube-api-qps is negative)"),
         }
         let version = client

@@ -10,7 +10,7 @@ use super::observer::Observer;
 use super::reflector::{Cache, Listing, Reflector};
 use super::tasks::Tasks;
 use super::watch::{self, Resource, ResourceEvent, StampedEvent};
-use super::writer::Writer;
+use super::writer::{Cached, Writer};
 use crate::cache::{CachedPod, PodCache, WatchedPod};
 use crate::clock::Clock;
 use crate::cluster::Cluster;
@@ -26,7 +26,7 @@ use crate::metrics::Metrics;
 use crate::settings::{NODE_EVICTION_PERIOD, Settings};
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{Node, Pod};
 use std::collections::BTreeSet;
 use std::mem::take;
 use std::sync::Arc;
@@ -39,11 +39,6 @@ use tracing::{error, info, warn};
 /// and so the reading of their responses (an unbounded one held every decoded pod of a fast
 /// streaming list).
 const INBOX: usize = 4096;
-
-/// How long before their due time the pods of scheduled evictions are read (see
-/// `Writer::read_ahead`): long enough for a burst of reads to be over by then, short enough
-/// that the copies are rarely outdated.
-const READ_AHEAD: Duration = Duration::from_millis(500);
 
 async fn sleep_until_opt(at: Option<Instant>) {
     match at {
@@ -102,8 +97,6 @@ pub struct EventLoop<C: Cluster> {
     state: State<C>,
     next_monitor: Option<Instant>,
     next_taint: Option<Instant>,
-    /// The pods due for eviction up to this time were handed to the writer to read ahead.
-    read_ahead_until: Option<Timestamp>,
     /// The staleness guard's reads afresh, when a monitor pass waits for them.
     fresh_reads: Option<InFlight>,
     /// The leader election's news of the API server's answers.
@@ -150,7 +143,6 @@ impl<C: Cluster> EventLoop<C> {
             },
             next_monitor: None,
             next_taint: None,
-            read_ahead_until: None,
             fresh_reads: None,
             contact,
         };
@@ -220,7 +212,7 @@ impl<C: Cluster> EventLoop<C> {
                 info!("shutting down: no new work");
                 return;
             }
-            let (next_due, next_read_ahead) = self.eviction_timers();
+            let next_due = self.next_eviction();
             tokio::select! {
                 biased;
                 changed = shutdown.changed() => {
@@ -263,12 +255,6 @@ impl<C: Cluster> EventLoop<C> {
                     let actions = self.state.taint_manager.fire_due(self.state.clock.now());
                     self.state.act(actions);
                 }
-                _ = sleep_until_opt(next_read_ahead) => {
-                    let until = time::add(self.state.clock.now(), READ_AHEAD);
-                    let pods = self.state.taint_manager.due_between(self.read_ahead_until, until);
-                    self.read_ahead_until = Some(until);
-                    self.state.writer.read_ahead(pods);
-                }
                 // Last: a steady stream of watch events (Lease renewals) must not hold back a
                 // due timer; each timer drains the inbox first anyway.
                 Some(delivery) = self.inbox.recv() => {
@@ -281,19 +267,13 @@ impl<C: Cluster> EventLoop<C> {
         }
     }
 
-    /// When the next eviction falls due, and when the pods of the next ones are read ahead.
-    fn eviction_timers(&self) -> (Option<Instant>, Option<Instant>) {
+    /// When the next eviction falls due.
+    fn next_eviction(&self) -> Option<Instant> {
         if !self.state.leadership.acting() {
-            return (None, None);
+            return None;
         }
-        let (tm, clock) = (&self.state.taint_manager, &self.state.clock);
-        (
-            tm.next_due().map(|t| clock.instant_at(t)),
-            tm.first_due_after(self.read_ahead_until).map(|t| {
-                let at = clock.instant_at(t);
-                at.checked_sub(READ_AHEAD).unwrap_or(at)
-            }),
-        )
+        let next = self.state.taint_manager.next_due()?;
+        Some(self.state.clock.instant_at(next))
     }
 
     /// Before a timed pass: every watch event already waiting is applied first.
@@ -332,7 +312,6 @@ impl<C: Cluster> EventLoop<C> {
             "caches synced and leading: acting"
         );
         state.leadership.start();
-        self.read_ahead_until = None;
         self.drop_fresh_reads();
         self.state.monitor.restart_passes();
         let now = Instant::now();
@@ -494,6 +473,19 @@ fn resource(w: Heartbeats) -> Resource {
     }
 }
 
+/// The writer starts from the copies the passes decided on.
+impl Cached for ClusterView<PodCache> {
+    fn node(&self, name: &str) -> Option<Node> {
+        self.nodes.get(name).cloned()
+    }
+    fn pod(&self, namespace: &str, name: &str) -> Option<Pod> {
+        let pod = self
+            .pods
+            .get(&crate::logic::pod::key_of(Some(namespace), name))?;
+        Some(pod.to_pod())
+    }
+}
+
 impl<C: Cluster> State<C> {
     fn acting(&self) -> bool {
         self.leadership.acting()
@@ -501,7 +493,7 @@ impl<C: Cluster> State<C> {
 
     fn act(&self, actions: Vec<Action>) {
         if self.acting() && !actions.is_empty() {
-            self.writer.submit(actions);
+            self.writer.submit_seen(actions, &self.view);
         }
     }
 
@@ -520,7 +512,6 @@ impl<C: Cluster> State<C> {
             self.observer.suspicion("node_leases", None);
         }
         self.lease_check = LeaseCheck::default();
-        self.writer.forget_read_ahead();
         self.taint_manager = TaintManager::new();
         let now = self.clock.now();
         for node in self.view.nodes.values() {
@@ -766,6 +757,7 @@ impl<C: Cluster> Cache<Node> for CacheUpdate<'_, C> {
         state.monitor.observe_node(&node, now, &state.settings);
         let old = state.view.nodes.insert(name.clone(), node);
         let node = &state.view.nodes[&name];
+        state.writer.node_changed(&name);
         state
             .taint_manager
             .node_seen(old.as_ref(), node, now, listing);
@@ -812,6 +804,7 @@ impl<C: Cluster> Cache<Lease> for CacheUpdate<'_, C> {
     fn apply(&mut self, lease: Lease, _listing: bool) -> Option<String> {
         self.state.monitor.observe_lease(&lease, self.now);
         let name = lease.metadata.name.clone()?;
+        self.state.writer.lease_changed(&name);
         self.state.view.leases.insert(name.clone(), lease);
         Some(name)
     }

@@ -1,6 +1,6 @@
 //! What the controller keeps of a node: only the fields its decisions read (pods are kept as
-//! `cache::CachedPod`). Writes never start from these copies: the writer reads the
-//! live object first, so nothing dropped here can be lost.
+//! `cache::CachedPod`). A write that starts from such a copy sends only the fields it changes
+//! (a patch guarded by the copy's resourceVersion), so nothing dropped here can be lost.
 
 use k8s_openapi::api::core::v1::{Node, NodeSpec, NodeStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;

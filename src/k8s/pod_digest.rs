@@ -207,14 +207,11 @@ impl From<WirePod> for PodDigest {
                 .collect()
         });
         PodDigest {
-            metadata: ObjectMeta {
-                resource_version: meta.resource_version,
-                ..Default::default()
-            },
             pod: WatchedPod {
                 namespace: meta.namespace.map(|s| s.0),
                 name: meta.name.unwrap_or_default(),
                 uid: meta.uid.map(|u| u.0),
+                version: crate::cache::version_of(meta.resource_version.as_deref()),
                 created: meta.creation_timestamp.map(|t| t.0),
                 deleting: meta.deletion_timestamp.map(|t| t.0),
                 node_name: node_name.map(|s| s.0),
@@ -222,6 +219,10 @@ impl From<WirePod> for PodDigest {
                 phase: phase.map(|s| s.0),
                 ready: conditions.ready,
                 scheduled: conditions.scheduled,
+            },
+            metadata: ObjectMeta {
+                resource_version: meta.resource_version,
+                ..Default::default()
             },
         }
     }

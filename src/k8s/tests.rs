@@ -984,6 +984,108 @@ mod writer {
         );
     }
 
+    /// Node n1 as the cache holds it: Ready=`ready`, carrying `unreachable:NoExecute`.
+    fn cached_node(rv: &str, ready: &str) -> Node {
+        let mut n = node("n1", rv);
+        n.status = Some(NodeStatus {
+            conditions: Some(vec![NodeCondition {
+                type_: "Ready".into(),
+                status: ready.into(),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        });
+        n.spec = Some(k8s_openapi::api::core::v1::NodeSpec {
+            taints: Some(vec![Taint {
+                key: "node.kubernetes.io/unreachable".into(),
+                effect: "NoExecute".into(),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        });
+        n
+    }
+
+    /// A cache holding one node.
+    struct NodeCopy(Node);
+
+    impl crate::controller::writer::Cached for NodeCopy {
+        fn node(&self, _: &str) -> Option<Node> {
+            Some(self.0.clone())
+        }
+        fn pod(&self, _: &str, _: &str) -> Option<Pod> {
+            None
+        }
+    }
+
+    fn methods_and_versions(seen: &Arc<Mutex<Vec<Seen>>>) -> Vec<(String, String)> {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let rv = s.body["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap_or_default();
+                (s.method.clone(), rv.to_string())
+            })
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_taint_change_is_written_from_the_cached_node_it_was_decided_on_without_a_read() {
+        let (c, seen) = cluster(vec![ok(not_ready_node("5"))]);
+        let (w, _leader) = writer(c, Settings::default());
+        let cached = cached_node("4", "False");
+        w.submit_seen(vec![taint_not_ready()], &NodeCopy(cached));
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(
+            methods_and_versions(&seen),
+            vec![("PATCH".into(), "4".into())]
+        );
+        let body = seen.lock().unwrap()[0].body.clone();
+        assert_eq!(
+            body["spec"]["taints"][0]["key"],
+            "node.kubernetes.io/not-ready"
+        );
+        assert_eq!(body["spec"]["taints"].as_array().map(Vec::len), Some(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_taint_change_on_a_cached_node_that_moved_is_refused_then_decided_on_the_live_node() {
+        let (c, seen) = cluster(vec![
+            status(409, "Conflict"),
+            ok(not_ready_node("6")),
+            ok(not_ready_node("7")),
+        ]);
+        let (w, _leader) = writer(c, Settings::default());
+        let cached = cached_node("4", "False");
+        w.submit_seen(vec![taint_not_ready()], &NodeCopy(cached));
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(
+            methods_and_versions(&seen),
+            vec![
+                ("PATCH".into(), "4".into()),
+                ("GET".into(), String::new()),
+                ("PATCH".into(), "6".into()),
+            ]
+        );
+    }
+
+    /// The cache may lag: a copy can justify a write (its resourceVersion guards it), never the
+    /// lack of one.
+    #[tokio::test(start_paused = true)]
+    async fn a_cached_node_that_calls_for_no_change_is_read_live_before_the_change_is_dropped() {
+        let (c, seen) = cluster(vec![ok(not_ready_node("6")), ok(not_ready_node("7"))]);
+        let (w, _leader) = writer(c, Settings::default());
+        let cached = cached_node("4", "True");
+        w.submit_seen(vec![taint_not_ready()], &NodeCopy(cached));
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(
+            methods_and_versions(&seen),
+            vec![("GET".into(), String::new()), ("PATCH".into(), "6".into())]
+        );
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_server_error_is_retried_after_a_backoff() {
         let (c, seen) = cluster(vec![

@@ -8,11 +8,12 @@
 use super::actions::{Action, Component, EventRecord, EventType, ObjectRef};
 use super::pod::PodFacts;
 use super::taints;
-use super::time::{add_secs, round_up_next_second};
+use super::time::{self, add_secs, round_up_next_second};
 use super::tolerations::{self, Window};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Node, Taint};
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 /// The Event reason upstream's taint manager uses for both of its events.
 pub const EVICTION_REASON: &str = "TaintManagerEviction";
@@ -82,7 +83,15 @@ fn taint_id(taint: &Taint) -> TaintId {
 struct TaintSeen {
     at: Timestamp,
     time_added: Option<Timestamp>,
+    /// Seen appearing more than `LATE_STAMP` after its `timeAdded`, and not a swap: a write the
+    /// API server held (a hang) lands stamped with when it was sent, and the taint counts from
+    /// when it appeared instead.
+    late: bool,
 }
+
+/// How far a taint's `timeAdded` may precede its appearance on the watch and still be when it
+/// took effect: a write's ordinary latency and the watch's, with room.
+pub const LATE_STAMP: Duration = Duration::from_secs(5);
 
 /// A binding this process saw happen, with the precise time it saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,17 +109,6 @@ struct Schedule {
     name: String,
     uid: String,
     node: String,
-}
-
-/// A pod an eviction is scheduled for, as the writer addresses it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PodRef {
-    pub namespace: String,
-    pub name: String,
-    pub uid: String,
-    pub node: String,
-    /// When its eviction is due.
-    pub due: Timestamp,
 }
 
 /// The taint manager's memory: precise observation times and the current schedule.
@@ -188,9 +186,15 @@ impl TaintManager {
                     .iter()
                     .any(|o| taint_id(o) == id && o.time_added.as_ref().map(|t| t.0) == time_added);
             let record = if appeared {
+                // A swap keeps the replaced taint's `timeAdded` on purpose.
+                let swapped = old_taints
+                    .iter()
+                    .any(|o| taint_id(o) != id && o.time_added.as_ref().map(|t| t.0) == time_added);
+                let late = !swapped && time_added.is_some_and(|t| time::since(now, t) > LATE_STAMP);
                 Some(TaintSeen {
                     at: now,
                     time_added,
+                    late,
                 })
             } else {
                 match seen.remove(&id) {
@@ -198,6 +202,7 @@ impl TaintManager {
                     _ if time_added.is_none() => Some(TaintSeen {
                         at: now,
                         time_added,
+                        late: false,
                     }),
                     _ => None,
                 }
@@ -343,44 +348,6 @@ impl TaintManager {
         self.by_due.first().map(|(due, _)| *due)
     }
 
-    /// The schedules due strictly after `after` (all, without it), in due-time order. A range
-    /// of the ordered set: the loop asks on every turn, and a burst schedules thousands.
-    fn due_after(&self, after: Option<Timestamp>) -> impl Iterator<Item = &(Timestamp, String)> {
-        // The smallest entry after every one due at `after`: the next nanosecond, any name.
-        let from = after.map(|a| {
-            (
-                a.checked_add(jiff::SignedDuration::from_nanos(1))
-                    .unwrap_or(a),
-                String::new(),
-            )
-        });
-        match from {
-            Some(from) => self.by_due.range(from..),
-            None => self.by_due.range(..),
-        }
-    }
-
-    /// The earliest due time strictly after `after` (any, without it).
-    pub fn first_due_after(&self, after: Option<Timestamp>) -> Option<Timestamp> {
-        self.due_after(after).next().map(|(due, _)| *due)
-    }
-
-    /// The pods whose deletion is due after `after` (any, without it) and no later than
-    /// `until`, in due-time order: what the writer may read ahead of time.
-    pub fn due_between(&self, after: Option<Timestamp>, until: Timestamp) -> Vec<PodRef> {
-        self.due_after(after)
-            .take_while(|(due, _)| *due <= until)
-            .filter_map(|(_, key)| self.schedules.get(key))
-            .map(|s| PodRef {
-                namespace: s.namespace.clone(),
-                name: s.name.clone(),
-                uid: s.uid.clone(),
-                node: s.node.clone(),
-                due: s.due,
-            })
-            .collect()
-    }
-
     /// Fires every schedule that is due at `now` (marking event + `EvictPod`), in due-time
     /// order, then name order.
     pub fn fire_due(&mut self, now: Timestamp) -> Vec<Action> {
@@ -426,11 +393,12 @@ impl TaintManager {
             .get(node)
             .and_then(|m| m.get(&id))
             .filter(|r| r.time_added == time_added)
-            .map(|r| r.at);
+            .map(|r| (r.at, r.late));
         match (taint_start_from_api(taint), seen) {
-            (Some(api), Some(seen)) => api.min(seen),
+            (Some(_), Some((seen, true))) => seen,
+            (Some(api), Some((seen, false))) => api.min(seen),
             (Some(api), None) => api,
-            (None, Some(seen)) => seen,
+            (None, Some((seen, _))) => seen,
             (None, None) => {
                 self.taints_seen
                     .entry(node.to_string())
@@ -440,6 +408,7 @@ impl TaintManager {
                         TaintSeen {
                             at: now,
                             time_added: None,
+                            late: false,
                         },
                     );
                 now
@@ -908,11 +877,11 @@ mod tests {
         let before = node_with(vec![]);
         tm.node_seen(None, &before, at(0), true);
         let after = node_with(vec![taint_added(UNREACHABLE, at(10))]);
-        tm.node_seen(Some(&before), &after, at(25), false);
+        tm.node_seen(Some(&before), &after, at(14), false);
         let p = pod("p")
             .tolerating(vec![tol(UNREACHABLE, Some(30))])
             .build();
-        tm.reconcile(NODE, Some(&after), &[PodFacts::from(&p)], at(25));
+        tm.reconcile(NODE, Some(&after), &[PodFacts::from(&p)], at(14));
         assert_eq!(tm.scheduled("ns", "p"), Some(at(41)));
     }
 
@@ -1007,49 +976,46 @@ mod tests {
         assert_eq!(tm.scheduled("ns", "p"), Some(at(311)));
     }
 
+    /// A taint write held by a hung API server lands stamped with when it was sent.
     #[test]
-    fn the_pods_due_in_a_window_are_listed_in_due_order_after_its_start_only() {
-        let node = node_with(vec![taint_added(UNREACHABLE, at(10))]);
-        let mut tm = manager_with(&node, at(12));
-        let pods: Vec<Pod> = [("a", 30), ("b", 10), ("c", 20), ("d", 40)]
-            .iter()
-            .map(|(name, secs)| {
-                pod(name)
-                    .tolerating(vec![tol(UNREACHABLE, Some(*secs))])
-                    .build()
-            })
-            .collect();
-        tm.reconcile(
-            NODE,
-            Some(&node),
-            &pods.iter().map(PodFacts::from).collect::<Vec<_>>(),
-            at(12),
-        );
-        let names =
-            |refs: Vec<PodRef>| -> Vec<String> { refs.into_iter().map(|r| r.name).collect() };
-        // Counted from timeAdded rounded up to the next second (11): due at 21 (b), 31 (c),
-        // 41 (a), 51 (d).
-        assert_eq!(tm.scheduled("ns", "b"), Some(at(21)));
-        assert_eq!(names(tm.due_between(None, at(31))), ["b", "c"]);
-        assert_eq!(names(tm.due_between(Some(at(31)), at(45))), ["a"]);
+    fn a_taint_that_appears_long_after_its_time_added_counts_from_when_it_appeared() {
+        let bare = node_with(vec![]);
+        let mut tm = manager_with(&bare, at(100));
+        let p = pod("p")
+            .tolerating(vec![tol(UNREACHABLE, Some(71))])
+            .build();
+        let tainted = node_with(vec![taint_added(UNREACHABLE, at(120))]);
+        tm.node_seen(Some(&bare), &tainted, at(166), false);
+        tm.reconcile(NODE, Some(&tainted), &[PodFacts::from(&p)], at(166));
+        assert_eq!(tm.scheduled("ns", "p"), Some(at(237)));
+    }
+
+    #[test]
+    fn a_taint_that_appears_within_seconds_of_its_time_added_counts_from_time_added() {
+        let bare = node_with(vec![]);
+        let mut tm = manager_with(&bare, at(100));
+        let p = pod("p")
+            .tolerating(vec![tol(UNREACHABLE, Some(71))])
+            .build();
+        let tainted = node_with(vec![taint_added(UNREACHABLE, at(120))]);
+        tm.node_seen(Some(&bare), &tainted, at(124), false);
+        tm.reconcile(NODE, Some(&tainted), &[PodFacts::from(&p)], at(124));
         assert_eq!(
-            names(tm.due_between(Some(at(51)), at(99))),
-            Vec::<String>::new()
+            tm.scheduled("ns", "p"),
+            Some(at(192)),
+            "rounded-up 121 + 71"
         );
-        let first = tm.due_between(None, at(21));
-        assert_eq!(
-            first,
-            [PodRef {
-                namespace: "ns".into(),
-                name: "b".into(),
-                uid: "uid-b".into(),
-                node: NODE.into(),
-                due: at(21),
-            }]
-        );
-        assert_eq!(tm.first_due_after(None), Some(at(21)));
-        assert_eq!(tm.first_due_after(Some(at(21))), Some(at(31)));
-        assert_eq!(tm.first_due_after(Some(at(51))), None);
+    }
+
+    #[test]
+    fn a_taint_listed_at_start_counts_from_time_added_however_old() {
+        let tainted = node_with(vec![taint_added(UNREACHABLE, at(120))]);
+        let mut tm = manager_with(&tainted, at(166));
+        let p = pod("p")
+            .tolerating(vec![tol(UNREACHABLE, Some(71))])
+            .build();
+        tm.reconcile(NODE, Some(&tainted), &[PodFacts::from(&p)], at(166));
+        assert_eq!(tm.scheduled("ns", "p"), Some(at(192)));
     }
 
     #[test]

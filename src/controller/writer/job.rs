@@ -1,12 +1,33 @@
 //! The writer's own work items: what the core decided, reshaped for applying.
 
 use super::lanes::Lane;
+use super::reads::Batch;
 use crate::logic::actions::{
     Action, EventRecord, PodId, SeenConditions, TaintChange, TaintPurpose,
 };
 use crate::logic::recheck::SilenceSeen;
 use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{Node, Pod};
 use std::collections::BTreeMap;
+
+/// The controller's cached copies, which decisions were taken on: a write's first attempt
+/// starts from them instead of reading the object, guarded by their resourceVersion.
+pub trait Cached {
+    fn node(&self, name: &str) -> Option<Node>;
+    fn pod(&self, namespace: &str, name: &str) -> Option<Pod>;
+}
+
+/// No cached copies: every write reads its object first.
+pub struct NothingCached;
+
+impl Cached for NothingCached {
+    fn node(&self, _: &str) -> Option<Node> {
+        None
+    }
+    fn pod(&self, _: &str, _: &str) -> Option<Pod> {
+        None
+    }
+}
 
 /// What a per-object queue holds.
 #[derive(Clone, Debug, PartialEq)]
@@ -18,6 +39,10 @@ pub(super) enum Job {
     PodMarks {
         node: String,
         pods: Vec<PodId>,
+        /// The cached pods the decision was taken on, in the order of `pods` (see `Cached`).
+        seen: Vec<Option<Box<Pod>>>,
+        /// The decision's place among the writer's reads (see `Writer::submit_seen`).
+        batch: Option<Batch>,
         seen_alive: SilenceSeen,
         decided: Timestamp,
     },
@@ -39,6 +64,9 @@ pub(super) enum Write {
         node: String,
         change: TaintChange,
         purpose: TaintPurpose,
+        /// The cached node the decision was taken on, for the first attempt to write from
+        /// without a read (the patch is guarded by its resourceVersion).
+        seen: Option<Box<Node>>,
     },
     Labels {
         node: String,
@@ -49,10 +77,19 @@ pub(super) enum Write {
         pod: PodId,
         node: String,
         seen_alive: SilenceSeen,
+        /// The cached pod the decision was taken on (see `Cached`).
+        seen: Option<Box<Pod>>,
+        /// See `Job::PodMarks`.
+        batch: Option<Batch>,
     },
     Evict {
         pod: PodId,
         node: String,
+        /// The cached pod the decision was taken on, for the first attempt to write from
+        /// without a read (its writes are guarded by its resourceVersion).
+        seen: Option<Box<Pod>>,
+        /// See `Job::PodMarks`.
+        batch: Option<Batch>,
     },
     Event(EventRecord),
 }
@@ -83,6 +120,7 @@ impl From<Action> for Job {
                 node,
                 change,
                 purpose,
+                seen: None,
             },
             Action::SetLabels { node, labels } => Write::Labels { node, labels },
             Action::MarkPodsNotReady {
@@ -94,6 +132,8 @@ impl From<Action> for Job {
             } => {
                 return Job::PodMarks {
                     node,
+                    seen: Vec::new(),
+                    batch: None,
                     pods,
                     seen_alive: SilenceSeen {
                         heartbeat: node_heartbeat,
@@ -114,6 +154,8 @@ impl From<Action> for Job {
                     uid,
                 },
                 node,
+                seen: None,
+                batch: None,
             },
             Action::Event(record) => Write::Event(record),
         };
@@ -122,6 +164,34 @@ impl From<Action> for Job {
 }
 
 impl Job {
+    /// Gives a taint change, an eviction or pod marks the cached objects their decision was
+    /// taken on.
+    /// Pod writes also get `decided`, the batch of decisions they were handed over in.
+    pub(super) fn with_seen(mut self, cached: &dyn Cached, decided: &Batch) -> Self {
+        match &mut self {
+            Job::Write(Write::Taints { node, seen, .. }) => {
+                *seen = cached.node(node).map(Box::new);
+            }
+            Job::Write(Write::Evict {
+                pod, seen, batch, ..
+            }) => {
+                *seen = cached.pod(&pod.namespace, &pod.name).map(Box::new);
+                *batch = Some(decided.clone());
+            }
+            Job::PodMarks {
+                pods, seen, batch, ..
+            } => {
+                *batch = Some(decided.clone());
+                *seen = pods
+                    .iter()
+                    .map(|p| cached.pod(&p.namespace, &p.name).map(Box::new))
+                    .collect();
+            }
+            _ => {}
+        }
+        self
+    }
+
     pub(super) fn lane(&self) -> Lane {
         match self {
             Job::Write(write) => write.lane(),
@@ -159,6 +229,15 @@ impl Job {
 }
 
 impl Write {
+    /// The batch a pod write's first attempt shares reads with, taken: later attempts read
+    /// for themselves.
+    pub(super) fn take_batch(&mut self) -> Option<Batch> {
+        match self {
+            Write::Evict { batch, .. } | Write::PodNotReady { batch, .. } => batch.take(),
+            _ => None,
+        }
+    }
+
     pub(super) fn lane(&self) -> Lane {
         match self {
             Write::NodeUnknown { .. } | Write::Taints { .. } | Write::Labels { .. } => Lane::Nodes,

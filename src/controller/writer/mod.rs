@@ -1,17 +1,21 @@
 //! The one place that writes to the cluster.
 //!
-//! Every action is decided again on the freshest copy of its object (GET, decide, then a patch
-//! of only what changes, guarded by the resourceVersion read; deletions guarded by the UID; an
-//! Unknown mark's first attempt starts from the conditions its decision saw, guarded by their
-//! resourceVersion, which is as fresh). Never a PUT of a Node or Pod: other components own
-//! them, and a PUT would drop every field this build's types do not know. Retried
-//! with capped exponential backoff until it is applied or no longer needed, and dropped at once
-//! when this process is not the leader (or runs with `--dry-run`). Actions on one object are
-//! applied in the order they were decided; different objects proceed independently, so a pod a
-//! PodDisruptionBudget protects does not hold up anything else. The NotReady marks of a node's
-//! pods, decided together, are one object of their own: they are not ordered with those pods'
-//! evictions, two independent decisions (as upstream, where two controllers make them), each
-//! guarded by the pod's resourceVersion.
+//! Every action is decided again before it is written. The first attempt starts from the
+//! cached copy the decision was taken on (`Cached`: the node or pod with its resourceVersion)
+//! and writes a patch of only what changes, guarded by that resourceVersion, so an object that
+//! moved since refuses it (409) and the retry reads the live object; a copy is never trusted to
+//! drop a write (when it calls for none, the live object decides). Deletions are guarded by the
+//! UID. What no precondition on the written object can answer is read live: whether a pod's
+//! node has come back (before its pods' marks and evictions) and whether a kubelet renewed its
+//! Lease (before marks). Never a PUT of a Node or Pod: other components own them, and a PUT
+//! would drop every field this build's types do not know. Retried with capped exponential
+//! backoff until it is applied or no longer needed, and dropped at once when this process is
+//! not the leader (or runs with `--dry-run`). Actions on one object are applied in the order
+//! they were decided; different objects proceed independently, so a pod a PodDisruptionBudget
+//! protects does not hold up anything else. The NotReady marks of a node's pods, decided
+//! together, are one object of their own: they are not ordered with those pods' evictions, two
+//! independent decisions (as upstream, where two controllers make them), each guarded by the
+//! pod's resourceVersion.
 //!
 //! Three things keep a burst from burying the writes that matter (250 nodes going silent in one
 //! pass means 250 node writes, 7 500 pod status writes and as many Events, all on one server):
@@ -26,14 +30,10 @@
 //!   secondary lanes (pod NotReady marks, Events) shrink to a trickle while the primary ones
 //!   (node writes, evictions) have attempts waiting or in flight; see `Priority`.
 //!
-//! And evictions falling due together find their pods already read: the pods due within the
-//! next 500 ms are read ahead (`Writer::read_ahead`), and the write that follows is guarded by
-//! the copy's resourceVersion, so the copy is as good as a read at the due time.
-//!
-//! The modules, by concern: `job` (the writer's own work items, made from the core's actions),
-//! `queue` (per-object queues, the leader gate, retries with backoff), `lanes` (lanes and their
-//! priority), `reads` (shared reads and reads ahead), `writes` (one attempt at each kind of
-//! write: read, ask `logic::recheck`, write).
+//! The modules, by concern: `job` (the writer's own work items, made from the core's actions
+//! and the cached copies they were decided on), `queue` (per-object queues, the leader gate,
+//! retries with backoff), `lanes` (lanes and their priority), `reads` (shared reads), `writes`
+//! (one attempt at each kind of write: read if it must, ask `logic::recheck`, write).
 
 mod job;
 mod lanes;
@@ -50,8 +50,9 @@ use crate::logic::actions::Action;
 use crate::metrics::Metrics;
 use crate::settings::{EvictionMode, Settings};
 use job::Job;
+pub use job::{Cached, NothingCached};
 use lanes::{Lane, Priority};
-use reads::{ReadAhead, ReadSharing};
+use reads::{Batch, ReadSharing};
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Semaphore, watch};
@@ -88,8 +89,7 @@ struct WriterState<C: Cluster> {
     /// One semaphore per `Lane`, indexed by it.
     lanes: [Semaphore; 4],
     priority: Priority,
-    reads: Mutex<ReadSharing>,
-    read_ahead: ReadAhead,
+    reads: Arc<Mutex<ReadSharing>>,
     /// The dry run's decisions already logged.
     dry_run_said: Mutex<HashSet<String>>,
 }
@@ -116,8 +116,7 @@ impl<C: Cluster> Writer<C> {
                 queues: Mutex::new(BTreeMap::new()),
                 lanes: Lane::ALL.map(|l| Semaphore::new(l.width())),
                 priority: Priority::new(),
-                reads: Mutex::new(ReadSharing::default()),
-                read_ahead: ReadAhead::default(),
+                reads: Arc::new(Mutex::new(ReadSharing::default())),
                 dry_run_said: Mutex::new(Default::default()),
             }),
         }
@@ -128,13 +127,44 @@ impl<C: Cluster> Writer<C> {
     /// Events, which would otherwise queue the last node's write behind thousands. Only node
     /// objects are moved (their jobs all travel in the node lane), so the jobs on any one object
     /// keep their order.
+    /// The node `name` changed (as the Node watch delivered it): reads of it that started
+    /// before serve no attempt any more.
+    pub fn node_changed(&self, name: &str) {
+        self.state.lock_reads().node_changed(name);
+    }
+
+    /// The Lease `name` changed (a renewal): as `node_changed`.
+    pub fn lease_changed(&self, name: &str) {
+        self.state.lock_reads().lease_changed(name);
+    }
+
     pub fn submit(&self, actions: Vec<Action>) {
+        self.submit_seen(actions, &NothingCached);
+    }
+
+    /// `submit`, with `cached` giving the cached copies the decisions were taken on: a taint
+    /// change's or an eviction's first attempt writes from them instead of reading the object.
+    ///
+    /// The first attempts of the pod writes decided together (the evictions falling due at one
+    /// instant, a node's pod marks) share one read of their node (and its Lease) if it started
+    /// after the decision and no change of that object was seen on the watch since it started
+    /// (`node_changed`, `lease_changed`): under the client-side limit they start one token
+    /// apart, and each would otherwise read the node again.
+    pub fn submit_seen(&self, actions: Vec<Action>, cached: &dyn Cached) {
+        let decided = Batch::new(&self.state.reads);
         let (nodes, others): (Vec<Job>, Vec<Job>) = actions
             .into_iter()
             .filter_map(|action| self.state.unless_dry_run(action))
+            .map(|job| job.with_seen(cached, &decided))
             .partition(|job| job.lane() == Lane::Nodes);
         for job in nodes.into_iter().chain(others) {
             self.state.enqueue(job);
         }
+    }
+}
+
+impl<C: Cluster> WriterState<C> {
+    fn lock_reads(&self) -> std::sync::MutexGuard<'_, ReadSharing> {
+        self.reads.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -139,6 +139,8 @@ impl<C: Cluster> WriterState<C> {
                     Job::PodMarks {
                         node,
                         pods,
+                        seen,
+                        batch,
                         seen_alive,
                         decided: _,
                     },
@@ -146,12 +148,15 @@ impl<C: Cluster> WriterState<C> {
                     // All the node's pods at once (each still waits for its lane), so that
                     // their attempts start together and share one read of the node and one of
                     // its Lease, as when they were actions of their own.
-                    futures::stream::iter(pods)
-                        .for_each_concurrent(None, |pod| {
+                    let seen = seen.into_iter().chain(std::iter::repeat_with(|| None));
+                    futures::stream::iter(pods.into_iter().zip(seen))
+                        .for_each_concurrent(None, |(pod, seen)| {
                             let mark = Write::PodNotReady {
                                 pod,
                                 node: node.clone(),
                                 seen_alive,
+                                seen,
+                                batch: batch.clone(),
                             };
                             let key = mark.object_key();
                             let this = &self;
@@ -171,7 +176,7 @@ impl<C: Cluster> WriterState<C> {
 
     /// Applies one write: attempts under its lane's bound and priority, retried with backoff
     /// until done, while this process leads in the term it was decided in.
-    async fn apply(self: &Arc<Self>, key: &str, term: u64, write: Write) {
+    async fn apply(self: &Arc<Self>, key: &str, term: u64, mut write: Write) {
         let kind = write.kind();
         let lane = write.lane();
         let mut queued = Queued::new(&self.metrics, lane.queue_name());
@@ -210,6 +215,7 @@ impl<C: Cluster> WriterState<C> {
                 let started = tokio::time::Instant::now();
                 let attempt = self.attempt(&write, first, &mut event_recorded);
                 let outcome = Box::pin(with_urgency(lane.urgency(), attempt)).await;
+                drop(write.take_batch());
                 self.metrics
                     .writer
                     .queue_worked(queued.name, started.elapsed().as_secs_f64());

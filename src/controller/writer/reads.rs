@@ -1,28 +1,13 @@
-//! Reads shared between attempts, and pods read ahead of their evictions.
+//! Reads shared between attempts.
 
-use super::{Writer, WriterState};
-use crate::cluster::{ApiError, Cluster, Urgency, with_urgency};
-use crate::logic::eviction::PodRef;
-use crate::logic::pod::key_of;
-use crate::logic::recheck;
+use super::WriterState;
+use crate::cluster::{ApiError, Cluster};
+use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
-use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Node, Pod};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
-use tokio::time::Instant;
-use tracing::debug;
-
-/// How long a pod read ahead of its eviction stays usable; older copies are read again.
-pub(super) const READ_AHEAD_MAX_AGE: Duration = Duration::from_secs(5);
-/// Reads ahead in flight at most.
-pub(super) const READ_AHEAD_WIDTH: usize = 16;
-/// Pods read ahead per window at most. Reads ahead are for bursts the server answers well
-/// within the window (300 pods at 10k nodes); a far larger one (a taint put on a thousand
-/// nodes by hand) could not be read in time anyway, and would hold thousands of whole pods.
-pub(super) const READ_AHEAD_MAX: usize = 1000;
+use k8s_openapi::api::core::v1::Node;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 /// A read's position in the order of attempts and reads: a read may serve an attempt only when
 /// it started after the attempt did. A sequence number, not a clock reading: under tokio's
@@ -95,14 +80,19 @@ impl<T> SharedReads<T> {
 pub(super) struct ReadSharing {
     /// The next sequence number.
     pub(super) next: Seq,
-    /// When each running attempt started.
-    pub(super) running: BTreeSet<Seq>,
+    /// From when each running attempt may share reads (its start, or its decision for a first
+    /// attempt), with how many attempts share that point.
+    pub(super) running: BTreeMap<Seq, usize>,
     pub(super) nodes: SharedReads<Node>,
     pub(super) leases: SharedReads<Lease>,
+    /// When a change of each node and of each Lease was last seen on the watch: a read that
+    /// started before it serves nobody any more.
+    changed_nodes: HashMap<String, Seq>,
+    changed_leases: HashMap<String, Seq>,
 }
 
 impl ReadSharing {
-    fn take_seq(&mut self) -> Seq {
+    pub(super) fn take_seq(&mut self) -> Seq {
         self.next += 1;
         self.next
     }
@@ -118,85 +108,101 @@ pub(super) struct RunningAttempt<'a> {
 impl Drop for RunningAttempt<'_> {
     fn drop(&mut self) {
         let mut reads = self.reads.lock().unwrap_or_else(|p| p.into_inner());
-        reads.running.remove(&self.since);
-        let oldest = reads.running.first().copied().unwrap_or(reads.next + 1);
-        reads.nodes.forget_before(oldest);
-        reads.leases.forget_before(oldest);
+        reads.unregister(self.since);
     }
 }
 
-/// Pods read ahead of their eviction (`Writer::read_ahead`), by `namespace/name`, with when
-/// they were read.
-#[derive(Default)]
-pub(super) struct ReadAhead(Mutex<HashMap<String, (Pod, Instant)>>);
-
-impl ReadAhead {
-    pub(super) fn pods(&self) -> MutexGuard<'_, HashMap<String, (Pod, Instant)>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+impl ReadSharing {
+    /// A change of the node `name` was seen on the watch.
+    pub(super) fn node_changed(&mut self, name: &str) {
+        let seq = self.take_seq();
+        self.changed_nodes.insert(name.to_owned(), seq);
     }
-}
 
-impl<C: Cluster> Writer<C> {
-    /// Reads these pods ahead of their evictions, which are due shortly. An eviction reads its
-    /// pod, then its node, then writes the pod's DisruptionTarget condition and deletes it: when
-    /// 300 pods fall due at the same instant (10 nodes tainted in the same second), that is
-    /// 1 200 requests on the server at once. The first attempt of an eviction takes its pod from
-    /// here instead, which is as good as reading it then: the condition is written with the
-    /// copy's resourceVersion, so if the pod changed since it was read ahead (a toleration
-    /// added, its deletion begun), the write is refused and the retry reads the pod again. A copy
-    /// that already carries the condition (no write to guard it) is not used. The node is read
-    /// at the time of the eviction as before; nothing here is written. Best effort: a pod that
-    /// could not be read ahead is read by its eviction.
-    pub fn read_ahead(&self, pods: Vec<PodRef>) {
-        let now = Instant::now();
-        self.state
-            .read_ahead
-            .pods()
-            .retain(|_, (_, at)| now.duration_since(*at) <= READ_AHEAD_MAX_AGE);
-        let term = *self.state.leader.borrow();
-        if self.state.dry_run || term == 0 || pods.is_empty() {
-            return;
+    /// A change of the Lease `name` was seen on the watch.
+    pub(super) fn lease_changed(&mut self, name: &str) {
+        let seq = self.take_seq();
+        self.changed_leases.insert(name.to_owned(), seq);
+    }
+
+    fn register(&mut self, since: Seq) {
+        *self.running.entry(since).or_default() += 1;
+    }
+
+    /// Unregisters `since` and forgets the reads no registered attempt or batch can use.
+    fn unregister(&mut self, since: Seq) {
+        if let Some(count) = self.running.get_mut(&since) {
+            *count -= 1;
+            if *count == 0 {
+                self.running.remove(&since);
+            }
         }
-        let mut pods = pods;
-        pods.truncate(READ_AHEAD_MAX);
-        let state = self.state.clone();
-        self.state.tasks.spawn(async move {
-            futures::stream::iter(pods)
-                .for_each_concurrent(READ_AHEAD_WIDTH, |p| {
-                    let state = &state;
-                    async move {
-                        // Too late to help: its eviction reads the pod itself.
-                        if !state.leads_in(term) || state.clock.now() >= p.due {
-                            return;
-                        }
-                        let read = state.cluster.get_pod(&p.namespace, &p.name);
-                        match with_urgency(Urgency::Urgent, read).await {
-                            Ok(pod) if recheck::same_binding(&pod, &p.uid, &p.node) => {
-                                let key = key_of(Some(&p.namespace), &p.name);
-                                let at = Instant::now();
-                                state.read_ahead.pods().insert(key, (pod, at));
-                            }
-                            Ok(_) => {}
-                            Err(e) => debug!(pod = %p.name, error = %e, "could not read a pod ahead of its eviction"),
-                        }
-                    }
-                })
-                .await;
-        });
+        let oldest = self
+            .running
+            .first_key_value()
+            .map(|(seq, _)| *seq)
+            .unwrap_or(self.next + 1);
+        self.nodes.forget_before(oldest);
+        self.leases.forget_before(oldest);
+    }
+}
+
+/// Pod writes decided together, handed over at one `Writer::submit_seen`: their first attempts
+/// may share reads that started after the decision. Registered as running (so such reads are
+/// kept) until every job holding it has dropped it, after its first attempt or unattempted.
+#[derive(Clone)]
+pub(super) struct Batch(Arc<BatchInner>);
+
+struct BatchInner {
+    seq: Seq,
+    reads: Arc<Mutex<ReadSharing>>,
+}
+
+impl Batch {
+    pub(super) fn new(reads: &Arc<Mutex<ReadSharing>>) -> Self {
+        let mut locked = reads.lock().unwrap_or_else(|p| p.into_inner());
+        let seq = locked.take_seq();
+        locked.register(seq);
+        Batch(Arc::new(BatchInner {
+            seq,
+            reads: Arc::clone(reads),
+        }))
     }
 
-    /// Drops every pod read ahead (leadership lost: its evictions will not come).
-    pub fn forget_read_ahead(&self) {
-        self.state.read_ahead.pods().clear();
+    pub(super) fn seq(&self) -> Seq {
+        self.0.seq
+    }
+}
+
+impl Drop for BatchInner {
+    fn drop(&mut self) {
+        let mut reads = self.reads.lock().unwrap_or_else(|p| p.into_inner());
+        reads.unregister(self.seq);
+    }
+}
+
+impl PartialEq for Batch {
+    fn eq(&self, other: &Self) -> bool {
+        self.seq() == other.seq()
+    }
+}
+
+impl std::fmt::Debug for Batch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Batch({})", self.seq())
     }
 }
 
 impl<C: Cluster> WriterState<C> {
-    /// Registers an attempt starting now; reads it may share must start after this.
-    pub(super) fn start_attempt(&self) -> RunningAttempt<'_> {
+    /// Registers an attempt starting now; reads it may share must start after this, or after
+    /// `decided` (a first attempt's decision: see `Writer::submit_seen`).
+    pub(super) fn start_attempt(&self, decided: Option<Seq>) -> RunningAttempt<'_> {
         let mut reads = self.reads.lock().unwrap_or_else(|p| p.into_inner());
-        let since = reads.take_seq();
-        reads.running.insert(since);
+        let since = match decided {
+            Some(seq) => seq,
+            None => reads.take_seq(),
+        };
+        reads.register(since);
         RunningAttempt {
             reads: &self.reads,
             since,
@@ -210,13 +216,15 @@ impl<C: Cluster> WriterState<C> {
     async fn shared<T: Send + Sync + 'static>(
         &self,
         pick: fn(&mut ReadSharing) -> &mut SharedReads<T>,
+        changed: fn(&ReadSharing) -> &HashMap<String, Seq>,
         name: &str,
         since: Seq,
         get: impl FnOnce() -> BoxFuture<'static, Result<T, ApiError>>,
     ) -> Result<Arc<T>, ApiError> {
         let read = {
             let mut reads = self.reads.lock().unwrap_or_else(|p| p.into_inner());
-            match pick(&mut reads).usable(name, since) {
+            let changed = changed(&reads).get(name).copied().unwrap_or(0);
+            match pick(&mut reads).usable(name, since.max(changed)) {
                 Some(read) => read,
                 None => {
                     let started = reads.take_seq();
@@ -234,7 +242,8 @@ impl<C: Cluster> WriterState<C> {
             let (cluster, name) = (self.cluster.clone(), name.to_owned());
             async move { cluster.get_node(&name).await }.boxed()
         };
-        self.shared(|r| &mut r.nodes, name, since, get).await
+        self.shared(|r| &mut r.nodes, |r| &r.changed_nodes, name, since, get)
+            .await
     }
 
     pub(super) async fn shared_lease(
@@ -247,27 +256,8 @@ impl<C: Cluster> WriterState<C> {
             let (namespace, name) = (self.node_lease_namespace.clone(), name.to_owned());
             async move { cluster.get_lease(&namespace, &name).await }.boxed()
         };
-        self.shared(|r| &mut r.leases, name, since, get).await
-    }
-
-    /// The copy of the pod read ahead of its eviction, if there is one to use: recent, of the
-    /// pod the decision was about, and without a DisruptionTarget condition (see
-    /// `Writer::read_ahead`). Taken either way: a retry reads the pod itself.
-    pub(super) fn take_read_ahead(
-        &self,
-        namespace: &str,
-        name: &str,
-        uid: &str,
-        node: &str,
-    ) -> Option<Pod> {
-        let (pod, at) = self
-            .read_ahead
-            .pods()
-            .remove(&key_of(Some(namespace), name))?;
-        let usable = at.elapsed() <= READ_AHEAD_MAX_AGE
-            && recheck::same_binding(&pod, uid, node)
-            && !recheck::has_disruption_target(&pod);
-        usable.then_some(pod)
+        self.shared(|r| &mut r.leases, |r| &r.changed_leases, name, since, get)
+            .await
     }
 }
 

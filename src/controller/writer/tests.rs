@@ -1,12 +1,10 @@
-//! The writer's tests: lanes, shared reads, reads ahead, priority, backoff, against API doubles.
+//! The writer's tests: lanes, shared reads, cached copies, priority, backoff, against API doubles.
 
 use super::lanes::Lane;
 use super::queue::{FIRST_BACKOFF, MAX_BACKOFF, TOO_MANY_REQUESTS_BACKOFF, backoff};
-use super::reads::{READ_AHEAD_MAX, READ_AHEAD_MAX_AGE};
 use super::*;
 use crate::cluster::{ApiError, Cluster};
 use crate::logic::actions::SeenConditions;
-use crate::logic::eviction::PodRef;
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod, PodCondition, Taint};
@@ -771,63 +769,104 @@ mod shared_reads {
         );
     }
 
-    fn refs(pods: &[String], node: &str) -> Vec<PodRef> {
-        pods.iter()
-            .map(|p| PodRef {
-                namespace: "default".into(),
-                name: p.clone(),
-                uid: format!("uid-{p}"),
-                node: node.into(),
-                due: crate::logic::time::add_secs(epoch(), 3600),
-            })
-            .collect()
+    /// The API double's objects as they are now, as a cache would hold them.
+    struct CopiesOf<'a>(&'a Api);
+
+    impl Cached for CopiesOf<'_> {
+        fn node(&self, name: &str) -> Option<Node> {
+            Some(self.0.node(name))
+        }
+        fn pod(&self, _: &str, name: &str) -> Option<Pod> {
+            self.0.pod(name)
+        }
+    }
+
+    /// A cache holding one pod's copy taken earlier.
+    struct PodCopy(Option<Pod>);
+
+    impl Cached for PodCopy {
+        fn node(&self, _: &str) -> Option<Node> {
+            None
+        }
+        fn pod(&self, _: &str, _: &str) -> Option<Pod> {
+            self.0.clone()
+        }
     }
 
     #[tokio::test(start_paused = true)]
-    async fn evictions_of_pods_read_ahead_do_not_read_them_again_and_still_share_the_node_read() {
+    async fn evictions_decided_on_cached_pods_do_not_read_them_and_share_one_node_read() {
         let (api, pods) = tainted_node_with_pods(30);
         let (writer, _, _leader) = writer(&api);
-        writer.read_ahead(refs(&pods, "n1"));
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let due = api.calls().len();
-        assert_eq!(due, 30, "30 pods read ahead");
-        writer.submit(pods.iter().map(|p| evict(p, "n1")).collect());
+        let actions = pods.iter().map(|p| evict(p, "n1")).collect();
+        writer.submit_seen(actions, &CopiesOf(&api));
         tokio::time::sleep(Duration::from_secs(2)).await;
 
-        let at_due: Vec<&'static str> = api.calls()[due..].iter().map(|c| c.what).collect();
-        assert!(!at_due.contains(&"GET pod"), "{at_due:?}");
+        let calls: Vec<&'static str> = api.calls().iter().map(|c| c.what).collect();
+        assert!(!calls.contains(&"GET pod"), "{calls:?}");
         assert_eq!(api.count("GET node"), 1, "one read of n1 served all 30");
         for p in &pods {
             assert!(api.pod(p).is_none(), "{p} deleted");
         }
-        assert_eq!(at_due.len(), 30 * 2 + 1, "down from 30 * 3 + 1");
-        // Two round trips from the due time to the deletion instead of three.
+        assert_eq!(calls.len(), 30 * 2 + 1, "down from 30 * 3 + 1");
+        // Two round trips from the due time to the deletion (node read, condition) instead
+        // of three.
         let first_delete = api
             .calls()
             .iter()
             .find(|c| c.what == "DELETE pod")
             .map(|c| c.start)
             .unwrap();
-        let submitted = api.calls()[due].start;
-        assert_eq!(first_delete - submitted, LATENCY * 2);
+        assert_eq!(first_delete - api.calls()[0].start, LATENCY * 2);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_pod_changed_after_it_was_read_ahead_is_read_again_by_its_eviction() {
+    async fn pods_marked_not_ready_from_cached_copies_are_not_read() {
+        let api = Api::new();
+        api.add_node("n1");
+        let pods = api.add_pods(30, "n1");
+        let (writer, _, _leader) = writer(&api);
+        writer.submit_seen(vec![mark_pods_not_ready(&pods, "n1")], &CopiesOf(&api));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        for p in &pods {
+            assert_eq!(ready_status(&api.pod(p).unwrap()).as_deref(), Some("False"));
+        }
+        assert_eq!(api.count("GET pod"), 0);
+        assert_eq!(
+            api.count("PATCH pod status"),
+            30,
+            "each marked exactly once"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pod_mark_on_a_cached_copy_that_moved_is_refused_and_decided_on_the_live_pod() {
+        let api = Api::new();
+        api.add_node("n1");
+        let pods = api.add_pods(1, "n1");
+        let (writer, _, _leader) = writer(&api);
+        let cached = api.pod(&pods[0]);
+        api.tolerate_forever(&pods[0]);
+        writer.submit_seen(vec![mark_pods_not_ready(&pods, "n1")], &PodCopy(cached));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(
+            ready_status(&api.pod(&pods[0]).unwrap()).as_deref(),
+            Some("False")
+        );
+        assert_eq!(api.count("PATCH pod status"), 2, "refused, then written");
+        assert_eq!(api.count("GET pod"), 1, "read after the refusal");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pod_changed_since_the_cached_copy_refuses_the_write_and_is_read_again() {
         let (api, pods) = tainted_node_with_pods(1);
         let (writer, metrics, _leader) = writer(&api);
-        writer.read_ahead(refs(&pods, "n1"));
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        let cached = api.pod(&pods[0]);
         // The pod now tolerates the taint for good: it must be kept.
         api.tolerate_forever(&pods[0]);
-        writer.submit(vec![evict(&pods[0], "n1")]);
+        writer.submit_seen(vec![evict(&pods[0], "n1")], &PodCopy(cached));
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert!(api.pod(&pods[0]).is_some(), "kept");
-        assert_eq!(
-            api.count("GET pod"),
-            2,
-            "read ahead, then again after the refusal"
-        );
+        assert_eq!(api.count("GET pod"), 1, "read after the refusal");
         assert_eq!(
             api.count("PATCH pod status"),
             1,
@@ -838,83 +877,69 @@ mod shared_reads {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_pod_read_ahead_while_it_tolerated_the_taint_is_read_again_and_evicted() {
+    async fn a_cached_pod_that_tolerated_the_taint_is_read_live_before_it_is_kept() {
         let (api, pods) = tainted_node_with_pods(1);
         api.tolerate_forever(&pods[0]);
         let (writer, _, _leader) = writer(&api);
-        writer.read_ahead(refs(&pods, "n1"));
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        // The toleration is gone again by the time the eviction comes: the copy would keep
-        // the pod, the live pod is due.
+        let cached = CopiesOf(&api).pod("default", &pods[0]);
+        // The toleration is gone by the time the eviction comes: the copy would keep the pod,
+        // the live pod is due.
         api.tolerate_nothing(&pods[0]);
-        writer.submit(vec![evict(&pods[0], "n1")]);
+        writer.submit_seen(vec![evict(&pods[0], "n1")], &PodCopy(cached));
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert!(api.pod(&pods[0]).is_none(), "deleted");
-        assert_eq!(api.count("GET pod"), 2, "read ahead, then read again");
+        assert_eq!(api.count("GET pod"), 1, "read live once");
         assert_eq!(api.count("DELETE pod"), 1);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn pods_read_ahead_are_forgotten_on_leadership_loss_and_once_too_old() {
-        let (api, pods) = tainted_node_with_pods(2);
-        let (writer, _, _leader) = writer(&api);
-        writer.read_ahead(refs(&pods[..1], "n1"));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert_eq!(writer.state.read_ahead.pods().len(), 1);
-        writer.forget_read_ahead();
-        assert_eq!(writer.state.read_ahead.pods().len(), 0);
-        writer.read_ahead(refs(&pods[..1], "n1"));
-        tokio::time::sleep(READ_AHEAD_MAX_AGE + Duration::from_secs(1)).await;
-        writer.read_ahead(refs(&pods[1..], "n1"));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let kept: Vec<String> = writer.state.read_ahead.pods().keys().cloned().collect();
-        assert_eq!(
-            kept,
-            [format!("default/{}", pods[1])],
-            "the old copy is gone"
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_pod_read_ahead_with_its_disruption_target_already_set_is_read_again() {
+    async fn a_cached_pod_with_its_disruption_target_already_set_is_read_again() {
         let (api, pods) = tainted_node_with_pods(1);
         api.set_disruption_target(&pods[0]);
         let (writer, _, _leader) = writer(&api);
-        writer.read_ahead(refs(&pods, "n1"));
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        writer.submit(vec![evict(&pods[0], "n1")]);
+        writer.submit_seen(vec![evict(&pods[0], "n1")], &CopiesOf(&api));
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert!(api.pod(&pods[0]).is_none(), "deleted");
-        assert_eq!(api.count("GET pod"), 2, "the copy was not used");
+        assert_eq!(api.count("GET pod"), 1, "the copy was not used");
         assert_eq!(api.count("PATCH pod status"), 0);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn pods_already_due_are_not_read_ahead_and_a_window_reads_a_thousand_at_most() {
-        let (api, pods) = tainted_node_with_pods(1001);
+    async fn evictions_falling_due_together_share_a_node_read_though_they_start_rounds_apart() {
+        let (api, pods) = tainted_node_with_pods(100);
         let (writer, _, _leader) = writer(&api);
-        let mut late = refs(&pods[..1], "n1");
-        late[0].due = epoch();
-        writer.read_ahead(late);
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        assert_eq!(
-            api.count("GET pod"),
-            0,
-            "due already: its eviction reads it"
-        );
-        writer.read_ahead(refs(&pods, "n1"));
+        writer.submit(pods.iter().map(|p| evict(p, "n1")).collect());
         tokio::time::sleep(Duration::from_secs(5)).await;
-        assert_eq!(api.count("GET pod"), READ_AHEAD_MAX);
+        for p in &pods {
+            assert!(api.pod(p).is_none(), "{p} deleted");
+        }
+        assert!(pods.len() > Lane::Evictions.width(), "several rounds");
+        assert_eq!(api.count("GET node"), 1, "one read for the whole batch");
+        assert!(forgot_everything(&writer));
     }
 
     #[tokio::test(start_paused = true)]
-    async fn nothing_is_read_ahead_by_a_writer_that_does_not_lead() {
-        let (api, pods) = tainted_node_with_pods(3);
-        let (writer, _, leader) = writer(&api);
-        leader.send(0).unwrap();
-        writer.read_ahead(refs(&pods, "n1"));
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        assert_eq!(api.count("GET pod"), 0);
+    async fn a_node_change_seen_on_the_watch_makes_the_later_evictions_read_the_node_again() {
+        let (api, pods) = tainted_node_with_pods(100);
+        let (writer, _, _leader) = writer(&api);
+        writer.submit(pods.iter().map(|p| evict(p, "n1")).collect());
+        // The first round has read n1 (tainted) and is writing; the node comes back and its
+        // taint goes, and the watch says so.
+        tokio::time::sleep(LATENCY + LATENCY / 2).await;
+        api.set_unreachable("n1", false);
+        writer.node_changed("n1");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let width = Lane::Evictions.width();
+        let deleted = pods.iter().filter(|p| api.pod(p).is_none()).count();
+        assert_eq!(
+            deleted, width,
+            "only the first round, which read n1 tainted"
+        );
+        assert_eq!(
+            api.count("GET node"),
+            2,
+            "read again once, after the change"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -1157,7 +1182,7 @@ mod shared_reads {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn marking_a_nodes_pods_not_ready_reads_the_node_and_its_lease_once_per_lane_full() {
+    async fn marking_a_nodes_pods_not_ready_reads_the_node_and_its_lease_once() {
         let api = Api::new();
         api.add_node("n1");
         let pods = api.add_pods(30, "n1");
@@ -1175,10 +1200,11 @@ mod shared_reads {
             once,
             "each marked exactly once"
         );
-        // 16 attempts in flight at a time (the lane's width): two rounds of 16 and 14.
-        let rounds = pods.len().div_ceil(Lane::PodStatus.width());
-        assert_eq!(api.count("GET node"), rounds, "down from one per pod");
-        assert_eq!(api.count("GET lease"), rounds, "down from one per pod");
+        // 16 attempts in flight at a time (the lane's width): two rounds of 16 and 14, which
+        // share the reads, as decided together.
+        assert!(pods.len() > Lane::PodStatus.width());
+        assert_eq!(api.count("GET node"), 1, "down from one per pod");
+        assert_eq!(api.count("GET lease"), 1, "down from one per pod");
         assert!(forgot_everything(&writer));
     }
 

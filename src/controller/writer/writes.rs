@@ -4,7 +4,7 @@
 use super::WriterState;
 use super::job::{Job, Write};
 use super::queue::Attempt;
-use super::reads::Seq;
+use super::reads::{Batch, Seq};
 use crate::cluster::{ApiError, Cluster};
 use crate::logic::actions::{PodId, SeenConditions, TaintChange, TaintPurpose};
 use crate::logic::recheck::{self, SilenceSeen};
@@ -56,7 +56,11 @@ impl<C: Cluster> WriterState<C> {
         first: bool,
         event_recorded: &mut bool,
     ) -> Attempt {
-        let running = self.start_attempt();
+        let batch = match write {
+            Write::Evict { batch, .. } | Write::PodNotReady { batch, .. } => batch.as_ref(),
+            _ => None,
+        };
+        let running = self.start_attempt(batch.filter(|_| first).map(Batch::seq));
         let since = running.since;
         let r = match write {
             Write::NodeUnknown {
@@ -73,22 +77,50 @@ impl<C: Cluster> WriterState<C> {
                 node,
                 change,
                 purpose,
-            } => self.change_taints(node, change, purpose).await,
+                seen,
+            } => {
+                let seen = seen.as_deref().filter(|_| first);
+                self.change_taints(node, change, purpose, seen).await
+            }
             Write::Labels { node, labels } => self.set_labels(node, labels).await,
             Write::PodNotReady {
                 pod,
                 node,
                 seen_alive,
+                seen,
+                ..
             } => {
-                self.mark_pod_not_ready(pod, node, *seen_alive, since, event_recorded)
+                // As for evictions: the cached copy serves a first attempt whose write it can
+                // guard.
+                let seen = seen.as_deref().filter(|seen| {
+                    first
+                        && seen.metadata.resource_version.is_some()
+                        && recheck::same_binding(seen, &pod.uid, node)
+                });
+                self.mark_pod_not_ready(pod, node, *seen_alive, seen, since, event_recorded)
                     .await
             }
-            Write::Evict { pod, node } => {
-                let ahead = first
-                    .then(|| self.take_read_ahead(&pod.namespace, &pod.name, &pod.uid, node))
-                    .flatten();
-                self.evict_pod(&pod.namespace, &pod.name, &pod.uid, node, ahead, since)
-                    .await
+            Write::Evict {
+                pod, node, seen, ..
+            } => {
+                // The cached copy serves the first attempt only, and only when its writes can
+                // be guarded: it has a resourceVersion, it is this pod on this node, and it
+                // has no DisruptionTarget yet (the condition's patch carries the version).
+                let seen = seen.as_deref().filter(|seen| {
+                    first
+                        && seen.metadata.resource_version.is_some()
+                        && recheck::same_binding(seen, &pod.uid, node)
+                        && !recheck::has_disruption_target(seen)
+                });
+                self.evict_pod(
+                    &pod.namespace,
+                    &pod.name,
+                    &pod.uid,
+                    node,
+                    seen.cloned(),
+                    since,
+                )
+                .await
             }
             Write::Event(record) => {
                 let now = self.clock.now();
@@ -179,24 +211,43 @@ impl<C: Cluster> WriterState<C> {
         Ok(seen.still_silent(node, lease.as_deref()))
     }
 
+    /// Changes the node's taints as the node calls for now: the first attempt decides on the
+    /// cached node the decision saw (`seen`) and writes guarded by its resourceVersion, so a
+    /// node that moved since refuses the patch (409) and the retry reads it live, as upstream
+    /// reads after a failed write. A cached copy can justify a write, never the lack of one:
+    /// when it calls for none, the live node decides.
     async fn change_taints(
         &self,
         name: &str,
         change: &TaintChange,
         purpose: &TaintPurpose,
+        seen: Option<&Node>,
     ) -> Result<(), Attempt> {
-        let node = Self::read(self.cluster.get_node(name).await)?;
-        let Some(write) = recheck::taints_to_write(&node, change, purpose, self.clock.now()) else {
-            debug!(
-                node = name,
-                reason = purpose.reason(),
-                "taint change no longer wanted on the live node"
-            );
-            return Ok(());
+        let now = self.clock.now();
+        let from_cache = seen.and_then(|node| {
+            recheck::taints_to_write(node, change, purpose, now)
+                .map(|write| (resource_version(&node.metadata).to_owned(), write))
+        });
+        let (version, write) = match from_cache {
+            Some(found) => found,
+            None => {
+                let node = Self::read(self.cluster.get_node(name).await)?;
+                match recheck::taints_to_write(&node, change, purpose, self.clock.now()) {
+                    Some(write) => (resource_version(&node.metadata).to_owned(), write),
+                    None => {
+                        debug!(
+                            node = name,
+                            reason = purpose.reason(),
+                            "taint change no longer wanted on the live node"
+                        );
+                        return Ok(());
+                    }
+                }
+            }
         };
         let written = self
             .cluster
-            .patch_node_taints(name, resource_version(&node.metadata), &write.taints)
+            .patch_node_taints(name, &version, &write.taints)
             .await;
         self.outcome("node_taints", written)?;
         info!(
@@ -249,12 +300,15 @@ impl<C: Cluster> WriterState<C> {
     }
 
     /// Marks the pod Ready=False if its node is still silent, and hands over its Event once
-    /// the write may have landed.
+    /// the write may have landed. The pod is the cached copy the decision saw (`seen`), whose
+    /// resourceVersion guards the write, or read live; a copy already marked is read live
+    /// before the mark is dropped.
     async fn mark_pod_not_ready(
         self: &Arc<Self>,
         pod_id: &PodId,
         node: &str,
         seen_alive: SilenceSeen,
+        seen: Option<&Pod>,
         since: Seq,
         event_recorded: &mut bool,
     ) -> Result<(), Attempt> {
@@ -263,8 +317,13 @@ impl<C: Cluster> WriterState<C> {
             name,
             uid,
         } = pod_id;
-        let Some(pod) = self.same_pod(namespace, name, uid, node).await? else {
-            return Ok(());
+        let seen = seen.filter(|pod| recheck::pod_not_ready_mark(pod, self.clock.now()).is_some());
+        let pod = match seen {
+            Some(pod) => pod.clone(),
+            None => match self.same_pod(namespace, name, uid, node).await? {
+                Some(pod) => pod,
+                None => return Ok(()),
+            },
         };
         // Only read, so shared with the other attempts on this node's pods.
         let live = Self::read(self.shared_node(node, since).await)?;
@@ -306,19 +365,23 @@ impl<C: Cluster> WriterState<C> {
     }
 
     /// Evicts the pod, if it is still due, re-checked on its live node and on the live pod or
-    /// (`ahead`) a copy read ahead of time whose write is guarded by its resourceVersion.
+    /// (`seen`) the cached copy the decision was taken on, whose write is guarded by its
+    /// resourceVersion: a pod that changed since refuses the DisruptionTarget patch (409) and
+    /// the retry reads it live. The node is the question ("has it come back?"), and no pod
+    /// precondition answers it: it is read live, once for the evictions of one node that fall
+    /// due together.
     async fn evict_pod(
         &self,
         namespace: &str,
         name: &str,
         uid: &str,
         node_name: &str,
-        ahead: Option<Pod>,
+        seen: Option<Pod>,
         since: Seq,
     ) -> Result<(), Attempt> {
         let started = self.clock.now();
-        let from_ahead = ahead.is_some();
-        let mut pod = match ahead {
+        let from_cache = seen.is_some();
+        let mut pod = match seen {
             Some(pod) => {
                 // The node is read next. Evictions falling due together share that read if
                 // they began before it started; without a read of the pod first, this one
@@ -342,9 +405,9 @@ impl<C: Cluster> WriterState<C> {
         let node = Self::read(self.shared_node(node_name, since).await)?;
         let now = self.clock.now();
         let mut due = recheck::due_on_live_taints(&pod, &node, now);
-        if !due && from_ahead {
-            // A copy read ahead is only as good as a fresh read when a write guarded by its
-            // resourceVersion follows; a decision to keep the pod has none, so the pod
+        if !due && from_cache {
+            // A cached copy is only as good as a fresh read when a write guarded by its
+            // resourceVersion follows; a decision to keep the pod has none, so the live pod
             // decides (its tolerations may have been raised and lowered again since).
             pod = match self.same_pod(namespace, name, uid, node_name).await? {
                 Some(pod) if pod.metadata.deletion_timestamp.is_none() => pod,
