@@ -83,6 +83,9 @@ struct State<C: Cluster> {
     guard: Guard,
     /// The staleness guard's last verdict.
     fresh: bool,
+    /// The leader election's last word was that the API server did not answer it: an outage
+    /// is not over, whatever a monitor pass read, until the election is answered again.
+    election_away: bool,
     breaker_open: bool,
     /// The "no node has a Lease" check (a wrong `--node-lease-namespace`).
     lease_check: LeaseCheck,
@@ -138,6 +141,7 @@ impl<C: Cluster> EventLoop<C> {
                 leadership: Leadership::new(leader),
                 guard: Guard::default(),
                 fresh: true,
+                election_away: false,
                 breaker_open: false,
                 lease_check: LeaseCheck::default(),
             },
@@ -522,13 +526,22 @@ impl<C: Cluster> State<C> {
         }
     }
 
-    /// What the leader election heard: evidence of an outage, or answers again. While acting,
-    /// the monitor pass's trusted verdict ends an outage; a standby has only the election.
+    /// What the leader election heard: evidence of an outage, or answers again. An outage ends
+    /// at the first trusted monitor pass while the election is answered, or at the election's
+    /// first prompt answer (a standby has only the election). The election reports changes
+    /// only: after an outage a trusted pass ended while the election still went unanswered
+    /// (one outage running into another, say a refused connection, then a restart), its next
+    /// word is the answer that ends the second.
     fn election_heard(&mut self, contact: Contact) {
         match contact {
-            Contact::Unanswered(at) => self.guard.api_away(at),
-            Contact::Answered(at) if !self.acting() => self.api_answered(at),
-            Contact::Answered(_) => {}
+            Contact::Unanswered(at) => {
+                self.election_away = true;
+                self.guard.api_away(at);
+            }
+            Contact::Answered(at) => {
+                self.election_away = false;
+                self.api_answered(at);
+            }
         }
     }
 
@@ -664,11 +677,12 @@ impl<C: Cluster> State<C> {
             }
             None => {}
         }
-        if fresh {
+        if fresh && !self.election_away {
             self.api_answered(now);
         }
         // No node with a Lease: the heartbeat data is not to be trusted, as with a stale watch.
-        let fresh = fresh && !leases.hold;
+        // Nor while the election goes unanswered: the outage is not over.
+        let fresh = fresh && !leases.hold && !self.election_away;
         self.fresh = fresh;
         let started = std::time::Instant::now();
         let mut last = started;
