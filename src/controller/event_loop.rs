@@ -739,7 +739,8 @@ impl<C: Cluster> State<C> {
         // afresh, no NoExecute taint is added (as when the loop waited for that read).
         let fresh = self.fresh && !reading;
         let started = std::time::Instant::now();
-        let actions = self.monitor.tainting_pass(&self.view, now, fresh);
+        let dry_run = self.settings.dry_run;
+        let actions = self.monitor.tainting_pass(&self.view, now, fresh, dry_run);
         self.metrics
             .monitor
             .observe_tainting_pass_duration(started.elapsed().as_secs_f64());

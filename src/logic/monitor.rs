@@ -644,12 +644,14 @@ impl Monitor {
     }
 
     /// One NoExecute tainting pass at `now`: each zone's queue hands out the nodes its rate
-    /// allows. `heartbeats_fresh` false (stale watch) adds no taint.
+    /// allows. `heartbeats_fresh` false (stale watch) adds no taint. `dry_run`: nothing this
+    /// controller decides is written, so no node waits for its own writes to land.
     pub fn tainting_pass<P>(
         &mut self,
         view: &ClusterView<P>,
         now: Timestamp,
         heartbeats_fresh: bool,
+        dry_run: bool,
     ) -> Vec<Action> {
         let mut actions = Vec::new();
         if !heartbeats_fresh {
@@ -691,20 +693,23 @@ impl Monitor {
                 // while the taint waited behind the mark, and the next taint of the zone could
                 // land right behind it (docs/differences.md#zone-token-spent-when-the-taint-is-written).
                 let marked = self.marked_unknown.get(&queued.node);
-                if decided_ready(marked, &summary) != summary.ready {
+                let decided = decided_ready(marked, &summary);
+                if decided != summary.ready && !dry_run {
                     return Outcome::NotYet;
                 }
                 // The same goes for a write of the node's own that the cache still calls for
                 // (its NoSchedule condition taints, its beta labels): the writer applies the
                 // node's writes in order, so the taint would wait behind it, retried through
                 // an outage, with its token spent.
-                if taints::condition_taint_change(node, now).is_some()
-                    || labels::beta_label_updates(node).is_some()
+                if !dry_run
+                    && (taints::condition_taint_change(node, now).is_some()
+                        || labels::beta_label_updates(node).is_some())
                 {
                     return Outcome::NotYet;
                 }
-                // The status at tainting time, as the cache shows it.
-                let Some(ready) = summary.ready else {
+                // The status at tainting time, as the cache shows it (or, in a dry run, as
+                // this controller decided it).
+                let Some(ready) = (if dry_run { decided } else { summary.ready }) else {
                     return Outcome::RetryAfter(NO_READY_RETRY);
                 };
                 let Some(key) = taints::no_execute_key_for(ready) else {

@@ -128,7 +128,7 @@ impl Harness {
         self.m.monitor_pass(&self.view, at(t), &self.s, true)
     }
     fn taint(&mut self, t: f64) -> Vec<Action> {
-        self.m.tainting_pass(&self.view, at(t), true)
+        self.m.tainting_pass(&self.view, at(t), true, false)
     }
     /// Applies taint changes to the view, as the API server and the watch would.
     fn apply(&mut self, actions: &[Action], t: f64) {
@@ -626,7 +626,10 @@ fn a_stale_watch_marks_nothing_unknown_and_queues_no_taint() {
     h.pass(0.0);
     let r = h.m.monitor_pass(&h.view, at(60.0), &h.s, false);
     assert!(unknown_marks(&r.actions).is_empty());
-    assert!(h.m.tainting_pass(&h.view, at(60.0), false).is_empty());
+    assert!(
+        h.m.tainting_pass(&h.view, at(60.0), false, false)
+            .is_empty()
+    );
     assert_eq!(h.m.queued(&zones::zone_key(&h.view.nodes["a"])), 0);
 }
 
