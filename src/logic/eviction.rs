@@ -976,35 +976,30 @@ mod tests {
         assert_eq!(tm.scheduled("ns", "p"), Some(at(311)));
     }
 
-    /// A taint write held by a hung API server lands stamped with when it was sent.
-    #[test]
-    fn a_taint_that_appears_long_after_its_time_added_counts_from_when_it_appeared() {
+    /// When a pod tolerating `unreachable` for 71 s is due, its node's taint (`timeAdded` 120)
+    /// seen appearing at `seen`.
+    fn due_when_taint_stamped_120_appears_at(seen: i64) -> Option<Timestamp> {
         let bare = node_with(vec![]);
         let mut tm = manager_with(&bare, at(100));
         let p = pod("p")
             .tolerating(vec![tol(UNREACHABLE, Some(71))])
             .build();
         let tainted = node_with(vec![taint_added(UNREACHABLE, at(120))]);
-        tm.node_seen(Some(&bare), &tainted, at(166), false);
-        tm.reconcile(NODE, Some(&tainted), &[PodFacts::from(&p)], at(166));
-        assert_eq!(tm.scheduled("ns", "p"), Some(at(237)));
+        tm.node_seen(Some(&bare), &tainted, at(seen), false);
+        tm.reconcile(NODE, Some(&tainted), &[PodFacts::from(&p)], at(seen));
+        tm.scheduled("ns", "p")
+    }
+
+    /// A taint write held by a hung API server lands stamped with when it was sent.
+    #[test]
+    fn a_taint_that_appears_long_after_its_time_added_counts_from_when_it_appeared() {
+        assert_eq!(due_when_taint_stamped_120_appears_at(166), Some(at(237)));
     }
 
     #[test]
     fn a_taint_that_appears_within_seconds_of_its_time_added_counts_from_time_added() {
-        let bare = node_with(vec![]);
-        let mut tm = manager_with(&bare, at(100));
-        let p = pod("p")
-            .tolerating(vec![tol(UNREACHABLE, Some(71))])
-            .build();
-        let tainted = node_with(vec![taint_added(UNREACHABLE, at(120))]);
-        tm.node_seen(Some(&bare), &tainted, at(124), false);
-        tm.reconcile(NODE, Some(&tainted), &[PodFacts::from(&p)], at(124));
-        assert_eq!(
-            tm.scheduled("ns", "p"),
-            Some(at(192)),
-            "rounded-up 121 + 71"
-        );
+        let due = due_when_taint_stamped_120_appears_at(124);
+        assert_eq!(due, Some(at(192)), "rounded-up 121 + 71");
     }
 
     #[test]
