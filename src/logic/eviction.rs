@@ -8,12 +8,11 @@
 use super::actions::{Action, Component, EventRecord, EventType, ObjectRef};
 use super::pod::PodFacts;
 use super::taints;
-use super::time::{self, add_secs, round_up_next_second};
+use super::time::{add_secs, round_up_next_second};
 use super::tolerations::{self, Window};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Node, Taint};
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 /// The Event reason upstream's taint manager uses for both of its events.
 pub const EVICTION_REASON: &str = "TaintManagerEviction";
@@ -83,15 +82,11 @@ fn taint_id(taint: &Taint) -> TaintId {
 struct TaintSeen {
     at: Timestamp,
     time_added: Option<Timestamp>,
-    /// Seen appearing more than `LATE_STAMP` after its `timeAdded`, and not a swap: a write the
-    /// API server held (a hang) lands stamped with when it was sent, and the taint counts from
-    /// when it appeared instead.
+    /// Seen appearing after the second of its `timeAdded` was over, and not a swap: a write
+    /// the API server held (a hang) lands stamped with when it was sent, and the taint counts
+    /// from when it appeared instead.
     late: bool,
 }
-
-/// How far a taint's `timeAdded` may precede its appearance on the watch and still be when it
-/// took effect: a write's ordinary latency and the watch's, with room.
-pub const LATE_STAMP: Duration = Duration::from_secs(5);
 
 /// A binding this process saw happen, with the precise time it saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -190,7 +185,7 @@ impl TaintManager {
                 let swapped = old_taints
                     .iter()
                     .any(|o| taint_id(o) != id && o.time_added.as_ref().map(|t| t.0) == time_added);
-                let late = !swapped && time_added.is_some_and(|t| time::since(now, t) > LATE_STAMP);
+                let late = !swapped && time_added.is_some_and(|t| now > round_up_next_second(t));
                 Some(TaintSeen {
                     at: now,
                     time_added,
@@ -876,12 +871,13 @@ mod tests {
         let mut tm = TaintManager::new();
         let before = node_with(vec![]);
         tm.node_seen(None, &before, at(0), true);
+        // timeAdded 10.0 (the API's whole second), rounded up to 11; seen at exactly 11.
         let after = node_with(vec![taint_added(UNREACHABLE, at(10))]);
-        tm.node_seen(Some(&before), &after, at(14), false);
+        tm.node_seen(Some(&before), &after, at(11), false);
         let p = pod("p")
             .tolerating(vec![tol(UNREACHABLE, Some(30))])
             .build();
-        tm.reconcile(NODE, Some(&after), &[PodFacts::from(&p)], at(14));
+        tm.reconcile(NODE, Some(&after), &[PodFacts::from(&p)], at(11));
         assert_eq!(tm.scheduled("ns", "p"), Some(at(41)));
     }
 
@@ -997,9 +993,8 @@ mod tests {
     }
 
     #[test]
-    fn a_taint_that_appears_within_seconds_of_its_time_added_counts_from_time_added() {
-        let due = due_when_taint_stamped_120_appears_at(124);
-        assert_eq!(due, Some(at(192)), "rounded-up 121 + 71");
+    fn a_taint_that_appears_seconds_after_its_time_added_counts_from_when_it_appeared() {
+        assert_eq!(due_when_taint_stamped_120_appears_at(124), Some(at(195)));
     }
 
     #[test]

@@ -74,14 +74,27 @@ fn files(path: &Path) -> Vec<std::path::PathBuf> {
 
 /// Every completed request in the log (its rotated files first).
 pub fn read(path: &Path) -> Vec<Request> {
-    files(path).iter().flat_map(|f| read_file(f)).collect()
+    files(path)
+        .iter()
+        .flat_map(|f| read_file(f, "ResponseComplete"))
+        .collect()
 }
 
-fn read_file(path: &Path) -> Vec<Request> {
+/// Every watch the server started answering (ResponseStarted), completed or still open: a
+/// streaming list is a watch that may stay open to the end, with no completed entry.
+pub fn watches_started(path: &Path) -> Vec<Request> {
+    files(path)
+        .iter()
+        .flat_map(|f| read_file(f, "ResponseStarted"))
+        .filter(|r| r.verb == "watch")
+        .collect()
+}
+
+fn read_file(path: &Path, stage: &str) -> Vec<Request> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     text.lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|e| e["stage"] == "ResponseComplete")
+        .filter(|e| e["stage"] == stage)
         .map(|e| {
             let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
             Request {

@@ -232,7 +232,8 @@ impl Env {
     /// when it was started to when it was ready. A fresh server refuses requests (403) until
     /// its authorizer has read the RBAC objects; such a refusal is the server's, not the
     /// chart's, when the same user's same verb on the same resource succeeded later (for a
-    /// read, any read: a watch still open at the end has no completed entry in the log).
+    /// read, any read, a watch the server started answering included: a watch still open at
+    /// the end, such as a streaming list's, has no completed entry in the log).
     pub(crate) fn common_checks_starting(&self, starting: Option<(Timestamp, Timestamp)>) {
         let requests = self.controller_requests();
         assert!(
@@ -242,11 +243,12 @@ impl Env {
         );
         // Everyone's: a replica that lost its credentials would be `system:anonymous`.
         let all = audit::read(&self.kbox.audit_log);
+        let watches = audit::watches_started(&self.kbox.audit_log);
         let server_starting = |r: &Request| {
             starting.is_some_and(|(from, ready)| {
                 r.code == 403
                     && (from..=ready).contains(&r.at)
-                    && all.iter().any(|later| {
+                    && all.iter().chain(&watches).any(|later| {
                         let read = |verb: &str| matches!(verb, "get" | "list" | "watch");
                         let same_verb =
                             later.verb == r.verb || (read(&r.verb) && read(&later.verb));
