@@ -11,11 +11,12 @@ use crate::logic::recheck::{self, SilenceSeen};
 use crate::logic::{conditions, monitor};
 use crate::settings::EvictionMode;
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Node, Pod, Taint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 impl<C: Cluster> WriterState<C> {
     /// Records the outcome of one API call and classifies it.
@@ -259,8 +260,60 @@ impl<C: Cluster> WriterState<C> {
         );
         if let TaintPurpose::ZoneEviction { zone } = purpose {
             self.metrics.monitor.inc_zone_evictions(zone);
+            self.restamp_if_held(name, &write.change.add).await;
         }
         Ok(())
+    }
+
+    /// A zone's NoExecute taint is stamped (`timeAdded`) when it is sent. If the API server
+    /// held the write (a hang) and answered after that second was over, the stamp would start
+    /// its pods' countdowns before the taint existed: for a process that sees it appear that
+    /// is taken care of (`logic::eviction`), not for one that lists it after a restart. So the
+    /// stamp is moved to the answer, on the live node, guarded by its resourceVersion. Best
+    /// effort: one attempt (the next write of the node's taints decides them afresh anyway).
+    async fn restamp_if_held(&self, name: &str, added: &[Taint]) {
+        let answered = self.clock.now();
+        let held: Vec<&Taint> = added
+            .iter()
+            .filter(|t| {
+                t.time_added
+                    .as_ref()
+                    .is_some_and(|s| answered > crate::logic::time::round_up_next_second(s.0))
+            })
+            .collect();
+        if held.is_empty() {
+            return;
+        }
+        let Ok(node) = self.cluster.get_node(name).await else {
+            return;
+        };
+        let mut taints = crate::logic::taints::node_taints(&node).to_vec();
+        let mut changed = false;
+        for t in taints.iter_mut() {
+            let was_held = held.iter().any(|h| {
+                h.key == t.key
+                    && h.effect == t.effect
+                    && h.time_added.as_ref().map(|s| s.0.as_second())
+                        == t.time_added.as_ref().map(|s| s.0.as_second())
+            });
+            if was_held {
+                t.time_added = Some(Time(answered));
+                changed = true;
+            }
+        }
+        if changed {
+            let written = self
+                .cluster
+                .patch_node_taints(name, resource_version(&node.metadata), &taints)
+                .await;
+            match written {
+                Ok(()) => info!(
+                    node = name,
+                    "a held taint write: its timeAdded moved to when it landed"
+                ),
+                Err(e) => warn!(node = name, error = %e, "could not move a held taint's timeAdded"),
+            }
+        }
     }
 
     async fn set_labels(
