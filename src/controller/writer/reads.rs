@@ -22,7 +22,8 @@ type SharedRead<T> = Shared<BoxFuture<'static, Result<Arc<T>, ApiError>>>;
 ///
 /// Only the latest read of an object is kept: any attempt an older read could serve (one that
 /// started before it) started before the latest one too. An entry is forgotten once every
-/// attempt still running started after it, since then none can use it and no later one will.
+/// attempt still running started after it, since then none can use it and no later one will,
+/// or as soon as the watch shows its object changed.
 /// So there is at most one entry per object, and entries outlive their readers only while an
 /// older attempt still runs (a request that hangs keeps at most one entry per node).
 pub(super) struct SharedReads<T> {
@@ -57,6 +58,14 @@ impl<T> SharedReads<T> {
         self.by_start.insert(started, name.to_owned());
     }
 
+    /// Forgets the read of `name`: the object changed since it started, so it serves no
+    /// attempt any more (attempts that joined it already keep their answer).
+    pub(super) fn forget(&mut self, name: &str) {
+        if let Some((started, _)) = self.latest.remove(name) {
+            self.by_start.remove(&started);
+        }
+    }
+
     /// Forgets the reads that started before `seq`.
     pub(super) fn forget_before(&mut self, seq: Seq) {
         while let Some(entry) = self.by_start.first_entry() {
@@ -85,10 +94,6 @@ pub(super) struct ReadSharing {
     pub(super) running: BTreeMap<Seq, usize>,
     pub(super) nodes: SharedReads<Node>,
     pub(super) leases: SharedReads<Lease>,
-    /// When a change of each node and of each Lease was last seen on the watch: a read that
-    /// started before it serves nobody any more.
-    changed_nodes: HashMap<String, Seq>,
-    changed_leases: HashMap<String, Seq>,
 }
 
 impl ReadSharing {
@@ -115,14 +120,12 @@ impl Drop for RunningAttempt<'_> {
 impl ReadSharing {
     /// A change of the node `name` was seen on the watch.
     pub(super) fn node_changed(&mut self, name: &str) {
-        let seq = self.take_seq();
-        self.changed_nodes.insert(name.to_owned(), seq);
+        self.nodes.forget(name);
     }
 
     /// A change of the Lease `name` was seen on the watch.
     pub(super) fn lease_changed(&mut self, name: &str) {
-        let seq = self.take_seq();
-        self.changed_leases.insert(name.to_owned(), seq);
+        self.leases.forget(name);
     }
 
     fn register(&mut self, since: Seq) {
@@ -216,15 +219,13 @@ impl<C: Cluster> WriterState<C> {
     async fn shared<T: Send + Sync + 'static>(
         &self,
         pick: fn(&mut ReadSharing) -> &mut SharedReads<T>,
-        changed: fn(&ReadSharing) -> &HashMap<String, Seq>,
         name: &str,
         since: Seq,
         get: impl FnOnce() -> BoxFuture<'static, Result<T, ApiError>>,
     ) -> Result<Arc<T>, ApiError> {
         let read = {
             let mut reads = self.reads.lock().unwrap_or_else(|p| p.into_inner());
-            let changed = changed(&reads).get(name).copied().unwrap_or(0);
-            match pick(&mut reads).usable(name, since.max(changed)) {
+            match pick(&mut reads).usable(name, since) {
                 Some(read) => read,
                 None => {
                     let started = reads.take_seq();
@@ -242,8 +243,7 @@ impl<C: Cluster> WriterState<C> {
             let (cluster, name) = (self.cluster.clone(), name.to_owned());
             async move { cluster.get_node(&name).await }.boxed()
         };
-        self.shared(|r| &mut r.nodes, |r| &r.changed_nodes, name, since, get)
-            .await
+        self.shared(|r| &mut r.nodes, name, since, get).await
     }
 
     pub(super) async fn shared_lease(
@@ -256,8 +256,7 @@ impl<C: Cluster> WriterState<C> {
             let (namespace, name) = (self.node_lease_namespace.clone(), name.to_owned());
             async move { cluster.get_lease(&namespace, &name).await }.boxed()
         };
-        self.shared(|r| &mut r.leases, |r| &r.changed_leases, name, since, get)
-            .await
+        self.shared(|r| &mut r.leases, name, since, get).await
     }
 }
 
