@@ -707,9 +707,10 @@ impl Monitor {
                 {
                     return Outcome::NotYet;
                 }
-                // The status at tainting time, as the cache shows it (or, in a dry run, as
-                // this controller decided it).
-                let Some(ready) = (if dry_run { decided } else { summary.ready }) else {
+                // The status at tainting time as this controller decided it: past the check
+                // above, what the cache shows (a dry run writes nothing, so only there may the
+                // two differ).
+                let Some(ready) = decided else {
                     return Outcome::RetryAfter(NO_READY_RETRY);
                 };
                 let Some(key) = taints::no_execute_key_for(ready) else {

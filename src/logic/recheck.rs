@@ -111,6 +111,44 @@ pub fn same_binding(pod: &Pod, uid: &str, node: &str) -> bool {
         && pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node)
 }
 
+/// The taints of `added` (just written) whose `timeAdded` second was over when the write was
+/// answered at `answered`: the API server held the write (a hang).
+pub fn held_stamps(added: &[Taint], answered: Timestamp) -> Vec<&Taint> {
+    added
+        .iter()
+        .filter(|t| {
+            t.time_added
+                .as_ref()
+                .is_some_and(|s| answered > time::round_up_next_second(s.0))
+        })
+        .collect()
+}
+
+/// The live `node`'s taint list with the `held` taints' `timeAdded` moved to `answered`, so
+/// that they count from when they took effect; `None` when none of them is there any more
+/// with its stamp (the API keeps whole seconds of it).
+pub fn restamped(node: &Node, held: &[&Taint], answered: Timestamp) -> Option<Vec<Taint>> {
+    let second = |t: &Taint| t.time_added.as_ref().map(|s| s.0.as_second());
+    let mut taints = taints::node_taints(node).to_vec();
+    let mut changed = false;
+    for t in taints.iter_mut() {
+        if held
+            .iter()
+            .any(|h| h.key == t.key && h.effect == t.effect && second(h) == second(t))
+        {
+            t.time_added = Some(Time(answered));
+            changed = true;
+        }
+    }
+    changed.then_some(taints)
+}
+
+/// Whether a cached copy of a pod can stand in for a read before a write to it: the write it
+/// leads to can be guarded by its resourceVersion, and it is the pod the decision was about.
+pub fn can_guard_a_write(copy: &Pod, uid: &str, node: &str) -> bool {
+    copy.metadata.resource_version.is_some() && same_binding(copy, uid, node)
+}
+
 /// The Ready=False condition to patch on a pod of a still silent node (upstream's
 /// MarkPodsNotReady changes the status and the transition time, nothing else); `None` when the
 /// pod has no Ready condition or it is False already.
@@ -176,6 +214,28 @@ mod tests {
     use super::*;
     use crate::logic::taints::{NOT_READY, UNREACHABLE};
     use crate::testing::{at, lease, node, pod};
+
+    #[test]
+    fn a_held_taint_write_is_restamped_to_its_answer_and_the_other_taints_kept() {
+        let sent = Taint {
+            key: UNREACHABLE.into(),
+            effect: "NoExecute".into(),
+            time_added: Some(Time(at(110))),
+            value: None,
+        };
+        assert!(held_stamps(std::slice::from_ref(&sent), at(111)).is_empty());
+        let held = held_stamps(std::slice::from_ref(&sent), at(113));
+        assert_eq!(held.len(), 1);
+        let live = node("n")
+            .taint(UNREACHABLE, "NoExecute", Some(110))
+            .taint("example.com/maintenance", "NoSchedule", Some(50))
+            .build();
+        let list = restamped(&live, &held, at(113)).unwrap();
+        assert_eq!(list[0].time_added, Some(Time(at(113))));
+        assert_eq!(list[1], taints::node_taints(&live)[1]);
+        let replaced = node("n").taint(UNREACHABLE, "NoExecute", Some(140)).build();
+        assert_eq!(restamped(&replaced, &held, at(113)), None);
+    }
 
     #[test]
     fn a_node_is_still_silent_only_without_a_new_heartbeat_or_lease_renewal() {

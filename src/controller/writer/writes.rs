@@ -13,7 +13,6 @@ use crate::settings::EvictionMode;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Node, Pod, Taint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tracing::{debug, info, warn};
@@ -93,11 +92,9 @@ impl<C: Cluster> WriterState<C> {
             } => {
                 // As for evictions: the cached copy serves a first attempt whose write it can
                 // guard.
-                let seen = seen.as_deref().filter(|seen| {
-                    first
-                        && seen.metadata.resource_version.is_some()
-                        && recheck::same_binding(seen, &pod.uid, node)
-                });
+                let seen = seen
+                    .as_deref()
+                    .filter(|seen| first && recheck::can_guard_a_write(seen, &pod.uid, node));
                 self.mark_pod_not_ready(pod, node, *seen_alive, seen, since, event_recorded)
                     .await
             }
@@ -109,8 +106,7 @@ impl<C: Cluster> WriterState<C> {
                 // has no DisruptionTarget yet (the condition's patch carries the version).
                 let seen = seen.as_deref().filter(|seen| {
                     first
-                        && seen.metadata.resource_version.is_some()
-                        && recheck::same_binding(seen, &pod.uid, node)
+                        && recheck::can_guard_a_write(seen, &pod.uid, node)
                         && !recheck::has_disruption_target(seen)
                 });
                 self.evict_pod(
@@ -273,46 +269,26 @@ impl<C: Cluster> WriterState<C> {
     /// effort: one attempt (the next write of the node's taints decides them afresh anyway).
     async fn restamp_if_held(&self, name: &str, added: &[Taint]) {
         let answered = self.clock.now();
-        let held: Vec<&Taint> = added
-            .iter()
-            .filter(|t| {
-                t.time_added
-                    .as_ref()
-                    .is_some_and(|s| answered > crate::logic::time::round_up_next_second(s.0))
-            })
-            .collect();
+        let held = recheck::held_stamps(added, answered);
         if held.is_empty() {
             return;
         }
         let Ok(node) = self.cluster.get_node(name).await else {
             return;
         };
-        let mut taints = crate::logic::taints::node_taints(&node).to_vec();
-        let mut changed = false;
-        for t in taints.iter_mut() {
-            let was_held = held.iter().any(|h| {
-                h.key == t.key
-                    && h.effect == t.effect
-                    && h.time_added.as_ref().map(|s| s.0.as_second())
-                        == t.time_added.as_ref().map(|s| s.0.as_second())
-            });
-            if was_held {
-                t.time_added = Some(Time(answered));
-                changed = true;
-            }
-        }
-        if changed {
-            let written = self
-                .cluster
-                .patch_node_taints(name, resource_version(&node.metadata), &taints)
-                .await;
-            match written {
-                Ok(()) => info!(
-                    node = name,
-                    "a held taint write: its timeAdded moved to when it landed"
-                ),
-                Err(e) => warn!(node = name, error = %e, "could not move a held taint's timeAdded"),
-            }
+        let Some(taints) = recheck::restamped(&node, &held, answered) else {
+            return;
+        };
+        let written = self
+            .cluster
+            .patch_node_taints(name, resource_version(&node.metadata), &taints)
+            .await;
+        match written {
+            Ok(()) => info!(
+                node = name,
+                "a held taint write: its timeAdded moved to when it landed"
+            ),
+            Err(e) => warn!(node = name, error = %e, "could not move a held taint's timeAdded"),
         }
     }
 
