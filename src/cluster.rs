@@ -193,29 +193,66 @@ pub trait Cluster: Clone + Send + Sync + 'static {
     fn caught_up(&self) -> impl Future<Output = ()> + Send {
         std::future::ready(())
     }
+
+    /// This cluster with its requests sent at `priority` (a cheap copy). A cluster without a
+    /// client-side limit has nothing to order, and returns itself.
+    fn at(&self, priority: Priority) -> Self {
+        let _ = priority;
+        self.clone()
+    }
 }
 
-/// How urgent the reads of a piece of work are, for a client that rations its requests: a
-/// read's path says nothing of what it is for (the GET of a pod before its deletion looks like
-/// the GET before its NotReady mark). The writer runs each attempt under its lane's urgency.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Urgency {
-    /// Reads for node writes and evictions: they go with those writes.
-    Urgent,
-    /// Reads for pod NotReady marks and Events: they wait with those writes.
-    Background,
+/// What a request is for, most urgent first. Under the client-side rate limit the next token
+/// goes to the most urgent request waiting (`k8s::throttle`); a path cannot say it (the GET of
+/// a node before its NoExecute taint looks like the GET before a pod's NotReady mark), so the
+/// caller says it, through `Cluster::at`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Priority {
+    /// This process's leader-election Lease: a renewal that waits ends leadership.
+    LeaderLease,
+    /// NoExecute taints added, swapped or removed, and the reads they need: a zone's rate is
+    /// counted from when they land, and an untaint stops a node's countdowns.
+    NoExecute,
+    /// Unknown marks, NoSchedule condition taints and labels, with the reads they need (the
+    /// Lease read that checks a mark's silence).
+    NodeMarks,
+    /// Pod deletions and evictions, their DisruptionTarget and the node reads before them.
+    Evictions,
+    /// Watch starts and restarts, lists, and anything not given a priority.
+    Reads,
+    /// Pods' Ready=False marks and the reads before them.
+    PodMarks,
+    /// Kubernetes Events: best effort.
+    Events,
 }
 
-tokio::task_local! {
-    static URGENCY: Urgency;
-}
+impl Priority {
+    pub const ALL: [Priority; 7] = [
+        Priority::LeaderLease,
+        Priority::NoExecute,
+        Priority::NodeMarks,
+        Priority::Evictions,
+        Priority::Reads,
+        Priority::PodMarks,
+        Priority::Events,
+    ];
 
-/// Runs `work` with its reads marked `urgency`.
-pub async fn with_urgency<F: Future>(urgency: Urgency, work: F) -> F::Output {
-    URGENCY.scope(urgency, work).await
-}
+    /// The metrics label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Priority::LeaderLease => "leader_lease",
+            Priority::NoExecute => "no_execute",
+            Priority::NodeMarks => "node_marks",
+            Priority::Evictions => "evictions",
+            Priority::Reads => "reads",
+            Priority::PodMarks => "pod_marks",
+            Priority::Events => "events",
+        }
+    }
 
-/// The urgency of the work running now, if it has one.
-pub fn current_urgency() -> Option<Urgency> {
-    URGENCY.try_with(|u| *u).ok()
+    /// Whether requests of this priority must leave part of the burst to the others (pod
+    /// marks and Events: a mass failure has thousands of them).
+    pub fn leaves_a_reserve(self) -> bool {
+        matches!(self, Priority::PodMarks | Priority::Events)
+    }
 }

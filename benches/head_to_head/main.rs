@@ -1035,6 +1035,10 @@ struct Run {
     run_s: f64,
     peak_hwm_kib: u64,
     requests: BTreeMap<(String, String), u64>,
+    /// Requests from the silence on, by kind (get, list, watch, write), and the nodes that went
+    /// silent: what each lost node cost.
+    after_silence: BTreeMap<&'static str, u64>,
+    lost: usize,
     /// Per silent node: last renewal, Unknown, NoExecute taint (write, timeAdded), untaint.
     nodes: BTreeMap<usize, NodeTimes>,
     unknown: BTreeSet<String>,
@@ -1309,6 +1313,8 @@ async fn run(which: &'static str, o: &Opts) -> Run {
             .unwrap_or(0)
             .max(end.hwm_kib),
         requests: BTreeMap::new(),
+        after_silence: BTreeMap::new(),
+        lost: 0,
         nodes: silent
             .iter()
             .map(|i| {
@@ -1403,6 +1409,7 @@ fn observe(q: &audit::Request, t: &mut NodeTimes) -> Option<Seen> {
 }
 
 fn analyse(r: &mut Run, audit_log: &Path, silent: &BTreeSet<usize>) {
+    r.lost = silent.len();
     let mut per_second: BTreeMap<i64, u64> = BTreeMap::new();
     for q in audit::read(audit_log) {
         if q.user != USER {
@@ -1418,6 +1425,15 @@ fn analyse(r: &mut Run, audit_log: &Path, silent: &BTreeSet<usize>) {
             format!("{}{}", q.what(), if q.ok() { "" } else { " (failed)" })
         };
         *r.requests.entry((q.verb.clone(), what)).or_default() += 1;
+        if q.at >= r.silence_at {
+            let kind = match q.verb.as_str() {
+                "get" => "get",
+                "list" => "list",
+                "watch" => "watch",
+                _ => "write",
+            };
+            *r.after_silence.entry(kind).or_default() += 1;
+        }
         if !q.is_write() {
             continue;
         }
@@ -1824,6 +1840,25 @@ fn report(o: &Opts, runs: &[Run], version: &str, started: Timestamp, load: &str)
     row("API: writes", writes(ours), writes(up), 0);
     let all = |r: &Run| count(r, |_, _| true) as f64;
     row("API: all requests", all(ours), all(up), 0);
+    // The same work on both sides: what each node that went silent cost, from the silence on.
+    for kind in ["get", "list", "watch", "write"] {
+        let per_lost =
+            |r: &Run| r.after_silence.get(kind).copied().unwrap_or(0) as f64 / r.lost.max(1) as f64;
+        row(
+            &format!("API per lost node after the silence: {kind}"),
+            per_lost(ours),
+            per_lost(up),
+            2,
+        );
+    }
+    let per_lost_all =
+        |r: &Run| r.after_silence.values().sum::<u64>() as f64 / r.lost.max(1) as f64;
+    row(
+        "API per lost node after the silence: all",
+        per_lost_all(ours),
+        per_lost_all(up),
+        2,
+    );
     writeln!(s, "\nRequests by verb and resource (the controller's user in the audit log):\n\n| verb resource | ours | upstream |\n|---|---:|---:|").unwrap();
     let keys: BTreeSet<_> = ours.requests.keys().chain(up.requests.keys()).collect();
     for k in keys {

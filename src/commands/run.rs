@@ -10,7 +10,7 @@ use crate::admin::{self, Admin, AdminError, Gate, Readiness, Tls};
 use crate::clock::SystemClock;
 use crate::config::{LogFormat, RunArgs};
 use crate::controller::{self, Context};
-use crate::k8s::throttle::{Classifier, ThrottleLayer, ThrottleMetrics};
+use crate::k8s::throttle::{ThrottleLayer, ThrottleMetrics};
 use crate::k8s::{KubeCluster, KubeReviewer, permissions};
 use crate::metrics::Metrics;
 use crate::settings::EvictionMode;
@@ -116,7 +116,6 @@ pub fn run(args: RunArgs) -> Result<ExitCode, RunError> {
         let throttle = ThrottleLayer::new(
             limits.qps.unwrap_or(-1.0),
             limits.burst,
-            Classifier::new(leader_lease),
             throttle_metrics.clone(),
         );
         let client = kube::client::ClientBuilder::try_from(config)

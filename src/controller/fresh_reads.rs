@@ -21,7 +21,8 @@ pub fn read<C: Cluster>(
     what: Vec<Heartbeats>,
     limit: Duration,
 ) -> BoxFuture<'static, Answers> {
-    let cluster = cluster.clone();
+    // At the NoExecute taints' priority: the tainting pass waits for these answers.
+    let cluster = cluster.at(crate::cluster::Priority::NoExecute);
     let namespace = lease_namespace.to_string();
     async move {
         let read = |w: Heartbeats| {

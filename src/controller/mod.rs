@@ -74,7 +74,7 @@ pub async fn run<C: Cluster>(ctx: Context<C>) {
     let leader_done = if settings.leader_elect {
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
         let leader_loop = leader_election::LeaderLoop {
-            cluster: cluster.clone(),
+            cluster: cluster.at(crate::cluster::Priority::LeaderLease),
             clock: clock.clone(),
             settings: settings.clone(),
             identity: identity.clone(),

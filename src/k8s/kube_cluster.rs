@@ -5,11 +5,13 @@ use super::pod_digest::PodDigest;
 use super::watch_backoff::WatchBackoff;
 use crate::cache::WatchedPod;
 use crate::cluster::{
-    ApiError, Cluster, ObjectVersion, Result, WatchStream, conditions_patch, labels_patch,
-    map_event, taints_patch,
+    ApiError, Cluster, ObjectVersion, Priority, Result, WatchStream, conditions_patch,
+    labels_patch, map_event, taints_patch,
 };
 use crate::logic::actions::{Component, EventRecord, EventType};
 use crate::settings::InitialList;
+use futures::FutureExt;
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use jiff::Timestamp;
@@ -30,10 +32,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tracing::warn;
 
-/// The production cluster: every call is one request to the API server through `client`.
+/// The production cluster: every call is one request to the API server through the client of
+/// its priority (`Cluster::at`).
 #[derive(Clone)]
 pub struct KubeCluster {
-    client: Client,
+    /// One client per `Priority`, in `Priority::ALL`'s order, all sending through the one
+    /// client given to `new` (its connections, rate limit and credentials).
+    clients: Arc<[Client; Priority::ALL.len()]>,
+    priority: Priority,
     node_lease_namespace: String,
     reporting_instance: Option<String>,
     initial_list: InitialList,
@@ -54,8 +60,17 @@ impl KubeCluster {
     /// `node_lease_namespace` (normally `kube-node-lease`) is used by the lease calls when they
     /// are given an empty namespace.
     pub fn new(client: Client, node_lease_namespace: &str) -> Self {
+        let clients = Priority::ALL.map(|priority| {
+            let namespace = client.default_namespace().to_string();
+            let stamped = Stamped {
+                priority,
+                client: client.clone(),
+            };
+            kube::client::ClientBuilder::new(stamped, namespace).build()
+        });
         KubeCluster {
-            client,
+            clients: Arc::new(clients),
+            priority: Priority::Reads,
             node_lease_namespace: node_lease_namespace.to_string(),
             reporting_instance: None,
             initial_list: InitialList::Paged,
@@ -80,12 +95,17 @@ impl KubeCluster {
         &self.node_lease_namespace
     }
 
+    /// The client of this handle's priority.
+    fn client(&self) -> Client {
+        self.clients[self.priority as usize].clone()
+    }
+
     fn nodes(&self) -> Api<Node> {
-        Api::all(self.client.clone())
+        Api::all(self.client())
     }
 
     fn pods(&self, namespace: &str) -> Api<Pod> {
-        Api::namespaced(self.client.clone(), namespace)
+        Api::namespaced(self.client(), namespace)
     }
 
     /// A metadata-only list (`as=PartialObjectMetadataList`) of the collection at `path`,
@@ -101,7 +121,7 @@ impl KubeCluster {
             let request = kube::core::Request::new(path.as_str())
                 .list_metadata(&params)
                 .map_err(|e| ApiError::Other(format!("building a metadata list request: {e}")))?;
-            let page: VersionList = self.client.request(request).await.map_err(api_error)?;
+            let page: VersionList = self.client().request(request).await.map_err(api_error)?;
             versions.extend(page.items.into_iter().flatten().map(|item| ObjectVersion {
                 name: item.metadata.name,
                 resource_version: item.metadata.resource_version,
@@ -123,7 +143,7 @@ impl KubeCluster {
     }
 
     fn leases(&self, namespace: &str) -> Api<Lease> {
-        Api::namespaced(self.client.clone(), self.lease_namespace(namespace))
+        Api::namespaced(self.client(), self.lease_namespace(namespace))
     }
 
     fn recorder(&self, component: Component) -> Recorder {
@@ -134,7 +154,34 @@ impl KubeCluster {
             controller: component.name().to_string(),
             instance: self.reporting_instance.clone(),
         };
-        Recorder::new(self.client.clone(), reporter)
+        Recorder::new(self.client(), reporter)
+    }
+}
+
+/// A client as a tower service that gives each request a priority before handing it to the
+/// client underneath: how one connection pool and one rate limit serve every priority.
+#[derive(Clone)]
+struct Stamped {
+    priority: Priority,
+    client: Client,
+}
+
+impl tower::Service<http::Request<kube::client::Body>> for Stamped {
+    type Response = http::Response<kube::client::Body>;
+    type Error = kube::Error;
+    type Future = BoxFuture<'static, std::result::Result<Self::Response, kube::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::result::Result<(), kube::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut request: http::Request<kube::client::Body>) -> Self::Future {
+        request.extensions_mut().insert(self.priority);
+        let client = self.client.clone();
+        async move { client.send(request).await }.boxed()
     }
 }
 
@@ -302,6 +349,13 @@ impl StreamingProbe {
 }
 
 impl Cluster for KubeCluster {
+    fn at(&self, priority: Priority) -> Self {
+        KubeCluster {
+            priority,
+            ..self.clone()
+        }
+    }
+
     async fn get_node(&self, name: &str) -> Result<Node> {
         self.nodes().get(name).await.map_err(api_error)
     }
@@ -475,7 +529,7 @@ impl Cluster for KubeCluster {
     /// Decoded as [`PodDigest`]s: only what the cache keeps (see `pod_digest`).
     fn watch_pods(&self) -> WatchStream<WatchedPod> {
         let lists = self.lists("pods", &self.streaming_refused.pods);
-        watch(Api::<PodDigest>::all(self.client.clone()), lists)
+        watch(Api::<PodDigest>::all(self.client()), lists)
             .map_ok(|event| map_event(event, PodDigest::into_watched))
             .boxed()
     }

@@ -2,7 +2,7 @@
 //! that records every request and answers from a script.
 
 use super::KubeCluster;
-use crate::cluster::{ApiError, Cluster};
+use crate::cluster::{ApiError, Cluster, Priority};
 use crate::logic::actions::{Component, EventRecord, EventType, ObjectRef};
 use crate::settings::InitialList;
 use futures::StreamExt;
@@ -24,6 +24,8 @@ struct Seen {
     accept: String,
     content_type: String,
     body: Value,
+    /// The priority the request carried (`Cluster::at`).
+    priority: Option<Priority>,
 }
 
 enum Reply {
@@ -68,6 +70,7 @@ fn cluster(replies: Vec<Reply>) -> (KubeCluster, Arc<Mutex<Vec<Seen>>>) {
             let query = req.uri().query().unwrap_or_default().to_string();
             let accept = header(&req, http::header::ACCEPT);
             let content_type = header(&req, http::header::CONTENT_TYPE);
+            let priority = req.extensions().get::<Priority>().copied();
             let bytes = req.into_body().collect_bytes().await.expect("request body");
             let body = if bytes.is_empty() {
                 Value::Null
@@ -81,6 +84,7 @@ fn cluster(replies: Vec<Reply>) -> (KubeCluster, Arc<Mutex<Vec<Seen>>>) {
                 accept,
                 content_type,
                 body,
+                priority,
             });
             let reply = replies.lock().unwrap().pop_front();
             let (code, text) = match reply {
@@ -158,6 +162,36 @@ async fn get_node_reads_the_named_node() {
     assert_eq!(
         (req.method.as_str(), req.path.as_str()),
         ("GET", "/api/v1/nodes/n1")
+    );
+}
+
+#[tokio::test]
+async fn each_request_carries_the_priority_its_caller_sent_it_at_and_reads_otherwise() {
+    let (c, seen) = cluster(vec![
+        ok(to_json(&node("n1", "5"))),
+        ok(to_json(&node("n1", "5"))),
+        ok(to_json(&pod("ns", "p", "7"))),
+        ok(to_json(&node("n1", "6"))),
+    ]);
+    c.get_node("n1").await.unwrap();
+    c.at(Priority::NoExecute).get_node("n1").await.unwrap();
+    let evictions = c.at(Priority::Evictions);
+    evictions.delete_pod("ns", "p", "uid-1").await.unwrap();
+    // A copy made at one priority and moved to another sends at the new one.
+    evictions
+        .at(Priority::NodeMarks)
+        .patch_node_taints("n1", "5", &[])
+        .await
+        .unwrap();
+    let priorities: Vec<_> = seen.lock().unwrap().iter().map(|r| r.priority).collect();
+    assert_eq!(
+        priorities,
+        [
+            Some(Priority::Reads),
+            Some(Priority::NoExecute),
+            Some(Priority::Evictions),
+            Some(Priority::NodeMarks),
+        ]
     );
 }
 

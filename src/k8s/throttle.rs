@@ -8,15 +8,18 @@
 //! leader-election Lease renewals all take a token. A watch takes one when it starts; the
 //! events it streams afterwards take none.
 //!
-//! When requests wait, the next token goes to the most important one waiting ([`Class`]):
-//! the leader Lease first (a renewal that waits too long ends leadership), then node writes and
-//! pod deletions or evictions, then reads (GET, list, watch starts, anything not named), then
-//! pod status marks and Events. So a mass failure's thousands of pod NotReady marks and Events
-//! queue behind the limit while the nodes' Unknown marks, taints and the evictions go first.
+//! When requests wait, the next token goes to the most urgent one waiting, by the [`Priority`]
+//! its caller gave it (`Cluster::at`, carried as a request extension; a request without one is
+//! a read): the leader Lease first (a renewal that waits too long ends leadership), then
+//! NoExecute taints, Unknown marks and NoSchedule taints, evictions, watch starts and lists,
+//! pod NotReady marks, Events. So a mass failure's thousands of pod marks and Events queue
+//! behind the limit while the nodes' marks, taints and the evictions go first; and pod marks
+//! and Events never take the last half of the burst, so that a taint or an eviction that comes
+//! while they queue finds a token at once.
 //!
 //! [`TokenBucket`] is the pure core (time passed in); [`Limiter`] runs it in tokio time.
 
-use crate::cluster::Urgency;
+use crate::cluster::Priority;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use http::{Method, Request, Response, StatusCode};
@@ -41,120 +44,22 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
 /// (whose own backoff takes over).
 pub const MAX_RETRIES_429: u32 = 5;
 
-/// What a request is, for the order in which waiting requests get tokens: the first variant
-/// first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Class {
-    /// Any request on this process's leader-election Lease: a renewal that waits ends
-    /// leadership.
-    LeaderLease,
-    /// Node writes (PATCH/PUT of nodes and nodes/status), pod DELETEs and evictions.
-    Critical,
-    /// GETs, lists, watch starts, and anything not named otherwise.
-    Read,
-    /// Pod status writes (NotReady marks) and Events.
-    Background,
-}
-
-impl Class {
-    pub const ALL: [Class; 4] = [
-        Class::LeaderLease,
-        Class::Critical,
-        Class::Read,
-        Class::Background,
-    ];
-
-    /// The metrics label.
-    pub fn label(self) -> &'static str {
-        match self {
-            Class::LeaderLease => "leader_lease",
-            Class::Critical => "critical_write",
-            Class::Read => "read",
-            Class::Background => "background",
-        }
-    }
-}
-
-/// Classes requests by method and path. `leader_lease` is the leader-election Lease's
-/// (namespace, name), when leader election is on.
-#[derive(Clone, Debug, Default)]
-pub struct Classifier {
-    leader_lease: Option<(String, String)>,
-}
-
-impl Classifier {
-    pub fn new(leader_lease: Option<(&str, &str)>) -> Self {
-        Classifier {
-            leader_lease: leader_lease.map(|(ns, name)| (ns.to_string(), name.to_string())),
-        }
-    }
-
-    /// The class of `method` on `path` (a URL path, without the query).
-    pub fn class(&self, method: &Method, path: &str) -> Class {
-        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-        // `/api/v1/...` or `/apis/{group}/{version}/...`
-        let (group, rest) = match segments.as_slice() {
-            ["api", _version, rest @ ..] => ("", rest),
-            ["apis", group, _version, rest @ ..] => (*group, rest),
-            _ => return Class::Read,
-        };
-        let writes = method != Method::GET && method != Method::HEAD;
-        match (group, rest) {
-            ("coordination.k8s.io", ["namespaces", ns, "leases", name, ..])
-                if self.is_leader_lease(ns, Some(name)) =>
-            {
-                Class::LeaderLease
-            }
-            ("coordination.k8s.io", ["namespaces", ns, "leases"])
-                if *method == Method::POST && self.is_leader_lease(ns, None) =>
-            {
-                Class::LeaderLease
-            }
-            ("", ["nodes", _name] | ["nodes", _name, "status"])
-                if *method == Method::PATCH || *method == Method::PUT =>
-            {
-                Class::Critical
-            }
-            ("", ["namespaces", _, "pods", _name]) if *method == Method::DELETE => Class::Critical,
-            ("", ["namespaces", _, "pods", _name, "eviction"]) if *method == Method::POST => {
-                Class::Critical
-            }
-            ("", ["namespaces", _, "pods", _name, "status"]) if writes => Class::Background,
-            ("" | "events.k8s.io", ["namespaces", _, "events", ..]) if writes => Class::Background,
-            _ => Class::Read,
-        }
-    }
-
-    fn is_leader_lease(&self, namespace: &str, name: Option<&str>) -> bool {
-        self.leader_lease
-            .as_ref()
-            .is_some_and(|(ns, n)| ns == namespace && name.is_none_or(|name| name == n))
-    }
-}
-
-/// A read goes with the work it is for (`Urgency`, set by the writer per attempt): with the
-/// node writes and evictions, or with the pod marks and Events. Other classes stay.
-pub fn with_urgency(class: Class, urgency: Option<Urgency>) -> Class {
-    match (class, urgency) {
-        (Class::Read, Some(Urgency::Urgent)) => Class::Critical,
-        (Class::Read, Some(Urgency::Background)) => Class::Background,
-        (class, _) => class,
-    }
-}
-
 /// A request waiting for a token.
 pub type Ticket = u64;
 
 /// A token bucket (`qps` tokens a second, at most `burst` kept) whose waiting requests are
-/// served by [`Class`], first-come first-served within a class. Pure: every call is given the
-/// time, as a duration since any fixed origin.
+/// served by [`Priority`], first-come first-served within one. Requests whose priority
+/// `leaves_a_reserve` get a token only while more than half the burst would be left. Pure:
+/// every call is given the time, as a duration since any fixed origin.
 #[derive(Debug)]
 pub struct TokenBucket {
     qps: f64,
     burst: f64,
+    /// Tokens the requests that leave a reserve may not take.
+    reserve: f64,
     tokens: f64,
     at: Duration,
-    queues: [VecDeque<Ticket>; 4],
+    queues: [VecDeque<Ticket>; Priority::ALL.len()],
     next: Ticket,
 }
 
@@ -168,6 +73,7 @@ impl TokenBucket {
         TokenBucket {
             qps,
             burst,
+            reserve: (burst / 2.0).floor(),
             tokens: burst,
             at: now,
             queues: Default::default(),
@@ -188,17 +94,29 @@ impl TokenBucket {
         self.queues.iter().map(VecDeque::len).sum()
     }
 
-    /// Asks for a token at `now`: `None` when it is granted at once (one is left and nobody
-    /// waits, so that a newcomer never takes a token a waiting request is owed), else the
-    /// ticket it waits with until [`TokenBucket::grant`] hands it out.
-    pub fn take(&mut self, class: Class, now: Duration) -> Option<Ticket> {
+    /// The tokens a request of `priority` needs in the bucket to be granted one.
+    fn needs(&self, priority: Priority) -> f64 {
+        if priority.leaves_a_reserve() {
+            1.0 + self.reserve
+        } else {
+            1.0
+        }
+    }
+
+    /// Asks for a token at `now`: `None` when it is granted at once (there is one for it and
+    /// nobody as urgent waits, so that a newcomer never takes a token a waiting request is
+    /// owed), else the ticket it waits with until [`TokenBucket::grant`] hands it out.
+    pub fn take(&mut self, priority: Priority, now: Duration) -> Option<Ticket> {
         self.refill(now);
-        if self.waiting() == 0 && self.tokens + EPSILON >= 1.0 {
+        let ahead = self.queues[..=priority as usize]
+            .iter()
+            .any(|q| !q.is_empty());
+        if !ahead && self.tokens + EPSILON >= self.needs(priority) {
             self.tokens -= 1.0;
             return None;
         }
         self.next += 1;
-        self.queues[class as usize].push_back(self.next);
+        self.queues[priority as usize].push_back(self.next);
         Some(self.next)
     }
 
@@ -218,27 +136,34 @@ impl TokenBucket {
         self.tokens = (self.tokens + 1.0).min(self.burst);
     }
 
-    /// Hands the tokens there are at `now` to waiting requests, most important class first;
-    /// returns the tickets granted, in order.
+    /// The most urgent priority with a request waiting.
+    fn first_waiting(&self) -> Option<Priority> {
+        Priority::ALL
+            .into_iter()
+            .find(|p| !self.queues[*p as usize].is_empty())
+    }
+
+    /// Hands the tokens there are at `now` to waiting requests, most urgent first; returns the
+    /// tickets granted, in order.
     pub fn grant(&mut self, now: Duration) -> Vec<Ticket> {
         self.refill(now);
         let mut granted = Vec::new();
-        while self.tokens + EPSILON >= 1.0 {
-            let Some(ticket) = self.queues.iter_mut().find_map(VecDeque::pop_front) else {
+        while let Some(priority) = self.first_waiting() {
+            if self.tokens + EPSILON < self.needs(priority) {
                 break;
-            };
-            self.tokens -= 1.0;
-            granted.push(ticket);
+            }
+            if let Some(ticket) = self.queues[priority as usize].pop_front() {
+                self.tokens -= 1.0;
+                granted.push(ticket);
+            }
         }
         granted
     }
 
     /// When the next waiting request can have a token (`None` when nobody waits).
     pub fn next_grant(&self) -> Option<Duration> {
-        if self.waiting() == 0 {
-            return None;
-        }
-        let missing = (1.0 - self.tokens).max(0.0);
+        let priority = self.first_waiting()?;
+        let missing = (self.needs(priority) - self.tokens).max(0.0);
         Some(self.at + Duration::from_secs_f64(missing / self.qps))
     }
 }
@@ -280,12 +205,12 @@ impl Limiter {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Waits for a token for a request of `class`; true if it had to wait.
-    pub async fn acquire(self: &Arc<Self>, class: Class) -> bool {
+    /// Waits for a token for a request of `priority`; true if it had to wait.
+    pub async fn acquire(self: &Arc<Self>, priority: Priority) -> bool {
         let (ticket, granted) = {
             let mut state = self.lock();
             let now = self.now();
-            let Some(ticket) = state.bucket.take(class, now) else {
+            let Some(ticket) = state.bucket.take(priority, now) else {
                 return false;
             };
             let (tx, rx) = oneshot::channel();
@@ -370,7 +295,7 @@ async fn drive(limiter: Weak<Limiter>, wake: Arc<Notify>) {
     }
 }
 
-/// `node_lifecycle_controller_api_throttled_total{reason,class}`: requests held back by the
+/// `node_lifecycle_controller_api_throttled_total{reason,class}` (`class`: the priority): requests held back by the
 /// client-side limit (`reason="client"`, counted once per request that waited for a token) or
 /// by the API server (`reason="server"`, a 429 with `Retry-After` waited for and retried);
 /// `node_lifecycle_controller_api_throttled_seconds_total{reason}`: the time they waited.
@@ -418,19 +343,19 @@ impl ThrottleMetrics {
         registry.register(Box::new(self.waited.clone()))
     }
 
-    fn record(&self, reason: &'static str, class: Class, waited: Duration) {
+    fn record(&self, reason: &'static str, priority: Priority, waited: Duration) {
         self.throttled
-            .with_label_values(&[reason, class.label()])
+            .with_label_values(&[reason, priority.label()])
             .inc();
         self.waited
             .with_label_values(&[reason])
             .inc_by(waited.as_secs_f64());
     }
 
-    /// Requests held back for `reason` (`client` or `server`) in `class`.
-    pub fn count(&self, reason: &str, class: Class) -> u64 {
+    /// Requests held back for `reason` (`client` or `server`) at `priority`.
+    pub fn count(&self, reason: &str, priority: Priority) -> u64 {
         self.throttled
-            .with_label_values(&[reason, class.label()])
+            .with_label_values(&[reason, priority.label()])
             .get()
     }
 }
@@ -439,17 +364,15 @@ impl ThrottleMetrics {
 #[derive(Clone)]
 pub struct ThrottleLayer {
     limiter: Option<Arc<Limiter>>,
-    classifier: Arc<Classifier>,
     metrics: ThrottleMetrics,
 }
 
 impl ThrottleLayer {
     /// `qps` tokens a second, up to `burst` at once; a negative `qps` means no client-side
     /// limit (as client-go's `-1`): 429s are still honoured.
-    pub fn new(qps: f64, burst: u32, classifier: Classifier, metrics: ThrottleMetrics) -> Self {
+    pub fn new(qps: f64, burst: u32, metrics: ThrottleMetrics) -> Self {
         ThrottleLayer {
             limiter: (qps > 0.0).then(|| Limiter::new(qps, burst)),
-            classifier: Arc::new(classifier),
             metrics,
         }
     }
@@ -529,12 +452,11 @@ where
         let inner = self.inner.clone();
         let layer = self.layer.clone();
         async move {
-            let class = with_urgency(
-                layer
-                    .classifier
-                    .class(request.method(), request.uri().path()),
-                crate::cluster::current_urgency(),
-            );
+            let class = request
+                .extensions()
+                .get::<Priority>()
+                .copied()
+                .unwrap_or(Priority::Reads);
             let mut request = request;
             let mut retries = 0;
             loop {
@@ -581,9 +503,15 @@ mod tests {
     fn a_full_bucket_grants_its_burst_at_once_then_one_token_per_interval() {
         let mut bucket = TokenBucket::new(10.0, 3, ms(0));
         for _ in 0..3 {
-            assert_eq!(bucket.take(Class::Read, ms(0)), None, "within the burst");
+            assert_eq!(
+                bucket.take(Priority::Reads, ms(0)),
+                None,
+                "within the burst"
+            );
         }
-        let t = bucket.take(Class::Read, ms(0)).expect("the fourth waits");
+        let t = bucket
+            .take(Priority::Reads, ms(0))
+            .expect("the fourth waits");
         assert_eq!(bucket.next_grant(), Some(ms(100)));
         assert!(bucket.grant(ms(99)).is_empty(), "not before 1/qps");
         assert_eq!(bucket.grant(ms(100)), vec![t]);
@@ -595,19 +523,19 @@ mod tests {
         let mut bucket = TokenBucket::new(10.0, 2, ms(0));
         // An hour idle earns no more than the burst.
         let later = Duration::from_secs(3600);
-        assert_eq!(bucket.take(Class::Read, later), None);
-        assert_eq!(bucket.take(Class::Read, later), None);
-        assert!(bucket.take(Class::Read, later).is_some());
+        assert_eq!(bucket.take(Priority::Reads, later), None);
+        assert_eq!(bucket.take(Priority::Reads, later), None);
+        assert!(bucket.take(Priority::Reads, later).is_some());
     }
 
     #[test]
     fn a_waiting_leader_lease_renewal_takes_the_next_token_before_earlier_writes_and_reads() {
         let mut bucket = TokenBucket::new(10.0, 1, ms(0));
-        assert_eq!(bucket.take(Class::Background, ms(0)), None);
-        let event = bucket.take(Class::Background, ms(1)).unwrap();
-        let read = bucket.take(Class::Read, ms(2)).unwrap();
-        let delete = bucket.take(Class::Critical, ms(3)).unwrap();
-        let renewal = bucket.take(Class::LeaderLease, ms(4)).unwrap();
+        assert_eq!(bucket.take(Priority::Reads, ms(0)), None);
+        let event = bucket.take(Priority::Events, ms(1)).unwrap();
+        let read = bucket.take(Priority::Reads, ms(2)).unwrap();
+        let delete = bucket.take(Priority::Evictions, ms(3)).unwrap();
+        let renewal = bucket.take(Priority::LeaderLease, ms(4)).unwrap();
         let order: Vec<Ticket> = [100, 200, 300, 400]
             .into_iter()
             .flat_map(|at| bucket.grant(ms(at)))
@@ -619,10 +547,10 @@ mod tests {
     fn requests_of_one_class_get_tokens_in_the_order_they_came() {
         let mut bucket = TokenBucket::new(100.0, 5, ms(0));
         for _ in 0..5 {
-            assert_eq!(bucket.take(Class::Critical, ms(0)), None);
+            assert_eq!(bucket.take(Priority::Evictions, ms(0)), None);
         }
         let tickets: Vec<Ticket> = (0..5)
-            .map(|_| bucket.take(Class::Critical, ms(0)).unwrap())
+            .map(|_| bucket.take(Priority::Evictions, ms(0)).unwrap())
             .collect();
         let granted = bucket.grant(ms(50));
         assert_eq!(
@@ -634,10 +562,10 @@ mod tests {
     #[test]
     fn a_newcomer_does_not_take_a_token_a_waiting_request_is_owed() {
         let mut bucket = TokenBucket::new(10.0, 1, ms(0));
-        assert_eq!(bucket.take(Class::Critical, ms(0)), None);
-        let waiting = bucket.take(Class::Critical, ms(0)).unwrap();
+        assert_eq!(bucket.take(Priority::Evictions, ms(0)), None);
+        let waiting = bucket.take(Priority::Evictions, ms(0)).unwrap();
         // At 100 ms the token is there but not handed out yet: a newcomer queues.
-        let newcomer = bucket.take(Class::Read, ms(100));
+        let newcomer = bucket.take(Priority::Reads, ms(100));
         assert!(newcomer.is_some(), "queued, not granted");
         assert_eq!(bucket.grant(ms(100)), vec![waiting]);
     }
@@ -645,109 +573,12 @@ mod tests {
     #[test]
     fn a_request_that_gives_up_leaves_the_line() {
         let mut bucket = TokenBucket::new(10.0, 1, ms(0));
-        assert_eq!(bucket.take(Class::Read, ms(0)), None);
-        let gone = bucket.take(Class::LeaderLease, ms(0)).unwrap();
-        let stays = bucket.take(Class::Read, ms(0)).unwrap();
+        assert_eq!(bucket.take(Priority::Reads, ms(0)), None);
+        let gone = bucket.take(Priority::LeaderLease, ms(0)).unwrap();
+        let stays = bucket.take(Priority::Reads, ms(0)).unwrap();
         assert!(bucket.cancel(gone));
         assert!(!bucket.cancel(gone), "only once");
         assert_eq!(bucket.grant(ms(100)), vec![stays]);
-    }
-
-    #[test]
-    fn requests_are_classed_by_method_and_path() {
-        let classifier = Classifier::new(Some(("kube-system", "node-lifecycle-controller")));
-        let leases = "/apis/coordination.k8s.io/v1/namespaces";
-        let cases = [
-            // The leader Lease: read, renewed, created.
-            (
-                Method::GET,
-                format!("{leases}/kube-system/leases/node-lifecycle-controller"),
-                Class::LeaderLease,
-            ),
-            (
-                Method::PUT,
-                format!("{leases}/kube-system/leases/node-lifecycle-controller"),
-                Class::LeaderLease,
-            ),
-            (
-                Method::POST,
-                format!("{leases}/kube-system/leases"),
-                Class::LeaderLease,
-            ),
-            // Other Leases (the kubelets'): reads.
-            (
-                Method::GET,
-                format!("{leases}/kube-node-lease/leases"),
-                Class::Read,
-            ),
-            (
-                Method::GET,
-                format!("{leases}/kube-system/leases/other"),
-                Class::Read,
-            ),
-            (Method::PATCH, "/api/v1/nodes/a-1".into(), Class::Critical),
-            (
-                Method::PATCH,
-                "/api/v1/nodes/a-1/status".into(),
-                Class::Critical,
-            ),
-            (
-                Method::DELETE,
-                "/api/v1/namespaces/default/pods/web-1".into(),
-                Class::Critical,
-            ),
-            (
-                Method::POST,
-                "/api/v1/namespaces/default/pods/web-1/eviction".into(),
-                Class::Critical,
-            ),
-            (Method::GET, "/api/v1/nodes/a-1".into(), Class::Read),
-            (Method::GET, "/api/v1/nodes".into(), Class::Read),
-            (Method::GET, "/api/v1/pods".into(), Class::Read),
-            (
-                Method::GET,
-                "/api/v1/namespaces/default/pods/web-1".into(),
-                Class::Read,
-            ),
-            (
-                Method::POST,
-                "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews".into(),
-                Class::Read,
-            ),
-            (Method::GET, "/version".into(), Class::Read),
-            (
-                Method::PATCH,
-                "/api/v1/namespaces/default/pods/web-1/status".into(),
-                Class::Background,
-            ),
-            (
-                Method::POST,
-                "/apis/events.k8s.io/v1/namespaces/default/events".into(),
-                Class::Background,
-            ),
-            (
-                Method::PATCH,
-                "/apis/events.k8s.io/v1/namespaces/default/events/e.1".into(),
-                Class::Background,
-            ),
-            (
-                Method::POST,
-                "/api/v1/namespaces/default/events".into(),
-                Class::Background,
-            ),
-        ];
-        for (method, path, class) in cases {
-            assert_eq!(classifier.class(&method, &path), class, "{method} {path}");
-        }
-        // Without leader election no Lease is the leader's.
-        let alone = Classifier::new(None);
-        assert_eq!(
-            alone.class(
-                &Method::PUT,
-                &format!("{leases}/kube-system/leases/node-lifecycle-controller")
-            ),
-            Class::Read
-        );
     }
 
     // --- the layer, in tokio's paused time ---
@@ -805,13 +636,16 @@ mod tests {
         request
     }
 
+    /// A request its caller sent at `priority` (as `KubeCluster::at` does).
+    fn at(priority: Priority, method: Method, path: &str) -> Request<Body> {
+        let mut request = request(method, path);
+        request.extensions_mut().insert(priority);
+        request
+    }
+
     fn layer(qps: f64, burst: u32) -> (ThrottleLayer, ThrottleMetrics) {
         let metrics = ThrottleMetrics::new();
-        let classifier = Classifier::new(Some(("kube-system", "nlc")));
-        (
-            ThrottleLayer::new(qps, burst, classifier, metrics.clone()),
-            metrics,
-        )
+        (ThrottleLayer::new(qps, burst, metrics.clone()), metrics)
     }
 
     fn offsets(log: &Log, start: Instant) -> Vec<Duration> {
@@ -840,28 +674,7 @@ mod tests {
             offsets(&log, start),
             vec![ms(0), ms(0), ms(100), ms(200), ms(300)]
         );
-        assert_eq!(metrics.count("client", Class::Read), 3);
-    }
-
-    #[test]
-    fn a_read_goes_with_the_work_it_is_for_and_other_classes_stay() {
-        assert_eq!(with_urgency(Class::Read, None), Class::Read);
-        assert_eq!(
-            with_urgency(Class::Read, Some(Urgency::Urgent)),
-            Class::Critical
-        );
-        assert_eq!(
-            with_urgency(Class::Read, Some(Urgency::Background)),
-            Class::Background
-        );
-        assert_eq!(
-            with_urgency(Class::LeaderLease, Some(Urgency::Background)),
-            Class::LeaderLease
-        );
-        assert_eq!(
-            with_urgency(Class::Background, Some(Urgency::Urgent)),
-            Class::Background
-        );
+        assert_eq!(metrics.count("client", Priority::Reads), 3);
     }
 
     #[tokio::test(start_paused = true)]
@@ -880,10 +693,14 @@ mod tests {
         }));
         let eviction = async {
             tokio::time::sleep(ms(50)).await;
-            let call = service
+            service
                 .clone()
-                .oneshot(request(Method::GET, "/api/v1/namespaces/default/pods/due"));
-            crate::cluster::with_urgency(Urgency::Urgent, call).await
+                .oneshot(at(
+                    Priority::Evictions,
+                    Method::GET,
+                    "/api/v1/namespaces/default/pods/due",
+                ))
+                .await
         };
         let (_, due) = futures::future::join(marks, eviction).await;
         assert_eq!(due.unwrap().status(), StatusCode::OK);
@@ -909,11 +726,11 @@ mod tests {
         });
         futures::future::join_all(calls).await;
         assert!(offsets(&log, start).iter().all(|at| at.is_zero()));
-        assert_eq!(metrics.count("client", Class::Read), 0);
+        assert_eq!(metrics.count("client", Priority::Reads), 0);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_burst_of_pod_marks_and_events_waits_behind_node_writes_deletions_and_the_leader_lease()
+    async fn a_burst_of_pod_marks_and_events_waits_behind_taints_marks_deletions_and_the_leader_lease()
      {
         let (throttle, _) = layer(10.0, 1);
         let (inner, log) = server(|_, _| ok());
@@ -922,45 +739,91 @@ mod tests {
         // 20 pod marks and Events first (the first takes the only token)...
         for i in 0..10 {
             let mark = format!("/api/v1/namespaces/default/pods/p{i}/status");
-            calls.push(service.clone().oneshot(request(Method::PATCH, &mark)));
+            calls.push(
+                service
+                    .clone()
+                    .oneshot(at(Priority::PodMarks, Method::PATCH, &mark)),
+            );
             let event = "/apis/events.k8s.io/v1/namespaces/default/events";
-            calls.push(service.clone().oneshot(request(Method::POST, event)));
+            calls.push(
+                service
+                    .clone()
+                    .oneshot(at(Priority::Events, Method::POST, event)),
+            );
         }
         let background = futures::future::join_all(calls);
-        let writes = async {
-            // ...then, while they wait, a node write, a deletion and a lease renewal.
+        let urgent = async {
+            // ...then, while they wait, in reverse order of urgency: a deletion, an Unknown
+            // mark, a NoExecute taint and a lease renewal.
             tokio::time::sleep(ms(150)).await;
-            let node = service
-                .clone()
-                .oneshot(request(Method::PATCH, "/api/v1/nodes/a-1/status"));
-            let delete = service.clone().oneshot(request(
-                Method::DELETE,
-                "/api/v1/namespaces/default/pods/web-1",
-            ));
-            let renew = service.clone().oneshot(request(
-                Method::PUT,
-                "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/nlc",
-            ));
-            futures::future::join3(node, delete, renew).await
+            let calls = [
+                (
+                    Priority::Evictions,
+                    Method::DELETE,
+                    "/api/v1/namespaces/default/pods/web-1",
+                ),
+                (
+                    Priority::NodeMarks,
+                    Method::PATCH,
+                    "/api/v1/nodes/a-1/status",
+                ),
+                (Priority::NoExecute, Method::PATCH, "/api/v1/nodes/a-2"),
+                (
+                    Priority::LeaderLease,
+                    Method::PUT,
+                    "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/nlc",
+                ),
+            ]
+            .map(|(p, method, path)| service.clone().oneshot(at(p, method, path)));
+            futures::future::join_all(calls).await
         };
-        let (background, (node, delete, renew)) = futures::future::join(background, writes).await;
-        for result in background.into_iter().chain([node, delete, renew]) {
+        let (background, urgent) = futures::future::join(background, urgent).await;
+        for result in background.into_iter().chain(urgent) {
             assert_eq!(result.unwrap().status(), StatusCode::OK);
         }
         let log = log.lock().unwrap();
         let order: Vec<&str> = log.iter().map(|(_, path, _)| path.as_str()).collect();
-        // Token 1 at 0 (a mark), token 2 at 100 ms (an Event), then at 200, 300 and 400 ms
-        // the three that came at 150 ms, the lease first.
+        // Token 1 at 0 (a mark), token 2 at 100 ms (an Event), then at 200 to 500 ms the four
+        // that came at 150 ms, most urgent first.
         assert_eq!(
-            &order[2..5],
+            &order[2..6],
             [
                 "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/nlc",
+                "/api/v1/nodes/a-2",
                 "/api/v1/nodes/a-1/status",
                 "/api/v1/namespaces/default/pods/web-1",
             ]
         );
         assert_eq!(log[2].2 - log[0].2, ms(200));
-        assert_eq!(log.len(), 23);
+        assert_eq!(log.len(), 24);
+    }
+
+    #[test]
+    fn pod_marks_and_events_leave_half_the_burst_to_the_rest() {
+        let mut bucket = TokenBucket::new(10.0, 6, ms(0));
+        let granted_at_once = (0..6)
+            .filter(|_| bucket.take(Priority::PodMarks, ms(0)).is_none())
+            .count();
+        assert_eq!(granted_at_once, 3, "three of six tokens, the reserve kept");
+        // A taint that comes while they wait has a token at once, and so do two more.
+        for _ in 0..3 {
+            assert_eq!(bucket.take(Priority::NoExecute, ms(1)), None);
+        }
+        assert!(bucket.take(Priority::NoExecute, ms(1)).is_some());
+        // The taint's ticket has the next token; then the marks wait until the bucket holds
+        // the reserve of 3 and one more.
+        assert_eq!(bucket.grant(ms(100)).len(), 1);
+        assert!(
+            bucket.grant(ms(400)).is_empty(),
+            "3 tokens: only the reserve"
+        );
+        assert_eq!(bucket.grant(ms(500)).len(), 1, "one above the reserve");
+    }
+
+    #[test]
+    fn a_burst_of_one_keeps_no_reserve() {
+        let mut bucket = TokenBucket::new(10.0, 1, ms(0));
+        assert_eq!(bucket.take(Priority::Events, ms(0)), None);
     }
 
     #[tokio::test(start_paused = true)]
@@ -999,7 +862,11 @@ mod tests {
         let service = throttle.layer(inner);
         let start = Instant::now();
         let response = service
-            .oneshot(request(Method::PATCH, "/api/v1/nodes/a-1/status"))
+            .oneshot(at(
+                Priority::NodeMarks,
+                Method::PATCH,
+                "/api/v1/nodes/a-1/status",
+            ))
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
@@ -1008,7 +875,7 @@ mod tests {
             vec![ms(0), ms(3000), ms(13_000)],
             "3 s as asked, then 10 s instead of an hour"
         );
-        assert_eq!(metrics.count("server", Class::Critical), 2);
+        assert_eq!(metrics.count("server", Priority::NodeMarks), 2);
     }
 
     #[tokio::test(start_paused = true)]
@@ -1060,7 +927,7 @@ mod tests {
         assert_eq!(persistent.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(log.lock().unwrap().len(), 2 + 1 + 5, "five retries");
         assert_eq!(start.elapsed(), Duration::from_secs(5));
-        assert_eq!(metrics.count("server", Class::Read), 5);
+        assert_eq!(metrics.count("server", Priority::Reads), 5);
     }
 
     #[tokio::test(start_paused = true)]

@@ -2,6 +2,7 @@
 
 use super::lanes::Lane;
 use super::reads::Batch;
+use crate::cluster::Priority;
 use crate::logic::actions::{
     Action, EventRecord, PodId, SeenConditions, TaintChange, TaintPurpose,
 };
@@ -244,6 +245,19 @@ impl Write {
             Write::Evict { .. } => Lane::Evictions,
             Write::PodNotReady { .. } => Lane::PodStatus,
             Write::Event(_) => Lane::Events,
+        }
+    }
+
+    /// What the write's requests are sent at: NoExecute taints (and the NoSchedule ones that
+    /// the zone's NoExecute taint waits for) first, then Unknown marks and labels, evictions,
+    /// pod marks, Events (`cluster::Priority`).
+    pub(super) fn priority(&self) -> Priority {
+        match self {
+            Write::Taints { .. } => Priority::NoExecute,
+            Write::NodeUnknown { .. } | Write::Labels { .. } => Priority::NodeMarks,
+            Write::Evict { .. } => Priority::Evictions,
+            Write::PodNotReady { .. } => Priority::PodMarks,
+            Write::Event(_) => Priority::Events,
         }
     }
 

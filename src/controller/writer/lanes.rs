@@ -1,6 +1,5 @@
 //! The lanes writes travel in, and the priority of node writes and evictions over the rest.
 
-use crate::cluster::Urgency;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{Notify, Semaphore, SemaphorePermit};
 
@@ -41,15 +40,6 @@ impl Lane {
             Lane::Evictions => "writer_evictions",
             Lane::PodStatus => "writer_pod_status",
             Lane::Events => "writer_events",
-        }
-    }
-
-    /// How urgent the reads of this lane's attempts are, for a client that rations requests.
-    pub(super) fn urgency(self) -> Urgency {
-        if self.is_primary() {
-            Urgency::Urgent
-        } else {
-            Urgency::Background
         }
     }
 

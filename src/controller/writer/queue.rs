@@ -2,7 +2,7 @@
 
 use super::WriterState;
 use super::job::{Job, Write};
-use crate::cluster::{ApiError, Cluster, with_urgency};
+use crate::cluster::{ApiError, Cluster};
 use crate::logic::actions::{Action, TaintPurpose};
 use crate::metrics::Metrics;
 use crate::settings::EvictionMode;
@@ -214,7 +214,7 @@ impl<C: Cluster> WriterState<C> {
                 let first = std::mem::take(&mut first);
                 let started = tokio::time::Instant::now();
                 let attempt = self.attempt(&write, first, &mut event_recorded);
-                let outcome = Box::pin(with_urgency(lane.urgency(), attempt)).await;
+                let outcome = Box::pin(attempt).await;
                 drop(write.take_batch());
                 self.metrics
                     .writer

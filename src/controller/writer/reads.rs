@@ -1,7 +1,7 @@
 //! Reads shared between attempts.
 
 use super::WriterState;
-use crate::cluster::{ApiError, Cluster};
+use crate::cluster::{ApiError, Cluster, Priority};
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 use k8s_openapi::api::coordination::v1::Lease;
@@ -27,7 +27,8 @@ type SharedRead<T> = Shared<BoxFuture<'static, Result<Arc<T>, ApiError>>>;
 /// So there is at most one entry per object, and entries outlive their readers only while an
 /// older attempt still runs (a request that hangs keeps at most one entry per node).
 pub(super) struct SharedReads<T> {
-    latest: HashMap<String, (Seq, SharedRead<T>)>,
+    /// Per object: when its latest read started, at what priority, and the read.
+    latest: HashMap<String, (Seq, Priority, SharedRead<T>)>,
     /// The same entries by when they started, oldest first.
     by_start: BTreeMap<Seq, String>,
 }
@@ -42,17 +43,35 @@ impl<T> Default for SharedReads<T> {
 }
 
 impl<T> SharedReads<T> {
-    /// The latest read of `name` if it started after `since`, in flight or done (failed too:
-    /// the attempt then meets that error as if it had read itself, and retries after a backoff).
-    pub(super) fn usable(&self, name: &str, since: Seq) -> Option<SharedRead<T>> {
+    /// The latest read of `name` if it started after `since` and was sent at `priority` or a
+    /// more urgent one (joining a less urgent read would make the attempt wait at its
+    /// priority), in flight or done (failed too: the attempt then meets that error as if it
+    /// had read itself, and retries after a backoff).
+    pub(super) fn usable(
+        &self,
+        name: &str,
+        since: Seq,
+        priority: Priority,
+    ) -> Option<SharedRead<T>> {
         match self.latest.get(name) {
-            Some((started, read)) if *started > since => Some(read.clone()),
+            Some((started, sent_at, read)) if *started > since && *sent_at <= priority => {
+                Some(read.clone())
+            }
             _ => None,
         }
     }
 
-    pub(super) fn insert(&mut self, name: &str, started: Seq, read: SharedRead<T>) {
-        if let Some((old, _)) = self.latest.insert(name.to_owned(), (started, read)) {
+    pub(super) fn insert(
+        &mut self,
+        name: &str,
+        started: Seq,
+        priority: Priority,
+        read: SharedRead<T>,
+    ) {
+        if let Some((old, ..)) = self
+            .latest
+            .insert(name.to_owned(), (started, priority, read))
+        {
             self.by_start.remove(&old);
         }
         self.by_start.insert(started, name.to_owned());
@@ -61,7 +80,7 @@ impl<T> SharedReads<T> {
     /// Forgets the read of `name`: the object changed since it started, so it serves no
     /// attempt any more (attempts that joined it already keep their answer).
     pub(super) fn forget(&mut self, name: &str) {
-        if let Some((started, _)) = self.latest.remove(name) {
+        if let Some((started, ..)) = self.latest.remove(name) {
             self.by_start.remove(&started);
         }
     }
@@ -213,24 +232,25 @@ impl<C: Cluster> WriterState<C> {
     }
 
     /// The object `name` of the kind `pick` selects, as read by a GET that started after the
-    /// attempt `since` did: joins such a read in flight or reuses one done, else starts one with
-    /// `get`. Never for an object that is changed and written back (another attempt may hold
-    /// the same copy).
+    /// attempt `since` did, at `priority` or a more urgent one: joins such a read in flight or
+    /// reuses one done, else starts one with `get`. Never for an object that is changed and
+    /// written back (another attempt may hold the same copy).
     async fn shared<T: Send + Sync + 'static>(
         &self,
         pick: fn(&mut ReadSharing) -> &mut SharedReads<T>,
         name: &str,
         since: Seq,
+        priority: Priority,
         get: impl FnOnce() -> BoxFuture<'static, Result<T, ApiError>>,
     ) -> Result<Arc<T>, ApiError> {
         let read = {
             let mut reads = self.reads.lock().unwrap_or_else(|p| p.into_inner());
-            match pick(&mut reads).usable(name, since) {
+            match pick(&mut reads).usable(name, since, priority) {
                 Some(read) => read,
                 None => {
                     let started = reads.take_seq();
                     let read = get().map(|r| r.map(Arc::new)).boxed().shared();
-                    pick(&mut reads).insert(name, started, read.clone());
+                    pick(&mut reads).insert(name, started, priority, read.clone());
                     read
                 }
             }
@@ -238,25 +258,33 @@ impl<C: Cluster> WriterState<C> {
         read.await
     }
 
-    pub(super) async fn shared_node(&self, name: &str, since: Seq) -> Result<Arc<Node>, ApiError> {
+    pub(super) async fn shared_node(
+        &self,
+        name: &str,
+        since: Seq,
+        priority: Priority,
+    ) -> Result<Arc<Node>, ApiError> {
         let get = || {
-            let (cluster, name) = (self.cluster.clone(), name.to_owned());
+            let (cluster, name) = (self.cluster.at(priority), name.to_owned());
             async move { cluster.get_node(&name).await }.boxed()
         };
-        self.shared(|r| &mut r.nodes, name, since, get).await
+        self.shared(|r| &mut r.nodes, name, since, priority, get)
+            .await
     }
 
     pub(super) async fn shared_lease(
         &self,
         name: &str,
         since: Seq,
+        priority: Priority,
     ) -> Result<Arc<Lease>, ApiError> {
         let get = || {
-            let cluster = self.cluster.clone();
+            let cluster = self.cluster.at(priority);
             let (namespace, name) = (self.node_lease_namespace.clone(), name.to_owned());
             async move { cluster.get_lease(&namespace, &name).await }.boxed()
         };
-        self.shared(|r| &mut r.leases, name, since, get).await
+        self.shared(|r| &mut r.leases, name, since, priority, get)
+            .await
     }
 }
 
@@ -268,18 +296,50 @@ mod tests {
     fn reads_are_forgotten_oldest_first_and_only_the_latest_of_an_object_is_kept() {
         let mut reads = SharedReads::<Node>::default();
         let read = || async { Ok(Arc::new(Node::default())) }.boxed().shared();
-        reads.insert("a", 2, read());
-        reads.insert("b", 3, read());
-        reads.insert("a", 5, read());
+        reads.insert("a", 2, Priority::Evictions, read());
+        reads.insert("b", 3, Priority::Evictions, read());
+        reads.insert("a", 5, Priority::Evictions, read());
         assert_eq!(reads.len(), 2);
-        assert!(reads.usable("a", 4).is_some(), "started at 5, after 4");
-        assert!(reads.usable("a", 5).is_none(), "not after itself");
-        assert!(reads.usable("b", 3).is_none());
+        assert!(
+            reads.usable("a", 4, Priority::Evictions).is_some(),
+            "started at 5, after 4"
+        );
+        assert!(
+            reads.usable("a", 5, Priority::Evictions).is_none(),
+            "not after itself"
+        );
+        assert!(reads.usable("b", 3, Priority::Evictions).is_none());
         reads.forget_before(4);
-        assert!(reads.usable("b", 1).is_none(), "b (3) forgotten");
-        assert!(reads.usable("a", 1).is_some(), "a (5) kept");
+        assert!(
+            reads.usable("b", 1, Priority::Evictions).is_none(),
+            "b (3) forgotten"
+        );
+        assert!(
+            reads.usable("a", 1, Priority::Evictions).is_some(),
+            "a (5) kept"
+        );
         reads.forget_before(6);
         assert_eq!(reads.len(), 0);
         assert!(reads.by_start.is_empty());
+    }
+
+    #[test]
+    fn an_attempt_joins_only_a_read_sent_at_its_priority_or_a_more_urgent_one() {
+        let mut reads: SharedReads<Node> = SharedReads::default();
+        let read = || {
+            futures::future::ready(Ok(Arc::new(Node::default())))
+                .boxed()
+                .shared()
+        };
+        reads.insert("a", 5, Priority::Evictions, read());
+        assert!(reads.usable("a", 4, Priority::Evictions).is_some());
+        assert!(
+            reads.usable("a", 4, Priority::PodMarks).is_some(),
+            "a pod mark joins an eviction's read"
+        );
+        assert!(
+            reads.usable("a", 4, Priority::NoExecute).is_none(),
+            "a taint does not wait at an eviction's priority"
+        );
     }
 }

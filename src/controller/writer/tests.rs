@@ -1209,15 +1209,17 @@ mod shared_reads {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn marking_a_node_unknown_reads_the_node_itself_but_shares_a_lease_read_begun_after_it() {
+    async fn marking_a_node_unknown_reads_the_node_and_the_lease_itself_not_through_a_pod_marks_slower_reads()
+     {
         let api = Api::new();
         api.add_node("n1");
         api.add_pod("p", "n1");
         let (writer, _, _leader) = writer(&api);
         // The pod's attempt: GET pod at 0 ms, GET n1 at 10 ms, GET Lease at 20 ms, PUT at
         // 30 ms. The node's attempt begins at 15 ms: it reads n1 itself (that copy is
-        // written back) although the pod's read of n1 is in flight, and then uses the
-        // pod's read of the Lease, which started at 20 ms, after it began.
+        // written back) although the pod's read of n1 is in flight, and then the Lease
+        // itself at 25 ms: the pod's read of it, sent at the pod marks' priority, would make
+        // the Unknown mark wait in their line under the client-side limit.
         writer.submit(vec![mark_not_ready("p", "n1")]);
         tokio::time::sleep(Duration::from_millis(15)).await;
         writer.submit(vec![Action::MarkNodeUnknown {
@@ -1242,6 +1244,7 @@ mod shared_reads {
                 ("GET node", ms(10)),
                 ("GET node", ms(15)),
                 ("GET lease", ms(20)),
+                ("GET lease", ms(25)),
             ]
         );
         assert_eq!(api.count("PATCH node status"), 1);

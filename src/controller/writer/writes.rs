@@ -5,7 +5,7 @@ use super::WriterState;
 use super::job::{Job, Write};
 use super::queue::Attempt;
 use super::reads::{Batch, Seq};
-use crate::cluster::{ApiError, Cluster};
+use crate::cluster::{ApiError, Cluster, Priority};
 use crate::logic::actions::{PodId, SeenConditions, TaintChange, TaintPurpose};
 use crate::logic::recheck::{self, SilenceSeen};
 use crate::logic::{conditions, monitor};
@@ -62,6 +62,9 @@ impl<C: Cluster> WriterState<C> {
         };
         let running = self.start_attempt(batch.filter(|_| first).map(Batch::seq));
         let since = running.since;
+        // Every request of the attempt goes at the write's priority, its reads included.
+        let cluster = self.cluster.at(write.priority());
+        let cluster = &cluster;
         let r = match write {
             Write::NodeUnknown {
                 node,
@@ -70,7 +73,7 @@ impl<C: Cluster> WriterState<C> {
                 seen,
             } => {
                 let seen = seen.as_ref().filter(|_| first);
-                self.mark_node_unknown(node, *seen_alive, *decided, seen, since)
+                self.mark_node_unknown(cluster, node, *seen_alive, *decided, seen, since)
                     .await
             }
             Write::Taints {
@@ -80,9 +83,10 @@ impl<C: Cluster> WriterState<C> {
                 seen,
             } => {
                 let seen = seen.as_deref().filter(|_| first);
-                self.change_taints(node, change, purpose, seen).await
+                self.change_taints(cluster, node, change, purpose, seen)
+                    .await
             }
-            Write::Labels { node, labels } => self.set_labels(node, labels).await,
+            Write::Labels { node, labels } => self.set_labels(cluster, node, labels).await,
             Write::PodNotReady {
                 pod,
                 node,
@@ -95,8 +99,16 @@ impl<C: Cluster> WriterState<C> {
                 let seen = seen
                     .as_deref()
                     .filter(|seen| first && recheck::can_guard_a_write(seen, &pod.uid, node));
-                self.mark_pod_not_ready(pod, node, *seen_alive, seen, since, event_recorded)
-                    .await
+                self.mark_pod_not_ready(
+                    cluster,
+                    pod,
+                    node,
+                    *seen_alive,
+                    seen,
+                    since,
+                    event_recorded,
+                )
+                .await
             }
             Write::Evict {
                 pod, node, seen, ..
@@ -110,6 +122,7 @@ impl<C: Cluster> WriterState<C> {
                         && !recheck::has_disruption_target(seen)
                 });
                 self.evict_pod(
+                    cluster,
                     &pod.namespace,
                     &pod.name,
                     &pod.uid,
@@ -121,7 +134,7 @@ impl<C: Cluster> WriterState<C> {
             }
             Write::Event(record) => {
                 let now = self.clock.now();
-                match self.cluster.create_event(record, now).await {
+                match cluster.create_event(record, now).await {
                     Ok(()) => {
                         self.metrics.writer.write("event", "ok");
                         Ok(())
@@ -146,6 +159,7 @@ impl<C: Cluster> WriterState<C> {
     /// merged by type on the server.
     async fn mark_node_unknown(
         &self,
+        cluster: &C,
         name: &str,
         seen_alive: SilenceSeen,
         decided: Timestamp,
@@ -154,9 +168,12 @@ impl<C: Cluster> WriterState<C> {
     ) -> Result<(), Attempt> {
         let node = match seen {
             Some(seen) => seen.as_node(name),
-            None => Self::read(self.cluster.get_node(name).await)?,
+            None => Self::read(cluster.get_node(name).await)?,
         };
-        if !self.still_silent(&node, seen_alive, since).await? {
+        if !self
+            .still_silent(&node, seen_alive, since, Priority::NodeMarks)
+            .await?
+        {
             debug!(
                 node = name,
                 "kubelet posted or renewed its lease since the decision: not marking Unknown"
@@ -169,8 +186,7 @@ impl<C: Cluster> WriterState<C> {
         let Some(mark) = conditions::unknown_mark(node, self.clock.now()) else {
             return Ok(());
         };
-        let written = self
-            .cluster
+        let written = cluster
             .patch_node_conditions(name, &version, &mark.conditions)
             .await;
         self.outcome("node_status", written)?;
@@ -195,12 +211,13 @@ impl<C: Cluster> WriterState<C> {
         node: &Node,
         seen: SilenceSeen,
         since: Seq,
+        priority: Priority,
     ) -> Result<bool, Attempt> {
         if seen.heartbeat_posted(node) {
             return Ok(false);
         }
         let name = node.metadata.name.as_deref().unwrap_or("");
-        let lease = match self.shared_lease(name, since).await {
+        let lease = match self.shared_lease(name, since, priority).await {
             Ok(lease) => Some(lease),
             Err(ApiError::NotFound(_)) => None,
             Err(e) => return Err(Attempt::Retry(e)),
@@ -215,6 +232,7 @@ impl<C: Cluster> WriterState<C> {
     /// when it calls for none, the live node decides.
     async fn change_taints(
         &self,
+        cluster: &C,
         name: &str,
         change: &TaintChange,
         purpose: &TaintPurpose,
@@ -228,7 +246,7 @@ impl<C: Cluster> WriterState<C> {
         let (version, write) = match from_cache {
             Some(found) => found,
             None => {
-                let node = Self::read(self.cluster.get_node(name).await)?;
+                let node = Self::read(cluster.get_node(name).await)?;
                 match recheck::taints_to_write(&node, change, purpose, self.clock.now()) {
                     Some(write) => (resource_version(&node.metadata).to_owned(), write),
                     None => {
@@ -242,8 +260,7 @@ impl<C: Cluster> WriterState<C> {
                 }
             }
         };
-        let written = self
-            .cluster
+        let written = cluster
             .patch_node_taints(name, &version, &write.taints)
             .await;
         self.outcome("node_taints", written)?;
@@ -256,7 +273,7 @@ impl<C: Cluster> WriterState<C> {
         );
         if let TaintPurpose::ZoneEviction { zone } = purpose {
             self.metrics.monitor.inc_zone_evictions(zone);
-            self.restamp_if_held(name, &write.change.add).await;
+            self.restamp_if_held(cluster, name, &write.change.add).await;
         }
         Ok(())
     }
@@ -267,20 +284,19 @@ impl<C: Cluster> WriterState<C> {
     /// is taken care of (`logic::eviction`), not for one that lists it after a restart. So the
     /// stamp is moved to the answer, on the live node, guarded by its resourceVersion. Best
     /// effort: one attempt (the next write of the node's taints decides them afresh anyway).
-    async fn restamp_if_held(&self, name: &str, added: &[Taint]) {
+    async fn restamp_if_held(&self, cluster: &C, name: &str, added: &[Taint]) {
         let answered = self.clock.now();
         let held = recheck::held_stamps(added, answered);
         if held.is_empty() {
             return;
         }
-        let Ok(node) = self.cluster.get_node(name).await else {
+        let Ok(node) = cluster.get_node(name).await else {
             return;
         };
         let Some(taints) = recheck::restamped(&node, &held, answered) else {
             return;
         };
-        let written = self
-            .cluster
+        let written = cluster
             .patch_node_taints(name, resource_version(&node.metadata), &taints)
             .await;
         match written {
@@ -294,14 +310,14 @@ impl<C: Cluster> WriterState<C> {
 
     async fn set_labels(
         &self,
+        cluster: &C,
         name: &str,
         wanted: &BTreeMap<String, String>,
     ) -> Result<(), Attempt> {
-        let node = Self::read(self.cluster.get_node(name).await)?;
+        let node = Self::read(cluster.get_node(name).await)?;
         let changes = recheck::labels_to_set(&node, wanted);
         if !changes.is_empty() {
-            let written = self
-                .cluster
+            let written = cluster
                 .patch_node_labels(name, resource_version(&node.metadata), &changes)
                 .await;
             self.outcome("node_labels", written)?;
@@ -319,12 +335,13 @@ impl<C: Cluster> WriterState<C> {
     /// The live pod, if it is still the one the decision was about (same UID, same node).
     async fn same_pod(
         &self,
+        cluster: &C,
         namespace: &str,
         name: &str,
         uid: &str,
         node: &str,
     ) -> Result<Option<Pod>, Attempt> {
-        let pod = Self::read(self.cluster.get_pod(namespace, name).await)?;
+        let pod = Self::read(cluster.get_pod(namespace, name).await)?;
         Ok(recheck::same_binding(&pod, uid, node).then_some(pod))
     }
 
@@ -332,8 +349,10 @@ impl<C: Cluster> WriterState<C> {
     /// the write may have landed. The pod is the cached copy the decision saw (`seen`), whose
     /// resourceVersion guards the write, or read live; a copy already marked is read live
     /// before the mark is dropped.
+    #[allow(clippy::too_many_arguments)]
     async fn mark_pod_not_ready(
         self: &Arc<Self>,
+        cluster: &C,
         pod_id: &PodId,
         node: &str,
         seen_alive: SilenceSeen,
@@ -349,14 +368,17 @@ impl<C: Cluster> WriterState<C> {
         let seen = seen.filter(|pod| recheck::pod_not_ready_mark(pod, self.clock.now()).is_some());
         let pod = match seen {
             Some(pod) => pod.clone(),
-            None => match self.same_pod(namespace, name, uid, node).await? {
+            None => match self.same_pod(cluster, namespace, name, uid, node).await? {
                 Some(pod) => pod,
                 None => return Ok(()),
             },
         };
         // Only read, so shared with the other attempts on this node's pods.
-        let live = Self::read(self.shared_node(node, since).await)?;
-        if !self.still_silent(&live, seen_alive, since).await? {
+        let live = Self::read(self.shared_node(node, since, Priority::PodMarks).await)?;
+        if !self
+            .still_silent(&live, seen_alive, since, Priority::PodMarks)
+            .await?
+        {
             debug!(
                 node,
                 "node showed a sign of life since the decision: not marking its pod NotReady"
@@ -368,8 +390,7 @@ impl<C: Cluster> WriterState<C> {
             return Ok(());
         };
         let marked = [mark];
-        let written = self
-            .cluster
+        let written = cluster
             .patch_pod_conditions(namespace, name, resource_version(&pod.metadata), &marked)
             .await;
         // After the write, as upstream (which records it unless the pod is gone): the pod
@@ -399,8 +420,10 @@ impl<C: Cluster> WriterState<C> {
     /// the retry reads it live. The node is the question ("has it come back?"), and no pod
     /// precondition answers it: it is read live, once for the evictions of one node that fall
     /// due together.
+    #[allow(clippy::too_many_arguments)]
     async fn evict_pod(
         &self,
+        cluster: &C,
         namespace: &str,
         name: &str,
         uid: &str,
@@ -420,7 +443,10 @@ impl<C: Cluster> WriterState<C> {
                 }
                 pod
             }
-            None => match self.same_pod(namespace, name, uid, node_name).await? {
+            None => match self
+                .same_pod(cluster, namespace, name, uid, node_name)
+                .await?
+            {
                 Some(pod) => pod,
                 None => return Ok(()),
             },
@@ -431,14 +457,20 @@ impl<C: Cluster> WriterState<C> {
         // docs/differences.md#deletions-are-never-dropped: the node must still carry a NoExecute taint the pod does not
         // tolerate forever (kubernetes#139992). Only read, so shared with the other evictions
         // from this node: when its pods fall due together, one GET serves them all.
-        let node = Self::read(self.shared_node(node_name, since).await)?;
+        let node = Self::read(
+            self.shared_node(node_name, since, Priority::Evictions)
+                .await,
+        )?;
         let now = self.clock.now();
         let mut due = recheck::due_on_live_taints(&pod, &node, now);
         if !due && from_cache {
             // A cached copy is only as good as a fresh read when a write guarded by its
             // resourceVersion follows; a decision to keep the pod has none, so the live pod
             // decides (its tolerations may have been raised and lowered again since).
-            pod = match self.same_pod(namespace, name, uid, node_name).await? {
+            pod = match self
+                .same_pod(cluster, namespace, name, uid, node_name)
+                .await?
+            {
                 Some(pod) if pod.metadata.deletion_timestamp.is_none() => pod,
                 _ => return Ok(()),
             };
@@ -451,21 +483,14 @@ impl<C: Cluster> WriterState<C> {
         if !recheck::has_disruption_target(&pod) {
             let target = [recheck::disruption_target(now)];
             let version = resource_version(&pod.metadata);
-            let written = self
-                .cluster
+            let written = cluster
                 .patch_pod_conditions(namespace, name, version, &target)
                 .await;
             self.outcome("pod_status", written)?;
         }
         let (write_kind, result) = match self.eviction_mode {
-            EvictionMode::Delete => (
-                "pod_delete",
-                self.cluster.delete_pod(namespace, name, uid).await,
-            ),
-            EvictionMode::Evict => (
-                "pod_evict",
-                self.cluster.evict_pod(namespace, name, uid).await,
-            ),
+            EvictionMode::Delete => ("pod_delete", cluster.delete_pod(namespace, name, uid).await),
+            EvictionMode::Evict => ("pod_evict", cluster.evict_pod(namespace, name, uid).await),
         };
         if let Err(ApiError::TooManyRequests(_)) = &result {
             // Logged once, with its retry, by `apply`.
