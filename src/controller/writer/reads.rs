@@ -8,6 +8,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Node;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
 
 /// A read's position in the order of attempts and reads: a read may serve an attempt only when
 /// it started after the attempt did. A sequence number, not a clock reading: under tokio's
@@ -52,10 +53,10 @@ impl<T> SharedReads<T> {
         name: &str,
         since: Seq,
         priority: Priority,
-    ) -> Option<SharedRead<T>> {
+    ) -> Option<(Seq, SharedRead<T>)> {
         match self.latest.get(name) {
             Some((started, sent_at, read)) if *started > since && *sent_at <= priority => {
-                Some(read.clone())
+                Some((*started, read.clone()))
             }
             _ => None,
         }
@@ -104,7 +105,6 @@ impl<T> SharedReads<T> {
 
 /// Attempts running and the reads they may share, under one lock so that sequence numbers and
 /// entries agree.
-#[derive(Default)]
 pub(super) struct ReadSharing {
     /// The next sequence number.
     pub(super) next: Seq,
@@ -113,6 +113,23 @@ pub(super) struct ReadSharing {
     pub(super) running: BTreeMap<Seq, usize>,
     pub(super) nodes: SharedReads<Node>,
     pub(super) leases: SharedReads<Lease>,
+    /// The node changes seen on the watch while attempts run, by when they were seen (kept
+    /// until no running attempt started before them), and a signal for each.
+    node_changes: BTreeMap<Seq, String>,
+    node_changed: watch::Sender<Seq>,
+}
+
+impl Default for ReadSharing {
+    fn default() -> Self {
+        ReadSharing {
+            next: 0,
+            running: BTreeMap::new(),
+            nodes: SharedReads::default(),
+            leases: SharedReads::default(),
+            node_changes: BTreeMap::new(),
+            node_changed: watch::Sender::new(0),
+        }
+    }
 }
 
 impl ReadSharing {
@@ -140,6 +157,23 @@ impl ReadSharing {
     /// A change of the node `name` was seen on the watch.
     pub(super) fn node_changed(&mut self, name: &str) {
         self.nodes.forget(name);
+        if !self.running.is_empty() {
+            let seq = self.take_seq();
+            self.node_changes.insert(seq, name.to_owned());
+            self.node_changed.send_replace(seq);
+        }
+    }
+
+    /// Whether a change of the node `name` was seen after `seq`.
+    pub(super) fn node_changed_since(&self, name: &str, seq: Seq) -> bool {
+        self.node_changes
+            .range(seq + 1..)
+            .any(|(_, changed)| changed == name)
+    }
+
+    /// Signalled at each change `node_changed_since` may report.
+    pub(super) fn node_changes(&self) -> watch::Receiver<Seq> {
+        self.node_changed.subscribe()
     }
 
     /// A change of the Lease `name` was seen on the watch.
@@ -166,6 +200,7 @@ impl ReadSharing {
             .unwrap_or(self.next + 1);
         self.nodes.forget_before(oldest);
         self.leases.forget_before(oldest);
+        self.node_changes = self.node_changes.split_off(&oldest);
     }
 }
 
@@ -242,28 +277,29 @@ impl<C: Cluster> WriterState<C> {
         since: Seq,
         priority: Priority,
         get: impl FnOnce() -> BoxFuture<'static, Result<T, ApiError>>,
-    ) -> Result<Arc<T>, ApiError> {
-        let read = {
+    ) -> Result<(Seq, Arc<T>), ApiError> {
+        let (started, read) = {
             let mut reads = self.reads.lock().unwrap_or_else(|p| p.into_inner());
             match pick(&mut reads).usable(name, since, priority) {
-                Some(read) => read,
+                Some(found) => found,
                 None => {
                     let started = reads.take_seq();
                     let read = get().map(|r| r.map(Arc::new)).boxed().shared();
                     pick(&mut reads).insert(name, started, priority, read.clone());
-                    read
+                    (started, read)
                 }
             }
         };
-        read.await
+        Ok((started, read.await?))
     }
 
+    /// The node as read after `since` (`shared`), with when that read started.
     pub(super) async fn shared_node(
         &self,
         name: &str,
         since: Seq,
         priority: Priority,
-    ) -> Result<Arc<Node>, ApiError> {
+    ) -> Result<(Seq, Arc<Node>), ApiError> {
         let get = || {
             let (cluster, name) = (self.cluster.at(priority), name.to_owned());
             async move { cluster.get_node(&name).await }.boxed()
@@ -283,8 +319,40 @@ impl<C: Cluster> WriterState<C> {
             let (namespace, name) = (self.node_lease_namespace.clone(), name.to_owned());
             async move { cluster.get_lease(&namespace, &name).await }.boxed()
         };
-        self.shared(|r| &mut r.leases, name, since, priority, get)
-            .await
+        let (_, lease) = self
+            .shared(|r| &mut r.leases, name, since, priority, get)
+            .await?;
+        Ok(lease)
+    }
+
+    /// `write`, unless the watch shows a change of the node `node` after `read` (when the
+    /// node read the write was decided on started) before it is answered: then `None`, the
+    /// write abandoned (a request still waiting for a token is never sent) and the decision to
+    /// be taken again on the node as it is now. So no eviction decided on a read of the node
+    /// from before its taint came off is sent after the watch showed it, however long the
+    /// client-side limit held the request.
+    pub(super) async fn unless_node_changed<T>(
+        &self,
+        node: &str,
+        read: Seq,
+        write: impl Future<Output = T>,
+    ) -> Option<T> {
+        let mut changes = self.lock_reads().node_changes();
+        let mut write = std::pin::pin!(write);
+        loop {
+            changes.borrow_and_update();
+            if self.lock_reads().node_changed_since(node, read) {
+                return None;
+            }
+            tokio::select! {
+                biased;
+                written = &mut write => return Some(written),
+                // Never closed while the writer lives; should it be, the write goes on alone.
+                closed = changes.changed() => if closed.is_err() {
+                    return Some(write.await);
+                },
+            }
+        }
     }
 }
 

@@ -218,6 +218,9 @@ mod api {
         lost: BTreeMap<&'static str, usize>,
         /// The conditions each conditions patch sent, as JSON, in order.
         conditions_sent: Vec<serde_json::Value>,
+        /// Calls (by `what`) held this long before they reach the server, as a client-side
+        /// rate limit holds a request waiting for its token.
+        held: BTreeMap<&'static str, Duration>,
     }
 
     #[derive(Clone)]
@@ -384,6 +387,11 @@ mod api {
             self.objects().throttled.insert(what, times);
         }
 
+        /// Calls of `what` wait `by` before they reach the double (and count as calls).
+        pub fn hold(&self, what: &'static str, by: Duration) {
+            self.objects().held.insert(what, by);
+        }
+
         pub fn remove_all(&self, what: &'static str) {
             self.objects().missing.insert(what);
         }
@@ -419,6 +427,10 @@ mod api {
             object: &str,
             f: impl FnOnce(&mut Objects) -> Result<T>,
         ) -> Result<T> {
+            let held = self.objects().held.get(what).copied();
+            if let Some(held) = held {
+                tokio::time::sleep(held).await;
+            }
             let i;
             let result = {
                 let mut o = self.objects();
@@ -919,27 +931,61 @@ mod shared_reads {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_node_change_seen_on_the_watch_makes_the_later_evictions_read_the_node_again() {
+    async fn a_node_change_seen_on_the_watch_stops_the_evictions_decided_on_an_older_read_of_it() {
         let (api, pods) = tainted_node_with_pods(100);
         let (writer, _, _leader) = writer(&api);
         writer.submit(pods.iter().map(|p| evict(p, "n1")).collect());
         // The first round has read n1 (tainted) and is writing; the node comes back and its
-        // taint goes, and the watch says so.
+        // taint goes, and the watch says so: the writes not answered yet are abandoned, and
+        // every eviction is decided again on n1 as it is now, read once more.
         tokio::time::sleep(LATENCY + LATENCY / 2).await;
         api.set_unreachable("n1", false);
         writer.node_changed("n1");
         tokio::time::sleep(Duration::from_secs(5)).await;
-        let width = Lane::Evictions.width();
         let deleted = pods.iter().filter(|p| api.pod(p).is_none()).count();
         assert_eq!(
-            deleted, width,
-            "only the first round, which read n1 tainted"
+            deleted, 0,
+            "none deleted after the watch showed the taint gone"
+        );
+        assert_eq!(api.count("DELETE pod"), 0, "no deletion sent");
+        let rounds = pods.len().div_ceil(Lane::Evictions.width());
+        let reads = api.count("GET node");
+        assert!(
+            (2..=rounds + 1).contains(&reads),
+            "read again after the change, at most once per round of the lane: {reads}"
+        );
+        assert!(forgot_everything(&writer));
+    }
+
+    /// An eviction waiting for its turn (here: its DELETE held by the server, as a client-side
+    /// limit would hold it) is abandoned when the watch shows its node changed, and decided
+    /// again; a change of another node does not disturb it.
+    #[tokio::test(start_paused = true)]
+    async fn an_eviction_held_before_its_deletion_is_not_sent_once_its_node_changed() {
+        let (api, pods) = tainted_node_with_pods(1);
+        api.add_node("other");
+        let (writer, _, _leader) = writer(&api);
+        api.hold("DELETE pod", Duration::from_secs(1));
+        writer.submit(vec![evict(&pods[0], "n1")]);
+        // GET pod, GET n1, PATCH (DisruptionTarget), then the DELETE is held from 3 latencies.
+        tokio::time::sleep(LATENCY * 3 + LATENCY / 4).await;
+        writer.node_changed("other");
+        tokio::time::sleep(LATENCY / 4).await;
+        api.set_unreachable("n1", false);
+        writer.node_changed("n1");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(api.pod(&pods[0]).is_some(), "kept");
+        assert_eq!(
+            api.count("PATCH pod status"),
+            1,
+            "the DisruptionTarget went before"
         );
         assert_eq!(
-            api.count("GET node"),
-            2,
-            "read again once, after the change"
+            api.count("DELETE pod"),
+            0,
+            "the held deletion never reached the server"
         );
+        assert!(forgot_everything(&writer));
     }
 
     #[tokio::test(start_paused = true)]

@@ -10,6 +10,7 @@ use crate::logic::actions::{PodId, SeenConditions, TaintChange, TaintPurpose};
 use crate::logic::recheck::{self, SilenceSeen};
 use crate::logic::{conditions, monitor};
 use crate::settings::EvictionMode;
+use futures::FutureExt;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Node, Pod, Taint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -374,7 +375,7 @@ impl<C: Cluster> WriterState<C> {
             },
         };
         // Only read, so shared with the other attempts on this node's pods.
-        let live = Self::read(self.shared_node(node, since, Priority::PodMarks).await)?;
+        let (_, live) = Self::read(self.shared_node(node, since, Priority::PodMarks).await)?;
         if !self
             .still_silent(&live, seen_alive, since, Priority::PodMarks)
             .await?
@@ -457,7 +458,7 @@ impl<C: Cluster> WriterState<C> {
         // docs/differences.md#deletions-are-never-dropped: the node must still carry a NoExecute taint the pod does not
         // tolerate forever (kubernetes#139992). Only read, so shared with the other evictions
         // from this node: when its pods fall due together, one GET serves them all.
-        let node = Self::read(
+        let (read, node) = Self::read(
             self.shared_node(node_name, since, Priority::Evictions)
                 .await,
         )?;
@@ -480,18 +481,37 @@ impl<C: Cluster> WriterState<C> {
             info!(pod = %format!("{namespace}/{name}"), "no longer due for eviction: keeping it");
             return Ok(());
         }
+        // Both writes are abandoned if the node changes meanwhile (its taint coming off), and
+        // the attempt decides again on it (`unless_node_changed`).
+        let changed = || {
+            debug!(
+                pod = %format!("{namespace}/{name}"),
+                node = node_name,
+                "the node changed before the eviction was sent: deciding again"
+            );
+            Attempt::Conflict
+        };
         if !recheck::has_disruption_target(&pod) {
             let target = [recheck::disruption_target(now)];
             let version = resource_version(&pod.metadata);
-            let written = cluster
-                .patch_pod_conditions(namespace, name, version, &target)
-                .await;
+            let patch = cluster.patch_pod_conditions(namespace, name, version, &target);
+            let written = self
+                .unless_node_changed(node_name, read, patch)
+                .await
+                .ok_or_else(changed)?;
             self.outcome("pod_status", written)?;
         }
-        let (write_kind, result) = match self.eviction_mode {
-            EvictionMode::Delete => ("pod_delete", cluster.delete_pod(namespace, name, uid).await),
-            EvictionMode::Evict => ("pod_evict", cluster.evict_pod(namespace, name, uid).await),
+        let (write_kind, removal) = match self.eviction_mode {
+            EvictionMode::Delete => (
+                "pod_delete",
+                cluster.delete_pod(namespace, name, uid).boxed(),
+            ),
+            EvictionMode::Evict => ("pod_evict", cluster.evict_pod(namespace, name, uid).boxed()),
         };
+        let result = self
+            .unless_node_changed(node_name, read, removal)
+            .await
+            .ok_or_else(changed)?;
         if let Err(ApiError::TooManyRequests(_)) = &result {
             // Logged once, with its retry, by `apply`.
             self.metrics.writer.eviction_refused();
