@@ -58,6 +58,7 @@ macro_rules! scenario {
 pub const ALL: &[Scenario] = &[
     scenario!(node_lost),
     scenario!(kubelet_back_before_the_deadline),
+    scenario!(kubelet_back_while_its_pods_deletions_wait_for_tokens),
     scenario!(kubelet_reports_not_ready),
     scenario!(zone_rates),
     scenario!(leader_sigterm_mid_countdown),
@@ -579,6 +580,93 @@ async fn kubelet_back_before_the_deadline(net: u8) {
                 .starts_with("Cancelling deletion")
     });
     assert!(cancelled, "a 'Cancelling deletion' Event for tol-30");
+    env.common_checks();
+}
+
+/// Issue 25: the kubelet comes back between the decisions to evict its pods and their writes.
+/// The controller runs on a budget of 2 requests a second (`kubeApiQps=1` per controller), so
+/// the deletions of 30 pods falling due together queue for tokens; the kubelet returns a few
+/// seconds into the wave. Its NoExecute taint comes off (that write goes ahead of the queued
+/// deletions), and no deletion completes after the untaint did (0.5 s allowed for one already
+/// sent); the wave had begun (some pods deleted) and the rest are kept.
+async fn kubelet_back_while_its_pods_deletions_wait_for_tokens(net: u8) {
+    let name = "kubelet_back_while_its_pods_deletions_wait_for_tokens";
+    let env = deployed(name, net, 1, &["kubeApiQps=1", "kubeApiBurst=1"]).await;
+    let fleet = env.fleet(&ZONE_A, false).await;
+    let pods: Vec<String> = (0..30).map(|i| format!("wave-{i:02}")).collect();
+    for pod in &pods {
+        fleet
+            .add_pod("shop", pod, "a-1", tolerate_both(Some(20)))
+            .await;
+    }
+    fleet.stop("a-1");
+    let n = env.tainted("a-1", UNREACHABLE, GRACE + 30.0).await;
+    let due = time_added(&n, UNREACHABLE).expect("timeAdded") + SignedDuration::from_secs(20);
+    // A few seconds into the wave: at 2 requests a second, a handful of pods are gone.
+    let back = due + SignedDuration::from_secs(4);
+    tokio::time::sleep(Duration::from_secs_f64(
+        since(back, Timestamp::now()).max(0.0),
+    ))
+    .await;
+    fleet.resume("a-1").await;
+    env.untainted("a-1").await;
+    // Long enough for every queued deletion to have been sent at 2 a second, had it been.
+    tokio::time::sleep(Duration::from_secs(20)).await;
+
+    let untaint = env
+        .controller_requests()
+        .into_iter()
+        .filter(|r| r.verb == "patch" && r.what() == "nodes" && r.name == "a-1" && r.ok())
+        .filter(|r| {
+            audit::no_execute_keys(&r.body)
+                .is_some_and(|keys| keys.iter().all(|k| k != UNREACHABLE))
+        })
+        .map(|r| r.at)
+        .find(|at| *at > due)
+        .expect("the controller's patch that took the taint off a-1");
+    let deleted: Vec<(String, Timestamp)> = pods
+        .iter()
+        .flat_map(|p| {
+            env.writes("delete", "pods", p)
+                .into_iter()
+                .map(|r| (r.name, r.at))
+        })
+        .collect();
+    let after: Vec<String> = deleted
+        .iter()
+        .filter(|(_, at)| since(*at, untaint) > 0.5)
+        .map(|(p, at)| format!("{p} at +{:.2}s", since(*at, untaint)))
+        .collect();
+    assert!(
+        after.is_empty(),
+        "{name}: deletions completed after the untaint: {after:?}"
+    );
+    assert!(
+        !deleted.is_empty(),
+        "{name}: the wave had not begun when the kubelet came back (nothing tested)"
+    );
+    let mut kept = 0;
+    for pod in &pods {
+        if let Some(p) = env.pod("shop", pod).await
+            && p["metadata"]["deletionTimestamp"].is_null()
+        {
+            kept += 1;
+        }
+    }
+    assert!(
+        kept > 0 && kept + deleted.len() == pods.len(),
+        "{name}: {kept} kept and {} deleted of {}",
+        deleted.len(),
+        pods.len()
+    );
+    report(
+        name,
+        format!(
+            "{} of {} pods deleted before the untaint, {kept} kept",
+            deleted.len(),
+            pods.len()
+        ),
+    );
     env.common_checks();
 }
 
