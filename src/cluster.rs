@@ -216,7 +216,11 @@ pub enum Priority {
     /// Unknown marks, NoSchedule condition taints and labels, with the reads they need (the
     /// Lease read that checks a mark's silence).
     NodeMarks,
-    /// Pod deletions and evictions, their DisruptionTarget and the node reads before them.
+    /// The deletion (or Eviction) that ends an eviction whose DisruptionTarget landed: ahead of
+    /// the next evictions' first requests, so that under the limit a wave completes pod by pod
+    /// instead of patching every pod before deleting any.
+    Deletions,
+    /// Evictions' DisruptionTarget patches and the node reads before them.
     Evictions,
     /// Watch starts and restarts, lists, and anything not given a priority.
     Reads,
@@ -227,10 +231,11 @@ pub enum Priority {
 }
 
 impl Priority {
-    pub const ALL: [Priority; 7] = [
+    pub const ALL: [Priority; 8] = [
         Priority::LeaderLease,
         Priority::NoExecute,
         Priority::NodeMarks,
+        Priority::Deletions,
         Priority::Evictions,
         Priority::Reads,
         Priority::PodMarks,
@@ -243,6 +248,7 @@ impl Priority {
             Priority::LeaderLease => "leader_lease",
             Priority::NoExecute => "no_execute",
             Priority::NodeMarks => "node_marks",
+            Priority::Deletions => "deletions",
             Priority::Evictions => "evictions",
             Priority::Reads => "reads",
             Priority::PodMarks => "pod_marks",

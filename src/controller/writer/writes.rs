@@ -501,6 +501,8 @@ impl<C: Cluster> WriterState<C> {
                 .ok_or_else(changed)?;
             self.outcome("pod_status", written)?;
         }
+        // Ahead of the next evictions' first requests (`Priority::Deletions`).
+        let cluster = cluster.at(Priority::Deletions);
         let (write_kind, removal) = match self.eviction_mode {
             EvictionMode::Delete => (
                 "pod_delete",
