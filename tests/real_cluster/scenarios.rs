@@ -603,7 +603,7 @@ async fn kubelet_back_while_its_pods_deletions_wait_for_tokens(net: u8) {
     let n = env.tainted("a-1", UNREACHABLE, GRACE + 30.0).await;
     let due = time_added(&n, UNREACHABLE).expect("timeAdded") + SignedDuration::from_secs(20);
     // A few seconds into the wave: at 2 requests a second, a handful of pods are gone.
-    let back = due + SignedDuration::from_secs(4);
+    let back = due + SignedDuration::from_secs(6);
     tokio::time::sleep(Duration::from_secs_f64(
         since(back, Timestamp::now()).max(0.0),
     ))
