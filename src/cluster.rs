@@ -213,8 +213,12 @@ pub enum Priority {
     /// NoExecute taints added, swapped or removed, and the reads they need: a zone's rate is
     /// counted from when they land, and an untaint stops a node's countdowns.
     NoExecute,
-    /// Unknown marks, NoSchedule condition taints and labels, with the reads they need (the
-    /// Lease read that checks a mark's silence).
+    /// NoSchedule condition taints: a zone's NoExecute taint of a node waits for the node's to
+    /// land, but a pass that marks fifty nodes Unknown brings fifty of them at once, and the
+    /// zones' taints must not queue behind those.
+    ConditionTaints,
+    /// Unknown marks and labels, with the reads they need (the Lease read that checks a mark's
+    /// silence).
     NodeMarks,
     /// The deletion (or Eviction) that ends an eviction whose DisruptionTarget landed: ahead of
     /// the next evictions' first requests, so that under the limit a wave completes pod by pod
@@ -231,9 +235,10 @@ pub enum Priority {
 }
 
 impl Priority {
-    pub const ALL: [Priority; 8] = [
+    pub const ALL: [Priority; 9] = [
         Priority::LeaderLease,
         Priority::NoExecute,
+        Priority::ConditionTaints,
         Priority::NodeMarks,
         Priority::Deletions,
         Priority::Evictions,
@@ -247,6 +252,7 @@ impl Priority {
         match self {
             Priority::LeaderLease => "leader_lease",
             Priority::NoExecute => "no_execute",
+            Priority::ConditionTaints => "condition_taints",
             Priority::NodeMarks => "node_marks",
             Priority::Deletions => "deletions",
             Priority::Evictions => "evictions",

@@ -11,7 +11,7 @@
 //! When requests wait, the next token goes to the most urgent one waiting, by the [`Priority`]
 //! its caller gave it (`Cluster::at`, carried as a request extension; a request without one is
 //! a read): the leader Lease first (a renewal that waits too long ends leadership), then
-//! NoExecute and NoSchedule taints, Unknown marks, the deletions that end evictions begun,
+//! NoExecute taints, NoSchedule taints, Unknown marks, the deletions that end evictions begun,
 //! evictions (their node reads and DisruptionTarget patches), watch starts and lists,
 //! pod NotReady marks, Events. So a mass failure's thousands of pod marks and Events queue
 //! behind the limit while the nodes' marks, taints and the evictions go first; and pod marks

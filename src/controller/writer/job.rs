@@ -248,11 +248,15 @@ impl Write {
         }
     }
 
-    /// What the write's requests are sent at: NoExecute taints (and the NoSchedule ones that
-    /// the zone's NoExecute taint waits for) first, then Unknown marks and labels, evictions,
-    /// pod marks, Events (`cluster::Priority`).
+    /// What the write's requests are sent at: NoExecute taints first, then the NoSchedule ones
+    /// (a zone's NoExecute taint of a node waits for them), Unknown marks and labels,
+    /// evictions, pod marks, Events (`cluster::Priority`).
     pub(super) fn priority(&self) -> Priority {
         match self {
+            Write::Taints {
+                purpose: TaintPurpose::Conditions,
+                ..
+            } => Priority::ConditionTaints,
             Write::Taints { .. } => Priority::NoExecute,
             Write::NodeUnknown { .. } | Write::Labels { .. } => Priority::NodeMarks,
             Write::Evict { .. } => Priority::Evictions,
