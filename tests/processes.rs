@@ -469,16 +469,19 @@ fn stalled_watch(resource: &str, heartbeat: &str) {
         passes >= 3.0 && per_node >= 5.0 * (passes - 1.0) && per_node <= 5.0 * (passes + 1.0),
         "{passes} passes, {per_node} per-node observations\n{metrics}"
     );
-    let node_writes = metric(&metrics, "workqueue_adds_total{name=\"writer_nodes\"}");
+    let marks = metric(&metrics, "workqueue_adds_total{name=\"writer_nodes\"}");
+    let taints = metric(&metrics, "workqueue_adds_total{name=\"writer_taints\"}");
     assert!(
-        node_writes >= 4.0,
+        marks >= 2.0 && taints >= 2.0,
         "two marks and two taints at least\n{metrics}"
     );
-    assert_eq!(
-        metric(&metrics, "workqueue_depth{name=\"writer_nodes\"}"),
-        0.0,
-        "{metrics}"
-    );
+    for lane in ["writer_nodes", "writer_taints"] {
+        assert_eq!(
+            metric(&metrics, &format!("workqueue_depth{{name=\"{lane}\"}}")),
+            0.0,
+            "{metrics}"
+        );
+    }
     assert_eq!(
         metric(
             &metrics,

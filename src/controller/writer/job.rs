@@ -241,7 +241,8 @@ impl Write {
 
     pub(super) fn lane(&self) -> Lane {
         match self {
-            Write::NodeUnknown { .. } | Write::Taints { .. } | Write::Labels { .. } => Lane::Nodes,
+            Write::Taints { .. } => Lane::Taints,
+            Write::NodeUnknown { .. } | Write::Labels { .. } => Lane::Nodes,
             Write::Evict { .. } => Lane::Evictions,
             Write::PodNotReady { .. } => Lane::PodStatus,
             Write::Event(_) => Lane::Events,

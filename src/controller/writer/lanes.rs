@@ -10,7 +10,11 @@ use tokio::sync::{Notify, Semaphore, SemaphorePermit};
 /// waited seconds behind those pod writes. Node writes are few and decide everything after.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Lane {
-    /// Node conditions, taints and labels.
+    /// Node taints: few (a zone releases them at its rate), and each decides what follows;
+    /// in a lane of their own so that they never wait for a permit behind a mass failure's
+    /// Unknown marks, which would put them back in line behind writes of a lower priority.
+    Taints,
+    /// Node conditions (Unknown marks) and labels.
     Nodes,
     /// Pod deletions and evictions: each is due at a precise time.
     Evictions,
@@ -21,11 +25,18 @@ pub(super) enum Lane {
 }
 
 impl Lane {
-    pub(super) const ALL: [Lane; 4] = [Lane::Nodes, Lane::Evictions, Lane::PodStatus, Lane::Events];
+    pub(super) const ALL: [Lane; 5] = [
+        Lane::Taints,
+        Lane::Nodes,
+        Lane::Evictions,
+        Lane::PodStatus,
+        Lane::Events,
+    ];
 
     /// Attempts in flight at most (an attempt is two to four requests).
     pub(super) fn width(self) -> usize {
         match self {
+            Lane::Taints => 16,
             Lane::Nodes => 16,
             Lane::Evictions => 32,
             Lane::PodStatus => 16,
@@ -36,6 +47,7 @@ impl Lane {
     /// The lane's `name` in the `workqueue_*` metrics.
     pub(super) fn queue_name(self) -> &'static str {
         match self {
+            Lane::Taints => "writer_taints",
             Lane::Nodes => "writer_nodes",
             Lane::Evictions => "writer_evictions",
             Lane::PodStatus => "writer_pod_status",
@@ -45,7 +57,7 @@ impl Lane {
 
     /// Whether the other lanes yield to this one (see `Priority`).
     pub(super) fn is_primary(self) -> bool {
-        matches!(self, Lane::Nodes | Lane::Evictions)
+        matches!(self, Lane::Taints | Lane::Nodes | Lane::Evictions)
     }
 
     /// Attempts that may start while a primary lane is busy; the rest of the width waits for
@@ -53,7 +65,7 @@ impl Lane {
     /// service, so they must not stall behind a long eviction wave; Events, best effort, one.
     pub(super) fn width_while_yielding(self) -> usize {
         match self {
-            Lane::Nodes | Lane::Evictions => self.width(),
+            Lane::Taints | Lane::Nodes | Lane::Evictions => self.width(),
             Lane::PodStatus => 4,
             Lane::Events => 1,
         }
@@ -83,7 +95,7 @@ pub(super) struct Priority {
     idle: Notify,
     /// Per lane (indexed by `Lane`), the slots a secondary lane may use while a primary one is
     /// busy.
-    yielding: [Semaphore; 4],
+    yielding: [Semaphore; Lane::ALL.len()],
 }
 
 /// A primary-lane attempt counted in `Priority::busy` until dropped.

@@ -87,7 +87,7 @@ struct WriterState<C: Cluster> {
     /// start-up every node's RegisteredNode Event is an object of its own (BENCHMARKS.md).
     queues: Mutex<BTreeMap<String, VecDeque<(u64, Job)>>>,
     /// One semaphore per `Lane`, indexed by it.
-    lanes: [Semaphore; 4],
+    lanes: [Semaphore; Lane::ALL.len()],
     priority: Priority,
     reads: Arc<Mutex<ReadSharing>>,
     /// The dry run's decisions already logged.
@@ -156,7 +156,7 @@ impl<C: Cluster> Writer<C> {
             .into_iter()
             .filter_map(|action| self.state.unless_dry_run(action))
             .map(|job| job.with_seen(cached, &decided))
-            .partition(|job| job.lane() == Lane::Nodes);
+            .partition(|job| matches!(job.lane(), Lane::Taints | Lane::Nodes));
         for job in nodes.into_iter().chain(others) {
             self.state.enqueue(job);
         }

@@ -1597,6 +1597,48 @@ mod priority {
     use super::api::*;
     use super::*;
 
+    /// A taint change never waits for a permit behind a mass failure's Unknown marks: 40 marks
+    /// held by the server (as a client-side limit holds them) fill the marks' lane, and the
+    /// untaint of a node that came back, decided meanwhile, goes out at once.
+    #[tokio::test(start_paused = true)]
+    async fn a_taint_change_goes_out_while_the_lane_of_unknown_marks_is_full() {
+        let api = Api::new();
+        let nodes: Vec<String> = (0..40).map(|i| format!("n-{i}")).collect();
+        for n in &nodes {
+            api.add_node(n);
+        }
+        api.add_node("back");
+        api.set_unreachable("back", true);
+        api.hold("PATCH node status", Duration::from_secs(5));
+        let (writer, _, _leader) = writer(&api);
+        let mark = |n: &String| Action::MarkNodeUnknown {
+            node: n.clone(),
+            ready_heartbeat: None,
+            lease_renew: Some(epoch()),
+            now: epoch(),
+            seen: None,
+        };
+        writer.submit(nodes.iter().map(mark).collect());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        writer.submit(vec![Action::ChangeTaints {
+            node: "back".into(),
+            change: crate::logic::taints::remove_no_execute(),
+            purpose: crate::logic::actions::TaintPurpose::Recovery,
+        }]);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let taints = api
+            .node("back")
+            .spec
+            .and_then(|s| s.taints)
+            .unwrap_or_default();
+        assert!(
+            taints.iter().all(|t| t.effect != "NoExecute"),
+            "untainted within 100 ms although {} marks wait: {taints:?}",
+            nodes.len()
+        );
+        assert_eq!(api.count("PATCH node status"), 0, "the marks still wait");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn pod_marks_yield_to_node_writes_and_still_finish_while_node_writes_keep_coming() {
         let api = Api::new();
