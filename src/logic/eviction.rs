@@ -11,7 +11,7 @@ use super::taints;
 use super::time::{add_secs, round_up_next_second};
 use super::tolerations::{self, Window};
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Node, Taint};
+use k8s_openapi::api::core::v1::{Node, Taint, Toleration};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The Event reason upstream's taint manager uses for both of its events.
@@ -36,23 +36,72 @@ pub fn verdict(
     bound_at: Timestamp,
     now: Timestamp,
 ) -> Verdict {
-    if pod.deleting.is_some() || taints.is_empty() {
-        return Verdict::Keep;
-    }
-    let plain: Vec<Taint> = taints.iter().map(|(t, _)| t.clone()).collect();
-    let Some(used) = tolerations::matching_tolerations(&plain, pod.tolerations) else {
-        return Verdict::Now;
+    decide(pod, taints, bound_at, now).verdict
+}
+
+/// A verdict with what decided it (what `explain` reports).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Decision<'t> {
+    pub verdict: Verdict,
+    /// The index in `taints` of the taint that decides: the first one not tolerated (`Now`),
+    /// or the one whose window ends first (`At`); `None` for `Keep`.
+    pub taint: Option<usize>,
+    /// The toleration of that taint whose `tolerationSeconds` count (`None` for `Now`).
+    pub toleration: Option<&'t Toleration>,
+}
+
+/// [`verdict`], saying which taint and toleration decide it: the one rule both the taint
+/// manager and `explain` use.
+pub fn decide<'t>(
+    pod: &PodFacts<'t>,
+    taints: &[(Taint, Timestamp)],
+    bound_at: Timestamp,
+    now: Timestamp,
+) -> Decision<'t> {
+    let keep = Decision {
+        verdict: Verdict::Keep,
+        taint: None,
+        toleration: None,
     };
-    let mut earliest: Option<Timestamp> = None;
-    for ((_, taint_start), toleration) in taints.iter().zip(used) {
+    if pod.deleting.is_some() || taints.is_empty() {
+        return keep;
+    }
+    let tolerations: &'t [Toleration] = pod.tolerations;
+    let mut used = Vec::with_capacity(taints.len());
+    for (i, (taint, _)) in taints.iter().enumerate() {
+        match tolerations
+            .iter()
+            .find(|t| tolerations::tolerates(t, taint))
+        {
+            Some(t) => used.push(t),
+            None => {
+                return Decision {
+                    verdict: Verdict::Now,
+                    taint: Some(i),
+                    toleration: None,
+                };
+            }
+        }
+    }
+    let mut earliest: Option<(Timestamp, usize)> = None;
+    for (i, ((_, taint_start), toleration)) in taints.iter().zip(&used).enumerate() {
         let Window::Seconds(seconds) = tolerations::window(toleration) else {
             continue;
         };
         let start = (*taint_start).max(bound_at).min(now);
         let due = add_secs(start, seconds.max(0));
-        earliest = Some(earliest.map_or(due, |e| e.min(due)));
+        if earliest.is_none_or(|(e, _)| due < e) {
+            earliest = Some((due, i));
+        }
     }
-    earliest.map_or(Verdict::Keep, Verdict::At)
+    match earliest {
+        Some((due, i)) => Decision {
+            verdict: Verdict::At(due),
+            taint: Some(i),
+            toleration: Some(used[i]),
+        },
+        None => keep,
+    }
 }
 
 /// When a taint started counting, from API data alone: `timeAdded` rounded up to the next whole
@@ -381,6 +430,27 @@ impl TaintManager {
     /// process saw it appear and its rounded-up `timeAdded`; for a taint without `timeAdded`, when
     /// it was first seen (now, recorded, when this is the first sight).
     fn taint_start(&mut self, node: &str, taint: &Taint, now: Timestamp) -> Timestamp {
+        if let Some(start) = self.counting_from(node, taint) {
+            return start;
+        }
+        self.taints_seen
+            .entry(node.to_string())
+            .or_default()
+            .insert(
+                taint_id(taint),
+                TaintSeen {
+                    at: now,
+                    time_added: None,
+                    late: false,
+                },
+            );
+        now
+    }
+
+    /// When a NoExecute taint on `node` counts from, as `taint_start` has it, without
+    /// recording anything: `None` for a taint without `timeAdded` this process has not seen
+    /// (its first sight, "now", starts it).
+    pub fn counting_from(&self, node: &str, taint: &Taint) -> Option<Timestamp> {
         let id = taint_id(taint);
         let time_added = taint.time_added.as_ref().map(|t| t.0);
         let seen = self
@@ -390,25 +460,31 @@ impl TaintManager {
             .filter(|r| r.time_added == time_added)
             .map(|r| (r.at, r.late));
         match (taint_start_from_api(taint), seen) {
-            (Some(_), Some((seen, true))) => seen,
-            (Some(api), Some((seen, false))) => api.min(seen),
-            (Some(api), None) => api,
-            (None, Some((seen, _))) => seen,
-            (None, None) => {
-                self.taints_seen
-                    .entry(node.to_string())
-                    .or_default()
-                    .insert(
-                        id,
-                        TaintSeen {
-                            at: now,
-                            time_added: None,
-                            late: false,
-                        },
-                    );
-                now
-            }
+            (Some(_), Some((seen, true))) => Some(seen),
+            (Some(api), Some((seen, false))) => Some(api.min(seen)),
+            (Some(api), None) => Some(api),
+            (None, Some((seen, _))) => Some(seen),
+            (None, None) => None,
         }
+    }
+
+    /// Whether an `EvictPod` was issued for the pod (`namespace/name`) and it is still due.
+    pub fn issued(&self, key: &str) -> bool {
+        self.in_flight.contains_key(key)
+    }
+
+    /// Every scheduled deletion in due-time order: (due, `namespace/name`, node).
+    pub fn schedule(&self) -> impl Iterator<Item = (Timestamp, &str, &str)> {
+        self.by_due.iter().filter_map(|(due, key)| {
+            let s = self.schedules.get(key)?;
+            Some((*due, key.as_str(), s.node.as_str()))
+        })
+    }
+
+    /// When the pod counts as bound to `node`, as `reconcile` has it (`None`: the API says
+    /// nothing, and the reconcile counts it from its own `now`).
+    pub fn bound_since(&self, node: &str, pod: &PodFacts) -> Option<Timestamp> {
+        self.bound_at(&pod.key(), node, pod)
     }
 
     /// When the pod was bound to `node`: the precise time this process saw the binding appear,
