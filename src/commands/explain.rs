@@ -68,6 +68,12 @@ pub enum ExplainError {
         #[source]
         source: kube::Error,
     },
+    #[error("reading the deletion Events in namespace {namespace}")]
+    Events {
+        namespace: String,
+        #[source]
+        source: kube::Error,
+    },
     #[error("talking to the controller's secure port")]
     Io(#[source] std::io::Error),
     #[error("the controller's secure port answered no HTTP: {0:?}")]
@@ -95,10 +101,16 @@ pub fn status(args: StatusArgs) -> ExitCode {
         "status&horizon={}",
         crate::config::explain::encode(&horizon)
     );
-    finish(ask_and_print(&args.reach, &query, args.output, |body| {
-        let envelope: Envelope<StatusReport> = decode(body)?;
-        Ok(render::status(&envelope))
-    }))
+    finish(ask_and_print(
+        &args.reach,
+        &query,
+        args.output,
+        |body| {
+            let envelope: Envelope<StatusReport> = decode(body)?;
+            Ok(render::status(&envelope))
+        },
+        None,
+    ))
 }
 
 /// `node-lifecycle-controller explain pod|node|zone`.
@@ -109,6 +121,13 @@ pub fn explain(args: ExplainArgs) -> ExitCode {
         Err(e) => return finish(Err(ExplainError::Usage(e))),
     };
     let subject = args.subject.clone();
+    // A pod the controller does not know may be gone: its Events say why it was deleted.
+    let gone = match &args.subject {
+        Subject::Pod { pod } => pod
+            .split_once('/')
+            .map(|(ns, name)| (ns.to_string(), name.to_string())),
+        _ => None,
+    };
     finish(ask_and_print(
         &args.reach,
         &query,
@@ -120,6 +139,7 @@ pub fn explain(args: ExplainArgs) -> ExitCode {
                 Subject::Zone { .. } => render::zone(&decode::<ZoneReport>(body)?),
             })
         },
+        gone,
     ))
 }
 
@@ -138,35 +158,92 @@ fn finish(result: Result<(), ExplainError>) -> ExitCode {
 }
 
 /// Asks `query`, then prints the answer as JSON or through `table`. A 404 (nothing of that
-/// name in the controller's cache) is printed too, and fails.
+/// name in the controller's cache) is printed too, and fails, unless `gone` names a pod whose
+/// deletion Events are found: then they are printed (to stderr with `-o json`).
 fn ask_and_print(
     reach: &ReachArgs,
     query: &str,
     output: ViewFormat,
     table: impl FnOnce(&str) -> Result<String, ExplainError>,
+    gone: Option<(String, String)>,
 ) -> Result<(), ExplainError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(ExplainError::Io)?;
-    let (status, body) = runtime.block_on(ask(reach, query))?;
-    if status != 200 && status != 404 {
-        return Err(ExplainError::Refused {
-            status,
-            body: body.trim().to_string(),
-        });
-    }
-    match output {
-        ViewFormat::Json => print!("{body}"),
-        ViewFormat::Table => print!("{}", table(&body)?),
-    }
-    if status == 404 {
-        return Err(ExplainError::Refused {
+    runtime.block_on(async {
+        let (client, token) = connect(reach).await?;
+        let (status, body) = ask(&client, &token, reach, query).await?;
+        if status != 200 && status != 404 {
+            return Err(ExplainError::Refused {
+                status,
+                body: body.trim().to_string(),
+            });
+        }
+        match output {
+            ViewFormat::Json => print!("{body}"),
+            ViewFormat::Table => print!("{}", table(&body)?),
+        }
+        if status == 200 {
+            return Ok(());
+        }
+        if let Some((namespace, name)) = gone {
+            let events = deletion_events(&client, &namespace, &name).await?;
+            if !events.is_empty() {
+                let text = format!(
+                    "\nIts deletion, as the controller's Events recorded it:\n{}",
+                    events.join("")
+                );
+                match output {
+                    ViewFormat::Json => eprint!("{text}"),
+                    ViewFormat::Table => print!("{text}"),
+                }
+                return Ok(());
+            }
+        }
+        Err(ExplainError::Refused {
             status,
             body: "not in the controller's cache".into(),
-        });
-    }
-    Ok(())
+        })
+    })
+}
+
+/// The `TaintManagerEviction` Events of pod `namespace/name`, oldest first, one line each: what
+/// decided its deletion (the marking Event carries the taint, toleration and due time).
+async fn deletion_events(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Vec<String>, ExplainError> {
+    use k8s_openapi::api::core::v1::Event;
+    let events: Api<Event> = Api::namespaced(client.clone(), namespace);
+    let selector = format!(
+        "involvedObject.kind=Pod,involvedObject.name={name},reason={}",
+        crate::logic::eviction::EVICTION_REASON
+    );
+    let list = events
+        .list(&kube::api::ListParams::default().fields(&selector))
+        .await
+        .map_err(|source| ExplainError::Events {
+            namespace: namespace.to_string(),
+            source,
+        })?;
+    let mut lines: Vec<(String, String)> = list
+        .items
+        .into_iter()
+        .map(|e| {
+            let at = e
+                .event_time
+                .map(|t| t.0.to_string())
+                .or_else(|| e.last_timestamp.map(|t| t.0.to_string()))
+                .or_else(|| e.first_timestamp.map(|t| t.0.to_string()))
+                .unwrap_or_default();
+            let message = e.message.unwrap_or_default();
+            (at.clone(), format!("  {at}  {message}\n"))
+        })
+        .collect();
+    lines.sort();
+    Ok(lines.into_iter().map(|(_, l)| l).collect())
 }
 
 /// The user's bearer token from the kubeconfig.
@@ -184,11 +261,21 @@ fn bearer_token(config: &kube::Config) -> Result<String, ExplainError> {
     Err(ExplainError::NoToken)
 }
 
-/// `GET /debug/explain?query` on the leader's secure port: (HTTP status, body).
-async fn ask(reach: &ReachArgs, query: &str) -> Result<(u16, String), ExplainError> {
+/// The API client and the user's bearer token, from the kubeconfig.
+async fn connect(reach: &ReachArgs) -> Result<(kube::Client, String), ExplainError> {
     let config = kubeconfig::load(reach.kubeconfig.as_deref(), reach.context.as_deref()).await?;
     let token = bearer_token(&config)?;
     let client = kube::Client::try_from(config).map_err(ExplainError::Client)?;
+    Ok((client, token))
+}
+
+/// `GET /debug/explain?query` on the leader's secure port: (HTTP status, body).
+async fn ask(
+    client: &kube::Client,
+    token: &str,
+    reach: &ReachArgs,
+    query: &str,
+) -> Result<(u16, String), ExplainError> {
     let leases: Api<Lease> = Api::namespaced(client.clone(), &reach.namespace);
     let lease = leases
         .get(&reach.lease)
@@ -206,7 +293,7 @@ async fn ask(reach: &ReachArgs, query: &str) -> Result<(u16, String), ExplainErr
             namespace: reach.namespace.clone(),
             name: reach.lease.clone(),
         })?;
-    let pods: Api<Pod> = Api::namespaced(client, &reach.namespace);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &reach.namespace);
     let forwarding = |source| ExplainError::PortForward {
         namespace: reach.namespace.clone(),
         pod: holder.clone(),
@@ -220,7 +307,7 @@ async fn ask(reach: &ReachArgs, query: &str) -> Result<(u16, String), ExplainErr
     let stream = forwarder
         .take_stream(reach.port)
         .ok_or_else(|| ExplainError::Http("the port-forward opened no stream".into()))?;
-    let answer = get_over_tls(stream, query, &token).await;
+    let answer = get_over_tls(stream, query, token).await;
     drop(forwarder);
     answer
 }
