@@ -8,11 +8,12 @@
 //! `get` on /debug/explain (SubjectAccessReview), as it does for /metrics. No new network path,
 //! no new credential. docs/explain.md says why, and what it does not cover yet.
 
+mod offline;
 mod render;
 
 use super::USAGE;
 use super::kubeconfig::{self, KubeconfigError};
-use crate::config::explain::{ExplainArgs, ReachArgs, StatusArgs, ViewFormat};
+use crate::config::explain::{ExplainArgs, ReachArgs, StatusArgs, Subject, ViewFormat};
 use crate::logic::explain::{Envelope, NodeReport, PodReport, SCHEMA, StatusReport, ZoneReport};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
@@ -68,6 +69,12 @@ pub enum ExplainError {
         #[source]
         source: kube::Error,
     },
+    #[error("reading {what} to work the answer out")]
+    Listing {
+        what: &'static str,
+        #[source]
+        source: kube::Error,
+    },
     #[error("reading the deletion Events in namespace {namespace}")]
     Events {
         namespace: String,
@@ -115,19 +122,12 @@ pub fn status(args: StatusArgs) -> ExitCode {
 
 /// `node-lifecycle-controller explain pod|node|zone`.
 pub fn explain(args: ExplainArgs) -> ExitCode {
-    use crate::config::explain::Subject;
     let query = match args.subject.query() {
         Ok(q) => q,
         Err(e) => return finish(Err(ExplainError::Usage(e))),
     };
     let subject = args.subject.clone();
-    // A pod the controller does not know may be gone: its Events say why it was deleted.
-    let gone = match &args.subject {
-        Subject::Pod { pod } => pod
-            .split_once('/')
-            .map(|(ns, name)| (ns.to_string(), name.to_string())),
-        _ => None,
-    };
+    let about = Some(args.subject.clone());
     finish(ask_and_print(
         &args.reach,
         &query,
@@ -139,7 +139,7 @@ pub fn explain(args: ExplainArgs) -> ExitCode {
                 Subject::Zone { .. } => render::zone(&decode::<ZoneReport>(body)?),
             })
         },
-        gone,
+        about,
     ))
 }
 
@@ -158,14 +158,16 @@ fn finish(result: Result<(), ExplainError>) -> ExitCode {
 }
 
 /// Asks `query`, then prints the answer as JSON or through `table`. A 404 (nothing of that
-/// name in the controller's cache) is printed too, and fails, unless `gone` names a pod whose
-/// deletion Events are found: then they are printed (to stderr with `-o json`).
+/// name in the controller's cache) is printed too, and fails, unless `about` is a pod whose
+/// deletion Events are found: then they are printed (to stderr with `-o json`). When no
+/// controller can be reached, a question `about` a pod or a node is answered from the
+/// cluster's objects instead (`offline`), and says so.
 fn ask_and_print(
     reach: &ReachArgs,
     query: &str,
     output: ViewFormat,
     table: impl FnOnce(&str) -> Result<String, ExplainError>,
-    gone: Option<(String, String)>,
+    about: Option<Subject>,
 ) -> Result<(), ExplainError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -173,7 +175,18 @@ fn ask_and_print(
         .map_err(ExplainError::Io)?;
     runtime.block_on(async {
         let (client, token) = connect(reach).await?;
-        let (status, body) = ask(&client, &token, reach, query).await?;
+        let (status, body) = match ask(&client, &token, reach, query).await {
+            Ok(answer) => answer,
+            Err(e) if unreached(&e) && offline::answers(about.as_ref()) => {
+                eprintln!(
+                    "no controller answered ({}): working the answer out from the cluster's objects",
+                    super::causes(&e)
+                );
+                let leader = leader_of(&client, reach).await;
+                offline::answer(&client, about.as_ref(), leader).await?
+            }
+            Err(e) => return Err(e),
+        };
         if status != 200 && status != 404 {
             return Err(ExplainError::Refused {
                 status,
@@ -187,8 +200,10 @@ fn ask_and_print(
         if status == 200 {
             return Ok(());
         }
-        if let Some((namespace, name)) = gone {
-            let events = deletion_events(&client, &namespace, &name).await?;
+        if let Some(Subject::Pod { pod }) = &about
+            && let Some((namespace, name)) = pod.split_once('/')
+        {
+            let events = deletion_events(&client, namespace, name).await?;
             if !events.is_empty() {
                 let text = format!(
                     "\nIts deletion, as the controller's Events recorded it:\n{}",
@@ -206,6 +221,29 @@ fn ask_and_print(
             body: "not in the controller's cache".into(),
         })
     })
+}
+
+/// Whether the error means that no controller could be asked (rather than that it refused, or
+/// that the question or the kubeconfig is wrong).
+fn unreached(e: &ExplainError) -> bool {
+    match e {
+        ExplainError::NoLeader { .. }
+        | ExplainError::PortForward { .. }
+        | ExplainError::Io(_)
+        | ExplainError::Http(_) => true,
+        ExplainError::Lease { source, .. } => {
+            matches!(source, kube::Error::Api(s) if s.code == 404)
+        }
+        ExplainError::Refused { status, .. } => *status == 503,
+        _ => false,
+    }
+}
+
+/// The holder of the election Lease, if it can be read.
+async fn leader_of(client: &kube::Client, reach: &ReachArgs) -> Option<String> {
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &reach.namespace);
+    let lease = leases.get_opt(&reach.lease).await.ok().flatten()?;
+    lease.spec?.holder_identity.filter(|h| !h.is_empty())
 }
 
 /// The `TaintManagerEviction` Events of pod `namespace/name`, oldest first, one line each: what
@@ -309,7 +347,11 @@ async fn ask(
         .ok_or_else(|| ExplainError::Http("the port-forward opened no stream".into()))?;
     let answer = get_over_tls(stream, query, token).await;
     drop(forwarder);
-    answer
+    let (status, body) = answer?;
+    if status == 503 {
+        return Err(ExplainError::Refused { status, body });
+    }
+    Ok((status, body))
 }
 
 /// One HTTP/1.1 GET of /debug/explain?query over TLS on `stream`.

@@ -26,6 +26,17 @@ pub enum Role {
     Starting,
     /// Does not lead; `leader` is the holder of the election Lease when known.
     Standby { leader: Option<String> },
+    /// No controller answered (`leader`: the Lease's holder, if any): the answer was worked out
+    /// by the CLI from the cluster's objects, with the controller's default settings.
+    NotReached { leader: Option<String> },
+}
+
+impl Role {
+    /// Whether this answer comes from a process that does not act (a standby, a leader not
+    /// synced yet): its due times are worked out, not carried out by it.
+    fn idle(&self) -> bool {
+        matches!(self, Role::Starting | Role::Standby { .. })
+    }
 }
 
 /// How pods are removed.
@@ -397,7 +408,7 @@ pub fn tainting_held_by(
         return Vec::new();
     }
     let mut reasons = Vec::new();
-    if c.role != Role::Leader {
+    if c.role.idle() {
         reasons.push(Reason::NotActing {
             role: c.role.clone(),
         });
@@ -452,7 +463,7 @@ fn breaker(c: &Controller) -> Reason {
 /// What a pod's deletion depends on besides its countdown.
 fn caveats(c: &Controller) -> Vec<Reason> {
     let mut caveats = Vec::new();
-    if c.role != Role::Leader {
+    if c.role.idle() {
         caveats.push(Reason::NotActing {
             role: c.role.clone(),
         });

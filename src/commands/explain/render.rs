@@ -128,6 +128,13 @@ fn role_text(role: &Role) -> String {
         Role::Starting => "leader, caches not synced yet".into(),
         Role::Standby { leader: Some(l) } => format!("standby (the leader is {l})"),
         Role::Standby { leader: None } => "standby (no leader known)".into(),
+        Role::NotReached { leader } => format!(
+            "not reached{} (answer worked out from the cluster's objects, default settings)",
+            leader
+                .as_deref()
+                .map(|l| format!(", the Lease names {l}"))
+                .unwrap_or_default()
+        ),
     }
 }
 

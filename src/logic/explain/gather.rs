@@ -85,6 +85,29 @@ pub fn zone_views(monitor: &Monitor) -> Vec<ZoneView> {
         .collect()
 }
 
+/// A monitor and a taint manager that have just listed `view` at `now` and run one monitor
+/// pass on it: what a controller that started at `now` would know (no countdown is held:
+/// answers work each due time out, `scheduled: false`). `explain` answers from them when no controller can be reached (the same rules the
+/// controller and the simulator run; taints count from their `timeAdded`, and no node's grace
+/// period has run out yet, so the Ready statuses are the cluster's own).
+pub fn replay<P: PodsByNode>(
+    view: &ClusterView<P>,
+    now: Timestamp,
+    settings: &Settings,
+) -> (Monitor, TaintManager) {
+    let mut monitor = Monitor::new();
+    let mut taint_manager = TaintManager::new();
+    for node in view.nodes.values() {
+        monitor.observe_node(node, now, settings);
+        taint_manager.node_seen(None, node, now, true);
+    }
+    for lease in view.leases.values() {
+        monitor.observe_lease(lease, now);
+    }
+    let _ = monitor.monitor_pass(view, now, settings, true);
+    (monitor, taint_manager)
+}
+
 /// What the answers are made from.
 pub struct Sources<'a, P> {
     pub view: &'a ClusterView<P>,

@@ -574,3 +574,78 @@ fn the_answer_is_json_of_the_versioned_schema_and_reads_back() {
     let back: Envelope<PodReport> = serde_json::from_value(json).unwrap();
     assert_eq!(back, envelope);
 }
+
+/// What the CLI answers when no controller can be reached: the objects alone, replayed.
+fn replayed(nodes: Vec<Node>, pods: Vec<Pod>, name: &str, now: Timestamp) -> PodAnswer {
+    let mut view: ClusterView<Vec<Pod>> = ClusterView::default();
+    for n in nodes {
+        view.nodes.insert(n.metadata.name.clone().unwrap(), n);
+    }
+    view.pods = pods;
+    let settings = Settings::default();
+    let (monitor, taint_manager) = gather::replay(&view, now, &settings);
+    let c = gather::controller(
+        Role::NotReached { leader: None },
+        &settings,
+        &Guard::default(),
+        true,
+        &monitor,
+    );
+    let sources = Sources {
+        view: &view,
+        monitor: &monitor,
+        taint_manager: &taint_manager,
+        controller: &c,
+    };
+    let pod = view
+        .pods
+        .iter()
+        .find(|p| p.metadata.name.as_deref() == Some(name))
+        .map(PodFacts::from);
+    sources.pod(pod.as_ref(), now).pod.unwrap()
+}
+
+#[test]
+fn without_a_controller_the_due_time_is_worked_out_from_the_taints_time_added() {
+    let lost = node("lost")
+        .label(ZONE_GA, "a")
+        .ready("Unknown")
+        .heartbeat(0)
+        .taint(crate::logic::taints::UNREACHABLE, "NoExecute", Some(55))
+        .build();
+    let alive = alive_at("alive", "a", 100);
+    let p = pod("p", "lost")
+        .tolerating(crate::logic::taints::UNREACHABLE, Some(300))
+        .build();
+    let answer = replayed(vec![lost, alive], vec![p], "p", at(100));
+    let PodOutcome::DeletionDue {
+        due_at, scheduled, ..
+    } = &answer.outcome
+    else {
+        panic!("{answer:?}");
+    };
+    // timeAdded 55 s counts from the next whole second, as a controller starting now would.
+    assert_eq!((*due_at, *scheduled), (at(356), false));
+    assert!(answer.caveats.is_empty(), "{:?}", answer.caveats);
+}
+
+#[test]
+fn without_a_controller_a_zone_with_no_ready_node_is_found_paused() {
+    let lost = node("lost")
+        .label(ZONE_GA, "a")
+        .ready("Unknown")
+        .heartbeat(0)
+        .build();
+    let p = pod("p", "lost")
+        .tolerating(crate::logic::taints::UNREACHABLE, Some(300))
+        .build();
+    let answer = replayed(vec![lost], vec![p], "p", at(100));
+    assert_eq!(
+        reasons(&answer),
+        [Reason::ZonePaused {
+            zone: "a".into(),
+            state: "FullDisruption".into(),
+            all_zones_fully_disrupted: true,
+        }]
+    );
+}
