@@ -269,6 +269,11 @@ async fn deletion_events(
     let mut lines: Vec<(String, String)> = list
         .items
         .into_iter()
+        // The field selector again, for a server that ignores it.
+        .filter(|e| {
+            e.involved_object.name.as_deref() == Some(name)
+                && e.reason.as_deref() == Some(crate::logic::eviction::EVICTION_REASON)
+        })
         .map(|e| {
             let at = e
                 .event_time
