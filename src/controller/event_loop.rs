@@ -277,7 +277,6 @@ impl<C: Cluster> EventLoop<C> {
                     let actions = self.state.taint_manager.fire_due(self.state.clock.now());
                     self.state.act(actions);
                 }
-                Some(question) = next_question(&mut self.questions) => self.answer(question),
                 // Last: a steady stream of watch events (Lease renewals) must not hold back a
                 // due timer; each timer drains the inbox first anyway.
                 Some(delivery) = self.inbox.recv() => {
@@ -286,6 +285,9 @@ impl<C: Cluster> EventLoop<C> {
                         self.start_acting();
                     }
                 }
+                // After everything, watch events included: questions (at most 16 waiting)
+                // can never hold the controller's own work back, only wait for a lull.
+                Some(question) = next_question(&mut self.questions) => self.answer(question),
             }
         }
     }
