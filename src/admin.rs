@@ -14,6 +14,7 @@
 //! tests a fake.
 
 use crate::controller::Observer;
+use crate::controller::questions::{Ask, Questions};
 use crate::logic::zones::ZoneState;
 use crate::metrics::Metrics;
 use futures::future::BoxFuture;
@@ -344,7 +345,7 @@ impl Gate {
                 }
                 Err(e) => {
                     // As the API server does: an authenticator that fails is a 401 (not cached).
-                    warn!(error = %e, "cannot authenticate a /metrics request");
+                    warn!(error = %e, path, "cannot authenticate a request");
                     return Access::Unauthenticated;
                 }
             },
@@ -361,7 +362,7 @@ impl Gate {
                     allowed
                 }
                 Err(e) => {
-                    warn!(error = %e, user = %key.0.name, "cannot authorize a /metrics request");
+                    warn!(error = %e, user = %key.0.name, path, "cannot authorize a request");
                     return Access::Unknown;
                 }
             },
@@ -381,48 +382,201 @@ fn bearer_token(header: &str) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
+/// The reply refusing a request for `path` that the gate does not allow, if it does not.
+async fn refusal(gate: &Gate, authorization: Option<&str>, path: &'static str) -> Option<Reply> {
+    match gate.check(authorization, path).await {
+        Access::Allowed => None,
+        Access::Unauthenticated => Some(Reply::text(StatusCode::UNAUTHORIZED, "Unauthorized\n")),
+        Access::Forbidden(user) => Some(Reply::text(
+            StatusCode::FORBIDDEN,
+            format!("forbidden: User {user:?} cannot get path \"{path}\"\n"),
+        )),
+        Access::Unknown => Some(Reply::text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the authorization check failed\n",
+        )),
+    }
+}
+
 /// The admin endpoints, shared by both servers.
 pub struct Admin {
     pub metrics: Arc<Metrics>,
     pub readiness: Arc<Readiness>,
+    /// Where `/debug/explain` questions go (`None`: not served).
+    pub questions: Option<Questions>,
+}
+
+/// The non-resource URL of `status` and `explain` (its own, so RBAC grants it apart from
+/// `/metrics`). Served on the secure port only.
+pub const EXPLAIN_PATH: &str = "/debug/explain";
+
+/// A `/debug/explain` query that asks nothing this controller answers.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BadQuestion {
+    #[error("ask one of ?status, ?pod=NAMESPACE/NAME, ?node=NAME, ?zone=NAME (got {0:?})")]
+    Nothing(String),
+    #[error("{name}={value:?}: {why}")]
+    Value {
+        name: &'static str,
+        value: String,
+        why: &'static str,
+    },
+}
+
+/// `%XX` escapes and `+` of a query parameter, decoded (a bad escape is kept as it is).
+fn decode(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The question a `/debug/explain` query asks: `status` (with `horizon`, a duration such as
+/// `30m`, 1 hour by default), `pod=NAMESPACE/NAME`, `node=NAME` or `zone=NAME`.
+pub fn parse_question(query: &str) -> Result<Ask, BadQuestion> {
+    let params: Vec<(String, String)> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (decode(k), decode(v)),
+            None => (decode(p), String::new()),
+        })
+        .collect();
+    let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+    let named = |name: &'static str, value: &String| {
+        if value.is_empty() {
+            Err(BadQuestion::Value {
+                name,
+                value: value.clone(),
+                why: "empty",
+            })
+        } else {
+            Ok(value.clone())
+        }
+    };
+    if let Some(pod) = get("pod") {
+        let Some((namespace, name)) = pod
+            .split_once('/')
+            .filter(|(n, p)| !n.is_empty() && !p.is_empty())
+        else {
+            return Err(BadQuestion::Value {
+                name: "pod",
+                value: pod.clone(),
+                why: "expected NAMESPACE/NAME",
+            });
+        };
+        return Ok(Ask::Pod {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        });
+    }
+    if let Some(node) = get("node") {
+        return Ok(Ask::Node {
+            name: named("node", node)?,
+        });
+    }
+    if let Some(zone) = get("zone") {
+        // `""` is a real zone (nodes without zone labels): allowed.
+        return Ok(Ask::Zone { name: zone.clone() });
+    }
+    if get("status").is_some() || query.is_empty() {
+        let horizon = match get("horizon") {
+            None => Duration::from_secs(3600),
+            Some(h) => humantime::parse_duration(h).map_err(|_| BadQuestion::Value {
+                name: "horizon",
+                value: h.clone(),
+                why: "expected a duration such as 30m or 2h",
+            })?,
+        };
+        return Ok(Ask::Status { horizon });
+    }
+    Err(BadQuestion::Nothing(query.to_string()))
+}
+
+fn json(status: StatusCode, body: String) -> Reply {
+    Reply {
+        status,
+        content_type: "application/json",
+        body,
+    }
 }
 
 impl Admin {
-    /// The answer to `method path`; with a `gate` (the secure port), `/metrics` needs the
-    /// bearer token in `authorization` to be allowed.
+    /// The answer to `method target` (a path, and maybe `?query`); with a `gate` (the secure
+    /// port), `/metrics` and `/debug/explain` need the bearer token in `authorization` to be
+    /// allowed to get them.
     pub async fn answer(
         &self,
         gate: Option<&Gate>,
         method: &Method,
-        path: &str,
+        target: &str,
         authorization: Option<&str>,
     ) -> Reply {
         if method != Method::GET {
             return Reply::text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n");
         }
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        if path == EXPLAIN_PATH {
+            let Some(gate) = gate else {
+                return Reply::text(
+                    StatusCode::NOT_FOUND,
+                    "/debug/explain is served on the secure port only\n",
+                );
+            };
+            if let Some(refused) = refusal(gate, authorization, EXPLAIN_PATH).await {
+                return refused;
+            }
+            return self.explain(query).await;
+        }
         if path == "/metrics"
             && let Some(gate) = gate
+            && let Some(refused) = refusal(gate, authorization, "/metrics").await
         {
-            match gate.check(authorization, "/metrics").await {
-                Access::Allowed => {}
-                Access::Unauthenticated => {
-                    return Reply::text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
-                }
-                Access::Forbidden(user) => {
-                    return Reply::text(
-                        StatusCode::FORBIDDEN,
-                        format!("forbidden: User {user:?} cannot get path \"/metrics\"\n"),
-                    );
-                }
-                Access::Unknown => {
-                    return Reply::text(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "the authorization check failed\n",
-                    );
-                }
-            }
+            return refused;
         }
         respond(path, &self.metrics, &self.readiness)
+    }
+
+    /// `/debug/explain?query`, for a caller already allowed.
+    async fn explain(&self, query: &str) -> Reply {
+        let ask = match parse_question(query) {
+            Ok(ask) => ask,
+            Err(e) => return Reply::text(StatusCode::BAD_REQUEST, format!("{e}\n")),
+        };
+        let Some(questions) = &self.questions else {
+            return Reply::text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "this process answers no questions\n",
+            );
+        };
+        match questions.ask(ask).await {
+            Ok(answer) => {
+                let (body, found) = answer.to_json();
+                let status = if found {
+                    StatusCode::OK
+                } else {
+                    StatusCode::NOT_FOUND
+                };
+                json(status, body)
+            }
+            Err(e) => Reply::text(StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+        }
     }
 
     async fn handle(
@@ -434,7 +588,7 @@ impl Admin {
             .headers()
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        let path = request.uri().path();
+        let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
         debug!(method = %request.method(), path, "admin request");
         let reply = self
             .answer(gate.as_deref(), request.method(), path, authorization)
@@ -599,7 +753,7 @@ mod tests {
             token: &'a str,
         ) -> BoxFuture<'a, Result<Option<User>, ReviewError>> {
             self.authentications.fetch_add(1, Ordering::SeqCst);
-            let user = matches!(token, "reader" | "nobody").then(|| User {
+            let user = matches!(token, "reader" | "nobody" | "explainer").then(|| User {
                 name: format!("system:serviceaccount:monitoring:{token}"),
                 groups: vec!["system:serviceaccounts".into()],
                 ..User::default()
@@ -614,7 +768,9 @@ mod tests {
             path: &'a str,
         ) -> BoxFuture<'a, Result<bool, ReviewError>> {
             self.authorizations.fetch_add(1, Ordering::SeqCst);
-            let allowed = user.name.ends_with(":reader") && verb == "get" && path == "/metrics";
+            let allowed = verb == "get"
+                && ((user.name.ends_with(":reader") && path == "/metrics")
+                    || (user.name.ends_with(":explainer") && path == EXPLAIN_PATH));
             Box::pin(async move { Ok(allowed) })
         }
     }
@@ -625,7 +781,139 @@ mod tests {
         Admin {
             metrics,
             readiness: Arc::new(Readiness::default()),
+            questions: None,
         }
+    }
+
+    /// `admin()` with a control loop's stand-in that answers every question from an empty
+    /// cluster, as a leader that has seen nothing would.
+    fn explaining_admin() -> Admin {
+        let (questions, mut inbox) = crate::controller::questions::channel();
+        tokio::spawn(async move {
+            use crate::controller::questions::{Memory, answer};
+            let view = crate::logic::view::ClusterView::default();
+            let (monitor, taint_manager) = Default::default();
+            let settings = crate::settings::Settings::default();
+            let guard = Default::default();
+            while let Some(q) = inbox.recv().await {
+                let memory = Memory {
+                    view: &view,
+                    monitor: &monitor,
+                    taint_manager: &taint_manager,
+                    settings: &settings,
+                    guard: &guard,
+                    trusted: true,
+                    role: crate::logic::explain::Role::Leader,
+                };
+                let now = crate::testing::at(0);
+                let _ = q.reply.send(answer(&q.ask, &memory, now));
+            }
+        });
+        Admin {
+            questions: Some(questions),
+            ..admin()
+        }
+    }
+
+    #[tokio::test]
+    async fn explain_needs_its_own_grant_and_the_refusal_names_the_path() {
+        let admin = explaining_admin();
+        let (_, gate) = gate();
+        let reader = get(&admin, &gate, "/debug/explain?status", Some("reader")).await;
+        assert_eq!(reader.status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            reader.body,
+            "forbidden: User \"system:serviceaccount:monitoring:reader\" cannot get path \"/debug/explain\"\n"
+        );
+        let anonymous = get(&admin, &gate, "/debug/explain?status", None).await;
+        assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+        // And the explain grant is no grant of /metrics.
+        let metrics = get(&admin, &gate, "/metrics", Some("explainer")).await;
+        assert_eq!(metrics.status, StatusCode::FORBIDDEN);
+    }
+
+    #[tokio::test]
+    async fn an_allowed_caller_gets_the_loops_answer_as_json_of_the_schema() {
+        let admin = explaining_admin();
+        let (_, gate) = gate();
+        let status = get(&admin, &gate, "/debug/explain?status", Some("explainer")).await;
+        assert_eq!(status.status, StatusCode::OK, "{}", status.body);
+        assert_eq!(status.content_type, "application/json");
+        let json: serde_json::Value = serde_json::from_str(&status.body).unwrap();
+        assert_eq!(json["schema"], crate::logic::explain::SCHEMA);
+        assert_eq!(json["controller"]["role"]["state"], "Leader");
+        assert_eq!(json["zones"], serde_json::json!([]));
+        let missing = get(
+            &admin,
+            &gate,
+            "/debug/explain?pod=default%2Fnowhere",
+            Some("explainer"),
+        )
+        .await;
+        assert_eq!(missing.status, StatusCode::NOT_FOUND);
+        let json: serde_json::Value = serde_json::from_str(&missing.body).unwrap();
+        assert_eq!(json["pod"], serde_json::Value::Null);
+    }
+
+    #[tokio::test]
+    async fn a_question_that_asks_nothing_known_is_a_bad_request_naming_the_parameter() {
+        let admin = explaining_admin();
+        let (_, gate) = gate();
+        let bad = get(
+            &admin,
+            &gate,
+            "/debug/explain?pod=justaname",
+            Some("explainer"),
+        )
+        .await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+        assert!(bad.body.contains("pod=\"justaname\""), "{}", bad.body);
+        let horizon = get(
+            &admin,
+            &gate,
+            "/debug/explain?status&horizon=soon",
+            Some("explainer"),
+        )
+        .await;
+        assert_eq!(horizon.status, StatusCode::BAD_REQUEST);
+        assert!(
+            horizon.body.contains("horizon=\"soon\""),
+            "{}",
+            horizon.body
+        );
+    }
+
+    #[tokio::test]
+    async fn the_plain_port_does_not_serve_explain() {
+        let admin = explaining_admin();
+        let reply = admin
+            .answer(None, &Method::GET, "/debug/explain?status", None)
+            .await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn queries_parse_into_questions() {
+        assert_eq!(
+            parse_question("zone=eu-west%2Fa").unwrap(),
+            Ask::Zone {
+                name: "eu-west/a".into()
+            }
+        );
+        assert_eq!(
+            parse_question("status&horizon=10m").unwrap(),
+            Ask::Status {
+                horizon: Duration::from_secs(600)
+            }
+        );
+        assert_eq!(
+            parse_question("node=n-1").unwrap(),
+            Ask::Node { name: "n-1".into() }
+        );
+        assert!(matches!(
+            parse_question("what"),
+            Err(BadQuestion::Nothing(_))
+        ));
     }
 
     fn gate() -> (Arc<FakeReviewer>, Gate) {

@@ -9,6 +9,8 @@
 
 use crate::settings::{EvictionMode, InitialList, Settings};
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+
+pub mod explain;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -84,6 +86,12 @@ pub enum Command {
     /// Run the controller in virtual time against a simulated cluster described by a scenario
     /// file, and print the timeline of what happened.
     Simulate(SimulateArgs),
+    /// Ask the running controller for its zones, unhealthy nodes and the deletions ahead
+    /// (through the API server, with your kubeconfig; docs/explain.md).
+    Status(explain::StatusArgs),
+    /// Ask the running controller when and why it deletes a pod, or why not; or about a node
+    /// or a zone (docs/explain.md).
+    Explain(explain::ExplainArgs),
 }
 
 /// How pods are removed once their toleration window is over.
@@ -930,7 +938,7 @@ mod tests {
         let cli = Cli::try_parse_from(argv)?;
         match cli.command {
             Command::Run(run) => Ok(run.flags),
-            Command::Simulate(_) => panic!("parsed as simulate"),
+            _ => panic!("parsed as another command"),
         }
     }
 
@@ -1298,7 +1306,7 @@ mod tests {
         argv.extend_from_slice(args);
         match Cli::try_parse_from(argv)?.command {
             Command::Run(run) => Ok(run),
-            Command::Simulate(_) => panic!("parsed as simulate"),
+            _ => panic!("parsed as another command"),
         }
     }
 

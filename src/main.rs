@@ -1,4 +1,4 @@
-//! `node-lifecycle-controller run | simulate`: parse the command line, run the command.
+//! `node-lifecycle-controller run | simulate | status | explain`: parse the command line, run the command.
 //! Usage errors exit 2; other failures exit 1.
 
 use clap::Parser;
@@ -29,6 +29,8 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Simulate(args) => commands::simulate::simulate(args),
+        Command::Status(args) => commands::explain::status(args),
+        Command::Explain(args) => commands::explain::explain(args),
         Command::Run(args) => commands::run::run(args).unwrap_or_else(|e| {
             eprintln!("error: {}", causes(&e));
             ExitCode::from(e.exit_code())

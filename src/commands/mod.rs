@@ -1,6 +1,7 @@
 //! The two commands, wired from their flags: `run` (the controller against a real cluster) and
 //! `simulate` (a scenario against the simulated one, or `--serve`d to clients).
 
+pub mod explain;
 mod kubeconfig;
 mod rbac;
 pub mod run;

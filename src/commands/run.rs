@@ -154,9 +154,13 @@ pub fn run(args: RunArgs) -> Result<ExitCode, RunError> {
         throttle_metrics
             .register(metrics.registry())
             .map_err(RunError::Metrics)?;
+        // `/debug/explain` is served on the secure port only (it names pods and nodes).
+        let (questions, inbox) = controller::questions::channel();
+        let secure = tls.is_some();
         let endpoints = Arc::new(Admin {
             metrics: metrics.clone(),
             readiness: readiness.clone(),
+            questions: secure.then_some(questions),
         });
         serve_admin(admin_address.0, tls, endpoints, &client).await?;
 
@@ -171,7 +175,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, RunError> {
             metrics,
             shutdown: signals::shutdown_on_signal(),
         };
-        controller::run(ctx).await;
+        controller::run_answering(ctx, secure.then_some(inbox)).await;
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -7,6 +7,7 @@ use super::leader_election::Contact;
 use super::leadership::Leadership;
 use super::lean_node::lean_node;
 use super::observer::Observer;
+use super::questions::{self, Inbox, Question};
 use super::reflector::{Cache, Listing, Reflector};
 use super::tasks::Tasks;
 use super::watch::{self, Resource, ResourceEvent, StampedEvent};
@@ -16,6 +17,7 @@ use crate::clock::Clock;
 use crate::cluster::Cluster;
 use crate::logic::actions::Action;
 use crate::logic::eviction::TaintManager;
+use crate::logic::explain::Role;
 use crate::logic::freshness::{Check, Finding, Guard, Heartbeats};
 use crate::logic::monitor::Monitor;
 use crate::logic::sanity::LeaseCheck;
@@ -39,6 +41,14 @@ use tracing::{error, info, warn};
 /// and so the reading of their responses (an unbounded one held every decoded pod of a fast
 /// streaming list).
 const INBOX: usize = 4096;
+
+/// The next question, or never without a question channel.
+async fn next_question(inbox: &mut Option<Inbox>) -> Option<Question> {
+    match inbox {
+        Some(inbox) => inbox.questions.recv().await,
+        None => std::future::pending().await,
+    }
+}
 
 async fn sleep_until_opt(at: Option<Instant>) {
     match at {
@@ -104,6 +114,8 @@ pub struct EventLoop<C: Cluster> {
     fresh_reads: Option<InFlight>,
     /// The leader election's news of the API server's answers.
     contact: mpsc::UnboundedReceiver<Contact>,
+    /// `status` and `explain` questions from the admin port, when it serves them.
+    questions: Option<Inbox>,
 }
 
 impl<C: Cluster> EventLoop<C> {
@@ -149,11 +161,17 @@ impl<C: Cluster> EventLoop<C> {
             next_taint: None,
             fresh_reads: None,
             contact,
+            questions: None,
         };
         for r in [Resource::Nodes, Resource::Leases, Resource::Pods] {
             event_loop.start_watch(r);
         }
         event_loop
+    }
+
+    /// Answers `status` and `explain` questions from now on.
+    pub fn answer_questions(&mut self, inbox: Inbox) {
+        self.questions = Some(inbox);
     }
 
     /// (Re)starts the watch of `r`; events of its previous stream are ignored from now on.
@@ -267,8 +285,38 @@ impl<C: Cluster> EventLoop<C> {
                         self.start_acting();
                     }
                 }
+                // After everything, watch events included: questions (at most 16 waiting)
+                // can never hold the controller's own work back, only wait for a lull.
+                Some(question) = next_question(&mut self.questions) => self.answer(question),
             }
         }
+    }
+
+    /// Answers a question from the state decisions are made with (`controller::questions`).
+    fn answer(&self, question: Question) {
+        let state = &self.state;
+        let role = if state.leadership.acting() {
+            Role::Leader
+        } else if state.leadership.leading() {
+            Role::Starting
+        } else {
+            let leader = self
+                .questions
+                .as_ref()
+                .and_then(|q| q.holder.borrow().clone());
+            Role::Standby { leader }
+        };
+        let memory = questions::Memory {
+            view: &state.view,
+            monitor: &state.monitor,
+            taint_manager: &state.taint_manager,
+            settings: &state.settings,
+            guard: &state.guard,
+            trusted: state.fresh,
+            role,
+        };
+        let answer = questions::answer(&question.ask, &memory, state.clock.now());
+        let _ = question.reply.send(answer);
     }
 
     /// When the next eviction falls due.
@@ -1145,5 +1193,105 @@ mod tests {
         assert!(!event_loop.state.leadership.acting());
         assert!(!event_loop.state.guard.nodes.stale);
         assert!(event_loop.next_monitor.is_none() && event_loop.next_taint.is_none());
+    }
+
+    /// A question channel into `event_loop`; `holder` says who holds the election Lease.
+    fn questions(
+        event_loop: &mut EventLoop<SimCluster>,
+        holder: Option<&str>,
+    ) -> questions::Questions {
+        let (asking, inbox) = questions::channel();
+        let (_, holder) = tokio_watch::channel(holder.map(str::to_string));
+        event_loop.answer_questions(Inbox {
+            questions: inbox,
+            holder,
+        });
+        asking
+    }
+
+    /// Asks `ask` while the loop runs for a moment.
+    async fn ask(
+        event_loop: &mut EventLoop<SimCluster>,
+        asking: &questions::Questions,
+        ask: questions::Ask,
+    ) -> questions::Answer {
+        let asking = asking.clone();
+        let answer = tokio::spawn(async move { asking.ask(ask).await });
+        run_until(event_loop, Duration::from_millis(10)).await;
+        answer.await.unwrap().unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_leader_explains_a_lost_nodes_pod_with_the_due_time_it_is_deleted_at() {
+        let (store, _term, _guard, mut event_loop) = start(1);
+        let asking = questions(&mut event_loop, None);
+        for name in ["lost", "alive-0", "alive-1"] {
+            node_with_lease(&store, name);
+        }
+        let pod = crate::testing::pod("p", "lost")
+            .tolerating(crate::logic::taints::UNREACHABLE, Some(30))
+            .build();
+        store.create_pod(&pod).unwrap();
+        // The kubelets of alive-* renew every 10 s; lost's never does.
+        for _ in 0..7 {
+            run_for(&mut event_loop, 10).await;
+            renew(&store, "alive-0");
+            renew(&store, "alive-1");
+        }
+        let ask_pod = questions::Ask::Pod {
+            namespace: "default".into(),
+            name: "p".into(),
+        };
+        let questions::Answer::Pod(answer) = ask(&mut event_loop, &asking, ask_pod).await else {
+            panic!("not a pod answer");
+        };
+        assert_eq!(answer.controller.role, Role::Leader);
+        let explained = answer.answer.pod.expect("the pod is cached");
+        let crate::logic::explain::PodOutcome::DeletionDue {
+            due_at, scheduled, ..
+        } = explained.outcome
+        else {
+            panic!("no deletion ahead: {explained:?}");
+        };
+        assert!(scheduled);
+        // Step in 100 ms until the pod is deleted (or marked so).
+        let mut deleted_at = None;
+        for _ in 0..600 {
+            run_until(&mut event_loop, Duration::from_millis(100)).await;
+            let gone = store
+                .get_pod("default", "p")
+                .map_or(true, |p| p.metadata.deletion_timestamp.is_some());
+            if gone {
+                deleted_at = Some(store.now());
+                break;
+            }
+        }
+        let deleted_at = deleted_at.expect("deleted within a minute");
+        let off = time::since(deleted_at, due_at).max(time::since(due_at, deleted_at));
+        assert!(
+            off <= Duration::from_millis(200),
+            "explained {due_at}, deleted {deleted_at}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_standby_answers_that_it_is_one_and_who_leads() {
+        let (_store, _term, _guard, mut event_loop) = start(0);
+        let asking = questions(&mut event_loop, Some("replica-1"));
+        run_for(&mut event_loop, 5).await;
+        let status = questions::Ask::Status {
+            horizon: Duration::from_secs(600),
+        };
+        let questions::Answer::Status(answer) = ask(&mut event_loop, &asking, status).await else {
+            panic!("not a status answer");
+        };
+        assert_eq!(
+            answer.controller.role,
+            Role::Standby {
+                leader: Some("replica-1".into())
+            }
+        );
+        let (json, _) = questions::Answer::Status(answer).to_json();
+        assert!(json.contains("\"leader\": \"replica-1\""), "{json}");
     }
 }

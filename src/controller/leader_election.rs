@@ -96,6 +96,8 @@ pub struct LeaderLoop<C: Cluster> {
     pub terms: std::sync::atomic::AtomicU64,
     /// Where the API server's answers to the election's requests are reported.
     pub contact: mpsc::UnboundedSender<Contact>,
+    /// Who holds the Lease as last read (`None`: nobody, or not read yet).
+    pub holder: watch::Sender<Option<String>>,
 }
 
 impl<C: Cluster> LeaderLoop<C> {
@@ -141,6 +143,12 @@ impl<C: Cluster> LeaderLoop<C> {
             let mut renewed = false;
             if let Some(existing) = read {
                 let current = existing.as_ref().map(record_of);
+                let holder = current.as_ref().and_then(|r| r.holder.clone());
+                self.holder.send_if_modified(|h| {
+                    let changed = *h != holder;
+                    *h = holder;
+                    changed
+                });
                 match elector.decide(current.as_ref(), now) {
                     Decision::Write(record) => {
                         let sent = self.clock.now();

@@ -17,6 +17,7 @@ mod leader_election;
 mod leadership;
 mod lean_node;
 pub mod observer;
+pub mod questions;
 mod reflector;
 pub mod tasks;
 mod watch;
@@ -51,6 +52,14 @@ pub struct Context<C: Cluster> {
 /// Runs the controller until shutdown. Dropping the future (the simulator's
 /// `restart-controller`) stops everything at once and releases nothing.
 pub async fn run<C: Cluster>(ctx: Context<C>) {
+    run_answering(ctx, None).await
+}
+
+/// [`run`], answering `status` and `explain` questions (the admin port's `/debug/explain`).
+pub async fn run_answering<C: Cluster>(
+    ctx: Context<C>,
+    questions: Option<tokio::sync::mpsc::Receiver<questions::Question>>,
+) {
     let Context {
         cluster,
         clock,
@@ -70,6 +79,8 @@ pub async fn run<C: Cluster>(ctx: Context<C>) {
     // Leadership term (0: not leading); without leader election this process leads for good.
     let (leader_tx, leader_rx) = tokio_watch::channel(u64::from(!settings.leader_elect));
     let (contact_tx, contact_rx) = tokio::sync::mpsc::unbounded_channel();
+    // Who holds the election Lease, for a standby's answers.
+    let (holder_tx, holder_rx) = tokio_watch::channel(None);
     metrics.leadership.set_leader(!settings.leader_elect);
     let leader_done = if settings.leader_elect {
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
@@ -83,6 +94,7 @@ pub async fn run<C: Cluster>(ctx: Context<C>) {
             shutdown: shutdown.clone(),
             terms: Default::default(),
             contact: contact_tx,
+            holder: holder_tx,
         };
         tasks.spawn(
             async move {
@@ -118,6 +130,12 @@ pub async fn run<C: Cluster>(ctx: Context<C>) {
         tasks,
         (leader_rx, contact_rx),
     );
+    if let Some(questions) = questions {
+        event_loop.answer_questions(questions::Inbox {
+            questions,
+            holder: holder_rx,
+        });
+    }
     event_loop
         .run(shutdown)
         .instrument(tracing::info_span!("controller", identity = %identity))

@@ -11,7 +11,7 @@ use super::taints;
 use super::time::{add_secs, round_up_next_second};
 use super::tolerations::{self, Window};
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Node, Taint};
+use k8s_openapi::api::core::v1::{Node, Taint, Toleration};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The Event reason upstream's taint manager uses for both of its events.
@@ -36,23 +36,72 @@ pub fn verdict(
     bound_at: Timestamp,
     now: Timestamp,
 ) -> Verdict {
-    if pod.deleting.is_some() || taints.is_empty() {
-        return Verdict::Keep;
-    }
-    let plain: Vec<Taint> = taints.iter().map(|(t, _)| t.clone()).collect();
-    let Some(used) = tolerations::matching_tolerations(&plain, pod.tolerations) else {
-        return Verdict::Now;
+    decide(pod, taints, bound_at, now).verdict
+}
+
+/// A verdict with what decided it (what `explain` reports).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Decision<'t> {
+    pub verdict: Verdict,
+    /// The index in `taints` of the taint that decides: the first one not tolerated (`Now`),
+    /// or the one whose window ends first (`At`); `None` for `Keep`.
+    pub taint: Option<usize>,
+    /// The toleration of that taint whose `tolerationSeconds` count (`None` for `Now`).
+    pub toleration: Option<&'t Toleration>,
+}
+
+/// [`verdict`], saying which taint and toleration decide it: the one rule both the taint
+/// manager and `explain` use.
+pub fn decide<'t>(
+    pod: &PodFacts<'t>,
+    taints: &[(Taint, Timestamp)],
+    bound_at: Timestamp,
+    now: Timestamp,
+) -> Decision<'t> {
+    let keep = Decision {
+        verdict: Verdict::Keep,
+        taint: None,
+        toleration: None,
     };
-    let mut earliest: Option<Timestamp> = None;
-    for ((_, taint_start), toleration) in taints.iter().zip(used) {
+    if pod.deleting.is_some() || taints.is_empty() {
+        return keep;
+    }
+    let tolerations: &'t [Toleration] = pod.tolerations;
+    let mut used = Vec::with_capacity(taints.len());
+    for (i, (taint, _)) in taints.iter().enumerate() {
+        match tolerations
+            .iter()
+            .find(|t| tolerations::tolerates(t, taint))
+        {
+            Some(t) => used.push(t),
+            None => {
+                return Decision {
+                    verdict: Verdict::Now,
+                    taint: Some(i),
+                    toleration: None,
+                };
+            }
+        }
+    }
+    let mut earliest: Option<(Timestamp, usize)> = None;
+    for (i, ((_, taint_start), toleration)) in taints.iter().zip(&used).enumerate() {
         let Window::Seconds(seconds) = tolerations::window(toleration) else {
             continue;
         };
         let start = (*taint_start).max(bound_at).min(now);
         let due = add_secs(start, seconds.max(0));
-        earliest = Some(earliest.map_or(due, |e| e.min(due)));
+        if earliest.is_none_or(|(e, _)| due < e) {
+            earliest = Some((due, i));
+        }
     }
-    earliest.map_or(Verdict::Keep, Verdict::At)
+    match earliest {
+        Some((due, i)) => Decision {
+            verdict: Verdict::At(due),
+            taint: Some(i),
+            toleration: Some(used[i]),
+        },
+        None => keep,
+    }
 }
 
 /// When a taint started counting, from API data alone: `timeAdded` rounded up to the next whole
@@ -104,6 +153,8 @@ struct Schedule {
     name: String,
     uid: String,
     node: String,
+    /// What decided it, for the marking Event (`deletion_detail`).
+    detail: String,
 }
 
 /// The taint manager's memory: precise observation times and the current schedule.
@@ -139,13 +190,42 @@ fn cancel_event(namespace: &str, name: &str) -> Action {
     )
 }
 
-fn evict_actions(namespace: &str, name: &str, uid: &str, node: &str) -> [Action; 2] {
+/// What decided a deletion, in the marking Event after upstream's text, so that the Event
+/// alone answers "why was my pod deleted" (`explain` reads it for pods already gone):
+/// `(taint KEY:NoExecute timeAdded T, toleration tolerationSeconds=S, due D)`.
+pub fn deletion_detail(taint: &Taint, toleration: Option<&Toleration>, due: Timestamp) -> String {
+    let value = taint
+        .value
+        .as_deref()
+        .map(|v| format!("={v}"))
+        .unwrap_or_default();
+    let added = taint
+        .time_added
+        .as_ref()
+        .map_or("none".to_string(), |t| t.0.to_string());
+    let tolerated = match toleration.and_then(|t| t.toleration_seconds) {
+        Some(s) => format!("toleration tolerationSeconds={s}"),
+        None => "not tolerated".to_string(),
+    };
+    format!(
+        "(taint {}{value}:{} timeAdded {added}, {tolerated}, due {due})",
+        taint.key, taint.effect
+    )
+}
+
+/// The marking Event's message: upstream's, then what decided it.
+pub fn marking_message(namespace: &str, name: &str, detail: &str) -> String {
+    let upstream = format!("Marking for deletion Pod {namespace}/{name}");
+    if detail.is_empty() {
+        upstream
+    } else {
+        format!("{upstream} {detail}")
+    }
+}
+
+fn evict_actions(namespace: &str, name: &str, uid: &str, node: &str, detail: &str) -> [Action; 2] {
     [
-        eviction_event(
-            namespace,
-            name,
-            format!("Marking for deletion Pod {namespace}/{name}"),
-        ),
+        eviction_event(namespace, name, marking_message(namespace, name, detail)),
         Action::EvictPod {
             namespace: namespace.to_string(),
             name: name.to_string(),
@@ -295,7 +375,12 @@ impl TaintManager {
             let (namespace, name) = (pod.namespace, pod.name);
             let uid = pod.uid_or_empty().to_string();
             let bound_at = self.bound_at(&key, node_name, pod).unwrap_or(now);
-            match verdict(pod, &started, bound_at, now) {
+            let decision = decide(pod, &started, bound_at, now);
+            let detail = |due: Timestamp| match decision.taint {
+                Some(i) => deletion_detail(&started[i].0, decision.toleration, due),
+                None => String::new(),
+            };
+            match decision.verdict {
                 Verdict::Keep => {
                     self.in_flight.remove(&key);
                     if self.unschedule(&key).is_some() {
@@ -314,13 +399,19 @@ impl TaintManager {
                             name: name.to_string(),
                             uid,
                             node: node_name.to_string(),
+                            detail: detail(due),
                         },
                     );
                 }
                 Verdict::At(_) | Verdict::Now => {
+                    let due = match decision.verdict {
+                        Verdict::At(due) => due,
+                        _ => now,
+                    };
                     self.unschedule(&key);
                     if self.in_flight.get(&key) != Some(&uid) {
-                        actions.extend(evict_actions(namespace, name, &uid, node_name));
+                        let detail = detail(due);
+                        actions.extend(evict_actions(namespace, name, &uid, node_name, &detail));
                         self.in_flight.insert(key, uid);
                     }
                 }
@@ -357,7 +448,13 @@ impl TaintManager {
             let Some(s) = self.schedules.remove(&key) else {
                 continue;
             };
-            actions.extend(evict_actions(&s.namespace, &s.name, &s.uid, &s.node));
+            actions.extend(evict_actions(
+                &s.namespace,
+                &s.name,
+                &s.uid,
+                &s.node,
+                &s.detail,
+            ));
             self.in_flight.insert(key, s.uid);
         }
         actions
@@ -381,6 +478,27 @@ impl TaintManager {
     /// process saw it appear and its rounded-up `timeAdded`; for a taint without `timeAdded`, when
     /// it was first seen (now, recorded, when this is the first sight).
     fn taint_start(&mut self, node: &str, taint: &Taint, now: Timestamp) -> Timestamp {
+        if let Some(start) = self.counting_from(node, taint) {
+            return start;
+        }
+        self.taints_seen
+            .entry(node.to_string())
+            .or_default()
+            .insert(
+                taint_id(taint),
+                TaintSeen {
+                    at: now,
+                    time_added: None,
+                    late: false,
+                },
+            );
+        now
+    }
+
+    /// When a NoExecute taint on `node` counts from, as `taint_start` has it, without
+    /// recording anything: `None` for a taint without `timeAdded` this process has not seen
+    /// (its first sight, "now", starts it).
+    pub fn counting_from(&self, node: &str, taint: &Taint) -> Option<Timestamp> {
         let id = taint_id(taint);
         let time_added = taint.time_added.as_ref().map(|t| t.0);
         let seen = self
@@ -390,25 +508,31 @@ impl TaintManager {
             .filter(|r| r.time_added == time_added)
             .map(|r| (r.at, r.late));
         match (taint_start_from_api(taint), seen) {
-            (Some(_), Some((seen, true))) => seen,
-            (Some(api), Some((seen, false))) => api.min(seen),
-            (Some(api), None) => api,
-            (None, Some((seen, _))) => seen,
-            (None, None) => {
-                self.taints_seen
-                    .entry(node.to_string())
-                    .or_default()
-                    .insert(
-                        id,
-                        TaintSeen {
-                            at: now,
-                            time_added: None,
-                            late: false,
-                        },
-                    );
-                now
-            }
+            (Some(_), Some((seen, true))) => Some(seen),
+            (Some(api), Some((seen, false))) => Some(api.min(seen)),
+            (Some(api), None) => Some(api),
+            (None, Some((seen, _))) => Some(seen),
+            (None, None) => None,
         }
+    }
+
+    /// Whether an `EvictPod` was issued for the pod (`namespace/name`) and it is still due.
+    pub fn issued(&self, key: &str) -> bool {
+        self.in_flight.contains_key(key)
+    }
+
+    /// Every scheduled deletion in due-time order: (due, `namespace/name`, node).
+    pub fn schedule(&self) -> impl Iterator<Item = (Timestamp, &str, &str)> {
+        self.by_due.iter().filter_map(|(due, key)| {
+            let s = self.schedules.get(key)?;
+            Some((*due, key.as_str(), s.node.as_str()))
+        })
+    }
+
+    /// When the pod counts as bound to `node`, as `reconcile` has it (`None`: the API says
+    /// nothing, and the reconcile counts it from its own `now`).
+    pub fn bound_since(&self, node: &str, pod: &PodFacts) -> Option<Timestamp> {
+        self.bound_at(&pod.key(), node, pod)
     }
 
     /// When the pod was bound to `node`: the precise time this process saw the binding appear,
@@ -572,6 +696,23 @@ mod tests {
 
     fn cancelling(name: &str) -> Action {
         event(format!("Cancelling deletion of Pod ns/{name}"))
+    }
+
+    /// `actions` with the marking Events' message cut to upstream's text (the detail that
+    /// follows it has tests of its own).
+    fn upstream(actions: Vec<Action>) -> Vec<Action> {
+        actions
+            .into_iter()
+            .map(|a| match a {
+                Action::Event(mut e) if e.message.starts_with("Marking for deletion Pod ") => {
+                    if let Some(cut) = e.message.find(" (taint ") {
+                        e.message.truncate(cut);
+                    }
+                    Action::Event(e)
+                }
+                other => other,
+            })
+            .collect()
     }
 
     fn evict_pair(name: &str) -> Vec<Action> {
@@ -1127,7 +1268,7 @@ mod tests {
         let mut tm = manager_with(&node, at(12));
         let p = pod("p").build();
         assert_eq!(
-            tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(12)),
+            upstream(tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(12))),
             evict_pair("p")
         );
         assert_eq!(tm.scheduled("ns", "p"), None);
@@ -1145,8 +1286,35 @@ mod tests {
         assert_eq!(e.component, Component::TaintEvictionController);
         assert_eq!(e.event_type, EventType::Normal);
         assert_eq!(e.reason, "TaintManagerEviction");
-        assert_eq!(e.message, "Marking for deletion Pod ns/p");
+        assert_eq!(
+            e.message,
+            "Marking for deletion Pod ns/p (taint node.kubernetes.io/unreachable:NoExecute \
+             timeAdded none, not tolerated, due 2025-01-01T00:00:12Z)"
+        );
         assert_eq!(e.object, ObjectRef::pod("ns", "p", None));
+    }
+
+    #[test]
+    fn the_marking_event_of_a_countdown_names_its_taint_toleration_and_due_time() {
+        let node = node_with(vec![taint_added(UNREACHABLE, at(10))]);
+        let mut tm = manager_with(&node, at(12));
+        let p = pod("p")
+            .tolerating(vec![tol(NOT_READY, None), tol(UNREACHABLE, Some(30))])
+            .build();
+        assert!(
+            tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(12))
+                .is_empty()
+        );
+        let fired = tm.fire_due(at(41));
+        let Action::Event(e) = &fired[0] else {
+            panic!("expected the marking event first: {fired:?}");
+        };
+        assert_eq!(
+            e.message,
+            "Marking for deletion Pod ns/p (taint node.kubernetes.io/unreachable:NoExecute \
+             timeAdded 2025-01-01T00:00:10Z, toleration tolerationSeconds=30, due \
+             2025-01-01T00:00:41Z)"
+        );
     }
 
     #[test]
@@ -1155,7 +1323,7 @@ mod tests {
         let mut tm = manager_with(&node, at(12));
         let p = pod("p").tolerating(vec![tol(UNREACHABLE, Some(0))]).build();
         assert_eq!(
-            tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(12)),
+            upstream(tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(12))),
             evict_pair("p")
         );
     }
@@ -1168,7 +1336,7 @@ mod tests {
             .tolerating(vec![tol(UNREACHABLE, Some(30))])
             .build();
         assert_eq!(
-            tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(100)),
+            upstream(tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(100))),
             evict_pair("p")
         );
     }
@@ -1197,7 +1365,7 @@ mod tests {
             .build();
         tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(12));
         assert!(tm.fire_due(at_ms(40_999)).is_empty());
-        assert_eq!(tm.fire_due(at(41)), evict_pair("p"));
+        assert_eq!(upstream(tm.fire_due(at(41))), evict_pair("p"));
         assert_eq!(tm.scheduled("ns", "p"), None);
         assert_eq!(tm.next_due(), None);
         assert!(tm.fire_due(at(42)).is_empty());
@@ -1235,7 +1403,7 @@ mod tests {
         let mut expected = evict_pair("c");
         expected.extend(evict_pair("a"));
         expected.extend(evict_pair("b"));
-        assert_eq!(fired, expected);
+        assert_eq!(upstream(fired), expected);
         assert_eq!(tm.next_due(), Some(at(111)));
     }
 
@@ -1304,7 +1472,7 @@ mod tests {
         tm.reconcile(NODE, Some(&node), &[PodFacts::from(&tolerant)], at(12));
         let intolerant = pod("p").build();
         assert_eq!(
-            tm.reconcile(NODE, Some(&node), &[PodFacts::from(&intolerant)], at(20)),
+            upstream(tm.reconcile(NODE, Some(&node), &[PodFacts::from(&intolerant)], at(20))),
             evict_pair("p")
         );
         assert_eq!(tm.next_due(), None);
@@ -1419,7 +1587,7 @@ mod tests {
         );
         tm.node_seen(Some(&healthy), &node, at(30), false);
         assert_eq!(
-            tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(30)),
+            upstream(tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(30))),
             evict_pair("p")
         );
     }
@@ -1482,7 +1650,7 @@ mod tests {
         );
         let mut expected = evict_pair("done");
         expected.extend(evict_pair("failed"));
-        assert_eq!(actions, expected);
+        assert_eq!(upstream(actions), expected);
     }
 
     #[test]
@@ -1508,7 +1676,7 @@ mod tests {
         assert!(tm.pod_gone("ns", "p").is_empty());
         // A pod with the same name and UID seen again is a fresh decision.
         assert_eq!(
-            tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(13)),
+            upstream(tm.reconcile(NODE, Some(&node), &[PodFacts::from(&p)], at(13))),
             evict_pair("p")
         );
     }
@@ -1544,6 +1712,6 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(tm.scheduled("ns", "p"), Some(at(71)));
-        assert_eq!(tm.fire_due(at(71)), evict_pair("p"));
+        assert_eq!(upstream(tm.fire_due(at(71))), evict_pair("p"));
     }
 }

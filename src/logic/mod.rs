@@ -6,6 +6,7 @@
 pub mod actions;
 pub mod conditions;
 pub mod eviction;
+pub mod explain;
 pub mod freshness;
 pub mod health;
 pub mod labels;

@@ -738,5 +738,7 @@ impl Monitor {
     }
 }
 
+mod inspect;
+
 #[cfg(test)]
 mod tests;

@@ -72,6 +72,7 @@ pub const ALL: &[Scenario] = &[
     scenario!(metrics_over_https_need_a_token_allowed_to_get_them),
     scenario!(numeric_tolerations_are_honoured, may_skip),
     scenario!(what_if_from_the_real_cluster),
+    scenario!(a_lost_nodes_pods_are_explained_by_the_leader),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -1554,4 +1555,172 @@ async fn what_if_from_the_real_cluster(_net: u8) {
         "{name}: the ClusterRole lacks {refused:?}"
     );
     drop(fleet);
+}
+
+/// `/debug/explain` on the chart-installed leader (docs/explain.md), asked as a user bound
+/// through the chart's `explainer.subjects`: a lost node's pod is explained with the due time it
+/// is then deleted at (within 1 s), a pod tolerating forever as such, a zone whose only node is
+/// lost as FullDisruption; a user without the grant gets a 403 naming the path; the standby
+/// says it is one and who leads; no answer holds a token.
+async fn a_lost_nodes_pods_are_explained_by_the_leader(net: u8) {
+    let name = "a_lost_nodes_pods_are_explained_by_the_leader";
+    let set = [
+        "explainer.subjects[0].kind=ServiceAccount",
+        "explainer.subjects[0].name=asker",
+        "explainer.subjects[0].namespace=monitoring",
+    ];
+    let env = deployed(name, net, 2, &set).await;
+    let leader = env.leader(40.0).await;
+    let index = |want_leader: bool| {
+        env.replicas
+            .iter()
+            .position(|r| (r.pod == leader) == want_leader)
+            .expect("a leader and a standby")
+    };
+    let addr_of = |i: usize| -> std::net::SocketAddr {
+        format!("127.77.{net}.{}:10257", i + 1)
+            .parse()
+            .expect("addr")
+    };
+    let (leader_addr, standby_addr) = (addr_of(index(true)), addr_of(index(false)));
+
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(env.client.clone());
+    let ns = serde_json::from_value(json!({"metadata": {"name": "monitoring"}})).expect("ns");
+    namespaces
+        .create(&Default::default(), &ns)
+        .await
+        .expect("create namespace monitoring");
+    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::namespaced(env.client.clone(), "monitoring");
+    for sa in ["outsider", "asker"] {
+        let object = serde_json::from_value(json!({"metadata": {"name": sa}})).expect("sa");
+        accounts
+            .create(&Default::default(), &object)
+            .await
+            .expect("create service account");
+    }
+    let token = |sa: &str| {
+        let dir = env.kbox.service_account_dir("monitoring", sa);
+        std::fs::read_to_string(dir.join("token"))
+            .expect("token")
+            .trim()
+            .to_string()
+    };
+    let (outsider, asker) = (token("outsider"), token("asker"));
+    let ask = |addr: std::net::SocketAddr, query: String, token: String| async move {
+        let path = format!("/debug/explain?{query}");
+        let (status, body) = scrape::https_get(addr, &path, Some(&token))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: GET https://{addr}{path}: {e}"));
+        assert!(
+            !body.contains(&token),
+            "{name}: the answer to {path} holds the caller's token"
+        );
+        (status, body)
+    };
+    let parsed = |body: &str| -> Value {
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{name}: not JSON ({e}): {body}"))
+    };
+
+    let nodes = [
+        ("a-0", "zone-a"),
+        ("a-1", "zone-a"),
+        ("a-2", "zone-a"),
+        ("b-0", "zone-b"),
+    ];
+    let fleet = env.fleet(&nodes, false).await;
+    fleet
+        .add_pod("shop", "tol-20", "a-1", tolerate_both(Some(20)))
+        .await;
+    fleet
+        .add_pod("shop", "forever", "a-1", tolerate_both(None))
+        .await;
+
+    // A user without the grant: 403, and the message names what is missing.
+    let (status, body) = ask(leader_addr, "status".into(), outsider.clone()).await;
+    assert_eq!(status, 403, "{name}: /debug/explain for outsider: {body}");
+    assert!(
+        body.contains("system:serviceaccount:monitoring:outsider")
+            && body.contains("cannot get path \"/debug/explain\""),
+        "{name}: {body}"
+    );
+
+    // The standby says it is one, and who leads (once its election has read the Lease: every
+    // retry period).
+    let standby = wait(name, "the standby naming the leader", 10.0, || async {
+        let (status, body) = ask(standby_addr, "status".into(), asker.clone()).await;
+        assert_eq!(status, 200, "{name}: the standby's status: {body}");
+        let standby = parsed(&body);
+        assert_eq!(standby["controller"]["role"]["state"], "Standby", "{body}");
+        (standby["controller"]["role"]["leader"] == leader.as_str()).then_some(standby)
+    })
+    .await;
+    assert_eq!(
+        standby["zones"],
+        json!([]),
+        "{name}: a standby runs no pass"
+    );
+
+    fleet.stop("a-1");
+    fleet.stop("b-0");
+    env.tainted("a-1", UNREACHABLE, GRACE + 30.0).await;
+    let explained = wait(name, "tol-20 explained with a due time", 10.0, || async {
+        let (status, body) = ask(leader_addr, "pod=shop/tol-20".into(), asker.clone()).await;
+        assert_eq!(status, 200, "{name}: explain shop/tol-20: {body}");
+        let answer = parsed(&body);
+        (answer["pod"]["outcome"] == "DeletionDue").then_some(answer)
+    })
+    .await;
+    assert_eq!(explained["controller"]["role"]["state"], "Leader");
+    assert_eq!(explained["pod"]["taint"]["key"], UNREACHABLE, "{explained}");
+    assert_eq!(explained["pod"]["toleration"]["tolerationSeconds"], 20);
+    assert_eq!(explained["pod"]["scheduled"], true);
+    let due: Timestamp = explained["pod"]["dueAt"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("{name}: dueAt: {explained}"));
+
+    let (_, body) = ask(leader_addr, "pod=shop/forever".into(), asker.clone()).await;
+    let forever = parsed(&body);
+    assert_eq!(forever["pod"]["outcome"], "NoDeletion", "{body}");
+    assert_eq!(
+        forever["pod"]["reasons"][0]["reason"], "ToleratesForever",
+        "{body}"
+    );
+
+    // The zone as `status` names it (region/zone when the nodes have a region label).
+    let zone_b = wait(name, "zone-b FullDisruption", 10.0, || async {
+        let (_, body) = ask(leader_addr, "status".into(), asker.clone()).await;
+        let status = parsed(&body);
+        let zones = status["zones"].as_array().cloned().unwrap_or_default();
+        let zone = zones
+            .iter()
+            .find(|z| z["zone"].as_str().is_some_and(|n| n.ends_with("zone-b")))?;
+        let display = zone["zone"]
+            .as_str()
+            .unwrap_or_default()
+            .replace('/', "%2F");
+        let (status, body) = ask(leader_addr, format!("zone={display}"), asker.clone()).await;
+        assert_eq!(status, 200, "{name}: explain zone {display}: {body}");
+        let answer = parsed(&body);
+        (answer["zone"]["state"] == "FullDisruption").then_some(answer)
+    })
+    .await;
+    assert_eq!(zone_b["nodes"][0]["name"], "b-0", "{zone_b}");
+
+    let deletes = wait(name, "the deletion of tol-20", 60.0, || async {
+        let d = env.writes("delete", "pods", "tol-20");
+        (!d.is_empty()).then_some(d)
+    })
+    .await;
+    let off = since(deletes[0].at, due);
+    report(
+        name,
+        format!("tol-20 explained due {due}, deleted {off:+.3}s from it"),
+    );
+    assert!(
+        off.abs() <= 1.0,
+        "{name}: tol-20 deleted {off:.3}s from the due time explained ({due})"
+    );
+    env.common_checks();
 }
