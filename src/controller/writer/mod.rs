@@ -26,9 +26,11 @@
 //!   a GET that started after the attempt itself did, so the answer is as fresh as the one the
 //!   attempt would have fetched; 30 evictions of one node's pods read that node once, not 30 times.
 //!   Reads that are changed and written back (a node's status, taints, labels) are never shared.
-//! - **Lanes with priority.** Each kind travels in its own lane of bounded width, and the
-//!   secondary lanes (pod NotReady marks, Events) shrink to a trickle while the primary ones
-//!   (node writes, evictions) have attempts waiting or in flight; see `Priority`.
+//! - **Lanes with priority.** Each kind travels in its own lane of bounded width (node taints
+//!   apart from the Unknown marks, so that a taint never waits for a permit behind them), and
+//!   the secondary lanes (pod NotReady marks, Events) shrink to a trickle while the primary
+//!   ones (node writes, evictions) have attempts waiting or in flight; see `Priority`. Every
+//!   request of an attempt goes at the write's `cluster::Priority`, for the client-side limit.
 //!
 //! The modules, by concern: `job` (the writer's own work items, made from the core's actions
 //! and the cached copies they were decided on), `queue` (per-object queues, the leader gate,
