@@ -733,11 +733,8 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio_rustls::rustls::client::danger::{
-        HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
-    };
-    use tokio_rustls::rustls::pki_types::{ServerName, UnixTime};
-    use tokio_rustls::rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+    use tokio_rustls::rustls::ClientConfig;
+    use tokio_rustls::rustls::pki_types::ServerName;
 
     /// Tokens "reader" (allowed /metrics) and "nobody" (authenticated, not allowed); any other
     /// token is not valid. Counts the reviews it is asked for.
@@ -1088,52 +1085,6 @@ mod tests {
         assert_eq!(calls(&fake), (4, 3));
     }
 
-    /// Accepts any server certificate (as `curl -k`), checking only the handshake signature.
-    #[derive(Debug)]
-    struct AcceptAny(Arc<tokio_rustls::rustls::crypto::CryptoProvider>);
-
-    impl ServerCertVerifier for AcceptAny {
-        fn verify_server_cert(
-            &self,
-            _: &CertificateDer<'_>,
-            _: &[CertificateDer<'_>],
-            _: &ServerName<'_>,
-            _: &[u8],
-            _: UnixTime,
-        ) -> Result<ServerCertVerified, tokio_rustls::rustls::Error> {
-            Ok(ServerCertVerified::assertion())
-        }
-        fn verify_tls12_signature(
-            &self,
-            message: &[u8],
-            cert: &CertificateDer<'_>,
-            dss: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, tokio_rustls::rustls::Error> {
-            tokio_rustls::rustls::crypto::verify_tls12_signature(
-                message,
-                cert,
-                dss,
-                &self.0.signature_verification_algorithms,
-            )
-        }
-        fn verify_tls13_signature(
-            &self,
-            message: &[u8],
-            cert: &CertificateDer<'_>,
-            dss: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, tokio_rustls::rustls::Error> {
-            tokio_rustls::rustls::crypto::verify_tls13_signature(
-                message,
-                cert,
-                dss,
-                &self.0.signature_verification_algorithms,
-            )
-        }
-        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-            self.0.signature_verification_algorithms.supported_schemes()
-        }
-    }
-
     /// `GET path` over TLS: (the server's certificate, the whole response).
     async fn https_get(addr: SocketAddr, path: &str) -> (CertificateDer<'static>, String) {
         let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
@@ -1141,7 +1092,9 @@ mod tests {
             .with_safe_default_protocol_versions()
             .unwrap()
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+            .with_custom_certificate_verifier(Arc::new(crate::commands::explain::ThroughTheTunnel(
+                provider,
+            )))
             .with_no_client_auth();
         let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
         let name = ServerName::IpAddress(addr.ip().into());

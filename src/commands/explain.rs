@@ -427,7 +427,7 @@ fn parse_response(text: &str) -> Result<(u16, String), ExplainError> {
 /// through was opened by the API server to the pod the election Lease names, over the user's
 /// authenticated connection: the certificate is not checked (the handshake's signature is).
 #[derive(Debug)]
-struct ThroughTheTunnel(Arc<CryptoProvider>);
+pub(crate) struct ThroughTheTunnel(pub(crate) Arc<CryptoProvider>);
 
 impl ServerCertVerifier for ThroughTheTunnel {
     fn verify_server_cert(
