@@ -194,6 +194,12 @@ impl Monitor {
                 .iter()
                 .all(|k| taints::has_no_execute(node, k) == (*want == Some(*k)))
         {
+            if want.is_some()
+                && let Some(zone) = self.zones.get_mut(&zones::zone_key(node))
+            {
+                // The zone's next taint counts from this one's landing, not its decision.
+                zone.queue.landed(name, now);
+            }
             self.pending_taint.remove(name);
         }
     }
@@ -681,6 +687,20 @@ impl Monitor {
         }
         let mut zones = std::mem::take(&mut self.zones);
         for (zone_key, zone) in zones.iter_mut() {
+            // The zone's last taint, on its way, no longer waited for: its node is gone or
+            // Ready again (the writer drops a taint no longer wanted), another change of ours
+            // replaced it, or it has not landed within `PENDING_TTL` (a failed write: the
+            // queue goes on as it did before it waited, its token counted from the decision).
+            if let Some(name) = zone.queue.in_flight() {
+                let expected =
+                    view.nodes.get(name).is_some_and(|node| {
+                        NodeSummary::of(node).ready != Some(ConditionStatus::True)
+                    }) && matches!(self.pending_taint.get(name),
+                    Some((Some(_), since)) if time::since(now, *since) < PENDING_TTL);
+                if !expected {
+                    zone.queue.release();
+                }
+            }
             zone.queue.try_process(now, |queued| {
                 let Some(node) = view.nodes.get(&queued.node) else {
                     return Outcome::Done;
@@ -729,6 +749,9 @@ impl Monitor {
                     });
                     self.pending_taint
                         .insert(queued.node.clone(), (Some(key), now));
+                    if !dry_run {
+                        return Outcome::Sent;
+                    }
                 }
                 Outcome::Done
             });

@@ -65,6 +65,13 @@ impl TokenBucket {
     pub fn next_token_at(&self) -> Option<Timestamp> {
         self.interval.map(|_| self.available_at)
     }
+    /// Counts the next token from `at` (if that is later than it would come): what the token
+    /// paid for took effect only then.
+    pub fn count_from(&mut self, at: Timestamp) {
+        if let Some(interval) = self.interval {
+            self.available_at = self.available_at.max(time::add(at, interval));
+        }
+    }
 }
 
 /// `1/qps` rounded to the nanosecond, at least 1ns (so a bucket never hands out two tokens at
@@ -96,6 +103,9 @@ pub struct Queued {
 pub enum Outcome {
     /// Done: leaves the queue, but stays remembered until `remove` (so `add` is a no-op).
     Done,
+    /// Done by a write that is on its way: as `Done`, and the queue hands out nothing more
+    /// until it lands (`ZoneQueue::landed`) or is given up (`ZoneQueue::release`).
+    Sent,
     /// Try again after this long (the entry stays, its process time moves).
     RetryAfter(Duration),
     /// Not to be processed yet, and nothing was done: the entry keeps its place, no token is
@@ -116,6 +126,10 @@ pub struct ZoneQueue {
     /// pass asks it about every node on every pass.
     known: HashMap<String, Option<Slot>>,
     next_seq: u64,
+    /// The node whose taint was handed out last and has not landed yet: nothing more is handed
+    /// out until it lands (`landed`) or is given up (`release`), so that two taints of the
+    /// zone, however long each waits on its way, land at least a token apart.
+    in_flight: Option<String>,
 }
 
 impl ZoneQueue {
@@ -125,6 +139,7 @@ impl ZoneQueue {
             waiting: BTreeMap::new(),
             known: HashMap::new(),
             next_seq: 0,
+            in_flight: None,
         }
     }
     /// Queues the node with `added_at = process_at = now`; a no-op returning false when it is
@@ -220,12 +235,31 @@ impl ZoneQueue {
             TokenBucket::new_empty(qps, now)
         };
     }
+    /// The node whose handed-out taint has not landed yet, if any.
+    pub fn in_flight(&self) -> Option<&str> {
+        self.in_flight.as_deref()
+    }
+    /// The taint of `node` landed at `at`: the zone's next token counts from then.
+    pub fn landed(&mut self, node: &str, at: Timestamp) {
+        if self.in_flight.as_deref() == Some(node) {
+            self.in_flight = None;
+            self.limiter.count_from(at);
+        }
+    }
+    /// The taint of the node in flight will not land (its node is gone, back, or the change
+    /// was replaced): the queue goes on, its next token counted from when it was handed out.
+    pub fn release(&mut self) {
+        self.in_flight = None;
+    }
     /// Processes due entries in process-time order (ties: insertion order) while tokens last:
     /// `f` is called only while a token is there, for an entry whose process time has come,
     /// and the token is spent by the call itself (so in the same call as what `f` does with
     /// it), unless `f` answers `NotYet`: then the entry keeps its place and the token, and the
     /// next due entry is tried.
     pub fn try_process(&mut self, now: Timestamp, mut f: impl FnMut(&Queued) -> Outcome) {
+        if self.in_flight.is_some() {
+            return;
+        }
         // The last entry found not ready in this pass: the walk goes on behind it.
         let mut after: Option<Slot> = None;
         loop {
@@ -246,6 +280,10 @@ impl ZoneQueue {
                 Outcome::NotYet => {
                     after = Some(slot);
                     continue;
+                }
+                Outcome::Sent => {
+                    self.in_flight = Some(head.node.clone());
+                    None
                 }
                 Outcome::Done => None,
                 Outcome::RetryAfter(wait) => Some(wait),

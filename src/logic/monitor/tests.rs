@@ -365,10 +365,12 @@ fn a_node_whose_mark_landed_is_tainted_before_one_queued_ahead_whose_mark_did_no
         .cloned()
         .collect();
     h.apply(&b_only, 55.0);
+    let b = h.taint(55.0);
     assert_eq!(
-        added_no_execute(&h.taint(55.0)),
+        added_no_execute(&b),
         vec![("b".to_string(), UNREACHABLE.to_string())]
     );
+    h.apply(&b, 55.0);
     h.apply(&r.actions, 56.0);
     assert!(added_no_execute(&h.taint(64.9)).is_empty());
     assert_eq!(
@@ -389,6 +391,27 @@ fn a_node_whose_noschedule_taint_the_cache_does_not_show_yet_waits_without_a_tok
     h.view.nodes.insert("a".into(), a);
     assert_eq!(
         added_no_execute(&h.taint(55.0)),
+        vec![("b".to_string(), UNREACHABLE.to_string())]
+    );
+}
+
+#[test]
+fn a_zones_next_taint_waits_for_the_last_one_to_land_and_counts_its_token_from_the_landing() {
+    let (mut h, r) = two_marked_in_one_zone();
+    h.apply(&r.actions, 55.0);
+    let a = h.taint(55.0);
+    assert_eq!(
+        added_no_execute(&a),
+        vec![("a".to_string(), UNREACHABLE.to_string())]
+    );
+    // a's taint waits 5 s at the client's limiter and lands at 60 s: b's token comes 10 s
+    // after that, so the two land a token apart, not 5 s.
+    assert!(added_no_execute(&h.taint(59.9)).is_empty());
+    h.apply(&a, 60.0);
+    assert!(added_no_execute(&h.taint(65.0)).is_empty());
+    assert!(added_no_execute(&h.taint(69.9)).is_empty());
+    assert_eq!(
+        added_no_execute(&h.taint(70.0)),
         vec![("b".to_string(), UNREACHABLE.to_string())]
     );
 }
