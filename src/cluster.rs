@@ -16,6 +16,9 @@ use kube::runtime::watcher::{self, Event};
 use std::collections::BTreeMap;
 use std::future::Future;
 
+/// Objects per page of the lists of names and versions, as kube's own watcher lists.
+pub const VERSION_PAGE: u32 = 500;
+
 /// Errors of API calls, by what the caller does about them.
 #[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ApiError {
@@ -166,7 +169,8 @@ pub trait Cluster: Clone + Send + Sync + 'static {
         uid: &str,
     ) -> impl Future<Output = Result<()>> + Send;
 
-    /// Every Lease's name and resourceVersion in `namespace`, read like `list_node_versions`.
+    /// Every Lease's name and resourceVersion in `namespace`, read like `list_node_versions`
+    /// (`VERSION_PAGE` a page).
     fn list_lease_versions(
         &self,
         namespace: &str,

@@ -536,6 +536,9 @@ impl Cached for ClusterView<PodCache> {
             .get(&crate::logic::pod::key_of(Some(namespace), name))?;
         Some(pod.to_pod())
     }
+    fn leases(&self) -> usize {
+        self.leases.len()
+    }
 }
 
 impl<C: Cluster> State<C> {

@@ -199,8 +199,7 @@ fn uid_precondition(uid: &str) -> Preconditions {
     }
 }
 
-/// Objects per page of the staleness guard's lists, as kube's own watcher lists.
-const VERSION_PAGE: u32 = 500;
+use crate::cluster::VERSION_PAGE;
 
 /// A `PartialObjectMetadataList` as far as the staleness guard reads it; serde skips the rest
 /// (labels, annotations, managed fields) without allocating it.

@@ -163,6 +163,9 @@ pub struct SeenConditions {
     pub resource_version: String,
     pub created: Option<Timestamp>,
     pub conditions: Vec<NodeCondition>,
+    /// The node Lease's resourceVersion as the decision saw it (`None`: no Lease cached): a
+    /// list of Lease versions that shows it unchanged confirms the silence without a GET.
+    pub lease_version: Option<String>,
 }
 
 impl SeenConditions {

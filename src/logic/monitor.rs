@@ -95,9 +95,11 @@ fn node_event(node: &Node, event_type: EventType, reason: &str, message: String)
     })
 }
 
-/// The cached node's conditions and the resourceVersion they belong to (`None` without one).
-fn seen_conditions(node: &Node) -> Option<SeenConditions> {
+/// The cached node's conditions and the resourceVersion they belong to (`None` without one),
+/// with its cached Lease's resourceVersion.
+fn seen_conditions(node: &Node, lease: Option<&Lease>) -> Option<SeenConditions> {
     Some(SeenConditions {
+        lease_version: lease.and_then(|l| l.metadata.resource_version.clone()),
         resource_version: node.metadata.resource_version.clone()?,
         created: node.metadata.creation_timestamp.as_ref().map(|t| t.0),
         conditions: node
@@ -420,7 +422,7 @@ impl Monitor {
                     ready_heartbeat: heartbeat,
                     lease_renew,
                     now,
-                    seen: seen_conditions(cached),
+                    seen: seen_conditions(cached, view.leases.get(name.as_str())),
                 });
                 marked_now.push((name.clone(), heartbeat));
                 report.marked_unknown.push(name.clone());

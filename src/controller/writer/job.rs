@@ -16,6 +16,10 @@ use std::collections::BTreeMap;
 pub trait Cached {
     fn node(&self, name: &str) -> Option<Node>;
     fn pod(&self, namespace: &str, name: &str) -> Option<Pod>;
+    /// How many node Leases are cached (what a list of their versions costs).
+    fn leases(&self) -> usize {
+        0
+    }
 }
 
 /// No cached copies: every write reads its object first.
@@ -60,6 +64,10 @@ pub(super) enum Write {
         decided: Timestamp,
         /// The conditions the decision saw, for the first attempt to patch without a read.
         seen: Option<SeenConditions>,
+        /// The marks decided together; set when they are many (`Writer::submit_seen`): their
+        /// first attempts then confirm their Leases unchanged by one shared list of Lease
+        /// versions instead of a GET each.
+        batch: Option<Batch>,
     },
     Taints {
         node: String,
@@ -112,6 +120,7 @@ impl From<Action> for Job {
                 },
                 decided: now,
                 seen,
+                batch: None,
             },
             Action::ChangeTaints {
                 node,
@@ -167,9 +176,18 @@ impl From<Action> for Job {
 impl Job {
     /// Gives a taint change, an eviction or pod marks the cached objects their decision was
     /// taken on.
-    /// Pod writes also get `decided`, the batch of decisions they were handed over in.
-    pub(super) fn with_seen(mut self, cached: &dyn Cached, decided: &Batch) -> Self {
+    /// Pod writes also get `decided`, the batch of decisions they were handed over in, and so
+    /// do Unknown marks when `marks_share_a_lease_list`.
+    pub(super) fn with_seen(
+        mut self,
+        cached: &dyn Cached,
+        decided: &Batch,
+        marks_share_a_lease_list: bool,
+    ) -> Self {
         match &mut self {
+            Job::Write(Write::NodeUnknown { batch, .. }) if marks_share_a_lease_list => {
+                *batch = Some(decided.clone());
+            }
             Job::Write(Write::Taints { node, seen, .. }) => {
                 *seen = cached.node(node).map(Box::new);
             }

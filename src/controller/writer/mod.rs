@@ -152,12 +152,23 @@ impl<C: Cluster> Writer<C> {
     /// after the decision and no change of that object was seen on the watch since it started
     /// (`node_changed`, `lease_changed`): under the client-side limit they start one token
     /// apart, and each would otherwise read the node again.
+    ///
+    /// Unknown marks decided together confirm their nodes' silence by one list of Lease
+    /// versions when they outnumber its pages, else by a GET of each Lease.
     pub fn submit_seen(&self, actions: Vec<Action>, cached: &dyn Cached) {
         let decided = Batch::new(&self.state.reads);
+        let marks = actions
+            .iter()
+            .filter(|a| matches!(a, Action::MarkNodeUnknown { .. }))
+            .count();
+        let pages = cached
+            .leases()
+            .div_ceil(crate::cluster::VERSION_PAGE as usize);
+        let share_a_list = marks > pages.max(1);
         let (nodes, others): (Vec<Job>, Vec<Job>) = actions
             .into_iter()
             .filter_map(|action| self.state.unless_dry_run(action))
-            .map(|job| job.with_seen(cached, &decided))
+            .map(|job| job.with_seen(cached, &decided, share_a_list))
             .partition(|job| matches!(job.lane(), Lane::Taints | Lane::Nodes));
         for job in nodes.into_iter().chain(others) {
             self.state.enqueue(job);

@@ -6,7 +6,7 @@ use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Node;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
@@ -15,6 +15,9 @@ use tokio::sync::watch;
 /// paused clock (and the simulator's manual one) whole bursts happen in one instant, where
 /// "after" could not be told from the time.
 pub(super) type Seq = u64;
+
+/// Every node Lease's resourceVersion, by name, as one list showed them.
+pub(super) type LeaseVersions = HashMap<String, String>;
 
 /// A GET several attempts may await; the object behind an `Arc` so that joining costs no copy.
 type SharedRead<T> = Shared<BoxFuture<'static, Result<Arc<T>, ApiError>>>;
@@ -113,6 +116,10 @@ pub(super) struct ReadSharing {
     pub(super) running: BTreeMap<Seq, usize>,
     pub(super) nodes: SharedReads<Node>,
     pub(super) leases: SharedReads<Lease>,
+    /// The latest list of Lease versions, for Unknown marks decided together, and the Leases
+    /// the watch showed changed since it started (their listed versions prove nothing).
+    pub(super) lease_list: Option<(Seq, Priority, SharedRead<LeaseVersions>)>,
+    leases_changed_since_list: HashSet<String>,
     /// The node changes seen on the watch while attempts run, by when they were seen (kept
     /// until no running attempt started before them), and a signal for each.
     node_changes: BTreeMap<Seq, String>,
@@ -126,6 +133,8 @@ impl Default for ReadSharing {
             running: BTreeMap::new(),
             nodes: SharedReads::default(),
             leases: SharedReads::default(),
+            lease_list: None,
+            leases_changed_since_list: HashSet::new(),
             node_changes: BTreeMap::new(),
             node_changed: watch::Sender::new(0),
         }
@@ -179,6 +188,9 @@ impl ReadSharing {
     /// A change of the Lease `name` was seen on the watch.
     pub(super) fn lease_changed(&mut self, name: &str) {
         self.leases.forget(name);
+        if self.lease_list.is_some() {
+            self.leases_changed_since_list.insert(name.to_owned());
+        }
     }
 
     fn register(&mut self, since: Seq) {
@@ -200,6 +212,14 @@ impl ReadSharing {
             .unwrap_or(self.next + 1);
         self.nodes.forget_before(oldest);
         self.leases.forget_before(oldest);
+        if self
+            .lease_list
+            .as_ref()
+            .is_some_and(|(started, ..)| *started < oldest)
+        {
+            self.lease_list = None;
+            self.leases_changed_since_list.clear();
+        }
         self.node_changes = self.node_changes.split_off(&oldest);
     }
 }
@@ -291,6 +311,57 @@ impl<C: Cluster> WriterState<C> {
             }
         };
         Ok((started, read.await?))
+    }
+
+    /// Whether the Lease `name` shows no write since the decision that saw it at `seen` (its
+    /// resourceVersion; `None`: none was cached), by a list of all Lease versions started
+    /// after `since` and no change of it on the watch since the list started: one list
+    /// serves all the Unknown marks of a pass. `None`: the list cannot tell (it failed, or
+    /// the Lease was seen to change), and the caller reads the Lease itself.
+    pub(super) async fn lease_unchanged_by_list(
+        &self,
+        name: &str,
+        seen: Option<&str>,
+        since: Seq,
+        priority: Priority,
+    ) -> Option<bool> {
+        let (started, read) = {
+            let mut reads = self.reads.lock().unwrap_or_else(|p| p.into_inner());
+            match &reads.lease_list {
+                Some((started, sent_at, read)) if *started > since && *sent_at <= priority => {
+                    (*started, read.clone())
+                }
+                _ => {
+                    let started = reads.take_seq();
+                    let (cluster, namespace) =
+                        (self.cluster.at(priority), self.node_lease_namespace.clone());
+                    let read: SharedRead<LeaseVersions> = async move {
+                        let listed = cluster.list_lease_versions(&namespace).await?;
+                        Ok(Arc::new(
+                            listed
+                                .into_iter()
+                                .map(|o| (o.name, o.resource_version))
+                                .collect(),
+                        ))
+                    }
+                    .boxed()
+                    .shared();
+                    reads.lease_list = Some((started, priority, read.clone()));
+                    reads.leases_changed_since_list.clear();
+                    (started, read)
+                }
+            }
+        };
+        let listed = read.await.ok()?;
+        let reads = self.reads.lock().unwrap_or_else(|p| p.into_inner());
+        let still_this_list = reads
+            .lease_list
+            .as_ref()
+            .is_some_and(|(s, ..)| *s == started);
+        if !still_this_list || reads.leases_changed_since_list.contains(name) {
+            return None;
+        }
+        Some(listed.get(name).map(String::as_str) == seen)
     }
 
     /// The node as read after `since` (`shared`), with when that read started.

@@ -255,6 +255,7 @@ mod api {
                 renew_time: Some(MicroTime(epoch())),
                 ..Default::default()
             });
+            bump(&mut lease.metadata);
             let mut o = self.objects();
             o.nodes.insert(name.into(), node);
             o.leases.insert(name.into(), lease);
@@ -350,6 +351,18 @@ mod api {
                 .unwrap()
                 .status = status.into();
             bump(&mut pod.metadata);
+        }
+
+        pub fn lease_count(&self) -> usize {
+            self.objects().leases.len()
+        }
+
+        /// The resourceVersion of the node's Lease.
+        pub fn lease_version(&self, node: &str) -> Option<String> {
+            self.objects().leases[node]
+                .metadata
+                .resource_version
+                .clone()
         }
 
         /// The node's kubelet renews its Lease at `at`.
@@ -605,7 +618,20 @@ mod api {
             unreachable!("these tests delete")
         }
         async fn list_lease_versions(&self, _: &str) -> Result<Vec<crate::cluster::ObjectVersion>> {
-            unreachable!("the writer does not list")
+            self.call("LIST lease versions", "", |o| {
+                Ok(o.leases
+                    .iter()
+                    .map(|(name, lease)| crate::cluster::ObjectVersion {
+                        name: name.clone(),
+                        resource_version: lease
+                            .metadata
+                            .resource_version
+                            .clone()
+                            .unwrap_or_default(),
+                    })
+                    .collect())
+            })
+            .await
         }
         async fn get_lease(&self, _: &str, name: &str) -> Result<Lease> {
             self.call("GET lease", name, |o| found(&o.leases, name))
@@ -733,7 +759,10 @@ mod api {
     /// Nothing left for any attempt to share, and no attempt running.
     pub fn forgot_everything(writer: &Writer<Api>) -> bool {
         let reads = writer.state.reads.lock().unwrap();
-        reads.running.is_empty() && reads.nodes.len() == 0 && reads.leases.len() == 0
+        reads.running.is_empty()
+            && reads.nodes.len() == 0
+            && reads.leases.len() == 0
+            && reads.lease_list.is_none()
     }
 }
 
@@ -790,6 +819,9 @@ mod shared_reads {
         }
         fn pod(&self, _: &str, name: &str) -> Option<Pod> {
             self.0.pod(name)
+        }
+        fn leases(&self) -> usize {
+            self.0.lease_count()
         }
     }
 
@@ -1392,8 +1424,52 @@ mod shared_reads {
                 resource_version: live.metadata.resource_version.clone().unwrap(),
                 created: Some(epoch()),
                 conditions: live.status.unwrap().conditions.unwrap(),
+                lease_version: api.lease_version(node),
             }),
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unknown_marks_decided_together_confirm_their_leases_by_one_list_not_a_get_each() {
+        let api = Api::new();
+        let names: Vec<String> = (0..5).map(|i| format!("n{i}")).collect();
+        for n in &names {
+            api.add_node(n);
+        }
+        let marks: Vec<Action> = names.iter().map(|n| mark_unknown_seen(&api, n)).collect();
+        // n3's kubelet renews after the decision, before the write.
+        api.renew_lease("n3", crate::logic::time::add_secs(epoch(), 1));
+        let (writer, _, _leader) = writer(&api);
+        writer.submit_seen(marks, &CopiesOf(&api));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+
+        assert_eq!(
+            api.count("LIST lease versions"),
+            1,
+            "one list for five marks"
+        );
+        assert_eq!(api.count("GET lease"), 0);
+        let ready: Vec<String> = names
+            .iter()
+            .map(|n| ready_of(&api.node(n)).into())
+            .collect();
+        assert_eq!(ready, ["Unknown", "Unknown", "Unknown", "True", "Unknown"]);
+        assert!(forgot_everything(&writer));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unknown_mark_alone_reads_its_lease_rather_than_listing_them_all() {
+        let api = Api::new();
+        for n in ["n0", "n1"] {
+            api.add_node(n);
+        }
+        let (writer, _, _leader) = writer(&api);
+        writer.submit_seen(vec![mark_unknown_seen(&api, "n0")], &CopiesOf(&api));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+
+        assert_eq!(api.count("LIST lease versions"), 0);
+        assert_eq!(api.count("GET lease"), 1);
+        assert_eq!(ready_of(&api.node("n0")), "Unknown");
     }
 
     fn ready_of(node: &Node) -> &str {

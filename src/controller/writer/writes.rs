@@ -58,7 +58,9 @@ impl<C: Cluster> WriterState<C> {
         event_recorded: &mut bool,
     ) -> Attempt {
         let batch = match write {
-            Write::Evict { batch, .. } | Write::PodNotReady { batch, .. } => batch.as_ref(),
+            Write::Evict { batch, .. }
+            | Write::PodNotReady { batch, .. }
+            | Write::NodeUnknown { batch, .. } => batch.as_ref(),
             _ => None,
         };
         let running = self.start_attempt(batch.filter(|_| first).map(Batch::seq));
@@ -72,9 +74,11 @@ impl<C: Cluster> WriterState<C> {
                 seen_alive,
                 decided,
                 seen,
+                batch,
             } => {
                 let seen = seen.as_ref().filter(|_| first);
-                self.mark_node_unknown(cluster, node, *seen_alive, *decided, seen, since)
+                let by_list = first && batch.is_some();
+                self.mark_node_unknown(cluster, node, *seen_alive, *decided, seen, since, by_list)
                     .await
             }
             Write::Taints {
@@ -157,7 +161,9 @@ impl<C: Cluster> WriterState<C> {
     /// decision saw (`seen`) and patches them guarded by their resourceVersion: if the node
     /// changed since, the patch is refused and the retry reads the node (its own read, not a
     /// shared one: its resourceVersion guards the write). Only the marked conditions are sent,
-    /// merged by type on the server.
+    /// merged by type on the server. `by_list`: the Lease is confirmed unchanged by the list
+    /// of Lease versions the pass's marks share, rather than read.
+    #[allow(clippy::too_many_arguments)]
     async fn mark_node_unknown(
         &self,
         cluster: &C,
@@ -166,15 +172,28 @@ impl<C: Cluster> WriterState<C> {
         decided: Timestamp,
         seen: Option<&SeenConditions>,
         since: Seq,
+        by_list: bool,
     ) -> Result<(), Attempt> {
         let node = match seen {
             Some(seen) => seen.as_node(name),
             None => Self::read(cluster.get_node(name).await)?,
         };
-        if !self
-            .still_silent(&node, seen_alive, since, Priority::NodeMarks)
-            .await?
-        {
+        let listed = match seen {
+            Some(seen) if by_list && !seen_alive.heartbeat_posted(&node) => {
+                let version = seen.lease_version.as_deref();
+                self.lease_unchanged_by_list(name, version, since, Priority::NodeMarks)
+                    .await
+            }
+            _ => None,
+        };
+        let silent = match listed {
+            Some(unchanged) => unchanged,
+            None => {
+                self.still_silent(&node, seen_alive, since, Priority::NodeMarks)
+                    .await?
+            }
+        };
+        if !silent {
             debug!(
                 node = name,
                 "kubelet posted or renewed its lease since the decision: not marking Unknown"
