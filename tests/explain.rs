@@ -181,3 +181,25 @@ async fn a_pod_not_given_as_namespace_and_name_is_a_usage_error_naming_it() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn an_html_status_over_a_horizon_it_cannot_play_is_a_usage_error_naming_flag_and_value() {
+    for horizon in ["0s", "2days"] {
+        let out = cli(&["status", "-o", "html", "--horizon", horizon]).await;
+        assert_eq!(out.status.code(), Some(2), "--horizon {horizon}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let shown = humantime::format_duration(humantime::parse_duration(horizon).unwrap());
+        assert!(
+            stderr.contains(&format!("--horizon={shown}: with --output html")),
+            "{stderr}"
+        );
+    }
+    // explain answers one pod, node or zone: it has no page.
+    let out = cli(&["explain", "pod", "default/web-0", "-o", "html"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("'html'") && stderr.contains("--output"),
+        "{stderr}"
+    );
+}

@@ -9,11 +9,16 @@
 //! no new credential. docs/explain.md says why, and what it does not cover yet.
 
 mod offline;
+mod page;
 mod render;
+
+pub use page::{status_page, what_if_flags};
 
 use super::USAGE;
 use super::kubeconfig::{self, KubeconfigError};
-use crate::config::explain::{ExplainArgs, ReachArgs, StatusArgs, Subject, ViewFormat};
+use crate::config::explain::{
+    ExplainArgs, ReachArgs, StatusArgs, StatusFormat, Subject, ViewFormat,
+};
 use crate::logic::explain::{Envelope, NodeReport, PodReport, SCHEMA, StatusReport, ZoneReport};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
@@ -87,6 +92,8 @@ pub enum ExplainError {
     Http(String),
     #[error("the controller refused ({status}): {body}")]
     Refused { status: u16, body: String },
+    #[error("the what-if of the --horizon ahead: {0}")]
+    WhatIf(String),
     #[error("the controller's answer is not of schema {SCHEMA}")]
     Decode(#[source] serde_json::Error),
 }
@@ -101,6 +108,10 @@ impl ExplainError {
     }
 }
 
+/// The longest what-if `status --output html` plays: virtual time is cheap, but every node's
+/// kubelet renews its Lease every 10 s of it.
+pub const HTML_HORIZON_MAX: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 /// `node-lifecycle-controller status`.
 pub fn status(args: StatusArgs) -> ExitCode {
     let horizon = humantime::format_duration(args.horizon).to_string();
@@ -108,10 +119,24 @@ pub fn status(args: StatusArgs) -> ExitCode {
         "status&horizon={}",
         crate::config::explain::encode(&horizon)
     );
+    let output = match args.output {
+        StatusFormat::Table => ViewFormat::Table,
+        StatusFormat::Json => ViewFormat::Json,
+        StatusFormat::Html => {
+            if args.horizon.is_zero() || args.horizon > HTML_HORIZON_MAX {
+                return finish(Err(ExplainError::Usage(format!(
+                    "--horizon={horizon}: with --output html the what-if plays the horizon, \
+                     which must be above 0s and at most {}",
+                    humantime::format_duration(HTML_HORIZON_MAX)
+                ))));
+            }
+            return finish(status_html(&args.reach, &query, args.horizon));
+        }
+    };
     finish(ask_and_print(
         &args.reach,
         &query,
-        args.output,
+        output,
         |body| {
             let envelope: Envelope<StatusReport> = decode(body)?;
             Ok(render::status(&envelope))
@@ -141,6 +166,37 @@ pub fn explain(args: ExplainArgs) -> ExitCode {
         },
         about,
     ))
+}
+
+/// `status --output html`: the leader's answer, then the next `horizon` played by the what-if
+/// engine from the cluster's Nodes and Pods, read with the same kubeconfig (`page`).
+fn status_html(
+    reach: &ReachArgs,
+    query: &str,
+    horizon: std::time::Duration,
+) -> Result<(), ExplainError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(ExplainError::Io)?;
+    let page = runtime.block_on(async {
+        let (client, token) = connect(reach).await?;
+        let (status, body) = ask(&client, &token, reach, query).await?;
+        if status != 200 {
+            return Err(ExplainError::Refused {
+                status,
+                body: body.trim().to_string(),
+            });
+        }
+        let answer: Envelope<StatusReport> = decode(&body)?;
+        let snapshot = crate::sim::snapshot::read(&client)
+            .await
+            .map_err(|e| ExplainError::WhatIf(e.to_string()))?;
+        let source = reach.context.as_deref().unwrap_or("the current context");
+        page::status_page(&answer, &snapshot, horizon, source).map_err(ExplainError::WhatIf)
+    })?;
+    print!("{page}");
+    Ok(())
 }
 
 fn decode<T: serde::de::DeserializeOwned>(body: &str) -> Result<Envelope<T>, ExplainError> {

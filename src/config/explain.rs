@@ -44,15 +44,28 @@ pub enum ViewFormat {
     Json,
 }
 
+/// How `status` is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFormat {
+    /// Tables for people.
+    Table,
+    /// The answer as the controller gives it (schema nlc.explain/v1).
+    Json,
+    /// One self-contained HTML page: the answer, then the next --horizon played from the
+    /// cluster's Nodes and Pods (read with your kubeconfig) by the what-if engine.
+    Html,
+}
+
 /// Arguments of `status`.
 #[derive(Debug, Clone, Args)]
 pub struct StatusArgs {
-    /// List the deletions due within this time from now.
+    /// List the deletions due within this time from now (with `-o html`, also how long the
+    /// what-if plays).
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = super::parse_duration)]
     pub horizon: Duration,
 
-    #[arg(short = 'o', long, value_name = "FORMAT", value_enum, default_value_t = ViewFormat::Table)]
-    pub output: ViewFormat,
+    #[arg(short = 'o', long, value_name = "FORMAT", value_enum, default_value_t = StatusFormat::Table)]
+    pub output: StatusFormat,
 
     #[command(flatten)]
     pub reach: ReachArgs,

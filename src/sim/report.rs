@@ -259,7 +259,7 @@ fn picture(scenario: &Scenario, entries: &[Entry]) -> Picture {
 
 /// Text for HTML: escaped, and `://` broken so that no address in a name or description reads
 /// as a link (the page references nothing outside itself).
-fn esc(text: &str) -> String {
+pub fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -380,6 +380,18 @@ pub fn write_html(
     runs: &[Run],
     out: &mut dyn Write,
 ) -> io::Result<()> {
+    write_html_after(scenario, description, "", runs, out)
+}
+
+/// [`write_html`] with `before`, HTML drawn with [`html_table`] and [`esc`], placed between the
+/// title and the runs (`status --output html` puts the leader's answer there).
+pub fn write_html_after(
+    scenario: &Scenario,
+    description: Option<&str>,
+    before: &str,
+    runs: &[Run],
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let pictures: Vec<Picture> = runs.iter().map(|r| picture(scenario, r.entries)).collect();
     let counts: Vec<Counts> = runs
         .iter()
@@ -392,7 +404,7 @@ pub fn write_html(
         h,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width\"><title>{}</title><style>{CSS}</style></head><body>\n\
-         <h1>{}</h1>\n<p>{} nodes, {} pods, {}s of virtual time. \
+         <h1>{}</h1>\n{before}<p>{} nodes, {} pods, {}s of virtual time. \
          Hover over a lane, a mark or a row to see its timeline entry.</p>\n\
          <p class=\"key\"><span style=\"background:#66bb6a\"></span>Ready<span style=\"background:#bdbdbd\"></span>Unknown\
          <span style=\"background:#ef9a9a\"></span>NotReady<span style=\"background:#6a1b9a\"></span>NoExecute taint\
@@ -420,6 +432,24 @@ pub fn write_html(
     }
     h.push_str("</div>\n</body></html>\n");
     out.write_all(h.as_bytes())
+}
+
+/// A table of text cells, in the page's style: `head` then `rows`, every cell escaped.
+pub fn html_table(head: &[&str], rows: &[Vec<String>]) -> String {
+    let mut h = String::from("<table><tr>");
+    for cell in head {
+        let _ = write!(h, "<th>{}</th>", esc(cell));
+    }
+    h.push_str("</tr>\n");
+    for row in rows {
+        h.push_str("<tr>");
+        for cell in row {
+            let _ = write!(h, "<td>{}</td>", esc(cell));
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</table>\n");
+    h
 }
 
 fn summary_tables(h: &mut String, c: &Counts) {

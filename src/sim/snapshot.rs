@@ -311,7 +311,7 @@ pub fn scenario_text(
         }
         match node {
             Some(node) if node_zone.contains_key(&node) => {
-                pod_values.push(pod_value(pod, &node, &selector_keys));
+                pod_values.push(pod_value(pod, &node, &selector_keys, snapshot.taken_at));
             }
             _ => unbound += 1,
         }
@@ -615,9 +615,16 @@ fn node_value(node: &Node, start: Timestamp) -> Value {
     Value::Mapping(m)
 }
 
-fn pod_value(pod: &Pod, node: &str, selector_keys: &BTreeSet<String>) -> Value {
+fn pod_value(pod: &Pod, node: &str, selector_keys: &BTreeSet<String>, start: Timestamp) -> Value {
     let mut m = Mapping::new();
     put(&mut m, "name", name_of(&pod.metadata));
+    // When it was bound, as the controller reads it from the API (PodScheduled, else its
+    // creation): without it the pod would count as bound at the start, and a NoExecute taint
+    // older than the snapshot would count for it from the start instead of its timeAdded.
+    let facts = crate::logic::pod::PodFacts::from(pod);
+    if let Some(bound) = crate::logic::eviction::bound_at_from_api(&facts).filter(|b| *b <= start) {
+        put(&mut m, "bound", relative(bound, start));
+    }
     put(
         &mut m,
         "namespace",
@@ -815,6 +822,32 @@ mod tests {
             "{:?}",
             notes.0
         );
+    }
+
+    #[test]
+    fn a_pod_keeps_when_it_was_bound_so_an_older_taint_counts_from_its_time_added() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "namespace": "shop",
+                         "creationTimestamp": "1970-01-01T00:00:00Z"},
+            "spec": {"nodeName": "a-0", "containers": []},
+            "status": {"conditions": [{"type": "PodScheduled", "status": "True",
+                                       "lastTransitionTime": "1970-01-01T00:00:20Z"}]},
+        }))
+        .expect("pod");
+        let snapshot = Snapshot {
+            nodes: vec![node_in("a-0", "demo", "zone-a")],
+            pods: vec![pod],
+            pdbs: vec![],
+            taken_at: Timestamp::UNIX_EPOCH + SignedDuration::from_secs(3600),
+        };
+        let what_if = WhatIf {
+            source: "test",
+            ..WhatIf::default()
+        };
+        let (text, _) = scenario_text(&snapshot, &what_if).unwrap();
+        // PodScheduled at 20 s, as the controller reads it (the next second: 21 s), 3600 s
+        // before the snapshot.
+        assert!(text.contains("bound: -59m39s"), "{text}");
     }
 
     #[test]

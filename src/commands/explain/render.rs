@@ -2,7 +2,7 @@
 
 use crate::logic::explain::{
     Cancel, Controller, Envelope, NodeReport, NodeView, PodAnswer, PodOutcome, PodReport, Reason,
-    Removal, Role, Source, StatusReport, TaintView, TolerationView, ZoneReport, ZoneView,
+    Removal, Role, Source, StatusReport, TaintView, TolerationView, Upcoming, ZoneReport, ZoneView,
 };
 use jiff::Timestamp;
 use std::fmt::Write;
@@ -269,29 +269,99 @@ fn node_rows(nodes: &[NodeView]) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// One part of `status`: a table, or a sentence when it has no row and `empty` gives one.
+pub(super) struct Part {
+    pub title: &'static str,
+    pub head: Vec<&'static str>,
+    pub rows: Vec<Vec<String>>,
+    pub empty: Option<&'static str>,
+}
+
+/// What `status` shows, in its order, for the terminal and the HTML page alike: the zones,
+/// the nodes not Ready or tainted, the deletions ahead.
+pub(super) fn status_parts(e: &Envelope<StatusReport>) -> [Part; 3] {
+    let deletions = e
+        .answer
+        .deletions
+        .iter()
+        .map(|d| vec![when(d.due_at, e.now), d.pod.clone(), d.node.clone()])
+        .collect();
+    [
+        Part {
+            title: "Zones",
+            head: ZONE_HEAD.to_vec(),
+            rows: zone_rows(&e.answer.zones),
+            empty: None,
+        },
+        Part {
+            title: "Nodes not Ready or with a NoExecute taint",
+            head: NODE_HEAD.to_vec(),
+            rows: node_rows(&e.answer.nodes),
+            empty: Some("Every node is Ready and without NoExecute taints."),
+        },
+        Part {
+            title: "Deletions ahead, earliest first",
+            head: vec!["DUE", "POD", "NODE"],
+            rows: deletions,
+            empty: Some("No deletion due in the time asked about."),
+        },
+    ]
+}
+
+/// The answer's header lines (role, removal, guard, breaker; its time).
+fn header_lines<T>(e: &Envelope<T>) -> Vec<String> {
+    header(e)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 /// `status` as tables.
 pub fn status(e: &Envelope<StatusReport>) -> String {
     let mut s = header(e);
-    s.push_str(&table(&ZONE_HEAD, &zone_rows(&e.answer.zones)));
-    s.push('\n');
-    if e.answer.nodes.is_empty() {
-        s.push_str("Every node is Ready and without NoExecute taints.\n");
-    } else {
-        s.push_str(&table(&NODE_HEAD, &node_rows(&e.answer.nodes)));
-    }
-    s.push('\n');
-    if e.answer.deletions.is_empty() {
-        s.push_str("No deletion due in the time asked about.\n");
-    } else {
-        let rows: Vec<Vec<String>> = e
-            .answer
-            .deletions
-            .iter()
-            .map(|d| vec![when(d.due_at, e.now), d.pod.clone(), d.node.clone()])
-            .collect();
-        s.push_str(&table(&["DUE", "POD", "NODE"], &rows));
+    for (i, part) in status_parts(e).iter().enumerate() {
+        if i > 0 {
+            s.push('\n');
+        }
+        match part.empty.filter(|_| part.rows.is_empty()) {
+            Some(sentence) => {
+                s.push_str(sentence);
+                s.push('\n');
+            }
+            None => s.push_str(&table(&part.head, &part.rows)),
+        }
     }
     s
+}
+
+/// `status` as the top of the HTML page: the same header and parts as the text, each part
+/// under its title and drawn by the what-if report's table; `what_if` gives, for each deletion
+/// ahead, when the what-if of the page deletes that pod.
+pub(super) fn status_html(
+    e: &Envelope<StatusReport>,
+    what_if: &dyn Fn(&Upcoming) -> String,
+) -> String {
+    use crate::sim::report::{esc, html_table};
+    let mut h = String::from("<h2>Now: the leader's answer</h2>\n");
+    for line in header_lines(e) {
+        let _ = writeln!(h, "<p>{}</p>", esc(&line));
+    }
+    let [zones, nodes, mut deletions] = status_parts(e);
+    deletions.head.push("THE WHAT-IF DELETES IT AT");
+    for (row, d) in deletions.rows.iter_mut().zip(&e.answer.deletions) {
+        row.push(what_if(d));
+    }
+    for part in [zones, nodes, deletions] {
+        let _ = writeln!(h, "<h3>{}</h3>", esc(part.title));
+        match part.empty.filter(|_| part.rows.is_empty()) {
+            Some(sentence) => {
+                let _ = writeln!(h, "<p>{}</p>", esc(sentence));
+            }
+            None => h.push_str(&html_table(&part.head, &part.rows)),
+        }
+    }
+    h
 }
 
 /// One pod's answer as sentences.
