@@ -697,6 +697,7 @@ impl<C: Cluster> State<C> {
     }
 
     fn pod_deleted(&mut self, key: &str) {
+        self.writer.pod_gone(key);
         let Some(pod) = self.view.pods.remove(key) else {
             return;
         };
@@ -905,6 +906,9 @@ impl<C: Cluster> Cache<WatchedPod> for CacheUpdate<'_, C> {
         let (state, now) = (&mut *self.state, self.now);
         let (key, old) = state.view.pods.put(pod);
         let pod = &state.view.pods[&key];
+        if !listing {
+            state.writer.pod_changed(&key, || pod.to_pod());
+        }
         let seen_before = old.as_ref().map(CachedPod::facts);
         state
             .taint_manager

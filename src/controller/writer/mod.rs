@@ -48,14 +48,15 @@ mod writes;
 use super::tasks::Tasks;
 use crate::clock::Clock;
 use crate::cluster::Cluster;
-use crate::logic::actions::Action;
+use crate::logic::actions::{Action, PodId};
 use crate::metrics::Metrics;
 use crate::settings::{EvictionMode, Settings};
 use job::Job;
 pub use job::{Cached, NothingCached};
+use k8s_openapi::api::core::v1::Pod;
 use lanes::{Lane, Priority};
 use reads::{Batch, ReadSharing};
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Semaphore, watch};
 
@@ -94,6 +95,20 @@ struct WriterState<C: Cluster> {
     reads: Arc<Mutex<ReadSharing>>,
     /// The dry run's decisions already logged.
     dry_run_said: Mutex<HashSet<String>>,
+    /// Pods whose NotReady marks wait, with what the watch showed of them since the decision
+    /// (`news`).
+    pod_news: Mutex<HashMap<String, PodNews>>,
+}
+
+/// What the Pod watch showed of a pod since a mark of it was decided: a mark waits long behind
+/// the more urgent writes, and meanwhile an eviction may change the pod (its DisruptionTarget)
+/// or delete it, so that the copy the mark was decided on would only earn a refusal (409) and
+/// a read.
+#[derive(Debug)]
+enum PodNews {
+    Nothing,
+    Changed(Box<Pod>),
+    Gone,
 }
 
 impl<C: Cluster> Writer<C> {
@@ -120,6 +135,7 @@ impl<C: Cluster> Writer<C> {
                 priority: Priority::new(),
                 reads: Arc::new(Mutex::new(ReadSharing::default())),
                 dry_run_said: Mutex::new(Default::default()),
+                pod_news: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -138,6 +154,21 @@ impl<C: Cluster> Writer<C> {
     /// The Lease `name` changed (a renewal): as `node_changed`.
     pub fn lease_changed(&self, name: &str) {
         self.state.lock_reads().lease_changed(name);
+    }
+
+    /// The pod `key` (namespace/name) changed, as the Pod watch delivered it (`copy` makes a
+    /// copy of it, asked for only when a mark of that pod waits).
+    pub fn pod_changed(&self, key: &str, copy: impl FnOnce() -> Pod) {
+        if let Some(news) = self.state.lock_pod_news().get_mut(key) {
+            *news = PodNews::Changed(Box::new(copy()));
+        }
+    }
+
+    /// The pod `key` (namespace/name) was deleted.
+    pub fn pod_gone(&self, key: &str) {
+        if let Some(news) = self.state.lock_pod_news().get_mut(key) {
+            *news = PodNews::Gone;
+        }
     }
 
     pub fn submit(&self, actions: Vec<Action>) {
@@ -180,4 +211,25 @@ impl<C: Cluster> WriterState<C> {
     fn lock_reads(&self) -> std::sync::MutexGuard<'_, ReadSharing> {
         self.reads.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    fn lock_pod_news(&self) -> std::sync::MutexGuard<'_, HashMap<String, PodNews>> {
+        self.pod_news.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// From now on, what the watch shows of these pods is kept for their marks.
+    fn await_news(&self, pods: &[PodId]) {
+        let mut news = self.lock_pod_news();
+        for pod in pods {
+            news.insert(pod_key(pod), PodNews::Nothing);
+        }
+    }
+
+    /// What the watch showed of `pod` since its mark was decided (forgotten once asked).
+    fn news(&self, pod: &PodId) -> Option<PodNews> {
+        self.lock_pod_news().remove(&pod_key(pod))
+    }
+}
+
+fn pod_key(pod: &PodId) -> String {
+    crate::logic::pod::key_of(Some(&pod.namespace), &pod.name)
 }

@@ -87,6 +87,9 @@ impl<C: Cluster> WriterState<C> {
             }
             return;
         }
+        if let Job::PodMarks { pods, .. } = &job {
+            self.await_news(pods);
+        }
         let key = job.object_key();
         let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(queue) = queues.get_mut(&key) {
@@ -177,6 +180,10 @@ impl<C: Cluster> WriterState<C> {
     /// Applies one write: attempts under its lane's bound and priority, retried with backoff
     /// until done, while this process leads in the term it was decided in.
     async fn apply(self: &Arc<Self>, key: &str, term: u64, mut write: Write) {
+        let _forget = match &write {
+            Write::PodNotReady { pod, .. } => Some(ForgetNews(self, pod.clone())),
+            _ => None,
+        };
         let kind = write.kind();
         let lane = write.lane();
         let mut queued = Queued::new(&self.metrics, lane.queue_name());
@@ -283,6 +290,15 @@ impl<C: Cluster> WriterState<C> {
             _ = tokio::time::sleep(delay) => {}
             _ = leader.changed() => {}
         }
+    }
+}
+
+/// Forgets what the watch showed of a pod once its mark is done or dropped.
+struct ForgetNews<'a, C: Cluster>(&'a WriterState<C>, crate::logic::actions::PodId);
+
+impl<C: Cluster> Drop for ForgetNews<'_, C> {
+    fn drop(&mut self) {
+        self.0.news(&self.1);
     }
 }
 

@@ -401,6 +401,11 @@ mod api {
         }
 
         /// Calls of `what` wait `by` before they reach the double (and count as calls).
+        /// Someone else deletes the pod.
+        pub fn delete_pod_now(&self, name: &str) {
+            self.objects().pods.remove(&format!("default/{name}"));
+        }
+
         pub fn hold(&self, what: &'static str, by: Duration) {
             self.objects().held.insert(what, by);
         }
@@ -1240,6 +1245,57 @@ mod shared_reads {
             ready_status(&api.pod("a").unwrap()).as_deref(),
             Some("False")
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pod_deleted_while_its_mark_waits_is_not_written_to_nor_read() {
+        let api = Api::new();
+        api.add_node("n1");
+        let pods = api.add_pods(3, "n1");
+        let (writer, _, _leader) = writer(&api);
+        writer.submit_seen(vec![mark_pods_not_ready(&pods, "n1")], &CopiesOf(&api));
+        // Before the marks' first attempts: p's eviction deleted it, and the watch said so.
+        let gone = &pods[1];
+        api.delete_pod_now(gone);
+        writer.pod_gone(&format!("default/{gone}"));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+
+        let key = format!("default/{gone}");
+        assert!(!api.count_by_object("PATCH pod status").contains_key(&key));
+        assert!(!api.count_by_object("GET pod").contains_key(&key));
+        for p in [&pods[0], &pods[2]] {
+            assert_eq!(ready_status(&api.pod(p).unwrap()).as_deref(), Some("False"));
+        }
+        assert_eq!(api.count("POST event"), 2, "no Event for the deleted pod");
+        assert!(writer.state.lock_pod_news().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pod_changed_while_its_mark_waits_is_marked_from_the_watchs_copy_without_a_refusal() {
+        let api = Api::new();
+        api.add_node("n1");
+        let pods = api.add_pods(3, "n1");
+        let (writer, _, _leader) = writer(&api);
+        writer.submit_seen(vec![mark_pods_not_ready(&pods, "n1")], &CopiesOf(&api));
+        // Before the marks' first attempts: p's eviction set its DisruptionTarget, and the
+        // watch delivered the pod so changed.
+        let changed = &pods[1];
+        api.set_disruption_target(changed);
+        writer.pod_changed(&format!("default/{changed}"), || api.pod(changed).unwrap());
+        tokio::time::sleep(Duration::from_secs(2)).await;
+
+        let once: BTreeMap<String, usize> =
+            pods.iter().map(|p| (format!("default/{p}"), 1)).collect();
+        assert_eq!(
+            api.count_by_object("PATCH pod status"),
+            once,
+            "none refused"
+        );
+        assert_eq!(api.count("GET pod"), 0);
+        for p in &pods {
+            assert_eq!(ready_status(&api.pod(p).unwrap()).as_deref(), Some("False"));
+        }
+        assert!(writer.state.lock_pod_news().is_empty());
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,10 +1,10 @@
 //! One attempt at each kind of write: read the live object, ask `logic::recheck` whether the
 //! write is still wanted and what it is, then write only that, guarded by what was read.
 
-use super::WriterState;
 use super::job::{Job, Write};
 use super::queue::Attempt;
 use super::reads::{Batch, Seq};
+use super::{PodNews, WriterState, pod_key};
 use crate::cluster::{ApiError, Cluster, Priority};
 use crate::logic::actions::{PodId, SeenConditions, TaintChange, TaintPurpose};
 use crate::logic::recheck::{self, SilenceSeen};
@@ -99,21 +99,34 @@ impl<C: Cluster> WriterState<C> {
                 seen,
                 ..
             } => {
+                // The watch's latest copy, if the pod changed since the decision (an eviction
+                // of it went first); none at all once it is deleted.
+                let (gone, newer) = match first.then(|| self.news(pod)).flatten() {
+                    Some(PodNews::Gone) => (true, None),
+                    Some(PodNews::Changed(newer)) => (false, Some(newer)),
+                    _ => (false, None),
+                };
                 // As for evictions: the cached copy serves a first attempt whose write it can
                 // guard.
-                let seen = seen
+                let seen = newer
                     .as_deref()
+                    .or(seen.as_deref())
                     .filter(|seen| first && recheck::can_guard_a_write(seen, &pod.uid, node));
-                self.mark_pod_not_ready(
-                    cluster,
-                    pod,
-                    node,
-                    *seen_alive,
-                    seen,
-                    since,
-                    event_recorded,
-                )
-                .await
+                if gone {
+                    debug!(pod = %pod_key(pod), "deleted since the decision: not marking it");
+                    Ok(())
+                } else {
+                    self.mark_pod_not_ready(
+                        cluster,
+                        pod,
+                        node,
+                        *seen_alive,
+                        seen,
+                        since,
+                        event_recorded,
+                    )
+                    .await
+                }
             }
             Write::Evict {
                 pod, node, seen, ..
