@@ -217,13 +217,14 @@ pub enum Priority {
     /// NoExecute taints added, swapped or removed, and the reads they need: a zone's rate is
     /// counted from when they land, and an untaint stops a node's countdowns.
     NoExecute,
-    /// NoSchedule condition taints: a zone's NoExecute taint of a node waits for the node's to
-    /// land, but a pass that marks fifty nodes Unknown brings fifty of them at once, and the
-    /// zones' taints must not queue behind those.
-    ConditionTaints,
     /// Unknown marks and labels, with the reads they need (the Lease read that checks a mark's
-    /// silence).
+    /// silence): 188 nodes of a zone lost together must be marked within a monitor period.
     NodeMarks,
+    /// NoSchedule condition taints, each of which follows a landed Unknown mark: after the
+    /// other marks, so that a pass that marks fifty nodes does not hold the last marks back
+    /// behind fifty taints. The NoSchedule taint of the node its zone taints next goes at
+    /// `NoExecute`, since that taint waits for it.
+    ConditionTaints,
     /// The deletion (or Eviction) that ends an eviction whose DisruptionTarget landed: ahead of
     /// the next evictions' first requests, so that under the limit a wave completes pod by pod
     /// instead of patching every pod before deleting any.
@@ -242,8 +243,8 @@ impl Priority {
     pub const ALL: [Priority; 9] = [
         Priority::LeaderLease,
         Priority::NoExecute,
-        Priority::ConditionTaints,
         Priority::NodeMarks,
+        Priority::ConditionTaints,
         Priority::Deletions,
         Priority::Evictions,
         Priority::Reads,

@@ -1902,6 +1902,19 @@ fn report(o: &Opts, runs: &[Run], version: &str, started: Timestamp, load: &str)
         dist(&dup.spacing)
     )
     .unwrap();
+    let smallest = |v: &[f64]| {
+        v.iter()
+            .copied()
+            .min_by(f64::total_cmp)
+            .map_or("–".into(), |m| format!("{m:.2}"))
+    };
+    writeln!(
+        s,
+        "| smallest gap between two taints of one zone (s) | {} | {} |",
+        smallest(&dov.spacing),
+        smallest(&dup.spacing)
+    )
+    .unwrap();
     writeln!(
         s,
         "| deletion after due (taint's timeAdded + toleration) | {} | {} |",

@@ -640,7 +640,7 @@ impl<C: Cluster> State<C> {
             .view
             .nodes
             .values()
-            .flat_map(|node| Monitor::node_updated(node, now))
+            .flat_map(|node| self.monitor.node_updated(node, now))
             .collect();
         self.act(actions);
     }
@@ -831,7 +831,7 @@ impl<C: Cluster> Cache<Node> for CacheUpdate<'_, C> {
         if !state.acting() {
             return Some(name);
         }
-        let mut actions = Monitor::node_updated(node, now);
+        let mut actions = state.monitor.node_updated(node, now);
         let taints_changed =
             old.as_ref().map(taints::no_execute_taints) != Some(taints::no_execute_taints(node));
         if taints_changed && !listing {

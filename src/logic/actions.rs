@@ -134,7 +134,9 @@ impl TaintPurpose {
                 "the node is Ready again, or every zone is down (the control plane is suspect)"
                     .into()
             }
-            TaintPurpose::Conditions => "the NoSchedule taints follow the node's conditions".into(),
+            TaintPurpose::Conditions { .. } => {
+                "the NoSchedule taints follow the node's conditions".into()
+            }
         }
     }
 }
@@ -150,8 +152,10 @@ pub enum TaintPurpose {
     /// Removing our NoExecute taints from a node that is Ready again, at start, or when every
     /// zone is down.
     Recovery,
-    /// Keeping the NoSchedule condition taints in step with the conditions.
-    Conditions,
+    /// Keeping the NoSchedule condition taints in step with the conditions. `next_in_zone`:
+    /// the node is the next its zone's queue would taint, and that NoExecute taint waits for
+    /// this write to land (so it goes ahead of the other nodes' Unknown marks).
+    Conditions { next_in_zone: bool },
 }
 
 /// A node's conditions at one resourceVersion, with its creation time (which conditions the

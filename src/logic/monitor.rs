@@ -234,14 +234,19 @@ impl Monitor {
     }
 
     /// Work for one node update event: the NoSchedule condition taints and the beta labels.
-    pub fn node_updated(node: &Node, now: Timestamp) -> Vec<Action> {
+    pub fn node_updated(&self, node: &Node, now: Timestamp) -> Vec<Action> {
         let mut actions = Vec::new();
         let name = name_of(node).to_string();
         if let Some(change) = taints::condition_taint_change(node, now) {
+            let next_in_zone = self
+                .zones
+                .get(&zones::zone_key(node))
+                .and_then(|z| z.queue.waiting().next())
+                .is_some_and(|head| head.node == name);
             actions.push(Action::ChangeTaints {
                 node: name.clone(),
                 change,
-                purpose: TaintPurpose::Conditions,
+                purpose: TaintPurpose::Conditions { next_in_zone },
             });
         }
         if let Some(labels) = labels::beta_label_updates(node) {

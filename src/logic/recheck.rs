@@ -69,7 +69,7 @@ pub fn taints_to_write(
     now: Timestamp,
 ) -> Option<TaintWrite> {
     let change = match purpose {
-        TaintPurpose::Conditions => taints::condition_taint_change(node, now)?,
+        TaintPurpose::Conditions { .. } => taints::condition_taint_change(node, now)?,
         TaintPurpose::ZoneEviction { .. } | TaintPurpose::Swap => {
             let key = conditions::ready_status(node)
                 .and_then(taints::no_execute_key_for)
@@ -326,13 +326,27 @@ mod tests {
     fn condition_taints_follow_the_live_conditions_not_the_decision() {
         let decided = TaintChange::default();
         let not_ready = node("n").ready("False").build();
-        let write =
-            taints_to_write(&not_ready, &decided, &TaintPurpose::Conditions, at(9)).unwrap();
+        let write = taints_to_write(
+            &not_ready,
+            &decided,
+            &TaintPurpose::Conditions {
+                next_in_zone: false,
+            },
+            at(9),
+        )
+        .unwrap();
         assert_eq!(write.taints[0].key, NOT_READY);
         assert_eq!(write.taints[0].effect, "NoSchedule");
         let ready = node("n").build();
         assert_eq!(
-            taints_to_write(&ready, &decided, &TaintPurpose::Conditions, at(9)),
+            taints_to_write(
+                &ready,
+                &decided,
+                &TaintPurpose::Conditions {
+                    next_in_zone: false
+                },
+                at(9)
+            ),
             None
         );
     }

@@ -267,13 +267,16 @@ impl Write {
         }
     }
 
-    /// What the write's requests are sent at: NoExecute taints first, then the NoSchedule ones
-    /// (a zone's NoExecute taint of a node waits for them), Unknown marks and labels,
-    /// evictions, pod marks, Events (`cluster::Priority`).
+    /// What the write's requests are sent at: NoExecute taints first (with the NoSchedule
+    /// taints of a node its zone taints next, which that taint waits for), Unknown marks and
+    /// labels, the other NoSchedule taints, evictions, pod marks, Events (`cluster::Priority`).
     pub(super) fn priority(&self) -> Priority {
         match self {
             Write::Taints {
-                purpose: TaintPurpose::Conditions,
+                purpose:
+                    TaintPurpose::Conditions {
+                        next_in_zone: false,
+                    },
                 ..
             } => Priority::ConditionTaints,
             Write::Taints { .. } => Priority::NoExecute,

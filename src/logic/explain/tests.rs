@@ -47,7 +47,7 @@ impl World {
         let old = self.view.nodes.insert(name.clone(), node);
         self.taint_manager
             .node_seen(old.as_ref(), &self.view.nodes[&name], now, old.is_none());
-        let updates = Monitor::node_updated(&self.view.nodes[&name], now);
+        let updates = self.monitor.node_updated(&self.view.nodes[&name], now);
         self.write(updates, now);
     }
 

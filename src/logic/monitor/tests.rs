@@ -396,6 +396,29 @@ fn a_node_whose_noschedule_taint_the_cache_does_not_show_yet_waits_without_a_tok
 }
 
 #[test]
+fn the_noschedule_taint_of_the_node_its_zone_taints_next_is_marked_to_go_ahead_of_the_others() {
+    let (mut h, r) = two_marked_in_one_zone();
+    h.apply(&r.actions, 55.0);
+    // As the watch shows each node once its mark landed, before its NoSchedule taint did.
+    let next_in_zone = |h: &Harness, name: &str| {
+        let mut marked = h.view.nodes[name].clone();
+        marked.spec.get_or_insert_with(Default::default).taints = Some(Vec::new());
+        h.m.node_updated(&marked, at(55.0))
+            .into_iter()
+            .find_map(|a| match a {
+                Action::ChangeTaints {
+                    purpose: TaintPurpose::Conditions { next_in_zone },
+                    ..
+                } => Some(next_in_zone),
+                _ => None,
+            })
+    };
+    // Both lack their NoSchedule taint: a heads the zone's queue, b waits behind it.
+    assert_eq!(next_in_zone(&h, "a"), Some(true));
+    assert_eq!(next_in_zone(&h, "b"), Some(false));
+}
+
+#[test]
 fn a_zones_next_taint_waits_for_the_last_one_to_land_and_counts_its_token_from_the_landing() {
     let (mut h, r) = two_marked_in_one_zone();
     h.apply(&r.actions, 55.0);
@@ -728,9 +751,9 @@ fn node_updates_keep_condition_taints_and_beta_labels_in_step() {
         .ready("False", 0.0)
         .label("kubernetes.io/os", "linux")
         .build();
-    let actions = Monitor::node_updated(&n, at(0.0));
+    let actions = Monitor::new().node_updated(&n, at(0.0));
     assert!(actions.iter().any(
-        |a| matches!(a, Action::ChangeTaints { purpose: TaintPurpose::Conditions, change, .. }
+        |a| matches!(a, Action::ChangeTaints { purpose: TaintPurpose::Conditions { next_in_zone: false }, change, .. }
         if change.add.iter().any(|t| t.key == NOT_READY && t.effect == "NoSchedule"))
     ));
     assert!(
