@@ -259,6 +259,13 @@ impl Write {
 
     pub(super) fn lane(&self) -> Lane {
         match self {
+            Write::Taints {
+                purpose:
+                    TaintPurpose::Conditions {
+                        next_in_zone: false,
+                    },
+                ..
+            } => Lane::ConditionTaints,
             Write::Taints { .. } => Lane::Taints,
             Write::NodeUnknown { .. } | Write::Labels { .. } => Lane::Nodes,
             Write::Evict { .. } => Lane::Evictions,

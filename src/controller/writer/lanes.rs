@@ -10,12 +10,18 @@ use tokio::sync::{Notify, Semaphore, SemaphorePermit};
 /// waited seconds behind those pod writes. Node writes are few and decide everything after.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Lane {
-    /// Node taints: few (a zone releases them at its rate), and each decides what follows;
-    /// in a lane of their own so that they never wait for a permit behind a mass failure's
-    /// Unknown marks, which would put them back in line behind writes of a lower priority.
+    /// NoExecute taints (and the NoSchedule taint a zone's next NoExecute taint waits for):
+    /// few (a zone releases them at its rate), and each decides what follows; in a lane of
+    /// their own so that they never wait for a permit behind a mass failure's other node
+    /// writes, which would put them back in line behind writes of a lower priority.
     Taints,
     /// Node conditions (Unknown marks) and labels.
     Nodes,
+    /// The other NoSchedule condition taints: one per Unknown mark that lands, so as many as
+    /// the marks, and after them; in a lane of their own for the same reason (with the
+    /// NoExecute taints, they held the lane's 16 permits while they waited for tokens behind
+    /// the marks, and a zone's first taint waited 2 s behind them at 1 000 nodes).
+    ConditionTaints,
     /// Pod deletions and evictions: each is due at a precise time.
     Evictions,
     /// Pods' Ready=False.
@@ -25,9 +31,10 @@ pub(super) enum Lane {
 }
 
 impl Lane {
-    pub(super) const ALL: [Lane; 5] = [
+    pub(super) const ALL: [Lane; 6] = [
         Lane::Taints,
         Lane::Nodes,
+        Lane::ConditionTaints,
         Lane::Evictions,
         Lane::PodStatus,
         Lane::Events,
@@ -38,6 +45,7 @@ impl Lane {
         match self {
             Lane::Taints => 16,
             Lane::Nodes => 16,
+            Lane::ConditionTaints => 16,
             Lane::Evictions => 32,
             Lane::PodStatus => 16,
             Lane::Events => 8,
@@ -49,6 +57,7 @@ impl Lane {
         match self {
             Lane::Taints => "writer_taints",
             Lane::Nodes => "writer_nodes",
+            Lane::ConditionTaints => "writer_condition_taints",
             Lane::Evictions => "writer_evictions",
             Lane::PodStatus => "writer_pod_status",
             Lane::Events => "writer_events",
@@ -57,7 +66,10 @@ impl Lane {
 
     /// Whether the other lanes yield to this one (see `Priority`).
     pub(super) fn is_primary(self) -> bool {
-        matches!(self, Lane::Taints | Lane::Nodes | Lane::Evictions)
+        matches!(
+            self,
+            Lane::Taints | Lane::Nodes | Lane::ConditionTaints | Lane::Evictions
+        )
     }
 
     /// Attempts that may start while a primary lane is busy; the rest of the width waits for
@@ -65,7 +77,7 @@ impl Lane {
     /// service, so they must not stall behind a long eviction wave; Events, best effort, one.
     pub(super) fn width_while_yielding(self) -> usize {
         match self {
-            Lane::Taints | Lane::Nodes | Lane::Evictions => self.width(),
+            Lane::Taints | Lane::Nodes | Lane::ConditionTaints | Lane::Evictions => self.width(),
             Lane::PodStatus => 4,
             Lane::Events => 1,
         }

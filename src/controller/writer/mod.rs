@@ -200,7 +200,12 @@ impl<C: Cluster> Writer<C> {
             .into_iter()
             .filter_map(|action| self.state.unless_dry_run(action))
             .map(|job| job.with_seen(cached, &decided, share_a_list))
-            .partition(|job| matches!(job.lane(), Lane::Taints | Lane::Nodes));
+            .partition(|job| {
+                matches!(
+                    job.lane(),
+                    Lane::Taints | Lane::Nodes | Lane::ConditionTaints
+                )
+            });
         for job in nodes.into_iter().chain(others) {
             self.state.enqueue(job);
         }
