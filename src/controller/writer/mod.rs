@@ -15,7 +15,9 @@
 //! protects does not hold up anything else. The NotReady marks of a node's pods, decided
 //! together, are one object of their own: they are not ordered with those pods' evictions, two
 //! independent decisions (as upstream, where two controllers make them), each guarded by the
-//! pod's resourceVersion.
+//! pod's resourceVersion. A mark waits behind the evictions, so it starts from what the Pod
+//! watch showed of its pod since the decision (`Writer::pod_changed`, `pod_gone`): a pod
+//! deleted meanwhile is not written, one changed meanwhile is written from the newer copy.
 //!
 //! Three things keep a burst from burying the writes that matter (250 nodes going silent in one
 //! pass means 250 node writes, 7 500 pod status writes and as many Events, all on one server):
@@ -26,8 +28,11 @@
 //!   a GET that started after the attempt itself did, so the answer is as fresh as the one the
 //!   attempt would have fetched; 30 evictions of one node's pods read that node once, not 30 times.
 //!   Reads that are changed and written back (a node's status, taints, labels) are never shared.
-//! - **Lanes with priority.** Each kind travels in its own lane of bounded width (node taints
-//!   apart from the Unknown marks, so that a taint never waits for a permit behind them), and
+//!   The Unknown marks of one pass, when many, confirm their Leases by one shared list of Lease
+//!   versions instead of a GET each.
+//! - **Lanes with priority.** Each kind travels in its own lane of bounded width (NoExecute
+//!   taints, Unknown marks and the other NoSchedule taints apart, so that a write never waits
+//!   for a permit behind writes of a lower priority), and
 //!   the secondary lanes (pod NotReady marks, Events) shrink to a trickle while the primary
 //!   ones (node writes, evictions) have attempts waiting or in flight; see `Priority`. Every
 //!   request of an attempt goes at the write's `cluster::Priority`, for the client-side limit.
