@@ -23,7 +23,7 @@ use crate::logic::monitor::Monitor;
 use crate::logic::sanity::LeaseCheck;
 use crate::logic::view::{self, ClusterView, PodKey};
 use crate::logic::zones::{self, ZoneState};
-use crate::logic::{taints, time};
+use crate::logic::{conditions, taints, time};
 use crate::metrics::Metrics;
 use crate::settings::{NODE_EVICTION_PERIOD, Settings};
 use jiff::Timestamp;
@@ -824,7 +824,9 @@ impl<C: Cluster> Cache<Node> for CacheUpdate<'_, C> {
         state.monitor.observe_node(&node, now, &state.settings);
         let old = state.view.nodes.insert(name.clone(), node);
         let node = &state.view.nodes[&name];
-        state.writer.node_changed(&name);
+        state
+            .writer
+            .node_changed(&name, conditions::ready_heartbeat(node));
         state
             .taint_manager
             .node_seen(old.as_ref(), node, now, listing);
@@ -1104,7 +1106,7 @@ mod tests {
 
     fn ready(store: &Store, name: &str) -> String {
         let node = store.get_node(name).unwrap();
-        crate::logic::conditions::condition(&node, "Ready")
+        conditions::condition(&node, "Ready")
             .map(|c| c.status.clone())
             .unwrap_or_default()
     }

@@ -6,8 +6,9 @@
 //! moved since refuses it (409) and the retry reads the live object; a copy is never trusted to
 //! drop a write (when it calls for none, the live object decides). Deletions are guarded by the
 //! UID. What no precondition on the written object can answer is read live: whether a pod's
-//! node has come back (before its pods' marks and evictions) and whether a kubelet renewed its
-//! Lease (before marks). Never a PUT of a Node or Pod: other components own them, and a PUT
+//! node has come back (before its pods' evictions) and whether a kubelet renewed its Lease
+//! (before marks: a pod mark asks the Lease, and the node only as the Node watch shows it,
+//! `NodeNews`). Never a PUT of a Node or Pod: other components own them, and a PUT
 //! would drop every field this build's types do not know. Retried with capped exponential
 //! backoff until it is applied or no longer needed, and dropped at once when this process is
 //! not the leader (or runs with `--dry-run`). Actions on one object are applied in the order
@@ -23,7 +24,7 @@
 //! pass means 250 node writes, 7 500 pod status writes and as many Events, all on one server):
 //! - **Node writes first.** A batch's node writes are handed over before its pod writes and
 //!   Events (`Writer::submit`).
-//! - **Shared reads.** Pod writes re-check their node (and its Lease) before writing. Attempts
+//! - **Shared reads.** Pod writes re-check their node (marks: its Lease) before writing. Attempts
 //!   that need the same node at about the same time share one GET of it (`SharedReads`), but only
 //!   a GET that started after the attempt itself did, so the answer is as fresh as the one the
 //!   attempt would have fetched; 30 evictions of one node's pods read that node once, not 30 times.
@@ -56,6 +57,7 @@ use crate::cluster::Cluster;
 use crate::logic::actions::{Action, PodId};
 use crate::metrics::Metrics;
 use crate::settings::{EvictionMode, Settings};
+use jiff::Timestamp;
 use job::Job;
 pub use job::{Cached, NothingCached};
 use k8s_openapi::api::core::v1::Pod;
@@ -103,6 +105,18 @@ struct WriterState<C: Cluster> {
     /// Pods whose NotReady marks wait, with what the watch showed of them since the decision
     /// (`news`).
     pod_news: Mutex<HashMap<String, PodNews>>,
+    /// Nodes whose pods' NotReady marks wait, with what the Node watch showed of them since.
+    node_news: Mutex<HashMap<String, NodeNews>>,
+}
+
+/// The Ready heartbeat the Node watch last showed of a node whose pods' marks wait
+/// (`heartbeat`), and how many decisions' marks wait (`waiting`). With the node's Lease read
+/// live, it answers "has the node come back?" for the marks without a GET of the node: a
+/// kubelet that is back renews its Lease.
+#[derive(Debug)]
+struct NodeNews {
+    waiting: usize,
+    heartbeat: Option<Timestamp>,
 }
 
 /// What the Pod watch showed of a pod since a mark of it was decided: a mark waits long behind
@@ -141,6 +155,7 @@ impl<C: Cluster> Writer<C> {
                 reads: Arc::new(Mutex::new(ReadSharing::default())),
                 dry_run_said: Mutex::new(Default::default()),
                 pod_news: Mutex::new(HashMap::new()),
+                node_news: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -150,10 +165,13 @@ impl<C: Cluster> Writer<C> {
     /// Events, which would otherwise queue the last node's write behind thousands. Only node
     /// objects are moved (their jobs all travel in the node lane), so the jobs on any one object
     /// keep their order.
-    /// The node `name` changed (as the Node watch delivered it): reads of it that started
-    /// before serve no attempt any more.
-    pub fn node_changed(&self, name: &str) {
+    /// The node `name` changed (as the Node watch delivered it, with this Ready `heartbeat`):
+    /// reads of it that started before serve no attempt any more.
+    pub fn node_changed(&self, name: &str, heartbeat: Option<Timestamp>) {
         self.state.lock_reads().node_changed(name);
+        if let Some(news) = self.state.lock_node_news().get_mut(name) {
+            news.heartbeat = heartbeat;
+        }
     }
 
     /// The Lease `name` changed (a renewal): as `node_changed`.
@@ -224,6 +242,38 @@ impl<C: Cluster> WriterState<C> {
 
     fn lock_pod_news(&self) -> std::sync::MutexGuard<'_, HashMap<String, PodNews>> {
         self.pod_news.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_node_news(&self) -> std::sync::MutexGuard<'_, HashMap<String, NodeNews>> {
+        self.node_news.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// From now on, what the Node watch shows of `node`'s Ready heartbeat is kept for its
+    /// pods' marks, starting from the one their decision saw.
+    fn await_node_news(&self, node: &str, decided_on: Option<Timestamp>) {
+        self.lock_node_news()
+            .entry(node.to_owned())
+            .or_insert(NodeNews {
+                waiting: 0,
+                heartbeat: decided_on,
+            })
+            .waiting += 1;
+    }
+
+    /// The Ready heartbeat the Node watch last showed of `node`, while its pods' marks wait.
+    fn watched_heartbeat(&self, node: &str) -> Option<Option<Timestamp>> {
+        self.lock_node_news().get(node).map(|news| news.heartbeat)
+    }
+
+    /// One decision's marks on `node` are done.
+    fn forget_node_news(&self, node: &str) {
+        let mut news = self.lock_node_news();
+        if let Some(entry) = news.get_mut(node) {
+            entry.waiting -= 1;
+            if entry.waiting == 0 {
+                news.remove(node);
+            }
+        }
     }
 
     /// From now on, what the watch shows of these pods is kept for their marks.

@@ -87,8 +87,15 @@ impl<C: Cluster> WriterState<C> {
             }
             return;
         }
-        if let Job::PodMarks { pods, .. } = &job {
+        if let Job::PodMarks {
+            pods,
+            node,
+            seen_alive,
+            ..
+        } = &job
+        {
             self.await_news(pods);
+            self.await_node_news(node, seen_alive.heartbeat);
         }
         let key = job.object_key();
         let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
@@ -149,8 +156,9 @@ impl<C: Cluster> WriterState<C> {
                     },
                 ) => {
                     // All the node's pods at once (each still waits for its lane), so that
-                    // their attempts start together and share one read of the node and one of
-                    // its Lease, as when they were actions of their own.
+                    // their attempts start together and share one read of its Lease, as when
+                    // they were actions of their own.
+                    let _forget = ForgetNodeNews(&self, node.clone());
                     let seen = seen.into_iter().chain(std::iter::repeat_with(|| None));
                     futures::stream::iter(pods.into_iter().zip(seen))
                         .for_each_concurrent(None, |(pod, seen)| {
@@ -299,6 +307,15 @@ struct ForgetNews<'a, C: Cluster>(&'a WriterState<C>, crate::logic::actions::Pod
 impl<C: Cluster> Drop for ForgetNews<'_, C> {
     fn drop(&mut self) {
         self.0.news(&self.1);
+    }
+}
+
+/// Forgets what the Node watch showed of a node once one decision's marks of its pods are done.
+struct ForgetNodeNews<'a, C: Cluster>(&'a WriterState<C>, String);
+
+impl<C: Cluster> Drop for ForgetNodeNews<'_, C> {
+    fn drop(&mut self) {
+        self.0.forget_node_news(&self.1);
     }
 }
 

@@ -353,6 +353,11 @@ mod api {
             bump(&mut pod.metadata);
         }
 
+        /// Deletes the node's Lease (as for a kubelet that runs without one).
+        pub fn delete_lease(&self, node: &str) {
+            self.objects().leases.remove(node);
+        }
+
         pub fn lease_count(&self) -> usize {
             self.objects().leases.len()
         }
@@ -977,7 +982,7 @@ mod shared_reads {
         // every eviction is decided again on n1 as it is now, read once more.
         tokio::time::sleep(LATENCY + LATENCY / 2).await;
         api.set_unreachable("n1", false);
-        writer.node_changed("n1");
+        writer.node_changed("n1", None);
         tokio::time::sleep(Duration::from_secs(5)).await;
         let deleted = pods.iter().filter(|p| api.pod(p).is_none()).count();
         assert_eq!(
@@ -1006,10 +1011,10 @@ mod shared_reads {
         writer.submit(vec![evict(&pods[0], "n1")]);
         // GET pod, GET n1, PATCH (DisruptionTarget), then the DELETE is held from 3 latencies.
         tokio::time::sleep(LATENCY * 3 + LATENCY / 4).await;
-        writer.node_changed("other");
+        writer.node_changed("other", None);
         tokio::time::sleep(LATENCY / 4).await;
         api.set_unreachable("n1", false);
-        writer.node_changed("n1");
+        writer.node_changed("n1", None);
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert!(api.pod(&pods[0]).is_some(), "kept");
         assert_eq!(
@@ -1316,7 +1321,7 @@ mod shared_reads {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn marking_a_nodes_pods_not_ready_reads_the_node_and_its_lease_once() {
+    async fn marking_a_nodes_pods_not_ready_reads_its_lease_once_and_not_the_node() {
         let api = Api::new();
         api.add_node("n1");
         let pods = api.add_pods(30, "n1");
@@ -1337,9 +1342,77 @@ mod shared_reads {
         // 16 attempts in flight at a time (the lane's width): two rounds of 16 and 14, which
         // share the reads, as decided together.
         assert!(pods.len() > Lane::PodStatus.width());
-        assert_eq!(api.count("GET node"), 1, "down from one per pod");
+        assert_eq!(
+            api.count("GET node"),
+            0,
+            "the Lease and the Node watch answer for it"
+        );
         assert_eq!(api.count("GET lease"), 1, "down from one per pod");
         assert!(forgot_everything(&writer));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pods_are_not_marked_once_the_node_watch_shows_a_heartbeat_since_the_decision() {
+        let api = Api::new();
+        api.add_node("n1");
+        let pods = api.add_pods(3, "n1");
+        let (writer, _, _leader) = writer(&api);
+        writer.submit(vec![mark_pods_not_ready(&pods, "n1")]);
+        // The kubelet posts its Ready status; its Lease (renewed at `epoch()`, as the decision
+        // saw) is not renewed yet.
+        writer.node_changed("n1", Some(crate::logic::time::add_secs(epoch(), 1)));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+
+        for p in &pods {
+            assert_eq!(ready_status(&api.pod(p).unwrap()).as_deref(), Some("True"));
+        }
+        assert_eq!(api.count("PATCH pod status"), 0);
+        assert_eq!(api.count("POST event"), 0);
+        assert_eq!(api.count("GET node"), 0);
+        assert!(
+            writer.state.lock_node_news().is_empty(),
+            "forgotten once done"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_node_change_other_than_a_heartbeat_does_not_stop_its_pods_marks() {
+        let api = Api::new();
+        api.add_node("n1");
+        let pods = api.add_pods(3, "n1");
+        let (writer, _, _leader) = writer(&api);
+        writer.submit(vec![mark_pods_not_ready(&pods, "n1")]);
+        // Our own Unknown mark landing, say: the heartbeat is the one the decision saw.
+        writer.node_changed("n1", None);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+
+        for p in &pods {
+            assert_eq!(ready_status(&api.pod(p).unwrap()).as_deref(), Some("False"));
+        }
+        assert_eq!(api.count("GET node"), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_node_whose_lease_cannot_tell_is_read_live_before_its_pods_are_marked() {
+        let api = Api::new();
+        api.add_node("n1");
+        api.delete_lease("n1");
+        let pods = api.add_pods(3, "n1");
+        api.post_heartbeat("n1", crate::logic::time::add_secs(epoch(), 1));
+        let (writer, _, _leader) = writer(&api);
+        writer.submit(vec![mark_pods_not_ready(&pods, "n1")]);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+
+        assert_eq!(
+            api.count("GET node"),
+            1,
+            "one read, shared by the three marks"
+        );
+        assert_eq!(
+            api.count("PATCH pod status"),
+            0,
+            "the live node shows a heartbeat the watch had not delivered"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -1349,11 +1422,11 @@ mod shared_reads {
         api.add_node("n1");
         api.add_pod("p", "n1");
         let (writer, _, _leader) = writer(&api);
-        // The pod's attempt: GET pod at 0 ms, GET n1 at 10 ms, GET Lease at 20 ms, PUT at
-        // 30 ms. The node's attempt begins at 15 ms: it reads n1 itself (that copy is
-        // written back) although the pod's read of n1 is in flight, and then the Lease
-        // itself at 25 ms: the pod's read of it, sent at the pod marks' priority, would make
-        // the Unknown mark wait in their line under the client-side limit.
+        // The pod's attempt: GET pod at 0 ms, GET Lease at 10 ms, PATCH at 20 ms. The
+        // node's attempt begins at 15 ms: it reads n1 (that copy is written back), and then
+        // the Lease itself at 25 ms, though the pod's read of it was in flight: that read,
+        // sent at the pod marks' priority, would make the Unknown mark wait in their line
+        // under the client-side limit.
         writer.submit(vec![mark_not_ready("p", "n1")]);
         tokio::time::sleep(Duration::from_millis(15)).await;
         writer.submit(vec![Action::MarkNodeUnknown {
@@ -1375,9 +1448,8 @@ mod shared_reads {
             reads,
             [
                 ("GET pod", ms(0)),
-                ("GET node", ms(10)),
+                ("GET lease", ms(10)),
                 ("GET node", ms(15)),
-                ("GET lease", ms(20)),
                 ("GET lease", ms(25)),
             ]
         );

@@ -258,6 +258,36 @@ impl<C: Cluster> WriterState<C> {
         Ok(seen.still_silent(node, lease.as_deref()))
     }
 
+    /// Whether a node whose pods' marks wait is still silent: its Lease read live (shared with
+    /// the other marks of its pods) is renewed no later than the decision saw, and its Ready
+    /// heartbeat, as the Node watch last showed it, is the one the decision saw. A kubelet that
+    /// is back renews its Lease, so the node itself is read live only when its Lease cannot
+    /// tell (there is none, or it has no renewTime) or the watch's news of it are not kept.
+    async fn pods_node_still_silent(
+        &self,
+        node: &str,
+        seen_alive: SilenceSeen,
+        since: Seq,
+    ) -> Result<bool, Attempt> {
+        let lease = match self.shared_lease(node, since, Priority::PodMarks).await {
+            Ok(lease) => Some(lease),
+            Err(ApiError::NotFound(_)) => None,
+            Err(e) => return Err(Attempt::Retry(e)),
+        };
+        let renew = lease.as_deref().and_then(recheck::lease_renew_time);
+        match self.watched_heartbeat(node) {
+            Some(heartbeat) if renew.is_some() => {
+                Ok(heartbeat == seen_alive.heartbeat && renew == seen_alive.lease_renew)
+            }
+            _ => {
+                // Only read, so shared with the other attempts on this node's pods.
+                let (_, live) =
+                    Self::read(self.shared_node(node, since, Priority::PodMarks).await)?;
+                Ok(seen_alive.still_silent(&live, lease.as_deref()))
+            }
+        }
+    }
+
     /// Changes the node's taints as the node calls for now: the first attempt decides on the
     /// cached node the decision saw (`seen`) and writes guarded by its resourceVersion, so a
     /// node that moved since refuses the patch (409) and the retry reads it live, as upstream
@@ -406,12 +436,7 @@ impl<C: Cluster> WriterState<C> {
                 None => return Ok(()),
             },
         };
-        // Only read, so shared with the other attempts on this node's pods.
-        let (_, live) = Self::read(self.shared_node(node, since, Priority::PodMarks).await)?;
-        if !self
-            .still_silent(&live, seen_alive, since, Priority::PodMarks)
-            .await?
-        {
+        if !self.pods_node_still_silent(node, seen_alive, since).await? {
             debug!(
                 node,
                 "node showed a sign of life since the decision: not marking its pod NotReady"
