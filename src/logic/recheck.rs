@@ -7,7 +7,7 @@
 //! writes their answer.
 
 use super::actions::{TaintChange, TaintPurpose};
-use super::conditions;
+use super::conditions::{self, ConditionStatus};
 use super::eviction::{self, Verdict};
 use super::pod::PodFacts;
 use super::taints;
@@ -164,9 +164,15 @@ pub fn pod_not_ready_mark(pod: &Pod, now: Timestamp) -> Option<PodCondition> {
 
 /// Whether the live `pod` is due for eviction by `now` under the live `node`'s NoExecute
 /// taints, both timed from API data alone (`timeAdded`, the binding's transition time).
+///
+/// A node whose live Ready is True has come back: its `unreachable` and `not-ready` taints
+/// are ours to remove and no longer count, even while the Node watch has not shown us the
+/// recovery yet (a stalled watch would otherwise let them delete its pods).
 pub fn due_on_live_taints(pod: &Pod, node: &Node, now: Timestamp) -> bool {
+    let back = conditions::ready_status(node) == Some(ConditionStatus::True);
     let taints: Vec<(Taint, Timestamp)> = taints::no_execute_taints(node)
         .into_iter()
+        .filter(|t| !(back && [taints::UNREACHABLE, taints::NOT_READY].contains(&t.key.as_str())))
         .map(|t| {
             let start = eviction::taint_start_from_api(&t).unwrap_or(now);
             (t, start)
@@ -392,7 +398,10 @@ mod tests {
 
     #[test]
     fn a_pod_is_due_on_live_taints_within_one_second_of_its_countdown_and_not_before() {
-        let tainted = node("n").taint(UNREACHABLE, "NoExecute", Some(100)).build();
+        let tainted = node("n")
+            .ready("Unknown")
+            .taint(UNREACHABLE, "NoExecute", Some(100))
+            .build();
         let tolerating = pod("p", "n").tolerating(UNREACHABLE, Some(30)).build();
         // timeAdded 100 counts from 101 (rounded up, never early): due at 131.
         assert!(!due_on_live_taints(&tolerating, &tainted, at(129)));
@@ -408,6 +417,31 @@ mod tests {
             &node("n").build(),
             at(500)
         ));
+    }
+
+    #[test]
+    fn a_node_back_to_ready_deletes_nothing_on_its_unreachable_or_not_ready_taints() {
+        let intolerant = pod("q", "n").build();
+        for key in [UNREACHABLE, NOT_READY] {
+            let down = |ready| node("n").ready(ready).taint(key, "NoExecute", Some(100));
+            assert!(due_on_live_taints(
+                &intolerant,
+                &down("Unknown").build(),
+                at(200)
+            ));
+            assert!(due_on_live_taints(
+                &intolerant,
+                &down("False").build(),
+                at(200)
+            ));
+            let back = down("True").build();
+            assert!(!due_on_live_taints(&intolerant, &back, at(200)), "{key}");
+        }
+        // Someone else's NoExecute taint still counts on a Ready node.
+        let drained = node("n")
+            .taint("example.com/drain", "NoExecute", Some(100))
+            .build();
+        assert!(due_on_live_taints(&intolerant, &drained, at(200)));
     }
 
     #[test]

@@ -261,8 +261,25 @@ mod api {
             o.leases.insert(name.into(), lease);
         }
 
-        /// Sets or clears the `unreachable` NoExecute taint, which no test pod tolerates.
+        /// Sets the node's Ready status (its resourceVersion unchanged).
+        pub fn set_node_ready(&self, name: &str, status: &str) {
+            let mut o = self.objects();
+            let node = o.nodes.get_mut(name).unwrap();
+            for c in node
+                .status
+                .iter_mut()
+                .flat_map(|s| s.conditions.iter_mut().flatten())
+            {
+                if c.type_ == "Ready" {
+                    c.status = status.into();
+                }
+            }
+        }
+
+        /// Sets or clears the `unreachable` NoExecute taint, which no test pod tolerates, with
+        /// Ready Unknown (or back to True) as the node lifecycle leaves it.
         pub fn set_unreachable(&self, name: &str, tainted: bool) {
+            self.set_node_ready(name, if tainted { "Unknown" } else { "True" });
             let mut o = self.objects();
             let node = o.nodes.get_mut(name).unwrap();
             node.spec = Some(NodeSpec {
@@ -787,6 +804,27 @@ mod shared_reads {
             .lines()
             .find_map(|l| l.strip_prefix(series.as_str())?.parse().ok())
             .unwrap_or(0)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_pod_is_deleted_on_a_node_whose_live_ready_is_true_though_our_taint_is_still_on() {
+        // As a stalled Node watch would leave it: the node came back, our taint not yet
+        // removed, the eviction decided on the old copy.
+        let (api, pods) = tainted_node_with_pods(3);
+        api.set_node_ready("n1", "True");
+        let (writer, _, _leader) = writer(&api);
+        writer.submit(pods.iter().map(|p| evict(p, "n1")).collect());
+        tokio::time::sleep(Duration::from_secs(2)).await;
+
+        for p in &pods {
+            assert!(api.pod(p).is_some(), "{p} kept");
+        }
+        assert_eq!(api.count("DELETE pod"), 0);
+        assert_eq!(
+            api.count("PATCH pod status"),
+            0,
+            "no DisruptionTarget either"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -1717,6 +1755,7 @@ mod shared_reads {
         let mark = mark_unknown_seen(&api, "n1");
         // Written by someone else after the decision: the patch's resourceVersion is stale.
         api.set_unreachable("n1", true);
+        api.set_node_ready("n1", "True");
         let (writer, metrics, _leader) = writer(&api);
         writer.submit(vec![mark]);
         tokio::time::sleep(Duration::from_secs(1)).await;
