@@ -168,6 +168,56 @@ async fn with_no_controller_to_ask_explain_works_the_answer_out_from_the_cluster
     .await;
     assert_eq!(missing.status.code(), Some(1));
     assert_eq!(json(&missing)["pod"], serde_json::Value::Null);
+
+    let zone = cli(&["explain", "zone", "z", "-o", "json", "--kubeconfig", k]).await;
+    let stderr = String::from_utf8_lossy(&zone.stderr);
+    assert!(zone.status.success(), "{stderr}");
+    assert!(stderr.contains("no controller answered"), "{stderr}");
+    let zone = json(&zone);
+    assert_eq!(zone["source"], "ClusterState");
+    assert_eq!(zone["zone"]["zone"], "z", "{zone}");
+    assert_eq!(zone["zone"]["state"], "Normal", "{zone}");
+    let no_zone = cli(&[
+        "explain",
+        "zone",
+        "elsewhere",
+        "-o",
+        "json",
+        "--kubeconfig",
+        k,
+    ])
+    .await;
+    assert_eq!(no_zone.status.code(), Some(1));
+    assert_eq!(json(&no_zone)["zone"], serde_json::Value::Null);
+
+    // The whole status: the zone, and p-0's deletion about five minutes ahead (ds tolerates
+    // forever, q's node is healthy).
+    let status = cli(&[
+        "status",
+        "--horizon",
+        "10m",
+        "-o",
+        "json",
+        "--kubeconfig",
+        k,
+    ])
+    .await;
+    let stderr = String::from_utf8_lossy(&status.stderr);
+    assert!(status.status.success(), "{stderr}");
+    assert!(stderr.contains("no controller answered"), "{stderr}");
+    let status = json(&status);
+    assert_eq!(status["source"], "ClusterState");
+    assert_eq!(status["zones"][0]["zone"], "z", "{status}");
+    let deletions = status["deletions"].as_array().expect("a list of deletions");
+    assert_eq!(deletions.len(), 1, "{status}");
+    assert_eq!(deletions[0]["pod"], "default/p-0");
+    assert_eq!(deletions[0]["node"], "n-0");
+    let short = cli(&["status", "--horizon", "1m", "-o", "json", "--kubeconfig", k]).await;
+    assert_eq!(
+        json(&short)["deletions"],
+        serde_json::json!([]),
+        "not within a minute"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

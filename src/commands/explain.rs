@@ -141,7 +141,9 @@ pub fn status(args: StatusArgs) -> ExitCode {
             let envelope: Envelope<StatusReport> = decode(body)?;
             Ok(render::status(&envelope))
         },
-        None,
+        Asked::Status {
+            horizon: args.horizon,
+        },
     ))
 }
 
@@ -152,7 +154,7 @@ pub fn explain(args: ExplainArgs) -> ExitCode {
         Err(e) => return finish(Err(ExplainError::Usage(e))),
     };
     let subject = args.subject.clone();
-    let about = Some(args.subject.clone());
+    let about = Asked::About(args.subject.clone());
     finish(ask_and_print(
         &args.reach,
         &query,
@@ -213,17 +215,23 @@ fn finish(result: Result<(), ExplainError>) -> ExitCode {
     }
 }
 
+/// What a person asked, for the answer worked out without a controller (`offline`).
+pub enum Asked {
+    Status { horizon: std::time::Duration },
+    About(Subject),
+}
+
 /// Asks `query`, then prints the answer as JSON or through `table`. A 404 (nothing of that
 /// name in the controller's cache) is printed too, and fails, unless `about` is a pod whose
 /// deletion Events are found: then they are printed (to stderr with `-o json`). When no
-/// controller can be reached, a question `about` a pod or a node is answered from the
-/// cluster's objects instead (`offline`), and says so.
+/// controller can be reached, the question is answered from the cluster's objects instead
+/// (`offline`), and says so.
 fn ask_and_print(
     reach: &ReachArgs,
     query: &str,
     output: ViewFormat,
     table: impl FnOnce(&str) -> Result<String, ExplainError>,
-    about: Option<Subject>,
+    asked: Asked,
 ) -> Result<(), ExplainError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -233,13 +241,13 @@ fn ask_and_print(
         let (client, token) = connect(reach).await?;
         let (status, body) = match ask(&client, &token, reach, query).await {
             Ok(answer) => answer,
-            Err(e) if unreached(&e) && offline::answers(about.as_ref()) => {
+            Err(e) if unreached(&e) => {
                 eprintln!(
                     "no controller answered ({}): working the answer out from the cluster's objects",
                     super::causes(&e)
                 );
                 let leader = leader_of(&client, reach).await;
-                offline::answer(&client, about.as_ref(), leader).await?
+                offline::answer(&client, &asked, leader).await?
             }
             Err(e) => return Err(e),
         };
@@ -256,7 +264,7 @@ fn ask_and_print(
         if status == 200 {
             return Ok(());
         }
-        if let Some(Subject::Pod { pod }) = &about
+        if let Asked::About(Subject::Pod { pod }) = &asked
             && let Some((namespace, name)) = pod.split_once('/')
         {
             let events = deletion_events(&client, namespace, name).await?;

@@ -1,12 +1,15 @@
-//! `explain pod|node` when no controller answers: the answer worked out from the cluster's
-//! objects (every Node, the pods of the one node asked about) by the decision core itself
+//! `status` and `explain pod|node|zone` when no controller answers: the answer worked out from
+//! the cluster's objects (every Node; the pods of the one node asked about, or every pod for
+//! `status`) by the decision core itself
 //! (`logic::explain::gather::replay`), with the controller's default settings, and marked
 //! `source: ClusterState`, `role: NotReached`.
 
-use super::ExplainError;
+use super::{Asked, ExplainError};
 use crate::config::explain::Subject;
 use crate::logic::explain::gather::{self, Sources};
-use crate::logic::explain::{Envelope, NodeReport, PodReport, Role, Source};
+use crate::logic::explain::{
+    Envelope, NodeReport, PodReport, Role, Source, StatusReport, ZoneReport,
+};
 use crate::logic::freshness::Guard;
 use crate::logic::pod::PodFacts;
 use crate::logic::view::ClusterView;
@@ -15,22 +18,24 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::Api;
 use kube::api::ListParams;
 
-/// Whether a question about `about` can be answered without a controller.
-pub fn answers(about: Option<&Subject>) -> bool {
-    matches!(about, Some(Subject::Pod { .. } | Subject::Node { .. }))
-}
-
 fn listing(what: &'static str) -> impl Fn(kube::Error) -> ExplainError {
     move |source| ExplainError::Listing { what, source }
 }
 
-/// (HTTP-like status, the answer's JSON): 200, or 404 when the pod or node does not exist.
+/// (HTTP-like status, the answer's JSON): 200, or 404 when the pod, node or zone does not
+/// exist.
 pub async fn answer(
     client: &kube::Client,
-    about: Option<&Subject>,
+    asked: &Asked,
     leader: Option<String>,
 ) -> Result<(u16, String), ExplainError> {
     let now = jiff::Timestamp::now();
+    let about = match asked {
+        Asked::About(subject) => Some(subject),
+        Asked::Status { .. } => None,
+    };
+    // The pod asked about, and the node whose pods are read (`None`: every pod, for `status`;
+    // none at all for a zone).
     let (pod, node_name) = match about {
         Some(Subject::Pod { pod }) => {
             let (namespace, name) = pod.split_once('/').unwrap_or(("default", pod));
@@ -42,7 +47,8 @@ pub async fn answer(
             (Some(found), node)
         }
         Some(Subject::Node { name }) => (None, Some(name.clone())),
-        _ => return Err(ExplainError::Usage("only pods and nodes".into())),
+        // A zone's state and queue come from its nodes alone.
+        Some(Subject::Zone { .. }) | None => (None, None),
     };
     let mut view: ClusterView<Vec<Pod>> = ClusterView::default();
     let nodes: Api<Node> = Api::all(client.clone());
@@ -56,10 +62,16 @@ pub async fn answer(
             view.nodes.insert(name, node);
         }
     }
+    let pods: Api<Pod> = Api::all(client.clone());
     if let Some(node) = &node_name {
-        let pods: Api<Pod> = Api::all(client.clone());
         let on_node = ListParams::default().fields(&format!("spec.nodeName={node}"));
         view.pods = pods.list(&on_node).await.map_err(listing("pods"))?.items;
+    } else if about.is_none() {
+        view.pods = pods
+            .list(&ListParams::default())
+            .await
+            .map_err(listing("pods"))?
+            .items;
     }
     let settings = Settings::default();
     let (monitor, taint_manager) = gather::replay(&view, now, &settings);
@@ -76,21 +88,34 @@ pub async fn answer(
         taint_manager: &taint_manager,
         controller: &controller,
     };
-    let (json, found) = match (pod, node_name) {
-        (Some(pod), _) => {
+    let at_source = Source::ClusterState;
+    let (json, found) = match asked {
+        Asked::Status { horizon } => {
+            let mut report: StatusReport = sources.status(now, *horizon);
+            report.deletions = sources.deletions_by_answers(now, *horizon);
+            let envelope = Envelope::new(at_source, now, controller.clone(), report);
+            (serde_json::to_string_pretty(&envelope), true)
+        }
+        Asked::About(Subject::Pod { .. }) => {
+            let pod = pod.flatten();
             let facts = pod.as_ref().map(PodFacts::from);
             let report: PodReport = sources.pod(facts.as_ref(), now);
             let found = report.pod.is_some();
-            let envelope = Envelope::new(Source::ClusterState, now, controller.clone(), report);
+            let envelope = Envelope::new(at_source, now, controller.clone(), report);
             (serde_json::to_string_pretty(&envelope), found)
         }
-        (None, Some(node)) => {
-            let report: NodeReport = sources.node(&node, now);
+        Asked::About(Subject::Node { name }) => {
+            let report: NodeReport = sources.node(name, now);
             let found = report.node.is_some();
-            let envelope = Envelope::new(Source::ClusterState, now, controller.clone(), report);
+            let envelope = Envelope::new(at_source, now, controller.clone(), report);
             (serde_json::to_string_pretty(&envelope), found)
         }
-        (None, None) => return Err(ExplainError::Usage("only pods and nodes".into())),
+        Asked::About(Subject::Zone { name }) => {
+            let report: ZoneReport = sources.zone(name, now);
+            let found = report.zone.is_some();
+            let envelope = Envelope::new(at_source, now, controller.clone(), report);
+            (serde_json::to_string_pretty(&envelope), found)
+        }
     };
     let json = json.map_err(ExplainError::Decode)? + "\n";
     Ok((if found { 200 } else { 404 }, json))

@@ -3,8 +3,9 @@
 //! and changes no decision.
 
 use super::{
-    BreakerView, Controller, GuardView, Held, NodeReport, NodeView, PodAnswer, PodReport, Removal,
-    Role, StatusReport, TaintView, Upcoming, ZoneReport, ZoneView, explain_pod, tainting_held_by,
+    BreakerView, Controller, GuardView, Held, NodeReport, NodeView, PodAnswer, PodOutcome,
+    PodReport, Removal, Role, StatusReport, TaintView, Upcoming, ZoneReport, ZoneView, explain_pod,
+    tainting_held_by,
 };
 use crate::logic::conditions::{self, ConditionStatus};
 use crate::logic::eviction::TaintManager;
@@ -257,6 +258,30 @@ impl<P: PodsByNode> Sources<'_, P> {
             zone: Some(zone),
             nodes,
         }
+    }
+
+    /// The deletions due within `horizon` of `now` as each pod's own answer dates them: for an
+    /// answer worked out from the cluster's objects, whose taint manager holds no countdowns.
+    pub fn deletions_by_answers(&self, now: Timestamp, horizon: Duration) -> Vec<Upcoming> {
+        let until = time::add(now, horizon);
+        let mut due: Vec<Upcoming> = Vec::new();
+        for node in self.view.nodes.values().filter(|n| self.notable(n)) {
+            let view = self.node_view(node, self.zone_of(node).as_ref(), now);
+            for pod in self.view.pods_on(&view.name) {
+                if let PodOutcome::DeletionDue { due_at, .. } =
+                    self.answer(&pod, Some(&view), now).outcome
+                    && due_at <= until
+                {
+                    due.push(Upcoming {
+                        due_at,
+                        pod: pod.key(),
+                        node: view.name.clone(),
+                    });
+                }
+            }
+        }
+        due.sort_by(|a, b| (a.due_at, &a.pod).cmp(&(b.due_at, &b.pod)));
+        due
     }
 
     /// `status`: zones, notable nodes and the deletions due within `horizon` of `now`.
