@@ -1038,6 +1038,8 @@ struct Run {
     /// Requests from the silence on, by kind (get, list, watch, write), and the nodes that went
     /// silent: what each lost node cost.
     after_silence: BTreeMap<&'static str, u64>,
+    /// The same requests by the work they serve (`work_of`).
+    work_after_silence: BTreeMap<&'static str, u64>,
     lost: usize,
     /// Per silent node: last renewal, Unknown, NoExecute taint (write, timeAdded), untaint.
     nodes: BTreeMap<usize, NodeTimes>,
@@ -1314,6 +1316,7 @@ async fn run(which: &'static str, o: &Opts) -> Run {
             .max(end.hwm_kib),
         requests: BTreeMap::new(),
         after_silence: BTreeMap::new(),
+        work_after_silence: BTreeMap::new(),
         lost: 0,
         nodes: silent
             .iter()
@@ -1408,6 +1411,93 @@ fn observe(q: &audit::Request, t: &mut NodeTimes) -> Option<Seen> {
     }
 }
 
+/// The work a request serves, for the costs per unit of work: `None` for watches.
+fn work_of(q: &audit::Request) -> Option<&'static str> {
+    Some(
+        match (q.verb.as_str(), q.resource.as_str(), q.subresource.as_str()) {
+            ("watch", _, _) => return None,
+            ("get", _, _) => "get",
+            ("list", _, _) => "list",
+            (_, "nodes", "status") => "node status",
+            (_, "nodes", "") => "node",
+            (_, "pods", "status") => "pod status",
+            ("delete", "pods", "") | (_, "pods", "eviction") => "pod deletion",
+            (_, "events", _) => "event",
+            _ => "other",
+        },
+    )
+}
+
+/// The units a kind of work (`work_of`) is counted in, and how many of them a run did.
+fn units_of(r: &Run, work: &str) -> (&'static str, usize) {
+    let (marked, not_ready, deleted) = (r.unknown.len(), r.not_ready_pods.len(), r.deleted.len());
+    match work {
+        "node status" => ("node marked Unknown", marked),
+        "pod status" => ("pod marked NotReady or deleted", not_ready + deleted),
+        "pod deletion" => ("pod deleted", deleted),
+        "event" => (
+            "node marked, pod marked or deleted",
+            marked + not_ready + deleted,
+        ),
+        // Taints on and off, reads, lists: per lost node.
+        _ => ("lost node", r.lost),
+    }
+}
+
+/// Requests from the silence on by the work they serve, per unit of that work; and what the
+/// other side's unit costs would have spent on ours' work: the two did not do the same work
+/// (one side may mark fewer nodes or delete fewer pods), so requests per lost node alone
+/// compare unequal amounts of it.
+fn per_unit_of_work(s: &mut String, ours: &Run, up: &Run) {
+    writeln!(
+        s,
+        "\nRequests from the silence on by the work they serve, per unit of that work:\n\n\
+         | work | unit | ours: requests / units = per unit | upstream: requests / units = per unit | ours/upstream |\n\
+         |---|---|---|---|---|"
+    )
+    .unwrap();
+    let works: BTreeSet<&str> = ours
+        .work_after_silence
+        .keys()
+        .chain(up.work_after_silence.keys())
+        .copied()
+        .collect();
+    let per_unit = |r: &Run, work: &str| {
+        let requests = r.work_after_silence.get(work).copied().unwrap_or(0);
+        let (_, units) = units_of(r, work);
+        (requests, units, requests as f64 / units.max(1) as f64)
+    };
+    // Upstream's unit costs on ours' work.
+    let mut up_on_ours = 0.0;
+    for work in &works {
+        let (unit, _) = units_of(ours, work);
+        let (o_req, o_units, o_per) = per_unit(ours, work);
+        let (u_req, u_units, u_per) = per_unit(up, work);
+        up_on_ours += u_per * o_units as f64;
+        let ratio = if u_per > 0.0 {
+            format!("{:.2}×", o_per / u_per)
+        } else {
+            "–".into()
+        };
+        writeln!(
+            s,
+            "| {work} | {unit} | {o_req} / {o_units} = {o_per:.2} | {u_req} / {u_units} = {u_per:.2} | {ratio} |"
+        )
+        .unwrap();
+    }
+    let ours_all: u64 = ours.work_after_silence.values().sum();
+    let lost = ours.lost.max(1) as f64;
+    writeln!(
+        s,
+        "\nOn ours' work (its nodes marked, pods marked and deleted, lost nodes), requests per \
+         lost node at each side's unit costs: ours {:.2}, upstream {:.2}, **{:.2}×**.",
+        ours_all as f64 / lost,
+        up_on_ours / lost,
+        ours_all as f64 / up_on_ours.max(1.0)
+    )
+    .unwrap();
+}
+
 fn analyse(r: &mut Run, audit_log: &Path, silent: &BTreeSet<usize>) {
     r.lost = silent.len();
     let mut per_second: BTreeMap<i64, u64> = BTreeMap::new();
@@ -1433,6 +1523,9 @@ fn analyse(r: &mut Run, audit_log: &Path, silent: &BTreeSet<usize>) {
                 _ => "write",
             };
             *r.after_silence.entry(kind).or_default() += 1;
+            if let Some(work) = work_of(&q) {
+                *r.work_after_silence.entry(work).or_default() += 1;
+            }
         }
         if !q.is_write() {
             continue;
@@ -1859,6 +1952,7 @@ fn report(o: &Opts, runs: &[Run], version: &str, started: Timestamp, load: &str)
         per_lost_all(up),
         2,
     );
+    per_unit_of_work(&mut s, ours, up);
     writeln!(s, "\nRequests by verb and resource (the controller's user in the audit log):\n\n| verb resource | ours | upstream |\n|---|---:|---:|").unwrap();
     let keys: BTreeSet<_> = ours.requests.keys().chain(up.requests.keys()).collect();
     for k in keys {
