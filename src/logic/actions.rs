@@ -238,6 +238,9 @@ pub enum Action {
         pods: Vec<PodId>,
         node_heartbeat: Option<Timestamp>,
         lease_renew: Option<Timestamp>,
+        /// The node Lease's resourceVersion the decision saw: a list of Lease versions the
+        /// pass's Unknown marks share can confirm it unchanged.
+        lease_version: Option<String>,
         now: Timestamp,
     },
     /// Remove the pod: its toleration of the node's NoExecute taints ran out (or never was).

@@ -479,6 +479,10 @@ impl Monitor {
                         pods,
                         node_heartbeat: node.ready_heartbeat,
                         lease_renew,
+                        lease_version: view
+                            .leases
+                            .get(name.as_str())
+                            .and_then(|l| l.metadata.resource_version.clone()),
                         now,
                     });
                 }

@@ -49,6 +49,9 @@ pub(super) enum Job {
         /// The decision's place among the writer's reads (see `Writer::submit_seen`).
         batch: Option<Batch>,
         seen_alive: SilenceSeen,
+        /// The Lease's resourceVersion the decision saw, when the pass's Unknown marks share a
+        /// list of Lease versions: the marks' first attempts confirm it by that list.
+        lease_listed: Option<String>,
         decided: Timestamp,
     },
 }
@@ -90,6 +93,8 @@ pub(super) enum Write {
         seen: Option<Box<Pod>>,
         /// See `Job::PodMarks`.
         batch: Option<Batch>,
+        /// See `Job::PodMarks`.
+        lease_listed: Option<String>,
     },
     Evict {
         pod: PodId,
@@ -138,6 +143,7 @@ impl From<Action> for Job {
                 pods,
                 node_heartbeat,
                 lease_renew,
+                lease_version,
                 now,
             } => {
                 return Job::PodMarks {
@@ -149,6 +155,8 @@ impl From<Action> for Job {
                         heartbeat: node_heartbeat,
                         lease_renew,
                     },
+                    // Kept only if the marks share a list (`with_seen`).
+                    lease_listed: lease_version,
                     decided: now,
                 };
             }
@@ -198,8 +206,15 @@ impl Job {
                 *batch = Some(decided.clone());
             }
             Job::PodMarks {
-                pods, seen, batch, ..
+                pods,
+                seen,
+                batch,
+                lease_listed,
+                ..
             } => {
+                if !marks_share_a_lease_list {
+                    *lease_listed = None;
+                }
                 *batch = Some(decided.clone());
                 *seen = pods
                     .iter()

@@ -152,6 +152,7 @@ impl<C: Cluster> WriterState<C> {
                         seen,
                         batch,
                         seen_alive,
+                        lease_listed,
                         decided: _,
                     },
                 ) => {
@@ -168,6 +169,7 @@ impl<C: Cluster> WriterState<C> {
                                 seen_alive,
                                 seen,
                                 batch: batch.clone(),
+                                lease_listed: lease_listed.clone(),
                             };
                             let key = mark.object_key();
                             let this = &self;

@@ -136,6 +136,7 @@ mod lanes {
                 .collect(),
             node_heartbeat: None,
             lease_renew: None,
+            lease_version: None,
             now,
         }];
         for i in 0..100 {
@@ -739,6 +740,7 @@ mod api {
                 .collect(),
             node_heartbeat: None,
             lease_renew: Some(epoch()),
+            lease_version: None,
             now: epoch(),
         }
     }
@@ -1620,6 +1622,48 @@ mod shared_reads {
             .map(|n| ready_of(&api.node(n)).into())
             .collect();
         assert_eq!(ready, ["Unknown", "Unknown", "Unknown", "True", "Unknown"]);
+        assert!(forgot_everything(&writer));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pod_marks_decided_with_many_unknown_marks_confirm_their_leases_by_the_marks_list() {
+        let api = Api::new();
+        let names: Vec<String> = (0..5).map(|i| format!("n{i}")).collect();
+        let (mut actions, mut pod_marks) = (Vec::new(), Vec::new());
+        for n in &names {
+            api.add_node(n);
+            let pods: Vec<String> = (0..2).map(|i| format!("{n}-p{i}")).collect();
+            for p in &pods {
+                api.add_pod(p, n);
+            }
+            actions.push(mark_unknown_seen(&api, n));
+            let mut marks = mark_pods_not_ready(&pods, n);
+            if let Action::MarkPodsNotReady { lease_version, .. } = &mut marks {
+                *lease_version = api.lease_version(n);
+            }
+            pod_marks.push(marks);
+        }
+        actions.extend(pod_marks);
+        // n3's kubelet renews after the decision, before the writes.
+        api.renew_lease("n3", crate::logic::time::add_secs(epoch(), 1));
+        let (writer, _, _leader) = writer(&api);
+        writer.submit_seen(actions, &CopiesOf(&api));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+
+        assert_eq!(
+            api.count("LIST lease versions"),
+            1,
+            "one list for five node marks and their pods' marks"
+        );
+        assert_eq!(api.count("GET lease"), 1, "n3's, listed at another version");
+        assert_eq!(api.count("GET node"), 0);
+        for n in &names {
+            let want = if n == "n3" { "True" } else { "False" };
+            for i in 0..2 {
+                let pod = api.pod(&format!("{n}-p{i}")).unwrap();
+                assert_eq!(ready_status(&pod).as_deref(), Some(want), "{n}-p{i}");
+            }
+        }
         assert!(forgot_everything(&writer));
     }
 

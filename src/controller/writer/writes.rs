@@ -97,6 +97,7 @@ impl<C: Cluster> WriterState<C> {
                 node,
                 seen_alive,
                 seen,
+                lease_listed,
                 ..
             } => {
                 // The watch's latest copy, if the pod changed since the decision (an eviction
@@ -116,10 +117,11 @@ impl<C: Cluster> WriterState<C> {
                     debug!(pod = %pod_key(pod), "deleted since the decision: not marking it");
                     Ok(())
                 } else {
+                    let lease_listed = lease_listed.as_deref().filter(|_| first);
                     self.mark_pod_not_ready(
                         cluster,
                         pod,
-                        node,
+                        (node, lease_listed),
                         *seen_alive,
                         seen,
                         since,
@@ -263,12 +265,27 @@ impl<C: Cluster> WriterState<C> {
     /// heartbeat, as the Node watch last showed it, is the one the decision saw. A kubelet that
     /// is back renews its Lease, so the node itself is read live only when its Lease cannot
     /// tell (there is none, or it has no renewTime) or the watch's news of it are not kept.
+    /// `lease_listed`: the Lease's version the decision saw, when the pass's Unknown marks
+    /// share a list of Lease versions; that list, if it shows the Lease at that version and
+    /// the watch no change of it since the list began, answers for the Lease without a GET
+    /// (anything else, and the Lease is read).
     async fn pods_node_still_silent(
         &self,
         node: &str,
         seen_alive: SilenceSeen,
         since: Seq,
+        lease_listed: Option<&str>,
     ) -> Result<bool, Attempt> {
+        if let (Some(version), Some(heartbeat)) = (lease_listed, self.watched_heartbeat(node)) {
+            if heartbeat != seen_alive.heartbeat {
+                return Ok(false);
+            }
+            let listed =
+                self.lease_unchanged_by_list(node, Some(version), since, Priority::PodMarks);
+            if listed.await == Some(true) {
+                return Ok(true);
+            }
+        }
         let lease = match self.shared_lease(node, since, Priority::PodMarks).await {
             Ok(lease) => Some(lease),
             Err(ApiError::NotFound(_)) => None,
@@ -417,7 +434,7 @@ impl<C: Cluster> WriterState<C> {
         self: &Arc<Self>,
         cluster: &C,
         pod_id: &PodId,
-        node: &str,
+        (node, lease_listed): (&str, Option<&str>),
         seen_alive: SilenceSeen,
         seen: Option<&Pod>,
         since: Seq,
@@ -436,7 +453,10 @@ impl<C: Cluster> WriterState<C> {
                 None => return Ok(()),
             },
         };
-        if !self.pods_node_still_silent(node, seen_alive, since).await? {
+        if !self
+            .pods_node_still_silent(node, seen_alive, since, lease_listed)
+            .await?
+        {
             debug!(
                 node,
                 "node showed a sign of life since the decision: not marking its pod NotReady"
