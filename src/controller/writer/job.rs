@@ -291,21 +291,16 @@ impl Write {
 
     /// What the write's requests are sent at: NoExecute taints first (with the NoSchedule
     /// taints of a node its zone taints next, which that taint waits for), Unknown marks and
-    /// labels, the other NoSchedule taints, evictions, pod marks, Events (`cluster::Priority`).
+    /// labels, the other NoSchedule taints, evictions, pod marks, Events (`cluster::Priority`):
+    /// one priority per lane, so that a lane never holds writes of two.
     pub(super) fn priority(&self) -> Priority {
-        match self {
-            Write::Taints {
-                purpose:
-                    TaintPurpose::Conditions {
-                        next_in_zone: false,
-                    },
-                ..
-            } => Priority::ConditionTaints,
-            Write::Taints { .. } => Priority::NoExecute,
-            Write::NodeUnknown { .. } | Write::Labels { .. } => Priority::NodeMarks,
-            Write::Evict { .. } => Priority::Evictions,
-            Write::PodNotReady { .. } => Priority::PodMarks,
-            Write::Event(_) => Priority::Events,
+        match self.lane() {
+            Lane::Taints => Priority::NoExecute,
+            Lane::Nodes => Priority::NodeMarks,
+            Lane::ConditionTaints => Priority::ConditionTaints,
+            Lane::Evictions => Priority::Evictions,
+            Lane::PodStatus => Priority::PodMarks,
+            Lane::Events => Priority::Events,
         }
     }
 

@@ -102,32 +102,33 @@ impl<C: Cluster> WriterState<C> {
             } => {
                 // The watch's latest copy, if the pod changed since the decision (an eviction
                 // of it went first); none at all once it is deleted.
-                let (gone, newer) = match first.then(|| self.news(pod)).flatten() {
-                    Some(PodNews::Gone) => (true, None),
-                    Some(PodNews::Changed(newer)) => (false, Some(newer)),
-                    _ => (false, None),
-                };
-                // As for evictions: the cached copy serves a first attempt whose write it can
-                // guard.
-                let seen = newer
-                    .as_deref()
-                    .or(seen.as_deref())
-                    .filter(|seen| first && recheck::can_guard_a_write(seen, &pod.uid, node));
-                if gone {
-                    debug!(pod = %pod_key(pod), "deleted since the decision: not marking it");
-                    Ok(())
-                } else {
-                    let lease_listed = lease_listed.as_deref().filter(|_| first);
-                    self.mark_pod_not_ready(
-                        cluster,
-                        pod,
-                        (node, lease_listed),
-                        *seen_alive,
-                        seen,
-                        since,
-                        event_recorded,
-                    )
-                    .await
+                match first.then(|| self.news(pod)).flatten() {
+                    Some(PodNews::Gone) => {
+                        debug!(pod = %pod_key(pod), "deleted since the decision: not marking it");
+                        Ok(())
+                    }
+                    news => {
+                        let newer = match news {
+                            Some(PodNews::Changed(newer)) => Some(newer),
+                            _ => None,
+                        };
+                        // As for evictions: the cached copy serves a first attempt whose
+                        // write it can guard.
+                        let seen = newer.as_deref().or(seen.as_deref()).filter(|seen| {
+                            first && recheck::can_guard_a_write(seen, &pod.uid, node)
+                        });
+                        let lease_listed = lease_listed.as_deref().filter(|_| first);
+                        self.mark_pod_not_ready(
+                            cluster,
+                            pod,
+                            (node, lease_listed),
+                            *seen_alive,
+                            seen,
+                            since,
+                            event_recorded,
+                        )
+                        .await
+                    }
                 }
             }
             Write::Evict {
