@@ -12,6 +12,7 @@ use crate::logic::{conditions, monitor};
 use crate::settings::EvictionMode;
 use futures::FutureExt;
 use jiff::Timestamp;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod, Taint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::BTreeMap;
@@ -253,12 +254,22 @@ impl<C: Cluster> WriterState<C> {
             return Ok(false);
         }
         let name = node.metadata.name.as_deref().unwrap_or("");
-        let lease = match self.shared_lease(name, since, priority).await {
-            Ok(lease) => Some(lease),
-            Err(ApiError::NotFound(_)) => None,
-            Err(e) => return Err(Attempt::Retry(e)),
-        };
+        let lease = self.live_lease(name, since, priority).await?;
         Ok(seen.still_silent(node, lease.as_deref()))
+    }
+
+    /// The node's Lease read live (shared, `shared_lease`); `None` when there is none.
+    async fn live_lease(
+        &self,
+        node: &str,
+        since: Seq,
+        priority: Priority,
+    ) -> Result<Option<Arc<Lease>>, Attempt> {
+        match self.shared_lease(node, since, priority).await {
+            Ok(lease) => Ok(Some(lease)),
+            Err(ApiError::NotFound(_)) => Ok(None),
+            Err(e) => Err(Attempt::Retry(e)),
+        }
     }
 
     /// Whether a node whose pods' marks wait is still silent: its Lease read live (shared with
@@ -287,11 +298,7 @@ impl<C: Cluster> WriterState<C> {
                 return Ok(true);
             }
         }
-        let lease = match self.shared_lease(node, since, Priority::PodMarks).await {
-            Ok(lease) => Some(lease),
-            Err(ApiError::NotFound(_)) => None,
-            Err(e) => return Err(Attempt::Retry(e)),
-        };
+        let lease = self.live_lease(node, since, Priority::PodMarks).await?;
         let renew = lease.as_deref().and_then(recheck::lease_renew_time);
         match self.watched_heartbeat(node) {
             Some(heartbeat) if renew.is_some() => {
